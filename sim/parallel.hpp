@@ -1,0 +1,45 @@
+// Data-parallel loops over independent items, for the functional models (generating, quantizing
+// and multiplying tensors). Each item writes only its own outputs and callers combine results in
+// item order, so results do not depend on the thread count. Timing simulation stays single-threaded.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <thread>
+#include <vector>
+
+namespace bwsim {
+
+/// Threads parallel_for uses: BWSIM_THREADS if set (1 = serial), else the hardware's count.
+unsigned worker_threads();
+
+/// Calls f(i) for every i in [0, n), in contiguous chunks on up to worker_threads() threads. The
+/// first exception thrown by any f is rethrown here after all threads finish.
+template <class F>
+void parallel_for(int64_t n, F&& f) {
+  const int64_t threads = std::min<int64_t>(worker_threads(), n);
+  if (threads <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  {
+    std::vector<std::jthread> pool;
+    pool.reserve(static_cast<size_t>(threads));
+    for (int64_t t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        try {
+          for (int64_t i = n * t / threads; i < n * (t + 1) / threads; ++i) f(i);
+        } catch (...) {
+          errors[static_cast<size_t>(t)] = std::current_exception();
+        }
+      });
+    }
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace bwsim
