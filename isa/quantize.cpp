@@ -208,7 +208,7 @@ void quantize_nvfp4(const std::vector<float>& x, QuantizedTensor& q) {
   const int64_t rows = q.rows;
   const int64_t cols = q.cols;
   const int64_t sc = cols / 16;
-  const float amax = block_amax(x.data(), static_cast<int64_t>(x.size()));
+  const float amax = q.options.tensor_amax.value_or(block_amax(x.data(), static_cast<int64_t>(x.size())));
   const auto& e4m3 = decode_table(ScalarFormat::kE4M3);
   q.amax = amax;
   q.code_bits_ = 4;
@@ -342,7 +342,7 @@ void quantize_mx(const std::vector<float>& x, QuantizedTensor& q, ScalarFormat e
 
 void quantize_fp8_tensor(const std::vector<float>& x, QuantizedTensor& q, ScalarFormat elem) {
   const MiniFloat& mf = minifloat(elem);
-  q.amax = block_amax(x.data(), static_cast<int64_t>(x.size()));
+  q.amax = q.options.tensor_amax.value_or(block_amax(x.data(), static_cast<int64_t>(x.size())));
   float scale = static_cast<float>(format_info(elem).max) / q.amax;
   if (!std::isfinite(scale) || scale == 0.0f) scale = 1.0f;
   q.tensor_scale = 1.0f / scale;
@@ -396,6 +396,12 @@ std::array<float, 256> rht_matrix(std::optional<uint64_t> seed) {
     }
   }
   return m;
+}
+
+void rht_apply(std::span<float> x, const std::array<float, 256>& m) {
+  const std::vector<float> in(x.begin(), x.end());
+  const std::vector<float> y = apply_rht(in, 16, m, false);
+  std::copy(y.begin(), y.end(), x.begin());
 }
 
 QuantizedTensor quantize(const Tensor& x, Scheme s, const QuantOptions& o) {

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,9 @@ struct QuantOptions {
   bool rht = false;                  // 16x16 random Hadamard transform along K before quantizing
   std::optional<uint64_t> rht_seed;  // random signs from this seed; none: TransformerEngine's fixed signs
   Fp8BlockShape fp8_block = Fp8BlockShape::k1x128;
+  // The tensor amax behind per-tensor scales (NVFP4, FP8), when the rows quantized are a slice
+  // of a larger tensor whose amax this is; none: the amax of the data quantized.
+  std::optional<float> tensor_amax;
 };
 
 /// How a scheme lays out its numbers.
@@ -126,5 +130,7 @@ QuantizedTensor quantize(const Tensor& x, Scheme s, const QuantOptions& o = {});
 /// applied to a 16-element group as y = x * M. The signs s are TransformerEngine's fixed vector
 /// unless `seed` asks for random ones.
 std::array<float, 256> rht_matrix(std::optional<uint64_t> seed);
+/// x <- x * M for every 16-element group of x (its size a multiple of 16), as quantize() applies it.
+void rht_apply(std::span<float> x, const std::array<float, 256>& m);
 
 }  // namespace bwsim

@@ -5,31 +5,53 @@
 #include <charconv>
 
 #include "sim/errors.hpp"
+#include "sim/parallel.hpp"
 #include "sim/rng.hpp"
 
 namespace bwsim {
 
+void generate_row(Distribution d, int64_t row, int64_t cols, uint64_t seed, float* out) {
+  Rng rng(random_at(seed, static_cast<uint64_t>(row)));  // one stream per row: order-independent
+  for (int64_t c = 0; c < cols; ++c) {
+    double v = 0;
+    switch (d) {
+      case Distribution::kNormal:
+        v = rng.normal();
+        break;
+      case Distribution::kStudentT:
+        v = rng.student_t(3);
+        break;
+      case Distribution::kOutliers:
+        v = rng.normal() * (c % 64 == 7 ? 20.0 : 1.0);
+        break;
+    }
+    out[c] = static_cast<float>(v);
+  }
+}
+
 Tensor generate_tensor(Distribution d, int64_t rows, int64_t cols, uint64_t seed) {
   Tensor t = Tensor::matrix(rows, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    Rng rng(random_at(seed, static_cast<uint64_t>(r)));  // one stream per row: order-independent
-    for (int64_t c = 0; c < cols; ++c) {
-      double v = 0;
-      switch (d) {
-        case Distribution::kNormal:
-          v = rng.normal();
-          break;
-        case Distribution::kStudentT:
-          v = rng.student_t(3);
-          break;
-        case Distribution::kOutliers:
-          v = rng.normal() * (c % 64 == 7 ? 20.0 : 1.0);
-          break;
-      }
-      t.data[static_cast<size_t>(r * cols + c)] = static_cast<float>(v);
-    }
-  }
+  parallel_for(rows, [&](int64_t r) { generate_row(d, r, cols, seed, t.data.data() + r * cols); });
   return t;
+}
+
+std::string_view distribution_name(Distribution d) {
+  switch (d) {
+    case Distribution::kNormal:
+      return "normal";
+    case Distribution::kStudentT:
+      return "student-t";
+    case Distribution::kOutliers:
+      return "outliers";
+  }
+  return "?";
+}
+
+std::optional<Distribution> parse_distribution(std::string_view name) {
+  for (Distribution d : {Distribution::kNormal, Distribution::kStudentT, Distribution::kOutliers}) {
+    if (distribution_name(d) == name) return d;
+  }
+  return std::nullopt;
 }
 
 std::optional<Tensor> generate_from_spec(const std::string& spec) {
@@ -42,16 +64,9 @@ std::optional<Tensor> generate_from_spec(const std::string& spec) {
   const size_t c1 = rest.find(':');
   if (c1 == std::string_view::npos) throw bad("missing the shape");
   const std::string_view dist = rest.substr(0, c1);
-  Distribution d;
-  if (dist == "normal") {
-    d = Distribution::kNormal;
-  } else if (dist == "student-t") {
-    d = Distribution::kStudentT;
-  } else if (dist == "outliers") {
-    d = Distribution::kOutliers;
-  } else {
-    throw bad(fmt::format("unknown distribution '{}'", dist));
-  }
+  const auto parsed = parse_distribution(dist);
+  if (!parsed) throw bad(fmt::format("unknown distribution '{}'", dist));
+  const Distribution d = *parsed;
   rest.remove_prefix(c1 + 1);
   const size_t c2 = rest.find(':');
   const std::string_view shape = rest.substr(0, c2);
