@@ -265,7 +265,9 @@ Tick Executor::issue_mma(CtaState& c, const Op& op, Tick now) {
     for (Sm* sm : sms) start = std::max({start, sm->tensor_pipe.next_free(), sm->copy_ready});
     Tick end = start + compute_t;
     const Tick fetch_i = i == 0 ? fetch_t + copy_fetch : fetch_t;
-    for (Sm* sm : sms) end = std::max(end, sm->smem.reserve(now, start, fetch_i));
+    if (fetch_i > Tick{}) {  // mma.sync reads registers: nothing to fetch, nothing to wait for
+      for (Sm* sm : sms) end = std::max(end, sm->smem.reserve(now, start, fetch_i));
+    }
     for (Sm* sm : sms) {
       sm->tensor_pipe.reserve(start, end - start);
       sm->tensor_busy += end - start;

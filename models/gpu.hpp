@@ -17,7 +17,7 @@
 namespace bwsim {
 
 /// Which SM clock a run uses: microbenchmarks run light and boost (clock.sm); sustained dense
-/// work runs at clock.sm_sustained, the clock datasheet peaks are quoted at.
+/// work runs at clock.sm_sustained, the clock held at the power limit under continuous tensor load.
 enum class ClockMode { kBoost, kSustained };
 
 /// Busy time of each kind of resource over a kernel, summed over its instances.

@@ -19,7 +19,8 @@ namespace bwsim {
 
 struct ClockSpec {
   Frequency sm;            // max boost: light-load runs (microbenchmarks)
-  Frequency sm_sustained;  // under sustained dense tensor load (datasheet peaks)
+  Frequency sm_datasheet;  // the clock datasheet peaks are quoted at
+  Frequency sm_sustained;  // held under sustained dense tensor load at the power limit (workloads)
   Frequency l2;            // L2 slices and the NoC
   void read(ConfigReader& r);
 };

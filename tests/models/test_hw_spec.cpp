@@ -20,7 +20,7 @@ TEST_F(HwSpecTest, B200PeaksMatchTheDatasheet) {
   const HwSpec hw = HwSpec::load("b200", {});
   EXPECT_EQ(hw.arch, Arch::kSm100);
   EXPECT_EQ(hw.sm.count, 148u);
-  const Frequency f = hw.clock.sm_sustained;
+  const Frequency f = hw.clock.sm_datasheet;
   auto near = [](double got, double want) { return std::abs(got / want - 1.0) <= 0.02; };
   EXPECT_TRUE(near(hw.peak_flops(MmaKind::kF16, f), 2.25e15));
   EXPECT_TRUE(near(hw.peak_flops(MmaKind::kF8F6F4, f), 4.5e15));
@@ -88,7 +88,7 @@ TEST_F(HwSpecTest, OverridesChangeDerivedNumbers) {
   const HwSpec hw = HwSpec::load("b200", {"hbm.bandwidth=12 TB/s", "tmem.columns=1024", "sm.count=160"});
   EXPECT_EQ(hw.dram.bandwidth.bytes_per_s, 12000000000000u);
   EXPECT_EQ(hw.tmem.bytes(), 512u * 1024);
-  EXPECT_NEAR(hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained) / 2.25e15, 160.0 / 148.0, 1e-3);
+  EXPECT_NEAR(hw.peak_flops(MmaKind::kF16, hw.clock.sm_datasheet) / 2.25e15, 160.0 / 148.0, 1e-3);
 }
 
 TEST_F(HwSpecTest, EveryParameterIsDocumented) {
