@@ -145,7 +145,7 @@ TEST_F(Calibration, DatasheetPeaksForEveryGpu) {
   };
   for (const Peak& p : peaks) {
     const HwSpec hw = HwSpec::load(p.gpu, {});
-    expect_within(hw.peak_flops(p.kind, hw.clock.sm_sustained), p.flops, 0.02,
+    expect_within(hw.peak_flops(p.kind, hw.clock.sm_datasheet), p.flops, 0.02,
                   std::string(p.gpu) + " " + std::string(mma_kind_name(p.kind)));
   }
   const std::pair<const char*, double> bandwidths[] = {

@@ -41,4 +41,8 @@ struct GemmTiming {
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o = {});
 
+/// Throws the InputError simulate_gemm would (bad shape, format the GPU lacks, a forced tile that
+/// does not fit) without simulating anything.
+void check_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o = {});
+
 }  // namespace bwsim

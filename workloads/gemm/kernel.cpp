@@ -65,9 +65,10 @@ struct Layout {
   uint16_t acc_full(uint32_t a) const { return static_cast<uint16_t>(2 * S + a); }
   uint16_t acc_empty(uint32_t a) const { return static_cast<uint16_t>(2 * S + 2 + a); }
   uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + 4 + s); }  // weight-only B landed
-  uint16_t done() const { return static_cast<uint16_t>(3 * S + 4); }   // wgmma/mma.sync drained
-  uint16_t promo() const { return static_cast<uint16_t>(3 * S + 5); }  // block-FP8 partials ready
-  uint32_t count() const { return 3u * S + 6; }
+  // Per math warpgroup w (up to 4): its wgmma/mma.sync drained; its block-FP8 partials ready.
+  uint16_t done(uint32_t w) const { return static_cast<uint16_t>(3 * S + 4 + w); }
+  uint16_t promo(uint32_t w) const { return static_cast<uint16_t>(3 * S + 8 + w); }
+  uint32_t count() const { return 3u * S + 12; }
 };
 
 struct Shapes {
@@ -75,7 +76,6 @@ struct Shapes {
   const GemmTensors& t;
   int64_t M, N, K;
   uint32_t cta_m, cta_n;
-  uint64_t k_per_split;
   [[nodiscard]] uint64_t bytes_of(uint64_t elems, int bits) const {
     return elems * static_cast<uint64_t>(bits) / 8;
   }
@@ -102,7 +102,7 @@ void produce_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, cons
   const GemmPlan& pl = sh.pl;
   const GemmMath& m = pl.math;
   const uint8_t signal = own_signal ? 0xFF : seat.leader();
-  const uint64_t k0 = wi.split * sh.k_per_split + kk * pl.tile.k_stage;
+  const uint64_t k0 = pl.k_range(wi.split).first + kk * pl.tile.k_stage;
   const uint64_t kst = std::min<uint64_t>(pl.tile.k_stage, static_cast<uint64_t>(sh.K) - k0);
   const int64_t a_row = int64_t{wi.tm} * pl.tile.tile_m + int64_t{seat.half} * sh.cta_m;
   const int64_t b_row = int64_t{seat.tile_n} * pl.tile.tile_n + int64_t{seat.half} * sh.cta_n;
@@ -135,10 +135,15 @@ void produce_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, cons
   load_or_arrive(
       region(sh.t.b, b_row, sh.cta_n, sh.N, sh.bytes_of(k0, m.b_bits), sh.bytes_of(kst, m.b_bits), b_rb),
       b_barrier, b_signal);
+  // Scale factors (layouts in allocate_gemm): a stage's scales for 128 rows are one contiguous piece.
+  const uint64_t kblocks = std::max<uint64_t>(1, kst / 128);
   if (sh.t.has_sfa) {
-    const uint64_t rb = static_cast<uint64_t>(sh.K) / m.a_scale_block * m.a_scale_bytes;
-    const auto r = region(sh.t.sfa, a_row, sh.cta_m, sh.M, k0 / m.a_scale_block * m.a_scale_bytes,
-                          std::max<uint64_t>(1, kst / m.a_scale_block) * m.a_scale_bytes, rb);
+    const auto tiled = [&](uint64_t elems) { return elems / m.a_scale_block * m.a_scale_bytes * 128; };
+    const auto r = m.block_fp8 ? region(sh.t.sfa, static_cast<int64_t>(k0 / 128), static_cast<int64_t>(kblocks),
+                                        sh.K / 128, static_cast<uint64_t>(a_row) * 4, uint64_t{sh.cta_m} * 4,
+                                        static_cast<uint64_t>(sh.M) * 4)
+                               : region(sh.t.sfa, a_row / 128, std::max<int64_t>(1, sh.cta_m / 128),
+                                        (sh.M + 127) / 128, tiled(k0), tiled(kst), tiled(static_cast<uint64_t>(sh.K)));
     if (seat.pairs == 1) {
       load_or_arrive(r, L.full(s), signal);
     } else if (seat.pair == 0) {
@@ -146,13 +151,12 @@ void produce_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, cons
     }
   }
   if (sh.t.has_sfb) {
-    const uint64_t rb = static_cast<uint64_t>(sh.K) / m.b_scale_block * m.b_scale_bytes;
-    const int64_t rows = std::max<int64_t>(1, sh.cta_n / m.b_scale_rows);
-    const int64_t total = (sh.N + m.b_scale_rows - 1) / m.b_scale_rows;
-    load_or_arrive(
-        region(sh.t.sfb, b_row / m.b_scale_rows, rows, total, k0 / m.b_scale_block * m.b_scale_bytes,
-               std::max<uint64_t>(1, kst / m.b_scale_block) * m.b_scale_bytes, rb),
-        b_barrier, b_signal);
+    const auto tiled = [&](uint64_t elems) {
+      return m.block_fp8 ? elems / 128 * 4 : elems / m.b_scale_block * m.b_scale_bytes * 128;
+    };
+    load_or_arrive(region(sh.t.sfb, b_row / 128, std::max<int64_t>(1, sh.cta_n / 128), (sh.N + 127) / 128,
+                          tiled(k0), std::max<uint64_t>(tiled(kst), 1), tiled(static_cast<uint64_t>(sh.K))),
+                   b_barrier, b_signal);
   }
 }
 
@@ -184,9 +188,10 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   ops.push_back(Op::tma_store(Region{sh.t.d, static_cast<uint64_t>(row0), static_cast<uint64_t>(rows),
                                      static_cast<uint64_t>(col0) * out_bits / 8,
                                      static_cast<uint64_t>(cols) * out_bits / 8}));
-  if (sh.t.has_sfd) {
-    ops.push_back(Op::tma_store(Region{sh.t.sfd, static_cast<uint64_t>(row0), static_cast<uint64_t>(rows),
-                                       static_cast<uint64_t>(col0) / 16, static_cast<uint64_t>(cols) / 16}));
+  if (sh.t.has_sfd) {  // 128x4-tiled: this CTA's rows of a 128-row block, all its columns' scales
+    ops.push_back(Op::tma_store(Region{sh.t.sfd, static_cast<uint64_t>(row0 / 128), 1,
+                                       static_cast<uint64_t>(col0) / 16 * 128 + static_cast<uint64_t>(row0 % 128),
+                                       static_cast<uint64_t>(cols) / 16 * static_cast<uint64_t>(rows)}));
   }
 }
 
@@ -200,7 +205,6 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
   const uint32_t pair_ranks = pl.pair ? 2 : 1;
   const uint32_t pairs = pl.tile.cluster_n;
   const uint32_t acc_bufs = pl.resources.tmem_columns >= 2 * pl.tile.tile_n ? 2 : 1;
-  const uint64_t k_iters = pl.k_iters();
   const int kinstr = mma_k(m.kind);
   const uint32_t per_stage = std::max<uint32_t>(1, pl.tile.k_stage / static_cast<uint32_t>(kinstr));
   MmaShape shape;
@@ -227,6 +231,7 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
       const WorkItem wi = work_item(pl, w);
       seat.tile_n = wi.tn * pairs + seat.pair;
       const auto acc = static_cast<uint32_t>(j % acc_bufs);
+      const uint64_t k_iters = pl.k_iters(wi.split);
       for (uint64_t kk = 0; kk < k_iters; ++kk, ++it) {
         const auto s = static_cast<uint32_t>(it % S);
         const auto ph = static_cast<uint32_t>(it / S);
@@ -255,6 +260,7 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
       epilogue.ops.push_back(Op::arrive(L.acc_empty(acc), seat.leader()));
       if (j > 0) epilogue.ops.push_back(Op::tma_store_wait());
       epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, wi.split, seat.half, sh.cta_m);
+      epilogue.ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j)));  // item j's accumulator drained
     }
     epilogue.ops.push_back(Op::tma_store_wait());
     CtaProgram cta;
@@ -284,7 +290,6 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
   const GemmMath& m = pl.math;
   const uint32_t S = pl.tile.stages;
   const Layout L{static_cast<uint16_t>(S)};
-  const uint64_t k_iters = pl.k_iters();
   const int kinstr = mma_k(m.kind);
   const bool hopper = has_wgmma(hw.arch);
   MmaShape shape;
@@ -300,19 +305,28 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
     per_stage =
         (pl.tile.tile_m / 16) * (pl.tile.tile_n / 8) * (pl.tile.k_stage / static_cast<uint32_t>(kinstr));
   }
+  // One math role per 64-row warpgroup, as CUTLASS's cooperative kernels and DeepGEMM run them:
+  // one warpgroup's promotion FMAs (Hopper) or fragment loads (sm_120) overlap the other's MMAs.
+  const uint32_t wgs = std::max(1u, pl.tile.tile_m / 64);
+  const uint32_t wg_rows = pl.tile.tile_m / wgs;
+  // sm_120: each warpgroup's ldmatrix traffic for a stage: its A rows once per 64 columns of N,
+  // all of B once per 32 of its rows (each warp's fragments are read from SMEM).
   const int op_bits = mma_operand_bits(m.kind);
   const uint64_t ldmatrix = hopper ? 0
-                                   : (uint64_t{pl.tile.tile_m} * pl.tile.k_stage * op_bits / 8) *
+                                   : (uint64_t{wg_rows} * pl.tile.k_stage * op_bits / 8) *
                                              std::max(1u, pl.tile.tile_n / 64) +
                                          (uint64_t{pl.tile.tile_n} * pl.tile.k_stage * op_bits / 8) *
-                                             std::max(1u, pl.tile.tile_m / 32);
+                                             std::max(1u, wg_rows / 32);
+  const uint32_t wg_mmas = per_stage / wgs;
   Role producer{"tma", {}};
-  Role consumer{"math", {}};
+  std::vector<Role> math(wgs);
+  for (uint32_t g = 0; g < wgs; ++g) math[g].name = wgs > 1 ? fmt::format("math{}", g) : "math";
   Role dequant{"dequant", {}};
   uint64_t it = 0;
   uint64_t j = 0;
   for (uint64_t w = cluster; w < total_work; w += pl.clusters, ++j) {
     const WorkItem wi = work_item(pl, w);
+    const uint64_t k_iters = pl.k_iters(wi.split);
     for (uint64_t kk = 0; kk < k_iters; ++kk, ++it) {
       const auto s = static_cast<uint32_t>(it % S);
       const auto ph = static_cast<uint32_t>(it / S);
@@ -326,27 +340,38 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
         dequant.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
         dequant.ops.push_back(Op::arrive(L.full(s)));
       }
-      consumer.ops.push_back(Op::wait(L.full(s), ph));
-      if (ldmatrix > 0) consumer.ops.push_back(Op::bytes_op(OpCode::kSmemRead, ldmatrix));
-      if (m.block_fp8) {  // partials of this 128-K block, then FP32 promotion on the CUDA cores
-        consumer.ops.push_back(Op::mma_op(shape, per_stage, L.promo()));
-        consumer.ops.push_back(Op::wait(L.promo(), static_cast<uint32_t>(it)));
-        consumer.ops.push_back(Op::arrive(L.empty(s)));
-        consumer.ops.push_back(Op::with(OpCode::kFma, pl.tile.tile_m * pl.tile.tile_n));
-      } else {
-        consumer.ops.push_back(Op::mma_op(shape, per_stage, L.empty(s)));
+      for (uint32_t g = 0; g < wgs; ++g) {
+        std::vector<Op>& ops = math[g].ops;
+        ops.push_back(Op::wait(L.full(s), ph));
+        if (ldmatrix > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, ldmatrix));
+        if (m.block_fp8) {  // partials of this 128-K block, then FP32 promotion on the CUDA cores
+          ops.push_back(Op::mma_op(shape, wg_mmas, L.promo(g)));
+          ops.push_back(Op::wait(L.promo(g), static_cast<uint32_t>(it)));
+          ops.push_back(Op::arrive(L.empty(s)));
+          ops.push_back(Op::with(OpCode::kFma, wg_rows * pl.tile.tile_n));
+        } else {
+          ops.push_back(Op::mma_op(shape, wg_mmas, L.empty(s)));
+        }
       }
     }
-    consumer.ops.push_back(Op::mma_commit(L.done()));
-    consumer.ops.push_back(Op::wait(L.done(), static_cast<uint32_t>(j)));
-    if (j > 0) consumer.ops.push_back(Op::tma_store_wait());
-    epilogue_store(consumer.ops, sh, wi.tm, wi.tn, wi.split, 0, pl.tile.tile_m);
+    for (uint32_t g = 0; g < wgs; ++g) {
+      std::vector<Op>& ops = math[g].ops;
+      ops.push_back(Op::mma_commit(L.done(g)));
+      ops.push_back(Op::wait(L.done(g), static_cast<uint32_t>(j)));
+      if (j > 0) ops.push_back(Op::tma_store_wait());
+      epilogue_store(ops, sh, wi.tm, wi.tn, wi.split, g, wg_rows);
+      ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j)));
+    }
   }
-  consumer.ops.push_back(Op::tma_store_wait());
   CtaProgram cta;
-  cta.roles = {producer, consumer};
+  cta.roles = {producer};
+  for (Role& r : math) {
+    r.ops.push_back(Op::tma_store_wait());
+    cta.roles.push_back(std::move(r));
+  }
   if (m.weight_only) cta.roles.push_back(dequant);
   cta.barrier_counts.assign(L.count(), 1);
+  for (uint32_t s = 0; s < S; ++s) cta.barrier_counts[L.empty(s)] = wgs;
   const uint32_t full_count = m.weight_only ? 1 + (sh.t.has_sfa ? 1 : 0) + 1 : loads_per_stage(sh.t);
   for (uint32_t s = 0; s < S; ++s) {
     cta.barrier_counts[L.full(s)] = full_count;
@@ -368,14 +393,10 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t,
   k.cluster_size = plan.cluster_size;
   k.resources = plan.resources;
   const bool tcgen05 = has_tcgen05(hw.arch);
-  const uint64_t k_per_split =
-      (static_cast<uint64_t>(plan.problem.k) + plan.tile.split_k - 1) / plan.tile.split_k;
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;
-  // Round the per-split K to whole stages so splits start on stage boundaries.
-  const uint64_t k_split = (k_per_split + plan.tile.k_stage - 1) / plan.tile.k_stage * plan.tile.k_stage;
-  k.program = [plan, hw, t, total, tcgen05, k_split, cta_m, cta_n](uint32_t cluster) {
-    const Shapes sh{plan, t, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n, k_split};
+  k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n](uint32_t cluster) {
+    const Shapes sh{plan, t, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n};
     return tcgen05 ? blackwell_cluster(sh, cluster, total) : register_acc_cta(sh, hw, cluster, total);
   };
   return k;

@@ -12,9 +12,11 @@
 namespace bwsim {
 
 std::string TileConfig::name() const {
-  std::string s = fmt::format("{}x{}x{} stages={}", tile_m, tile_n, k_stage, stages);
-  if (cluster_n > 1) s += fmt::format(" cluster={}", cluster_n);
-  if (split_k > 1) s += fmt::format(" split={}", split_k);
+  // The --tile syntax, so that a reported plan can be forced back.
+  std::string s = fmt::format("{}x{}x{}:stages={}", tile_m, tile_n, k_stage, stages);
+  if (cluster_n > 1) s += fmt::format(":cluster={}", cluster_n);
+  if (split_k > 1) s += fmt::format(":split={}", split_k);
+  if (raster != 8) s += fmt::format(":raster={}", raster);
   return s;
 }
 
@@ -71,9 +73,20 @@ TileConfig parse_tile(std::string_view text) {
   return t;
 }
 
-uint64_t GemmPlan::k_iters() const {
+uint64_t GemmPlan::k_per_split() const {
   const uint64_t k_split = (static_cast<uint64_t>(problem.k) + tile.split_k - 1) / tile.split_k;
-  return (k_split + tile.k_stage - 1) / tile.k_stage;
+  return (k_split + tile.k_stage - 1) / tile.k_stage * tile.k_stage;
+}
+
+std::pair<uint64_t, uint64_t> GemmPlan::k_range(uint32_t s) const {
+  const auto k = static_cast<uint64_t>(problem.k);
+  const uint64_t k0 = std::min(k, s * k_per_split());
+  return {k0, std::min(k, k0 + k_per_split())};
+}
+
+uint64_t GemmPlan::k_iters(uint32_t s) const {
+  const auto [k0, k1] = k_range(s);
+  return (k1 - k0 + tile.k_stage - 1) / tile.k_stage;
 }
 
 namespace {
@@ -103,6 +116,10 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
     throw InputError(
         fmt::format("K = {}: rows of {} must be a multiple of 16 bytes for TMA (K a multiple of {})", p.k,
                     p.format.name, 128 / std::min(m.a_bits, m.b_bits)));
+  }
+  if (m.b_scale_rows > 1 && p.n % m.b_scale_rows != 0) {
+    throw InputError(fmt::format("N = {} is not a multiple of {}: {} weights have one scale per {}x{} block", p.n,
+                                 m.b_scale_rows, p.format.name, m.b_scale_rows, m.b_scale_block));
   }
   if (p.out == GemmOut::kNvfp4 && p.n % 16 != 0) {
     throw InputError(fmt::format("N = {}: NVFP4 output needs N a multiple of 16", p.n));
@@ -171,9 +188,10 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
         fmt::format("{} stages of {} B do not fit in {} of shared memory with the epilogue (at most {})",
                     std::max(t.stages, 2u), plan.stage_bytes, to_string(hw.smem.max_per_cta), fit));
   }
-  if (t.split_k < 1 || static_cast<int64_t>(t.split_k) * t.k_stage > p.k)
-    throw tile_error("split-K leaves a split without K");
   plan.tile = t;
+  if (t.split_k < 1 || static_cast<int64_t>(t.split_k - 1) * static_cast<int64_t>(plan.k_per_split()) >= p.k)
+    throw tile_error(fmt::format("split={} leaves a split without K (K = {} in stages of {})", t.split_k, p.k,
+                                 t.k_stage));
   plan.tiles_m = static_cast<uint32_t>(ceil_div(static_cast<uint64_t>(p.m), t.tile_m));
   plan.tiles_n = static_cast<uint32_t>(ceil_div(static_cast<uint64_t>(p.n), t.tile_n));
   if (t.cluster_n > 1) {
@@ -212,17 +230,29 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
   const std::vector<uint32_t> ms = tcgen05 ? std::vector<uint32_t>{256, 128} : std::vector<uint32_t>{128};
   const std::vector<uint32_t> ns =
       has_wgmma(hw.arch) || tcgen05 ? std::vector<uint32_t>{256, 128, 64} : std::vector<uint32_t>{128, 64};
+  // K per stage: 128-byte operand rows (the widest TMA swizzle), or 64-byte rows where SMEM is
+  // small (sm_120's 99 KiB holds too few 128-byte stages of a 128x128 tile).
+  std::vector<uint32_t> ks{0};
+  try {
+    const uint32_t bits = static_cast<uint32_t>(mma_operand_bits(gemm_math(p.format, hw.arch, hw.name).kind));
+    ks = {128 * 8 / bits, 64 * 8 / bits};
+  } catch (const InputError&) {
+    // the format does not run here; make_plan below says why
+  }
   for (uint32_t tm : ms) {
     for (uint32_t tn : ns) {
-      for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
-        for (uint32_t cn : {1u, 2u, 4u}) {
-          if (cn > 1 && (tm != 256 || split > 1)) continue;
-          TileConfig t;
-          t.tile_m = tm;
-          t.tile_n = tn;
-          t.split_k = split;
-          t.cluster_n = cn;
-          configs.push_back(t);
+      for (uint32_t kst : ks) {
+        for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
+          for (uint32_t cn : {1u, 2u, 4u}) {
+            if (cn > 1 && (tm != 256 || split > 1)) continue;
+            TileConfig t;
+            t.tile_m = tm;
+            t.tile_n = tn;
+            t.k_stage = kst;
+            t.split_k = split;
+            t.cluster_n = cn;
+            configs.push_back(t);
+          }
         }
       }
     }
@@ -251,18 +281,25 @@ GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan) {
   GemmTensors t;
   t.a = gpu.amap.allocate("A", rows(p.m), rows(p.k) * m.a_bits / 8);
   t.b = gpu.amap.allocate("B", rows(p.n), rows(p.k) * m.b_bits / 8);
+  // Scale factors in the layouts the kernels read. Block-scaled MMAs: cuBLAS/CUTLASS's 128x4
+  // tiles, so that the scales of a 128-row block for all of K are contiguous (one "row" here per
+  // 128 rows of the operand). DeepGEMM block FP8: A's float scales M-major (a row of M per
+  // 128-K block), B's one per 128x128 block.
   if (m.a_scale_block > 0) {
-    t.sfa = gpu.amap.allocate("SFA", rows(p.m), rows(p.k) / m.a_scale_block * m.a_scale_bytes);
+    t.sfa = m.block_fp8 ? gpu.amap.allocate("SFA", rows(p.k) / 128, rows(p.m) * 4)
+                        : gpu.amap.allocate("SFA", ceil_div(rows(p.m), 128),
+                                            rows(p.k) / m.a_scale_block * m.a_scale_bytes * 128);
     t.has_sfa = true;
   }
   if (m.b_scale_block > 0) {
-    t.sfb = gpu.amap.allocate("SFB", ceil_div(rows(p.n), m.b_scale_rows),
-                              rows(p.k) / m.b_scale_block * m.b_scale_bytes);
+    t.sfb = m.block_fp8 ? gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128), rows(p.k) / 128 * 4)
+                        : gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128),
+                                            rows(p.k) / m.b_scale_block * m.b_scale_bytes * 128);
     t.has_sfb = true;
   }
   t.d = gpu.amap.allocate("D", rows(p.m), rows(p.n) * gemm_out_bits(p.out) / 8);
-  if (p.out == GemmOut::kNvfp4) {
-    t.sfd = gpu.amap.allocate("SFD", rows(p.m), rows(p.n) / 16);
+  if (p.out == GemmOut::kNvfp4) {  // UE4M3 per 16 outputs, 128x4-tiled like the inputs' scales
+    t.sfd = gpu.amap.allocate("SFD", ceil_div(rows(p.m), 128), rows(p.n) / 16 * 128);
     t.has_sfd = true;
   }
   if (plan.tile.split_k > 1) {

@@ -53,7 +53,12 @@ struct GemmPlan {
   uint32_t clusters = 0;     // persistent clusters launched
   uint64_t stage_bytes = 0;  // SMEM per stage per CTA
   CtaResources resources;
-  [[nodiscard]] uint64_t k_iters() const;  // stages of K per work item
+  /// K per split, rounded up to whole stages so that splits start on stage boundaries.
+  [[nodiscard]] uint64_t k_per_split() const;
+  /// [k0, k1) of split `s` (the last split may be shorter).
+  [[nodiscard]] std::pair<uint64_t, uint64_t> k_range(uint32_t s) const;
+  /// Stages of K in split `s`.
+  [[nodiscard]] uint64_t k_iters(uint32_t s = 0) const;
 };
 
 /// Checks `p` (shape against the format's blocks, format against the GPU) and resolves `t`
