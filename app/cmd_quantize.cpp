@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/quant_options.hpp"
 #include "isa/error_metrics.hpp"
 #include "isa/packing.hpp"
 #include "isa/quantize.hpp"
@@ -43,35 +44,24 @@ Scheme scheme_from(std::string_view name, const char* flag) {
 // Options from the flags; those that do not apply to `s` are dropped in --compare mode and
 // refused in single-scheme mode.
 QuantOptions options_for(const cli::po::variables_map& vm, Scheme s, bool comparing) {
+  const QuantOptions flags = quant_flags(vm);
   QuantOptions o;
-  const auto& mode = vm["scale-mode"].as<std::string>();
-  if (mode == "rceil") {
-    o.mx_scale = MxScaleMode::kRceil;
-  } else if (mode != "floor") {
-    throw InputError(fmt::format("--scale-mode {}: expected floor or rceil", mode));
-  }
-  const auto& recipe = vm["recipe"].as<std::string>();
-  if (recipe != "te" && recipe != "torchao")
-    throw InputError(fmt::format("--recipe {}: expected te or torchao", recipe));
+  o.mx_scale = flags.mx_scale;
+  o.rht = flags.rht;
+  o.rht_seed = flags.rht_seed;
   const auto& block = vm["fp8-block"].as<std::string>();
   if (block != "1x128" && block != "128x128")
     throw InputError(fmt::format("--fp8-block {}: expected 1x128 or 128x128", block));
   o.fp8_block = block == "128x128" ? Fp8BlockShape::k128x128 : Fp8BlockShape::k1x128;
-  o.rht = vm.count("rht") != 0;
-  if (vm.count("rht-seed") != 0) {
-    if (!o.rht) throw InputError("--rht-seed needs --rht");
-    o.rht_seed = vm["rht-seed"].as<uint64_t>();
-  }
   const bool nvfp4 = s == Scheme::kNvfp4;
-  const bool nv_only = vm.count("2d") != 0 || vm.count("four-over-six") != 0 || recipe == "torchao";
-  if (nv_only && !nvfp4 && !comparing) {
+  if (nvfp4_only_flags(vm) && !nvfp4 && !comparing) {
     throw InputError(
         fmt::format("--2d, --four-over-six and --recipe apply to nvfp4, not {}", scheme_name(s)));
   }
   if (nvfp4) {
-    o.nvfp4_2d = vm.count("2d") != 0;
-    o.four_over_six = vm.count("four-over-six") != 0;
-    o.nvfp4_recipe = recipe == "torchao" ? NvFp4Recipe::kTorchAo : NvFp4Recipe::kTransformerEngine;
+    o.nvfp4_2d = flags.nvfp4_2d;
+    o.four_over_six = flags.four_over_six;
+    o.nvfp4_recipe = flags.nvfp4_recipe;
   }
   return o;
 }
@@ -235,15 +225,9 @@ cli::Command quantize_command() {
             "compare", cli::po::value<std::string>(), "comma-separated schemes: one table row each")(
             "in", cli::po::value<std::string>(), "input tensor; its last dimension is K (blocked)")(
             "out", cli::po::value<std::string>(), "prefix of the files to write")(
-            "scale-mode", cli::po::value<std::string>()->default_value("floor"),
-            "MX scales: floor (OCP) or rceil")("2d", "NVFP4: one scale per 16x16 tile (weights)")(
-            "rht", "apply the 16x16 random Hadamard transform along K first")(
-            "rht-seed", cli::po::value<uint64_t>(),
-            "random RHT signs from this seed (default: TransformerEngine's)")(
-            "recipe", cli::po::value<std::string>()->default_value("te"), "NVFP4 recipe: te or torchao")(
-            "four-over-six", "NVFP4: per block, scale to 4 or 6, whichever errs less")(
             "fp8-block", cli::po::value<std::string>()->default_value("1x128"),
             "fp8_block: 1x128 or 128x128");
+        add_quant_options(desc, "NVFP4: one scale per 16x16 tile (weights)");
         add_json_option(desc);
       },
       run_quantize};

@@ -9,6 +9,8 @@ cli::Command info_command();
 cli::Command formats_command();
 cli::Command quantize_command();
 cli::Command micro_command();
+cli::Command gemm_command();
+cli::Command compare_command();
 cli::Command version_command();
 
 /// --hw FILE and --set KEY=VALUE, shared by every command that builds a GPU.

@@ -89,7 +89,7 @@ TEST_F(Cli, InfoWritesResolvedConfigAsJson) {
   const auto doc = boost::json::parse(slurp(out));
   EXPECT_EQ(doc.at("config").at("hbm").at("bandwidth").as_string(), "7.7 TB/s");
   EXPECT_EQ(doc.at("config").at("sm").at("count").as_int64(), 160);
-  EXPECT_NEAR(boost::json::value_to<double>(doc.at("derived").at("peak_flops").at("nvfp4")), 9e15 * 160 / 148,
+  EXPECT_NEAR(boost::json::value_to<double>(doc.at("derived").at("peak_flops_datasheet").at("nvfp4")), 9e15 * 160 / 148,
               1e12);
   // Same inputs, same bytes.
   const std::string first = slurp(out);

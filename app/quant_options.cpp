@@ -1,0 +1,46 @@
+#include "app/quant_options.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/errors.hpp"
+
+namespace bwsim::app {
+
+void add_quant_options(cli::po::options_description& desc, const char* help_2d) {
+  desc.add_options()("scale-mode", cli::po::value<std::string>()->default_value("floor"),
+                     "MX scales: floor (OCP) or rceil")("2d", help_2d)(
+      "rht", "apply the 16x16 random Hadamard transform along K first")(
+      "rht-seed", cli::po::value<uint64_t>(), "random RHT signs from this seed (default: TransformerEngine's)")(
+      "recipe", cli::po::value<std::string>()->default_value("te"), "NVFP4 recipe: te or torchao")(
+      "four-over-six", "NVFP4: per block, scale to 4 or 6, whichever errs less");
+}
+
+QuantOptions quant_flags(const cli::po::variables_map& vm) {
+  QuantOptions o;
+  const auto& mode = vm["scale-mode"].as<std::string>();
+  if (mode == "rceil") {
+    o.mx_scale = MxScaleMode::kRceil;
+  } else if (mode != "floor") {
+    throw InputError(fmt::format("--scale-mode {}: expected floor or rceil", mode));
+  }
+  const auto& recipe = vm["recipe"].as<std::string>();
+  if (recipe != "te" && recipe != "torchao")
+    throw InputError(fmt::format("--recipe {}: expected te or torchao", recipe));
+  o.nvfp4_recipe = recipe == "torchao" ? NvFp4Recipe::kTorchAo : NvFp4Recipe::kTransformerEngine;
+  o.rht = vm.count("rht") != 0;
+  if (vm.count("rht-seed") != 0) {
+    if (!o.rht) throw InputError("--rht-seed needs --rht");
+    o.rht_seed = vm["rht-seed"].as<uint64_t>();
+  }
+  o.nvfp4_2d = vm.count("2d") != 0;
+  o.four_over_six = vm.count("four-over-six") != 0;
+  if (o.nvfp4_recipe == NvFp4Recipe::kTorchAo && (o.nvfp4_2d || o.four_over_six))
+    throw InputError("--recipe torchao has no --2d or --four-over-six variant");
+  return o;
+}
+
+bool nvfp4_only_flags(const cli::po::variables_map& vm) {
+  return vm.count("2d") != 0 || vm.count("four-over-six") != 0 || vm["recipe"].as<std::string>() == "torchao";
+}
+
+}  // namespace bwsim::app

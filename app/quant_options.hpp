@@ -1,0 +1,21 @@
+// Quantization flags shared by `bwsim quantize` and `bwsim gemm`.
+#pragma once
+
+#include <string_view>
+
+#include "isa/quantize.hpp"
+#include "sim/cli.hpp"
+
+namespace bwsim::app {
+
+/// --scale-mode, --recipe, --four-over-six, --rht, --rht-seed and --2d (described by `help_2d`).
+void add_quant_options(cli::po::options_description& desc, const char* help_2d);
+
+/// The flags as options, checked for values but not against any one scheme.
+QuantOptions quant_flags(const cli::po::variables_map& vm);
+
+/// Whether the flags ask for anything that applies to NVFP4 only (--2d, --four-over-six, the
+/// torchao recipe).
+bool nvfp4_only_flags(const cli::po::variables_map& vm);
+
+}  // namespace bwsim::app
