@@ -58,6 +58,17 @@ class AddressMap {
   void for_each_block(const Region& r, F&& f) const;
 
  private:
+  /// Bit r * sectors_per_row set for rows r in [ra, rb).
+  static u128 rows_pattern(uint64_t ra, uint64_t rb, uint64_t sectors_per_row) {
+    u128 p = 1;  // rows [0, have), doubled: log2(rows) steps
+    for (uint64_t have = 1, want = rb - ra; have < want;) {
+      const uint64_t add = std::min(have, want - have);
+      const u128 part = add * sectors_per_row >= 128 ? p : p & ((u128{1} << (add * sectors_per_row)) - 1);
+      p |= part << (have * sectors_per_row);
+      have += add;
+    }
+    return p << (ra * sectors_per_row);
+  }
   uint64_t block_;
   uint64_t width_max_;
   uint64_t sector_;
@@ -75,23 +86,19 @@ void AddressMap::for_each_block(const Region& r, F&& f) const {
   const uint64_t br = t.block_rows;
   const uint64_t bw = t.block_width;
   const uint64_t sectors_per_row = bw / sector_;
+  const uint64_t bj0 = r.byte0 / bw;
+  const uint64_t bj1 = (r.byte0 + r.bytes - 1) / bw;
   for (uint64_t bi = r.row0 / br; bi <= (r.row0 + r.rows - 1) / br; ++bi) {
     const uint64_t ra = std::max(r.row0, bi * br) - bi * br;
     const uint64_t rb = std::min(r.row0 + r.rows, (bi + 1) * br) - bi * br;
-    for (uint64_t bj = r.byte0 / bw; bj <= (r.byte0 + r.bytes - 1) / bw; ++bj) {
+    // One bit at the first sector of each touched row: a block's mask is this times the
+    // sectors one row touches (the rows' patterns never overlap, so the product is a sum).
+    const u128 row_starts = rows_pattern(ra, rb, sectors_per_row);
+    for (uint64_t bj = bj0; bj <= bj1; ++bj) {
       const uint64_t ca = (std::max(r.byte0, bj * bw) - bj * bw) / sector_;
       const uint64_t cb = (std::min(r.byte0 + r.bytes, (bj + 1) * bw) - bj * bw + sector_ - 1) / sector_;
       const u128 row_mask = (cb - ca >= 128 ? ~u128{0} : ((u128{1} << (cb - ca)) - 1)) << ca;
-      // Replicate the row pattern over rows ra..rb by doubling: log2(rows) shifts, not one per row.
-      u128 mask = row_mask;
-      for (uint64_t have = 1, want = rb - ra; have < want;) {
-        const uint64_t add = std::min(have, want - have);
-        const u128 part =
-            add * sectors_per_row >= 128 ? mask : mask & ((u128{1} << (add * sectors_per_row)) - 1);
-        mask |= part << (have * sectors_per_row);
-        have += add;
-      }
-      mask <<= ra * sectors_per_row;
+      const u128 mask = row_starts * row_mask;
       f(BlockAccess{(uint64_t{t.id} << 48) | (bi << 20) | bj, t.base + bi * br * t.stride + bj * bw,
                     t.first_block + bi * t.block_cols + bj, mask});
     }

@@ -125,7 +125,8 @@ void L2Spec::read(ConfigReader& r) {
   r.req("slice_bandwidth", slice_bandwidth, "bytes per L2-clock cycle one slice returns");
   r.opt("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
         "bandwidth of the die-to-die link (0: not limiting)");
-  r.check(partitions >= 1, "partitions", "must be at least 1");
+  r.check(partitions >= 1 && partitions <= kMaxPartitions, "partitions",
+          fmt::format("must be between 1 and {}", kMaxPartitions));
   r.check(slices >= partitions && slices % partitions == 0, "slices", "must be a multiple of l2.partitions");
   r.check(line.bytes > 0 && sector.bytes > 0 && line.bytes % sector.bytes == 0, "sector",
           "must divide l2.line");

@@ -87,6 +87,7 @@ inline constexpr std::array<std::pair<std::string_view, ReplacementPolicy>, 3> k
 
 struct L2Spec {
   ByteSize capacity;
+  static constexpr uint32_t kMaxPartitions = 8;
   uint32_t partitions = 1;
   uint32_t slices = 0;  // whole chip
   ByteSize line;

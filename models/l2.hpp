@@ -47,7 +47,10 @@ class L2Slice {
   ReplacementPolicy policy_;
   Rng rng_;
   uint64_t clock_ = 0;
-  std::vector<L2Way> tags_;  // sets_ x ways_
+  // sets_ x ways_. The keys are kept apart from the rest of the way so that a lookup scans one
+  // or two host cache lines, not a whole set of ways (the tag store is megabytes).
+  std::vector<uint64_t> keys_;
+  std::vector<L2Way> tags_;
   ResourceTimeline port_;
 };
 

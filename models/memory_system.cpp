@@ -62,14 +62,22 @@ uint32_t MemorySystem::home_partition(uint64_t ordinal) const {
   return static_cast<uint32_t>(spread(ordinal, partitions_, 1));
 }
 
-MemorySystem::Route MemorySystem::route(uint64_t ordinal) const {
+const MemorySystem::Route& MemorySystem::route(uint64_t ordinal) {
+  if (ordinal >= routes_.size()) routes_.resize(std::max<uint64_t>(ordinal + 1, routes_.size() * 2));
+  Route& r = routes_[ordinal];
+  if (r.valid == 0) r = compute_route(ordinal);
+  return r;
+}
+
+MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
   const auto p = static_cast<uint32_t>(spread(ordinal, partitions_, 1));
   const uint64_t q = ordinal / partitions_;  // consecutive within a partition
   const auto s = static_cast<uint32_t>(spread(q, slices_per_partition_, 2));
   const auto c = static_cast<uint32_t>(spread(q, channels_per_partition_, 3));
   const uint32_t slice = p * slices_per_partition_ + s;
   const uint64_t set = spread(q / slices_per_partition_, slices_[slice].sets(), 4);
-  return {p, slice, set, p * channels_per_partition_ + c};
+  return {static_cast<uint32_t>(set), static_cast<uint16_t>(p), static_cast<uint16_t>(slice),
+          p * channels_per_partition_ + c, 1};
 }
 
 void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
@@ -92,8 +100,19 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
   Tick first_back = Tick::max();
   Tick last_back{0};
   uint64_t last_bytes = 0;
+  // Blocks from another die cross the die-to-die link; like the SM port, the link is reserved
+  // once per request and source partition (streaming from the first block out), not per block.
+  struct Remote {
+    Tick first_out = Tick::max();
+    Tick last_out{0};
+    uint64_t bytes = 0;
+    uint64_t last_bytes = 0;
+  };
+  Remote remote_acc[L2Spec::kMaxPartitions];
+  uint64_t blocks = 0;
   amap_.for_each_block(r, [&](const BlockAccess& b) {
-    const Route rt = route(b.ordinal);
+    ++blocks;
+    const Route& rt = route(b.ordinal);
     const bool remote = partitions_ > 1 && rt.partition != die;
     const Tick arrive = t0 + noc_latency_ + (remote ? cross_latency_ : Tick{0});
     const Tick lookup = arrive + hit_latency_;
@@ -114,20 +133,40 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     // The slice port is charged at lookup, in request order; the data leaves once it is in L2.
     const Tick out =
         std::max(in_l2, slices_[rt.slice].port().reserve(lookup, transfer_time(bytes, slice_bps_)).end);
-    Tick back = out + noc_latency_;
-    if (remote) {  // the cross-die latency was paid once, on the way in; the data uses the link
-      if (link_bps_ > 0)
-        back = std::max(back, links_[rt.partition].reserve(now, out, transfer_time(bytes, link_bps_)));
-      sim_.stats().add(stats_.cross_bytes, bytes);
-    }
-    first_back = std::min(first_back, back);
-    last_back = std::max(last_back, back);
-    last_bytes = back == last_back ? bytes : last_bytes;
     res.bytes += bytes;
     res.miss_bytes += miss;
     res.hit_bytes += bytes - miss;
-    sim_.stats().add(stats_.blocks);
+    if (remote && link_bps_ > 0) {  // the cross-die latency was paid once, on the way in
+      Remote& x = remote_acc[rt.partition];
+      x.first_out = std::min(x.first_out, out);
+      if (out >= x.last_out) {
+        x.last_out = out;
+        x.last_bytes = bytes;
+      }
+      x.bytes += bytes;
+      return;
+    }
+    if (remote) sim_.stats().add(stats_.cross_bytes, bytes);
+    const Tick back = out + noc_latency_;
+    first_back = std::min(first_back, back);
+    if (back >= last_back) {
+      last_back = back;
+      last_bytes = bytes;
+    }
   });
+  sim_.stats().add(stats_.blocks, blocks);
+  for (uint32_t p = 0; p < partitions_ && partitions_ > 1 && link_bps_ > 0; ++p) {
+    const Remote& x = remote_acc[p];
+    if (x.bytes == 0) continue;
+    const Tick streamed = links_[p].reserve(now, x.first_out, transfer_time(x.bytes, link_bps_));
+    const Tick done = std::max(streamed, x.last_out + transfer_time(x.last_bytes, link_bps_)) + noc_latency_;
+    first_back = std::min(first_back, x.first_out + noc_latency_);
+    if (done >= last_back) {
+      last_back = done;
+      last_bytes = x.last_bytes;
+    }
+    sim_.stats().add(stats_.cross_bytes, x.bytes);
+  }
   // The SM ingress port takes the request's bytes once (per destination), streaming from the
   // first block's return; the data is complete no earlier than the last block's return plus its
   // own transfer. One reservation per request rather than one per block.

@@ -63,12 +63,16 @@ class MemorySystem {
 
  private:
   struct Route {
-    uint32_t partition;
-    uint32_t slice;
-    uint64_t set;
+    uint32_t set;
+    uint16_t partition;
+    uint16_t slice;
     uint32_t channel;
+    uint32_t valid;  // 0: not computed yet
   };
-  [[nodiscard]] Route route(uint64_t block_ordinal) const;
+  /// The block's home, from the hashes; memoized per ordinal (ordinals are dense), since the
+  /// hashes' divisions are a large share of a block access.
+  const Route& route(uint64_t block_ordinal);
+  [[nodiscard]] Route compute_route(uint64_t block_ordinal) const;
   void write_back(const L2Eviction& ev, Tick at);
   Tick deliver(Tick now, uint32_t dest_sm, Tick back, uint64_t bytes);
 
@@ -76,6 +80,7 @@ class MemorySystem {
   AddressMap& amap_;
   Dram dram_;
   std::vector<L2Slice> slices_;
+  std::vector<Route> routes_;
   std::vector<GapTimeline> sm_ports_;
   std::vector<GapTimeline> links_;  // die-to-die link per direction (from partition p)
   uint32_t partitions_;

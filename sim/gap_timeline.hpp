@@ -23,6 +23,15 @@ class GapTimeline {
     prune(now);
     busy_ += service;
     Tick start = ready;
+    // Most reservations land after everything already booked: append (or extend the last).
+    if (head_ == iv_.size() || iv_.back().end <= start) {
+      if (head_ < iv_.size() && iv_.back().end == start) {
+        iv_.back().end = start + service;
+      } else {
+        iv_.push_back(Interval{start, start + service});
+      }
+      return start + service;
+    }
     // Live intervals are iv_[head_..], sorted and disjoint: binary-search the first that ends
     // after `start`, then walk forward to the first gap long enough.
     auto first = std::partition_point(iv_.begin() + static_cast<std::ptrdiff_t>(head_), iv_.end(),

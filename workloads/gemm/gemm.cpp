@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "isa/mma.hpp"
+#include "sim/parallel.hpp"
 
 namespace bwsim {
 namespace {
@@ -122,27 +123,31 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // Simulate the best few on a partial run of two work items per cluster. Each cluster marks
     // when an item's accumulator is drained; the gap between the first and second items' last
     // marks is one steady-state wave, which the remaining waves repeat.
-    double best = 0;
+    // The finalists are independent simulations: run them on parallel threads (results do not
+    // depend on the thread count), then pick in candidate order.
     const size_t finalists = std::min<size_t>(3, cands.size());
-    for (size_t i = 0; i < finalists; ++i) {
-      const GemmPlan& c = cands[i];
+    std::vector<double> est(finalists);
+    parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
+      const GemmPlan& c = cands[static_cast<size_t>(i)];
       const uint64_t partial = std::min<uint64_t>(c.work_items, uint64_t{c.clusters} * 2);
       const Run r = run_plan(c, hw, o.clock, partial);
-      double est = r.time.seconds();
+      double e = r.time.seconds();
       if (partial < c.work_items) {
         Tick wave_end[2] = {Tick{}, Tick{}};
         for (const auto& [id, t] : r.kernels.front().marks) {
           if (id < 2) wave_end[id] = std::max(wave_end[id], t);
         }
         const double waves = std::ceil(static_cast<double>(c.work_items) / c.clusters);
-        est += (waves - 2) * (wave_end[1] - wave_end[0]).seconds();
+        e += (waves - 2) * (wave_end[1] - wave_end[0]).seconds();
       }
-      g.candidates.emplace_back(c.tile.name(), est * 1e6);
-      if (i == 0 || est < best) {
-        best = est;
-        g.plan = c;
-      }
+      est[static_cast<size_t>(i)] = e;
+    });
+    size_t best = 0;
+    for (size_t i = 0; i < finalists; ++i) {
+      g.candidates.emplace_back(cands[i].tile.name(), est[i] * 1e6);
+      if (est[i] < est[best]) best = i;
     }
+    g.plan = cands[best];
   }
   const Run r = run_plan(g.plan, hw, o.clock, 0);
   g.kernels = r.kernels;
