@@ -175,6 +175,7 @@ boost::json::object outcome_json(const Outcome& o, const Setup& s) {
                {"cluster_n", pl.tile.cluster_n},
                {"raster", pl.tile.raster},
                {"cta_pair", pl.pair},
+               {"swap_ab", pl.tile.swap_ab},
                {"cluster_size", pl.cluster_size},
                {"clusters", pl.clusters},
                {"work_items", pl.work_items},
@@ -287,8 +288,8 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
   };
   row(fmt::format("D ({})", gemm_out_name(pl.problem.out)), std::to_string(gemm_out_bits(pl.problem.out)), fn.error);
   row("D before output rounding (fp32)", "32", fn.error_fp32);
-  row(fmt::format("A ({})", scheme_name(pl.problem.format.a)), fmt::format("{:.4g}", fn.a_bits), fn.a_error);
-  row(fmt::format("B ({})", scheme_name(pl.problem.format.b)), fmt::format("{:.4g}", fn.b_bits), fn.b_error);
+  row(fmt::format("A ({})", scheme_name(pl.user_problem().format.a)), fmt::format("{:.4g}", fn.a_bits), fn.a_error);
+  row(fmt::format("B ({})", scheme_name(pl.user_problem().format.b)), fmt::format("{:.4g}", fn.b_bits), fn.b_error);
   out << e.render();
 }
 

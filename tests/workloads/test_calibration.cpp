@@ -137,8 +137,8 @@ TEST_F(Calibration, DatasheetPeaksForEveryGpu) {
       {"gb300", MmaKind::kF8F6F4, 5e15},
       {"gb300", MmaKind::kF16, 2.5e15},
       {"rtx5090", MmaKind::kMxF4NvF4, 1676e12},
-      {"rtx5090", MmaKind::kF8F6F4, 838e12},
-      {"rtx5090", MmaKind::kF16, 419e12},
+      {"rtx5090", MmaKind::kF8F6F4, 419e12},  // GeForce: FP32 accumulate at half rate
+      {"rtx5090", MmaKind::kF16, 209.5e12},
       {"rtx-pro-6000", MmaKind::kMxF4NvF4, 2000e12},
       {"rtx-pro-6000", MmaKind::kF8F6F4, 1000e12},
       {"rtx-pro-6000", MmaKind::kF16, 500e12},

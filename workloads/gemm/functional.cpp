@@ -211,8 +211,9 @@ struct PatchResult {
 
 GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperands& in,
                                const FunctionalSpec& spec, const QuantOptions& quant) {
-  const GemmProblem& p = plan.problem;
-  const GemmMath& m = plan.math;
+  // The numbers do not depend on a swap of A and B (each output is the same dot product).
+  const GemmProblem p = plan.user_problem();
+  const GemmMath m = gemm_math(p.format, arch, std::string(arch_name(arch)));
   GemmFunctional f;
   f.mode = spec.name();
   if (spec.mode == FunctionalSpec::Mode::kOff) return f;

@@ -39,8 +39,10 @@ Run run_plan(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, uint64_t m
   return r;
 }
 
-// A first, analytic ranking: waves of work items, each bounded by its tensor time or its L2
-// traffic at the L2's share per cluster. Only the best few are then simulated.
+// A first, analytic ranking: waves of work items, each bounded by its tensor time, its L2
+// traffic at the L2's share per cluster, or its SMEM traffic (TMA writes and MMA operand reads
+// through one port); and the whole bounded by streaming the operands once from DRAM. Only the
+// best few are then simulated.
 double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   const GemmProblem& p = pl.problem;
   const double f = static_cast<double>(hw.clock.sm_sustained.hz);
@@ -53,8 +55,19 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   const double b_bytes = pl.tile.tile_n * tile_k * pl.math.b_bits / 8.0 * tiles_per_item;
   const double l2_bw = hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz) * 0.8;
   const double t_l2 = (a_bytes + b_bytes) / (l2_bw / pl.clusters);
+  // Per CTA: its A rows (multicast or not, every CTA holds them) and its share of B, written by
+  // TMA and read by the MMA.
+  const double cta_rows = (pl.pair ? pl.tile.tile_m / 2.0 : pl.tile.tile_m) +
+                          (pl.pair ? pl.tile.tile_n / 2.0 : pl.tile.tile_n);
+  const double cta_bytes = cta_rows * tile_k * std::max(pl.math.a_bits, pl.math.b_bits) / 8.0;
+  const double t_smem = 2 * cta_bytes / (hw.smem.bandwidth.value * f);
   const double waves = std::ceil(static_cast<double>(pl.work_items) / pl.clusters);
-  double t = waves * std::max(t_math, t_l2);
+  const double unique = static_cast<double>(p.m) * static_cast<double>(p.k) * pl.math.a_bits / 8 +
+                        static_cast<double>(p.n) * static_cast<double>(p.k) * pl.math.b_bits / 8;
+  const double t_hbm = unique / (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.9);
+  // Among plans that all stream at the DRAM bound, prefer the one with the most slack per wave.
+  const double t_items = waves * std::max({t_math, t_l2, t_smem});
+  double t = std::max(t_items, t_hbm) + 0.05 * t_items;
   if (pl.tile.split_k > 1) {
     t += static_cast<double>(p.m) * static_cast<double>(p.n) * 4.0 * pl.tile.split_k /
          (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.8);
@@ -125,7 +138,18 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // marks is one steady-state wave, which the remaining waves repeat.
     // The finalists are independent simulations: run them on parallel threads (results do not
     // depend on the thread count), then pick in candidate order.
-    const size_t finalists = std::min<size_t>(3, cands.size());
+    // Finalists: the three best by the analytic ranking, and the best of each family it may
+    // misjudge (swapped or not, multicast clusters or not).
+    std::vector<GemmPlan> fin;
+    const auto family = [](const GemmPlan& c) { return (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0); };
+    bool seen[4] = {false, false, false, false};
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const int f = family(cands[i]);
+      if (i < 3 || !seen[f]) fin.push_back(cands[i]);
+      seen[f] = true;
+    }
+    cands = std::move(fin);
+    const size_t finalists = cands.size();
     std::vector<double> est(finalists);
     parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
       const GemmPlan& c = cands[static_cast<size_t>(i)];

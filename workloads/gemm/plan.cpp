@@ -17,6 +17,7 @@ std::string TileConfig::name() const {
   if (cluster_n > 1) s += fmt::format(":cluster={}", cluster_n);
   if (split_k > 1) s += fmt::format(":split={}", split_k);
   if (raster != 8) s += fmt::format(":raster={}", raster);
+  if (swap_ab) s += ":swap";
   return s;
 }
 
@@ -24,7 +25,7 @@ TileConfig parse_tile(std::string_view text) {
   TileConfig t;
   const auto bad = [&](std::string_view why) {
     return InputError(fmt::format(
-        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R])", text, why));
+        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap])", text, why));
   };
   std::string_view rest = text;
   const size_t colon = rest.find(':');
@@ -49,6 +50,11 @@ TileConfig parse_tile(std::string_view text) {
   while (!rest.empty()) {
     const size_t next = rest.find(':');
     const std::string_view kv = rest.substr(0, next);
+    if (kv == "swap") {
+      t.swap_ab = true;
+      rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+      continue;
+    }
     const size_t eq = kv.find('=');
     if (eq == std::string_view::npos) throw bad(fmt::format("'{}' is not key=value", kv));
     const std::string_view key = kv.substr(0, eq);
@@ -84,6 +90,17 @@ std::pair<uint64_t, uint64_t> GemmPlan::k_range(uint32_t s) const {
   return {k0, std::min(k, k0 + k_per_split())};
 }
 
+namespace {
+GemmProblem swapped(const GemmProblem& p) {
+  GemmProblem q = p;
+  std::swap(q.m, q.n);
+  std::swap(q.format.a, q.format.b);
+  return q;
+}
+}  // namespace
+
+GemmProblem GemmPlan::user_problem() const { return tile.swap_ab ? swapped(problem) : problem; }
+
 uint64_t GemmPlan::k_iters(uint32_t s) const {
   const auto [k0, k1] = k_range(s);
   return (k1 - k0 + tile.k_stage - 1) / tile.k_stage;
@@ -102,6 +119,22 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
   if (p.m <= 0 || p.n <= 0 || p.k <= 0) {
     throw InputError(
         fmt::format("GEMM shape M={} N={} K={}: every dimension must be positive", p.m, p.n, p.k));
+  }
+  if (t.swap_ab) {
+    const GemmMath um = gemm_math(p.format, hw.arch, hw.name);
+    const auto no = [&](std::string_view why) {
+      return InputError(fmt::format("tile {}: swapping A and B is not modelled for {}", t.name(), why));
+    };
+    if (um.weight_only) throw no("weight-only formats (the narrow operand is dequantized as B)");
+    if (um.block_fp8) throw no("block FP8 (1x128 and 128x128 scales are not symmetric)");
+    if (p.out == GemmOut::kNvfp4) throw no("NVFP4 output (its scales run along N)");
+    make_plan(p, hw, TileConfig{});  // the user's shape checks, with the user's names
+    TileConfig u = t;
+    u.swap_ab = false;
+    GemmPlan plan = make_plan(swapped(p), hw, u);
+    plan.problem.format.name = p.format.name;
+    plan.tile.swap_ab = true;
+    return plan;
   }
   GemmPlan plan;
   plan.problem = p;
@@ -239,19 +272,31 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
   } catch (const InputError&) {
     // the format does not run here; make_plan below says why
   }
-  for (uint32_t tm : ms) {
-    for (uint32_t tn : ns) {
-      for (uint32_t kst : ks) {
-        for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
-          for (uint32_t cn : {1u, 2u, 4u}) {
-            if (cn > 1 && (tm != 256 || split > 1)) continue;
-            TileConfig t;
-            t.tile_m = tm;
-            t.tile_n = tn;
-            t.k_stage = kst;
-            t.split_k = split;
-            t.cluster_n = cn;
-            configs.push_back(t);
+  // Skinny M (decode): also the swapped view, weights along the MMA's M and the tokens along a
+  // narrow N (tile_n from 16 up to M rounded up).
+  std::vector<uint32_t> swap_ns;
+  if (p.m <= 64) {
+    for (uint32_t n = 16; n <= 64; n *= 2) {
+      swap_ns.push_back(n);
+      if (n >= p.m) break;
+    }
+  }
+  for (const bool swap : {false, true}) {
+    for (uint32_t tm : ms) {
+      for (uint32_t tn : swap ? swap_ns : ns) {
+        for (uint32_t kst : ks) {
+          for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
+            for (uint32_t cn : {1u, 2u, 4u}) {
+              if (cn > 1 && (tm != 256 || split > 1)) continue;
+              TileConfig t;
+              t.tile_m = tm;
+              t.tile_n = tn;
+              t.k_stage = kst;
+              t.split_k = split;
+              t.cluster_n = cn;
+              t.swap_ab = swap;
+              configs.push_back(t);
+            }
           }
         }
       }
@@ -261,9 +306,10 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
   for (const TileConfig& t : configs) {
     try {
       GemmPlan plan = make_plan(p, hw, t);
-      // Split-K only helps when the tiles alone leave SMs idle.
+      // Split-K only helps when the tiles alone leave SMs idle, or fill the last of a few waves
+      // poorly (skinny decode shapes).
       const uint64_t tiles = uint64_t{plan.tiles_m} * plan.tiles_n;
-      if (t.split_k > 1 && tiles * (plan.pair ? 2 : 1) >= hw.sm.count) continue;
+      if (t.split_k > 1 && tiles * (plan.pair ? 2 : 1) >= 4 * uint64_t{hw.sm.count}) continue;
       if (t.split_k > 1 && plan.k_iters() < 4) continue;
       plans.push_back(std::move(plan));
     } catch (const InputError&) {

@@ -34,16 +34,21 @@ struct TileConfig {
   uint32_t split_k = 1;    // K split over CTAs, partials reduced by a second kernel
   uint32_t cluster_n = 1;  // Blackwell: CTA pairs per cluster along N, sharing A by TMA multicast
   uint32_t raster = 8;     // tile-rows per raster band (L2 reuse)
+  /// Swap A and B (compute D^T = B A^T): the weights fill the MMA's 128-row side and the few
+  /// tokens of a decode step its narrow N side, instead of padding M up to 128 (what cuBLAS and
+  /// TensorRT-LLM do for small M). Tile sizes are then in the swapped view: tile_m runs along N.
+  bool swap_ab = false;
   [[nodiscard]] std::string name() const;
 };
 
-/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4". Throws InputError naming --tile.
+/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4", "128x16:swap". Throws InputError
+/// naming --tile.
 TileConfig parse_tile(std::string_view text);
 
 /// A resolved plan: the configuration with everything derived from it.
 struct GemmPlan {
-  GemmProblem problem;
-  GemmMath math;
+  GemmProblem problem;  // as the kernel sees it: M and N, A and B exchanged when tile.swap_ab
+  GemmMath math;        // for `problem`
   TileConfig tile;
   bool pair = false;  // CTA-pair tiles (cta_group::2)
   uint32_t cluster_size = 1;
@@ -59,6 +64,8 @@ struct GemmPlan {
   [[nodiscard]] std::pair<uint64_t, uint64_t> k_range(uint32_t s) const;
   /// Stages of K in split `s`.
   [[nodiscard]] uint64_t k_iters(uint32_t s = 0) const;
+  /// The problem as the user posed it (`problem` with any swap undone).
+  [[nodiscard]] GemmProblem user_problem() const;
 };
 
 /// Checks `p` (shape against the format's blocks, format against the GPU) and resolves `t`
