@@ -244,3 +244,65 @@ TEST_F(Cli, MicroRunsAndReportsJson) {
 }
 
 }  // namespace
+
+TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {
+  Result r = run("gemm --hw b200 --m 256 --n 256 --k 512 --format nvfp4 --functional full --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = boost::json::parse(r.out);
+  const auto& res = doc.at("result");
+  EXPECT_EQ(res.at("format").as_string(), "nvfp4");
+  EXPECT_EQ(res.at("mma_kind").as_string(), "mxf4nvf4");
+  EXPECT_GT(boost::json::value_to<double>(res.at("timing").at("time_us")), 0.0);
+  EXPECT_GT(boost::json::value_to<double>(res.at("bytes").at("hbm_read")), 0.0);
+  EXPECT_EQ(res.at("functional").at("mode").as_string(), "full");
+  EXPECT_EQ(boost::json::value_to<int64_t>(res.at("functional").at("outputs")), 256 * 256);
+  const double err = boost::json::value_to<double>(res.at("functional").at("error").at("rel_frobenius"));
+  EXPECT_GT(err, 0.05);
+  EXPECT_LT(err, 0.3);
+  // The text report names the plan, the bound and the error table.
+  Result t = run("gemm --hw b200 --m 256 --n 256 --k 512 --format nvfp4");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_CONTAINS(t.out, "bound");
+  EXPECT_CONTAINS(t.out, "D (bf16)");
+  // --d writes the whole product as .npy.
+  const std::string d = (dir_ / "d.npy").string();
+  ASSERT_EQ(run("gemm --hw b200 --m 64 --n 32 --k 128 --format mxfp8 --functional full --d '" + d + "'").code, 0);
+  EXPECT_EQ(fs::file_size(d), 128u + 64u * 32u * 4u);
+}
+
+TEST_F(Cli, CompareGemmPrintsOneRowPerFormat) {
+  Result r = run("compare gemm --hw b200 --m 256 --n 256 --k 512");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"\nbf16 ", "\nfp8_e4m3 ", "\nmxfp8 ", "\nmxfp4 ", "\nnvfp4 "}) EXPECT_CONTAINS(r.out, f);
+  EXPECT_CONTAINS(r.out, "rel. error");
+  Result h = run("compare gemm --hw h100 --m 256 --n 256 --k 512 --json -");
+  ASSERT_EQ(h.code, 0) << h.err;
+  EXPECT_CONTAINS(h.out, "w4a16");
+  EXPECT_CONTAINS(h.out, "fp8_block");
+}
+
+TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
+  const std::string json = (dir_ / "g.json").string();
+  const struct {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4", "K = 100 is not a multiple of nvfp4's scale block"},
+      {"--hw b200 --m 0 --n 128 --k 128", "--m"},
+      {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
+      {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
+      {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy", "--d writes the whole output: it needs --functional full"},
+      {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
+      {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
+  };
+  for (const auto& c : cases) {
+    Result r = run("gemm " + c.args + " --json '" + json + "'");
+    EXPECT_EQ(r.code, 2) << c.args;
+    EXPECT_CONTAINS(r.err, c.message);
+    EXPECT_FALSE(fs::exists(json)) << c.args;
+  }
+  Result f = run("compare gemm --hw b200 --m 128 --n 128 --k 128 --formats bf16,nope --json '" + json + "'");
+  EXPECT_EQ(f.code, 2);
+  EXPECT_CONTAINS(f.err, "--formats nope");
+  EXPECT_FALSE(fs::exists(json));
+}

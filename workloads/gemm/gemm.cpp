@@ -154,7 +154,8 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
       const GemmPlan& c = cands[static_cast<size_t>(i)];
       const uint64_t partial = std::min<uint64_t>(c.work_items, uint64_t{c.clusters} * 2);
-      const Run r = run_plan(c, hw, o.clock, partial);
+      // A plan whose items all fit in the partial run is simulated whole, reduction included.
+      const Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
       double e = r.time.seconds();
       if (partial < c.work_items) {
         Tick wave_end[2] = {Tick{}, Tick{}};
