@@ -150,14 +150,6 @@ double l2_hit_rate(const GemmTiming& t) {
   return t.l2_read > 0 ? static_cast<double>(t.l2_hit) / static_cast<double>(t.l2_read) : 0.0;
 }
 
-boost::json::object metrics_json(const ErrorMetrics& m) {
-  return {{"rel_frobenius", m.rel_frobenius},
-          {"max_abs", m.max_abs},
-          {"sqnr_db", m.sqnr_db},
-          {"cosine", m.cosine},
-          {"count", m.count}};
-}
-
 boost::json::object outcome_json(const Outcome& o, const Setup& s) {
   const GemmTiming& t = o.timing;
   const GemmPlan& pl = t.plan;

@@ -66,14 +66,6 @@ QuantOptions options_for(const cli::po::variables_map& vm, Scheme s, bool compar
   return o;
 }
 
-boost::json::object metrics_json(const ErrorMetrics& m) {
-  return {{"rel_frobenius", m.rel_frobenius},
-          {"max_abs", m.max_abs},
-          {"sqnr_db", m.sqnr_db},
-          {"cosine", m.cosine},
-          {"count", m.count}};
-}
-
 struct Result {
   QuantizedTensor q;
   std::vector<float> dequant;

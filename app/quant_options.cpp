@@ -43,4 +43,12 @@ bool nvfp4_only_flags(const cli::po::variables_map& vm) {
   return vm.count("2d") != 0 || vm.count("four-over-six") != 0 || vm["recipe"].as<std::string>() == "torchao";
 }
 
+boost::json::object metrics_json(const ErrorMetrics& m) {
+  return {{"rel_frobenius", m.rel_frobenius},
+          {"max_abs", m.max_abs},
+          {"sqnr_db", m.sqnr_db},
+          {"cosine", m.cosine},
+          {"count", m.count}};
+}
+
 }  // namespace bwsim::app

@@ -1,8 +1,11 @@
-// Quantization flags shared by `bwsim quantize` and `bwsim gemm`.
+// Quantization flags and error reporting shared by `bwsim quantize` and `bwsim gemm`.
 #pragma once
+
+#include <boost/json.hpp>
 
 #include <string_view>
 
+#include "isa/error_metrics.hpp"
 #include "isa/quantize.hpp"
 #include "sim/cli.hpp"
 
@@ -17,5 +20,8 @@ QuantOptions quant_flags(const cli::po::variables_map& vm);
 /// Whether the flags ask for anything that applies to NVFP4 only (--2d, --four-over-six, the
 /// torchao recipe).
 bool nvfp4_only_flags(const cli::po::variables_map& vm);
+
+/// An error measurement as a JSON object (rel_frobenius, max_abs, sqnr_db, cosine, count).
+boost::json::object metrics_json(const ErrorMetrics& m);
 
 }  // namespace bwsim::app

@@ -130,9 +130,16 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     g.plan = make_plan(p, hw, *o.tile);
   } else {
     std::vector<GemmPlan> cands = candidate_plans(p, hw);
-    std::stable_sort(cands.begin(), cands.end(), [&](const GemmPlan& a, const GemmPlan& b) {
-      return analytic_estimate(a, hw) < analytic_estimate(b, hw);
-    });
+    {  // rank by the analytic estimate, computed once per candidate
+      std::vector<std::pair<double, size_t>> order;
+      for (size_t i = 0; i < cands.size(); ++i) order.emplace_back(analytic_estimate(cands[i], hw), i);
+      std::stable_sort(order.begin(), order.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::vector<GemmPlan> ranked;
+      ranked.reserve(cands.size());
+      for (const auto& [est, i] : order) ranked.push_back(std::move(cands[i]));
+      cands = std::move(ranked);
+    }
     // Simulate the best few on a partial run of two work items per cluster. Each cluster marks
     // when an item's accumulator is drained; the gap between the first and second items' last
     // marks is one steady-state wave, which the remaining waves repeat.

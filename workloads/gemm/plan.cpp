@@ -113,33 +113,14 @@ constexpr uint64_t kBarrierSmem = 1024;
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-}  // namespace
-
-GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
+// The problem's own checks (shape against the format's blocks, format against the GPU),
+// independent of any tile; returns the format's math on this GPU.
+GemmMath check_problem(const GemmProblem& p, const HwSpec& hw) {
   if (p.m <= 0 || p.n <= 0 || p.k <= 0) {
     throw InputError(
         fmt::format("GEMM shape M={} N={} K={}: every dimension must be positive", p.m, p.n, p.k));
   }
-  if (t.swap_ab) {
-    const GemmMath um = gemm_math(p.format, hw.arch, hw.name);
-    const auto no = [&](std::string_view why) {
-      return InputError(fmt::format("tile {}: swapping A and B is not modelled for {}", t.name(), why));
-    };
-    if (um.weight_only) throw no("weight-only formats (the narrow operand is dequantized as B)");
-    if (um.block_fp8) throw no("block FP8 (1x128 and 128x128 scales are not symmetric)");
-    if (p.out == GemmOut::kNvfp4) throw no("NVFP4 output (its scales run along N)");
-    make_plan(p, hw, TileConfig{});  // the user's shape checks, with the user's names
-    TileConfig u = t;
-    u.swap_ab = false;
-    GemmPlan plan = make_plan(swapped(p), hw, u);
-    plan.problem.format.name = p.format.name;
-    plan.tile.swap_ab = true;
-    return plan;
-  }
-  GemmPlan plan;
-  plan.problem = p;
-  plan.math = gemm_math(p.format, hw.arch, hw.name);
-  const GemmMath& m = plan.math;
+  const GemmMath m = gemm_math(p.format, hw.arch, hw.name);
   const int scale_k = std::max(m.a_scale_block, m.b_scale_block);
   if (scale_k > 0 && p.k % scale_k != 0) {
     throw InputError(fmt::format("K = {} is not a multiple of {}'s scale block ({} elements along K)", p.k,
@@ -157,6 +138,32 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
   if (p.out == GemmOut::kNvfp4 && p.n % 16 != 0) {
     throw InputError(fmt::format("N = {}: NVFP4 output needs N a multiple of 16", p.n));
   }
+  return m;
+}
+
+}  // namespace
+
+GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
+  if (t.swap_ab) {
+    const GemmMath um = check_problem(p, hw);  // the user's shape checks, with the user's names
+    const auto no = [&](std::string_view why) {
+      return InputError(fmt::format("tile {}: swapping A and B is not modelled for {}", t.name(), why));
+    };
+    if (um.weight_only) throw no("weight-only formats (the narrow operand is dequantized as B)");
+    if (um.block_fp8) throw no("block FP8 (1x128 and 128x128 scales are not symmetric)");
+    if (p.out == GemmOut::kNvfp4) throw no("NVFP4 output (its scales run along N)");
+    TileConfig u = t;
+    u.swap_ab = false;
+    GemmPlan plan = make_plan(swapped(p), hw, u);
+    plan.problem.format.name = p.format.name;
+    plan.tile.swap_ab = true;
+    return plan;
+  }
+  GemmPlan plan;
+  plan.problem = p;
+  plan.math = check_problem(p, hw);
+  const GemmMath& m = plan.math;
+  const int scale_k = std::max(m.a_scale_block, m.b_scale_block);
   const bool tcgen05 = has_tcgen05(hw.arch);
   const bool hopper = has_wgmma(hw.arch);
   const int op_bits = mma_operand_bits(m.kind);
