@@ -50,12 +50,14 @@ OperandSpec parse_operand(const std::string& flag, const std::string& text, uint
   const std::string_view dist = rest.substr(0, colon);
   s.dist = parse_distribution(dist);
   if (!s.dist) {
-    throw InputError(fmt::format("{} {}: unknown distribution '{}' (normal, student-t, outliers)", flag, text, dist));
+    throw InputError(
+        fmt::format("{} {}: unknown distribution '{}' (normal, student-t, outliers)", flag, text, dist));
   }
   s.seed = default_seed;
   if (colon != std::string_view::npos) {
     const std::string_view opt = rest.substr(colon + 1);
-    if (!opt.starts_with("seed=")) throw InputError(fmt::format("{} {}: expected gen:DIST[:seed=N]", flag, text));
+    if (!opt.starts_with("seed="))
+      throw InputError(fmt::format("{} {}: expected gen:DIST[:seed=N]", flag, text));
     auto [p, ec] = std::from_chars(opt.data() + 5, opt.data() + opt.size(), s.seed);
     if (ec != std::errc{} || p != opt.data() + opt.size())
       throw InputError(fmt::format("{} {}: seed is not a number", flag, text));
@@ -69,8 +71,8 @@ MatrixSource make_source(const OperandSpec& s, int64_t rows, int64_t cols) {
 }
 
 // One dimension from its flag and/or an operand file; they must agree.
-int64_t dimension(const cli::po::variables_map& vm, const char* flag, const OperandSpec& from, const char* flag_of,
-                  bool rows) {
+int64_t dimension(const cli::po::variables_map& vm, const char* flag, const OperandSpec& from,
+                  const char* flag_of, bool rows) {
   std::optional<int64_t> d;
   if (vm.count(flag) != 0) {
     d = vm[flag].as<int64_t>();
@@ -110,8 +112,8 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
   s.problem.n = dimension(vm, "n", b, "b", true);
   s.problem.k = dimension(vm, "k", a.file ? a : b, a.file ? "a" : "b", false);
   if (a.file && b.file && a.file->tensor.cols() != b.file->tensor.cols()) {
-    throw InputError(fmt::format("--a {} has K = {} but --b {} has K = {} (B is N x K, as a Linear weight)", a.text,
-                                 a.file->tensor.cols(), b.text, b.file->tensor.cols()));
+    throw InputError(fmt::format("--a {} has K = {} but --b {} has K = {} (B is N x K, as a Linear weight)",
+                                 a.text, a.file->tensor.cols(), b.text, b.file->tensor.cols()));
   }
   s.problem.format = first_format;
   s.problem.out = parse_gemm_out(vm["out"].as<std::string>());
@@ -125,7 +127,8 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
   s.functional.seed = seed;
   s.quant = quant_flags(vm);
   if (s.functional.mode != FunctionalSpec::Mode::kOff) {
-    s.operands = GemmOperands{make_source(a, s.problem.m, s.problem.k), make_source(b, s.problem.n, s.problem.k)};
+    s.operands =
+        GemmOperands{make_source(a, s.problem.m, s.problem.k), make_source(b, s.problem.n, s.problem.k)};
   }
   return s;
 }
@@ -140,7 +143,8 @@ struct Outcome {
 
 Outcome run_one(const Setup& s, const GemmProblem& p) {
   Outcome o{simulate_gemm(p, s.hw, s.timing), std::nullopt};
-  if (s.operands) o.functional = gemm_functional(o.timing.plan, s.hw.arch, *s.operands, s.functional, s.quant);
+  if (s.operands)
+    o.functional = gemm_functional(o.timing.plan, s.hw.arch, *s.operands, s.functional, s.quant);
   return o;
 }
 
@@ -196,7 +200,8 @@ boost::json::object outcome_json(const Outcome& o, const Setup& s) {
   }
   j["kernels"] = std::move(kernels);
   boost::json::array cands;
-  for (const auto& [name, us] : t.candidates) cands.push_back(boost::json::object{{"tile", name}, {"estimate_us", us}});
+  for (const auto& [name, us] : t.candidates)
+    cands.push_back(boost::json::object{{"tile", name}, {"estimate_us", us}});
   j["candidates"] = std::move(cands);
   if (o.functional) {
     const GemmFunctional& f = *o.functional;
@@ -243,16 +248,19 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
                      s.problem.k, pl.problem.format.name, gemm_out_name(pl.problem.out), s.hw.name, s.clock,
                      to_string(f));
   const double waves = static_cast<double>(pl.work_items) / pl.clusters;
-  const auto kv = [&](std::string_view key, const std::string& value) { out << fmt::format("  {:<12}{}\n", key, value); };
+  const auto kv = [&](std::string_view key, const std::string& value) {
+    out << fmt::format("  {:<12}{}\n", key, value);
+  };
   kv("instruction", fmt::format("kind::{}{}", mma_kind_name(pl.math.kind),
                                 pl.math.weight_only ? " (weights dequantized to BF16 on chip)" : ""));
   kv("plan", fmt::format("{}{}; {} clusters of {} CTA{}, {} work items = {:.2f} waves", pl.tile.name(),
-                         pl.pair ? " (CTA pairs)" : "", pl.clusters, pl.cluster_size, pl.cluster_size > 1 ? "s" : "",
-                         pl.work_items, waves));
+                         pl.pair ? " (CTA pairs)" : "", pl.clusters, pl.cluster_size,
+                         pl.cluster_size > 1 ? "s" : "", pl.work_items, waves));
   kv("time", fmt::format("{:.2f} us  ({:.0f} SM cycles){}", t.time.seconds() * 1e6, t.sm_cycles,
                          t.kernels.size() > 1 ? fmt::format(" in {} kernels", t.kernels.size()) : ""));
-  kv("throughput", fmt::format("{:.1f} TFLOP/s = {:.1f}% of the kind::{} dense peak ({:.0f} TFLOP/s at this clock)",
-                               t.tflops, t.pct_of_peak, mma_kind_name(pl.math.kind), t.peak_tflops));
+  kv("throughput",
+     fmt::format("{:.1f} TFLOP/s = {:.1f}% of the kind::{} dense peak ({:.0f} TFLOP/s at this clock)",
+                 t.tflops, t.pct_of_peak, mma_kind_name(pl.math.kind), t.peak_tflops));
   kv("bound", fmt::format("{} ({})", t.bound, t.bound_detail));
   kv("HBM", fmt::format("read {}, write {}", bytes_text(t.hbm_read), bytes_text(t.hbm_write)));
   kv("L2", fmt::format("read {}, write {}, hit rate {:.1f}%", bytes_text(t.l2_read), bytes_text(t.l2_write),
@@ -261,7 +269,8 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
   kv("intensity", fmt::format("{:.1f} FLOP per HBM byte", t.arithmetic_intensity));
   if (!t.candidates.empty()) {
     std::string c;
-    for (const auto& [name, us] : t.candidates) c += fmt::format("{}{} {:.1f} us", c.empty() ? "" : "; ", name, us);
+    for (const auto& [name, us] : t.candidates)
+      c += fmt::format("{}{} {:.1f} us", c.empty() ? "" : "; ", name, us);
     kv("candidates", c);
   }
   if (!o.functional) {
@@ -269,19 +278,23 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
     return;
   }
   const GemmFunctional& fn = *o.functional;
-  out << fmt::format("\nfunctional ({}: {} outputs in {} patches; reference: float64 product of the inputs)\n",
-                     fn.mode, fn.outputs, fn.patches);
+  out << fmt::format(
+      "\nfunctional ({}: {} outputs in {} patches; reference: float64 product of the inputs)\n", fn.mode,
+      fn.outputs, fn.patches);
   TextTable e({"", "bits/elem", "rel. Frobenius", "max abs", "SQNR dB", "cosine"},
-              {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
-               TextTable::Align::kRight, TextTable::Align::kRight});
+              {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
   const auto row = [&](std::string name, std::string bits, const ErrorMetrics& m) {
     e.add_row({std::move(name), std::move(bits), sci(m.rel_frobenius), fmt::format("{:.4g}", m.max_abs),
                db(m.sqnr_db), fmt::format("{:.6f}", m.cosine)});
   };
-  row(fmt::format("D ({})", gemm_out_name(pl.problem.out)), std::to_string(gemm_out_bits(pl.problem.out)), fn.error);
+  row(fmt::format("D ({})", gemm_out_name(pl.problem.out)), std::to_string(gemm_out_bits(pl.problem.out)),
+      fn.error);
   row("D before output rounding (fp32)", "32", fn.error_fp32);
-  row(fmt::format("A ({})", scheme_name(pl.user_problem().format.a)), fmt::format("{:.4g}", fn.a_bits), fn.a_error);
-  row(fmt::format("B ({})", scheme_name(pl.user_problem().format.b)), fmt::format("{:.4g}", fn.b_bits), fn.b_error);
+  row(fmt::format("A ({})", scheme_name(pl.user_problem().format.a)), fmt::format("{:.4g}", fn.a_bits),
+      fn.a_error);
+  row(fmt::format("B ({})", scheme_name(pl.user_problem().format.b)), fmt::format("{:.4g}", fn.b_bits),
+      fn.b_error);
   out << e.render();
 }
 
@@ -306,7 +319,8 @@ int run_gemm(const cli::po::variables_map& vm) {
     cli::text_out(vm) << fmt::format("\nwrote D ({} x {} float32) to {}\n", s.problem.m, s.problem.n,
                                      vm["d"].as<std::string>());
   }
-  boost::json::object doc{{"command", "gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
+  boost::json::object doc{
+      {"command", "gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
   doc["result"] = outcome_json(o, s);
   cli::write_json_option(vm, doc);
   return 0;
@@ -318,11 +332,13 @@ std::string default_formats(Arch arch) {
 
 int run_compare(const cli::po::variables_map& vm) {
   if (vm.count("what") == 0 || vm["what"].as<std::string>() != "gemm") {
-    throw InputError(fmt::format("bwsim compare {}: only 'gemm' can be compared so far (bwsim compare gemm ...)",
-                                 vm.count("what") != 0 ? vm["what"].as<std::string>() : ""));
+    throw InputError(
+        fmt::format("bwsim compare {}: only 'gemm' can be compared so far (bwsim compare gemm ...)",
+                    vm.count("what") != 0 ? vm["what"].as<std::string>() : ""));
   }
   Setup s = setup(vm, parse_gemm_format("bf16"));
-  const std::string list = vm.count("formats") != 0 ? vm["formats"].as<std::string>() : default_formats(s.hw.arch);
+  const std::string list =
+      vm.count("formats") != 0 ? vm["formats"].as<std::string>() : default_formats(s.hw.arch);
   std::vector<GemmFormat> formats;
   for (size_t pos = 0; pos <= list.size();) {
     const size_t comma = std::min(list.find(',', pos), list.size());
@@ -338,14 +354,15 @@ int run_compare(const cli::po::variables_map& vm) {
     problems.push_back(p);
   }
   std::ostream& out = cli::text_out(vm);
-  out << fmt::format("GEMM {} x {} x {} -> {} on {} ({} SM clock); functional: {}\n\n", s.problem.m, s.problem.n,
-                     s.problem.k, gemm_out_name(s.problem.out), s.hw.name, s.clock, s.functional.name());
-  TextTable t({"format", "kind", "plan", "time us", "TFLOP/s", "% peak", "speedup", "bound", "HBM bytes", "L2 hit",
-               "rel. error", "SQNR dB"},
-              {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
-               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kLeft,
+  out << fmt::format("GEMM {} x {} x {} -> {} on {} ({} SM clock); functional: {}\n\n", s.problem.m,
+                     s.problem.n, s.problem.k, gemm_out_name(s.problem.out), s.hw.name, s.clock,
+                     s.functional.name());
+  TextTable t({"format", "kind", "plan", "time us", "TFLOP/s", "% peak", "speedup", "bound", "HBM bytes",
+               "L2 hit", "rel. error", "SQNR dB"},
+              {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kLeft,
                TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
-               TextTable::Align::kRight});
+               TextTable::Align::kRight, TextTable::Align::kLeft, TextTable::Align::kRight,
+               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
   boost::json::array results;
   double first = 0;
   for (const GemmProblem& p : problems) {
@@ -354,18 +371,20 @@ int run_compare(const cli::po::variables_map& vm) {
     const double us = g.time.seconds() * 1e6;
     if (first == 0) first = us;
     t.add_row({p.format.name, std::string(mma_kind_name(g.plan.math.kind)), g.plan.tile.name(),
-               fmt::format("{:.2f}", us), fmt::format("{:.1f}", g.tflops), fmt::format("{:.1f}", g.pct_of_peak),
-               fmt::format("{:.2f}x", first / us), g.bound, bytes_text(g.hbm_read + g.hbm_write),
-               fmt::format("{:.0f}%", 100 * l2_hit_rate(g)),
+               fmt::format("{:.2f}", us), fmt::format("{:.1f}", g.tflops),
+               fmt::format("{:.1f}", g.pct_of_peak), fmt::format("{:.2f}x", first / us), g.bound,
+               bytes_text(g.hbm_read + g.hbm_write), fmt::format("{:.0f}%", 100 * l2_hit_rate(g)),
                o.functional ? sci(o.functional->error.rel_frobenius) : "-",
                o.functional ? db(o.functional->error.sqnr_db) : "-"});
     results.push_back(outcome_json(o, s));
   }
   out << t.render();
-  out << fmt::format("\nspeedup: against {}; rel. error: ||D - D_ref||_F / ||D_ref||_F against the float64 product "
-                     "of the unquantized inputs\n",
-                     formats.front().name);
-  boost::json::object doc{{"command", "compare gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
+  out << fmt::format(
+      "\nspeedup: against {}; rel. error: ||D - D_ref||_F / ||D_ref||_F against the float64 product "
+      "of the unquantized inputs\n",
+      formats.front().name);
+  boost::json::object doc{
+      {"command", "compare gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
   doc["results"] = std::move(results);
   cli::write_json_option(vm, doc);
   return 0;
@@ -378,14 +397,14 @@ void add_gemm_options(cli::po::options_description& desc) {
       "k", cli::po::value<int64_t>(), "the reduction dimension (input features)")(
       "out", cli::po::value<std::string>()->default_value("bf16"), "output format: bf16, fp8_e4m3 or nvfp4")(
       "tile", cli::po::value<std::string>(),
-      "force a configuration: MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R] (default: the planner's pick)")(
-      "functional", cli::po::value<std::string>()->default_value("auto"),
-      "full, sample:N (N random 16x16 output patches), off, or auto (full when M*N*K <= 2^28)")(
+      "force a configuration: MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R] (default: the planner's "
+      "pick)")("functional", cli::po::value<std::string>()->default_value("auto"),
+               "full, sample:N (N random 16x16 output patches), off, or auto (full when M*N*K <= 2^28)")(
       "a", cli::po::value<std::string>()->default_value("gen:student-t"),
       "A (M x K): gen:normal|student-t|outliers[:seed=N], FILE.npy or FILE.safetensors[:TENSOR]")(
       "b", cli::po::value<std::string>()->default_value("gen:normal"),
-      "B (N x K, a Linear weight's layout): as --a")(
-      "seed", cli::po::value<uint64_t>()->default_value(1), "seed of generated A (B: seed + 1) and of the sampling")(
+      "B (N x K, a Linear weight's layout): as --a")("seed", cli::po::value<uint64_t>()->default_value(1),
+                                                     "seed of generated A (B: seed + 1) and of the sampling")(
       "clock", cli::po::value<std::string>()->default_value("sustained"),
       "SM clock: sustained (what long GEMMs hold) or boost");
   add_quant_options(desc, "NVFP4 weights (B): one scale per 16x16 tile");
@@ -402,7 +421,8 @@ cli::Command gemm_command() {
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         desc.add_options()("format", cli::po::value<std::string>()->default_value("nvfp4"),
                            ("A and B: " + gemm_format_names()).c_str())(
-            "d", cli::po::value<std::string>(), "write the output D (float32 .npy, M x N); needs --functional full");
+            "d", cli::po::value<std::string>(),
+            "write the output D (float32 .npy, M x N); needs --functional full");
         add_gemm_options(desc);
       },
       run_gemm};

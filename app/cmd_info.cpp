@@ -61,10 +61,10 @@ int run_info(const cli::po::variables_map& vm) {
   }
 
   const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
-  TextTable peaks({"format", "kind", "MAC/clk/SM", "datasheet", "sustained", "boost", "ridge FLOP/B"},
-                  {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
-                   TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
-                   TextTable::Align::kRight});
+  TextTable peaks(
+      {"format", "kind", "MAC/clk/SM", "datasheet", "sustained", "boost", "ridge FLOP/B"},
+      {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
   boost::json::object peak_json;
   boost::json::object peak_datasheet_json;
   boost::json::object peak_boost_json;
@@ -76,8 +76,8 @@ int run_info(const cli::po::variables_map& vm) {
     const double pb = hw.peak_flops(k, hw.clock.sm);
     const std::string unit = k == MmaKind::kI8 ? "OP/s" : "FLOP/s";
     peaks.add_row({std::string(format_label(k)), std::string(mma_kind_name(k)),
-                   std::to_string(hw.tensor.rate(k)), format_si(pd, unit), format_si(p, unit), format_si(pb, unit),
-                   fmt::format("{:.0f}", p / bw)});
+                   std::to_string(hw.tensor.rate(k)), format_si(pd, unit), format_si(p, unit),
+                   format_si(pb, unit), fmt::format("{:.0f}", p / bw)});
     peak_json[format_label(k)] = p;
     peak_datasheet_json[format_label(k)] = pd;
     peak_boost_json[format_label(k)] = pb;

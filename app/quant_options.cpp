@@ -10,7 +10,8 @@ void add_quant_options(cli::po::options_description& desc, const char* help_2d) 
   desc.add_options()("scale-mode", cli::po::value<std::string>()->default_value("floor"),
                      "MX scales: floor (OCP) or rceil")("2d", help_2d)(
       "rht", "apply the 16x16 random Hadamard transform along K first")(
-      "rht-seed", cli::po::value<uint64_t>(), "random RHT signs from this seed (default: TransformerEngine's)")(
+      "rht-seed", cli::po::value<uint64_t>(),
+      "random RHT signs from this seed (default: TransformerEngine's)")(
       "recipe", cli::po::value<std::string>()->default_value("te"), "NVFP4 recipe: te or torchao")(
       "four-over-six", "NVFP4: per block, scale to 4 or 6, whichever errs less");
 }

@@ -41,8 +41,8 @@ void MatrixSource::row(int64_t r, std::span<float> out) const {
 Tensor MatrixSource::gather(std::span<const int64_t> rows) const {
   Tensor t = Tensor::matrix(static_cast<int64_t>(rows.size()), cols_);
   parallel_for(static_cast<int64_t>(rows.size()), [&](int64_t i) {
-    row(rows[static_cast<size_t>(i)], std::span(t.data).subspan(static_cast<size_t>(i * cols_),
-                                                                  static_cast<size_t>(cols_)));
+    row(rows[static_cast<size_t>(i)],
+        std::span(t.data).subspan(static_cast<size_t>(i * cols_), static_cast<size_t>(cols_)));
   });
   return t;
 }

@@ -180,7 +180,8 @@ struct TileView {
 };
 
 // The exact path: every product exact, summed error-free into (hi, lo), rounded once.
-float accumulate_exact(const TileView& v, int i, int j, float acc, AccumMode mode, std::vector<double>& prod) {
+float accumulate_exact(const TileView& v, int i, int j, float acc, AccumMode mode,
+                       std::vector<double>& prod) {
   const MmaTile& t = v.t;
   const double* a = v.a(i);
   const double* b = v.b(j);

@@ -8,7 +8,8 @@ namespace bwsim {
 
 void ClockSpec::read(ConfigReader& r) {
   r.req("sm", sm, "SM clock at max boost; light-load runs such as microbenchmarks use it");
-  r.req("sm_datasheet", sm_datasheet, "SM clock the datasheet's dense tensor peaks imply (peak / rate / SMs)");
+  r.req("sm_datasheet", sm_datasheet,
+        "SM clock the datasheet's dense tensor peaks imply (peak / rate / SMs)");
   r.req("sm_sustained", sm_sustained,
         "SM clock held under sustained dense tensor load at the power limit; workloads run at it");
   r.opt("l2", l2, sm, "clock of the L2 slices and the NoC");

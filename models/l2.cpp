@@ -3,7 +3,12 @@
 namespace bwsim {
 
 L2Slice::L2Slice(uint64_t sets, uint32_t ways, ReplacementPolicy policy, uint64_t seed)
-    : sets_(sets), ways_(ways), policy_(policy), rng_(seed), keys_(sets * ways, L2Way::kInvalid), tags_(sets * ways) {}
+    : sets_(sets),
+      ways_(ways),
+      policy_(policy),
+      rng_(seed),
+      keys_(sets * ways, L2Way::kInvalid),
+      tags_(sets * ways) {}
 
 const L2Way* L2Slice::find(uint64_t set, uint64_t key) const {
   const uint64_t* k = keys_.data() + set * ways_;

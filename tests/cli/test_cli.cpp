@@ -89,8 +89,8 @@ TEST_F(Cli, InfoWritesResolvedConfigAsJson) {
   const auto doc = boost::json::parse(slurp(out));
   EXPECT_EQ(doc.at("config").at("hbm").at("bandwidth").as_string(), "7.7 TB/s");
   EXPECT_EQ(doc.at("config").at("sm").at("count").as_int64(), 160);
-  EXPECT_NEAR(boost::json::value_to<double>(doc.at("derived").at("peak_flops_datasheet").at("nvfp4")), 9e15 * 160 / 148,
-              1e12);
+  EXPECT_NEAR(boost::json::value_to<double>(doc.at("derived").at("peak_flops_datasheet").at("nvfp4")),
+              9e15 * 160 / 148, 1e12);
   // Same inputs, same bytes.
   const std::string first = slurp(out);
   ASSERT_EQ(run("info --hw configs/hw/b200.toml --set sm.count=160 --json '" + out.string() + "'").code, 0);
@@ -266,14 +266,16 @@ TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {
   EXPECT_CONTAINS(t.out, "D (bf16)");
   // --d writes the whole product as .npy.
   const std::string d = (dir_ / "d.npy").string();
-  ASSERT_EQ(run("gemm --hw b200 --m 64 --n 32 --k 128 --format mxfp8 --functional full --d '" + d + "'").code, 0);
+  ASSERT_EQ(run("gemm --hw b200 --m 64 --n 32 --k 128 --format mxfp8 --functional full --d '" + d + "'").code,
+            0);
   EXPECT_EQ(fs::file_size(d), 128u + 64u * 32u * 4u);
 }
 
 TEST_F(Cli, CompareGemmPrintsOneRowPerFormat) {
   Result r = run("compare gemm --hw b200 --m 256 --n 256 --k 512");
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* f : {"\nbf16 ", "\nfp8_e4m3 ", "\nmxfp8 ", "\nmxfp4 ", "\nnvfp4 "}) EXPECT_CONTAINS(r.out, f);
+  for (const char* f : {"\nbf16 ", "\nfp8_e4m3 ", "\nmxfp8 ", "\nmxfp4 ", "\nnvfp4 "})
+    EXPECT_CONTAINS(r.out, f);
   EXPECT_CONTAINS(r.out, "rel. error");
   Result h = run("compare gemm --hw h100 --m 256 --n 256 --k 512 --json -");
   ASSERT_EQ(h.code, 0) << h.err;
@@ -287,11 +289,13 @@ TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
     std::string args;
     std::string message;
   } cases[] = {
-      {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4", "K = 100 is not a multiple of nvfp4's scale block"},
+      {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4",
+       "K = 100 is not a multiple of nvfp4's scale block"},
       {"--hw b200 --m 0 --n 128 --k 128", "--m"},
       {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
       {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
-      {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy", "--d writes the whole output: it needs --functional full"},
+      {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy",
+       "--d writes the whole output: it needs --functional full"},
       {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
       {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
   };

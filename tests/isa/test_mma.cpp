@@ -178,7 +178,8 @@ TEST(Mma, NearTiesAreRoundedFromTheExactSum) {
   for (int trial = 0; trial < 2000; ++trial) {
     std::vector<double> x(64), y(64);
     for (int k = 0; k < 64; ++k) {
-      x[static_cast<size_t>(k)] = std::ldexp(static_cast<double>(rng.below(16)) - 8, static_cast<int>(rng.below(60)) - 30);
+      x[static_cast<size_t>(k)] =
+          std::ldexp(static_cast<double>(rng.below(16)) - 8, static_cast<int>(rng.below(60)) - 30);
       y[static_cast<size_t>(k)] = static_cast<double>(rng.below(4) + 1);
     }
     const float c = static_cast<float>(rng.normal());
@@ -201,8 +202,14 @@ TEST(Mma, StridedTilesReadSlicesOfWiderMatrices) {
     sb[i] = 0.5;
   }
   std::vector<float> d(4, 0.0f);
-  MmaTile t{2, 2, 32, std::span(a).subspan(32), std::span(b).subspan(32), std::span(sa).subspan(2),
-            std::span(sb).subspan(2), 16};
+  MmaTile t{2,
+            2,
+            32,
+            std::span(a).subspan(32),
+            std::span(b).subspan(32),
+            std::span(sa).subspan(2),
+            std::span(sb).subspan(2),
+            16};
   t.lda = t.ldb = 64;
   t.lda_scale = t.ldb_scale = 4;
   mma_accumulate(t, d);

@@ -24,7 +24,8 @@ class Gemm : public ::testing::Test {
   void SetUp() override { setenv("BWSIM_CONFIG_DIR", BWSIM_CONFIG_DIR_FOR_TESTS, 1); }
 };
 
-GemmProblem problem(int64_t m, int64_t n, int64_t k, const std::string& format, GemmOut out = GemmOut::kBf16) {
+GemmProblem problem(int64_t m, int64_t n, int64_t k, const std::string& format,
+                    GemmOut out = GemmOut::kBf16) {
   GemmProblem p;
   p.m = m;
   p.n = n;
@@ -37,7 +38,8 @@ GemmProblem problem(int64_t m, int64_t n, int64_t k, const std::string& format, 
 // Timing results are deterministic; several tests share the same runs.
 const GemmTiming& timed(const std::string& gpu, int64_t m, int64_t n, int64_t k, const std::string& format) {
   static std::map<std::string, GemmTiming> cache;
-  const std::string key = gpu + " " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " " + format;
+  const std::string key =
+      gpu + " " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " " + format;
   auto it = cache.find(key);
   if (it == cache.end()) {
     it = cache.emplace(key, simulate_gemm(problem(m, n, k, format), HwSpec::load(gpu, {}))).first;
@@ -56,7 +58,8 @@ Tensor grid_matrix(int64_t rows, int64_t cols, float unit, uint64_t salt) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
       const uint64_t h = (static_cast<uint64_t>(r) * 131 + static_cast<uint64_t>(c) * 29 + salt * 7) % 15;
-      const float v = c % 16 == (r + static_cast<int64_t>(salt)) % 16 ? ((r + c) % 2 ? 6.0f : -6.0f) : grid[h];
+      const float v =
+          c % 16 == (r + static_cast<int64_t>(salt)) % 16 ? ((r + c) % 2 ? 6.0f : -6.0f) : grid[h];
       t.data[static_cast<size_t>(r * cols + c)] = v * unit;
     }
   }
@@ -90,10 +93,10 @@ TEST_F(Gemm, GridInputsGiveExactlyRoundedProducts) {
   }
   // One pinned value: row 0 . column 0 of the NVFP4 case.
   const GemmPlan plan = make_plan(problem(M, N, K, "nvfp4"), b200, {});
-  const GemmFunctional f = gemm_functional(
-      plan, b200.arch,
-      {MatrixSource::held(grid_matrix(M, K, 448, 1), "A"), MatrixSource::held(grid_matrix(N, K, 448, 2), "B")},
-      {FunctionalSpec::Mode::kFull});
+  const GemmFunctional f = gemm_functional(plan, b200.arch,
+                                           {MatrixSource::held(grid_matrix(M, K, 448, 1), "A"),
+                                            MatrixSource::held(grid_matrix(N, K, 448, 2), "B")},
+                                           {FunctionalSpec::Mode::kFull});
   EXPECT_EQ(f.d_codes[0], 0xCDABu);  // the BF16 code of the exact dot product, pinned
 }
 
@@ -139,8 +142,8 @@ TEST_F(Gemm, ComputeBoundShapesLandBetween65And95PercentOfPeak) {
     const char* gpu;
     const char* format;
   };
-  const Case cases[] = {{"b200", "bf16"},  {"b200", "fp8_e4m3"}, {"b200", "mxfp8"},     {"b200", "mxfp4"},
-                        {"b200", "nvfp4"}, {"gb200", "nvfp4"},   {"h100", "bf16"},      {"h100", "fp8_e4m3"},
+  const Case cases[] = {{"b200", "bf16"},      {"b200", "fp8_e4m3"}, {"b200", "mxfp8"}, {"b200", "mxfp4"},
+                        {"b200", "nvfp4"},     {"gb200", "nvfp4"},   {"h100", "bf16"},  {"h100", "fp8_e4m3"},
                         {"h100", "fp8_block"}, {"h200", "fp8_e4m3"}, {"b300", "mxfp8"}};
   for (const Case& c : cases) {
     const GemmTiming& g = timed(c.gpu, 8192, 8192, 8192, c.format);
@@ -221,8 +224,9 @@ TEST_F(Gemm, BadShapesAndFormatsSayWhy) {
   EXPECT_EQ(input_error_of([&] { check_gemm(problem(128, 128, 128, "w4a16"), h100); }), "(no error)");
   GemmTimingOptions o;
   o.tile = parse_tile("128x16:swap");
-  EXPECT_CONTAINS(input_error_of([&] { check_gemm(problem(16, 256, 256, "nvfp4", GemmOut::kNvfp4), b200, o); }),
-                  "NVFP4 output");
+  EXPECT_CONTAINS(
+      input_error_of([&] { check_gemm(problem(16, 256, 256, "nvfp4", GemmOut::kNvfp4), b200, o); }),
+      "NVFP4 output");
   EXPECT_CONTAINS(input_error_of([&] { parse_tile("128x16:swop"); }), "'swop' is not key=value");
 }
 
@@ -239,10 +243,10 @@ struct GoldenCase {
   const char* format;
 };
 constexpr GoldenCase kGolden[] = {
-    {"b200", 2048, 2048, 2048, "nvfp4"},     {"b200", 1024, 4096, 2048, "bf16"},
-    {"b200", 16, 8192, 8192, "nvfp4"},       {"gb200", 2048, 4096, 4096, "mxfp8"},
-    {"b300", 2048, 2048, 4096, "mxfp4"},     {"h100", 2048, 2048, 2048, "fp8_block"},
-    {"h200", 4096, 1024, 2048, "w4a16"},     {"rtx5090", 1024, 1024, 1024, "mxfp4"},
+    {"b200", 2048, 2048, 2048, "nvfp4"},       {"b200", 1024, 4096, 2048, "bf16"},
+    {"b200", 16, 8192, 8192, "nvfp4"},         {"gb200", 2048, 4096, 4096, "mxfp8"},
+    {"b300", 2048, 2048, 4096, "mxfp4"},       {"h100", 2048, 2048, 2048, "fp8_block"},
+    {"h200", 4096, 1024, 2048, "w4a16"},       {"rtx5090", 1024, 1024, 1024, "mxfp4"},
     {"rtx-pro-6000", 512, 2048, 1024, "bf16"},
 };
 

@@ -101,7 +101,8 @@ std::vector<Patch> choose_patches(const GemmProblem& p, const FunctionalSpec& sp
 }
 
 // The rows of an operand the patches touch, widened to whole scale-block row groups, sorted.
-std::vector<int64_t> rows_needed(const std::vector<Patch>& patches, bool along_m, int64_t group, int64_t limit) {
+std::vector<int64_t> rows_needed(const std::vector<Patch>& patches, bool along_m, int64_t group,
+                                 int64_t limit) {
   std::vector<int64_t> rows;
   std::vector<bool> seen(static_cast<size_t>((limit + group - 1) / group), false);
   for (const Patch& p : patches) {
@@ -111,7 +112,8 @@ std::vector<int64_t> rows_needed(const std::vector<Patch>& patches, bool along_m
   }
   for (size_t g = 0; g < seen.size(); ++g) {
     if (!seen[g]) continue;
-    for (int64_t r = static_cast<int64_t>(g) * group; r < std::min(limit, static_cast<int64_t>(g + 1) * group); ++r)
+    for (int64_t r = static_cast<int64_t>(g) * group;
+         r < std::min(limit, static_cast<int64_t>(g + 1) * group); ++r)
       rows.push_back(r);
   }
   return rows;
@@ -119,9 +121,9 @@ std::vector<int64_t> rows_needed(const std::vector<Patch>& patches, bool along_m
 
 // One operand, quantized and decoded for the MMAs.
 struct Operand {
-  std::vector<int64_t> rows;       // global row of each local row
-  std::vector<int64_t> local;      // global row -> local row (-1: not present)
-  Tensor input;                    // the unquantized rows (reference)
+  std::vector<int64_t> rows;   // global row of each local row
+  std::vector<int64_t> local;  // global row -> local row (-1: not present)
+  Tensor input;                // the unquantized rows (reference)
   QuantizedTensor q;
   std::vector<double> values;      // local rows x kpad: what the MMA multiplies (zero padded)
   std::vector<float> block_scale;  // block FP8: float32 scale per (row block, 128-K block)
@@ -157,7 +159,8 @@ Operand prepare(const MatrixSource& src, Scheme s, const QuantOptions& base, boo
   QuantOptions o = options_for(s, base, is_b);
   op.rows = rows_needed(patches, !is_b, row_group(s, o), src.rows());
   op.local.assign(static_cast<size_t>(src.rows()), -1);
-  for (size_t i = 0; i < op.rows.size(); ++i) op.local[static_cast<size_t>(op.rows[i])] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < op.rows.size(); ++i)
+    op.local[static_cast<size_t>(op.rows[i])] = static_cast<int64_t>(i);
   op.input = src.gather(op.rows);
   if (tensor_scaled(s)) {
     if (o.rht) {
@@ -177,7 +180,9 @@ Operand prepare(const MatrixSource& src, Scheme s, const QuantOptions& base, boo
     for (int64_t c = 0; c < k; ++c) {
       const auto idx = static_cast<size_t>(r * k + c);
       double v = decode(info.element, op.q.code(idx));
-      if (info.scale) v *= decode(*info.scale, op.q.scales[static_cast<size_t>(r * op.q.scale_cols() + c / op.q.block_cols)]);
+      if (info.scale)
+        v *= decode(*info.scale,
+                    op.q.scales[static_cast<size_t>(r * op.q.scale_cols() + c / op.q.block_cols)]);
       out[c] = v;
     }
   });
@@ -218,14 +223,15 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
   f.mode = spec.name();
   if (spec.mode == FunctionalSpec::Mode::kOff) return f;
   const auto mismatch = [&](const char* which, const MatrixSource& s, int64_t rows, const char* rname) {
-    return InputError(fmt::format("{} ({}) is {} x {}; the GEMM needs {} x {} ({} x K)", which, s.description(),
-                                  s.rows(), s.cols(), rows, p.k, rname));
+    return InputError(fmt::format("{} ({}) is {} x {}; the GEMM needs {} x {} ({} x K)", which,
+                                  s.description(), s.rows(), s.cols(), rows, p.k, rname));
   };
   if (in.a.rows() != p.m || in.a.cols() != p.k) throw mismatch("A", in.a, p.m, "M");
   if (in.b.rows() != p.n || in.b.cols() != p.k) throw mismatch("B", in.b, p.n, "N");
   if (quant.nvfp4_2d && p.format.b == Scheme::kNvfp4 && p.n % 16 != 0)
     throw InputError(fmt::format("N = {}: 2D NVFP4 weights need N a multiple of 16", p.n));
-  if (quant.rht && p.k % 16 != 0) throw InputError(fmt::format("K = {}: the RHT needs K a multiple of 16", p.k));
+  if (quant.rht && p.k % 16 != 0)
+    throw InputError(fmt::format("K = {}: the RHT needs K a multiple of 16", p.k));
 
   const std::vector<Patch> patches = choose_patches(p, spec);
   f.patches = patches.size();
@@ -240,7 +246,8 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
   f.alpha = epilogue_alpha(a, b, p.format.a, p.format.b);
 
   const int kin = mma_k(m.kind);
-  const AccumMode mode = arch == Arch::kSm90 && m.kind == MmaKind::kF8 ? AccumMode::kHopperFp8 : AccumMode::kFp32;
+  const AccumMode mode =
+      arch == Arch::kSm90 && m.kind == MmaKind::kF8 ? AccumMode::kHopperFp8 : AccumMode::kFp32;
   const int64_t kpad = a.kpad;
   const int64_t kblocks = p.k / 128;
   std::vector<PatchResult> results(patches.size());
@@ -251,9 +258,14 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
     const int64_t lb = b.local[static_cast<size_t>(pt.j0)];
     std::vector<float> total(hw, 0.0f), acc(hw), part(hw);
     const auto tile_at = [&](uint64_t kk) {
-      MmaTile t{static_cast<int>(pt.h), static_cast<int>(pt.w), kin,
+      MmaTile t{static_cast<int>(pt.h),
+                static_cast<int>(pt.w),
+                kin,
                 std::span<const double>(a.values).subspan(static_cast<size_t>(la * kpad) + kk),
-                std::span<const double>(b.values).subspan(static_cast<size_t>(lb * kpad) + kk), {}, {}, 0};
+                std::span<const double>(b.values).subspan(static_cast<size_t>(lb * kpad) + kk),
+                {},
+                {},
+                0};
       t.lda = t.ldb = static_cast<int>(kpad);
       return t;
     };
@@ -265,7 +277,8 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
         // scale_a * scale_b (float32) and added to the running sum with one fused multiply-add.
         for (uint64_t kb = k0; kb < k1; kb += 128) {
           std::fill(part.begin(), part.end(), 0.0f);
-          for (uint64_t kk = kb; kk < kb + 128; kk += static_cast<uint64_t>(kin)) mma_accumulate(tile_at(kk), part, mode);
+          for (uint64_t kk = kb; kk < kb + 128; kk += static_cast<uint64_t>(kin))
+            mma_accumulate(tile_at(kk), part, mode);
           const auto blk = static_cast<int64_t>(kb / 128);
           for (int64_t i = 0; i < pt.h; ++i) {
             const float sa = a.block_scale[static_cast<size_t>((la + i) * kblocks + blk)];
@@ -278,7 +291,8 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
           }
         }
       } else {
-        for (uint64_t kk = k0; kk < k1; kk += static_cast<uint64_t>(kin)) mma_accumulate(tile_at(kk), acc, mode);
+        for (uint64_t kk = k0; kk < k1; kk += static_cast<uint64_t>(kin))
+          mma_accumulate(tile_at(kk), acc, mode);
       }
       // Split-K partials are reduced in float32, in split order.
       for (size_t i = 0; i < hw; ++i) total[i] = s == 0 ? acc[i] : total[i] + acc[i];
@@ -293,7 +307,8 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
         double s4[4] = {0, 0, 0, 0};
         int64_t c = 0;
         for (; c + 4 <= p.k; c += 4) {
-          for (int l = 0; l < 4; ++l) s4[l] += static_cast<double>(xa[c + l]) * static_cast<double>(xb[c + l]);
+          for (int l = 0; l < 4; ++l)
+            s4[l] += static_cast<double>(xa[c + l]) * static_cast<double>(xb[c + l]);
         }
         for (; c < p.k; ++c) s4[0] += static_cast<double>(xa[c]) * static_cast<double>(xb[c]);
         const auto idx = static_cast<size_t>(i * pt.w + j);

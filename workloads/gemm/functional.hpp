@@ -43,16 +43,16 @@ struct GemmOperands {
 };
 
 struct GemmFunctional {
-  std::string mode;             // "full", "sample:N"
-  uint64_t patches = 0;         // output patches computed
-  uint64_t outputs = 0;         // output elements computed
-  ErrorMetrics error;           // D as stored (after output conversion) vs the float64 product
-  ErrorMetrics error_fp32;      // the float32 result (after alpha, before conversion) vs the same
-  ErrorMetrics a_error;         // quantized A (the rows used) vs A
-  ErrorMetrics b_error;         // quantized B (the rows used) vs B
+  std::string mode;               // "full", "sample:N"
+  uint64_t patches = 0;           // output patches computed
+  uint64_t outputs = 0;           // output elements computed
+  ErrorMetrics error;             // D as stored (after output conversion) vs the float64 product
+  ErrorMetrics error_fp32;        // the float32 result (after alpha, before conversion) vs the same
+  ErrorMetrics a_error;           // quantized A (the rows used) vs A
+  ErrorMetrics b_error;           // quantized B (the rows used) vs B
   double a_bits = 0, b_bits = 0;  // storage bits per element, scales included
   float a_amax = 0, b_amax = 0;
-  float alpha = 1;  // per-tensor scales applied in the epilogue
+  float alpha = 1;    // per-tensor scales applied in the epilogue
   float d_scale = 1;  // FP8 / NVFP4 output: per-tensor dequantization scale
   // Full mode only, M x N row-major:
   std::vector<float> d;           // the output's values

@@ -57,8 +57,8 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   const double t_l2 = (a_bytes + b_bytes) / (l2_bw / pl.clusters);
   // Per CTA: its A rows (multicast or not, every CTA holds them) and its share of B, written by
   // TMA and read by the MMA.
-  const double cta_rows = (pl.pair ? pl.tile.tile_m / 2.0 : pl.tile.tile_m) +
-                          (pl.pair ? pl.tile.tile_n / 2.0 : pl.tile.tile_n);
+  const double cta_rows =
+      (pl.pair ? pl.tile.tile_m / 2.0 : pl.tile.tile_m) + (pl.pair ? pl.tile.tile_n / 2.0 : pl.tile.tile_n);
   const double cta_bytes = cta_rows * tile_k * std::max(pl.math.a_bits, pl.math.b_bits) / 8.0;
   const double t_smem = 2 * cta_bytes / (hw.smem.bandwidth.value * f);
   const double waves = std::ceil(static_cast<double>(pl.work_items) / pl.clusters);
@@ -99,8 +99,10 @@ void classify(GemmTiming& g, const HwSpec& hw) {
     if (x.value > best->value) best = &x;
   }
   g.bound_detail = fmt::format(
-      "tensor {:.0f}% busy ({:.0f}% useful), SMEM {:.0f}%, L2 {:.0f}%, HBM {:.0f}% busy; {:.2f} waves of {} clusters",
-      100 * g.util.tensor, 100 * useful, 100 * g.util.smem, 100 * l2, 100 * g.util.dram, waves, g.plan.clusters);
+      "tensor {:.0f}% busy ({:.0f}% useful), SMEM {:.0f}%, L2 {:.0f}%, HBM {:.0f}% busy; {:.2f} waves of {} "
+      "clusters",
+      100 * g.util.tensor, 100 * useful, 100 * g.util.smem, 100 * l2, 100 * g.util.dram, waves,
+      g.plan.clusters);
   if (useful >= 0.75 && useful >= best->value) {
     g.bound = "tensor pipe";
   } else if (best->value >= 0.75) {
@@ -148,7 +150,9 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // Finalists: the three best by the analytic ranking, and the best of each family it may
     // misjudge (swapped or not, multicast clusters or not).
     std::vector<GemmPlan> fin;
-    const auto family = [](const GemmPlan& c) { return (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0); };
+    const auto family = [](const GemmPlan& c) {
+      return (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0);
+    };
     bool seen[4] = {false, false, false, false};
     for (size_t i = 0; i < cands.size(); ++i) {
       const int f = family(cands[i]);

@@ -139,11 +139,12 @@ void produce_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, cons
   const uint64_t kblocks = std::max<uint64_t>(1, kst / 128);
   if (sh.t.has_sfa) {
     const auto tiled = [&](uint64_t elems) { return elems / m.a_scale_block * m.a_scale_bytes * 128; };
-    const auto r = m.block_fp8 ? region(sh.t.sfa, static_cast<int64_t>(k0 / 128), static_cast<int64_t>(kblocks),
-                                        sh.K / 128, static_cast<uint64_t>(a_row) * 4, uint64_t{sh.cta_m} * 4,
-                                        static_cast<uint64_t>(sh.M) * 4)
-                               : region(sh.t.sfa, a_row / 128, std::max<int64_t>(1, sh.cta_m / 128),
-                                        (sh.M + 127) / 128, tiled(k0), tiled(kst), tiled(static_cast<uint64_t>(sh.K)));
+    const auto r =
+        m.block_fp8 ? region(sh.t.sfa, static_cast<int64_t>(k0 / 128), static_cast<int64_t>(kblocks),
+                             sh.K / 128, static_cast<uint64_t>(a_row) * 4, uint64_t{sh.cta_m} * 4,
+                             static_cast<uint64_t>(sh.M) * 4)
+                    : region(sh.t.sfa, a_row / 128, std::max<int64_t>(1, sh.cta_m / 128), (sh.M + 127) / 128,
+                             tiled(k0), tiled(kst), tiled(static_cast<uint64_t>(sh.K)));
     if (seat.pairs == 1) {
       load_or_arrive(r, L.full(s), signal);
     } else if (seat.pair == 0) {
@@ -189,9 +190,10 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
                                      static_cast<uint64_t>(col0) * out_bits / 8,
                                      static_cast<uint64_t>(cols) * out_bits / 8}));
   if (sh.t.has_sfd) {  // 128x4-tiled: this CTA's rows of a 128-row block, all its columns' scales
-    ops.push_back(Op::tma_store(Region{sh.t.sfd, static_cast<uint64_t>(row0 / 128), 1,
-                                       static_cast<uint64_t>(col0) / 16 * 128 + static_cast<uint64_t>(row0 % 128),
-                                       static_cast<uint64_t>(cols) / 16 * static_cast<uint64_t>(rows)}));
+    ops.push_back(
+        Op::tma_store(Region{sh.t.sfd, static_cast<uint64_t>(row0 / 128), 1,
+                             static_cast<uint64_t>(col0) / 16 * 128 + static_cast<uint64_t>(row0 % 128),
+                             static_cast<uint64_t>(cols) / 16 * static_cast<uint64_t>(rows)}));
   }
 }
 
@@ -260,7 +262,8 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
       epilogue.ops.push_back(Op::arrive(L.acc_empty(acc), seat.leader()));
       if (j > 0) epilogue.ops.push_back(Op::tma_store_wait());
       epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, wi.split, seat.half, sh.cta_m);
-      epilogue.ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j)));  // item j's accumulator drained
+      epilogue.ops.push_back(
+          Op::with(OpCode::kMark, static_cast<uint32_t>(j)));  // item j's accumulator drained
     }
     epilogue.ops.push_back(Op::tma_store_wait());
     CtaProgram cta;
@@ -312,11 +315,10 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
   // sm_120: each warpgroup's ldmatrix traffic for a stage: its A rows once per 64 columns of N,
   // all of B once per 32 of its rows (each warp's fragments are read from SMEM).
   const int op_bits = mma_operand_bits(m.kind);
-  const uint64_t ldmatrix = hopper ? 0
-                                   : (uint64_t{wg_rows} * pl.tile.k_stage * op_bits / 8) *
-                                             std::max(1u, pl.tile.tile_n / 64) +
-                                         (uint64_t{pl.tile.tile_n} * pl.tile.k_stage * op_bits / 8) *
-                                             std::max(1u, wg_rows / 32);
+  const uint64_t ldmatrix =
+      hopper ? 0
+             : (uint64_t{wg_rows} * pl.tile.k_stage * op_bits / 8) * std::max(1u, pl.tile.tile_n / 64) +
+                   (uint64_t{pl.tile.tile_n} * pl.tile.k_stage * op_bits / 8) * std::max(1u, wg_rows / 32);
   const uint32_t wg_mmas = per_stage / wgs;
   Role producer{"tma", {}};
   std::vector<Role> math(wgs);

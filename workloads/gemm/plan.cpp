@@ -132,8 +132,8 @@ GemmMath check_problem(const GemmProblem& p, const HwSpec& hw) {
                     p.format.name, 128 / std::min(m.a_bits, m.b_bits)));
   }
   if (m.b_scale_rows > 1 && p.n % m.b_scale_rows != 0) {
-    throw InputError(fmt::format("N = {} is not a multiple of {}: {} weights have one scale per {}x{} block", p.n,
-                                 m.b_scale_rows, p.format.name, m.b_scale_rows, m.b_scale_block));
+    throw InputError(fmt::format("N = {} is not a multiple of {}: {} weights have one scale per {}x{} block",
+                                 p.n, m.b_scale_rows, p.format.name, m.b_scale_rows, m.b_scale_block));
   }
   if (p.out == GemmOut::kNvfp4 && p.n % 16 != 0) {
     throw InputError(fmt::format("N = {}: NVFP4 output needs N a multiple of 16", p.n));
@@ -230,8 +230,8 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
   }
   plan.tile = t;
   if (t.split_k < 1 || static_cast<int64_t>(t.split_k - 1) * static_cast<int64_t>(plan.k_per_split()) >= p.k)
-    throw tile_error(fmt::format("split={} leaves a split without K (K = {} in stages of {})", t.split_k, p.k,
-                                 t.k_stage));
+    throw tile_error(
+        fmt::format("split={} leaves a split without K (K = {} in stages of {})", t.split_k, p.k, t.k_stage));
   plan.tiles_m = static_cast<uint32_t>(ceil_div(static_cast<uint64_t>(p.m), t.tile_m));
   plan.tiles_n = static_cast<uint32_t>(ceil_div(static_cast<uint64_t>(p.n), t.tile_n));
   if (t.cluster_n > 1) {
