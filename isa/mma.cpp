@@ -227,8 +227,8 @@ bool accumulate_fast(const TileView& v, int i, int j, float& acc) {
   double sum = acc;
   double mag = std::fabs(static_cast<double>(acc));
   for (int blk = 0; blk < blocks; ++blk) {
-    const double* pa = a + blk * block;
-    const double* pb = b + blk * block;
+    const double* pa = a + static_cast<std::ptrdiff_t>(blk) * block;
+    const double* pb = b + static_cast<std::ptrdiff_t>(blk) * block;
     double s[4] = {0, 0, 0, 0};
     double m[4] = {0, 0, 0, 0};
     int kk = 0;

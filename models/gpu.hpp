@@ -46,7 +46,7 @@ class Executor;
 
 class Gpu {
  public:
-  Gpu(Simulation& sim, HwSpec hw, ClockMode mode = ClockMode::kSustained);
+  Gpu(Simulation& s, HwSpec spec, ClockMode mode = ClockMode::kSustained);
   ~Gpu();
   Gpu(const Gpu&) = delete;
   Gpu& operator=(const Gpu&) = delete;

@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint64_t kRowBytes = 128;  // 1D buffers are tensors of 128-byte rows: contiguous 4 KiB blocks
 
-Kernel one_cta(std::string name, std::vector<Role> roles, std::vector<uint32_t> barriers,
+Kernel one_cta(std::string name, const std::vector<Role>& roles, const std::vector<uint32_t>& barriers,
                uint32_t clusters = 1, uint32_t cluster_size = 1) {
   Kernel k;
   k.name = std::move(name);
@@ -178,7 +178,7 @@ KernelResult stream(Gpu& gpu, uint32_t src, uint32_t dst, uint64_t total_rows, u
       consumer.ops.push_back(Op::arrive(static_cast<uint16_t>(slots + s)));
     }
     ClusterProgram p;
-    p.ctas.push_back(CtaProgram{{producer, consumer}, std::vector<uint32_t>(2 * slots, 1)});
+    p.ctas.push_back(CtaProgram{{producer, consumer}, std::vector<uint32_t>(size_t{2} * slots, 1)});
     return p;
   };
   return gpu.run(k);

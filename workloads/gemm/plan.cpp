@@ -108,7 +108,7 @@ uint64_t GemmPlan::k_iters(uint32_t s) const {
 
 namespace {
 
-constexpr uint64_t kEpilogueSmem = 32 * 1024;  // epilogue staging buffers
+constexpr uint64_t kEpilogueSmem = uint64_t{32} * 1024;  // epilogue staging buffers
 constexpr uint64_t kBarrierSmem = 1024;
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -243,7 +243,7 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
                                    hw.sm.max_cluster));
     }
     if (plan.tiles_n % t.cluster_n != 0) throw tile_error("the tiles along N must divide into clusters");
-    if (uint64_t{t.k_stage} * m.a_bits / 8 % (16 * t.cluster_n) != 0) {
+    if (uint64_t{t.k_stage} * m.a_bits / 8 % (uint64_t{16} * t.cluster_n) != 0) {
       throw tile_error("each CTA's multicast share of an A stage must be a multiple of 16 bytes");
     }
   }
