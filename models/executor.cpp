@@ -266,7 +266,7 @@ Tick Executor::issue_mma(CtaState& c, const Op& op, Tick now) {
     Tick end = start + compute_t;
     const Tick fetch_i = i == 0 ? fetch_t + copy_fetch : fetch_t;
     if (fetch_i > Tick{}) {  // mma.sync reads registers: nothing to fetch, nothing to wait for
-      for (Sm* sm : sms) end = std::max(end, sm->smem.reserve(now, start, fetch_i));
+      for (Sm* sm : sms) end = std::max(end, sm->smem.reserve_split(now, start, fetch_i));
     }
     for (Sm* sm : sms) {
       sm->tensor_pipe.reserve(start, end - start);

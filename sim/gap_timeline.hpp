@@ -57,6 +57,54 @@ class GapTimeline {
     return end;
   }
 
+  /// Like reserve(), but the service may be split over several gaps: it fills every free
+  /// stretch from `ready` on until `service` is used up, and returns the end of the last piece.
+  /// Models a stream the port interleaves at fine grain with others (a tensor-core operand
+  /// fetch between TMA fill bursts): it slows where the port is busy instead of waiting for
+  /// one gap long enough to hold all of it.
+  Tick reserve_split(Tick now, Tick ready, Tick service) {
+    prune(now);
+    if (head_ == iv_.size() || iv_.back().end <= ready) return reserve(now, ready, service);
+    busy_ += service;
+    auto first = std::partition_point(iv_.begin() + static_cast<std::ptrdiff_t>(head_), iv_.end(),
+                                      [&](const Interval& v) { return v.end <= ready; });
+    size_t i = static_cast<size_t>(first - iv_.begin());
+    Tick at = ready;  // where the next piece may start
+    Tick left = service;
+    Tick done = ready;  // end of the last piece claimed
+    // Walk the booked intervals, claiming the gap before each one.
+    while (left > Tick{} && i < iv_.size()) {
+      if (iv_[i].start > at) {
+        const Tick take = std::min(left, iv_[i].start - at);
+        left -= take;
+        done = at + take;
+        if (i > head_ && iv_[i - 1].end == at) {
+          iv_[i - 1].end = done;
+        } else {
+          iv_.insert(iv_.begin() + static_cast<std::ptrdiff_t>(i), Interval{at, done});
+          ++i;
+        }
+        if (iv_[i].start == done) {  // the gap is full: the piece joins the next interval
+          iv_[i - 1].end = iv_[i].end;
+          iv_.erase(iv_.begin() + static_cast<std::ptrdiff_t>(i));
+          at = iv_[i - 1].end;
+          continue;
+        }
+        return done;  // the gap had room for all that was left
+      }
+      at = std::max(at, iv_[i].end);
+      ++i;
+    }
+    if (left == Tick{}) return done;
+    // Past everything booked: the rest goes on the end.
+    if (iv_.back().end == at) {
+      iv_.back().end = at + left;
+    } else {
+      iv_.push_back(Interval{at, at + left});
+    }
+    return at + left;
+  }
+
   [[nodiscard]] Tick busy() const { return busy_; }
   [[nodiscard]] size_t intervals() const { return iv_.size() - head_; }
 

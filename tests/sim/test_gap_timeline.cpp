@@ -27,5 +27,22 @@ TEST(GapTimeline, MergesAndPrunes) {
   EXPECT_EQ(t.intervals(), 1u);
 }
 
+TEST(GapTimeline, SplitReservationFillsGapsInOrder) {
+  GapTimeline t;
+  t.reserve(picoseconds(0), picoseconds(100), picoseconds(50));  // [100,150)
+  t.reserve(picoseconds(0), picoseconds(200), picoseconds(50));  // [200,250)
+  // 120 ps of service from 60: 40 before 100, 50 between 150 and 200, 30 after 250.
+  EXPECT_EQ(t.reserve_split(picoseconds(0), picoseconds(60), picoseconds(120)), picoseconds(280));
+  EXPECT_EQ(t.intervals(), 1u);  // [60,280) all busy now, merged
+  EXPECT_EQ(t.busy(), picoseconds(220));
+  // Fits in the first gap: ends there and leaves the rest free.
+  t.reserve(picoseconds(0), picoseconds(400), picoseconds(10));  // [400,410)
+  EXPECT_EQ(t.reserve_split(picoseconds(0), picoseconds(300), picoseconds(20)), picoseconds(320));
+  // Exactly fills a gap: ends where the next interval starts, nothing past it is claimed.
+  EXPECT_EQ(t.reserve_split(picoseconds(0), picoseconds(320), picoseconds(80)), picoseconds(400));
+  EXPECT_EQ(t.intervals(), 2u);  // [60,280) and [300,410): the 280..300 gap keeps them apart
+  EXPECT_EQ(t.reserve(picoseconds(0), picoseconds(0), picoseconds(20)), picoseconds(20));
+}
+
 }  // namespace
 }  // namespace bwsim

@@ -144,7 +144,8 @@ TEST_F(Gemm, ComputeBoundShapesLandBetween65And95PercentOfPeak) {
   };
   const Case cases[] = {{"b200", "bf16"},      {"b200", "fp8_e4m3"}, {"b200", "mxfp8"}, {"b200", "mxfp4"},
                         {"b200", "nvfp4"},     {"gb200", "nvfp4"},   {"h100", "bf16"},  {"h100", "fp8_e4m3"},
-                        {"h100", "fp8_block"}, {"h200", "fp8_e4m3"}, {"b300", "mxfp8"}};
+                        {"h100", "fp8_block"}, {"h200", "fp8_e4m3"}, {"b300", "mxfp8"},
+                        {"b300", "mxfp4"},     {"b300", "nvfp4"}};
   for (const Case& c : cases) {
     const GemmTiming& g = timed(c.gpu, 8192, 8192, 8192, c.format);
     EXPECT_GE(g.pct_of_peak, 65) << c.gpu << " " << c.format;
@@ -154,11 +155,10 @@ TEST_F(Gemm, ComputeBoundShapesLandBetween65And95PercentOfPeak) {
   const GemmTiming& rtx = timed("rtx-pro-6000", 4096, 4096, 4096, "nvfp4");
   EXPECT_GE(rtx.pct_of_peak, 65);
   EXPECT_LE(rtx.pct_of_peak, 95);
-  // Known deviations (README, "Known gaps"): B300's 1.5x FP4 rate outruns its SMEM estimate
-  // (192 B/clk), leaving FP4 at ~64-66% of peak, while BF16 reaches ~97%; sm_120's register-fed
-  // mma.sync has no modelled mainloop overhead and runs at ~93-99% at 8192^3. Pinned so a change
-  // shows.
-  EXPECT_NEAR(timed("b300", 8192, 8192, 8192, "nvfp4").pct_of_peak, 64.5, 3);
+  // Known deviations (README, "Known gaps"): B300's BF16 is fed by an SMEM port sized for its
+  // 1.5x FP4 rate (192 B/clk) and reaches ~97% (the measured 1769 TFLOP/s is 96% at the assumed
+  // 1.40 GHz); sm_120's register-fed mma.sync has no modelled mainloop overhead and runs at
+  // ~93-99%. Pinned so a change shows.
   EXPECT_NEAR(timed("b300", 8192, 8192, 8192, "bf16").pct_of_peak, 97, 2);
   EXPECT_NEAR(timed("rtx-pro-6000", 4096, 4096, 4096, "bf16").pct_of_peak, 97, 2);
 }

@@ -126,6 +126,9 @@ void check_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions&
   }
 }
 
+// Finalists with at most this many waves are simulated whole rather than extrapolated.
+constexpr uint64_t kWholeRunWaves = 8;
+
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
   GemmTiming g;
   if (o.tile) {
@@ -164,8 +167,11 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     std::vector<double> est(finalists);
     parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
       const GemmPlan& c = cands[static_cast<size_t>(i)];
-      const uint64_t partial = std::min<uint64_t>(c.work_items, uint64_t{c.clusters} * 2);
-      // A plan whose items all fit in the partial run is simulated whole, reduction included.
+      // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
+      // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
+      // 12% fast that way), and a whole run of so few waves costs little more than two.
+      const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
+      const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
       const Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
       double e = r.time.seconds();
       if (partial < c.work_items) {
