@@ -11,6 +11,7 @@ cli::Command quantize_command();
 cli::Command micro_command();
 cli::Command gemm_command();
 cli::Command compare_command();
+cli::Command rope_command();
 cli::Command version_command();
 
 /// --hw FILE and --set KEY=VALUE, shared by every command that builds a GPU.

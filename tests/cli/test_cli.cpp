@@ -243,6 +243,46 @@ TEST_F(Cli, MicroRunsAndReportsJson) {
   EXPECT_CONTAINS(inflight.err, "ambiguous");
 }
 
+TEST_F(Cli, RopePrintsFrequenciesAndCosSin) {
+  const std::string json = (dir_ / "r.json").string();
+  Result r = run(
+      "rope --type yarn:factor=4,original=32768,theta=1000000 --head-dim 128 --positions 0,131071 --json '" +
+      json + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "attention factor 1.13862944");
+  EXPECT_CONTAINS(r.out, "YaRN correction range dims [23, 40]");
+  EXPECT_CONTAINS(r.out, "cos@131071");
+  const boost::json::object doc = boost::json::parse(slurp(json)).as_object();
+  EXPECT_EQ(doc.at("rotary_dims").as_int64(), 128);
+  EXPECT_EQ(doc.at("inv_freq").as_array().size(), 64u);
+  EXPECT_DOUBLE_EQ(doc.at("inv_freq").as_array()[0].to_number<double>(), 1.0);
+  const auto& p0 = doc.at("positions").as_array()[0].as_object();
+  EXPECT_NEAR(p0.at("cos").as_array()[0].to_number<double>(), 1.138629, 1e-6);  // cos(0) x attention factor
+  EXPECT_EQ(p0.at("sin").as_array()[5].to_number<double>(), 0.0);
+}
+
+TEST_F(Cli, RopeBadInputExitsTwoAndWritesNothing) {
+  const std::string json = (dir_ / "r.json").string();
+  const struct {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {"--type yarn:factor=4 --head-dim 128", "yarn needs original=N"},
+      {"--type yarn:factor=0,original=4096 --head-dim 128", "factor > 0"},
+      {"--type longrope:original=4096,short=1/2,long=1/2 --head-dim 128", "need 64 (one per frequency)"},
+      {"--type spiral --head-dim 128", "unknown RoPE type 'spiral'"},
+      {"--type default --head-dim 128 --positions 1,-3", "--positions 1,-3"},
+      {"--type default --head-dim 128 --precision f16", "--precision f16"},
+      {"--type default", "--head-dim D is required"},
+  };
+  for (const auto& c : cases) {
+    Result r = run("rope " + c.args + " --json '" + json + "'");
+    EXPECT_EQ(r.code, 2) << c.args;
+    EXPECT_CONTAINS(r.err, c.message);
+    EXPECT_FALSE(fs::exists(json)) << c.args;
+  }
+}
+
 }  // namespace
 
 TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {
