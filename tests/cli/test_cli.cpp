@@ -283,6 +283,49 @@ TEST_F(Cli, RopeBadInputExitsTwoAndWritesNothing) {
   }
 }
 
+TEST_F(Cli, AttentionReportsErrorPerBucketAsJson) {
+  const std::string json = (dir_ / "a.json").string();
+  Result r = run(
+      "attention --hw b200 --seq 5000 --q-len 5000 --heads 4 --kv-heads 2 --head-dim 64 --causal "
+      "--rope llama3:factor=8,original=1024,theta=500000 --kv-format nvfp4 --functional sample:4 --json '" +
+      json + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "KV cache    nvfp4 (4.5 bits/element)");
+  EXPECT_CONTAINS(r.out, "0-4K");
+  EXPECT_CONTAINS(r.out, "4K-32K");
+  EXPECT_CONTAINS(r.out, "roofline");
+  const boost::json::object doc = boost::json::parse(slurp(json)).as_object();
+  const auto& f = doc.at("functional").as_object();
+  EXPECT_EQ(f.at("rows").to_number<uint64_t>(), 4u);
+  EXPECT_EQ(f.at("buckets").as_array().size(), 2u);
+  EXPECT_GT(f.at("error").as_object().at("rel_frobenius").to_number<double>(), 0.0);
+  // 5000 tokens x 2 KV heads x 64 dims x (K and V) x 4.5 bits.
+  EXPECT_DOUBLE_EQ(doc.at("work").as_object().at("bytes.kv_cache").to_number<double>(),
+                   5000.0 * 2 * 64 * 2 * 4.5 / 8);
+}
+
+TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
+  const std::string json = (dir_ / "a.json").string();
+  const struct {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {"--seq 128 --heads 6 --kv-heads 4 --head-dim 64", "--heads 6 --kv-heads 4"},
+      {"--seq 128 --q-len 200 --heads 4 --head-dim 64", "--q-len 200"},
+      {"--seq 128 --heads 4 --head-dim 48 --kv-format mxfp8", "not a multiple of mxfp8's scale block"},
+      {"--seq 128 --heads 4 --head-dim 64 --kv-format fp7", "--kv-format fp7"},
+      {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=4", "yarn needs original=N"},
+      {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=-1,original=64", "factor > 0"},
+      {"--heads 4 --head-dim 64", "--seq is required"},
+  };
+  for (const auto& c : cases) {
+    Result r = run("attention " + c.args + " --json '" + json + "'");
+    EXPECT_EQ(r.code, 2) << c.args;
+    EXPECT_CONTAINS(r.err, c.message);
+    EXPECT_FALSE(fs::exists(json)) << c.args;
+  }
+}
+
 }  // namespace
 
 TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {

@@ -17,17 +17,10 @@
 #include "isa/error_metrics.hpp"
 #include "isa/matrix_source.hpp"
 #include "isa/quantize.hpp"
+#include "workloads/functional_spec.hpp"
 #include "workloads/gemm/plan.hpp"
 
 namespace bwsim {
-
-struct FunctionalSpec {
-  enum class Mode { kOff, kFull, kSample };
-  Mode mode = Mode::kSample;
-  uint64_t samples = 64;  // output patches (16 x 16) in sample mode
-  uint64_t seed = 0;      // which patches
-  [[nodiscard]] std::string name() const;
-};
 
 /// Multiply-adds up to which "auto" computes the whole product.
 inline constexpr double kAutoFullMacs = 1u << 28;

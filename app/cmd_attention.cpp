@@ -1,0 +1,202 @@
+// bwsim attention: one attention layer (prefill, decode step or verify pass) with a RoPE variant
+// and a KV-cache format: the numbers it computes and their error per position bucket, the
+// layer's FLOPs and bytes, and the roofline bound on the modelled GPU.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "app/quant_options.hpp"
+#include "models/hw_spec.hpp"
+#include "sim/errors.hpp"
+#include "sim/table.hpp"
+#include "workloads/attention/attention.hpp"
+
+namespace bwsim::app {
+namespace {
+
+int64_t required(const cli::po::variables_map& vm, const char* flag) {
+  if (vm.count(flag) == 0) throw InputError(fmt::format("--{} is required", flag));
+  return vm[flag].as<int64_t>();
+}
+
+Distribution dist_option(const cli::po::variables_map& vm, const char* flag) {
+  const auto& name = vm[flag].as<std::string>();
+  if (auto d = parse_distribution(name)) return *d;
+  throw InputError(fmt::format("--{} {}: unknown distribution (normal, student-t, outliers)", flag, name));
+}
+
+std::string si(double v, const char* unit) {
+  const char* prefixes[] = {"", "K", "M", "G", "T", "P"};
+  int i = 0;
+  while (std::abs(v) >= 1000 && i < 5) {
+    v /= 1000;
+    ++i;
+  }
+  return fmt::format("{:.3g} {}{}", v, prefixes[i], unit);
+}
+
+int run_attention(const cli::po::variables_map& vm) {
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
+  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+  AttentionProblem p;
+  p.batch = vm["batch"].as<int64_t>();
+  p.seq = required(vm, "seq");
+  p.q_len = vm.count("q-len") != 0 ? vm["q-len"].as<int64_t>() : p.seq;
+  p.heads = required(vm, "heads");
+  p.kv_heads = vm.count("kv-heads") != 0 ? vm["kv-heads"].as<int64_t>() : p.heads;
+  p.head_dim = required(vm, "head-dim");
+  p.causal = vm.count("causal") != 0;
+  if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
+  const auto& rp = vm["rope-precision"].as<std::string>();
+  if (rp == "f32") {
+    p.rope_precision = RopePrecision::kFloat32;
+  } else if (rp == "f64") {
+    p.rope_precision = RopePrecision::kFloat64;
+  } else {
+    throw InputError(fmt::format("--rope-precision {}: expected f32 or f64", rp));
+  }
+  const auto& kvname = vm["kv-format"].as<std::string>();
+  const auto kv = parse_kv_format(kvname);
+  if (!kv) {
+    throw InputError(
+        fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
+  }
+  p.kv = *kv;
+  check_attention(p);
+  AttentionData data;
+  data.seed = vm["seed"].as<uint64_t>();
+  data.q = dist_option(vm, "q-dist");
+  data.k = dist_option(vm, "k-dist");
+  data.v = dist_option(vm, "v-dist");
+  FunctionalSpec fs =
+      parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);
+  fs.seed = data.seed;
+
+  // What the layer moves and computes.
+  const double flops = 2 * p.macs();
+  const double kv_bytes = static_cast<double>(p.batch) * static_cast<double>(p.seq) *
+                          static_cast<double>(p.kv_heads) * static_cast<double>(p.head_dim) * 2 *
+                          kv_bits_per_element(p.kv) / 8;
+  const double qo_bytes = static_cast<double>(p.batch) * static_cast<double>(p.q_len) *
+                          static_cast<double>(p.heads) * static_cast<double>(p.head_dim) * 2 * 2;
+  const double peak = hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained);
+  const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  const double t_math = flops / peak;
+  const double t_mem = (kv_bytes + qo_bytes) / bw;
+
+  const AttentionFunctional f = attention_functional(p, data, fs);
+
+  std::ostream& out = cli::text_out(vm);
+  out << fmt::format(
+      "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}  {}\n",
+      p.batch, p.seq, p.q_len, p.first_query(), p.seq - 1, p.heads, p.kv_heads, p.head_dim,
+      p.causal ? "causal" : "non-causal");
+  out << fmt::format("  RoPE        {}", p.rope ? p.rope->text : "none");
+  if (p.rope) {
+    const RopeTable t = rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision);
+    out << fmt::format(" ({} rotary dims, attention factor {:.6g}, {} angles)", t.rot_dim, t.attention_factor,
+                       p.rope_precision == RopePrecision::kFloat32 ? "float32" : "float64");
+  }
+  out << fmt::format("\n  softmax     scale {:.6g}\n", p.softmax_scale());
+  out << fmt::format("  KV cache    {} ({:.4g} bits/element): {}B\n", kv_format_name(p.kv),
+                     kv_bits_per_element(p.kv), si(kv_bytes, ""));
+  out << fmt::format("  work        {}FLOP, {}B of Q and O (BF16)\n", si(flops, ""), si(qo_bytes, ""));
+  out << fmt::format("  roofline    {} at {:.0f} TFLOP/s BF16 and {:.2f} TB/s on {} ({}-bound): {:.2f} us\n",
+                     "lower bound", peak * 1e-12, bw * 1e-12, hw.name, t_math >= t_mem ? "compute" : "memory",
+                     std::max(t_math, t_mem) * 1e6);
+  out << "  timing      the FlashAttention kernel model is not built yet: the roofline above is a bound, "
+         "not a simulation\n";
+  out << fmt::format("\nfunctional: {}", f.mode);
+  if (fs.mode != FunctionalSpec::Mode::kOff) {
+    out << fmt::format(" ({} query rows, {} outputs; K stored vs written: rel {:.3g}, V: rel {:.3g})\n",
+                       f.rows, f.outputs, f.k_error.rel_frobenius, f.v_error.rel_frobenius);
+    TextTable t({"query positions", "rows", "rel. Frobenius", "max abs", "SQNR dB", "cosine"},
+                {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+                 TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
+    const auto row = [&](const std::string& label, uint64_t rows, const ErrorMetrics& e) {
+      t.add_row({label, std::to_string(rows), fmt::format("{:.4g}", e.rel_frobenius),
+                 fmt::format("{:.4g}", e.max_abs), fmt::format("{:.2f}", e.sqnr_db),
+                 fmt::format("{:.6f}", e.cosine)});
+    };
+    for (const PositionBucket& b : f.buckets) row(b.label, b.rows, b.error);
+    row("all", f.rows, f.error);
+    out << t.render();
+  } else {
+    out << "\n";
+  }
+
+  boost::json::object doc;
+  doc["command"] = "attention";
+  doc["hw"] = hw.name;
+  doc["problem"] = {{"batch", p.batch},
+                    {"seq", p.seq},
+                    {"q_len", p.q_len},
+                    {"heads", p.heads},
+                    {"kv_heads", p.kv_heads},
+                    {"head_dim", p.head_dim},
+                    {"causal", p.causal},
+                    {"rope", p.rope ? p.rope->text : "none"},
+                    {"rope_precision", p.rope_precision == RopePrecision::kFloat32 ? "f32" : "f64"},
+                    {"kv_format", std::string(kv_format_name(p.kv))},
+                    {"softmax_scale", p.softmax_scale()}};
+  doc["work"] = {{"flops", flops},
+                 {"bytes.kv_cache", kv_bytes},
+                 {"bytes.q_o", qo_bytes},
+                 {"roofline.time_us", std::max(t_math, t_mem) * 1e6},
+                 {"roofline.bound", t_math >= t_mem ? "compute" : "memory"}};
+  boost::json::object fj{{"mode", f.mode}, {"rows", f.rows}, {"outputs", f.outputs}};
+  if (fs.mode != FunctionalSpec::Mode::kOff) {
+    fj["error"] = metrics_json(f.error);
+    fj["k_error"] = metrics_json(f.k_error);
+    fj["v_error"] = metrics_json(f.v_error);
+    boost::json::array buckets;
+    for (const PositionBucket& b : f.buckets) {
+      buckets.push_back({{"label", b.label},
+                         {"lo", b.lo},
+                         {"hi", b.hi},
+                         {"rows", b.rows},
+                         {"error", metrics_json(b.error)}});
+    }
+    fj["buckets"] = std::move(buckets);
+  }
+  doc["functional"] = std::move(fj);
+  cli::write_json_option(vm, doc);
+  return 0;
+}
+
+}  // namespace
+
+cli::Command attention_command() {
+  return cli::Command{
+      "attention", "one attention layer: RoPE, KV-cache format, error per position bucket, work and roofline",
+      "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--causal] "
+      "[--rope TYPE:k=v,...] [--kv-format F] [--functional full|sample:N|auto|off] [--json FILE]",
+      [](cli::po::options_description& desc, cli::po::positional_options_description&) {
+        add_hw_options(desc);
+        desc.add_options()("batch", cli::po::value<int64_t>()->default_value(1), "sequences")(
+            "seq", cli::po::value<int64_t>(), "tokens in the KV cache (context length)")(
+            "q-len", cli::po::value<int64_t>(), "queries: the last Q positions (default: all, a prefill)")(
+            "heads", cli::po::value<int64_t>(), "query heads")("kv-heads", cli::po::value<int64_t>(),
+                                                               "KV heads (GQA / MQA; default: = heads)")(
+            "head-dim", cli::po::value<int64_t>(), "head dimension")("causal", "causal mask")(
+            "rope", cli::po::value<std::string>(), "RoPE variant, as for bwsim rope --type (default: none)")(
+            "rope-precision", cli::po::value<std::string>()->default_value("f32"),
+            "f32 (as the reference stacks) or f64 angles")(
+            "kv-format", cli::po::value<std::string>()->default_value("bf16"),
+            "bf16, fp8_e4m3 (per-tensor scale), fp8_e4m3:head, mxfp8, nvfp4, mxfp4")(
+            "functional", cli::po::value<std::string>()->default_value("auto"),
+            "full, sample:N (N query rows spread over position buckets), auto or off")(
+            "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the generated Q, K, V")(
+            "q-dist", cli::po::value<std::string>()->default_value("normal"), "Q distribution")(
+            "k-dist", cli::po::value<std::string>()->default_value("outliers"), "K distribution")(
+            "v-dist", cli::po::value<std::string>()->default_value("normal"), "V distribution");
+        add_json_option(desc);
+      },
+      run_attention};
+}
+
+}  // namespace bwsim::app

@@ -1,0 +1,198 @@
+// Functional attention: exact results where they can be derived by hand, the float64 reference
+// against an independent naive implementation, and KV-cache formats ordered by error.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+
+#include "isa/quantize.hpp"
+#include "isa/tensor_gen.hpp"
+#include "sim/errors.hpp"
+#include "sim/rng.hpp"
+#include "workloads/attention/attention.hpp"
+
+namespace bwsim {
+namespace {
+
+AttentionProblem problem(int64_t seq, int64_t q_len, int64_t heads, int64_t kv_heads, int64_t d, bool causal,
+                         KvFormat kv = KvFormat::kBf16) {
+  AttentionProblem p;
+  p.seq = seq;
+  p.q_len = q_len;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = d;
+  p.causal = causal;
+  p.kv = kv;
+  return p;
+}
+
+FunctionalSpec full() { return {FunctionalSpec::Mode::kFull}; }
+
+float bf16(float x) {
+  uint32_t u = std::bit_cast<uint32_t>(x);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return std::bit_cast<float>(u & 0xFFFF0000u);
+}
+
+// The generator streams the functional model uses: seed -> (q, k, v) seeds, row = (b*S+pos)*H+h.
+std::vector<float> gen(Distribution d, uint64_t seed, int which, int64_t row, int64_t D) {
+  std::vector<float> v(static_cast<size_t>(D));
+  generate_row(d, row, D, random_at(seed, static_cast<uint64_t>(which)), v.data());
+  return v;
+}
+
+TEST(Attention, FirstCausalQuerySeesOnlyItsOwnValue) {
+  // Position 0 under a causal mask attends to key 0 alone: softmax weight 1, so O = V[0] as the
+  // cache stores it, rounded to BF16, whatever Q, K and the RoPE are.
+  AttentionProblem p = problem(3, 3, 2, 1, 32, true);
+  p.rope = parse_rope("yarn:factor=4,original=64", "--rope");
+  AttentionData data;
+  data.seed = 11;
+  const AttentionFunctional f = attention_functional(p, data, full());
+  ASSERT_EQ(f.o.size(), 3u * 2u * 32u);
+  const auto v0 = gen(data.v, 11, 3, 0, 32);
+  for (int h = 0; h < 2; ++h)
+    for (int c = 0; c < 32; ++c)
+      EXPECT_EQ(f.o[static_cast<size_t>(h * 32 + c)], bf16(v0[c])) << h << " " << c;
+  // The other two positions mix several values: not a copy of any.
+  EXPECT_NE(f.o[2 * 32 * 2], bf16(v0[0]));
+  EXPECT_EQ(f.rows, 6u);
+  EXPECT_EQ(f.outputs, 6u * 32u);
+}
+
+TEST(Attention, OneKeyWithAnFp8CacheGivesTheStoredValue) {
+  // One token, non-causal: O = the FP8-stored V (E4M3 code x per-tensor scale), in BF16.
+  AttentionProblem p = problem(1, 1, 1, 1, 16, false, KvFormat::kFp8Tensor);
+  AttentionData data;
+  data.seed = 5;
+  const AttentionFunctional f = attention_functional(p, data, full());
+  const auto v = gen(data.v, 5, 3, 0, 16);
+  float amax = 0;
+  for (float x : v) amax = std::max(amax, std::abs(bf16(x)));
+  EXPECT_EQ(f.v_amax, amax);
+  Tensor written = Tensor::matrix(1, 16);
+  for (int c = 0; c < 16; ++c) written.data[c] = bf16(v[c]);
+  QuantOptions o;
+  o.tensor_amax = amax;
+  const std::vector<float> stored = quantize(written, Scheme::kFp8E4M3, o).dequantize();
+  int changed = 0;
+  for (int c = 0; c < 16; ++c) {
+    EXPECT_EQ(f.o[c], bf16(stored[c])) << c;
+    EXPECT_NEAR(f.o[c], written.data[c], std::abs(written.data[c]) / 16 + amax / 448 / 64)
+        << c;  // E4M3 half-ulp
+    changed += f.o[c] != written.data[c] ? 1 : 0;
+  }
+  EXPECT_GE(changed, 8);  // 3 mantissa bits: most BF16 values move
+  // The element of largest magnitude maps to 448 exactly and comes back unchanged.
+  int imax = 0;
+  for (int c = 1; c < 16; ++c)
+    if (std::abs(written.data[c]) > std::abs(written.data[imax])) imax = c;
+  EXPECT_EQ(f.o[imax], written.data[imax]);
+}
+
+TEST(Attention, ReferenceMatchesANaiveFloat64Implementation) {
+  // GQA 4:2, causal, llama3 RoPE, seq 300 (three key blocks of the online softmax).
+  AttentionProblem p = problem(300, 300, 4, 2, 64, true);
+  p.rope = parse_rope("llama3:factor=8,original=64,theta=500000", "--rope");
+  AttentionData data;
+  data.seed = 3;
+  const AttentionFunctional f = attention_functional(p, data, full());
+  const RopeTable t = rope_table(*p.rope, 64, 300, RopePrecision::kFloat64);
+  std::vector<std::vector<double>> K(300), V(300);
+  ErrorAccumulator acc;
+  for (int h = 0; h < 4; ++h) {
+    const int g = h / 2;
+    for (int j = 0; j < 300; ++j) {
+      const auto k = gen(data.k, 3, 2, j * 2 + g, 64);
+      const auto v = gen(data.v, 3, 3, j * 2 + g, 64);
+      K[j].assign(k.begin(), k.end());
+      V[j].assign(v.begin(), v.end());
+      t.apply(j, K[j]);
+    }
+    for (int i = 0; i < 300; ++i) {
+      const auto qf = gen(data.q, 3, 1, i * 4 + h, 64);
+      std::vector<double> q(qf.begin(), qf.end());
+      t.apply(i, q);
+      std::vector<double> s(static_cast<size_t>(i + 1));
+      double m = -1e300;
+      for (int j = 0; j <= i; ++j) {
+        double dot = 0;
+        for (int c = 0; c < 64; ++c) dot += q[c] * K[j][c];
+        s[j] = dot / 8.0;
+        m = std::max(m, s[j]);
+      }
+      double l = 0;
+      std::vector<double> o(64, 0.0);
+      for (int j = 0; j <= i; ++j) {
+        const double w = std::exp(s[j] - m);
+        l += w;
+        for (int c = 0; c < 64; ++c) o[c] += w * V[j][c];
+      }
+      for (int c = 0; c < 64; ++c) acc.add(f.o[static_cast<size_t>((i * 4 + h) * 64 + c)], o[c] / l);
+    }
+  }
+  const ErrorMetrics mine = acc.result();
+  EXPECT_EQ(mine.count, f.error.count);
+  EXPECT_NEAR(mine.rel_frobenius / f.error.rel_frobenius, 1.0, 1e-9);
+  EXPECT_NEAR(mine.max_abs, f.error.max_abs, 1e-12);
+  // BF16 Q/K/V and P with float32 softmax: errors near BF16's half-ulp.
+  EXPECT_LT(f.error.rel_frobenius, 0.02);
+  EXPECT_GT(f.error.rel_frobenius, 1e-3);
+}
+
+TEST(Attention, KvCacheFormatsOrderByError) {
+  const int64_t seq = 1024;
+  double err[6] = {};
+  for (const KvFormat kv : {KvFormat::kBf16, KvFormat::kFp8Tensor, KvFormat::kFp8Head, KvFormat::kMxfp8,
+                            KvFormat::kNvfp4, KvFormat::kMxfp4}) {
+    AttentionProblem p = problem(seq, 64, 8, 2, 128, true, kv);
+    p.rope = parse_rope("default:theta=500000", "--rope");
+    const AttentionFunctional f = attention_functional(p, {}, {FunctionalSpec::Mode::kSample, 32, 1});
+    err[static_cast<int>(kv)] = f.error.rel_frobenius;
+    EXPECT_EQ(f.rows, 32u);
+  }
+  const double bf = err[0], fp8 = err[1], fp8h = err[2], mx8 = err[3], nv4 = err[4], mx4 = err[5];
+  EXPECT_LT(bf, fp8);
+  EXPECT_LT(fp8, nv4);  // the ordering: FP8 KV below NVFP4 KV
+  EXPECT_LE(fp8h, fp8 * 1.05);
+  EXPECT_LT(mx8, nv4);
+  EXPECT_LT(nv4, mx4);  // NVFP4's E4M3 scales per 16 beat MXFP4's power-of-two per 32
+}
+
+TEST(Attention, ErrorIsReportedPerPositionBucket) {
+  // A decode-style verify pass over the tail of a 40K context, and a prefill's samples across it.
+  AttentionProblem p = problem(40000, 40000, 4, 1, 64, true, KvFormat::kNvfp4);
+  const AttentionFunctional f = attention_functional(p, {}, {FunctionalSpec::Mode::kSample, 6, 2});
+  ASSERT_EQ(f.buckets.size(), 3u);
+  EXPECT_EQ(f.buckets[0].label, "0-4K");
+  EXPECT_EQ(f.buckets[1].label, "4K-32K");
+  EXPECT_EQ(f.buckets[2].label, "32K-128K");
+  for (const PositionBucket& b : f.buckets) {
+    EXPECT_EQ(b.rows, 2u) << b.label;
+    EXPECT_GT(b.error.rel_frobenius, 0) << b.label;
+  }
+  // Queries only at the end: one bucket.
+  AttentionProblem d = problem(40000, 4, 4, 1, 64, true, KvFormat::kNvfp4);
+  const AttentionFunctional g = attention_functional(d, {}, {FunctionalSpec::Mode::kSample, 4, 2});
+  ASSERT_EQ(g.buckets.size(), 1u);
+  EXPECT_EQ(g.buckets[0].label, "32K-128K");
+}
+
+TEST(Attention, InconsistentShapesAreInputErrors) {
+  EXPECT_THROW(check_attention(problem(128, 128, 6, 4, 64, true)), InputError);  // 6 % 4
+  EXPECT_THROW(check_attention(problem(128, 129, 4, 4, 64, true)), InputError);  // q_len > seq
+  EXPECT_THROW(check_attention(problem(128, 1, 4, 4, 48, true, KvFormat::kMxfp8)), InputError);  // 48 % 32
+  EXPECT_THROW(check_attention(problem(128, 1, 4, 0, 64, true)), InputError);
+  AttentionProblem p = problem(128, 1, 4, 4, 64, true);
+  p.rope = parse_rope("longrope:original=64,short=1/2,long=1/2", "--rope");  // 2 values for 32 frequencies
+  EXPECT_THROW(check_attention(p), InputError);
+  try {
+    check_attention(problem(128, 128, 6, 4, 64, true));
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--kv-heads 4"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bwsim

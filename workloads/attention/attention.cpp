@@ -1,0 +1,470 @@
+#include "workloads/attention/attention.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "isa/quantize.hpp"
+#include "sim/errors.hpp"
+#include "sim/parallel.hpp"
+#include "sim/rng.hpp"
+
+namespace bwsim {
+namespace {
+
+constexpr std::pair<std::string_view, KvFormat> kKvNames[] = {
+    {"bf16", KvFormat::kBf16},   {"fp8_e4m3", KvFormat::kFp8Tensor}, {"fp8_e4m3:head", KvFormat::kFp8Head},
+    {"mxfp8", KvFormat::kMxfp8}, {"nvfp4", KvFormat::kNvfp4},        {"mxfp4", KvFormat::kMxfp4},
+};
+
+constexpr int64_t kKeyBlock = 128;  // keys per online-softmax step: the kernel's KV tile
+constexpr int64_t kMmaK = 16;       // elements one BF16 MMA step sums before its float32 rounding
+constexpr int64_t kCalibrationPositions = 4096;  // KV-scale calibration sample per (batch, head)
+
+// Round to BF16, nearest even (inputs here are finite).
+float bf16(float x) {
+  uint32_t u = std::bit_cast<uint32_t>(x);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return std::bit_cast<float>(u & 0xFFFF0000u);
+}
+
+Scheme kv_scheme(KvFormat f) {
+  switch (f) {
+    case KvFormat::kBf16:
+      return Scheme::kBf16;
+    case KvFormat::kFp8Tensor:
+    case KvFormat::kFp8Head:
+      return Scheme::kFp8E4M3;
+    case KvFormat::kMxfp8:
+      return Scheme::kMxfp8E4M3;
+    case KvFormat::kNvfp4:
+      return Scheme::kNvfp4;
+    case KvFormat::kMxfp4:
+      return Scheme::kMxfp4;
+  }
+  return Scheme::kBf16;
+}
+
+// Per-tensor or per-head scales need the amax of what is stored.
+bool needs_amax(KvFormat f) {
+  return f == KvFormat::kFp8Tensor || f == KvFormat::kFp8Head || f == KvFormat::kNvfp4;
+}
+
+// The three input streams: one seed each, one generator stream per (batch, position, head) row.
+struct Streams {
+  uint64_t q, k, v;
+  explicit Streams(uint64_t seed) : q(random_at(seed, 1)), k(random_at(seed, 2)), v(random_at(seed, 3)) {}
+};
+
+struct Row {
+  int64_t b = 0, pos = 0, h = 0;
+  size_t out = 0;             // index of the row in the full output, or of the sample
+  std::vector<float> q;       // as the kernel holds it: rotated, BF16
+  std::vector<double> q_ref;  // float64-rotated, unquantized
+  float m = -std::numeric_limits<float>::infinity(), l = 0;
+  std::vector<float> acc;
+  double m_ref = -std::numeric_limits<double>::infinity(), l_ref = 0;
+  std::vector<double> acc_ref;
+};
+
+// A block of K or V rows for one (batch, KV head): as written (BF16, rotated for K), as stored
+// (dequantized cache values), and the float64 reference.
+struct KvBlock {
+  std::vector<float> written;
+  std::vector<float> stored;
+  std::vector<double> ref;
+};
+
+class Layer {
+ public:
+  Layer(const AttentionProblem& p, const AttentionData& d) : p_(p), d_(d), s_(d.seed), D_(p.head_dim) {
+    if (p.rope) {
+      hw_rope_ = rope_table(*p.rope, static_cast<int>(D_), p.seq, p.rope_precision);
+      ref_rope_ = rope_table(*p.rope, static_cast<int>(D_), p.seq, RopePrecision::kFloat64);
+    }
+  }
+
+  // K (is_k) or V rows [j0, j1) of (b, g), written and stored.
+  void kv_block(bool is_k, int64_t b, int64_t g, int64_t j0, int64_t j1, float amax, KvBlock& out,
+                ErrorAccumulator* err) const {
+    const int64_t n = j1 - j0;
+    Tensor t = Tensor::matrix(n, D_);
+    out.ref.resize(static_cast<size_t>(n * D_));
+    std::vector<double> tmp(static_cast<size_t>(D_));
+    for (int64_t j = 0; j < n; ++j) {
+      float* w = t.data.data() + j * D_;
+      row(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + j0 + j) * p_.kv_heads + g, w);
+      double* r = out.ref.data() + j * D_;
+      for (int64_t c = 0; c < D_; ++c) r[c] = w[c];
+      if (is_k && p_.rope) {
+        ref_rope_->apply(j0 + j, std::span<double>(r, static_cast<size_t>(D_)));
+        rotate_hw(j0 + j, w, tmp);
+      } else {
+        for (int64_t c = 0; c < D_; ++c) w[c] = bf16(w[c]);
+      }
+    }
+    out.written = t.data;
+    if (p_.kv == KvFormat::kBf16) {
+      out.stored = t.data;
+    } else {
+      QuantOptions o;
+      if (needs_amax(p_.kv)) o.tensor_amax = amax;
+      out.stored = quantize(t, kv_scheme(p_.kv), o).dequantize();
+    }
+    if (err != nullptr) {
+      for (size_t i = 0; i < out.stored.size(); ++i) err->add(out.stored[i], out.written[i]);
+    }
+  }
+
+  // The amax of what (b, g)'s K or V cache stores before quantization, calibrated as serving
+  // stacks calibrate KV scales: over at most kCalibrationPositions evenly spaced positions
+  // (every position of shorter caches). Larger values saturate when stored.
+  [[nodiscard]] float written_amax(bool is_k, int64_t b, int64_t g) const {
+    float amax = 0;
+    std::vector<float> w(static_cast<size_t>(D_));
+    std::vector<double> tmp(static_cast<size_t>(D_));
+    const int64_t n = std::min(p_.seq, kCalibrationPositions);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = i * p_.seq / n;
+      row(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + j) * p_.kv_heads + g, w.data());
+      if (is_k && p_.rope) {
+        rotate_hw(j, w.data(), tmp);
+      } else {
+        for (float& x : w) x = bf16(x);
+      }
+      for (float x : w) amax = std::max(amax, std::abs(x));
+    }
+    return amax;
+  }
+
+  void init_row(Row& r) const {
+    r.q.resize(static_cast<size_t>(D_));
+    r.q_ref.resize(static_cast<size_t>(D_));
+    r.acc.assign(static_cast<size_t>(D_), 0.0f);
+    r.acc_ref.assign(static_cast<size_t>(D_), 0.0);
+    row(d_.q, s_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, r.q.data());
+    for (int64_t c = 0; c < D_; ++c) r.q_ref[c] = r.q[c];
+    std::vector<double> tmp(static_cast<size_t>(D_));
+    if (p_.rope) {
+      ref_rope_->apply(r.pos, r.q_ref);
+      rotate_hw(r.pos, r.q.data(), tmp);
+    } else {
+      for (float& x : r.q) x = bf16(x);
+    }
+  }
+
+  // Keys [j0, j0 + n) of a block, for one row (only those it sees).
+  void attend(Row& r, int64_t j0, const KvBlock& k, const KvBlock& v, std::vector<float>& s,
+              std::vector<double>& s_ref) const {
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(k.ref.size()) / D_, p_.keys_for(r.pos) - j0);
+    if (n <= 0) return;
+    const double scale = p_.softmax_scale();
+    const auto scale_log2 = static_cast<float>(scale * std::numbers::log2e);
+    // Hardware: S = Q K^T in float32, one rounding per 16-element MMA step; online softmax in
+    // float32 with exp2; P rounded to BF16 for the PV MMA.
+    float m_blk = -std::numeric_limits<float>::infinity();
+    s.resize(static_cast<size_t>(n));
+    s_ref.resize(static_cast<size_t>(n));
+    double m_ref_blk = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < n; ++j) {
+      const float* kj = k.stored.data() + j * D_;
+      const double* kr = k.ref.data() + j * D_;
+      float acc = 0;
+      for (int64_t c0 = 0; c0 < D_; c0 += kMmaK) {
+        double part = 0;
+        for (int64_t c = c0; c < std::min(D_, c0 + kMmaK); ++c) part += static_cast<double>(r.q[c]) * kj[c];
+        acc = static_cast<float>(acc + part);
+      }
+      s[j] = acc * scale_log2;
+      m_blk = std::max(m_blk, s[j]);
+      double dot = 0;
+      for (int64_t c = 0; c < D_; ++c) dot += r.q_ref[c] * kr[c];
+      s_ref[j] = dot * scale;
+      m_ref_blk = std::max(m_ref_blk, s_ref[j]);
+    }
+    // Hardware update.
+    const float m_new = std::max(r.m, m_blk);
+    const float corr = std::exp2(r.m - m_new);
+    r.m = m_new;
+    float l_blk = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      s[j] = std::exp2(s[j] - m_new);  // p_j, float32
+      l_blk += s[j];
+    }
+    r.l = r.l * corr + l_blk;
+    for (int64_t c = 0; c < D_; ++c) r.acc[c] *= corr;
+    for (int64_t j0s = 0; j0s < n; j0s += kMmaK) {
+      const int64_t j1s = std::min(n, j0s + kMmaK);
+      for (int64_t c = 0; c < D_; ++c) {
+        double part = 0;
+        for (int64_t j = j0s; j < j1s; ++j) part += static_cast<double>(bf16(s[j])) * v.stored[j * D_ + c];
+        r.acc[c] = static_cast<float>(r.acc[c] + part);
+      }
+    }
+    // Reference update, float64.
+    const double mr = std::max(r.m_ref, m_ref_blk);
+    const double cr = std::exp(r.m_ref - mr);
+    r.m_ref = mr;
+    r.l_ref *= cr;
+    for (double& a : r.acc_ref) a *= cr;
+    for (int64_t j = 0; j < n; ++j) {
+      const double pj = std::exp(s_ref[j] - mr);
+      r.l_ref += pj;
+      const double* vr = v.ref.data() + j * D_;
+      for (int64_t c = 0; c < D_; ++c) r.acc_ref[c] += pj * vr[c];
+    }
+  }
+
+ private:
+  void row(Distribution dist, uint64_t seed, int64_t index, float* out) const {
+    generate_row(dist, index, D_, seed, out);
+  }
+  // RoPE as the kernel applies it: on the BF16 input, in the table's precision, result in BF16.
+  void rotate_hw(int64_t pos, float* w, std::vector<double>& tmp) const {
+    for (int64_t c = 0; c < D_; ++c) tmp[c] = bf16(w[c]);
+    hw_rope_->apply(pos, tmp);
+    for (int64_t c = 0; c < D_; ++c) w[c] = bf16(static_cast<float>(tmp[c]));
+  }
+
+  const AttentionProblem& p_;
+  const AttentionData& d_;
+  Streams s_;
+  int64_t D_;
+  std::optional<RopeTable> hw_rope_, ref_rope_;
+};
+
+const int64_t kBucketEdges[] = {0, 4096, 32768, 131072, std::numeric_limits<int64_t>::max()};
+const char* const kBucketLabels[] = {"0-4K", "4K-32K", "32K-128K", ">128K"};
+constexpr size_t kBuckets = 4;
+
+size_t bucket_of(int64_t pos) {
+  size_t i = 0;
+  while (i + 1 < kBuckets && pos >= kBucketEdges[i + 1]) ++i;
+  return i;
+}
+
+}  // namespace
+
+std::optional<KvFormat> parse_kv_format(std::string_view name) {
+  for (const auto& [n, f] : kKvNames)
+    if (n == name) return f;
+  return std::nullopt;
+}
+
+std::string_view kv_format_name(KvFormat f) {
+  for (const auto& [n, k] : kKvNames)
+    if (k == f) return n;
+  return "?";
+}
+
+double kv_bits_per_element(KvFormat f) {
+  switch (f) {
+    case KvFormat::kBf16:
+      return 16;
+    case KvFormat::kFp8Tensor:
+    case KvFormat::kFp8Head:
+      return 8;
+    case KvFormat::kMxfp8:
+      return 8 + 8.0 / 32;
+    case KvFormat::kNvfp4:
+      return 4 + 8.0 / 16;
+    case KvFormat::kMxfp4:
+      return 4 + 8.0 / 32;
+  }
+  return 16;
+}
+
+int kv_block(KvFormat f) {
+  switch (f) {
+    case KvFormat::kMxfp8:
+    case KvFormat::kMxfp4:
+      return 32;
+    case KvFormat::kNvfp4:
+      return 16;
+    default:
+      return 0;
+  }
+}
+
+double AttentionProblem::softmax_scale() const {
+  const double s = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  return rope ? s * yarn_softmax_multiplier(*rope) : s;
+}
+
+double AttentionProblem::macs() const {
+  double keys = 0;  // summed over query positions
+  const auto qf = static_cast<double>(q_len);
+  if (causal) {
+    const auto f = static_cast<double>(first_query());
+    keys = qf * (f + 1) + qf * (qf - 1) / 2;
+  } else {
+    keys = qf * static_cast<double>(seq);
+  }
+  return 2.0 * static_cast<double>(batch) * static_cast<double>(heads) * keys * static_cast<double>(head_dim);
+}
+
+void check_attention(const AttentionProblem& p) {
+  const auto positive = [](int64_t v, const char* flag) {
+    if (v <= 0) throw InputError(fmt::format("{} {}: must be >= 1", flag, v));
+  };
+  positive(p.batch, "--batch");
+  positive(p.seq, "--seq");
+  positive(p.q_len, "--q-len");
+  positive(p.heads, "--heads");
+  positive(p.kv_heads, "--kv-heads");
+  positive(p.head_dim, "--head-dim");
+  if (p.q_len > p.seq) {
+    throw InputError(
+        fmt::format("--q-len {}: more queries than the {} tokens of --seq (the queries are the "
+                    "last q_len positions of the sequence)",
+                    p.q_len, p.seq));
+  }
+  if (p.heads % p.kv_heads != 0) {
+    throw InputError(
+        fmt::format("--heads {} --kv-heads {}: query heads must be a multiple of KV heads (GQA groups)",
+                    p.heads, p.kv_heads));
+  }
+  if (p.head_dim % 16 != 0 || p.head_dim > 512) {
+    throw InputError(
+        fmt::format("--head-dim {}: expected a multiple of 16 up to 512 (the MMA's K step)", p.head_dim));
+  }
+  if (const int blk = kv_block(p.kv); blk > 0 && p.head_dim % blk != 0) {
+    throw InputError(fmt::format("--head-dim {} is not a multiple of {}'s scale block ({} elements)",
+                                 p.head_dim, kv_format_name(p.kv), blk));
+  }
+  if (p.rope) (void)rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision);
+}
+
+AttentionFunctional attention_functional(const AttentionProblem& p, const AttentionData& data,
+                                         const FunctionalSpec& spec) {
+  check_attention(p);
+  AttentionFunctional f;
+  f.mode = spec.name();
+  if (spec.mode == FunctionalSpec::Mode::kOff) return f;
+  const Layer layer(p, data);
+
+  // The query rows to compute, grouped by (batch, KV head): each group streams its cache once.
+  const int64_t groups = p.batch * p.kv_heads;
+  std::vector<std::vector<Row>> rows(static_cast<size_t>(groups));
+  const auto add_row = [&](int64_t b, int64_t pos, int64_t h, size_t out) {
+    Row r;
+    r.b = b;
+    r.pos = pos;
+    r.h = h;
+    r.out = out;
+    rows[static_cast<size_t>(b * p.kv_heads + h / p.group())].push_back(std::move(r));
+  };
+  const bool full = spec.mode == FunctionalSpec::Mode::kFull;
+  if (full) {
+    size_t i = 0;
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t qi = 0; qi < p.q_len; ++qi)
+        for (int64_t h = 0; h < p.heads; ++h) add_row(b, p.first_query() + qi, h, i++);
+  } else {
+    // Samples spread evenly over the position buckets the queries cover, so far positions are
+    // represented however few they are.
+    std::vector<std::pair<int64_t, int64_t>> spans;
+    for (size_t k = 0; k < kBuckets; ++k) {
+      const int64_t lo = std::max(kBucketEdges[k], p.first_query());
+      const int64_t hi = std::min(kBucketEdges[k + 1], p.seq);
+      if (lo < hi) spans.emplace_back(lo, hi);
+    }
+    for (uint64_t i = 0; i < spec.samples; ++i) {
+      Rng rng(random_at(spec.seed ^ 0xA77E, i));
+      const auto& [lo, hi] = spans[i % spans.size()];
+      const int64_t pos = lo + static_cast<int64_t>(rng.below(static_cast<uint64_t>(hi - lo)));
+      const auto b = static_cast<int64_t>(rng.below(static_cast<uint64_t>(p.batch)));
+      const auto h = static_cast<int64_t>(rng.below(static_cast<uint64_t>(p.heads)));
+      add_row(b, pos, h, i);
+    }
+  }
+
+  // Per-tensor and per-head scales: the amax of each (batch, KV head)'s K and V as written.
+  std::vector<float> k_amax(static_cast<size_t>(groups), 0.0f), v_amax(static_cast<size_t>(groups), 0.0f);
+  if (needs_amax(p.kv)) {
+    parallel_for(groups, [&](int64_t gi) {
+      k_amax[gi] = layer.written_amax(true, gi / p.kv_heads, gi % p.kv_heads);
+      v_amax[gi] = layer.written_amax(false, gi / p.kv_heads, gi % p.kv_heads);
+    });
+  }
+  // Per tensor: one amax over every batch and head; per head: over the batch, for that head.
+  const auto amax_for = [&](const std::vector<float>& a, int64_t g) {
+    float m = 0;
+    for (int64_t gi = 0; gi < groups; ++gi)
+      if (p.kv != KvFormat::kFp8Head || gi % p.kv_heads == g) m = std::max(m, a[static_cast<size_t>(gi)]);
+    return m;
+  };
+  f.k_amax = *std::max_element(k_amax.begin(), k_amax.end());
+  f.v_amax = *std::max_element(v_amax.begin(), v_amax.end());
+
+  struct GroupResult {
+    ErrorAccumulator total, k, v;
+    std::array<ErrorAccumulator, kBuckets> bucket;
+    std::array<uint64_t, kBuckets> bucket_rows{};
+  };
+  std::vector<GroupResult> res(static_cast<size_t>(groups));
+  if (full) f.o.assign(static_cast<size_t>(p.batch * p.q_len * p.heads * p.head_dim), 0.0f);
+  parallel_for(groups, [&](int64_t gi) {
+    std::vector<Row>& rs = rows[static_cast<size_t>(gi)];
+    if (rs.empty()) return;
+    const int64_t b = gi / p.kv_heads;
+    const int64_t g = gi % p.kv_heads;
+    GroupResult& out = res[static_cast<size_t>(gi)];
+    int64_t kmax = 0;
+    for (Row& r : rs) {
+      layer.init_row(r);
+      kmax = std::max(kmax, p.keys_for(r.pos));
+    }
+    const float ka = amax_for(k_amax, g);
+    const float va = amax_for(v_amax, g);
+    KvBlock kb, vb;
+    std::vector<float> s;
+    std::vector<double> s_ref;
+    for (int64_t j0 = 0; j0 < kmax; j0 += kKeyBlock) {
+      const int64_t j1 = std::min(kmax, j0 + kKeyBlock);
+      layer.kv_block(true, b, g, j0, j1, ka, kb, &out.k);
+      layer.kv_block(false, b, g, j0, j1, va, vb, &out.v);
+      for (Row& r : rs) layer.attend(r, j0, kb, vb, s, s_ref);
+    }
+    for (Row& r : rs) {
+      const size_t bk = bucket_of(r.pos);
+      ++out.bucket_rows[bk];
+      for (int64_t c = 0; c < p.head_dim; ++c) {
+        const float o = bf16(r.acc[c] / r.l);
+        const double ref = r.acc_ref[c] / r.l_ref;
+        out.total.add(o, ref);
+        out.bucket[bk].add(o, ref);
+        if (full) f.o[r.out * static_cast<size_t>(p.head_dim) + static_cast<size_t>(c)] = o;
+      }
+    }
+  });
+  ErrorAccumulator total, ke, ve;
+  std::array<ErrorAccumulator, kBuckets> bucket;
+  std::array<uint64_t, kBuckets> bucket_rows{};
+  for (const GroupResult& r : res) {  // merged in group order: independent of the thread count
+    total.merge(r.total);
+    ke.merge(r.k);
+    ve.merge(r.v);
+    for (size_t k = 0; k < kBuckets; ++k) {
+      bucket[k].merge(r.bucket[k]);
+      bucket_rows[k] += r.bucket_rows[k];
+    }
+  }
+  f.error = total.result();
+  f.k_error = ke.result();
+  f.v_error = ve.result();
+  f.outputs = f.error.count;
+  f.rows = f.outputs / static_cast<uint64_t>(p.head_dim);
+  for (size_t k = 0; k < kBuckets; ++k) {
+    if (bucket_rows[k] == 0) continue;
+    f.buckets.push_back(PositionBucket{kBucketEdges[k], kBucketEdges[k + 1], kBucketLabels[k], bucket_rows[k],
+                                       bucket[k].result()});
+  }
+  return f;
+}
+
+}  // namespace bwsim

@@ -1,0 +1,99 @@
+// One attention layer: its shape, RoPE, KV-cache format, and the numbers it computes.
+//
+// Positions: the KV cache holds `seq` tokens (positions 0 .. seq-1) and the layer computes the
+// last `q_len` of them as queries (prefill: q_len = seq; a decode step: q_len = 1; an MTP verify
+// pass: q_len = 1 + drafts). Causal queries see keys up to their own position.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "isa/error_metrics.hpp"
+#include "isa/tensor_gen.hpp"
+#include "workloads/attention/rope.hpp"
+#include "workloads/functional_spec.hpp"
+
+namespace bwsim {
+
+enum class KvFormat { kBf16, kFp8Tensor, kFp8Head, kMxfp8, kNvfp4, kMxfp4 };
+
+/// "bf16", "fp8_e4m3" (per-tensor scale), "fp8_e4m3:head" (a scale per KV head), "mxfp8",
+/// "nvfp4", "mxfp4"; nullopt otherwise.
+std::optional<KvFormat> parse_kv_format(std::string_view name);
+std::string_view kv_format_name(KvFormat f);
+/// Stored bits per element, block scales included (the per-tensor / per-head scales are noise).
+double kv_bits_per_element(KvFormat f);
+/// Elements per block scale along head_dim (0: none).
+int kv_block(KvFormat f);
+
+struct AttentionProblem {
+  int64_t batch = 1;
+  int64_t seq = 0;    // KV length (context)
+  int64_t q_len = 0;  // queries: the last q_len positions
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  bool causal = false;
+  std::optional<RopeSpec> rope;  // none: no rotary embedding
+  RopePrecision rope_precision = RopePrecision::kFloat32;
+  KvFormat kv = KvFormat::kBf16;
+
+  [[nodiscard]] int64_t first_query() const { return seq - q_len; }
+  [[nodiscard]] int64_t group() const { return heads / kv_heads; }
+  /// 1/sqrt(head_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
+  [[nodiscard]] double softmax_scale() const;
+  /// Keys a query at position p attends to.
+  [[nodiscard]] int64_t keys_for(int64_t p) const { return causal ? p + 1 : seq; }
+  /// Multiply-adds of QK^T and PV over the whole layer (causal: only the visible keys).
+  [[nodiscard]] double macs() const;
+};
+
+/// Throws InputError naming the flag for inconsistent shapes: heads not a multiple of kv_heads,
+/// q_len > seq, head_dim not a multiple of the KV format's block, rotary dims that do not fit.
+void check_attention(const AttentionProblem& p);
+
+/// Where Q, K and V come from: seeded generators, one stream per (batch, position, head) row, so
+/// any row can be regenerated without storing the cache.
+struct AttentionData {
+  Distribution q = Distribution::kNormal;
+  Distribution k = Distribution::kOutliers;  // K caches carry outlier channels
+  Distribution v = Distribution::kNormal;
+  uint64_t seed = 0;
+};
+
+/// Query positions are bucketed so the error at far positions shows apart from near ones.
+struct PositionBucket {
+  int64_t lo = 0, hi = 0;  // [lo, hi)
+  std::string label;       // "0-4K", "4K-32K", ...
+  uint64_t rows = 0;       // query rows (one head at one position) computed
+  ErrorMetrics error;
+};
+
+struct AttentionFunctional {
+  std::string mode;
+  uint64_t rows = 0;     // query rows computed
+  uint64_t outputs = 0;  // output elements
+  ErrorMetrics error;    // O as stored (BF16) vs the float64 reference
+  std::vector<PositionBucket> buckets;
+  ErrorMetrics k_error;  // the KV cache as stored vs the BF16 K / V it was written from
+  ErrorMetrics v_error;
+  float k_amax = 0, v_amax = 0;
+  // Full mode: O as BF16 values, [batch][q_len][heads][head_dim].
+  std::vector<float> o;
+};
+
+/// Multiply-adds up to which "auto" computes every query row.
+inline constexpr double kAttentionAutoFullMacs = 1u << 26;
+
+/// The numbers the kernel computes (Q and K rotated in the RoPE's precision and rounded to BF16,
+/// K and V stored in the cache format (per-tensor / per-head scales from the amax of up to 4096
+/// evenly spaced positions, as serving stacks calibrate them; larger values saturate), QK^T and PV
+/// accumulated in float32 per 16-element MMA step, online softmax in float32 over 128-key blocks with P
+/// rounded to BF16, O rounded to BF16), against float64 attention on the unquantized, float64-rotated inputs.
+AttentionFunctional attention_functional(const AttentionProblem& p, const AttentionData& data,
+                                         const FunctionalSpec& spec);
+
+}  // namespace bwsim
