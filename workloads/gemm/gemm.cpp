@@ -179,8 +179,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         for (const auto& [id, t] : r.kernels.front().marks) {
           if (id < 2) wave_end[id] = std::max(wave_end[id], t);
         }
-        const double waves = std::ceil(static_cast<double>(c.work_items) / c.clusters);
-        e += (waves - 2) * (wave_end[1] - wave_end[0]).seconds();
+        e += (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
       }
       est[static_cast<size_t>(i)] = e;
     });
