@@ -12,6 +12,7 @@
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
+#include "sim/units.hpp"
 #include "workloads/attention/attention.hpp"
 
 namespace bwsim::app {
@@ -28,16 +29,6 @@ Distribution dist_option(const cli::po::variables_map& vm, const char* flag) {
   throw InputError(fmt::format("--{} {}: unknown distribution (normal, student-t, outliers)", flag, name));
 }
 
-std::string si(double v, const char* unit) {
-  const char* prefixes[] = {"", "K", "M", "G", "T", "P"};
-  int i = 0;
-  while (std::abs(v) >= 1000 && i < 5) {
-    v /= 1000;
-    ++i;
-  }
-  return fmt::format("{:.3g} {}{}", v, prefixes[i], unit);
-}
-
 int run_attention(const cli::po::variables_map& vm) {
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
@@ -52,13 +43,9 @@ int run_attention(const cli::po::variables_map& vm) {
   p.causal = vm.count("causal") != 0;
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
-  if (rp == "f32") {
-    p.rope_precision = RopePrecision::kFloat32;
-  } else if (rp == "f64") {
-    p.rope_precision = RopePrecision::kFloat64;
-  } else {
-    throw InputError(fmt::format("--rope-precision {}: expected f32 or f64", rp));
-  }
+  const auto prec = parse_rope_precision(rp);
+  if (!prec) throw InputError(fmt::format("--rope-precision {}: expected f32 or f64", rp));
+  p.rope_precision = *prec;
   const auto& kvname = vm["kv-format"].as<std::string>();
   const auto kv = parse_kv_format(kvname);
   if (!kv) {
@@ -102,9 +89,10 @@ int run_attention(const cli::po::variables_map& vm) {
                        p.rope_precision == RopePrecision::kFloat32 ? "float32" : "float64");
   }
   out << fmt::format("\n  softmax     scale {:.6g}\n", p.softmax_scale());
-  out << fmt::format("  KV cache    {} ({:.4g} bits/element): {}B\n", kv_format_name(p.kv),
-                     kv_bits_per_element(p.kv), si(kv_bytes, ""));
-  out << fmt::format("  work        {}FLOP, {}B of Q and O (BF16)\n", si(flops, ""), si(qo_bytes, ""));
+  out << fmt::format("  KV cache    {} ({:.4g} bits/element): {}\n", kv_format_name(p.kv),
+                     kv_bits_per_element(p.kv), format_si(kv_bytes, "B", 3));
+  out << fmt::format("  work        {}, {} of Q and O (BF16)\n", format_si(flops, "FLOP", 3),
+                     format_si(qo_bytes, "B", 3));
   out << fmt::format("  roofline    {} at {:.0f} TFLOP/s BF16 and {:.2f} TB/s on {} ({}-bound): {:.2f} us\n",
                      "lower bound", peak * 1e-12, bw * 1e-12, hw.name, t_math >= t_mem ? "compute" : "memory",
                      std::max(t_math, t_mem) * 1e6);
@@ -140,7 +128,7 @@ int run_attention(const cli::po::variables_map& vm) {
                     {"head_dim", p.head_dim},
                     {"causal", p.causal},
                     {"rope", p.rope ? p.rope->text : "none"},
-                    {"rope_precision", p.rope_precision == RopePrecision::kFloat32 ? "f32" : "f64"},
+                    {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
                     {"kv_format", std::string(kv_format_name(p.kv))},
                     {"softmax_scale", p.softmax_scale()}};
   doc["work"] = {{"flops", flops},

@@ -34,13 +34,6 @@ std::vector<int64_t> parse_positions(const std::string& text) {
   return out;
 }
 
-RopePrecision precision_option(const cli::po::variables_map& vm) {
-  const auto& p = vm["precision"].as<std::string>();
-  if (p == "f32" || p == "float32") return RopePrecision::kFloat32;
-  if (p == "f64" || p == "float64") return RopePrecision::kFloat64;
-  throw InputError(fmt::format("--precision {}: expected f32 or f64", p));
-}
-
 int run_rope(const cli::po::variables_map& vm) {
   if (vm.count("type") == 0)
     throw InputError("--type TYPE[:key=value,...] is required (e.g. yarn:factor=4,original=32768)");
@@ -58,7 +51,10 @@ int run_rope(const cli::po::variables_map& vm) {
     seq = vm["seq"].as<int64_t>();
     if (seq < 1) throw InputError(fmt::format("--seq {}: expected >= 1", seq));
   }
-  const RopePrecision prec = precision_option(vm);
+  const auto& ptext = vm["precision"].as<std::string>();
+  const auto parsed = parse_rope_precision(ptext);
+  if (!parsed) throw InputError(fmt::format("--precision {}: expected f32 or f64", ptext));
+  const RopePrecision prec = *parsed;
   const RopeTable t = rope_table(spec, head_dim, std::max<int64_t>(seq, 1), prec, "--type");
 
   const size_t half = t.inv_freq.size();

@@ -210,6 +210,15 @@ inline uint32_t encode_e2m1_rne_sat(float x) {
   return (sign << 3) | mag;
 }
 
+/// A finite float rounded to the nearest BF16 value (ties to even): what
+/// decode(kBF16, encode(kBF16, x, false)) gives for finite x, without the generic minifloat path,
+/// for inner loops that keep values in BF16 (attention's Q, K, P and O).
+inline float round_bf16_finite(float x) {
+  uint32_t u = std::bit_cast<uint32_t>(x);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return std::bit_cast<float>(u & 0xFFFF0000u);
+}
+
 inline constexpr std::array<float, 16> kE2M1Values{0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                                    -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 

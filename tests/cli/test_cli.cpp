@@ -43,6 +43,20 @@ class Cli : public ::testing::Test {
     const int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "out"), slurp(dir_ / "err")};
   }
+  // `command ARGS --json FILE` exits 2, names the problem on stderr, and writes no JSON.
+  struct Rejected {
+    std::string args;
+    std::string message;
+  };
+  void expect_rejected(const std::string& command, std::initializer_list<Rejected> cases) {
+    const std::string json = (dir_ / "rejected.json").string();
+    for (const Rejected& c : cases) {
+      Result r = run(command + " " + c.args + " --json '" + json + "'");
+      EXPECT_EQ(r.code, 2) << c.args;
+      EXPECT_CONTAINS(r.err, c.message);
+      EXPECT_FALSE(fs::exists(json)) << c.args;
+    }
+  }
   fs::path dir_;
 };
 
@@ -262,25 +276,16 @@ TEST_F(Cli, RopePrintsFrequenciesAndCosSin) {
 }
 
 TEST_F(Cli, RopeBadInputExitsTwoAndWritesNothing) {
-  const std::string json = (dir_ / "r.json").string();
-  const struct {
-    std::string args;
-    std::string message;
-  } cases[] = {
-      {"--type yarn:factor=4 --head-dim 128", "yarn needs original=N"},
-      {"--type yarn:factor=0,original=4096 --head-dim 128", "factor > 0"},
-      {"--type longrope:original=4096,short=1/2,long=1/2 --head-dim 128", "need 64 (one per frequency)"},
-      {"--type spiral --head-dim 128", "unknown RoPE type 'spiral'"},
-      {"--type default --head-dim 128 --positions 1,-3", "--positions 1,-3"},
-      {"--type default --head-dim 128 --precision f16", "--precision f16"},
-      {"--type default", "--head-dim D is required"},
-  };
-  for (const auto& c : cases) {
-    Result r = run("rope " + c.args + " --json '" + json + "'");
-    EXPECT_EQ(r.code, 2) << c.args;
-    EXPECT_CONTAINS(r.err, c.message);
-    EXPECT_FALSE(fs::exists(json)) << c.args;
-  }
+  expect_rejected("rope", {
+                              {"--type yarn:factor=4 --head-dim 128", "yarn needs original=N"},
+                              {"--type yarn:factor=0,original=4096 --head-dim 128", "factor > 0"},
+                              {"--type longrope:original=4096,short=1/2,long=1/2 --head-dim 128",
+                               "need 64 (one per frequency)"},
+                              {"--type spiral --head-dim 128", "unknown RoPE type 'spiral'"},
+                              {"--type default --head-dim 128 --positions 1,-3", "--positions 1,-3"},
+                              {"--type default --head-dim 128 --precision f16", "--precision f16"},
+                              {"--type default", "--head-dim D is required"},
+                          });
 }
 
 TEST_F(Cli, AttentionReportsErrorPerBucketAsJson) {
@@ -305,25 +310,17 @@ TEST_F(Cli, AttentionReportsErrorPerBucketAsJson) {
 }
 
 TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
-  const std::string json = (dir_ / "a.json").string();
-  const struct {
-    std::string args;
-    std::string message;
-  } cases[] = {
-      {"--seq 128 --heads 6 --kv-heads 4 --head-dim 64", "--heads 6 --kv-heads 4"},
-      {"--seq 128 --q-len 200 --heads 4 --head-dim 64", "--q-len 200"},
-      {"--seq 128 --heads 4 --head-dim 48 --kv-format mxfp8", "not a multiple of mxfp8's scale block"},
-      {"--seq 128 --heads 4 --head-dim 64 --kv-format fp7", "--kv-format fp7"},
-      {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=4", "yarn needs original=N"},
-      {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=-1,original=64", "factor > 0"},
-      {"--heads 4 --head-dim 64", "--seq is required"},
-  };
-  for (const auto& c : cases) {
-    Result r = run("attention " + c.args + " --json '" + json + "'");
-    EXPECT_EQ(r.code, 2) << c.args;
-    EXPECT_CONTAINS(r.err, c.message);
-    EXPECT_FALSE(fs::exists(json)) << c.args;
-  }
+  expect_rejected(
+      "attention",
+      {
+          {"--seq 128 --heads 6 --kv-heads 4 --head-dim 64", "--heads 6 --kv-heads 4"},
+          {"--seq 128 --q-len 200 --heads 4 --head-dim 64", "--q-len 200"},
+          {"--seq 128 --heads 4 --head-dim 48 --kv-format mxfp8", "not a multiple of mxfp8's scale block"},
+          {"--seq 128 --heads 4 --head-dim 64 --kv-format fp7", "--kv-format fp7"},
+          {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=4", "yarn needs original=N"},
+          {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=-1,original=64", "factor > 0"},
+          {"--heads 4 --head-dim 64", "--seq is required"},
+      });
 }
 
 }  // namespace
@@ -368,26 +365,17 @@ TEST_F(Cli, CompareGemmPrintsOneRowPerFormat) {
 
 TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
   const std::string json = (dir_ / "g.json").string();
-  const struct {
-    std::string args;
-    std::string message;
-  } cases[] = {
-      {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4",
-       "K = 100 is not a multiple of nvfp4's scale block"},
-      {"--hw b200 --m 0 --n 128 --k 128", "--m"},
-      {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
-      {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
-      {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy",
-       "--d writes the whole output: it needs --functional full"},
-      {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
-      {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
-  };
-  for (const auto& c : cases) {
-    Result r = run("gemm " + c.args + " --json '" + json + "'");
-    EXPECT_EQ(r.code, 2) << c.args;
-    EXPECT_CONTAINS(r.err, c.message);
-    EXPECT_FALSE(fs::exists(json)) << c.args;
-  }
+  expect_rejected("gemm", {
+                              {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4",
+                               "K = 100 is not a multiple of nvfp4's scale block"},
+                              {"--hw b200 --m 0 --n 128 --k 128", "--m"},
+                              {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
+                              {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
+                              {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy",
+                               "--d writes the whole output: it needs --functional full"},
+                              {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
+                              {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
+                          });
   Result f = run("compare gemm --hw b200 --m 128 --n 128 --k 128 --formats bf16,nope --json '" + json + "'");
   EXPECT_EQ(f.code, 2);
   EXPECT_CONTAINS(f.err, "--formats nope");

@@ -2,10 +2,10 @@
 // against an independent naive implementation, and KV-cache formats ordered by error.
 #include <gtest/gtest.h>
 
-#include <bit>
 #include <cmath>
 
 #include "isa/quantize.hpp"
+#include "isa/scalar_format.hpp"
 #include "isa/tensor_gen.hpp"
 #include "sim/errors.hpp"
 #include "sim/rng.hpp"
@@ -29,11 +29,8 @@ AttentionProblem problem(int64_t seq, int64_t q_len, int64_t heads, int64_t kv_h
 
 FunctionalSpec full() { return {FunctionalSpec::Mode::kFull}; }
 
-float bf16(float x) {
-  uint32_t u = std::bit_cast<uint32_t>(x);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return std::bit_cast<float>(u & 0xFFFF0000u);
-}
+// BF16 through the format library's generic encoder, independent of the model's fast path.
+float bf16(float x) { return decode(ScalarFormat::kBF16, encode(ScalarFormat::kBF16, x, false)); }
 
 // The generator streams the functional model uses: seed -> (q, k, v) seeds, row = (b*S+pos)*H+h.
 std::vector<float> gen(Distribution d, uint64_t seed, int which, int64_t row, int64_t D) {

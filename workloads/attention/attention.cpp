@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
 #include "isa/quantize.hpp"
+#include "isa/scalar_format.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
 #include "sim/rng.hpp"
@@ -25,12 +25,7 @@ constexpr int64_t kKeyBlock = 128;  // keys per online-softmax step: the kernel'
 constexpr int64_t kMmaK = 16;       // elements one BF16 MMA step sums before its float32 rounding
 constexpr int64_t kCalibrationPositions = 4096;  // KV-scale calibration sample per (batch, head)
 
-// Round to BF16, nearest even (inputs here are finite).
-float bf16(float x) {
-  uint32_t u = std::bit_cast<uint32_t>(x);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return std::bit_cast<float>(u & 0xFFFF0000u);
-}
+float bf16(float x) { return round_bf16_finite(x); }  // every value here is finite
 
 Scheme kv_scheme(KvFormat f) {
   switch (f) {
@@ -97,15 +92,8 @@ class Layer {
     std::vector<double> tmp(static_cast<size_t>(D_));
     for (int64_t j = 0; j < n; ++j) {
       float* w = t.data.data() + j * D_;
-      row(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + j0 + j) * p_.kv_heads + g, w);
-      double* r = out.ref.data() + j * D_;
-      for (int64_t c = 0; c < D_; ++c) r[c] = w[c];
-      if (is_k && p_.rope) {
-        ref_rope_->apply(j0 + j, std::span<double>(r, static_cast<size_t>(D_)));
-        rotate_hw(j0 + j, w, tmp);
-      } else {
-        for (int64_t c = 0; c < D_; ++c) w[c] = bf16(w[c]);
-      }
+      const std::span<double> r(out.ref.data() + j * D_, static_cast<size_t>(D_));
+      written_kv(is_k, b, g, j0 + j, w, tmp, r);
     }
     out.written = t.data;
     if (p_.kv == KvFormat::kBf16) {
@@ -129,13 +117,7 @@ class Layer {
     std::vector<double> tmp(static_cast<size_t>(D_));
     const int64_t n = std::min(p_.seq, kCalibrationPositions);
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t j = i * p_.seq / n;
-      row(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + j) * p_.kv_heads + g, w.data());
-      if (is_k && p_.rope) {
-        rotate_hw(j, w.data(), tmp);
-      } else {
-        for (float& x : w) x = bf16(x);
-      }
+      written_kv(is_k, b, g, i * p_.seq / n, w.data(), tmp, {});
       for (float x : w) amax = std::max(amax, std::abs(x));
     }
     return amax;
@@ -146,15 +128,8 @@ class Layer {
     r.q_ref.resize(static_cast<size_t>(D_));
     r.acc.assign(static_cast<size_t>(D_), 0.0f);
     r.acc_ref.assign(static_cast<size_t>(D_), 0.0);
-    row(d_.q, s_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, r.q.data());
-    for (int64_t c = 0; c < D_; ++c) r.q_ref[c] = r.q[c];
     std::vector<double> tmp(static_cast<size_t>(D_));
-    if (p_.rope) {
-      ref_rope_->apply(r.pos, r.q_ref);
-      rotate_hw(r.pos, r.q.data(), tmp);
-    } else {
-      for (float& x : r.q) x = bf16(x);
-    }
+    written(d_.q, s_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, r.pos, true, r.q.data(), tmp, r.q_ref);
   }
 
   // Keys [j0, j0 + n) of a block, for one row (only those it sees).
@@ -190,10 +165,12 @@ class Layer {
     const float m_new = std::max(r.m, m_blk);
     const float corr = std::exp2(r.m - m_new);
     r.m = m_new;
+    // The row sum takes p in float32; the PV MMA takes it in BF16 (rounded here, once per key).
     float l_blk = 0;
     for (int64_t j = 0; j < n; ++j) {
-      s[j] = std::exp2(s[j] - m_new);  // p_j, float32
-      l_blk += s[j];
+      const float pj = std::exp2(s[j] - m_new);
+      l_blk += pj;
+      s[j] = bf16(pj);
     }
     r.l = r.l * corr + l_blk;
     for (int64_t c = 0; c < D_; ++c) r.acc[c] *= corr;
@@ -201,7 +178,7 @@ class Layer {
       const int64_t j1s = std::min(n, j0s + kMmaK);
       for (int64_t c = 0; c < D_; ++c) {
         double part = 0;
-        for (int64_t j = j0s; j < j1s; ++j) part += static_cast<double>(bf16(s[j])) * v.stored[j * D_ + c];
+        for (int64_t j = j0s; j < j1s; ++j) part += static_cast<double>(s[j]) * v.stored[j * D_ + c];
         r.acc[c] = static_cast<float>(r.acc[c] + part);
       }
     }
@@ -220,8 +197,26 @@ class Layer {
   }
 
  private:
-  void row(Distribution dist, uint64_t seed, int64_t index, float* out) const {
-    generate_row(dist, index, D_, seed, out);
+  // One generated row at position `pos`, as the kernel holds it (w: BF16, rotated when `rotate`
+  // and there is a RoPE) and, when `ref` is given, as the float64 reference (rotated in float64).
+  void written(Distribution dist, uint64_t seed, int64_t index, int64_t pos, bool rotate, float* w,
+               std::vector<double>& tmp, std::span<double> ref) const {
+    generate_row(dist, index, D_, seed, w);
+    if (!ref.empty()) {
+      for (int64_t c = 0; c < D_; ++c) ref[c] = w[c];
+      if (rotate && p_.rope) ref_rope_->apply(pos, ref);
+    }
+    if (rotate && p_.rope) {
+      rotate_hw(pos, w, tmp);
+    } else {
+      for (int64_t c = 0; c < D_; ++c) w[c] = bf16(w[c]);
+    }
+  }
+  // Row `pos` of (b, g)'s K (rotated) or V cache.
+  void written_kv(bool is_k, int64_t b, int64_t g, int64_t pos, float* w, std::vector<double>& tmp,
+                  std::span<double> ref) const {
+    written(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + pos) * p_.kv_heads + g, pos, is_k, w, tmp,
+            ref);
   }
   // RoPE as the kernel applies it: on the BF16 input, in the table's precision, result in BF16.
   void rotate_hw(int64_t pos, float* w, std::vector<double>& tmp) const {

@@ -57,6 +57,14 @@ std::string_view rope_type_name(RopeType t) {
   return "?";
 }
 
+std::optional<RopePrecision> parse_rope_precision(std::string_view text) {
+  if (text == "f32" || text == "float32") return RopePrecision::kFloat32;
+  if (text == "f64" || text == "float64") return RopePrecision::kFloat64;
+  return std::nullopt;
+}
+
+std::string_view rope_precision_name(RopePrecision p) { return p == RopePrecision::kFloat32 ? "f32" : "f64"; }
+
 RopeSpec parse_rope(std::string_view text, std::string_view flag) {
   RopeSpec s;
   s.text = std::string(text);

@@ -23,6 +23,9 @@ enum class RopeStyle { kHalfSplit, kInterleaved };
 enum class RopePrecision { kFloat32, kFloat64 };
 
 [[nodiscard]] std::string_view rope_type_name(RopeType t);
+/// "f32" / "float32" or "f64" / "float64"; nullopt otherwise.
+[[nodiscard]] std::optional<RopePrecision> parse_rope_precision(std::string_view text);
+[[nodiscard]] std::string_view rope_precision_name(RopePrecision p);  // "f32" or "f64"
 
 struct RopeSpec {
   RopeType type = RopeType::kDefault;
