@@ -135,8 +135,9 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
+    const std::string why = ec.message();  // read before remove() reuses ec
     std::filesystem::remove(tmp, ec);
-    throw InputError(fmt::format("{} {}: cannot replace the file: {}", flag, path.string(), ec.message()));
+    throw InputError(fmt::format("{} {}: cannot replace the file: {}", flag, path.string(), why));
   }
 }
 

@@ -70,7 +70,12 @@ TEST(ErrorMetrics, HandComputedCase) {
 class TensorIo : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / "bwsim_tensor_io";
+    // One directory per test: ctest runs these in parallel, and a shared one let one test's
+    // TearDown delete the files another was writing.
+    dir_ =
+        fs::temp_directory_path() /
+        ("bwsim_tensor_io_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
