@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <iostream>
+#include <limits>
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
@@ -14,6 +15,7 @@
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/attention/attention.hpp"
+#include "workloads/attention/timing.hpp"
 
 namespace bwsim::app {
 namespace {
@@ -59,6 +61,35 @@ int run_attention(const cli::po::variables_map& vm) {
   data.q = dist_option(vm, "q-dist");
   data.k = dist_option(vm, "k-dist");
   data.v = dist_option(vm, "v-dist");
+  AttentionTimingOptions to;
+  const auto& clock = vm["clock"].as<std::string>();
+  if (clock != "sustained" && clock != "boost")
+    throw InputError(fmt::format("--clock {}: expected sustained or boost", clock));
+  to.clock = clock == "boost" ? ClockMode::kBoost : ClockMode::kSustained;
+  const auto& rope_mode = vm["rope-mode"].as<std::string>();
+  if (rope_mode != "separate" && rope_mode != "fused")
+    throw InputError(fmt::format("--rope-mode {}: expected separate or fused", rope_mode));
+  to.rope = rope_mode == "fused" ? RopeMode::kFused : RopeMode::kSeparate;
+  if (vm.count("exp-on-fma") != 0) {
+    to.exp_on_fma = vm["exp-on-fma"].as<double>();
+    if (!(to.exp_on_fma >= 0 && to.exp_on_fma <= 1))
+      throw InputError(fmt::format("--exp-on-fma {}: expected a fraction in [0, 1]", to.exp_on_fma));
+  }
+  to.splits = vm["splits"].as<uint32_t>();
+  to.block_n = vm["block-n"].as<uint32_t>();
+  const auto& rescale = vm["rescale"].as<std::string>();
+  if (rescale != "conditional" && rescale != "always")
+    throw InputError(fmt::format("--rescale {}: expected conditional or always", rescale));
+  to.conditional_rescale = rescale == "conditional";
+  const auto& sampling = vm["sampling"].as<std::string>();
+  if (sampling != "auto" && sampling != "off")
+    throw InputError(fmt::format("--sampling {}: expected auto or off", sampling));
+  if (sampling == "off") to.whole_run_blocks = std::numeric_limits<uint64_t>::max();
+  const auto& timing_flag = vm["timing"].as<std::string>();
+  if (timing_flag != "on" && timing_flag != "off")
+    throw InputError(fmt::format("--timing {}: expected on or off", timing_flag));
+  const bool timing = timing_flag == "on";
+  if (timing) check_attention_timing(p, hw, to);
   FunctionalSpec fs =
       parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);
   fs.seed = data.seed;
@@ -76,6 +107,8 @@ int run_attention(const cli::po::variables_map& vm) {
   const double t_mem = (kv_bytes + qo_bytes) / bw;
 
   const AttentionFunctional f = attention_functional(p, data, fs);
+  std::optional<AttentionTiming> tm;
+  if (timing) tm = simulate_attention(p, hw, to);
 
   std::ostream& out = cli::text_out(vm);
   out << fmt::format(
@@ -96,8 +129,35 @@ int run_attention(const cli::po::variables_map& vm) {
   out << fmt::format("  roofline    {} at {:.0f} TFLOP/s BF16 and {:.2f} TB/s on {} ({}-bound): {:.2f} us\n",
                      "lower bound", peak * 1e-12, bw * 1e-12, hw.name, t_math >= t_mem ? "compute" : "memory",
                      std::max(t_math, t_mem) * 1e6);
-  out << "  timing      the FlashAttention kernel model is not built yet: the roofline above is a bound, "
-         "not a simulation\n";
+  if (tm) {
+    const AttentionPlan& pl = tm->plan;
+    out << fmt::format("\ntiming: {} ({} SM clock)\n", hw.name, clock);
+    out << fmt::format("  kernel      {}\n", pl.kernel);
+    out << fmt::format(
+        "  grid        {} CTAs, {} per SM, {} KV blocks of {} keys in all; {} KV stages{}{}\n", pl.ctas,
+        pl.ctas_per_sm, pl.kv_iterations, pl.block_n, pl.stages,
+        pl.dequant ? fmt::format(", KV dequantized from {} in SMEM", kv_format_name(p.kv)) : "",
+        pl.exp_on_fma > 0 ? fmt::format(", {:.0f}% of exp2 as FMA polynomials", 100 * pl.exp_on_fma) : "");
+    if (p.rope) {
+      out << fmt::format("  RoPE        {}\n", pl.rope_fused
+                                                   ? "fused: Q rotated once per CTA, K per block as it lands"
+                                                   : "its own kernel over the new tokens' Q and K");
+    }
+    for (const AttentionKernelTime& k : tm->kernels) {
+      out << fmt::format("  {:<11} {:.2f} us{}\n",
+                         k.name.substr(0, k.name.find(' ')) == "attention" ? "main" : k.name, k.us,
+                         k.sampled ? " (sampled: first wave at two KV lengths, then list-scheduled)" : "");
+    }
+    out << fmt::format("  time        {:.2f} us = {:.0f} SM cycles\n", tm->time_s * 1e6, tm->sm_cycles);
+    out << fmt::format("  throughput  {:.1f} TFLOP/s = {:.1f}% of the BF16 dense peak ({:.0f} TFLOP/s)\n",
+                       tm->tflops, tm->pct_of_peak, tm->peak_tflops);
+    out << fmt::format(
+        "  memory      HBM {} read, {} written ({:.2f} TB/s = {:.0f}% of {}); L2 {} read, {:.0f}% hits\n",
+        format_si(tm->hbm_read, "B", 3), format_si(tm->hbm_write, "B", 3), tm->hbm_tb_s, tm->pct_of_hbm,
+        to_string(hw.dram.bandwidth), format_si(tm->l2_read, "B", 3),
+        tm->l2_read > 0 ? 100 * tm->l2_hit / tm->l2_read : 0.0);
+    out << fmt::format("  bound       {}: {}\n", tm->bound, tm->bound_detail);
+  }
   out << fmt::format("\nfunctional: {}", f.mode);
   if (fs.mode != FunctionalSpec::Mode::kOff) {
     out << fmt::format(" ({} query rows, {} outputs; K stored vs written: rel {:.3g}, V: rel {:.3g})\n",
@@ -152,6 +212,37 @@ int run_attention(const cli::po::variables_map& vm) {
     fj["buckets"] = std::move(buckets);
   }
   doc["functional"] = std::move(fj);
+  if (tm) {
+    boost::json::array ks;
+    for (const AttentionKernelTime& k : tm->kernels)
+      ks.push_back({{"name", k.name}, {"us", k.us}, {"sampled", k.sampled}});
+    doc["timing"] = {{"kernel", tm->plan.kernel},
+                     {"ctas", tm->plan.ctas},
+                     {"ctas_per_sm", tm->plan.ctas_per_sm},
+                     {"block_n", tm->plan.block_n},
+                     {"stages", tm->plan.stages},
+                     {"splits", tm->plan.splits},
+                     {"exp_on_fma", tm->plan.exp_on_fma},
+                     {"kernels", std::move(ks)},
+                     {"time_us", tm->time_s * 1e6},
+                     {"sm_cycles", tm->sm_cycles},
+                     {"tflops", tm->tflops},
+                     {"pct_of_peak", tm->pct_of_peak},
+                     {"bytes.hbm_read", tm->hbm_read},
+                     {"bytes.hbm_write", tm->hbm_write},
+                     {"bytes.l2_read", tm->l2_read},
+                     {"bytes.l2_hit", tm->l2_hit},
+                     {"hbm_tb_s", tm->hbm_tb_s},
+                     {"exp2", tm->exp2},
+                     {"fma", tm->fma},
+                     {"util.tensor", tm->util_tensor},
+                     {"util.mufu", tm->util_mufu},
+                     {"util.fma", tm->util_fma},
+                     {"util.smem", tm->util_smem},
+                     {"util.hbm", tm->util_dram},
+                     {"bound", tm->bound},
+                     {"sampled", tm->sampled}};
+  }
   cli::write_json_option(vm, doc);
   return 0;
 }
@@ -181,7 +272,20 @@ cli::Command attention_command() {
             "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the generated Q, K, V")(
             "q-dist", cli::po::value<std::string>()->default_value("normal"), "Q distribution")(
             "k-dist", cli::po::value<std::string>()->default_value("outliers"), "K distribution")(
-            "v-dist", cli::po::value<std::string>()->default_value("normal"), "V distribution");
+            "v-dist", cli::po::value<std::string>()->default_value("normal"), "V distribution")(
+            "timing", cli::po::value<std::string>()->default_value("on"), "simulate the kernels: on or off")(
+            "clock", cli::po::value<std::string>()->default_value("sustained"),
+            "SM clock: sustained or boost")(
+            "rope-mode", cli::po::value<std::string>()->default_value("separate"),
+            "separate (its own kernel over the new tokens) or fused (into the attention kernel)")(
+            "exp-on-fma", cli::po::value<double>(),
+            "fraction of exp2 as FMA polynomials (default: balanced with MUFU on tcgen05, 0 elsewhere)")(
+            "splits", cli::po::value<uint32_t>()->default_value(0), "decode KV splits (0: fill the GPU)")(
+            "block-n", cli::po::value<uint32_t>()->default_value(0), "keys per KV block (0: 128)")(
+            "sampling", cli::po::value<std::string>()->default_value("auto"),
+            "auto (large layers: first wave at two KV lengths, then list-scheduled) or off (simulate every "
+            "CTA whole)")("rescale", cli::po::value<std::string>()->default_value("conditional"),
+                          "O rescaling on tcgen05: conditional (FA4) or always");
         add_json_option(desc);
       },
       run_attention};

@@ -32,12 +32,15 @@ enum class OpCode : uint8_t {
   kMmaCommit,  // tcgen05.commit: arrives on `barrier` (ranks in `multicast`, or own CTA) once every
                // MMA this CTA has issued so far has completed
   kTmemLoad,   // tcgen05.ld of `bytes` into registers; the role waits
+  kTmemStore,  // tcgen05.st of `bytes` from registers (attention's P, a rescaled O); the role waits
   kTmemCopy,   // tcgen05.cp of `bytes` from SMEM into TMEM (scale factors): asynchronous, in
                // order with this CTA's MMAs (a later MMA starts after it); the role goes on
   kSmemRead,   // ld.shared of `bytes`; the role waits
   kSmemWrite,  // st.shared of `bytes`; the role waits
   kFma,        // `count` FP32 FMAs spread over the CTA's warps; the role waits
   kMufu,       // `count` MUFU exp2; the role waits
+  kMufuFma,    // `count` MUFU exp2 and `bytes` FP32 FMAs interleaved by the same warps (softmax):
+               // both pipes work at once; the role waits for the later
   kWait,       // until barrier `barrier` (of CTA `cta`) completes its phase `count`
   kArrive,     // one arrival on barrier `barrier` of CTA `cta` (0xFF: this CTA)
   kDelay,      // `count` SM cycles of other work
@@ -119,6 +122,11 @@ struct Op {
     Op o = with(OpCode::kArrive, 0);
     o.barrier = barrier;
     o.cta = cta;
+    return o;
+  }
+  static Op mufu_fma(uint32_t exp2s, uint64_t fmas) {
+    Op o = with(OpCode::kMufuFma, exp2s);
+    o.bytes = fmas;
     return o;
   }
   static Op with(OpCode c, uint32_t count) {

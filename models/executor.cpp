@@ -431,6 +431,7 @@ void Executor::step(uint64_t id) {
         }
         continue;
       case OpCode::kTmemLoad:
+      case OpCode::kTmemStore:
       case OpCode::kTmemCopy: {
         if (!hw.tmem.present)
           throw InputError(fmt::format("kernel {}: {} has no TMEM", kernel_->name, hw.name));
@@ -438,7 +439,7 @@ void Executor::step(uint64_t id) {
             Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(op.bytes) / hw.tmem.bandwidth.value))});
         sim.stats().add(stats_.tmem_bytes, op.bytes);
         ++r.pc;
-        if (op.code == OpCode::kTmemLoad) {
+        if (op.code != OpCode::kTmemCopy) {
           resume_at(id, sm.tmem_port.reserve(now, t).end);
           return;
         }
@@ -457,6 +458,21 @@ void Executor::step(uint64_t id) {
         GapTimeline& port = sm.smem;
         const Tick end = port.reserve(now, now, t);
         sim.stats().add(stats_.smem_bytes, op.bytes);
+        ++r.pc;
+        resume_at(id, end);
+        return;
+      }
+      case OpCode::kMufuFma: {
+        const auto span = [&](uint64_t n, uint32_t per_clk) {
+          return clk.span(Cycles{static_cast<int64_t>((n + per_clk - 1) / per_clk)});
+        };
+        Tick end = now;
+        if (op.count > 0)
+          end = std::max(end, sm.mufu.reserve(now, span(op.count, hw.pipes.mufu_exp2_per_clk)).end);
+        if (op.bytes > 0)
+          end = std::max(end, sm.fma.reserve(now, span(op.bytes, hw.pipes.fma_fp32_per_clk)).end);
+        sim.stats().add(stats_.exp2, op.count);
+        sim.stats().add(stats_.fma, op.bytes);
         ++r.pc;
         resume_at(id, end);
         return;

@@ -307,6 +307,23 @@ TEST_F(Cli, AttentionReportsErrorPerBucketAsJson) {
   // 5000 tokens x 2 KV heads x 64 dims x (K and V) x 4.5 bits.
   EXPECT_DOUBLE_EQ(doc.at("work").as_object().at("bytes.kv_cache").to_number<double>(),
                    5000.0 * 2 * 64 * 2 * 4.5 / 8);
+  // The kernels' timing: a prefill of 5000 queries, RoPE as its own kernel first.
+  EXPECT_CONTAINS(r.out, "fa4-like tcgen05 prefill");
+  const auto& t = doc.at("timing").as_object();
+  EXPECT_GT(t.at("time_us").to_number<double>(), 0.0);
+  EXPECT_EQ(t.at("kernels").as_array().front().as_object().at("name").as_string(), "rope");
+}
+
+TEST_F(Cli, AttentionDecodeStepTiming) {
+  Result r =
+      run("attention --hw h100 --seq 65536 --q-len 1 --heads 32 --kv-heads 8 --head-dim 128 --causal "
+          "--kv-format fp8_e4m3 --functional off --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out).as_object();
+  const auto& t = doc.at("timing").as_object();
+  EXPECT_CONTAINS(std::string(t.at("kernel").as_string()), "split-KV decode");
+  EXPECT_EQ(t.at("bound").as_string(), "HBM");
+  EXPECT_EQ(t.at("kernels").as_array().size(), 2u);  // the attention kernel and the split-KV reduction
 }
 
 TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
@@ -320,6 +337,11 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=4", "yarn needs original=N"},
           {"--seq 128 --heads 4 --head-dim 64 --rope yarn:factor=-1,original=64", "factor > 0"},
           {"--heads 4 --head-dim 64", "--seq is required"},
+          {"--seq 128 --heads 4 --head-dim 64 --exp-on-fma 2", "--exp-on-fma 2"},
+          {"--seq 128 --heads 4 --head-dim 64 --block-n 20", "--block-n 20"},
+          {"--seq 128 --heads 4 --head-dim 64 --rope-mode inline", "--rope-mode inline"},
+          {"--seq 128 --heads 4 --head-dim 72", "--head-dim 72"},
+          {"--hw rtx5090 --seq 128 --heads 4 --head-dim 256", "SMEM"},
       });
 }
 

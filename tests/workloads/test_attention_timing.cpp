@@ -1,0 +1,246 @@
+// Timing of the attention kernels: what binds prefill and decode, how time scales with context,
+// causality and KV bytes, that sampling agrees with whole runs, exact operation counts, golden
+// cycle counts, and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "models/hw_spec.hpp"
+#include "tests/test_util.hpp"
+#include "workloads/attention/timing.hpp"
+
+namespace bwsim {
+namespace {
+
+AttentionProblem prefill(int64_t seq, int64_t heads, int64_t kv_heads, int64_t d, bool causal = false) {
+  AttentionProblem p;
+  p.seq = seq;
+  p.q_len = seq;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = d;
+  p.causal = causal;
+  return p;
+}
+
+AttentionProblem decode(int64_t seq, KvFormat kv, int64_t q_len = 1) {
+  AttentionProblem p;
+  p.seq = seq;
+  p.q_len = q_len;
+  p.heads = 64;
+  p.kv_heads = 8;
+  p.head_dim = 128;
+  p.causal = true;
+  p.kv = kv;
+  return p;
+}
+
+AttentionTiming timed(const char* gpu, const AttentionProblem& p, const AttentionTimingOptions& o = {}) {
+  return simulate_attention(p, HwSpec::load(gpu, {}), o);
+}
+
+TEST(AttentionTiming, PrefillIsComputeBoundAndExpBoundAtSmallHeadDim) {
+  const AttentionTiming d128 = timed("b200", prefill(8192, 16, 16, 128));
+  EXPECT_EQ(d128.bound, "tensor pipe") << d128.bound_detail;
+  EXPECT_GT(d128.pct_of_peak, 55);
+  EXPECT_LT(d128.pct_of_peak, 90);
+  // FA4: at head_dim 64 each score element carries half the MMA work, and the exponentials
+  // (MUFU, plus the share emulated on the FMA pipe) bind.
+  const AttentionTiming d64 = timed("b200", prefill(8192, 16, 16, 64));
+  EXPECT_EQ(d64.bound.rfind("softmax", 0), 0u) << d64.bound << ": " << d64.bound_detail;
+  EXPECT_GT(std::max(d64.util_mufu, d64.util_fma), d64.util_tensor);
+  EXPECT_LT(d64.pct_of_peak, d128.pct_of_peak - 10);
+  // With exp2 on MUFU alone, MUFU is the limit and the layer is slower still.
+  AttentionTimingOptions mufu_only;
+  mufu_only.exp_on_fma = 0;
+  const AttentionTiming d64m = timed("b200", prefill(8192, 16, 16, 64), mufu_only);
+  EXPECT_EQ(d64m.bound, "softmax: MUFU exp2");
+  EXPECT_GT(d64m.time_s, d64.time_s * 1.15);
+  // Hopper (FA3): 128 x 128 x 128 per block costs 2x the exp2 time on the tensor pipe.
+  const AttentionTiming h = timed("h100", prefill(8192, 16, 16, 128));
+  EXPECT_EQ(h.bound, "tensor pipe") << h.bound_detail;
+  EXPECT_GT(h.pct_of_peak, 55);
+  EXPECT_LT(h.pct_of_peak, 90);
+}
+
+TEST(AttentionTiming, CausalPrefillCostsAboutHalf) {
+  for (const char* gpu : {"b200", "h100"}) {
+    const AttentionTiming full = timed(gpu, prefill(16384, 16, 4, 128));
+    const AttentionTiming causal = timed(gpu, prefill(16384, 16, 4, 128, true));
+    const double r = causal.time_s / full.time_s;
+    EXPECT_GT(r, 0.45) << gpu;
+    EXPECT_LT(r, 0.6) << gpu;
+    EXPECT_NEAR(
+        2.0 * static_cast<double>(causal.plan.kv_iterations) / static_cast<double>(full.plan.kv_iterations),
+        1.0, 0.02)
+        << gpu;
+  }
+}
+
+TEST(AttentionTiming, DecodeIsHbmBoundAndLinearInContext) {
+  const AttentionTiming a = timed("b200", decode(131072, KvFormat::kBf16));
+  const AttentionTiming b = timed("b200", decode(262144, KvFormat::kBf16));
+  for (const AttentionTiming* t : {&a, &b}) {
+    EXPECT_EQ(t->bound, "HBM") << t->bound_detail;
+    EXPECT_GT(t->pct_of_hbm, 80);
+    // The KV cache is read once: 2 x seq x 8 heads x 128 x 2 B.
+    EXPECT_NEAR(t->hbm_read / (2.0 * 8 * 128 * 2 * (t == &a ? 131072 : 262144)), 1.0, 0.01);
+  }
+  EXPECT_NEAR(b.time_s / a.time_s, 2.0, 0.12);
+  EXPECT_TRUE(a.plan.decode);
+  EXPECT_GT(a.plan.splits, 1u);
+  EXPECT_EQ(a.kernels.size(), 2u);  // attention, then the split-KV reduction
+}
+
+TEST(AttentionTiming, DecodeScalesWithKvCacheBytes) {
+  const AttentionTiming bf16 = timed("b200", decode(262144, KvFormat::kBf16));
+  const AttentionTiming fp8 = timed("b200", decode(262144, KvFormat::kFp8Tensor));
+  const AttentionTiming fp4 = timed("b200", decode(262144, KvFormat::kNvfp4));
+  EXPECT_NEAR(fp8.hbm_read / bf16.hbm_read, 0.5, 0.01);
+  EXPECT_NEAR(fp4.hbm_read / bf16.hbm_read, 4.5 / 16, 0.01);
+  // Time follows the bytes: the achieved bandwidth stays within 15% across BF16 and FP8; NVFP4's
+  // dequantization (a conversion and a scale multiply per element on the FMA pipe) costs some.
+  for (const AttentionTiming* t : {&fp8, &fp4}) EXPECT_EQ(t->bound, "HBM") << t->bound_detail;
+  EXPECT_NEAR(fp8.hbm_tb_s / bf16.hbm_tb_s, 1.0, 0.15);
+  EXPECT_NEAR(fp4.hbm_tb_s / bf16.hbm_tb_s, 1.0, 0.3);
+  EXPECT_LT(fp4.time_s, fp8.time_s);
+  EXPECT_LT(fp8.time_s, 0.6 * bf16.time_s);
+}
+
+TEST(AttentionTiming, SampledRunAgreesWithWholeRun) {
+  const AttentionProblem p = prefill(8192, 8, 8, 128, true);
+  AttentionTimingOptions whole;
+  whole.whole_run_blocks = ~uint64_t{0};
+  AttentionTimingOptions sampled;
+  sampled.whole_run_blocks = 1;
+  const AttentionTiming w = timed("b200", p, whole);
+  const AttentionTiming s = timed("b200", p, sampled);
+  EXPECT_FALSE(w.sampled);
+  EXPECT_TRUE(s.sampled);
+  EXPECT_NEAR(s.time_s / w.time_s, 1.0, 0.05);
+  EXPECT_NEAR(s.hbm_read / w.hbm_read, 1.0, 0.25);
+  EXPECT_NEAR(s.exp2 / w.exp2, 1.0, 0.01);
+}
+
+TEST(AttentionTiming, OperationCountsFollowTheShape) {
+  // Non-causal prefill, one head, 512 queries and keys: 2 CTAs of 2 x 128 rows, 4 blocks each.
+  AttentionTimingOptions o;
+  o.exp_on_fma = 0.25;
+  const AttentionTiming t = timed("b200", prefill(512, 1, 1, 128), o);
+  EXPECT_EQ(t.plan.ctas, 2u);
+  EXPECT_EQ(t.plan.q_tiles, 2u);
+  EXPECT_EQ(t.plan.kv_iterations, 8u);
+  // exp2 on MUFU: 3/4 of every score element: 512 x 512 of them.
+  EXPECT_DOUBLE_EQ(t.exp2, 0.75 * 512 * 512);
+  EXPECT_DOUBLE_EQ(t.flops, 4.0 * 512 * 512 * 128);
+  // Decode: 8 packed rows x 128 keys per block, the keys split over CTAs.
+  const AttentionTiming d = timed("b200", decode(4096, KvFormat::kBf16));
+  EXPECT_EQ(d.plan.rows, 8u);
+  EXPECT_EQ(d.plan.tile_m, 16u);  // MMA N, rounded up to 16
+  EXPECT_EQ(d.plan.kv_iterations, 8u * 32);
+}
+
+TEST(AttentionTiming, RopeSeparateOrFused) {
+  AttentionProblem p = prefill(4096, 8, 8, 128, true);
+  p.rope = parse_rope("yarn:factor=4,original=4096", "--rope");
+  AttentionTimingOptions sep;
+  AttentionTimingOptions fused;
+  fused.rope = RopeMode::kFused;
+  const AttentionTiming a = timed("b200", p, sep);
+  const AttentionTiming b = timed("b200", p, fused);
+  ASSERT_EQ(a.kernels.size(), 2u);
+  EXPECT_EQ(a.kernels.front().name, "rope");
+  EXPECT_GT(a.kernels.front().us, 0);
+  EXPECT_EQ(b.kernels.size(), 1u);
+  EXPECT_TRUE(b.plan.rope_fused);
+  // Fused: every CTA rotates every K block it reads (sin and cos on MUFU).
+  EXPECT_GT(b.exp2, a.exp2);
+}
+
+TEST(AttentionTiming, BadOptionsSayWhy) {
+  const HwSpec b200 = HwSpec::load("b200", {});
+  AttentionTimingOptions o;
+  o.exp_on_fma = 1.5;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 8, 128), b200, o); }),
+                  "--exp-on-fma");
+  o = {};
+  o.block_n = 24;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 8, 128), b200, o); }),
+                  "--block-n 24");
+  EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 8, 72), b200, {}); }),
+                  "--head-dim 72");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    check_attention_timing(prefill(1024, 8, 8, 256), HwSpec::load("rtx5090", {}), {});
+                  }),
+                  "SMEM");
+  EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 3, 128), b200, {}); }),
+                  "--kv-heads");
+}
+
+// Golden cycle counts: any change to the attention kernels or the models below them that moves
+// these must be deliberate. After such a change, rerun with
+//   BWSIM_REFRESH_GOLDEN=1 ./build/tests/test_workloads --gtest_filter='AttentionTiming.Golden*'
+// and commit tests/data/golden/attention.txt with the change that moved them.
+struct GoldenCase {
+  const char* name;
+  const char* gpu;
+  AttentionProblem p;
+  RopeMode rope = RopeMode::kSeparate;
+};
+
+std::vector<GoldenCase> golden_cases() {
+  std::vector<GoldenCase> c;
+  c.push_back({"b200:prefill:4k:causal:d128", "b200", prefill(4096, 8, 8, 128, true)});
+  c.push_back({"b200:prefill:2k:d64", "b200", prefill(2048, 8, 2, 64)});
+  c.push_back({"b300:prefill:2k:d256", "b300", prefill(2048, 4, 4, 256)});
+  c.push_back({"h100:prefill:4k:causal:d128", "h100", prefill(4096, 8, 8, 128, true)});
+  c.push_back({"rtx5090:prefill:2k:d128", "rtx5090", prefill(2048, 4, 4, 128)});
+  c.push_back({"b200:decode:32k:fp8", "b200", decode(32768, KvFormat::kFp8Tensor)});
+  c.push_back({"h200:decode:16k:bf16", "h200", decode(16384, KvFormat::kBf16)});
+  c.push_back({"gb200:verify4:16k:nvfp4", "gb200", decode(16384, KvFormat::kNvfp4, 4)});
+  AttentionProblem y = prefill(2048, 8, 8, 128, true);
+  y.rope = parse_rope("yarn:factor=4,original=1024", "--rope");
+  c.push_back({"b200:prefill:2k:yarn:fused", "b200", y, RopeMode::kFused});
+  c.push_back({"b200:prefill:2k:yarn:separate", "b200", y, RopeMode::kSeparate});
+  return c;
+}
+
+TEST(AttentionTiming, GoldenCycleCounts) {
+  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/attention.txt";
+  std::map<std::string, int64_t> got;
+  for (const GoldenCase& c : golden_cases()) {
+    AttentionTimingOptions o;
+    o.rope = c.rope;
+    const AttentionTiming t = timed(c.gpu, c.p, o);
+    got[c.name] = std::llround(t.sm_cycles);
+  }
+  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
+    std::ofstream out(path);
+    out << "# case  SM-cycles   (BWSIM_REFRESH_GOLDEN=1 rewrites this file; see test_attention_timing.cpp)\n";
+    for (const auto& [name, v] : got) out << name << " " << v << "\n";
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
+  std::map<std::string, int64_t> want;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string name;
+    int64_t v = 0;
+    ls >> name >> v;
+    want[name] = v;
+  }
+  for (const auto& [name, v] : got) {
+    ASSERT_TRUE(want.count(name)) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
+    EXPECT_EQ(v, want[name]) << name;
+  }
+}
+
+}  // namespace
+}  // namespace bwsim

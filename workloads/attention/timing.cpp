@@ -1,0 +1,1182 @@
+#include "workloads/attention/timing.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <tuple>
+
+#include "isa/mma.hpp"
+#include "sim/errors.hpp"
+
+namespace bwsim {
+namespace {
+
+// FMA-pipe operations per score element besides exp2: the row max, the scale-and-subtract FFMA,
+// the row sum, and half a conversion (two P values pack per cvt).
+constexpr double kSoftmaxFmaPerElement = 3.5;
+// FMA-pipe operations of one exp2 by polynomial (FA4: Cody-Waite range reduction, a degree-3
+// polynomial by Horner, the exponent added back).
+constexpr double kPolyExp2Fma = 4;
+// Dequantizing one KV element (packed conversion and scale multiply), rotating one rotary element
+// (x cos - y sin: two FMAs and a pack), writing one quantized element (amax, scale, convert).
+constexpr uint32_t kDequantFma = 1;  // packed cvt (2 per op) + packed scale multiply (2 per op)
+constexpr uint32_t kRopeFma = 3;
+constexpr uint32_t kQuantizeFma = 3;
+// Sampled runs: two cuts of the first wave, in KV blocks per CTA.
+constexpr uint32_t kSampleShort = 8;
+constexpr uint32_t kSampleLong = 24;
+constexpr uint64_t kDefaultWholeRun = 24000;
+
+uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+struct Dims {
+  uint32_t dqk = 0, dv = 0;
+  int kv_bits = 16;  // element bits in the cache, scales apart
+  int block = 0;     // elements per scale along head_dim (0: none)
+  int rot = 0;       // rotary dims
+};
+
+Dims dims_of(const AttentionProblem& p) {
+  Dims d;
+  d.dqk = static_cast<uint32_t>(p.head_dim);
+  d.dv = static_cast<uint32_t>(p.head_dim);
+  switch (p.kv) {
+    case KvFormat::kBf16:
+      d.kv_bits = 16;
+      break;
+    case KvFormat::kFp8Tensor:
+    case KvFormat::kFp8Head:
+    case KvFormat::kMxfp8:
+      d.kv_bits = 8;
+      break;
+    case KvFormat::kNvfp4:
+    case KvFormat::kMxfp4:
+      d.kv_bits = 4;
+      break;
+  }
+  d.block = kv_block(p.kv);
+  if (p.rope) d.rot = rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision).rot_dim;
+  return d;
+}
+
+// One CTA's work: query rows [q0, q0 + rows) of head `head` (prefill) or the packed rows of KV
+// head `kvh` (decode), against KV blocks [block0, block0 + blocks).
+struct Item {
+  uint32_t b = 0;
+  uint32_t head = 0;  // query head (prefill); first query head of the group (decode)
+  uint32_t kvh = 0;
+  int64_t q0 = 0;
+  uint32_t rows = 0;
+  uint32_t block0 = 0;
+  uint32_t blocks = 0;
+  uint32_t split = 0;
+  int64_t mask_from = std::numeric_limits<int64_t>::max();  // blocks holding a key past this need the mask
+};
+
+std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl) {
+  std::vector<Item> items;
+  const auto B = static_cast<uint32_t>(p.batch);
+  const auto H = static_cast<uint32_t>(p.heads);
+  const auto G = static_cast<uint32_t>(p.kv_heads);
+  const uint64_t all_blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
+  if (pl.decode) {
+    const uint64_t per = cdiv(all_blocks, pl.splits);
+    for (uint32_t b = 0; b < B; ++b) {
+      for (uint32_t g = 0; g < G; ++g) {
+        for (uint32_t s = 0; s < pl.splits; ++s) {
+          Item it;
+          it.b = b;
+          it.kvh = g;
+          it.head = g * static_cast<uint32_t>(p.group());
+          it.rows = pl.rows;
+          it.block0 = static_cast<uint32_t>(s * per);
+          it.blocks =
+              static_cast<uint32_t>(std::min(all_blocks, (s + 1) * per) - std::min(all_blocks, s * per));
+          it.split = s;
+          if (p.causal) it.mask_from = p.first_query();
+          if (it.blocks > 0) items.push_back(it);
+        }
+      }
+    }
+    return items;
+  }
+  const uint64_t cta_rows = uint64_t{pl.tile_m} * pl.q_tiles;
+  const uint64_t tiles = cdiv(static_cast<uint64_t>(p.q_len), cta_rows);
+  // Causal: longest CTAs first (the last query tiles see the most keys), as FA4's scheduler
+  // orders them; heads innermost, so CTAs resident together share their KV heads in L2.
+  for (uint64_t i = 0; i < tiles; ++i) {
+    const uint64_t t = p.causal ? tiles - 1 - i : i;
+    for (uint32_t b = 0; b < B; ++b) {
+      for (uint32_t h = 0; h < H; ++h) {
+        Item it;
+        it.b = b;
+        it.head = h;
+        it.kvh = h / static_cast<uint32_t>(p.group());
+        it.q0 = static_cast<int64_t>(t * cta_rows);
+        it.rows = static_cast<uint32_t>(
+            std::min<uint64_t>(cta_rows, static_cast<uint64_t>(p.q_len) - t * cta_rows));
+        const int64_t last_key = p.causal ? p.first_query() + it.q0 + it.rows : p.seq;
+        it.blocks = static_cast<uint32_t>(cdiv(static_cast<uint64_t>(last_key), pl.block_n));
+        if (p.causal) it.mask_from = p.first_query() + it.q0;
+        items.push_back(it);
+      }
+    }
+  }
+  return items;
+}
+
+constexpr uint64_t kScaleChunk = 128;
+
+// The scale rows of keys [key0, key0 + keys) of KV head `bg` (a flat batch x head index).
+std::vector<Region> scale_regions(uint32_t tensor, const AttentionProblem& p, uint64_t bg, uint64_t key0,
+                                  uint64_t keys, uint64_t per_key) {
+  std::vector<Region> out;
+  const uint64_t chunks = cdiv(static_cast<uint64_t>(p.seq), kScaleChunk);
+  while (keys > 0) {
+    const uint64_t within = key0 % kScaleChunk;
+    const uint64_t run = std::min(keys, kScaleChunk - within);
+    out.push_back(Region{tensor, bg * chunks + key0 / kScaleChunk, 1, within * per_key, run * per_key});
+    key0 += run;
+    keys -= run;
+  }
+  return out;
+}
+
+struct Tensors {
+  uint32_t q = 0, k = 0, v = 0, ks = 0, vs = 0, o = 0, ws = 0, knew = 0;
+  bool scales = false, workspace = false;
+};
+
+Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, const Dims& d) {
+  Tensors t;
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  const uint64_t qrows = u(p.batch) * u(p.heads) * u(p.q_len);
+  const uint64_t kvrows = u(p.batch) * u(p.kv_heads) * u(p.seq);
+  t.q = gpu.amap.allocate("Q", qrows, uint64_t{d.dqk} * 2);
+  t.k = gpu.amap.allocate("K cache", kvrows, uint64_t{d.dqk} * static_cast<uint64_t>(d.kv_bits) / 8);
+  t.v = gpu.amap.allocate("V cache", kvrows, uint64_t{d.dv} * static_cast<uint64_t>(d.kv_bits) / 8);
+  if (d.block > 0) {
+    t.scales = true;
+    // The scales of 128 consecutive keys of a head are one contiguous row (as the GEMM operands'
+    // 128-row scale tiles), so a block's scales are one burst, not a sector per key.
+    const uint64_t chunks = u(p.batch) * u(p.kv_heads) * cdiv(u(p.seq), kScaleChunk);
+    t.ks = gpu.amap.allocate("K scales", chunks, kScaleChunk * d.dqk / static_cast<uint32_t>(d.block));
+    t.vs = gpu.amap.allocate("V scales", chunks, kScaleChunk * d.dv / static_cast<uint32_t>(d.block));
+  }
+  t.o = gpu.amap.allocate("O", qrows, uint64_t{d.dv} * 2);
+  if (pl.decode && pl.splits > 1) {
+    t.workspace = true;
+    t.ws = gpu.amap.allocate("split-KV partials", u(p.batch) * u(p.kv_heads) * pl.splits * pl.rows,
+                             uint64_t{d.dv} * 4 + 4);
+  }
+  if (pl.rope_kernel)
+    t.knew = gpu.amap.allocate("K new", u(p.batch) * u(p.kv_heads) * u(p.q_len), uint64_t{d.dqk} * 2);
+  return t;
+}
+
+// The KV blocks in the order the MMAs consume them: K0, K1, V0, K2, V1, ..., V(n-1) (S(j) is
+// issued before P V(j-1)).
+struct Entry {
+  bool v = false;
+  uint32_t j = 0;
+};
+std::vector<Entry> consumption_order(uint32_t n) {
+  std::vector<Entry> e;
+  e.reserve(2 * n);
+  for (uint32_t j = 0; j < n; ++j) {
+    e.push_back({false, j});
+    if (j > 0) e.push_back({true, j - 1});
+  }
+  e.push_back({true, n - 1});
+  return e;
+}
+
+// Whether O must be rescaled after KV block j: always, or (conditional, as FA4) when the
+// running max moved by more than its threshold, which for iid scores happens O(log j) times:
+// modelled at j = 1, 3, 7, 15, ...
+bool rescale_at(uint32_t j, bool conditional) {
+  if (j == 0) return false;
+  if (!conditional) return true;
+  return ((j + 1) & j) == 0;
+}
+
+struct Builder {
+  const AttentionProblem& p;
+  const AttentionPlan& pl;
+  const HwSpec& hw;
+  const Tensors& t;
+  Dims d;
+  uint32_t cap = 0;  // blocks per CTA cap (sampled runs); 0: none
+
+  [[nodiscard]] uint32_t blocks(const Item& it) const {
+    return cap > 0 ? std::min(cap, it.blocks) : it.blocks;
+  }
+  [[nodiscard]] uint64_t kv_row0(const Item& it) const {
+    return (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * static_cast<uint64_t>(p.seq);
+  }
+  [[nodiscard]] uint64_t q_row0(const Item& it) const {
+    return (uint64_t{it.b} * static_cast<uint64_t>(p.heads) + it.head) * static_cast<uint64_t>(p.q_len) +
+           static_cast<uint64_t>(it.q0);
+  }
+  // Scale loads per block: one per 128-key scale row it touches (padded with arrivals to this).
+  [[nodiscard]] uint32_t scale_loads() const {
+    if (!t.scales) return 0;
+    return pl.block_n % kScaleChunk == 0 ? static_cast<uint32_t>(pl.block_n / kScaleChunk)
+                                         : static_cast<uint32_t>(pl.block_n / kScaleChunk + 1);
+  }
+  [[nodiscard]] uint32_t full_count() const { return transform() ? 1 : 1 + scale_loads(); }
+  [[nodiscard]] uint32_t narrow_count() const { return 1 + scale_loads(); }
+  [[nodiscard]] bool transform() const { return pl.dequant || pl.rope_fused; }
+
+  // TMA loads of one KV block, onto `barrier`.
+  void load_entry(std::vector<Op>& ops, const Item& it, const Entry& e, uint16_t barrier) const {
+    const uint64_t key0 = uint64_t{it.block0 + e.j} * pl.block_n;
+    const uint64_t keys = std::min<uint64_t>(pl.block_n, static_cast<uint64_t>(p.seq) - key0);
+    const uint64_t row = kv_row0(it) + key0;
+    const uint32_t dim = e.v ? d.dv : d.dqk;
+    ops.push_back(Op::tma_load(
+        Region{e.v ? t.v : t.k, row, keys, 0, uint64_t{dim} * static_cast<uint64_t>(d.kv_bits) / 8},
+        barrier));
+    if (t.scales) {
+      const uint64_t bg = uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh;
+      const std::vector<Region> rs =
+          scale_regions(e.v ? t.vs : t.ks, p, bg, key0, keys, dim / static_cast<uint64_t>(d.block));
+      for (const Region& r : rs) ops.push_back(Op::tma_load(r, barrier));
+      for (size_t i = rs.size(); i < scale_loads(); ++i) ops.push_back(Op::arrive(barrier));
+    }
+  }
+
+  // The converter role's work on one landed KV block: dequantize, rotate K (fused RoPE).
+  void transform_entry(std::vector<Op>& ops, const Entry& e) const {
+    const uint32_t dim = e.v ? d.dv : d.dqk;
+    const uint64_t elems = uint64_t{pl.block_n} * dim;
+    ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * static_cast<uint64_t>(d.kv_bits) / 8));
+    uint64_t fma = pl.dequant ? kDequantFma * elems : 0;
+    if (pl.rope_fused && !e.v) {
+      fma += uint64_t{kRopeFma} * pl.block_n * static_cast<uint64_t>(d.rot);
+      ops.push_back(Op::with(OpCode::kMufu, pl.block_n * static_cast<uint32_t>(d.rot)));  // sin, cos
+    }
+    if (fma > 0) ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
+    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+  }
+
+  // Softmax of one tile's scores for one block: `rows` real rows (whole warps) x block_n.
+  void softmax(std::vector<Op>& ops, uint32_t rows, bool masked) const {
+    const uint64_t e = uint64_t{(rows + 31) / 32 * 32} * pl.block_n;
+    const double fma =
+        static_cast<double>(e) * (kSoftmaxFmaPerElement + kPolyExp2Fma * pl.exp_on_fma + (masked ? 1 : 0));
+    const auto mufu = static_cast<uint32_t>(std::llround(static_cast<double>(e) * (1 - pl.exp_on_fma)));
+    ops.push_back(Op::mufu_fma(mufu, static_cast<uint64_t>(std::llround(fma))));
+  }
+
+  // Rotating Q in SMEM once per CTA (fused RoPE).
+  void rotate_q(std::vector<Op>& ops, uint32_t rows) const {
+    const uint64_t bytes = uint64_t{rows} * d.dqk * 2;
+    ops.push_back(Op::bytes_op(OpCode::kSmemRead, bytes));
+    ops.push_back(Op::with(OpCode::kMufu, rows * static_cast<uint32_t>(d.rot)));
+    ops.push_back(Op::with(OpCode::kFma, rows * static_cast<uint32_t>(d.rot) * kRopeFma));
+    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, bytes));
+  }
+
+  [[nodiscard]] bool masked(const Item& it, uint32_t j) const {
+    const int64_t last_key = static_cast<int64_t>(uint64_t{it.block0 + j + 1} * pl.block_n) - 1;
+    return last_key > it.mask_from;
+  }
+
+  // Output of a tile of `rows` query rows starting at CTA row `r0`: O (BF16), or FP32 partials
+  // and the log-sum-exp for the reduction.
+  void store_output(std::vector<Op>& ops, const Item& it, uint32_t r0, uint32_t rows) const {
+    if (rows == 0) return;
+    if (t.workspace) {
+      const uint64_t row =
+          (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * pl.splits * pl.rows +
+          uint64_t{it.split} * pl.rows + r0;
+      ops.push_back(Op::bytes_op(OpCode::kSmemWrite, uint64_t{rows} * (d.dv * 4 + 4)));
+      ops.push_back(Op::tma_store(Region{t.ws, row, rows, 0, uint64_t{d.dv} * 4 + 4}));
+      return;
+    }
+    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, uint64_t{rows} * d.dv * 2));
+    ops.push_back(Op::tma_store(Region{t.o, q_row0(it) + r0, rows, 0, uint64_t{d.dv} * 2}));
+  }
+
+  [[nodiscard]] uint32_t tile_rows(const Item& it, uint32_t tile) const {
+    const uint32_t r0 = tile * pl.tile_m;
+    return it.rows > r0 ? std::min(pl.tile_m, it.rows - r0) : 0;
+  }
+
+  ClusterProgram tmem_cta(const Item& it) const;
+  ClusterProgram regs_cta(const Item& it) const;
+  ClusterProgram decode_cta(const Item& it) const;
+};
+
+// Barriers of the tcgen05 kernel.
+struct TmemBarriers {
+  uint16_t S;
+  [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
+  [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
+  [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
+  [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
+  [[nodiscard]] uint16_t q_ready() const { return static_cast<uint16_t>(3 * S + 1); }
+  [[nodiscard]] uint16_t s_full(uint32_t t) const { return static_cast<uint16_t>(3 * S + 2 + t); }
+  [[nodiscard]] uint16_t p_full(uint32_t t) const { return static_cast<uint16_t>(3 * S + 4 + t); }
+  [[nodiscard]] uint16_t pv_done(uint32_t t) const { return static_cast<uint16_t>(3 * S + 6 + t); }
+  [[nodiscard]] uint16_t corr_done(uint32_t t) const { return static_cast<uint16_t>(3 * S + 8 + t); }
+  [[nodiscard]] uint32_t count() const { return 3u * S + 10; }
+};
+
+// Converter warpgroups: two, taking alternate blocks, so conversion of one block overlaps the
+// SMEM read and TMEM / SMEM write of the other.
+constexpr uint32_t kConverters = 2;
+
+void produce(std::vector<Op>& ops, std::array<Role, kConverters>* conv, const Builder& bd, const Item& it,
+             uint32_t n, uint32_t S, const std::function<uint16_t(uint32_t)>& full,
+             const std::function<uint16_t(uint32_t)>& empty,
+             const std::function<uint16_t(uint32_t)>& narrow) {
+  const std::vector<Entry> order = consumption_order(n);
+  for (size_t e = 0; e < order.size(); ++e) {
+    const auto s = static_cast<uint32_t>(e % S);
+    const auto ph = static_cast<uint32_t>(e / S);
+    if (e >= S) ops.push_back(Op::wait(empty(s), ph - 1));
+    if (conv == nullptr) {
+      bd.load_entry(ops, it, order[e], full(s));
+      continue;
+    }
+    bd.load_entry(ops, it, order[e], narrow(s));
+    std::vector<Op>& c = (*conv)[e % kConverters].ops;
+    c.push_back(Op::wait(narrow(s), ph));
+    bd.transform_entry(c, order[e]);
+    c.push_back(Op::arrive(full(s)));
+  }
+}
+
+// Stage index and phase of KV block j's K (or V) in the consumption order.
+std::pair<uint32_t, uint32_t> stage_of(uint32_t j, bool v, uint32_t n, uint32_t S) {
+  // K0 is entry 0; for j >= 1 K_j is entry 2j - 1 and V_{j-1} entry 2j; V_{n-1} is last.
+  uint64_t e;
+  if (!v) {
+    e = j == 0 ? 0 : 2ull * j - 1;
+  } else {
+    e = j + 1 < n ? 2ull * (j + 1) : 2ull * n - 1;
+  }
+  return {static_cast<uint32_t>(e % S), static_cast<uint32_t>(e / S)};
+}
+
+ClusterProgram Builder::tmem_cta(const Item& it) const {
+  const uint32_t S = pl.stages;
+  const TmemBarriers L{static_cast<uint16_t>(S)};
+  const uint32_t n = blocks(it);
+  const uint32_t T = pl.q_tiles;
+  Role load{"load", {}};
+  Role mma{"mma", {}};
+  Role corr{"correction", {}};
+  std::array<Role, kConverters> conv{Role{"convert0", {}}, Role{"convert1", {}}};
+  std::vector<Role> sm(T);
+  for (uint32_t q = 0; q < T; ++q) sm[q].name = fmt::format("softmax{}", q);
+
+  for (uint32_t q = 0; q < T; ++q) {
+    const uint32_t rows = tile_rows(it, q);
+    if (rows == 0) {
+      load.ops.push_back(Op::arrive(L.q_full()));
+    } else {
+      load.ops.push_back(Op::tma_load(
+          Region{t.q, q_row0(it) + uint64_t{q} * pl.tile_m, rows, 0, uint64_t{d.dqk} * 2}, L.q_full()));
+    }
+  }
+  produce(
+      load.ops, transform() ? &conv : nullptr, *this, it, n, S, [&](uint32_t s) { return L.full(s); },
+      [&](uint32_t s) { return L.empty(s); }, [&](uint32_t s) { return L.narrow(s); });
+
+  MmaShape qk;
+  qk.kind = MmaKind::kF16;
+  qk.m = static_cast<uint16_t>(pl.tile_m);
+  qk.n = static_cast<uint16_t>(pl.block_n);
+  MmaShape pv = qk;
+  pv.n = static_cast<uint16_t>(d.dv);
+  pv.a_in_tmem = true;
+  const uint32_t qk_instr = d.dqk / 16;
+  const uint32_t pv_instr = pl.block_n / 16;
+  const auto issue_pv = [&](uint32_t q, uint32_t j) {
+    mma.ops.push_back(Op::wait(L.p_full(q), j));
+    if (j >= 1) mma.ops.push_back(Op::wait(L.corr_done(q), j - 1));
+    mma.ops.push_back(Op::mma_op(pv, pv_instr, kNoBarrier));
+    mma.ops.push_back(Op::mma_commit(L.pv_done(q)));
+  };
+  mma.ops.push_back(Op::wait(L.q_ready(), 0));
+  for (uint32_t j = 0; j < n; ++j) {
+    const auto [ks, kph] = stage_of(j, false, n, S);
+    mma.ops.push_back(Op::wait(L.full(ks), kph));
+    std::pair<uint32_t, uint32_t> vs{0, 0};
+    if (j >= 1) {
+      vs = stage_of(j - 1, true, n, S);
+      mma.ops.push_back(Op::wait(L.full(vs.first), vs.second));
+    }
+    for (uint32_t q = 0; q < T; ++q) {
+      if (j >= 1) issue_pv(q, j - 1);
+      mma.ops.push_back(Op::mma_op(qk, qk_instr, kNoBarrier));
+      mma.ops.push_back(Op::mma_commit(L.s_full(q)));
+    }
+    mma.ops.push_back(Op::mma_commit(L.empty(ks)));
+    if (j >= 1) mma.ops.push_back(Op::mma_commit(L.empty(vs.first)));
+  }
+  {
+    const auto [vs, vph] = stage_of(n - 1, true, n, S);
+    mma.ops.push_back(Op::wait(L.full(vs), vph));
+    for (uint32_t q = 0; q < T; ++q) issue_pv(q, n - 1);
+    mma.ops.push_back(Op::mma_commit(L.empty(vs)));
+  }
+
+  for (uint32_t q = 0; q < T; ++q) {
+    std::vector<Op>& ops = sm[q].ops;
+    const uint32_t rows = std::max(1u, tile_rows(it, q));
+    ops.push_back(Op::wait(L.q_full(), 0));
+    if (pl.rope_fused && tile_rows(it, q) > 0) rotate_q(ops, rows);
+    ops.push_back(Op::arrive(L.q_ready()));
+    for (uint32_t j = 0; j < n; ++j) {
+      ops.push_back(Op::wait(L.s_full(q), j));
+      ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.tile_m} * pl.block_n * 4));
+      softmax(ops, rows, masked(it, j));
+      ops.push_back(Op::bytes_op(OpCode::kTmemStore, uint64_t{pl.tile_m} * pl.block_n * 2));
+      ops.push_back(Op::arrive(L.p_full(q)));
+    }
+  }
+
+  // Correction: rescale each tile's O after the softmax of block j moved its max, before P V(j).
+  for (uint32_t j = 1; j < n; ++j) {
+    for (uint32_t q = 0; q < T; ++q) {
+      corr.ops.push_back(Op::wait(L.p_full(q), j));
+      corr.ops.push_back(Op::wait(L.pv_done(q), j - 1));
+      if (rescale_at(j, pl.conditional_rescale)) {
+        const uint64_t bytes = uint64_t{pl.tile_m} * d.dv * 4;
+        corr.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, bytes));
+        corr.ops.push_back(Op::with(OpCode::kFma, std::max(1u, tile_rows(it, q)) * d.dv));
+        corr.ops.push_back(Op::bytes_op(OpCode::kTmemStore, bytes));
+      }
+      corr.ops.push_back(Op::arrive(L.corr_done(q)));
+    }
+  }
+  for (uint32_t q = 0; q < T; ++q) {
+    const uint32_t rows = tile_rows(it, q);
+    corr.ops.push_back(Op::wait(L.pv_done(q), n - 1));
+    corr.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.tile_m} * d.dv * 4));
+    corr.ops.push_back(Op::with(OpCode::kFma, std::max(1u, rows) * d.dv));
+    store_output(corr.ops, it, q * pl.tile_m, rows);
+  }
+  corr.ops.push_back(Op::tma_store_wait());
+  corr.ops.push_back(Op::with(OpCode::kMark, 0));
+
+  CtaProgram cta;
+  cta.roles = {load, mma, corr};
+  for (Role& r : sm) cta.roles.push_back(std::move(r));
+  if (transform()) {
+    for (Role& r : conv) cta.roles.push_back(std::move(r));
+  }
+  cta.barrier_counts.assign(L.count(), 1);
+  for (uint32_t s = 0; s < S; ++s) {
+    cta.barrier_counts[L.full(s)] = full_count();
+    cta.barrier_counts[L.narrow(s)] = narrow_count();
+  }
+  cta.barrier_counts[L.q_full()] = T;
+  cta.barrier_counts[L.q_ready()] = T;
+  ClusterProgram prog;
+  prog.ctas.push_back(std::move(cta));
+  return prog;
+}
+
+struct RegBarriers {
+  uint16_t S;
+  [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
+  [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
+  [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
+  [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
+  [[nodiscard]] uint16_t s_done(uint32_t w) const { return static_cast<uint16_t>(3 * S + 1 + w); }
+  [[nodiscard]] uint16_t pv_done(uint32_t w) const { return static_cast<uint16_t>(3 * S + 3 + w); }
+  [[nodiscard]] uint32_t count() const { return 3u * S + 5; }
+};
+
+ClusterProgram Builder::regs_cta(const Item& it) const {
+  const uint32_t S = pl.stages;
+  const RegBarriers L{static_cast<uint16_t>(S)};
+  const uint32_t n = blocks(it);
+  const uint32_t W = pl.q_tiles;  // 64-row warpgroups
+  const bool warp_level = !has_wgmma(hw.arch);
+  Role load{"load", {}};
+  std::array<Role, kConverters> conv{Role{"convert0", {}}, Role{"convert1", {}}};
+  if (it.rows > 0) {
+    load.ops.push_back(Op::tma_load(Region{t.q, q_row0(it), it.rows, 0, uint64_t{d.dqk} * 2}, L.q_full()));
+  } else {
+    load.ops.push_back(Op::arrive(L.q_full()));
+  }
+  produce(
+      load.ops, transform() ? &conv : nullptr, *this, it, n, S, [&](uint32_t s) { return L.full(s); },
+      [&](uint32_t s) { return L.empty(s); }, [&](uint32_t s) { return L.narrow(s); });
+  MmaShape qk;
+  qk.kind = MmaKind::kF16;
+  qk.m = static_cast<uint16_t>(pl.tile_m);
+  qk.n = static_cast<uint16_t>(pl.block_n);
+  MmaShape pv = qk;
+  pv.n = static_cast<uint16_t>(d.dv);
+  pv.a_in_tmem = true;  // P from registers
+  // mma.sync: every warp (16 rows) reads the whole K or V block through ldmatrix.
+  const uint64_t k_ldm = warp_level ? uint64_t{pl.tile_m / 16} * pl.block_n * d.dqk * 2 : 0;
+  const uint64_t v_ldm = warp_level ? uint64_t{pl.tile_m / 16} * pl.block_n * d.dv * 2 : 0;
+  std::vector<Role> wg(W);
+  for (uint32_t w = 0; w < W; ++w) {
+    wg[w].name = fmt::format("consumer{}", w);
+    std::vector<Op>& ops = wg[w].ops;
+    const uint32_t rows = std::max(1u, tile_rows(it, w));
+    const auto qk_mma = [&](uint32_t j) {
+      const auto [ks, kph] = stage_of(j, false, n, S);
+      ops.push_back(Op::wait(L.full(ks), kph));
+      if (k_ldm > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, k_ldm));
+      ops.push_back(Op::mma_op(qk, d.dqk / 16, L.s_done(w)));
+    };
+    const auto pv_mma = [&](uint32_t j) {
+      const auto [vs, vph] = stage_of(j, true, n, S);
+      ops.push_back(Op::wait(L.full(vs), vph));
+      if (v_ldm > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, v_ldm));
+      ops.push_back(Op::mma_op(pv, pl.block_n / 16, L.pv_done(w)));
+    };
+    const auto s_ready = [&](uint32_t j) {
+      ops.push_back(Op::wait(L.s_done(w), j));
+      ops.push_back(Op::arrive(L.empty(stage_of(j, false, n, S).first)));
+      softmax(ops, rows, masked(it, j));
+    };
+    const auto pv_drained = [&](uint32_t j) {
+      ops.push_back(Op::wait(L.pv_done(w), j));
+      ops.push_back(Op::arrive(L.empty(stage_of(j, true, n, S).first)));
+    };
+    ops.push_back(Op::wait(L.q_full(), 0));
+    if (pl.rope_fused && tile_rows(it, w) > 0) rotate_q(ops, rows);
+    qk_mma(0);
+    s_ready(0);
+    for (uint32_t j = 1; j < n; ++j) {
+      qk_mma(j);
+      pv_mma(j - 1);
+      s_ready(j);  // softmax(j) runs while P V(j-1) is on the tensor pipe
+      pv_drained(j - 1);
+      if (rescale_at(j, false)) ops.push_back(Op::with(OpCode::kFma, rows * d.dv));
+    }
+    pv_mma(n - 1);
+    pv_drained(n - 1);
+    ops.push_back(Op::with(OpCode::kFma, rows * d.dv));
+    store_output(ops, it, w * pl.tile_m, tile_rows(it, w));
+    ops.push_back(Op::tma_store_wait());
+    ops.push_back(Op::with(OpCode::kMark, 0));
+  }
+  CtaProgram cta;
+  cta.roles = {load};
+  for (Role& r : wg) cta.roles.push_back(std::move(r));
+  if (transform()) {
+    for (Role& r : conv) cta.roles.push_back(std::move(r));
+  }
+  cta.barrier_counts.assign(L.count(), 1);
+  for (uint32_t s = 0; s < S; ++s) {
+    cta.barrier_counts[L.full(s)] = full_count();
+    cta.barrier_counts[L.empty(s)] = W;
+    cta.barrier_counts[L.narrow(s)] = narrow_count();
+  }
+  ClusterProgram prog;
+  prog.ctas.push_back(std::move(cta));
+  return prog;
+}
+
+// Barriers of the decode kernel.
+struct DecodeBarriers {
+  uint16_t S;
+  [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
+  [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
+  [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
+  [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
+  [[nodiscard]] uint16_t s_full() const { return static_cast<uint16_t>(3 * S + 1); }
+  [[nodiscard]] uint16_t p_full() const { return static_cast<uint16_t>(3 * S + 2); }
+  [[nodiscard]] uint16_t pv_done() const { return static_cast<uint16_t>(3 * S + 3); }
+  [[nodiscard]] uint32_t count() const { return 3u * S + 4; }
+};
+
+// Decode with A and B swapped, as decode GEMMs run: the keys of a block fill the MMA's M side
+// and the few packed query rows its N side, S^T = K Q^T and O^T += V^T P^T, so a step of a few
+// tokens does not pad its rows up to 64 or 128. KV stored narrower than BF16 is converted by
+// the converter warps into the A operand (TMEM on tcgen05, registers for wgmma / mma.sync):
+// SMEM then carries only the narrow bytes.
+ClusterProgram Builder::decode_cta(const Item& it) const {
+  const uint32_t S = pl.stages;
+  const DecodeBarriers L{static_cast<uint16_t>(S)};
+  const uint32_t n = blocks(it);
+  const uint32_t npad = pl.tile_m;  // N of the swapped MMAs
+  const bool tc = pl.tmem;
+  Role load{"load", {}};
+  Role mma{"mma", {}};
+  Role sm{"softmax", {}};
+  std::array<Role, kConverters> conv{Role{"convert0", {}}, Role{"convert1", {}}};
+  load.ops.push_back(Op::tma_load(Region{t.q, q_row0(it), it.rows, 0, uint64_t{d.dqk} * 2}, L.q_full()));
+  const std::vector<Entry> order = consumption_order(n);
+  for (size_t e = 0; e < order.size(); ++e) {
+    const auto s = static_cast<uint32_t>(e % S);
+    const auto ph = static_cast<uint32_t>(e / S);
+    if (e >= S) load.ops.push_back(Op::wait(L.empty(s), ph - 1));
+    if (!transform()) {
+      load_entry(load.ops, it, order[e], L.full(s));
+      continue;
+    }
+    load_entry(load.ops, it, order[e], L.narrow(s));
+    std::vector<Op>& c = conv[e % kConverters].ops;
+    c.push_back(Op::wait(L.narrow(s), ph));
+    const uint32_t dim = order[e].v ? d.dv : d.dqk;
+    const uint64_t elems = uint64_t{pl.block_n} * dim;
+    c.push_back(Op::bytes_op(OpCode::kSmemRead, elems * static_cast<uint64_t>(d.kv_bits) / 8));
+    uint64_t fma = pl.dequant ? kDequantFma * elems : 0;
+    uint32_t mufu = 0;
+    if (pl.rope_fused && !order[e].v) {
+      fma += uint64_t{kRopeFma} * pl.block_n * static_cast<uint64_t>(d.rot);
+      mufu = pl.block_n * static_cast<uint32_t>(d.rot);
+    }
+    c.push_back(Op::mufu_fma(mufu, fma));
+    // The converted block: the A operand in TMEM, or (no TMEM) in the MMA warps' registers.
+    c.push_back(tc ? Op::bytes_op(OpCode::kTmemStore, elems * 2) : Op::with(OpCode::kDelay, 0));
+    c.push_back(Op::arrive(L.full(s)));
+  }
+  MmaShape qk;
+  qk.kind = MmaKind::kF16;
+  qk.m = static_cast<uint16_t>(std::min<uint32_t>(pl.block_n, tc ? 128 : 64));
+  qk.n = static_cast<uint16_t>(npad);
+  qk.a_in_tmem = transform() || !tc;  // converted K in TMEM; wgmma / mma.sync A from registers
+  MmaShape pv = qk;
+  pv.m = static_cast<uint16_t>(std::min<uint32_t>(d.dv, tc ? 128 : 64));
+  const uint32_t qk_instr = d.dqk / 16 * (pl.block_n / qk.m);
+  const uint32_t pv_instr = pl.block_n / 16 * static_cast<uint32_t>(cdiv(d.dv, pv.m));
+  const bool warp_level = !tc && !has_wgmma(hw.arch);
+  // Without TMEM, A comes from registers: bf16 K and V are read from SMEM by the MMA warps first.
+  const uint64_t k_regs = !tc && !transform() ? uint64_t{pl.block_n} * d.dqk * 2 : 0;
+  const uint64_t v_regs = !tc && !transform() ? uint64_t{pl.block_n} * d.dv * 2 : 0;
+  const uint64_t b_ldm = warp_level ? uint64_t{pl.block_n / 16} * npad * std::max(d.dqk, d.dv) * 2 : 0;
+  mma.ops.push_back(Op::wait(L.q_full(), 0));
+  const auto issue_pv = [&](uint32_t j) {
+    const auto [vs, vph] = stage_of(j, true, n, S);
+    mma.ops.push_back(Op::wait(L.full(vs), vph));
+    mma.ops.push_back(Op::wait(L.p_full(), j));
+    if (v_regs + b_ldm > 0) mma.ops.push_back(Op::bytes_op(OpCode::kSmemRead, v_regs + b_ldm));
+    mma.ops.push_back(Op::mma_op(pv, pv_instr, kNoBarrier));
+    mma.ops.push_back(Op::mma_commit(L.pv_done()));
+    mma.ops.push_back(Op::mma_commit(L.empty(vs)));
+  };
+  for (uint32_t j = 0; j < n; ++j) {
+    const auto [ks, kph] = stage_of(j, false, n, S);
+    mma.ops.push_back(Op::wait(L.full(ks), kph));
+    if (k_regs + b_ldm > 0) mma.ops.push_back(Op::bytes_op(OpCode::kSmemRead, k_regs + b_ldm));
+    mma.ops.push_back(Op::mma_op(qk, qk_instr, kNoBarrier));
+    mma.ops.push_back(Op::mma_commit(L.s_full()));
+    mma.ops.push_back(Op::mma_commit(L.empty(ks)));
+    if (j >= 1) issue_pv(j - 1);
+  }
+  issue_pv(n - 1);
+
+  const uint64_t o_bytes = uint64_t{d.dv} * npad * 4;
+  for (uint32_t j = 0; j < n; ++j) {
+    sm.ops.push_back(Op::wait(L.s_full(), j));
+    if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.block_n} * npad * 4));
+    const uint64_t e = uint64_t{it.rows} * pl.block_n;
+    const double fma = static_cast<double>(e) *
+                       (kSoftmaxFmaPerElement + kPolyExp2Fma * pl.exp_on_fma + (masked(it, j) ? 1 : 0));
+    sm.ops.push_back(
+        Op::mufu_fma(static_cast<uint32_t>(std::llround(static_cast<double>(e) * (1 - pl.exp_on_fma))),
+                     static_cast<uint64_t>(std::llround(fma))));
+    if (j >= 1) {  // O^T must hold block j-1 before it is rescaled for block j
+      sm.ops.push_back(Op::wait(L.pv_done(), j - 1));
+      if (rescale_at(j, pl.conditional_rescale || !tc)) {
+        if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, o_bytes));
+        sm.ops.push_back(Op::with(OpCode::kFma, it.rows * d.dv));
+        if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemStore, o_bytes));
+      }
+    }
+    sm.ops.push_back(
+        Op::bytes_op(OpCode::kSmemWrite, uint64_t{pl.block_n} * npad * 2));  // P^T, the B operand
+    sm.ops.push_back(Op::arrive(L.p_full()));
+  }
+  sm.ops.push_back(Op::wait(L.pv_done(), n - 1));
+  if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, o_bytes));
+  sm.ops.push_back(Op::with(OpCode::kFma, it.rows * d.dv));
+  store_output(sm.ops, it, 0, it.rows);
+  sm.ops.push_back(Op::tma_store_wait());
+  sm.ops.push_back(Op::with(OpCode::kMark, 0));
+
+  CtaProgram cta;
+  cta.roles = {load, mma, sm};
+  if (transform()) {
+    for (Role& r : conv) cta.roles.push_back(std::move(r));
+  }
+  cta.barrier_counts.assign(L.count(), 1);
+  for (uint32_t s = 0; s < S; ++s) {
+    cta.barrier_counts[L.full(s)] = full_count();
+    cta.barrier_counts[L.narrow(s)] = narrow_count();
+  }
+  ClusterProgram prog;
+  prog.ctas.push_back(std::move(cta));
+  return prog;
+}
+
+Kernel main_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, const Tensors& t,
+                   const std::vector<Item>& items, size_t count, uint32_t cap) {
+  Kernel k;
+  k.name = fmt::format("attention {}{}", pl.decode ? "split-KV decode" : "prefill",
+                       cap > 0 ? fmt::format(" (first {} CTAs, {} KV blocks each)", count, cap) : "");
+  k.clusters = static_cast<uint32_t>(count);
+  k.resources = pl.resources;
+  const Dims d = dims_of(p);
+  k.program = [p, pl, hw, t, d, cap, &items](uint32_t i) {
+    const Builder bd{p, pl, hw, t, d, cap};
+    if (pl.decode) return bd.decode_cta(items[i]);
+    return pl.tmem ? bd.tmem_cta(items[i]) : bd.regs_cta(items[i]);
+  };
+  return k;
+}
+
+// Combines the split-KV partials: one CTA per (sequence, KV head) reads every split's FP32 O and
+// log-sum-exp for its packed rows and writes O in BF16.
+Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const Tensors& t, const Dims& d) {
+  Kernel k;
+  k.name = fmt::format("split-KV reduce x{}", pl.splits);
+  k.clusters = static_cast<uint32_t>(p.batch * p.kv_heads);
+  k.resources.smem_bytes = std::min<uint64_t>(uint64_t{pl.rows} * (d.dv * 4 + 4) * 2, 96 * 1024);
+  k.resources.threads = 256;
+  const auto H = static_cast<uint64_t>(p.heads);
+  const auto q_len = static_cast<uint64_t>(p.q_len);
+  const auto group = static_cast<uint64_t>(p.group());
+  const auto G = static_cast<uint64_t>(p.kv_heads);
+  k.program = [=](uint32_t index) {
+    Role r{"reduce", {}};
+    for (uint32_t s = 0; s < pl.splits; ++s) {
+      r.ops.push_back(Op::tma_load(
+          Region{t.ws, (uint64_t{index} * pl.splits + s) * pl.rows, pl.rows, 0, uint64_t{d.dv} * 4 + 4}, 0));
+    }
+    r.ops.push_back(Op::wait(0, 0));
+    r.ops.push_back(Op::with(OpCode::kMufu, pl.rows * pl.splits));
+    r.ops.push_back(Op::with(OpCode::kFma, pl.rows * pl.splits * d.dv * 2));
+    const uint64_t b = index / G;
+    const uint64_t g = index % G;
+    r.ops.push_back(Op::tma_store(Region{t.o, (b * H + g * group) * q_len, pl.rows, 0, uint64_t{d.dv} * 2}));
+    r.ops.push_back(Op::tma_store_wait());
+    ClusterProgram prog;
+    prog.ctas.push_back(CtaProgram{{r}, {pl.splits}});
+    return prog;
+  };
+  return k;
+}
+
+// RoPE as its own kernel over the new tokens: Q rotated in place, the new K rotated and written
+// into the cache in its format. Persistent CTAs stride over 128-row chunks.
+Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, const Tensors& t,
+                   const Dims& d) {
+  Kernel k;
+  k.name = "rope";
+  const uint64_t q_rows = static_cast<uint64_t>(p.batch * p.heads * p.q_len);
+  const uint64_t k_rows = static_cast<uint64_t>(p.batch * p.kv_heads * p.q_len);
+  constexpr uint64_t kChunk = 128;
+  const uint64_t q_chunks = cdiv(q_rows, kChunk);
+  const uint64_t chunks = q_chunks + cdiv(k_rows, kChunk);
+  k.clusters = static_cast<uint32_t>(std::min<uint64_t>(chunks, uint64_t{hw.sm.count} * 4));
+  k.resources.smem_bytes = 2 * kChunk * d.dqk * 2;
+  k.resources.threads = 256;
+  const uint32_t grid = k.clusters;
+  const auto seq = static_cast<uint64_t>(p.seq);
+  const auto q_len = static_cast<uint64_t>(p.q_len);
+  const bool quantize = pl.dequant;
+  k.program = [=](uint32_t index) {
+    Role r{"rope", {}};
+    uint32_t phase = 0;
+    for (uint64_t c = index; c < chunks; c += grid, ++phase) {
+      const bool is_q = c < q_chunks;
+      const uint64_t row0 = (is_q ? c : c - q_chunks) * kChunk;
+      const uint64_t rows = std::min(kChunk, (is_q ? q_rows : k_rows) - row0);
+      r.ops.push_back(Op::tma_load(Region{is_q ? t.q : t.knew, row0, rows, 0, uint64_t{d.dqk} * 2}, 0));
+      r.ops.push_back(Op::wait(0, phase));
+      r.ops.push_back(Op::with(OpCode::kMufu, static_cast<uint32_t>(rows) * static_cast<uint32_t>(d.rot)));
+      const uint64_t fma = rows * static_cast<uint64_t>(d.rot) * kRopeFma +
+                           (!is_q && quantize ? rows * d.dqk * kQuantizeFma : 0);
+      r.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
+      r.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, rows * d.dqk * 2));
+      if (is_q) {
+        r.ops.push_back(Op::tma_store(Region{t.q, row0, rows, 0, uint64_t{d.dqk} * 2}));
+      } else {
+        // New token (b, g, i) goes to cache row (b, g, seq - q_len + i); a chunk may span heads.
+        uint64_t left = rows;
+        uint64_t src = row0;
+        while (left > 0) {
+          const uint64_t bg = src / q_len;
+          const uint64_t i = src % q_len;
+          const uint64_t run = std::min(left, q_len - i);
+          const uint64_t dst = bg * seq + (seq - q_len) + i;
+          r.ops.push_back(Op::tma_store(
+              Region{t.k, dst, run, 0, uint64_t{d.dqk} * static_cast<uint64_t>(d.kv_bits) / 8}));
+          if (t.scales) {
+            for (const Region& sr :
+                 scale_regions(t.ks, p, bg, seq - q_len + i, run, d.dqk / static_cast<uint64_t>(d.block)))
+              r.ops.push_back(Op::tma_store(sr));
+          }
+          left -= run;
+          src += run;
+        }
+      }
+      r.ops.push_back(Op::tma_store_wait());
+    }
+    ClusterProgram prog;
+    prog.ctas.push_back(CtaProgram{{r}, {1}});
+    return prog;
+  };
+  return k;
+}
+
+uint32_t occupancy(const HwSpec& hw, const CtaResources& r) {
+  Sm probe(0, hw);
+  if (probe.never_fits(r)) return 0;
+  uint32_t n = 0;
+  while (probe.fits(r) && n < hw.sm.max_ctas) {
+    probe.admit(r);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+  check_attention(p);
+  if (o.exp_on_fma > 1 || (o.exp_on_fma < 0 && o.exp_on_fma != -1)) {
+    throw InputError(fmt::format("--exp-on-fma {}: expected a fraction in [0, 1]", o.exp_on_fma));
+  }
+  if (o.block_n != 0 && (o.block_n % 16 != 0 || o.block_n > 256)) {
+    throw InputError(fmt::format("--block-n {}: expected a multiple of 16 up to 256", o.block_n));
+  }
+  if (p.head_dim % 16 != 0 || p.head_dim > 256) {
+    throw InputError(
+        fmt::format("--head-dim {}: the attention kernels take multiples of 16 up to 256", p.head_dim));
+  }
+  if (hw.tensor.rate(MmaKind::kF16) == 0) {
+    throw InputError(fmt::format("{} has no BF16 tensor instructions for attention", hw.name));
+  }
+  plan_attention(p, hw, o);
+}
+
+AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+  const Dims d = dims_of(p);
+  AttentionPlan pl;
+  pl.tmem = has_tcgen05(hw.arch);
+  const bool wgmma = has_wgmma(hw.arch);
+  const uint64_t packed = static_cast<uint64_t>(p.group() * p.q_len);
+  pl.decode = packed <= 128;
+  pl.dequant = p.kv != KvFormat::kBf16;
+  pl.rope_fused = p.rope.has_value() && o.rope == RopeMode::kFused;
+  pl.rope_kernel = p.rope.has_value() && o.rope == RopeMode::kSeparate;
+  pl.exp_on_fma = o.exp_on_fma >= 0 ? o.exp_on_fma : 0;
+  pl.conditional_rescale = o.conditional_rescale;
+  if (o.exp_on_fma < 0 && pl.tmem) {
+    // Balance MUFU and FMA time per score element: (1 - f) / mufu = (c + k f) / fma.
+    const double mu = hw.pipes.mufu_exp2_per_clk;
+    const double fm = hw.pipes.fma_fp32_per_clk;
+    pl.exp_on_fma = std::clamp((fm / mu - kSoftmaxFmaPerElement) / (fm / mu + kPolyExp2Fma), 0.0, 1.0);
+  }
+  pl.block_n = o.block_n != 0 ? o.block_n : (!pl.tmem && d.dqk > 128 ? 64 : 128);
+  if (pl.decode) {  // swapped: tile_m is the N of the MMAs, the packed rows rounded up
+    pl.rows = static_cast<uint32_t>(packed);
+    pl.tile_m = static_cast<uint32_t>(cdiv(pl.rows, pl.tmem ? 16 : 8) * (pl.tmem ? 16 : 8));
+    pl.q_tiles = 1;
+  } else if (pl.tmem) {
+    pl.tile_m = 128;
+    // Two tiles need two S and two O regions in TMEM.
+    pl.q_tiles = 2 * (d.dv + pl.block_n) <= hw.tmem.columns ? 2 : 1;
+  } else {
+    pl.tile_m = 64;
+    pl.q_tiles = 2;
+  }
+  const uint32_t cta_rows = pl.tile_m * pl.q_tiles;
+  // SMEM: Q tiles, then as many KV stages as fit (2..4); narrow KV adds its landing buffer.
+  // Decode also holds P^T, the B operand of O^T += V^T P^T.
+  const uint64_t q_bytes =
+      uint64_t{cta_rows} * d.dqk * 2 + (pl.decode ? uint64_t{pl.block_n} * pl.tile_m * 2 : 0);
+  const uint32_t dmax = std::max(d.dqk, d.dv);
+  // A stage holds a K or V block as it lands, and the converted BF16 block where the MMA reads
+  // it from SMEM (prefill); decode converts into TMEM or registers.
+  const uint64_t narrow = uint64_t{pl.block_n} * dmax * static_cast<uint64_t>(d.kv_bits) / 8 +
+                          (d.block > 0 ? uint64_t{pl.block_n} * dmax / static_cast<uint64_t>(d.block) : 0);
+  const bool converts = pl.dequant || pl.rope_fused;
+  const uint64_t stage = pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{pl.block_n} * dmax * 2;
+  const uint64_t budget = hw.smem.max_per_cta.bytes - 1024;
+  if (q_bytes + 2 * stage > budget) {
+    throw InputError(fmt::format(
+        "--head-dim {}: a {}-row Q tile and two {}-key KV stages need {} B of SMEM; {} "
+        "has {} per CTA",
+        p.head_dim, cta_rows, pl.block_n, q_bytes + 2 * stage, hw.name, to_string(hw.smem.max_per_cta)));
+  }
+  // Decode keeps more blocks in flight: it streams from HBM with little to overlap.
+  pl.stages = static_cast<uint32_t>(std::min<uint64_t>(pl.decode ? 8 : 4, (budget - q_bytes) / stage));
+  pl.resources.smem_bytes = q_bytes + pl.stages * stage + 1024;
+  if (pl.decode) {
+    if (pl.tmem) {  // S^T, O^T, and the converted K or V block (double-buffered)
+      pl.resources.tmem_columns =
+          pl.tile_m * (1 + static_cast<uint32_t>(cdiv(d.dv, 128))) + (pl.dequant || pl.rope_fused ? dmax : 0);
+    }
+    pl.resources.threads = 128 * 3;  // load + MMA warps, softmax WG, epilogue
+  } else if (pl.tmem) {
+    pl.resources.tmem_columns = pl.q_tiles * (d.dv + pl.block_n);
+    pl.resources.threads =
+        128 * (pl.q_tiles + 1) + 96;  // softmax WGs, correction WG, load/MMA/epilogue warps
+  } else {
+    pl.resources.threads = 128 * (pl.q_tiles + 1);  // producer WG + consumer WGs
+  }
+  if (converts) pl.resources.threads += 128 * kConverters;
+  // Registers: what the SM has for one CTA (FA4 and FA3 run one per SM), at most 168 a thread.
+  pl.resources.registers_per_thread =
+      std::min<uint32_t>(168, hw.sm.registers / ((pl.resources.threads + 127) / 128 * 128) / 8 * 8);
+  if (pl.tmem && pl.resources.tmem_columns > hw.tmem.columns) {
+    throw InputError(fmt::format("--head-dim {}: O and S of a Q tile need {} TMEM columns; {} has {}",
+                                 p.head_dim, pl.resources.tmem_columns, hw.name, hw.tmem.columns));
+  }
+  pl.ctas_per_sm = occupancy(hw, pl.resources);
+  if (pl.ctas_per_sm == 0) {
+    Sm probe(0, hw);
+    throw InputError(fmt::format("attention kernel on {}: {}", hw.name,
+                                 probe.never_fits(pl.resources).value_or("does not fit")));
+  }
+  if (pl.decode) {
+    const uint64_t blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
+    uint64_t splits = o.splits;
+    if (splits == 0) {  // fill every resident slot once, keeping at least 4 blocks per split
+      const uint64_t groups = static_cast<uint64_t>(p.batch * p.kv_heads);
+      const uint64_t slots = uint64_t{hw.sm.count} * pl.ctas_per_sm;
+      splits = std::max<uint64_t>(1, std::min(slots / std::max<uint64_t>(1, groups), blocks / 4));
+    }
+    pl.splits = static_cast<uint32_t>(std::clamp<uint64_t>(splits, 1, blocks));
+  }
+  const char* family = pl.tmem ? "fa4-like tcgen05" : (wgmma ? "fa3-like wgmma" : "fa2-like mma.sync");
+  if (pl.decode) {
+    pl.kernel =
+        fmt::format("split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits)",
+                    family, pl.rows, pl.tile_m, pl.splits);
+  } else {
+    pl.kernel =
+        fmt::format("{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
+                    pl.tmem ? (pl.q_tiles == 2 ? ", ping-pong" : ", no ping-pong: TMEM holds one") : "");
+  }
+  for (const Item& it : work_items(p, pl)) {
+    ++pl.ctas;
+    pl.kv_iterations += it.blocks;
+  }
+  return pl;
+}
+
+namespace {
+
+struct Counters {
+  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_hit = 0, exp2 = 0, fma = 0;
+  double tensor = 0, smem = 0, dram = 0;  // busy seconds
+  double seconds = 0;
+  uint64_t iterations = 0;
+};
+
+Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
+  Counters c;
+  for (size_t i = 0; i < info.size(); ++i) {
+    const auto v = static_cast<double>(k.stats[i]);
+    const std::string& n = info[i].name;
+    if (n == "gpu.hbm.read_bytes") c.hbm_read = v;
+    if (n == "gpu.hbm.write_bytes") c.hbm_write = v;
+    if (n == "gpu.l2.read_bytes") c.l2_read = v;
+    if (n == "gpu.l2.hit_bytes") c.l2_hit = v;
+    if (n == "gpu.sm.exp2") c.exp2 = v;
+    if (n == "gpu.sm.fma") c.fma = v;
+  }
+  c.tensor = k.busy.tensor.seconds();
+  c.smem = k.busy.smem.seconds();
+  c.dram = k.busy.dram.seconds();
+  c.seconds = k.duration().seconds();
+  return c;
+}
+
+Counters minus(const Counters& a, const Counters& b) {
+  Counters c;
+  c.hbm_read = a.hbm_read - b.hbm_read;
+  c.hbm_write = a.hbm_write - b.hbm_write;
+  c.l2_read = a.l2_read - b.l2_read;
+  c.l2_hit = a.l2_hit - b.l2_hit;
+  c.exp2 = a.exp2 - b.exp2;
+  c.fma = a.fma - b.fma;
+  c.tensor = a.tensor - b.tensor;
+  c.smem = a.smem - b.smem;
+  c.dram = a.dram - b.dram;
+  c.seconds = a.seconds - b.seconds;
+  c.iterations = a.iterations - b.iterations;
+  return c;
+}
+
+Counters scaled(const Counters& a, double f) {
+  Counters c = a;
+  c.hbm_read *= f;
+  c.hbm_write *= f;
+  c.l2_read *= f;
+  c.l2_hit *= f;
+  c.exp2 *= f;
+  c.fma *= f;
+  c.tensor *= f;
+  c.smem *= f;
+  c.dram *= f;
+  return c;
+}
+
+Counters plus(const Counters& a, const Counters& b) { return minus(a, scaled(b, -1)); }
+
+struct MainRun {
+  Counters total;   // whole kernel (extrapolated when sampled)
+  Counters steady;  // what the utilizations are read from
+  uint64_t simulated = 0;
+};
+
+// Runs the first `count` items with at most `cap` blocks each (0: whole), on a fresh GPU.
+// Returns the main kernel's counters, the other kernels' together, and every kernel's result.
+std::tuple<Counters, Counters, std::vector<KernelResult>> run_main(
+    const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, ClockMode clock,
+    const std::vector<Item>& items, size_t count, uint32_t cap, bool with_rope) {
+  Simulation sim;
+  Gpu gpu(sim, hw, clock);
+  const Dims d = dims_of(p);
+  const Tensors t = allocate(gpu, p, pl, d);
+  std::vector<KernelResult> ks;
+  if (with_rope) ks.push_back(gpu.run(rope_kernel(p, pl, hw, t, d)));
+  ks.push_back(gpu.run(main_kernel(p, pl, hw, t, items, count, cap)));
+  if (cap == 0 && t.workspace) ks.push_back(gpu.run(reduce_kernel(p, pl, t, d)));
+  const size_t main = with_rope ? 1 : 0;
+  Counters c = counters(ks[main], sim.stats().info());
+  Counters others;
+  for (size_t i = 0; i < ks.size(); ++i) {
+    if (i != main) others = plus(others, counters(ks[i], sim.stats().info()));
+  }
+  for (size_t i = 0; i < count; ++i)
+    c.iterations += cap > 0 ? std::min(cap, items[i].blocks) : items[i].blocks;
+  return {c, others, std::move(ks)};
+}
+
+}  // namespace
+
+AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
+                                   const AttentionTimingOptions& o) {
+  check_attention_timing(p, hw, o);
+  AttentionTiming r;
+  r.plan = plan_attention(p, hw, o);
+  const AttentionPlan& pl = r.plan;
+  const std::vector<Item> items = work_items(p, pl);
+  const uint64_t whole = o.whole_run_blocks != 0 ? o.whole_run_blocks : kDefaultWholeRun;
+  const uint64_t slots = uint64_t{hw.sm.count} * pl.ctas_per_sm;
+  uint32_t longest = 0;
+  for (const Item& it : items) longest = std::max(longest, it.blocks);
+  r.sampled = pl.kv_iterations > whole && longest > kSampleLong;
+
+  Counters main;
+  Counters steady;
+  std::vector<KernelResult> extra;  // rope, reduce (always whole)
+  double main_s = 0;
+  if (!r.sampled) {
+    auto [c, others, ks] = run_main(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel);
+    main = plus(c, others);
+    steady = c;
+    main_s = c.seconds;
+    r.simulated_iterations = c.iterations;
+    for (KernelResult& k : ks) extra.push_back(std::move(k));
+  } else {
+    const size_t wave = static_cast<size_t>(std::min<uint64_t>(items.size(), slots));
+    const Counters c1 = std::get<0>(run_main(p, pl, hw, o.clock, items, wave, kSampleShort, false));
+    const Counters c2 = std::get<0>(run_main(p, pl, hw, o.clock, items, wave, kSampleLong, false));
+    steady = minus(c2, c1);
+    // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short cut.
+    const double b = steady.seconds / (kSampleLong - kSampleShort);
+    const double a = std::max(0.0, c1.seconds - b * kSampleShort);
+    std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
+    for (uint64_t s = 0; s < slots; ++s) free_at.push(0.0);
+    double end = 0;
+    for (const Item& it : items) {
+      const double start = free_at.top();
+      free_at.pop();
+      const double fin = start + a + b * it.blocks;
+      end = std::max(end, fin);
+      free_at.push(fin);
+    }
+    main_s = end;
+    const double per_iter = 1.0 / static_cast<double>(steady.iterations);
+    const Counters fixed =
+        scaled(minus(c1, scaled(steady, kSampleShort * static_cast<double>(wave) * per_iter)),
+               1.0 / static_cast<double>(wave));
+    main = plus(scaled(fixed, static_cast<double>(items.size())),
+                scaled(steady, static_cast<double>(pl.kv_iterations) * per_iter));
+    r.simulated_iterations = c1.iterations + c2.iterations;
+    // RoPE and the reduction run whole, on their own.
+    if (pl.rope_kernel || pl.splits > 1) {
+      Simulation sim;
+      Gpu gpu(sim, hw, o.clock);
+      const Dims d = dims_of(p);
+      const Tensors t = allocate(gpu, p, pl, d);
+      if (pl.rope_kernel) extra.push_back(gpu.run(rope_kernel(p, pl, hw, t, d)));
+      if (t.workspace) extra.push_back(gpu.run(reduce_kernel(p, pl, t, d)));
+      for (const KernelResult& k : extra) main = plus(main, counters(k, sim.stats().info()));
+    }
+  }
+  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
+  for (const KernelResult& k : extra) {
+    if (k.name.rfind("attention", 0) == 0) {
+      r.kernels.push_back({k.name, main_s * 1e6, r.sampled});
+      continue;
+    }
+    r.kernels.push_back({k.name, k.duration().seconds() * 1e6, false});
+  }
+  if (r.sampled) {
+    r.kernels.insert(
+        r.kernels.begin() + (pl.rope_kernel ? 1 : 0),
+        AttentionKernelTime{fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"),
+                            main_s * 1e6, true});
+  }
+  r.time_s = 0;
+  for (const AttentionKernelTime& k : r.kernels) r.time_s += k.us * 1e-6;
+  r.sm_cycles = r.time_s * static_cast<double>(f.hz);
+  r.flops = 2 * p.macs();
+  r.tflops = r.flops / r.time_s * 1e-12;
+  r.peak_tflops = hw.peak_flops(MmaKind::kF16, f) * 1e-12;
+  r.pct_of_peak = 100 * r.tflops / r.peak_tflops;
+  r.hbm_read = main.hbm_read;
+  r.hbm_write = main.hbm_write;
+  r.l2_read = main.l2_read;
+  r.l2_hit = main.l2_hit;
+  r.exp2 = main.exp2;
+  r.fma = main.fma;
+  r.hbm_tb_s = (r.hbm_read + r.hbm_write) / r.time_s * 1e-12;
+  r.pct_of_hbm =
+      100 * (r.hbm_read + r.hbm_write) / r.time_s / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  const double span = steady.seconds;
+  const double sms = hw.sm.count;
+  const double cyc = span * static_cast<double>(f.hz) * sms;
+  r.util_tensor = steady.tensor / (span * sms);
+  r.util_smem = steady.smem / (span * sms);
+  r.util_dram = steady.dram / (span * hw.dram.channels());
+  r.util_mufu = steady.exp2 / (cyc * hw.pipes.mufu_exp2_per_clk);
+  r.util_fma = steady.fma / (cyc * hw.pipes.fma_fp32_per_clk);
+  struct Cand {
+    const char* name;
+    double v;
+  };
+  const Cand c[] = {{"tensor pipe", r.util_tensor},
+                    {"softmax: MUFU exp2", r.util_mufu},
+                    {"softmax: FMA pipe (exp2 polynomials, max, sum)", r.util_fma},
+                    {"SMEM", r.util_smem},
+                    {"HBM", r.util_dram}};
+  const Cand* best = &c[0];
+  for (const Cand& x : c) {
+    if (x.v > best->v) best = &x;
+  }
+  r.bound = best->v >= 0.6 ? best->name : "latency/occupancy";
+  r.bound_detail = fmt::format("tensor {:.0f}%, MUFU {:.0f}%, FMA {:.0f}%, SMEM {:.0f}%, HBM {:.0f}% busy{}",
+                               100 * r.util_tensor, 100 * r.util_mufu, 100 * r.util_fma, 100 * r.util_smem,
+                               100 * r.util_dram, r.sampled ? " (steady state of the sampled wave)" : "");
+  return r;
+}
+
+}  // namespace bwsim
