@@ -70,11 +70,7 @@ int run_attention(const cli::po::variables_map& vm) {
   if (rope_mode != "separate" && rope_mode != "fused")
     throw InputError(fmt::format("--rope-mode {}: expected separate or fused", rope_mode));
   to.rope = rope_mode == "fused" ? RopeMode::kFused : RopeMode::kSeparate;
-  if (vm.count("exp-on-fma") != 0) {
-    to.exp_on_fma = vm["exp-on-fma"].as<double>();
-    if (!(to.exp_on_fma >= 0 && to.exp_on_fma <= 1))
-      throw InputError(fmt::format("--exp-on-fma {}: expected a fraction in [0, 1]", to.exp_on_fma));
-  }
+  if (vm.count("exp-on-fma") != 0) to.exp_on_fma = vm["exp-on-fma"].as<double>();
   to.splits = vm["splits"].as<uint32_t>();
   to.block_n = vm["block-n"].as<uint32_t>();
   const auto& rescale = vm["rescale"].as<std::string>();
@@ -89,6 +85,7 @@ int run_attention(const cli::po::variables_map& vm) {
   if (timing_flag != "on" && timing_flag != "off")
     throw InputError(fmt::format("--timing {}: expected on or off", timing_flag));
   const bool timing = timing_flag == "on";
+  check_attention_options(to);  // a bad option is an error even with --timing off
   if (timing) check_attention_timing(p, hw, to);
   FunctionalSpec fs =
       parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);

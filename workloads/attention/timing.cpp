@@ -8,7 +8,6 @@
 #include <functional>
 #include <limits>
 #include <queue>
-#include <tuple>
 
 #include "isa/mma.hpp"
 #include "sim/errors.hpp"
@@ -187,7 +186,7 @@ struct Entry {
 };
 std::vector<Entry> consumption_order(uint32_t n) {
   std::vector<Entry> e;
-  e.reserve(2 * n);
+  e.reserve(2 * size_t{n});
   for (uint32_t j = 0; j < n; ++j) {
     e.push_back({false, j});
     if (j > 0) e.push_back({true, j - 1});
@@ -251,23 +250,45 @@ struct Builder {
     }
   }
 
-  // The converter role's work on one landed KV block: dequantize, rotate K (fused RoPE).
-  void transform_entry(std::vector<Op>& ops, const Entry& e) const {
+  // Where the converters put a converted block: SMEM for the prefill MMAs (MUFU and FMA work
+  // issued one after the other), or the decode MMAs' A operand (the two pipes interleaved): TMEM,
+  // or without TMEM the MMA warps' registers (no further traffic).
+  enum class ConvertTo { kSmem, kTmem, kRegisters };
+
+  // The converter warps' work on one landed KV block: read it as stored, dequantize, rotate K
+  // (fused RoPE, sin and cos on MUFU), write BF16 to `to`.
+  void convert_entry(std::vector<Op>& ops, const Entry& e, ConvertTo to) const {
     const uint32_t dim = e.v ? d.dv : d.dqk;
     const uint64_t elems = uint64_t{pl.block_n} * dim;
     ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * static_cast<uint64_t>(d.kv_bits) / 8));
     uint64_t fma = pl.dequant ? kDequantFma * elems : 0;
+    uint32_t mufu = 0;
     if (pl.rope_fused && !e.v) {
       fma += uint64_t{kRopeFma} * pl.block_n * static_cast<uint64_t>(d.rot);
-      ops.push_back(Op::with(OpCode::kMufu, pl.block_n * static_cast<uint32_t>(d.rot)));  // sin, cos
+      mufu = pl.block_n * static_cast<uint32_t>(d.rot);
     }
+    if (to != ConvertTo::kSmem) {
+      ops.push_back(Op::mufu_fma(mufu, fma));
+      // Into TMEM, or handed to the MMA warps' registers (no traffic: a zero-cycle step).
+      ops.push_back(to == ConvertTo::kTmem ? Op::bytes_op(OpCode::kTmemStore, elems * 2)
+                                           : Op::with(OpCode::kDelay, 0));
+      return;
+    }
+    if (mufu > 0) ops.push_back(Op::with(OpCode::kMufu, mufu));
     if (fma > 0) ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
     ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+  }
+  [[nodiscard]] std::function<void(std::vector<Op>&, const Entry&)> converter(ConvertTo to) const {
+    return [this, to](std::vector<Op>& ops, const Entry& e) { convert_entry(ops, e, to); };
   }
 
   // Softmax of one tile's scores for one block: `rows` real rows (whole warps) x block_n.
   void softmax(std::vector<Op>& ops, uint32_t rows, bool masked) const {
-    const uint64_t e = uint64_t{(rows + 31) / 32 * 32} * pl.block_n;
+    softmax_elements(ops, uint64_t{(rows + 31) / 32} * 32 * pl.block_n, masked);
+  }
+  // Softmax over `e` score elements: exp2 on MUFU but for the share on the FMA pipe, and the
+  // max, scale, sum, conversion (and causal mask) on the FMA pipe.
+  void softmax_elements(std::vector<Op>& ops, uint64_t e, bool masked) const {
     const double fma =
         static_cast<double>(e) * (kSoftmaxFmaPerElement + kPolyExp2Fma * pl.exp_on_fma + (masked ? 1 : 0));
     const auto mufu = static_cast<uint32_t>(std::llround(static_cast<double>(e) * (1 - pl.exp_on_fma)));
@@ -314,18 +335,24 @@ struct Builder {
   ClusterProgram decode_cta(const Item& it) const;
 };
 
-// Barriers of the tcgen05 kernel.
-struct TmemBarriers {
+// Barriers every attention kernel has: the KV ring of S stages (full, empty, and narrow: a
+// block landed for the converters) and Q landed; each kernel's own barriers follow from `mine`.
+struct RingBarriers {
   uint16_t S;
   [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
   [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
   [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
   [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
-  [[nodiscard]] uint16_t q_ready() const { return static_cast<uint16_t>(3 * S + 1); }
-  [[nodiscard]] uint16_t s_full(uint32_t t) const { return static_cast<uint16_t>(3 * S + 2 + t); }
-  [[nodiscard]] uint16_t p_full(uint32_t t) const { return static_cast<uint16_t>(3 * S + 4 + t); }
-  [[nodiscard]] uint16_t pv_done(uint32_t t) const { return static_cast<uint16_t>(3 * S + 6 + t); }
-  [[nodiscard]] uint16_t corr_done(uint32_t t) const { return static_cast<uint16_t>(3 * S + 8 + t); }
+  [[nodiscard]] uint16_t mine(uint32_t k) const { return static_cast<uint16_t>(3 * S + 1 + k); }
+};
+
+// Barriers of the tcgen05 kernel.
+struct TmemBarriers : RingBarriers {
+  [[nodiscard]] uint16_t q_ready() const { return mine(0); }
+  [[nodiscard]] uint16_t s_full(uint32_t t) const { return mine(1 + t); }
+  [[nodiscard]] uint16_t p_full(uint32_t t) const { return mine(3 + t); }
+  [[nodiscard]] uint16_t pv_done(uint32_t t) const { return mine(5 + t); }
+  [[nodiscard]] uint16_t corr_done(uint32_t t) const { return mine(7 + t); }
   [[nodiscard]] uint32_t count() const { return 3u * S + 10; }
 };
 
@@ -333,25 +360,49 @@ struct TmemBarriers {
 // SMEM read and TMEM / SMEM write of the other.
 constexpr uint32_t kConverters = 2;
 
-void produce(std::vector<Op>& ops, std::array<Role, kConverters>* conv, const Builder& bd, const Item& it,
-             uint32_t n, uint32_t S, const std::function<uint16_t(uint32_t)>& full,
-             const std::function<uint16_t(uint32_t)>& empty,
-             const std::function<uint16_t(uint32_t)>& narrow) {
+using ConvertBody = std::function<void(std::vector<Op>&, const Entry&)>;
+
+// The load role's KV ring in consumption order. Without `convert` each block lands on its full
+// barrier; with it, on `narrow`, and the converter warpgroups (alternate blocks) run `convert`
+// on it and arrive at full.
+void produce(std::vector<Op>& ops, std::array<Role, kConverters>& conv, const Builder& bd, const Item& it,
+             uint32_t n, const RingBarriers& L, const ConvertBody& convert) {
+  const uint32_t S = L.S;
   const std::vector<Entry> order = consumption_order(n);
   for (size_t e = 0; e < order.size(); ++e) {
     const auto s = static_cast<uint32_t>(e % S);
     const auto ph = static_cast<uint32_t>(e / S);
-    if (e >= S) ops.push_back(Op::wait(empty(s), ph - 1));
-    if (conv == nullptr) {
-      bd.load_entry(ops, it, order[e], full(s));
+    if (e >= S) ops.push_back(Op::wait(L.empty(s), ph - 1));
+    if (!convert) {
+      bd.load_entry(ops, it, order[e], L.full(s));
       continue;
     }
-    bd.load_entry(ops, it, order[e], narrow(s));
-    std::vector<Op>& c = (*conv)[e % kConverters].ops;
-    c.push_back(Op::wait(narrow(s), ph));
-    bd.transform_entry(c, order[e]);
-    c.push_back(Op::arrive(full(s)));
+    bd.load_entry(ops, it, order[e], L.narrow(s));
+    std::vector<Op>& c = conv[e % kConverters].ops;
+    c.push_back(Op::wait(L.narrow(s), ph));
+    convert(c, order[e]);
+    c.push_back(Op::arrive(L.full(s)));
   }
+}
+
+// One CTA of `roles` (the converters when the kernel converts) with the ring's arrival counts
+// set: `empty_count` releases per stage, and every other barrier of `count` expecting one.
+ClusterProgram one_cta(std::vector<Role> roles, std::array<Role, kConverters>& conv, const Builder& bd,
+                       const RingBarriers& L, uint32_t count, uint32_t empty_count) {
+  CtaProgram cta;
+  cta.roles = std::move(roles);
+  if (bd.transform()) {
+    for (Role& r : conv) cta.roles.push_back(std::move(r));
+  }
+  cta.barrier_counts.assign(count, 1);
+  for (uint32_t s = 0; s < L.S; ++s) {
+    cta.barrier_counts[L.full(s)] = bd.full_count();
+    cta.barrier_counts[L.empty(s)] = empty_count;
+    cta.barrier_counts[L.narrow(s)] = bd.narrow_count();
+  }
+  ClusterProgram prog;
+  prog.ctas.push_back(std::move(cta));
+  return prog;
 }
 
 // Stage index and phase of KV block j's K (or V) in the consumption order.
@@ -368,7 +419,7 @@ std::pair<uint32_t, uint32_t> stage_of(uint32_t j, bool v, uint32_t n, uint32_t 
 
 ClusterProgram Builder::tmem_cta(const Item& it) const {
   const uint32_t S = pl.stages;
-  const TmemBarriers L{static_cast<uint16_t>(S)};
+  const TmemBarriers L{{static_cast<uint16_t>(S)}};
   const uint32_t n = blocks(it);
   const uint32_t T = pl.q_tiles;
   Role load{"load", {}};
@@ -387,9 +438,7 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
           Region{t.q, q_row0(it) + uint64_t{q} * pl.tile_m, rows, 0, uint64_t{d.dqk} * 2}, L.q_full()));
     }
   }
-  produce(
-      load.ops, transform() ? &conv : nullptr, *this, it, n, S, [&](uint32_t s) { return L.full(s); },
-      [&](uint32_t s) { return L.empty(s); }, [&](uint32_t s) { return L.narrow(s); });
+  produce(load.ops, conv, *this, it, n, L, transform() ? converter(ConvertTo::kSmem) : ConvertBody{});
 
   MmaShape qk;
   qk.kind = MmaKind::kF16;
@@ -469,38 +518,23 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
   corr.ops.push_back(Op::tma_store_wait());
   corr.ops.push_back(Op::with(OpCode::kMark, 0));
 
-  CtaProgram cta;
-  cta.roles = {load, mma, corr};
-  for (Role& r : sm) cta.roles.push_back(std::move(r));
-  if (transform()) {
-    for (Role& r : conv) cta.roles.push_back(std::move(r));
-  }
-  cta.barrier_counts.assign(L.count(), 1);
-  for (uint32_t s = 0; s < S; ++s) {
-    cta.barrier_counts[L.full(s)] = full_count();
-    cta.barrier_counts[L.narrow(s)] = narrow_count();
-  }
-  cta.barrier_counts[L.q_full()] = T;
-  cta.barrier_counts[L.q_ready()] = T;
-  ClusterProgram prog;
-  prog.ctas.push_back(std::move(cta));
+  std::vector<Role> roles{load, mma, corr};
+  for (Role& r : sm) roles.push_back(std::move(r));
+  ClusterProgram prog = one_cta(std::move(roles), conv, *this, L, L.count(), 1);
+  prog.ctas[0].barrier_counts[L.q_full()] = T;
+  prog.ctas[0].barrier_counts[L.q_ready()] = T;
   return prog;
 }
 
-struct RegBarriers {
-  uint16_t S;
-  [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
-  [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
-  [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
-  [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
-  [[nodiscard]] uint16_t s_done(uint32_t w) const { return static_cast<uint16_t>(3 * S + 1 + w); }
-  [[nodiscard]] uint16_t pv_done(uint32_t w) const { return static_cast<uint16_t>(3 * S + 3 + w); }
+struct RegBarriers : RingBarriers {
+  [[nodiscard]] uint16_t s_done(uint32_t w) const { return mine(w); }
+  [[nodiscard]] uint16_t pv_done(uint32_t w) const { return mine(2 + w); }
   [[nodiscard]] uint32_t count() const { return 3u * S + 5; }
 };
 
 ClusterProgram Builder::regs_cta(const Item& it) const {
   const uint32_t S = pl.stages;
-  const RegBarriers L{static_cast<uint16_t>(S)};
+  const RegBarriers L{{static_cast<uint16_t>(S)}};
   const uint32_t n = blocks(it);
   const uint32_t W = pl.q_tiles;  // 64-row warpgroups
   const bool warp_level = !has_wgmma(hw.arch);
@@ -511,9 +545,7 @@ ClusterProgram Builder::regs_cta(const Item& it) const {
   } else {
     load.ops.push_back(Op::arrive(L.q_full()));
   }
-  produce(
-      load.ops, transform() ? &conv : nullptr, *this, it, n, S, [&](uint32_t s) { return L.full(s); },
-      [&](uint32_t s) { return L.empty(s); }, [&](uint32_t s) { return L.narrow(s); });
+  produce(load.ops, conv, *this, it, n, L, transform() ? converter(ConvertTo::kSmem) : ConvertBody{});
   MmaShape qk;
   qk.kind = MmaKind::kF16;
   qk.m = static_cast<uint16_t>(pl.tile_m);
@@ -568,33 +600,16 @@ ClusterProgram Builder::regs_cta(const Item& it) const {
     ops.push_back(Op::tma_store_wait());
     ops.push_back(Op::with(OpCode::kMark, 0));
   }
-  CtaProgram cta;
-  cta.roles = {load};
-  for (Role& r : wg) cta.roles.push_back(std::move(r));
-  if (transform()) {
-    for (Role& r : conv) cta.roles.push_back(std::move(r));
-  }
-  cta.barrier_counts.assign(L.count(), 1);
-  for (uint32_t s = 0; s < S; ++s) {
-    cta.barrier_counts[L.full(s)] = full_count();
-    cta.barrier_counts[L.empty(s)] = W;
-    cta.barrier_counts[L.narrow(s)] = narrow_count();
-  }
-  ClusterProgram prog;
-  prog.ctas.push_back(std::move(cta));
-  return prog;
+  std::vector<Role> roles{load};
+  for (Role& r : wg) roles.push_back(std::move(r));
+  return one_cta(std::move(roles), conv, *this, L, L.count(), W);
 }
 
 // Barriers of the decode kernel.
-struct DecodeBarriers {
-  uint16_t S;
-  [[nodiscard]] uint16_t full(uint32_t s) const { return static_cast<uint16_t>(s); }
-  [[nodiscard]] uint16_t empty(uint32_t s) const { return static_cast<uint16_t>(S + s); }
-  [[nodiscard]] uint16_t narrow(uint32_t s) const { return static_cast<uint16_t>(2 * S + s); }
-  [[nodiscard]] uint16_t q_full() const { return static_cast<uint16_t>(3 * S); }
-  [[nodiscard]] uint16_t s_full() const { return static_cast<uint16_t>(3 * S + 1); }
-  [[nodiscard]] uint16_t p_full() const { return static_cast<uint16_t>(3 * S + 2); }
-  [[nodiscard]] uint16_t pv_done() const { return static_cast<uint16_t>(3 * S + 3); }
+struct DecodeBarriers : RingBarriers {
+  [[nodiscard]] uint16_t s_full() const { return mine(0); }
+  [[nodiscard]] uint16_t p_full() const { return mine(1); }
+  [[nodiscard]] uint16_t pv_done() const { return mine(2); }
   [[nodiscard]] uint32_t count() const { return 3u * S + 4; }
 };
 
@@ -605,7 +620,7 @@ struct DecodeBarriers {
 // SMEM then carries only the narrow bytes.
 ClusterProgram Builder::decode_cta(const Item& it) const {
   const uint32_t S = pl.stages;
-  const DecodeBarriers L{static_cast<uint16_t>(S)};
+  const DecodeBarriers L{{static_cast<uint16_t>(S)}};
   const uint32_t n = blocks(it);
   const uint32_t npad = pl.tile_m;  // N of the swapped MMAs
   const bool tc = pl.tmem;
@@ -614,32 +629,8 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
   Role sm{"softmax", {}};
   std::array<Role, kConverters> conv{Role{"convert0", {}}, Role{"convert1", {}}};
   load.ops.push_back(Op::tma_load(Region{t.q, q_row0(it), it.rows, 0, uint64_t{d.dqk} * 2}, L.q_full()));
-  const std::vector<Entry> order = consumption_order(n);
-  for (size_t e = 0; e < order.size(); ++e) {
-    const auto s = static_cast<uint32_t>(e % S);
-    const auto ph = static_cast<uint32_t>(e / S);
-    if (e >= S) load.ops.push_back(Op::wait(L.empty(s), ph - 1));
-    if (!transform()) {
-      load_entry(load.ops, it, order[e], L.full(s));
-      continue;
-    }
-    load_entry(load.ops, it, order[e], L.narrow(s));
-    std::vector<Op>& c = conv[e % kConverters].ops;
-    c.push_back(Op::wait(L.narrow(s), ph));
-    const uint32_t dim = order[e].v ? d.dv : d.dqk;
-    const uint64_t elems = uint64_t{pl.block_n} * dim;
-    c.push_back(Op::bytes_op(OpCode::kSmemRead, elems * static_cast<uint64_t>(d.kv_bits) / 8));
-    uint64_t fma = pl.dequant ? kDequantFma * elems : 0;
-    uint32_t mufu = 0;
-    if (pl.rope_fused && !order[e].v) {
-      fma += uint64_t{kRopeFma} * pl.block_n * static_cast<uint64_t>(d.rot);
-      mufu = pl.block_n * static_cast<uint32_t>(d.rot);
-    }
-    c.push_back(Op::mufu_fma(mufu, fma));
-    // The converted block: the A operand in TMEM, or (no TMEM) in the MMA warps' registers.
-    c.push_back(tc ? Op::bytes_op(OpCode::kTmemStore, elems * 2) : Op::with(OpCode::kDelay, 0));
-    c.push_back(Op::arrive(L.full(s)));
-  }
+  produce(load.ops, conv, *this, it, n, L,
+          transform() ? converter(tc ? ConvertTo::kTmem : ConvertTo::kRegisters) : ConvertBody{});
   MmaShape qk;
   qk.kind = MmaKind::kF16;
   qk.m = static_cast<uint16_t>(std::min<uint32_t>(pl.block_n, tc ? 128 : 64));
@@ -679,12 +670,7 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
   for (uint32_t j = 0; j < n; ++j) {
     sm.ops.push_back(Op::wait(L.s_full(), j));
     if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.block_n} * npad * 4));
-    const uint64_t e = uint64_t{it.rows} * pl.block_n;
-    const double fma = static_cast<double>(e) *
-                       (kSoftmaxFmaPerElement + kPolyExp2Fma * pl.exp_on_fma + (masked(it, j) ? 1 : 0));
-    sm.ops.push_back(
-        Op::mufu_fma(static_cast<uint32_t>(std::llround(static_cast<double>(e) * (1 - pl.exp_on_fma))),
-                     static_cast<uint64_t>(std::llround(fma))));
+    softmax_elements(sm.ops, uint64_t{it.rows} * pl.block_n, masked(it, j));  // the swapped warps: no padding
     if (j >= 1) {  // O^T must hold block j-1 before it is rescaled for block j
       sm.ops.push_back(Op::wait(L.pv_done(), j - 1));
       if (rescale_at(j, pl.conditional_rescale || !tc)) {
@@ -704,19 +690,7 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
   sm.ops.push_back(Op::tma_store_wait());
   sm.ops.push_back(Op::with(OpCode::kMark, 0));
 
-  CtaProgram cta;
-  cta.roles = {load, mma, sm};
-  if (transform()) {
-    for (Role& r : conv) cta.roles.push_back(std::move(r));
-  }
-  cta.barrier_counts.assign(L.count(), 1);
-  for (uint32_t s = 0; s < S; ++s) {
-    cta.barrier_counts[L.full(s)] = full_count();
-    cta.barrier_counts[L.narrow(s)] = narrow_count();
-  }
-  ClusterProgram prog;
-  prog.ctas.push_back(std::move(cta));
-  return prog;
+  return one_cta({load, mma, sm}, conv, *this, L, L.count(), 1);
 }
 
 Kernel main_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, const Tensors& t,
@@ -741,7 +715,7 @@ Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const T
   Kernel k;
   k.name = fmt::format("split-KV reduce x{}", pl.splits);
   k.clusters = static_cast<uint32_t>(p.batch * p.kv_heads);
-  k.resources.smem_bytes = std::min<uint64_t>(uint64_t{pl.rows} * (d.dv * 4 + 4) * 2, 96 * 1024);
+  k.resources.smem_bytes = std::min<uint64_t>(uint64_t{pl.rows} * (d.dv * 4 + 4) * 2, uint64_t{96} * 1024);
   k.resources.threads = 256;
   const auto H = static_cast<uint64_t>(p.heads);
   const auto q_len = static_cast<uint64_t>(p.q_len);
@@ -843,14 +817,22 @@ uint32_t occupancy(const HwSpec& hw, const CtaResources& r) {
 
 }  // namespace
 
-void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
-  check_attention(p);
-  if (o.exp_on_fma > 1 || (o.exp_on_fma < 0 && o.exp_on_fma != -1)) {
-    throw InputError(fmt::format("--exp-on-fma {}: expected a fraction in [0, 1]", o.exp_on_fma));
+void check_attention_options(const AttentionTimingOptions& o) {
+  if (o.exp_on_fma && !(*o.exp_on_fma >= 0 && *o.exp_on_fma <= 1)) {
+    throw InputError(fmt::format("--exp-on-fma {}: expected a fraction in [0, 1]", *o.exp_on_fma));
   }
   if (o.block_n != 0 && (o.block_n % 16 != 0 || o.block_n > 256)) {
     throw InputError(fmt::format("--block-n {}: expected a multiple of 16 up to 256", o.block_n));
   }
+}
+
+void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+  (void)plan_attention(p, hw, o);
+}
+
+AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+  check_attention(p);
+  check_attention_options(o);
   if (p.head_dim % 16 != 0 || p.head_dim > 256) {
     throw InputError(
         fmt::format("--head-dim {}: the attention kernels take multiples of 16 up to 256", p.head_dim));
@@ -858,10 +840,6 @@ void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const A
   if (hw.tensor.rate(MmaKind::kF16) == 0) {
     throw InputError(fmt::format("{} has no BF16 tensor instructions for attention", hw.name));
   }
-  plan_attention(p, hw, o);
-}
-
-AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   const Dims d = dims_of(p);
   AttentionPlan pl;
   pl.tmem = has_tcgen05(hw.arch);
@@ -871,9 +849,9 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
   pl.dequant = p.kv != KvFormat::kBf16;
   pl.rope_fused = p.rope.has_value() && o.rope == RopeMode::kFused;
   pl.rope_kernel = p.rope.has_value() && o.rope == RopeMode::kSeparate;
-  pl.exp_on_fma = o.exp_on_fma >= 0 ? o.exp_on_fma : 0;
+  pl.exp_on_fma = o.exp_on_fma.value_or(0);
   pl.conditional_rescale = o.conditional_rescale;
-  if (o.exp_on_fma < 0 && pl.tmem) {
+  if (!o.exp_on_fma && pl.tmem) {
     // Balance MUFU and FMA time per score element: (1 - f) / mufu = (c + k f) / fma.
     const double mu = hw.pipes.mufu_exp2_per_clk;
     const double fm = hw.pipes.fma_fp32_per_clk;
@@ -974,7 +952,7 @@ struct Counters {
   double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_hit = 0, exp2 = 0, fma = 0;
   double tensor = 0, smem = 0, dram = 0;  // busy seconds
   double seconds = 0;
-  uint64_t iterations = 0;
+  double iterations = 0;  // CTA x KV-block iterations run
 };
 
 Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
@@ -996,37 +974,25 @@ Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
   return c;
 }
 
-Counters minus(const Counters& a, const Counters& b) {
+// a + f * b, field by field.
+Counters axpy(const Counters& a, double f, const Counters& b) {
   Counters c;
-  c.hbm_read = a.hbm_read - b.hbm_read;
-  c.hbm_write = a.hbm_write - b.hbm_write;
-  c.l2_read = a.l2_read - b.l2_read;
-  c.l2_hit = a.l2_hit - b.l2_hit;
-  c.exp2 = a.exp2 - b.exp2;
-  c.fma = a.fma - b.fma;
-  c.tensor = a.tensor - b.tensor;
-  c.smem = a.smem - b.smem;
-  c.dram = a.dram - b.dram;
-  c.seconds = a.seconds - b.seconds;
-  c.iterations = a.iterations - b.iterations;
+  c.hbm_read = a.hbm_read + f * b.hbm_read;
+  c.hbm_write = a.hbm_write + f * b.hbm_write;
+  c.l2_read = a.l2_read + f * b.l2_read;
+  c.l2_hit = a.l2_hit + f * b.l2_hit;
+  c.exp2 = a.exp2 + f * b.exp2;
+  c.fma = a.fma + f * b.fma;
+  c.tensor = a.tensor + f * b.tensor;
+  c.smem = a.smem + f * b.smem;
+  c.dram = a.dram + f * b.dram;
+  c.seconds = a.seconds + f * b.seconds;
+  c.iterations = a.iterations + f * b.iterations;
   return c;
 }
-
-Counters scaled(const Counters& a, double f) {
-  Counters c = a;
-  c.hbm_read *= f;
-  c.hbm_write *= f;
-  c.l2_read *= f;
-  c.l2_hit *= f;
-  c.exp2 *= f;
-  c.fma *= f;
-  c.tensor *= f;
-  c.smem *= f;
-  c.dram *= f;
-  return c;
-}
-
-Counters plus(const Counters& a, const Counters& b) { return minus(a, scaled(b, -1)); }
+Counters minus(const Counters& a, const Counters& b) { return axpy(a, -1, b); }
+Counters plus(const Counters& a, const Counters& b) { return axpy(a, 1, b); }
+Counters scaled(const Counters& a, double f) { return axpy(Counters{}, f, a); }
 
 struct MainRun {
   Counters total;   // whole kernel (extrapolated when sampled)
@@ -1035,34 +1001,44 @@ struct MainRun {
 };
 
 // Runs the first `count` items with at most `cap` blocks each (0: whole), on a fresh GPU.
-// Returns the main kernel's counters, the other kernels' together, and every kernel's result.
-std::tuple<Counters, Counters, std::vector<KernelResult>> run_main(
-    const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, ClockMode clock,
-    const std::vector<Item>& items, size_t count, uint32_t cap, bool with_rope) {
+struct Run {
+  Counters main;    // the attention kernel
+  Counters others;  // the RoPE and reduction kernels together
+  std::optional<AttentionKernelTime> rope, attention, reduce;
+};
+
+AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration().seconds() * 1e6, false}; }
+
+// Runs, on a fresh GPU and in launch order, the RoPE kernel (`rope`), the attention kernel over
+// the first `count` items with at most `cap` blocks each (0: whole; `count` 0: not at all), and
+// the split-KV reduction (`reduce`).
+Run run_kernels(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, ClockMode clock,
+                const std::vector<Item>& items, size_t count, uint32_t cap, bool rope, bool reduce) {
   Simulation sim;
   Gpu gpu(sim, hw, clock);
   const Dims d = dims_of(p);
   const Tensors t = allocate(gpu, p, pl, d);
-  std::vector<KernelResult> ks;
-  if (with_rope) ks.push_back(gpu.run(rope_kernel(p, pl, hw, t, d)));
-  ks.push_back(gpu.run(main_kernel(p, pl, hw, t, items, count, cap)));
-  if (cap == 0 && t.workspace) ks.push_back(gpu.run(reduce_kernel(p, pl, t, d)));
-  const size_t main = with_rope ? 1 : 0;
-  Counters c = counters(ks[main], sim.stats().info());
-  Counters others;
-  for (size_t i = 0; i < ks.size(); ++i) {
-    if (i != main) others = plus(others, counters(ks[i], sim.stats().info()));
+  Run r;
+  const auto other = [&](const KernelResult& k) {
+    r.others = plus(r.others, counters(k, sim.stats().info()));
+    return time_of(k);
+  };
+  if (rope) r.rope = other(gpu.run(rope_kernel(p, pl, hw, t, d)));
+  if (count > 0) {
+    const KernelResult k = gpu.run(main_kernel(p, pl, hw, t, items, count, cap));
+    r.main = counters(k, sim.stats().info());
+    r.attention = time_of(k);
+    for (size_t i = 0; i < count; ++i)
+      r.main.iterations += cap > 0 ? std::min(cap, items[i].blocks) : items[i].blocks;
   }
-  for (size_t i = 0; i < count; ++i)
-    c.iterations += cap > 0 ? std::min(cap, items[i].blocks) : items[i].blocks;
-  return {c, others, std::move(ks)};
+  if (reduce && t.workspace) r.reduce = other(gpu.run(reduce_kernel(p, pl, t, d)));
+  return r;
 }
 
 }  // namespace
 
 AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
                                    const AttentionTimingOptions& o) {
-  check_attention_timing(p, hw, o);
   AttentionTiming r;
   r.plan = plan_attention(p, hw, o);
   const AttentionPlan& pl = r.plan;
@@ -1075,19 +1051,18 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
 
   Counters main;
   Counters steady;
-  std::vector<KernelResult> extra;  // rope, reduce (always whole)
+  Run whole_run;  // the RoPE and reduction kernels (whole runs: the attention kernel too)
   double main_s = 0;
   if (!r.sampled) {
-    auto [c, others, ks] = run_main(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel);
-    main = plus(c, others);
-    steady = c;
-    main_s = c.seconds;
-    r.simulated_iterations = c.iterations;
-    for (KernelResult& k : ks) extra.push_back(std::move(k));
+    whole_run = run_kernels(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel, true);
+    main = plus(whole_run.main, whole_run.others);
+    steady = whole_run.main;
+    main_s = whole_run.main.seconds;
+    r.simulated_iterations = static_cast<uint64_t>(whole_run.main.iterations);
   } else {
     const size_t wave = static_cast<size_t>(std::min<uint64_t>(items.size(), slots));
-    const Counters c1 = std::get<0>(run_main(p, pl, hw, o.clock, items, wave, kSampleShort, false));
-    const Counters c2 = std::get<0>(run_main(p, pl, hw, o.clock, items, wave, kSampleLong, false));
+    const Counters c1 = run_kernels(p, pl, hw, o.clock, items, wave, kSampleShort, false, false).main;
+    const Counters c2 = run_kernels(p, pl, hw, o.clock, items, wave, kSampleLong, false, false).main;
     steady = minus(c2, c1);
     // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short cut.
     const double b = steady.seconds / (kSampleLong - kSampleShort);
@@ -1103,37 +1078,24 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
       free_at.push(fin);
     }
     main_s = end;
-    const double per_iter = 1.0 / static_cast<double>(steady.iterations);
+    const double per_iter = 1.0 / steady.iterations;
     const Counters fixed =
         scaled(minus(c1, scaled(steady, kSampleShort * static_cast<double>(wave) * per_iter)),
                1.0 / static_cast<double>(wave));
     main = plus(scaled(fixed, static_cast<double>(items.size())),
                 scaled(steady, static_cast<double>(pl.kv_iterations) * per_iter));
-    r.simulated_iterations = c1.iterations + c2.iterations;
+    r.simulated_iterations = static_cast<uint64_t>(c1.iterations + c2.iterations);
     // RoPE and the reduction run whole, on their own.
     if (pl.rope_kernel || pl.splits > 1) {
-      Simulation sim;
-      Gpu gpu(sim, hw, o.clock);
-      const Dims d = dims_of(p);
-      const Tensors t = allocate(gpu, p, pl, d);
-      if (pl.rope_kernel) extra.push_back(gpu.run(rope_kernel(p, pl, hw, t, d)));
-      if (t.workspace) extra.push_back(gpu.run(reduce_kernel(p, pl, t, d)));
-      for (const KernelResult& k : extra) main = plus(main, counters(k, sim.stats().info()));
+      whole_run = run_kernels(p, pl, hw, o.clock, items, 0, 0, pl.rope_kernel, true);
+      main = plus(main, whole_run.others);
     }
+    whole_run.attention = AttentionKernelTime{
+        fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"), main_s * 1e6, true};
   }
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
-  for (const KernelResult& k : extra) {
-    if (k.name.rfind("attention", 0) == 0) {
-      r.kernels.push_back({k.name, main_s * 1e6, r.sampled});
-      continue;
-    }
-    r.kernels.push_back({k.name, k.duration().seconds() * 1e6, false});
-  }
-  if (r.sampled) {
-    r.kernels.insert(
-        r.kernels.begin() + (pl.rope_kernel ? 1 : 0),
-        AttentionKernelTime{fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"),
-                            main_s * 1e6, true});
+  for (const auto* k : {&whole_run.rope, &whole_run.attention, &whole_run.reduce}) {
+    if (*k) r.kernels.push_back(**k);
   }
   r.time_s = 0;
   for (const AttentionKernelTime& k : r.kernels) r.time_s += k.us * 1e-6;

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,9 @@ enum class RopeMode { kSeparate, kFused };
 struct AttentionTimingOptions {
   ClockMode clock = ClockMode::kSustained;
   RopeMode rope = RopeMode::kSeparate;  // with a RoPE: its own kernel, or fused into the attention kernel
-  /// Fraction of exp2 computed by a polynomial on the FMA pipe instead of MUFU; negative: balance
+  /// Fraction of exp2 computed by a polynomial on the FMA pipe instead of MUFU; unset: balance
   /// the two pipes (tcgen05 kernels, as FA4), 0 elsewhere.
-  double exp_on_fma = -1;
+  std::optional<double> exp_on_fma;
   uint32_t splits = 0;              // decode: KV splits per (sequence, KV head); 0: enough to fill the GPU
   uint32_t block_n = 0;             // keys per KV block; 0: 128 (64 for head_dim > 128 on register kernels)
   bool conditional_rescale = true;  // FA4: rescale O only when the row max moved; false: every block
@@ -49,7 +50,9 @@ struct AttentionTimingOptions {
   uint64_t whole_run_blocks = 0;
 };
 
-/// Throws InputError naming the flag: --exp-on-fma outside [0, 1], --block-n not a multiple of 16, ...
+/// Throws InputError naming the flag: --exp-on-fma outside [0, 1], --block-n not a multiple of 16.
+void check_attention_options(const AttentionTimingOptions& o);
+/// The above, and what the kernels cannot run: --head-dim not a multiple of 16, SMEM or TMEM too small, ...
 void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);
 
 struct AttentionPlan {
