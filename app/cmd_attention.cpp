@@ -42,6 +42,7 @@ int run_attention(const cli::po::variables_map& vm) {
   p.heads = required(vm, "heads");
   p.kv_heads = vm.count("kv-heads") != 0 ? vm["kv-heads"].as<int64_t>() : p.heads;
   p.head_dim = required(vm, "head-dim");
+  p.rope_dim = vm["rope-dim"].as<int64_t>();
   p.causal = vm.count("causal") != 0;
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
@@ -94,10 +95,9 @@ int run_attention(const cli::po::variables_map& vm) {
   // What the layer moves and computes.
   const double flops = 2 * p.macs();
   const double kv_bytes = static_cast<double>(p.batch) * static_cast<double>(p.seq) *
-                          static_cast<double>(p.kv_heads) * static_cast<double>(p.head_dim) * 2 *
-                          kv_bits_per_element(p.kv) / 8;
+                          static_cast<double>(p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
   const double qo_bytes = static_cast<double>(p.batch) * static_cast<double>(p.q_len) *
-                          static_cast<double>(p.heads) * static_cast<double>(p.head_dim) * 2 * 2;
+                          static_cast<double>(p.heads) * static_cast<double>(p.qk_dim() + p.v_dim()) * 2;
   const double peak = hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained);
   const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
   const double t_math = flops / peak;
@@ -109,12 +109,13 @@ int run_attention(const cli::po::variables_map& vm) {
 
   std::ostream& out = cli::text_out(vm);
   out << fmt::format(
-      "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}  {}\n",
+      "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}{}  {}\n",
       p.batch, p.seq, p.q_len, p.first_query(), p.seq - 1, p.heads, p.kv_heads, p.head_dim,
+      p.rope_dim > 0 ? fmt::format(" + {} decoupled rope (MLA: K's shared by all heads)", p.rope_dim) : "",
       p.causal ? "causal" : "non-causal");
   out << fmt::format("  RoPE        {}", p.rope ? p.rope->text : "none");
   if (p.rope) {
-    const RopeTable t = rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision);
+    const RopeTable t = rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision);
     out << fmt::format(" ({} rotary dims, attention factor {:.6g}, {} angles)", t.rot_dim, t.attention_factor,
                        p.rope_precision == RopePrecision::kFloat32 ? "float32" : "float64");
   }
@@ -183,6 +184,7 @@ int run_attention(const cli::po::variables_map& vm) {
                     {"heads", p.heads},
                     {"kv_heads", p.kv_heads},
                     {"head_dim", p.head_dim},
+                    {"rope_dim", p.rope_dim},
                     {"causal", p.causal},
                     {"rope", p.rope ? p.rope->text : "none"},
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
@@ -249,7 +251,8 @@ int run_attention(const cli::po::variables_map& vm) {
 cli::Command attention_command() {
   return cli::Command{
       "attention", "one attention layer: RoPE, KV-cache format, error per position bucket, work and roofline",
-      "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--causal] "
+      "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--rope-dim R] "
+      "[--causal] "
       "[--rope TYPE:k=v,...] [--kv-format F] [--functional full|sample:N|auto|off] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         add_hw_options(desc);
@@ -258,7 +261,10 @@ cli::Command attention_command() {
             "q-len", cli::po::value<int64_t>(), "queries: the last Q positions (default: all, a prefill)")(
             "heads", cli::po::value<int64_t>(), "query heads")("kv-heads", cli::po::value<int64_t>(),
                                                                "KV heads (GQA / MQA; default: = heads)")(
-            "head-dim", cli::po::value<int64_t>(), "head dimension")("causal", "causal mask")(
+            "head-dim", cli::po::value<int64_t>(), "head dimension")(
+            "rope-dim", cli::po::value<int64_t>()->default_value(0),
+            "MLA-style decoupled rotary dims after head-dim's, K's shared by all heads (DeepSeek: --head-dim "
+            "128 --rope-dim 64)")("causal", "causal mask")(
             "rope", cli::po::value<std::string>(), "RoPE variant, as for bwsim rope --type (default: none)")(
             "rope-precision", cli::po::value<std::string>()->default_value("f32"),
             "f32 (as the reference stacks) or f64 angles")(

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <sys/wait.h>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -342,7 +343,29 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 64 --rope-mode inline", "--rope-mode inline"},
           {"--seq 128 --heads 4 --head-dim 72", "--head-dim 72"},
           {"--hw rtx5090 --seq 128 --heads 4 --head-dim 256", "SMEM"},
+          {"--seq 128 --heads 4 --head-dim 128 --rope-dim 24", "--rope-dim 24"},
+          {"--seq 128 --heads 4 --head-dim 128 --rope-dim 64 --kv-format fp8_e4m3:head", "no per-head scale"},
+          {"--seq 128 --heads 4 --head-dim 256 --rope-dim 64", "--head-dim 256 + --rope-dim 64"},
       });
+}
+
+TEST_F(Cli, AttentionWithDecoupledRopeDims) {
+  // DeepSeek-V3's MLA before absorption: 128 + 64 QK dims, V of 128, YaRN with mscale_all_dim.
+  Result r =
+      run("attention --hw b200 --seq 1024 --heads 4 --head-dim 128 --rope-dim 64 --causal "
+          "--rope yarn:factor=40,original=4096,mscale=1,mscale_all_dim=1,style=interleaved --kv-format nvfp4 "
+          "--functional sample:8 --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out).as_object();
+  const auto& p = doc.at("problem").as_object();
+  EXPECT_EQ(p.at("rope_dim").as_int64(), 64);
+  EXPECT_NEAR(boost::json::value_to<double>(p.at("softmax_scale")),
+              1.0 / std::sqrt(192.0) * std::pow(0.1 * std::log(40.0) + 1, 2), 1e-12);
+  // Per token: 4 heads x 256 + 64 shared elements at 4.5 bits.
+  EXPECT_DOUBLE_EQ(boost::json::value_to<double>(doc.at("work").at("bytes.kv_cache")),
+                   1024.0 * (4 * 256 + 64) * 4.5 / 8);
+  EXPECT_EQ(doc.at("functional").at("outputs").as_int64(), 8 * 128);
+  EXPECT_GT(boost::json::value_to<double>(doc.at("timing").at("time_us")), 0);
 }
 
 }  // namespace

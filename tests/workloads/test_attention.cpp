@@ -138,6 +138,93 @@ TEST(Attention, ReferenceMatchesANaiveFloat64Implementation) {
   EXPECT_GT(f.error.rel_frobenius, 1e-3);
 }
 
+TEST(Attention, DecoupledRopeDimsMatchANaiveFloat64Implementation) {
+  // MLA-style (DeepSeek): 32 "nope" dims per head plus 16 rotary dims whose key is one per token,
+  // shared by both heads; interleaved YaRN with mscale_all_dim (softmax scale x mscale^2),
+  // softmax over sqrt(48). Causal, seq 200 (two key blocks).
+  AttentionProblem p = problem(200, 200, 2, 2, 32, true);
+  p.rope_dim = 16;
+  p.rope = parse_rope("yarn:factor=4,original=64,mscale=1,mscale_all_dim=1,style=interleaved", "--rope");
+  EXPECT_EQ(p.qk_dim(), 48);
+  EXPECT_EQ(p.v_dim(), 32);
+  EXPECT_EQ(p.kv_elements_per_token(), 2 * 64 + 16);
+  const double mult = yarn_softmax_multiplier(*p.rope);
+  EXPECT_GT(mult, 1.2);
+  EXPECT_DOUBLE_EQ(p.softmax_scale(), mult / std::sqrt(48.0));
+  // Work: 48 dims for QK^T, 32 for PV, over 200 * 201 / 2 visible keys per head.
+  EXPECT_DOUBLE_EQ(p.macs(), 2.0 * 200 * 201 / 2 * (48 + 32));
+  AttentionData data;
+  data.seed = 9;
+  const AttentionFunctional f = attention_functional(p, data, full());
+  ASSERT_EQ(f.o.size(), 200u * 2u * 32u);
+  const RopeTable t = rope_table(*p.rope, 16, 200, RopePrecision::kFloat64);
+  // Rotates the last 16 of 48 values.
+  const auto rotated = [&](const std::vector<float>& x, int64_t pos) {
+    std::vector<double> y(x.begin(), x.end());
+    t.apply(pos, std::span<double>(y).subspan(32));
+    return y;
+  };
+  ErrorAccumulator acc;
+  for (int h = 0; h < 2; ++h) {
+    std::vector<std::vector<double>> K(200), V(200);
+    for (int j = 0; j < 200; ++j) {
+      std::vector<float> k = gen(data.k, 9, 2, j * 2 + h, 32);
+      const auto shared = gen(data.k, 9, 4, j, 16);  // the same for both heads
+      k.insert(k.end(), shared.begin(), shared.end());
+      K[j] = rotated(k, j);
+      const auto v = gen(data.v, 9, 3, j * 2 + h, 32);
+      V[j].assign(v.begin(), v.end());
+    }
+    for (int i = 0; i < 200; ++i) {
+      const std::vector<double> q = rotated(gen(data.q, 9, 1, i * 2 + h, 48), i);
+      std::vector<double> s(static_cast<size_t>(i + 1));
+      double m = -1e300;
+      for (int j = 0; j <= i; ++j) {
+        double dot = 0;
+        for (int c = 0; c < 48; ++c) dot += q[c] * K[j][c];
+        s[j] = dot * p.softmax_scale();
+        m = std::max(m, s[j]);
+      }
+      double l = 0;
+      std::vector<double> o(32, 0.0);
+      for (int j = 0; j <= i; ++j) {
+        const double w = std::exp(s[j] - m);
+        l += w;
+        for (int c = 0; c < 32; ++c) o[c] += w * V[j][c];
+      }
+      for (int c = 0; c < 32; ++c) acc.add(f.o[static_cast<size_t>((i * 2 + h) * 32 + c)], o[c] / l);
+    }
+  }
+  const ErrorMetrics mine = acc.result();
+  EXPECT_EQ(mine.count, f.error.count);
+  EXPECT_NEAR(mine.rel_frobenius / f.error.rel_frobenius, 1.0, 1e-9);
+  EXPECT_NEAR(mine.max_abs, f.error.max_abs, 1e-12);
+  EXPECT_LT(f.error.rel_frobenius, 0.03);
+  // Position 0 sees only key 0: O = V[0] of its head, as in any causal layer.
+  for (int h = 0; h < 2; ++h) {
+    const auto v0 = gen(data.v, 9, 3, h, 32);
+    for (int c = 0; c < 32; ++c) EXPECT_EQ(f.o[static_cast<size_t>(h * 32 + c)], bf16(v0[c]));
+  }
+}
+
+TEST(Attention, DecoupledRopeKeepsTheFormatOrdering) {
+  // DeepSeek's shape (128 + 64) with a quantized cache: the shared rope key is stored in the
+  // cache format too; FP8 still beats NVFP4, and every format's error is reported.
+  double err[3] = {};
+  int i = 0;
+  for (const KvFormat kv : {KvFormat::kBf16, KvFormat::kFp8Tensor, KvFormat::kNvfp4}) {
+    AttentionProblem p = problem(2048, 64, 4, 4, 128, true, kv);
+    p.rope_dim = 64;
+    p.rope = parse_rope("yarn:factor=40,original=4096,mscale=1,mscale_all_dim=1,style=interleaved", "--rope");
+    const AttentionFunctional f = attention_functional(p, {}, {FunctionalSpec::Mode::kSample, 16, 1});
+    EXPECT_EQ(f.rows, 16u);
+    EXPECT_EQ(f.outputs, 16u * 128u);
+    err[i++] = f.error.rel_frobenius;
+  }
+  EXPECT_LT(err[0], err[1]);
+  EXPECT_LT(err[1], err[2]);
+}
+
 TEST(Attention, KvCacheFormatsOrderByError) {
   const int64_t seq = 1024;
   double err[6] = {};
@@ -184,6 +271,23 @@ TEST(Attention, InconsistentShapesAreInputErrors) {
   AttentionProblem p = problem(128, 1, 4, 4, 64, true);
   p.rope = parse_rope("longrope:original=64,short=1/2,long=1/2", "--rope");  // 2 values for 32 frequencies
   EXPECT_THROW(check_attention(p), InputError);
+  // Decoupled rope dims: the MMA's 16-element step, the block format's scale block, and no
+  // per-head scale for a key every head shares.
+  AttentionProblem m = problem(128, 1, 4, 4, 128, true);
+  m.rope_dim = 8;
+  EXPECT_THROW(check_attention(m), InputError);
+  m.rope_dim = 16;
+  m.kv = KvFormat::kMxfp4;  // 16 % 32
+  EXPECT_THROW(check_attention(m), InputError);
+  m.kv = KvFormat::kNvfp4;
+  EXPECT_NO_THROW(check_attention(m));
+  m.kv = KvFormat::kFp8Head;
+  try {
+    check_attention(m);
+    ADD_FAILURE() << "fp8_e4m3:head with --rope-dim accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--rope-dim"), std::string::npos) << e.what();
+  }
   try {
     check_attention(problem(128, 128, 6, 4, 64, true));
   } catch (const InputError& e) {

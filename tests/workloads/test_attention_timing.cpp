@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "models/hw_spec.hpp"
+#include "sim/errors.hpp"
 #include "tests/test_util.hpp"
 #include "workloads/attention/timing.hpp"
 
@@ -111,6 +112,51 @@ TEST(AttentionTiming, DecodeScalesWithKvCacheBytes) {
   EXPECT_LT(fp8.time_s, 0.6 * bf16.time_s);
 }
 
+AttentionProblem mla(int64_t seq, int64_t q_len, KvFormat kv) {
+  // DeepSeek-V3's attention before absorption: MHA, 128 "nope" + 64 rope dims (one rope key per
+  // token, shared by every head), V of 128.
+  AttentionProblem p;
+  p.seq = seq;
+  p.q_len = q_len;
+  p.heads = 16;
+  p.kv_heads = 16;
+  p.head_dim = 128;
+  p.rope_dim = 64;
+  p.causal = true;
+  p.kv = kv;
+  p.rope = parse_rope("yarn:factor=40,original=4096,mscale=1,mscale_all_dim=1,style=interleaved", "--rope");
+  return p;
+}
+
+TEST(AttentionTiming, DecoupledRopeKeyIsReadOncePerToken) {
+  for (const KvFormat kv : {KvFormat::kBf16, KvFormat::kFp8Tensor, KvFormat::kNvfp4}) {
+    const AttentionProblem p = mla(32768, 1, kv);
+    const AttentionTiming t = timed("b200", p);
+    EXPECT_TRUE(t.plan.decode);
+    EXPECT_EQ(t.bound, "HBM") << t.bound_detail;
+    // Per token: 16 heads x (128 K + 128 V) + 64 shared, at the format's bytes (scales included).
+    const double bytes = 32768.0 * (16 * 256 + 64) * kv_bits_per_element(kv) / 8;
+    EXPECT_NEAR(t.hbm_read / bytes, 1.0, 0.02) << kv_format_name(kv);
+    // Every head reads the shared key: from L2 after the first.
+    EXPECT_GT(t.l2_read, t.hbm_read * 1.1) << kv_format_name(kv);
+  }
+  // Prefill does the 192-dim QK^T and the 128-dim PV.
+  const AttentionProblem p = mla(4096, 4096, KvFormat::kBf16);
+  const AttentionTiming t = timed("b200", p);
+  EXPECT_FALSE(t.plan.decode);
+  EXPECT_DOUBLE_EQ(t.flops, 16.0 * 4096 * 4097 / 2 * (192 + 128) * 2);
+  EXPECT_EQ(t.plan.stages, 3u);  // uneven K / V buffers: a stage costs the mean of 192 and 128
+  // A head dim past the kernels' 256 (QK dims) is refused, naming both flags.
+  AttentionProblem wide = p;
+  wide.head_dim = 256;
+  try {
+    (void)plan_attention(wide, HwSpec::load("b200", {}), {});
+    ADD_FAILURE() << "QK dims 320 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--rope-dim 64"), std::string::npos) << e.what();
+  }
+}
+
 TEST(AttentionTiming, SampledRunAgreesWithWholeRun) {
   const AttentionProblem p = prefill(8192, 8, 8, 128, true);
   AttentionTimingOptions whole;
@@ -206,6 +252,8 @@ std::vector<GoldenCase> golden_cases() {
   y.rope = parse_rope("yarn:factor=4,original=1024", "--rope");
   c.push_back({"b200:prefill:2k:yarn:fused", "b200", y, RopeMode::kFused});
   c.push_back({"b200:prefill:2k:yarn:separate", "b200", y, RopeMode::kSeparate});
+  c.push_back({"b200:mla:prefill:2k", "b200", mla(2048, 2048, KvFormat::kBf16)});
+  c.push_back({"b200:mla:decode:16k:fp8", "b200", mla(16384, 1, KvFormat::kFp8Tensor)});
   return c;
 }
 

@@ -49,10 +49,12 @@ bool needs_amax(KvFormat f) {
   return f == KvFormat::kFp8Tensor || f == KvFormat::kFp8Head || f == KvFormat::kNvfp4;
 }
 
-// The three input streams: one seed each, one generator stream per (batch, position, head) row.
+// The input streams: one seed each, one generator stream per (batch, position, head) row; the
+// shared rope key (MLA) one per (batch, position).
 struct Streams {
-  uint64_t q, k, v;
-  explicit Streams(uint64_t seed) : q(random_at(seed, 1)), k(random_at(seed, 2)), v(random_at(seed, 3)) {}
+  uint64_t q, k, v, k_rope;
+  explicit Streams(uint64_t seed)
+      : q(random_at(seed, 1)), k(random_at(seed, 2)), v(random_at(seed, 3)), k_rope(random_at(seed, 4)) {}
 };
 
 struct Row {
@@ -76,29 +78,36 @@ struct KvBlock {
 
 class Layer {
  public:
-  Layer(const AttentionProblem& p, const AttentionData& d) : p_(p), d_(d), s_(d.seed), D_(p.head_dim) {
+  Layer(const AttentionProblem& p, const AttentionData& d)
+      : p_(p), d_(d), s_(d.seed), Dqk_(p.qk_dim()), Dv_(p.v_dim()), R_(p.rope_dim) {
     if (p.rope) {
-      hw_rope_ = rope_table(*p.rope, static_cast<int>(D_), p.seq, p.rope_precision);
-      ref_rope_ = rope_table(*p.rope, static_cast<int>(D_), p.seq, RopePrecision::kFloat64);
+      const auto rd = static_cast<int>(p.rope_head_dim());
+      hw_rope_ = rope_table(*p.rope, rd, p.seq, p.rope_precision);
+      ref_rope_ = rope_table(*p.rope, rd, p.seq, RopePrecision::kFloat64);
     }
   }
+
+  [[nodiscard]] int64_t dims(bool is_k) const { return is_k ? Dqk_ : Dv_; }
 
   // K (is_k) or V rows [j0, j1) of (b, g), written and stored.
   void kv_block(bool is_k, int64_t b, int64_t g, int64_t j0, int64_t j1, float amax, KvBlock& out,
                 ErrorAccumulator* err) const {
     const int64_t n = j1 - j0;
-    Tensor t = Tensor::matrix(n, D_);
-    out.ref.resize(static_cast<size_t>(n * D_));
-    std::vector<double> tmp(static_cast<size_t>(D_));
+    const int64_t D = dims(is_k);
+    Tensor t = Tensor::matrix(n, D);
+    out.ref.resize(static_cast<size_t>(n * D));
+    std::vector<double> tmp(static_cast<size_t>(Dqk_));
     for (int64_t j = 0; j < n; ++j) {
-      float* w = t.data.data() + j * D_;
-      const std::span<double> r(out.ref.data() + j * D_, static_cast<size_t>(D_));
+      float* w = t.data.data() + j * D;
+      const std::span<double> r(out.ref.data() + j * D, static_cast<size_t>(D));
       written_kv(is_k, b, g, j0 + j, w, tmp, r);
     }
     out.written = t.data;
     if (p_.kv == KvFormat::kBf16) {
       out.stored = t.data;
     } else {
+      // The shared rope key quantizes alike in every head: its scale blocks do not straddle the
+      // per-head dims, and a per-tensor scale is common to all heads (per-head scales are refused).
       QuantOptions o;
       if (needs_amax(p_.kv)) o.tensor_amax = amax;
       out.stored = quantize(t, kv_scheme(p_.kv), o).dequantize();
@@ -113,8 +122,8 @@ class Layer {
   // (every position of shorter caches). Larger values saturate when stored.
   [[nodiscard]] float written_amax(bool is_k, int64_t b, int64_t g) const {
     float amax = 0;
-    std::vector<float> w(static_cast<size_t>(D_));
-    std::vector<double> tmp(static_cast<size_t>(D_));
+    std::vector<float> w(static_cast<size_t>(dims(is_k)));
+    std::vector<double> tmp(static_cast<size_t>(Dqk_));
     const int64_t n = std::min(p_.seq, kCalibrationPositions);
     for (int64_t i = 0; i < n; ++i) {
       written_kv(is_k, b, g, i * p_.seq / n, w.data(), tmp, {});
@@ -124,18 +133,19 @@ class Layer {
   }
 
   void init_row(Row& r) const {
-    r.q.resize(static_cast<size_t>(D_));
-    r.q_ref.resize(static_cast<size_t>(D_));
-    r.acc.assign(static_cast<size_t>(D_), 0.0f);
-    r.acc_ref.assign(static_cast<size_t>(D_), 0.0);
-    std::vector<double> tmp(static_cast<size_t>(D_));
-    written(d_.q, s_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, r.pos, true, r.q.data(), tmp, r.q_ref);
+    r.q.resize(static_cast<size_t>(Dqk_));
+    r.q_ref.resize(static_cast<size_t>(Dqk_));
+    r.acc.assign(static_cast<size_t>(Dv_), 0.0f);
+    r.acc_ref.assign(static_cast<size_t>(Dv_), 0.0);
+    std::vector<double> tmp(static_cast<size_t>(Dqk_));
+    generate_row(d_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, Dqk_, s_.q, r.q.data());
+    finish(r.pos, true, r.q.data(), Dqk_, tmp, r.q_ref);
   }
 
   // Keys [j0, j0 + n) of a block, for one row (only those it sees).
   void attend(Row& r, int64_t j0, const KvBlock& k, const KvBlock& v, std::vector<float>& s,
               std::vector<double>& s_ref) const {
-    const int64_t n = std::min<int64_t>(static_cast<int64_t>(k.ref.size()) / D_, p_.keys_for(r.pos) - j0);
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(k.ref.size()) / Dqk_, p_.keys_for(r.pos) - j0);
     if (n <= 0) return;
     const double scale = p_.softmax_scale();
     const auto scale_log2 = static_cast<float>(scale * std::numbers::log2e);
@@ -146,18 +156,18 @@ class Layer {
     s_ref.resize(static_cast<size_t>(n));
     double m_ref_blk = -std::numeric_limits<double>::infinity();
     for (int64_t j = 0; j < n; ++j) {
-      const float* kj = k.stored.data() + j * D_;
-      const double* kr = k.ref.data() + j * D_;
+      const float* kj = k.stored.data() + j * Dqk_;
+      const double* kr = k.ref.data() + j * Dqk_;
       float acc = 0;
-      for (int64_t c0 = 0; c0 < D_; c0 += kMmaK) {
+      for (int64_t c0 = 0; c0 < Dqk_; c0 += kMmaK) {
         double part = 0;
-        for (int64_t c = c0; c < std::min(D_, c0 + kMmaK); ++c) part += static_cast<double>(r.q[c]) * kj[c];
+        for (int64_t c = c0; c < std::min(Dqk_, c0 + kMmaK); ++c) part += static_cast<double>(r.q[c]) * kj[c];
         acc = static_cast<float>(acc + part);
       }
       s[j] = acc * scale_log2;
       m_blk = std::max(m_blk, s[j]);
       double dot = 0;
-      for (int64_t c = 0; c < D_; ++c) dot += r.q_ref[c] * kr[c];
+      for (int64_t c = 0; c < Dqk_; ++c) dot += r.q_ref[c] * kr[c];
       s_ref[j] = dot * scale;
       m_ref_blk = std::max(m_ref_blk, s_ref[j]);
     }
@@ -173,12 +183,12 @@ class Layer {
       s[j] = bf16(pj);
     }
     r.l = r.l * corr + l_blk;
-    for (int64_t c = 0; c < D_; ++c) r.acc[c] *= corr;
+    for (int64_t c = 0; c < Dv_; ++c) r.acc[c] *= corr;
     for (int64_t j0s = 0; j0s < n; j0s += kMmaK) {
       const int64_t j1s = std::min(n, j0s + kMmaK);
-      for (int64_t c = 0; c < D_; ++c) {
+      for (int64_t c = 0; c < Dv_; ++c) {
         double part = 0;
-        for (int64_t j = j0s; j < j1s; ++j) part += static_cast<double>(s[j]) * v.stored[j * D_ + c];
+        for (int64_t j = j0s; j < j1s; ++j) part += static_cast<double>(s[j]) * v.stored[j * Dv_ + c];
         r.acc[c] = static_cast<float>(r.acc[c] + part);
       }
     }
@@ -191,44 +201,50 @@ class Layer {
     for (int64_t j = 0; j < n; ++j) {
       const double pj = std::exp(s_ref[j] - mr);
       r.l_ref += pj;
-      const double* vr = v.ref.data() + j * D_;
-      for (int64_t c = 0; c < D_; ++c) r.acc_ref[c] += pj * vr[c];
+      const double* vr = v.ref.data() + j * Dv_;
+      for (int64_t c = 0; c < Dv_; ++c) r.acc_ref[c] += pj * vr[c];
     }
   }
 
  private:
-  // One generated row at position `pos`, as the kernel holds it (w: BF16, rotated when `rotate`
-  // and there is a RoPE) and, when `ref` is given, as the float64 reference (rotated in float64).
-  void written(Distribution dist, uint64_t seed, int64_t index, int64_t pos, bool rotate, float* w,
-               std::vector<double>& tmp, std::span<double> ref) const {
-    generate_row(dist, index, D_, seed, w);
+  // A generated row of n values at position `pos`, made what the kernel holds (w: BF16, rotated
+  // when `rotate` and there is a RoPE: all of it, or its last rope_dim values when decoupled)
+  // and, when `ref` is given, the float64 reference (rotated in float64).
+  void finish(int64_t pos, bool rotate, float* w, int64_t n, std::vector<double>& tmp,
+              std::span<double> ref) const {
+    rotate = rotate && p_.rope;
+    const int64_t r0 = R_ > 0 ? n - R_ : 0;  // rotated span [r0, n)
     if (!ref.empty()) {
-      for (int64_t c = 0; c < D_; ++c) ref[c] = w[c];
-      if (rotate && p_.rope) ref_rope_->apply(pos, ref);
+      for (int64_t c = 0; c < n; ++c) ref[c] = w[c];
+      if (rotate) ref_rope_->apply(pos, ref.subspan(static_cast<size_t>(r0)));
     }
-    if (rotate && p_.rope) {
-      rotate_hw(pos, w, tmp);
-    } else {
-      for (int64_t c = 0; c < D_; ++c) w[c] = bf16(w[c]);
+    for (int64_t c = 0; c < n; ++c) w[c] = bf16(w[c]);
+    if (rotate) {
+      // On the BF16 input, in the table's precision, result in BF16.
+      const std::span<double> x(tmp.data(), static_cast<size_t>(n - r0));
+      for (int64_t c = r0; c < n; ++c) x[c - r0] = w[c];
+      hw_rope_->apply(pos, x);
+      for (int64_t c = r0; c < n; ++c) w[c] = bf16(static_cast<float>(x[c - r0]));
     }
   }
-  // Row `pos` of (b, g)'s K (rotated) or V cache.
+  // Row `pos` of (b, g)'s K (rotated; the shared rope key last when decoupled) or V cache.
   void written_kv(bool is_k, int64_t b, int64_t g, int64_t pos, float* w, std::vector<double>& tmp,
                   std::span<double> ref) const {
-    written(is_k ? d_.k : d_.v, is_k ? s_.k : s_.v, (b * p_.seq + pos) * p_.kv_heads + g, pos, is_k, w, tmp,
-            ref);
-  }
-  // RoPE as the kernel applies it: on the BF16 input, in the table's precision, result in BF16.
-  void rotate_hw(int64_t pos, float* w, std::vector<double>& tmp) const {
-    for (int64_t c = 0; c < D_; ++c) tmp[c] = bf16(w[c]);
-    hw_rope_->apply(pos, tmp);
-    for (int64_t c = 0; c < D_; ++c) w[c] = bf16(static_cast<float>(tmp[c]));
+    const int64_t index = (b * p_.seq + pos) * p_.kv_heads + g;
+    if (!is_k) {
+      generate_row(d_.v, index, Dv_, s_.v, w);
+      finish(pos, false, w, Dv_, tmp, ref);
+      return;
+    }
+    generate_row(d_.k, index, Dqk_ - R_, s_.k, w);
+    if (R_ > 0) generate_row(d_.k, b * p_.seq + pos, R_, s_.k_rope, w + (Dqk_ - R_));
+    finish(pos, true, w, Dqk_, tmp, ref);
   }
 
   const AttentionProblem& p_;
   const AttentionData& d_;
   Streams s_;
-  int64_t D_;
+  int64_t Dqk_, Dv_, R_;
   std::optional<RopeTable> hw_rope_, ref_rope_;
 };
 
@@ -286,7 +302,7 @@ int kv_block(KvFormat f) {
 }
 
 double AttentionProblem::softmax_scale() const {
-  const double s = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const double s = 1.0 / std::sqrt(static_cast<double>(qk_dim()));
   return rope ? s * yarn_softmax_multiplier(*rope) : s;
 }
 
@@ -299,7 +315,8 @@ double AttentionProblem::macs() const {
   } else {
     keys = qf * static_cast<double>(seq);
   }
-  return 2.0 * static_cast<double>(batch) * static_cast<double>(heads) * keys * static_cast<double>(head_dim);
+  return static_cast<double>(batch) * static_cast<double>(heads) * keys *
+         static_cast<double>(qk_dim() + v_dim());
 }
 
 void check_attention(const AttentionProblem& p) {
@@ -327,11 +344,26 @@ void check_attention(const AttentionProblem& p) {
     throw InputError(
         fmt::format("--head-dim {}: expected a multiple of 16 up to 512 (the MMA's K step)", p.head_dim));
   }
-  if (const int blk = kv_block(p.kv); blk > 0 && p.head_dim % blk != 0) {
-    throw InputError(fmt::format("--head-dim {} is not a multiple of {}'s scale block ({} elements)",
-                                 p.head_dim, kv_format_name(p.kv), blk));
+  if (p.rope_dim < 0 || p.rope_dim % 16 != 0 || p.rope_dim > 256) {
+    throw InputError(fmt::format(
+        "--rope-dim {}: expected a multiple of 16 up to 256 (decoupled rotary dims; 0: none)", p.rope_dim));
   }
-  if (p.rope) (void)rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision);
+  if (const int blk = kv_block(p.kv); blk > 0) {
+    if (p.head_dim % blk != 0) {
+      throw InputError(fmt::format("--head-dim {} is not a multiple of {}'s scale block ({} elements)",
+                                   p.head_dim, kv_format_name(p.kv), blk));
+    }
+    if (p.rope_dim % blk != 0) {
+      throw InputError(fmt::format("--rope-dim {} is not a multiple of {}'s scale block ({} elements)",
+                                   p.rope_dim, kv_format_name(p.kv), blk));
+    }
+  }
+  if (p.rope_dim > 0 && p.kv == KvFormat::kFp8Head) {
+    throw InputError(
+        "--kv-format fp8_e4m3:head with --rope-dim: the decoupled rope key is one per token, shared by "
+        "every KV head, so it has no per-head scale; use fp8_e4m3 (per tensor) or a block format");
+  }
+  if (p.rope) (void)rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision);
 }
 
 AttentionFunctional attention_functional(const AttentionProblem& p, const AttentionData& data,
@@ -402,7 +434,8 @@ AttentionFunctional attention_functional(const AttentionProblem& p, const Attent
     std::array<uint64_t, kBuckets> bucket_rows{};
   };
   std::vector<GroupResult> res(static_cast<size_t>(groups));
-  if (full) f.o.assign(static_cast<size_t>(p.batch * p.q_len * p.heads * p.head_dim), 0.0f);
+  const int64_t dv = p.v_dim();
+  if (full) f.o.assign(static_cast<size_t>(p.batch * p.q_len * p.heads * dv), 0.0f);
   parallel_for(groups, [&](int64_t gi) {
     std::vector<Row>& rs = rows[static_cast<size_t>(gi)];
     if (rs.empty()) return;
@@ -428,12 +461,12 @@ AttentionFunctional attention_functional(const AttentionProblem& p, const Attent
     for (Row& r : rs) {
       const size_t bk = bucket_of(r.pos);
       ++out.bucket_rows[bk];
-      for (int64_t c = 0; c < p.head_dim; ++c) {
+      for (int64_t c = 0; c < dv; ++c) {
         const float o = bf16(r.acc[c] / r.l);
         const double ref = r.acc_ref[c] / r.l_ref;
         out.total.add(o, ref);
         out.bucket[bk].add(o, ref);
-        if (full) f.o[r.out * static_cast<size_t>(p.head_dim) + static_cast<size_t>(c)] = o;
+        if (full) f.o[r.out * static_cast<size_t>(dv) + static_cast<size_t>(c)] = o;
       }
     }
   });
@@ -453,7 +486,7 @@ AttentionFunctional attention_functional(const AttentionProblem& p, const Attent
   f.k_error = ke.result();
   f.v_error = ve.result();
   f.outputs = f.error.count;
-  f.rows = f.outputs / static_cast<uint64_t>(p.head_dim);
+  f.rows = f.outputs / static_cast<uint64_t>(dv);
   for (size_t k = 0; k < kBuckets; ++k) {
     if (bucket_rows[k] == 0) continue;
     f.buckets.push_back(PositionBucket{kBucketEdges[k], kBucketEdges[k + 1], kBucketLabels[k], bucket_rows[k],

@@ -35,7 +35,11 @@ struct AttentionProblem {
   int64_t q_len = 0;  // queries: the last q_len positions
   int64_t heads = 0;
   int64_t kv_heads = 0;
-  int64_t head_dim = 0;
+  int64_t head_dim = 0;  // per head: Q/K dims (besides rope_dim's) and V dims
+  // MLA-style decoupled RoPE (DeepSeek-V2/V3: head_dim 128 "nope" + rope_dim 64): Q and K carry
+  // rope_dim more dims after head_dim's, and only those are rotated; K's are one per token, shared
+  // by every KV head (stored once). 0: the RoPE rotates head_dim's dims (partial_rotary_factor).
+  int64_t rope_dim = 0;
   bool causal = false;
   std::optional<RopeSpec> rope;  // none: no rotary embedding
   RopePrecision rope_precision = RopePrecision::kFloat32;
@@ -43,7 +47,14 @@ struct AttentionProblem {
 
   [[nodiscard]] int64_t first_query() const { return seq - q_len; }
   [[nodiscard]] int64_t group() const { return heads / kv_heads; }
-  /// 1/sqrt(head_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
+  /// Dims of Q and K (the score's dot product) and of V and O.
+  [[nodiscard]] int64_t qk_dim() const { return head_dim + rope_dim; }
+  [[nodiscard]] int64_t v_dim() const { return head_dim; }
+  /// The head dim the RoPE's frequencies are built for: rope_dim when decoupled.
+  [[nodiscard]] int64_t rope_head_dim() const { return rope_dim > 0 ? rope_dim : head_dim; }
+  /// KV-cache elements per token: K and V of every KV head, and the shared rope key.
+  [[nodiscard]] int64_t kv_elements_per_token() const { return kv_heads * (head_dim + v_dim()) + rope_dim; }
+  /// 1/sqrt(qk_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
   [[nodiscard]] double softmax_scale() const;
   /// Keys a query at position p attends to.
   [[nodiscard]] int64_t keys_for(int64_t p) const { return causal ? p + 1 : seq; }
@@ -52,7 +63,8 @@ struct AttentionProblem {
 };
 
 /// Throws InputError naming the flag for inconsistent shapes: heads not a multiple of kv_heads,
-/// q_len > seq, head_dim not a multiple of the KV format's block, rotary dims that do not fit.
+/// q_len > seq, head_dim or rope_dim not a multiple of the KV format's block, rotary dims that do
+/// not fit, a per-head KV scale with a shared (MLA) rope key.
 void check_attention(const AttentionProblem& p);
 
 /// Where Q, K and V come from: seeded generators, one stream per (batch, position, head) row, so
@@ -81,7 +93,7 @@ struct AttentionFunctional {
   ErrorMetrics k_error;  // the KV cache as stored vs the BF16 K / V it was written from
   ErrorMetrics v_error;
   float k_amax = 0, v_amax = 0;
-  // Full mode: O as BF16 values, [batch][q_len][heads][head_dim].
+  // Full mode: O as BF16 values, [batch][q_len][heads][v_dim].
   std::vector<float> o;
 };
 

@@ -35,15 +35,26 @@ uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 struct Dims {
   uint32_t dqk = 0, dv = 0;
-  int kv_bits = 16;  // element bits in the cache, scales apart
-  int block = 0;     // elements per scale along head_dim (0: none)
-  int rot = 0;       // rotary dims
+  uint32_t shared = 0;  // the last `shared` of K's dqk dims: MLA's rope key, one per token for all heads
+  int kv_bits = 16;     // element bits in the cache, scales apart
+  int block = 0;        // elements per scale along head_dim (0: none)
+  int rot = 0;          // rotary dims
+
+  [[nodiscard]] uint32_t k_own() const { return dqk - shared; }  // K dims each KV head stores
+  // Bytes per token of `dims` elements in the cache, and of their scales.
+  [[nodiscard]] uint64_t bytes(uint32_t dims) const {
+    return uint64_t{dims} * static_cast<uint64_t>(kv_bits) / 8;
+  }
+  [[nodiscard]] uint64_t scale_bytes(uint32_t dims) const {
+    return block > 0 ? dims / static_cast<uint64_t>(block) : 0;
+  }
 };
 
 Dims dims_of(const AttentionProblem& p) {
   Dims d;
-  d.dqk = static_cast<uint32_t>(p.head_dim);
-  d.dv = static_cast<uint32_t>(p.head_dim);
+  d.dqk = static_cast<uint32_t>(p.qk_dim());
+  d.dv = static_cast<uint32_t>(p.v_dim());
+  d.shared = static_cast<uint32_t>(p.rope_dim);
   switch (p.kv) {
     case KvFormat::kBf16:
       d.kv_bits = 16;
@@ -59,7 +70,8 @@ Dims dims_of(const AttentionProblem& p) {
       break;
   }
   d.block = kv_block(p.kv);
-  if (p.rope) d.rot = rope_table(*p.rope, static_cast<int>(p.head_dim), p.seq, p.rope_precision).rot_dim;
+  if (p.rope)
+    d.rot = rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision).rot_dim;
   return d;
 }
 
@@ -163,7 +175,8 @@ std::vector<Region> scale_regions(uint32_t tensor, const AttentionProblem& p, ui
 
 struct Tensors {
   uint32_t q = 0, k = 0, v = 0, ks = 0, vs = 0, o = 0, ws = 0, knew = 0;
-  bool scales = false, workspace = false;
+  uint32_t k_rope = 0;  // MLA's shared rope key: a row per (batch, token), its scales inline
+  bool scales = false, workspace = false, shared_rope = false;
 };
 
 Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, const Dims& d) {
@@ -172,15 +185,20 @@ Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, c
   const uint64_t qrows = u(p.batch) * u(p.heads) * u(p.q_len);
   const uint64_t kvrows = u(p.batch) * u(p.kv_heads) * u(p.seq);
   t.q = gpu.amap.allocate("Q", qrows, uint64_t{d.dqk} * 2);
-  t.k = gpu.amap.allocate("K cache", kvrows, uint64_t{d.dqk} * static_cast<uint64_t>(d.kv_bits) / 8);
-  t.v = gpu.amap.allocate("V cache", kvrows, uint64_t{d.dv} * static_cast<uint64_t>(d.kv_bits) / 8);
+  t.k = gpu.amap.allocate("K cache", kvrows, d.bytes(d.k_own()));
+  t.v = gpu.amap.allocate("V cache", kvrows, d.bytes(d.dv));
+  if (d.shared > 0) {
+    t.shared_rope = true;
+    t.k_rope = gpu.amap.allocate("K rope (shared)", u(p.batch) * u(p.seq),
+                                 d.bytes(d.shared) + d.scale_bytes(d.shared));
+  }
   if (d.block > 0) {
     t.scales = true;
     // The scales of 128 consecutive keys of a head are one contiguous row (as the GEMM operands'
     // 128-row scale tiles), so a block's scales are one burst, not a sector per key.
     const uint64_t chunks = u(p.batch) * u(p.kv_heads) * cdiv(u(p.seq), kScaleChunk);
-    t.ks = gpu.amap.allocate("K scales", chunks, kScaleChunk * d.dqk / static_cast<uint32_t>(d.block));
-    t.vs = gpu.amap.allocate("V scales", chunks, kScaleChunk * d.dv / static_cast<uint32_t>(d.block));
+    t.ks = gpu.amap.allocate("K scales", chunks, kScaleChunk * d.scale_bytes(d.k_own()));
+    t.vs = gpu.amap.allocate("V scales", chunks, kScaleChunk * d.scale_bytes(d.dv));
   }
   t.o = gpu.amap.allocate("O", qrows, uint64_t{d.dv} * 2);
   if (pl.decode && pl.splits > 1) {
@@ -188,8 +206,11 @@ Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, c
     t.ws = gpu.amap.allocate("split-KV partials", u(p.batch) * u(p.kv_heads) * pl.splits * pl.rows,
                              uint64_t{d.dv} * 4 + 4);
   }
-  if (pl.rope_kernel)
-    t.knew = gpu.amap.allocate("K new", u(p.batch) * u(p.kv_heads) * u(p.q_len), uint64_t{d.dqk} * 2);
+  if (pl.rope_kernel) {  // the new tokens' K before rotation: the shared rope key alone when decoupled
+    t.knew = d.shared > 0
+                 ? gpu.amap.allocate("K rope new", u(p.batch) * u(p.q_len), uint64_t{d.shared} * 2)
+                 : gpu.amap.allocate("K new", u(p.batch) * u(p.kv_heads) * u(p.q_len), uint64_t{d.dqk} * 2);
+  }
   return t;
 }
 
@@ -243,8 +264,10 @@ struct Builder {
     return pl.block_n % kScaleChunk == 0 ? static_cast<uint32_t>(pl.block_n / kScaleChunk)
                                          : static_cast<uint32_t>(pl.block_n / kScaleChunk + 1);
   }
-  [[nodiscard]] uint32_t full_count() const { return transform() ? 1 : 1 + scale_loads(); }
-  [[nodiscard]] uint32_t narrow_count() const { return 1 + scale_loads(); }
+  // TMA loads (or padding arrivals) per block: the block, MLA's shared rope key, the scales.
+  [[nodiscard]] uint32_t loads() const { return 1 + (t.shared_rope ? 1 : 0) + scale_loads(); }
+  [[nodiscard]] uint32_t full_count() const { return transform() ? 1 : loads(); }
+  [[nodiscard]] uint32_t narrow_count() const { return loads(); }
   [[nodiscard]] bool transform() const { return pl.dequant || pl.rope_fused; }
 
   // TMA loads of one KV block, onto `barrier`.
@@ -252,14 +275,18 @@ struct Builder {
     const uint64_t key0 = uint64_t{it.block0 + e.j} * pl.block_n;
     const uint64_t keys = std::min<uint64_t>(pl.block_n, static_cast<uint64_t>(p.seq) - key0);
     const uint64_t row = kv_row0(it) + key0;
-    const uint32_t dim = e.v ? d.dv : d.dqk;
-    ops.push_back(Op::tma_load(
-        Region{e.v ? t.v : t.k, row, keys, 0, uint64_t{dim} * static_cast<uint64_t>(d.kv_bits) / 8},
-        barrier));
+    const uint32_t dim = e.v ? d.dv : d.k_own();
+    ops.push_back(Op::tma_load(Region{e.v ? t.v : t.k, row, keys, 0, d.bytes(dim)}, barrier));
+    if (t.shared_rope) {  // K's rope dims from the one copy all heads read (L2 after the first)
+      const uint64_t rrow = uint64_t{it.b} * static_cast<uint64_t>(p.seq) + key0;
+      ops.push_back(
+          e.v ? Op::arrive(barrier)
+              : Op::tma_load(Region{t.k_rope, rrow, keys, 0, d.bytes(d.shared) + d.scale_bytes(d.shared)},
+                             barrier));
+    }
     if (t.scales) {
       const uint64_t bg = uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh;
-      const std::vector<Region> rs =
-          scale_regions(e.v ? t.vs : t.ks, p, bg, key0, keys, dim / static_cast<uint64_t>(d.block));
+      const std::vector<Region> rs = scale_regions(e.v ? t.vs : t.ks, p, bg, key0, keys, d.scale_bytes(dim));
       for (const Region& r : rs) ops.push_back(Op::tma_load(r, barrier));
       for (size_t i = rs.size(); i < scale_loads(); ++i) ops.push_back(Op::arrive(barrier));
     }
@@ -763,7 +790,10 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
   Kernel k;
   k.name = "rope";
   const uint64_t q_rows = static_cast<uint64_t>(p.batch * p.heads * p.q_len);
-  const uint64_t k_rows = static_cast<uint64_t>(p.batch * p.kv_heads * p.q_len);
+  // K: a row per (batch, KV head, new token), or with MLA's shared rope key one per (batch, token).
+  const uint64_t k_heads = d.shared > 0 ? 1 : static_cast<uint64_t>(p.kv_heads);
+  const uint64_t k_rows = static_cast<uint64_t>(p.batch * p.q_len) * k_heads;
+  const uint64_t k_dims = d.shared > 0 ? d.shared : d.dqk;
   constexpr uint64_t kChunk = 128;
   const uint64_t q_chunks = cdiv(q_rows, kChunk);
   const uint64_t chunks = q_chunks + cdiv(k_rows, kChunk);
@@ -781,17 +811,19 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
       const bool is_q = c < q_chunks;
       const uint64_t row0 = (is_q ? c : c - q_chunks) * kChunk;
       const uint64_t rows = std::min(kChunk, (is_q ? q_rows : k_rows) - row0);
-      r.ops.push_back(Op::tma_load(Region{is_q ? t.q : t.knew, row0, rows, 0, uint64_t{d.dqk} * 2}, 0));
+      const uint64_t dims = is_q ? d.dqk : k_dims;
+      r.ops.push_back(Op::tma_load(Region{is_q ? t.q : t.knew, row0, rows, 0, dims * 2}, 0));
       r.ops.push_back(Op::wait(0, phase));
       r.ops.push_back(Op::with(OpCode::kMufu, static_cast<uint32_t>(rows) * static_cast<uint32_t>(d.rot)));
       const uint64_t fma = rows * static_cast<uint64_t>(d.rot) * kRopeFma +
-                           (!is_q && quantize ? rows * d.dqk * kQuantizeFma : 0);
+                           (!is_q && quantize ? rows * dims * kQuantizeFma : 0);
       r.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
-      r.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, rows * d.dqk * 2));
+      r.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, rows * dims * 2));
       if (is_q) {
         r.ops.push_back(Op::tma_store(Region{t.q, row0, rows, 0, uint64_t{d.dqk} * 2}));
       } else {
         // New token (b, g, i) goes to cache row (b, g, seq - q_len + i); a chunk may span heads.
+        // (MLA: token (b, i) to the shared rope key's row (b, seq - q_len + i), scales inline.)
         uint64_t left = rows;
         uint64_t src = row0;
         while (left > 0) {
@@ -799,12 +831,15 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
           const uint64_t i = src % q_len;
           const uint64_t run = std::min(left, q_len - i);
           const uint64_t dst = bg * seq + (seq - q_len) + i;
-          r.ops.push_back(Op::tma_store(
-              Region{t.k, dst, run, 0, uint64_t{d.dqk} * static_cast<uint64_t>(d.kv_bits) / 8}));
-          if (t.scales) {
-            for (const Region& sr :
-                 scale_regions(t.ks, p, bg, seq - q_len + i, run, d.dqk / static_cast<uint64_t>(d.block)))
-              r.ops.push_back(Op::tma_store(sr));
+          if (t.shared_rope) {
+            r.ops.push_back(
+                Op::tma_store(Region{t.k_rope, dst, run, 0, d.bytes(d.shared) + d.scale_bytes(d.shared)}));
+          } else {
+            r.ops.push_back(Op::tma_store(Region{t.k, dst, run, 0, d.bytes(d.dqk)}));
+            if (t.scales) {
+              for (const Region& sr : scale_regions(t.ks, p, bg, seq - q_len + i, run, d.scale_bytes(d.dqk)))
+                r.ops.push_back(Op::tma_store(sr));
+            }
           }
           left -= run;
           src += run;
@@ -848,9 +883,9 @@ void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const A
 AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   check_attention(p);
   check_attention_options(o);
-  if (p.head_dim % 16 != 0 || p.head_dim > 256) {
-    throw InputError(
-        fmt::format("--head-dim {}: the attention kernels take multiples of 16 up to 256", p.head_dim));
+  if (p.qk_dim() > 256) {
+    throw InputError(fmt::format("--head-dim {}{}: the attention kernels take Q/K dims up to 256", p.head_dim,
+                                 p.rope_dim > 0 ? fmt::format(" + --rope-dim {}", p.rope_dim) : ""));
   }
   if (hw.tensor.rate(MmaKind::kF16) == 0) {
     throw InputError(fmt::format("{} has no BF16 tensor instructions for attention", hw.name));
@@ -892,11 +927,14 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
       uint64_t{cta_rows} * d.dqk * 2 + (pl.decode ? uint64_t{pl.block_n} * pl.tile_m * 2 : 0);
   const uint32_t dmax = std::max(d.dqk, d.dv);
   // A stage holds a K or V block as it lands, and the converted BF16 block where the MMA reads
-  // it from SMEM (prefill); decode converts into TMEM or registers.
-  const uint64_t narrow = uint64_t{pl.block_n} * dmax * static_cast<uint64_t>(d.kv_bits) / 8 +
-                          (d.block > 0 ? uint64_t{pl.block_n} * dmax / static_cast<uint64_t>(d.block) : 0);
+  // it from SMEM (prefill); decode converts into TMEM or registers. K and V blocks alternate in
+  // the ring, so with unequal dims (MLA's 192 / 128) a stage costs their mean, as FA4's uneven
+  // K / V buffers.
+  const uint32_t dstage = (d.dqk + d.dv + 1) / 2;
+  const uint64_t narrow = uint64_t{pl.block_n} * dstage * static_cast<uint64_t>(d.kv_bits) / 8 +
+                          (d.block > 0 ? uint64_t{pl.block_n} * dstage / static_cast<uint64_t>(d.block) : 0);
   const bool converts = pl.dequant || pl.rope_fused;
-  const uint64_t stage = pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{pl.block_n} * dmax * 2;
+  const uint64_t stage = pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{pl.block_n} * dstage * 2;
   const uint64_t budget = hw.smem.max_per_cta.bytes - 1024;
   if (q_bytes + 2 * stage > budget) {
     throw InputError(fmt::format(
