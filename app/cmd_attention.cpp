@@ -31,6 +31,12 @@ Distribution dist_option(const cli::po::variables_map& vm, const char* flag) {
   throw InputError(fmt::format("--{} {}: unknown distribution (normal, student-t, outliers)", flag, name));
 }
 
+// "gen:DIST:seed=N" or the file a tensor came from.
+std::string source_text(const std::optional<LoadedTensor>& file, Distribution d, uint64_t seed) {
+  if (file) return file->source;
+  return fmt::format("gen:{}:seed={}", distribution_name(d), seed);
+}
+
 int run_attention(const cli::po::variables_map& vm) {
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
@@ -62,6 +68,15 @@ int run_attention(const cli::po::variables_map& vm) {
   data.q = dist_option(vm, "q-dist");
   data.k = dist_option(vm, "k-dist");
   data.v = dist_option(vm, "v-dist");
+  const auto file = [&](const char* flag) -> std::optional<LoadedTensor> {
+    if (vm.count(flag) == 0) return std::nullopt;
+    return load_tensor(vm[flag].as<std::string>());
+  };
+  data.q_file = file("q-file");
+  data.k_file = file("k-file");
+  data.v_file = file("v-file");
+  data.k_rope_file = file("k-rope-file");
+  check_attention_data(p, data);
   AttentionTimingOptions to;
   const auto& clock = vm["clock"].as<std::string>();
   if (clock != "sustained" && clock != "boost")
@@ -119,7 +134,12 @@ int run_attention(const cli::po::variables_map& vm) {
     out << fmt::format(" ({} rotary dims, attention factor {:.6g}, {} angles)", t.rot_dim, t.attention_factor,
                        p.rope_precision == RopePrecision::kFloat32 ? "float32" : "float64");
   }
-  out << fmt::format("\n  softmax     scale {:.6g}\n", p.softmax_scale());
+  out << fmt::format(
+      "\n  inputs      Q {}, K {}{}, V {}\n", source_text(data.q_file, data.q, data.seed),
+      source_text(data.k_file, data.k, data.seed),
+      p.rope_dim > 0 ? fmt::format(", K rope {}", source_text(data.k_rope_file, data.k, data.seed)) : "",
+      source_text(data.v_file, data.v, data.seed));
+  out << fmt::format("  softmax     scale {:.6g}\n", p.softmax_scale());
   out << fmt::format("  KV cache    {} ({:.4g} bits/element): {}\n", kv_format_name(p.kv),
                      kv_bits_per_element(p.kv), format_si(kv_bytes, "B", 3));
   out << fmt::format("  work        {}, {} of Q and O (BF16)\n", format_si(flops, "FLOP", 3),
@@ -190,6 +210,10 @@ int run_attention(const cli::po::variables_map& vm) {
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
                     {"kv_format", std::string(kv_format_name(p.kv))},
                     {"softmax_scale", p.softmax_scale()}};
+  doc["inputs"] = {{"q", source_text(data.q_file, data.q, data.seed)},
+                   {"k", source_text(data.k_file, data.k, data.seed)},
+                   {"k_rope", p.rope_dim > 0 ? source_text(data.k_rope_file, data.k, data.seed) : "none"},
+                   {"v", source_text(data.v_file, data.v, data.seed)}};
   doc["work"] = {{"flops", flops},
                  {"bytes.kv_cache", kv_bytes},
                  {"bytes.q_o", qo_bytes},
@@ -253,7 +277,8 @@ cli::Command attention_command() {
       "attention", "one attention layer: RoPE, KV-cache format, error per position bucket, work and roofline",
       "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--rope-dim R] "
       "[--causal] "
-      "[--rope TYPE:k=v,...] [--kv-format F] [--functional full|sample:N|auto|off] [--json FILE]",
+      "[--rope TYPE:k=v,...] [--kv-format F] [--q-file F --k-file F --v-file F] "
+      "[--functional full|sample:N|auto|off] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         add_hw_options(desc);
         desc.add_options()("batch", cli::po::value<int64_t>()->default_value(1), "sequences")(
@@ -276,6 +301,13 @@ cli::Command attention_command() {
             "q-dist", cli::po::value<std::string>()->default_value("normal"), "Q distribution")(
             "k-dist", cli::po::value<std::string>()->default_value("outliers"), "K distribution")(
             "v-dist", cli::po::value<std::string>()->default_value("normal"), "V distribution")(
+            "q-file", cli::po::value<std::string>(),
+            "Q from FILE.npy or FILE.safetensors[:TENSOR]: [batch, q_len, heads, head_dim + rope_dim], "
+            "before RoPE")("k-file", cli::po::value<std::string>(),
+                           "K from a file: [batch, seq, kv_heads, head_dim], before RoPE")(
+            "v-file", cli::po::value<std::string>(), "V from a file: [batch, seq, kv_heads, head_dim]")(
+            "k-rope-file", cli::po::value<std::string>(),
+            "MLA's shared rope key from a file: [batch, seq, rope_dim], before RoPE")(
             "timing", cli::po::value<std::string>()->default_value("on"), "simulate the kernels: on or off")(
             "clock", cli::po::value<std::string>()->default_value("sustained"),
             "SM clock: sustained or boost")(

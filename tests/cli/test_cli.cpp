@@ -1,6 +1,9 @@
 // End-to-end: the real bwsim binary, its exit codes, messages and files.
 #include <gtest/gtest.h>
 
+#include "isa/tensor_gen.hpp"
+#include "isa/tensor_io.hpp"
+#include "sim/rng.hpp"
 #include "tests/test_util.hpp"
 
 #include <boost/json.hpp>
@@ -347,6 +350,43 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 64 --kv-format fp8_e4m3:head", "no per-head scale"},
           {"--seq 128 --heads 4 --head-dim 256 --rope-dim 64", "--head-dim 256 + --rope-dim 64"},
       });
+}
+
+TEST_F(Cli, AttentionReadsQkvFromFiles) {
+  // Q, K, V written from the generators' own streams (seed 7): the same numbers as generating them.
+  using bwsim::Distribution;
+  const auto write = [&](const char* name, Distribution d, uint64_t which, std::vector<int64_t> shape) {
+    const int64_t cols = shape.back();
+    const int64_t rows = 64 * 2 * 1;  // seq x heads (Q) or seq x kv_heads x 2 (K, V): 128 rows either way
+    std::vector<float> v(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      bwsim::generate_row(d, r, cols, bwsim::random_at(7, which), v.data() + r * cols);
+    const std::string path = (dir_ / name).string();
+    bwsim::write_npy_f32(path, shape, v);
+    return path;
+  };
+  const std::string q = write("q.npy", Distribution::kNormal, 1, {1, 64, 2, 32});
+  const std::string k = write("k.npy", Distribution::kOutliers, 2, {1, 64, 2, 32});
+  const std::string v = write("v.npy", Distribution::kNormal, 3, {1, 64, 2, 32});
+  const std::string common =
+      "attention --hw b200 --seq 64 --heads 2 --head-dim 32 --causal --rope default --kv-format fp8_e4m3 "
+      "--functional full --timing off --seed 7 --json -";
+  Result g = run(common);
+  ASSERT_EQ(g.code, 0) << g.err;
+  Result f = run(common + " --q-file '" + q + "' --k-file '" + k + "' --v-file '" + v + "'");
+  ASSERT_EQ(f.code, 0) << f.err;
+  const boost::json::object gd = boost::json::parse(g.out).as_object();
+  const boost::json::object fd = boost::json::parse(f.out).as_object();
+  EXPECT_EQ(gd.at("functional"), fd.at("functional"));
+  EXPECT_CONTAINS(std::string(fd.at("inputs").at("q").as_string()), "q.npy");
+  EXPECT_EQ(gd.at("inputs").at("k").as_string(), "gen:outliers:seed=7");
+  // A file of the wrong shape: exit 2, naming the flag, the file and the expected shape.
+  Result bad = run(common + " --k-file '" + q + "' --kv-heads 1");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "--k-file");
+  EXPECT_CONTAINS(bad.err, "q.npy");
+  EXPECT_CONTAINS(bad.err, "expected [1, 64, 1, 32]");
+  EXPECT_TRUE(bad.out.empty()) << bad.out;
 }
 
 TEST_F(Cli, AttentionWithDecoupledRopeDims) {

@@ -2,7 +2,10 @@
 // against an independent naive implementation, and KV-cache formats ordered by error.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <limits>
 
 #include "isa/quantize.hpp"
 #include "isa/scalar_format.hpp"
@@ -223,6 +226,70 @@ TEST(Attention, DecoupledRopeKeepsTheFormatOrdering) {
   }
   EXPECT_LT(err[0], err[1]);
   EXPECT_LT(err[1], err[2]);
+}
+
+// A tensor of `rows` generated rows (stream `which` of `seed`, rows [0, rows)), shaped `shape`.
+LoadedTensor generated_file(Distribution d, uint64_t seed, int which, std::vector<int64_t> shape,
+                            int64_t row0 = 0, int64_t row_step = 1) {
+  LoadedTensor f;
+  f.source = fmt::format("stream{}.npy", which);
+  const int64_t cols = shape.back();
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+  f.tensor.shape = std::move(shape);
+  f.tensor.data.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto v = gen(d, seed, which, row0 + r * row_step, cols);
+    std::copy(v.begin(), v.end(), f.tensor.data.begin() + r * cols);
+  }
+  return f;
+}
+
+TEST(Attention, FilesGiveWhatTheirGeneratorsGive) {
+  // MLA with a partial query range (the last 8 of 40 positions), so every file and the Q offset
+  // are exercised: Q, K, V and the shared rope key written from the generators' own streams
+  // must give bit-identical outputs.
+  AttentionProblem p = problem(40, 8, 2, 1, 32, true, KvFormat::kNvfp4);
+  p.rope_dim = 16;
+  p.rope = parse_rope("yarn:factor=4,original=16,style=interleaved", "--rope");
+  AttentionData gen_data;
+  gen_data.seed = 21;
+  const AttentionFunctional a = attention_functional(p, gen_data, full());
+  AttentionData files = gen_data;
+  // Q rows of the generator are indexed by (position x heads + head); the file holds positions 32..39.
+  files.q_file = generated_file(gen_data.q, 21, 1, {1, 8, 2, 48}, 32 * 2);
+  files.k_file = generated_file(gen_data.k, 21, 2, {1, 40, 1, 32});
+  files.v_file = generated_file(gen_data.v, 21, 3, {1, 40, 1, 32});
+  files.k_rope_file = generated_file(gen_data.k, 21, 4, {1, 40, 16});
+  // Different generators everywhere: only the files can make the numbers match.
+  files.q = files.k = files.v = Distribution::kStudentT;
+  files.seed = 99;
+  const AttentionFunctional b = attention_functional(p, files, full());
+  ASSERT_EQ(a.o.size(), 8u * 2u * 32u);
+  EXPECT_EQ(a.o, b.o);
+  EXPECT_EQ(a.error.rel_frobenius, b.error.rel_frobenius);
+  EXPECT_EQ(a.k_amax, b.k_amax);
+
+  // Files that do not fit say which flag, what they hold and what was expected.
+  AttentionData bad = files;
+  bad.k_file = generated_file(gen_data.k, 21, 2, {1, 40, 2, 16});
+  try {
+    check_attention_data(p, bad);
+    ADD_FAILURE() << "K of the wrong shape accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("--k-file stream2.npy: shape [1, 40, 2, 16], expected [1, 40, 1, 32]"),
+        std::string::npos)
+        << e.what();
+  }
+  bad = files;
+  bad.v_file->tensor.data[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(check_attention_data(p, bad), InputError);
+  AttentionProblem plain = p;
+  plain.rope_dim = 0;
+  bad = AttentionData{};
+  bad.k_rope_file = files.k_rope_file;
+  EXPECT_THROW(check_attention_data(plain, bad), InputError);
 }
 
 TEST(Attention, KvCacheFormatsOrderByError) {

@@ -138,7 +138,8 @@ class Layer {
     r.acc.assign(static_cast<size_t>(Dv_), 0.0f);
     r.acc_ref.assign(static_cast<size_t>(Dv_), 0.0);
     std::vector<double> tmp(static_cast<size_t>(Dqk_));
-    generate_row(d_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h, Dqk_, s_.q, r.q.data());
+    source_row(d_.q_file, d_.q, s_.q, (r.b * p_.seq + r.pos) * p_.heads + r.h,
+               (r.b * p_.q_len + r.pos - p_.first_query()) * p_.heads + r.h, Dqk_, r.q.data());
     finish(r.pos, true, r.q.data(), Dqk_, tmp, r.q_ref);
   }
 
@@ -232,13 +233,25 @@ class Layer {
                   std::span<double> ref) const {
     const int64_t index = (b * p_.seq + pos) * p_.kv_heads + g;
     if (!is_k) {
-      generate_row(d_.v, index, Dv_, s_.v, w);
+      source_row(d_.v_file, d_.v, s_.v, index, index, Dv_, w);
       finish(pos, false, w, Dv_, tmp, ref);
       return;
     }
-    generate_row(d_.k, index, Dqk_ - R_, s_.k, w);
-    if (R_ > 0) generate_row(d_.k, b * p_.seq + pos, R_, s_.k_rope, w + (Dqk_ - R_));
+    source_row(d_.k_file, d_.k, s_.k, index, index, Dqk_ - R_, w);
+    if (R_ > 0)
+      source_row(d_.k_rope_file, d_.k, s_.k_rope, b * p_.seq + pos, b * p_.seq + pos, R_, w + (Dqk_ - R_));
     finish(pos, true, w, Dqk_, tmp, ref);
+  }
+  // n values of a row: from the file (its row `file_index`) where one was given, else generated
+  // (stream `seed`, row `gen_index`).
+  static void source_row(const std::optional<LoadedTensor>& file, Distribution dist, uint64_t seed,
+                         int64_t gen_index, int64_t file_index, int64_t n, float* w) {
+    if (!file) {
+      generate_row(dist, gen_index, n, seed, w);
+      return;
+    }
+    const float* src = file->tensor.data.data() + file_index * n;
+    std::copy(src, src + n, w);
   }
 
   const AttentionProblem& p_;
@@ -366,9 +379,37 @@ void check_attention(const AttentionProblem& p) {
   if (p.rope) (void)rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision);
 }
 
+void check_attention_data(const AttentionProblem& p, const AttentionData& d) {
+  const auto fits = [](const std::optional<LoadedTensor>& f, const char* flag, std::vector<int64_t> want,
+                       const char* layout) {
+    if (!f) return;
+    const std::vector<float>& v = f->tensor.data;
+    if (const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+        bad != v.end()) {
+      throw InputError(fmt::format("{} {}: value {} at flat index {} is not finite", flag, f->source, *bad,
+                                   bad - v.begin()));
+    }
+    if (f->tensor.shape == want) return;
+    std::string w;
+    for (size_t i = 0; i < want.size(); ++i) w += fmt::format("{}{}", i > 0 ? ", " : "", want[i]);
+    throw InputError(fmt::format("{} {}: shape {}, expected [{}] = [{}] (values before RoPE)", flag,
+                                 f->source, f->tensor.shape_text(), w, layout));
+  };
+  fits(d.q_file, "--q-file", {p.batch, p.q_len, p.heads, p.qk_dim()},
+       "batch, q_len, heads, head_dim + rope_dim");
+  fits(d.k_file, "--k-file", {p.batch, p.seq, p.kv_heads, p.head_dim}, "batch, seq, kv_heads, head_dim");
+  fits(d.v_file, "--v-file", {p.batch, p.seq, p.kv_heads, p.v_dim()}, "batch, seq, kv_heads, head_dim");
+  if (d.k_rope_file && p.rope_dim == 0) {
+    throw InputError(
+        fmt::format("--k-rope-file {}: the shared rope key needs --rope-dim (MLA)", d.k_rope_file->source));
+  }
+  fits(d.k_rope_file, "--k-rope-file", {p.batch, p.seq, p.rope_dim}, "batch, seq, rope_dim");
+}
+
 AttentionFunctional attention_functional(const AttentionProblem& p, const AttentionData& data,
                                          const FunctionalSpec& spec) {
   check_attention(p);
+  check_attention_data(p, data);
   AttentionFunctional f;
   f.mode = spec.name();
   if (spec.mode == FunctionalSpec::Mode::kOff) return f;

@@ -13,6 +13,7 @@
 
 #include "isa/error_metrics.hpp"
 #include "isa/tensor_gen.hpp"
+#include "isa/tensor_io.hpp"
 #include "workloads/attention/rope.hpp"
 #include "workloads/functional_spec.hpp"
 
@@ -68,13 +69,24 @@ struct AttentionProblem {
 void check_attention(const AttentionProblem& p);
 
 /// Where Q, K and V come from: seeded generators, one stream per (batch, position, head) row, so
-/// any row can be regenerated without storing the cache.
+/// any row can be regenerated without storing the cache; or files, each replacing its generator.
+/// Files hold the values before RoPE, in FlashAttention's layout:
+///   Q [batch, q_len, heads, qk_dim]   (MLA: the head_dim dims, then the rope_dim dims)
+///   K [batch, seq, kv_heads, head_dim] (without MLA: head_dim = qk_dim)
+///   V [batch, seq, kv_heads, head_dim]
+///   K rope [batch, seq, rope_dim]      (MLA's shared rope key)
 struct AttentionData {
   Distribution q = Distribution::kNormal;
   Distribution k = Distribution::kOutliers;  // K caches carry outlier channels
   Distribution v = Distribution::kNormal;
   uint64_t seed = 0;
+  std::optional<LoadedTensor> q_file, k_file, v_file, k_rope_file;
 };
+
+/// Throws InputError naming the flag (--q-file, --k-file, --v-file, --k-rope-file) and the shape
+/// expected where a file does not fit the problem, or where --k-rope-file is given without
+/// --rope-dim.
+void check_attention_data(const AttentionProblem& p, const AttentionData& d);
 
 /// Query positions are bucketed so the error at far positions shows apart from near ones.
 struct PositionBucket {
