@@ -13,6 +13,7 @@ cli::Command gemm_command();
 cli::Command compare_command();
 cli::Command rope_command();
 cli::Command attention_command();
+cli::Command model_command();
 cli::Command version_command();
 
 /// --hw FILE and --set KEY=VALUE, shared by every command that builds a GPU.

@@ -54,6 +54,14 @@ SchemeInfo scheme_info(Scheme s, const QuantOptions& o) {
   return {ScalarFormat::kBF16, std::nullopt, 0, false};
 }
 
+double storage_bits(Scheme s) {
+  const SchemeInfo i = scheme_info(s);
+  double bits = format_info(i.element).bits;
+  if (i.scale) bits += 8.0 / i.block_k;
+  if (s == Scheme::kFp8Block) bits += 32.0 / (128.0 * 128.0);
+  return bits;
+}
+
 namespace {
 
 // |x| as ordered integers: for non-NaN floats the integer order of the magnitude bits is the

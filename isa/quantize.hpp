@@ -75,6 +75,9 @@ struct SchemeInfo {
   bool tensor_scale;                  // a float32 per-tensor scale exists
 };
 SchemeInfo scheme_info(Scheme s, const QuantOptions& o = {});
+/// Storage per element of a large tensor in bits, block scales included (NVFP4 4.5, MXFP4 4.25,
+/// MXFP8 8.25, 128 x 128 block FP8 8 + 32/16384); per-tensor scales are negligible and left out.
+[[nodiscard]] double storage_bits(Scheme s);
 
 struct QuantizedTensor {
   Scheme scheme = Scheme::kBf16;

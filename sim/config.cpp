@@ -661,7 +661,8 @@ fs::path display_path(const fs::path& p) {
 fs::path resolve_config_path(std::string_view name_or_path, std::string_view kind) {
   fs::path given{std::string(name_or_path)};
   if (fs::is_regular_file(given)) return given;
-  const bool short_name = given.extension().empty() && !given.has_parent_path();
+  // A bare name ("b200", "llama-3.1-70b": dots allowed) names configs/KIND/NAME.toml.
+  const bool short_name = !given.has_parent_path() && given.extension() != ".toml";
   const fs::path dir = config_dir() / std::string(kind);
   if (short_name) {
     fs::path candidate = dir / (std::string(name_or_path) + ".toml");

@@ -352,6 +352,29 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
       });
 }
 
+TEST_F(Cli, ModelReportsParametersBytesAndFit) {
+  Result r = run("model --model llama-3.1-70b --hw h100 --context 8192 --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out).as_object();
+  EXPECT_NEAR(boost::json::value_to<double>(doc.at("model").at("params").at("total")) / 70.6e9, 1.0, 0.01);
+  const auto& mem = doc.at("memory").as_object();
+  EXPECT_FALSE(mem.at("fits").as_bool());  // 141 GB of BF16 weights on an 80 GB GPU
+  EXPECT_EQ(mem.at("smallest_tp").as_int64(), 4);
+  Result t = run("model --model llama-3.1-70b --hw h100");
+  EXPECT_CONTAINS(t.out, "DOES NOT FIT");
+  EXPECT_CONTAINS(t.out, "smallest TP that fits: 4");
+  Result nv = run("model --model llama-3.1-70b --hw b200 --weights nvfp4 --kv-format fp8_e4m3 --json -");
+  ASSERT_EQ(nv.code, 0) << nv.err;
+  EXPECT_TRUE(boost::json::parse(nv.out).at("memory").at("fits").as_bool());
+  expect_rejected("model", {
+                               {"--model nosuch", "--model: no such file 'nosuch'"},
+                               {"--model llama-3.1-70b --weights fp5", "--weights fp5"},
+                               {"--model llama-3.1-70b --tp 3", "--tp 3"},
+                               {"--model llama-3.1-70b --model-set attention.kv_heads=7", "kv_heads = 7"},
+                               {"--model llama-3.1-70b --model-set attention.windows=7", "attention.windows"},
+                           });
+}
+
 TEST_F(Cli, AttentionReadsQkvFromFiles) {
   // Q, K, V written from the generators' own streams (seed 7): the same numbers as generating them.
   using bwsim::Distribution;

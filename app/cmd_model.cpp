@@ -1,0 +1,209 @@
+// bwsim model: a transformer from bwsim's TOML schema or a Hugging Face config.json — its shape,
+// parameter counts by class, what the import did not carry over — and, under a quantization
+// plan, its weight and KV-cache bytes, how many sequences of a context fit on a GPU (or a
+// tensor-parallel group), and the smallest TP degree that fits when one GPU does not.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "models/hw_spec.hpp"
+#include "sim/errors.hpp"
+#include "sim/units.hpp"
+#include "workloads/transformer/capacity.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/quant_plan.hpp"
+
+namespace bwsim::app {
+namespace {
+
+Scheme scheme_option(const cli::po::variables_map& vm, const char* flag) {
+  const auto& name = vm[flag].as<std::string>();
+  if (auto s = parse_scheme(name)) return *s;
+  std::string all;
+  for (const auto& [n, v] : kSchemeNames) all += (all.empty() ? "" : ", ") + std::string(n);
+  throw InputError(fmt::format("--{} {}: unknown format (one of: {})", flag, name, all));
+}
+
+// Parameter counts as model cards write them: "70.55 B", "926.7 M".
+std::string params_text(double v) {
+  if (v >= 1e9) return fmt::format("{:.2f} B", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.1f} M", v / 1e6);
+  return fmt::format("{:.0f}", v);
+}
+
+int run_model(const cli::po::variables_map& vm) {
+  if (vm.count("model") == 0)
+    throw InputError("--model FILE is required (.toml or a Hugging Face config.json)");
+  std::vector<std::string> model_sets;
+  if (vm.count("model-set") != 0) model_sets = vm["model-set"].as<std::vector<std::string>>();
+  const ModelSpec m = load_model(vm["model"].as<std::string>(), model_sets);
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
+  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+
+  QuantPlan q = QuantPlan::bf16();
+  const Scheme w = scheme_option(vm, "weights");
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts})
+    q.weights[static_cast<size_t>(c)] = w;
+  q.weights[static_cast<size_t>(WeightClass::kLmHead)] = scheme_option(vm, "lm-head");
+  q.weights[static_cast<size_t>(WeightClass::kEmbedding)] = scheme_option(vm, "embedding");
+  const auto& kvname = vm["kv-format"].as<std::string>();
+  const auto kv = parse_kv_format(kvname);
+  if (!kv)
+    throw InputError(
+        fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
+  q.kv = *kv;
+  if (const auto& act = vm["activations"].as<std::string>(); act != "weights")
+    q.activations = scheme_option(vm, "activations");
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kLmHead}) (void)q.gemm_format(c);
+
+  CapacityOptions co;
+  co.tp = vm["tp"].as<int>();
+  co.context = vm["context"].as<int64_t>();
+  if (co.context < 1) throw InputError(fmt::format("--context {}: must be >= 1", co.context));
+  co.gpu_memory_utilization = vm["memory-utilization"].as<double>();
+  const Capacity cap = capacity(m, q, hw, co);
+  const int min_tp = cap.fits() ? co.tp : smallest_fitting_tp(m, q, hw, co);
+
+  const ParamCount p = m.params();
+  const ParamCount active = m.active_params();
+  const ParamCount mtp = m.mtp_params();
+  const WeightBytes wb = weight_bytes(m, q);
+  std::ostream& out = cli::text_out(vm);
+  out << fmt::format("model  {} ({}, from {})\n", m.name, m.family, m.source);
+  std::string attn;
+  if (m.mla) {
+    attn = fmt::format("MLA: {} heads, Q rank {}, KV latent {} + rope {}, QK {} + {}, V {}", m.heads,
+                       m.mla->q_lora_rank, m.mla->kv_lora_rank, m.mla->rope_dim, m.mla->nope_dim,
+                       m.mla->rope_dim, m.mla->v_dim);
+  } else {
+    attn = fmt::format("{} heads / {} KV heads x {}{}{}", m.heads, m.kv_heads, m.head_dim,
+                       m.qkv_bias ? ", QKV bias" : "", m.qk_norm ? ", QK norm" : "");
+  }
+  std::string mlp = m.ffn > 0 ? fmt::format("MLP {}", m.ffn) : "";
+  if (m.moe) {
+    mlp += fmt::format(
+        "{}MoE {} experts, top {}, expert FFN {}{}{}", mlp.empty() ? "" : "; ", m.moe->experts, m.moe->top_k,
+        m.moe->expert_ffn, m.moe->shared_ffn > 0 ? fmt::format(", shared FFN {}", m.moe->shared_ffn) : "",
+        m.moe->dense_layers > 0 ? fmt::format(", first {} layers dense", m.moe->dense_layers) : "");
+  }
+  out << fmt::format("  shape       {} layers, hidden {}, {}, {}, vocab {}{}\n", m.layers, m.hidden, attn,
+                     mlp, m.vocab, m.tie_embeddings ? " (tied)" : "");
+  out << fmt::format("  RoPE        {}; max positions {}\n", m.rope ? m.rope->text : "none", m.max_positions);
+  std::string by;
+  for (WeightClass c : kAllWeightClasses) {
+    if (p[c] > 0)
+      by += fmt::format("{}{} {}", by.empty() ? "" : ", ", weight_class_name(c), params_text(p[c]));
+  }
+  out << fmt::format("  parameters  {} ({})\n", params_text(p.total()), by);
+  if (m.moe) out << fmt::format("  active      {} per token\n", params_text(active.total()));
+  if (m.mtp_modules > 0)
+    out << fmt::format("  MTP         {} module(s), {} (embedding and head shared)\n", m.mtp_modules,
+                       params_text(mtp.total()));
+  for (const std::string& n : m.notes) out << "  note: " << n << "\n";
+  if (!m.ignored.empty()) {
+    std::string keys;
+    for (const std::string& k : m.ignored) keys += (keys.empty() ? "" : ", ") + k;
+    out << "  ignored (no bearing on time or numbers): " << keys << "\n";
+  }
+  out << fmt::format("\nquantization  {}\n", q.text());
+  std::string wby;
+  for (WeightClass c : kAllWeightClasses) {
+    const double b = wb.by_class[static_cast<size_t>(c)];
+    if (b > 0)
+      wby += fmt::format("{}{} {}", wby.empty() ? "" : ", ", weight_class_name(c), format_si(b, "B", 3));
+  }
+  out << fmt::format("  weights     {} ({}){}\n", format_si(wb.total(), "B", 4), wby,
+                     wb.mtp > 0 ? fmt::format("; MTP {}", format_si(wb.mtp, "B", 3)) : "");
+  out << fmt::format("  KV cache    {} per token (all layers)\n",
+                     format_si(kv_bytes_per_token(m, q), "B", 4));
+  out << fmt::format("\nmemory on {} ({} HBM, {:.0f}% usable), TP {}, context {}\n", hw.name,
+                     format_si(cap.hbm, "B", 4), 100 * co.gpu_memory_utilization, co.tp, co.context);
+  out << fmt::format("  per GPU     weights {}, activations {}, KV {} per sequence\n",
+                     format_si(cap.weights, "B", 4), format_si(cap.activations, "B", 3),
+                     format_si(cap.kv_per_sequence, "B", 4));
+  if (cap.fits()) {
+    out << fmt::format("  fits        {} sequences of {} tokens (KV budget {})\n", cap.max_sequences,
+                       co.context, format_si(cap.kv_budget, "B", 4));
+  } else {
+    out << fmt::format(
+        "  DOES NOT FIT: weights and workspace need {} of {} usable{}\n",
+        format_si(cap.weights + cap.activations + cap.kv_per_sequence, "B", 4), format_si(cap.usable, "B", 4),
+        min_tp > 0 ? fmt::format("; smallest TP that fits: {}", min_tp) : "; no TP degree up to 8 fits");
+  }
+
+  boost::json::object doc;
+  doc["command"] = "model";
+  boost::json::object pj;
+  for (WeightClass c : kAllWeightClasses) pj[std::string(weight_class_name(c))] = p[c];
+  pj["total"] = p.total();
+  pj["active"] = active.total();
+  pj["mtp"] = mtp.total();
+  boost::json::array notes, ignored;
+  for (const auto& n : m.notes) notes.emplace_back(n);
+  for (const auto& n : m.ignored) ignored.emplace_back(n);
+  doc["model"] = {{"name", m.name},
+                  {"family", m.family},
+                  {"source", m.source},
+                  {"layers", m.layers},
+                  {"hidden", m.hidden},
+                  {"params", std::move(pj)},
+                  {"notes", std::move(notes)},
+                  {"ignored", std::move(ignored)}};
+  boost::json::object wj;
+  for (WeightClass c : kAllWeightClasses)
+    wj[std::string(weight_class_name(c))] = wb.by_class[static_cast<size_t>(c)];
+  wj["mtp"] = wb.mtp;
+  wj["total"] = wb.total();
+  doc["quantization"] = {
+      {"plan", q.text()}, {"bytes.weights", std::move(wj)}, {"bytes.kv_per_token", kv_bytes_per_token(m, q)}};
+  doc["memory"] = {{"hw", hw.name},
+                   {"tp", co.tp},
+                   {"context", co.context},
+                   {"bytes.hbm", cap.hbm},
+                   {"bytes.usable", cap.usable},
+                   {"bytes.weights_per_gpu", cap.weights},
+                   {"bytes.activations_per_gpu", cap.activations},
+                   {"bytes.kv_per_sequence", cap.kv_per_sequence},
+                   {"max_sequences", cap.max_sequences},
+                   {"fits", cap.fits()},
+                   {"smallest_tp", min_tp}};
+  cli::write_json_option(vm, doc);
+  return 0;
+}
+
+}  // namespace
+
+cli::Command model_command() {
+  return cli::Command{
+      "model",
+      "a transformer's shape, parameters, weight and KV bytes under a quantization plan, and what fits",
+      "bwsim model --model FILE.toml|config.json [--hw FILE] [--weights F] [--kv-format F] [--context N] "
+      "[--tp N] "
+      "[--json FILE]",
+      [](cli::po::options_description& desc, cli::po::positional_options_description&) {
+        add_hw_options(desc);
+        desc.add_options()("model", cli::po::value<std::string>(),
+                           "bwsim TOML model (configs/models/NAME) or a Hugging Face config.json")(
+            "model-set", cli::po::value<std::vector<std::string>>()->composing(),
+            "override a TOML model key: KEY=VALUE (repeatable)")(
+            "weights", cli::po::value<std::string>()->default_value("bf16"),
+            "format of the attention, MLP and expert weights (bf16, fp8_e4m3, fp8_block, mxfp8_e4m3, mxfp4, "
+            "nvfp4, ...)")("lm-head", cli::po::value<std::string>()->default_value("bf16"), "lm_head format")(
+            "embedding", cli::po::value<std::string>()->default_value("bf16"), "embedding table format")(
+            "kv-format", cli::po::value<std::string>()->default_value("bf16"), "KV-cache format")(
+            "activations", cli::po::value<std::string>()->default_value("weights"),
+            "GEMM activations: 'weights' (as the weights) or a format (bf16: weight-only)")(
+            "context", cli::po::value<int64_t>()->default_value(8192), "tokens per sequence")(
+            "tp", cli::po::value<int>()->default_value(1), "tensor-parallel GPUs")(
+            "memory-utilization", cli::po::value<double>()->default_value(0.9),
+            "share of HBM the serving stack may use");
+        add_json_option(desc);
+      },
+      run_model};
+}
+
+}  // namespace bwsim::app

@@ -1,0 +1,220 @@
+// Transformer models: parameter counts (by hand on a tiny model, against published sizes on real
+// ones), the quantization plan's bytes, what fits in HBM, and bad model files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "models/hw_spec.hpp"
+#include "sim/config.hpp"
+#include "tests/test_util.hpp"
+#include "workloads/transformer/capacity.hpp"
+#include "workloads/transformer/hf_import.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/quant_plan.hpp"
+
+namespace bwsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelSpec tiny() {
+  ModelSpec m;
+  m.name = "tiny";
+  m.layers = 2;
+  m.hidden = 8;
+  m.vocab = 10;
+  m.heads = 2;
+  m.kv_heads = 1;
+  m.head_dim = 4;
+  m.ffn = 16;
+  return m;
+}
+
+TEST(Transformer, TinyModelParametersByHand) {
+  ModelSpec m = tiny();
+  // Per layer: two norms 16; q 8x8 + k 8x4 + v 8x4 + o 8x8 = 192; MLP 3 x 8 x 16 = 384.
+  const ParamCount l = m.layer_params(0);
+  EXPECT_EQ(l[WeightClass::kNorm], 16);
+  EXPECT_EQ(l[WeightClass::kAttention], 192);
+  EXPECT_EQ(l[WeightClass::kMlp], 384);
+  // Embedding 80, lm_head 80, final norm 8.
+  EXPECT_EQ(m.params().total(), 2 * 592 + 80 + 80 + 8);
+  m.tie_embeddings = true;
+  EXPECT_EQ(m.params().total(), 2 * 592 + 80 + 8);
+  m.qkv_bias = true;  // + 8 + 4 + 4 per layer
+  EXPECT_EQ(m.params().total(), 2 * 608 + 80 + 8);
+  EXPECT_EQ(m.kv_elements_per_token(), 2 * 1 * 4);
+
+  // MoE from layer 1 on: 4 experts of FFN 6, top 2, a shared expert of 6, router bias.
+  ModelSpec e = tiny();
+  e.moe = MoeSpec{4, 2, 6, 6, false, 1, 1, true};
+  EXPECT_FALSE(e.moe_layer(0));
+  EXPECT_TRUE(e.moe_layer(1));
+  const ParamCount l1 = e.layer_params(1);
+  EXPECT_EQ(l1[WeightClass::kExperts], 4 * 3 * 8 * 6);
+  EXPECT_EQ(l1[WeightClass::kMlp], 3 * 8 * 6);
+  EXPECT_EQ(l1[WeightClass::kRouter], 4 * 8 + 4);
+  EXPECT_EQ(e.params().total() - e.active_params().total(), 2 * 3 * 8 * 6);  // two experts idle per token
+}
+
+TEST(Transformer, PublishedSizesFromTheTomlModels) {
+  const ModelSpec llama = load_model("llama-3.1-70b");
+  EXPECT_NEAR(llama.params().total() / 70.6e9, 1.0, 0.01);
+  const ModelSpec ds = load_model("deepseek-v3");
+  EXPECT_NEAR(ds.params().total() / 671e9, 1.0, 0.01);
+  EXPECT_NEAR(ds.active_params().total() / 37e9, 1.0, 0.03);
+  // The checkpoint's 685B adds the MTP module (and its copies of the embedding and head).
+  EXPECT_NEAR((ds.params().total() + ds.mtp_params().total() + 2 * 129280.0 * 7168) / 685e9, 1.0, 0.01);
+  // MLA caches the 512-dim latent and the 64-dim rope key: 576 elements per token and layer.
+  EXPECT_EQ(ds.kv_elements_per_token(), 576);
+}
+
+TEST(Transformer, QuantizationPlanBytes) {
+  const ModelSpec m = load_model("llama-3.1-70b");
+  const QuantPlan bf = QuantPlan::bf16();
+  const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
+  const ParamCount p = m.params();
+  EXPECT_DOUBLE_EQ(weight_bytes(m, bf).total(), p.total() * 2);
+  const WeightBytes w = weight_bytes(m, nv);
+  // NVFP4: 4 bits and an 8-bit scale per 16 elements; embedding and lm_head kept BF16.
+  EXPECT_DOUBLE_EQ(w.by_class[static_cast<size_t>(WeightClass::kMlp)], p[WeightClass::kMlp] * 4.5 / 8);
+  EXPECT_DOUBLE_EQ(w.by_class[static_cast<size_t>(WeightClass::kLmHead)], p[WeightClass::kLmHead] * 2);
+  // KV: 80 layers x 2 x 8 heads x 128 dims x 1 byte.
+  EXPECT_DOUBLE_EQ(kv_bytes_per_token(m, nv), 80.0 * 2 * 8 * 128);
+  EXPECT_EQ(nv.gemm_format(WeightClass::kAttention).b, Scheme::kNvfp4);
+  QuantPlan w4a16 = nv;
+  w4a16.activations = Scheme::kBf16;
+  EXPECT_TRUE(w4a16.gemm_format(WeightClass::kMlp).weight_only);
+  QuantPlan bad = QuantPlan::uniform(Scheme::kMxfp4, KvFormat::kBf16);
+  bad.activations = Scheme::kBf16;
+  EXPECT_CONTAINS(input_error_of([&] { (void)bad.gemm_format(WeightClass::kMlp); }), "weight-only");
+}
+
+TEST(Transformer, WhatFitsInHbm) {
+  const ModelSpec m = load_model("llama-3.1-70b");
+  const HwSpec h100 = HwSpec::load("h100", {});
+  const HwSpec b200 = HwSpec::load("b200", {});
+  CapacityOptions o;
+  o.context = 8192;
+  // 141 GB of BF16 weights: not on one 80 GB H100, nor on two with room for a sequence.
+  const Capacity one = capacity(m, QuantPlan::bf16(), h100, o);
+  EXPECT_FALSE(one.fits());
+  EXPECT_EQ(one.max_sequences, 0);
+  EXPECT_EQ(smallest_fitting_tp(m, QuantPlan::bf16(), h100, o), 4);
+  // TP 4 shards the weights four ways and the 8 KV heads two per GPU.
+  o.tp = 4;
+  const Capacity four = capacity(m, QuantPlan::bf16(), h100, o);
+  EXPECT_NEAR(four.weights, weight_bytes(m, QuantPlan::bf16()).total() / 4, 1e-3 * four.weights);
+  EXPECT_DOUBLE_EQ(four.kv_per_token, 80.0 * 2 * 2 * 128 * 2);
+  EXPECT_EQ(four.max_sequences,
+            static_cast<int64_t>((four.usable - four.weights - four.activations) / four.kv_per_sequence));
+  // NVFP4 weights and an FP8 cache fit one B200 with many sequences.
+  o.tp = 1;
+  const Capacity nv = capacity(m, QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor), b200, o);
+  EXPECT_TRUE(nv.fits());
+  EXPECT_GT(nv.max_sequences, 80);  // (162 GB - 42.7 GB - workspace) / 1.34 GB per 8K sequence
+  o.tp = 3;
+  EXPECT_CONTAINS(input_error_of([&] { (void)capacity(m, QuantPlan::bf16(), b200, o); }), "--tp 3");
+}
+
+// A small Llama-style config.json with every kind of key: used, ignored, unknown.
+const char* const kLlamaJson = R"({
+  "architectures": ["LlamaForCausalLM"],
+  "model_type": "llama",
+  "hidden_size": 8,
+  "intermediate_size": 16,
+  "num_hidden_layers": 2,
+  "num_attention_heads": 2,
+  "num_key_value_heads": 1,
+  "vocab_size": 10,
+  "max_position_embeddings": 131072,
+  "rope_theta": 500000.0,
+  "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "rms_norm_eps": 1e-05,
+  "torch_dtype": "bfloat16",
+  "tie_word_embeddings": false,
+  "fancy_new_feature": 3
+})";
+
+TEST(Transformer, ImportsAConfigJsonAndReportsWhatItDidNotUse) {
+  const ModelSpec m = import_hf_config(kLlamaJson, "tiny.config.json");
+  EXPECT_EQ(m.family, "llama");
+  EXPECT_EQ(m.params().total(), tiny().params().total());
+  ASSERT_TRUE(m.rope.has_value());
+  EXPECT_EQ(m.rope->type, RopeType::kLlama3);
+  EXPECT_EQ(m.rope->factor, 8);
+  EXPECT_EQ(m.rope->original, 8192);
+  EXPECT_EQ(m.rope->theta, 500000);
+  ASSERT_EQ(m.notes.size(), 1u);
+  EXPECT_CONTAINS(m.notes[0], "fancy_new_feature: unknown key");
+  EXPECT_EQ(m.ignored, (std::vector<std::string>{"architectures", "rms_norm_eps", "torch_dtype"}));
+}
+
+TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
+  std::string text = kLlamaJson;
+  // A wrong type names the key.
+  std::string wrong = text;
+  wrong.replace(wrong.find("\"hidden_size\": 8"), 16, "\"hidden_size\": \"8\"");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(wrong, "c.json"); }),
+                  "c.json: \"hidden_size\": expected an integer");
+  // Broken JSON names the line.
+  std::string broken = text;
+  broken.replace(broken.find("\"vocab_size\": 10,"), 17, "\"vocab_size\": 10");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(broken, "c.json"); }),
+                  "c.json:10: not valid JSON");
+  // A missing dimension, an unknown RoPE type, inconsistent heads.
+  std::string missing = text;
+  missing.replace(missing.find("\"num_hidden_layers\": 2,"), 23, "");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(missing, "c.json"); }), "num_hidden_layers");
+  std::string rope = text;
+  rope.replace(rope.find("\"llama3\""), 8, "\"wavy\"");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(rope, "c.json"); }), "'wavy' is not modelled");
+  std::string heads = text;
+  heads.replace(heads.find("\"num_key_value_heads\": 1"), 24, "\"num_key_value_heads\": 3");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(heads, "c.json"); }), "kv_heads = 3");
+}
+
+class TransformerFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() /
+        ("bwsim_transformer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  fs::path dir_;
+};
+
+TEST_F(TransformerFiles, BadTomlModelsSayWhereAndWhat) {
+  const std::string ok =
+      "name = \"m\"\nlayers = 2\nhidden = 8\nvocab = 10\n[attention]\nheads = 2\nkv_heads = 1\n[mlp]\nffn = "
+      "16\n";
+  const ModelSpec m = load_model(write("ok.toml", ok));
+  EXPECT_EQ(m.head_dim, 4);  // hidden / heads
+  EXPECT_EQ(m.params().total(), tiny().params().total());
+  // Unknown key: file, line and key.
+  const std::string unknown =
+      input_error_of([&] { (void)load_model(write("u.toml", ok + "experts = 4\n")); });
+  EXPECT_CONTAINS(unknown, "u.toml:10");
+  EXPECT_CONTAINS(unknown, "mlp.experts");
+  // Inconsistent heads.
+  std::string bad = ok;
+  bad.replace(bad.find("kv_heads = 1"), 12, "kv_heads = 3");
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_model(write("h.toml", bad)); }), "attention.kv_heads = 3");
+  // A RoPE that does not fit the head dims.
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_model(write("r.toml", ok + "[attention]\n")); }), "r.toml");
+  const std::string rope = ok.substr(0, ok.find("[mlp]")) + "rope = \"yarn:factor=4\"\n[mlp]\nffn = 16\n";
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_model(write("y.toml", rope)); }), "original");
+}
+
+}  // namespace
+}  // namespace bwsim

@@ -1,0 +1,356 @@
+#include "workloads/transformer/hf_import.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "sim/errors.hpp"
+
+namespace bwsim {
+namespace {
+
+namespace json = boost::json;
+
+// Keys with no bearing on inference time or the numbers bwsim computes: token ids, dtypes,
+// dropout and initialisation, training-only losses, and the routing rule's details (the model
+// routes each token to top_k experts; which ones does not change time or bytes).
+constexpr std::string_view kIgnored[] = {
+    "_name_or_path",
+    "architectures",
+    "auto_map",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "torch_dtype",
+    "dtype",
+    "transformers_version",
+    "use_cache",
+    "initializer_range",
+    "attention_dropout",
+    "embd_pdrop",
+    "resid_pdrop",
+    "hidden_dropout",
+    "pretraining_tp",
+    "output_router_logits",
+    "router_aux_loss_coef",
+    "router_jitter_noise",
+    "aux_loss_alpha",
+    "seq_aux",
+    "ep_size",
+    "rms_norm_eps",
+    "hidden_act",
+    "topk_method",
+    "n_group",
+    "topk_group",
+    "scoring_func",
+    "norm_topk_prob",
+    "routed_scaling_factor",
+    "is_decoder",
+};
+
+// Families whose attention has Q/K/V biases hard-wired (HF modeling code, not a config key).
+bool qwen2_family(std::string_view t) { return t == "qwen2" || t == "qwen2_moe"; }
+bool deepseek_family(std::string_view t) { return t == "deepseek_v2" || t == "deepseek_v3"; }
+bool qwen3_family(std::string_view t) { return t == "qwen3" || t == "qwen3_moe"; }
+
+constexpr std::string_view kKnownFamilies[] = {"llama",     "mistral", "qwen2", "qwen2_moe",   "qwen3",
+                                               "qwen3_moe", "mixtral", "phi3",  "deepseek_v2", "deepseek_v3"};
+
+// Reads a config object, remembering every key read.
+class Reader {
+ public:
+  Reader(const json::object& o, std::string where) : o_(o), where_(std::move(where)) {}
+
+  [[nodiscard]] bool has(std::string_view k) const {
+    const auto* v = o_.if_contains(k);
+    return v != nullptr && !v->is_null();
+  }
+  const json::value* get(std::string_view k) {
+    used_.insert(std::string(k));
+    const auto* v = o_.if_contains(k);
+    return v != nullptr && !v->is_null() ? v : nullptr;
+  }
+  [[noreturn]] void fail(std::string_view k, std::string_view what) const {
+    throw InputError(fmt::format("{}: \"{}\": {}", where_, k, what));
+  }
+  std::optional<int64_t> int_opt(std::string_view k) {
+    const auto* v = get(k);
+    if (v == nullptr) return std::nullopt;
+    if (v->is_int64()) return v->as_int64();
+    if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
+    if (v->is_double() && std::floor(v->as_double()) == v->as_double())
+      return static_cast<int64_t>(v->as_double());
+    fail(k, fmt::format("expected an integer, got {}", json::serialize(*v)));
+  }
+  int64_t int_req(std::string_view k) {
+    if (auto v = int_opt(k)) return *v;
+    fail(k, "missing (required)");
+  }
+  std::optional<double> num_opt(std::string_view k) {
+    const auto* v = get(k);
+    if (v == nullptr) return std::nullopt;
+    if (v->is_number()) return v->to_number<double>();
+    fail(k, fmt::format("expected a number, got {}", json::serialize(*v)));
+  }
+  std::optional<bool> bool_opt(std::string_view k) {
+    const auto* v = get(k);
+    if (v == nullptr) return std::nullopt;
+    if (v->is_bool()) return v->as_bool();
+    fail(k, fmt::format("expected true or false, got {}", json::serialize(*v)));
+  }
+  std::optional<std::string> str_opt(std::string_view k) {
+    const auto* v = get(k);
+    if (v == nullptr) return std::nullopt;
+    if (v->is_string()) return std::string(v->as_string());
+    fail(k, fmt::format("expected a string, got {}", json::serialize(*v)));
+  }
+  std::vector<double> list(std::string_view k) {
+    const auto* v = get(k);
+    std::vector<double> out;
+    if (v == nullptr) return out;
+    if (!v->is_array()) fail(k, "expected a list of numbers");
+    for (const auto& e : v->as_array()) {
+      if (!e.is_number()) fail(k, "expected a list of numbers");
+      out.push_back(e.to_number<double>());
+    }
+    return out;
+  }
+  /// Keys nobody read, in file order.
+  [[nodiscard]] std::vector<std::string> unread() const {
+    std::vector<std::string> out;
+    for (const auto& kv : o_) {
+      if (used_.count(std::string(kv.key())) == 0) out.emplace_back(kv.key());
+    }
+    return out;
+  }
+  [[nodiscard]] const std::string& where() const { return where_; }
+
+ private:
+  const json::object& o_;
+  std::string where_;
+  std::set<std::string> used_;
+};
+
+std::string num_text(double v) { return fmt::format("{}", v); }
+
+// rope_theta, partial_rotary_factor and rope_scaling as a --rope text, parsed by parse_rope.
+std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_t max_positions,
+                                    std::vector<std::string>& notes) {
+  const double theta = r.num_opt("rope_theta").value_or(10000.0);
+  const double partial = r.num_opt("partial_rotary_factor").value_or(1.0);
+  const std::optional<int64_t> top_original = r.int_opt("original_max_position_embeddings");
+  bool interleaved = deepseek_family(family);
+  if (auto v = r.bool_opt("rope_interleave")) interleaved = *v;
+  std::string text = "default";
+  std::vector<std::string> kv;
+  const json::value* scaling = r.get("rope_scaling");
+  if (scaling != nullptr) {
+    if (!scaling->is_object()) r.fail("rope_scaling", "expected an object");
+    Reader s(scaling->as_object(), r.where() + ": rope_scaling");
+    std::string type = s.str_opt("rope_type").value_or("");
+    if (auto t = s.str_opt("type"); t && type.empty()) type = *t;
+    if (type == "su") type = "longrope";  // Phi-3's first name for it
+    const auto original = [&] {
+      const std::optional<int64_t> o = s.int_opt("original_max_position_embeddings");
+      if (o) return *o;
+      if (top_original) return *top_original;
+      return max_positions;
+    };
+    const auto add = [&](std::string_view key, std::optional<double> v, std::string_view name) {
+      if (v) kv.push_back(fmt::format("{}={}", name, num_text(*v)));
+      (void)key;
+    };
+    if (type == "default" || type.empty()) {
+      text = "default";
+    } else if (type == "linear" || type == "dynamic") {
+      text = type;
+      add("factor", s.num_opt("factor"), "factor");
+      if (type == "dynamic") kv.push_back(fmt::format("max_pos={}", original()));
+    } else if (type == "yarn") {
+      text = "yarn";
+      add("factor", s.num_opt("factor"), "factor");
+      kv.push_back(fmt::format("original={}", original()));
+      add("beta_fast", s.num_opt("beta_fast"), "beta_fast");
+      add("beta_slow", s.num_opt("beta_slow"), "beta_slow");
+      add("mscale", s.num_opt("mscale"), "mscale");
+      add("mscale_all_dim", s.num_opt("mscale_all_dim"), "mscale_all_dim");
+      add("attention_factor", s.num_opt("attention_factor"), "attention_factor");
+      if (auto t = s.bool_opt("truncate")) kv.push_back(fmt::format("truncate={}", *t ? "true" : "false"));
+    } else if (type == "longrope") {
+      text = "longrope";
+      kv.push_back(fmt::format("original={}", original()));
+      kv.push_back(fmt::format("max_pos={}", max_positions));
+      add("factor", s.num_opt("factor"), "factor");
+      add("attention_factor", s.num_opt("attention_factor"), "attention_factor");
+      for (const char* which : {"short_factor", "long_factor"}) {
+        const std::vector<double> l = s.list(which);
+        std::string joined;
+        for (double v : l) joined += (joined.empty() ? "" : "/") + num_text(v);
+        if (!joined.empty()) kv.push_back(fmt::format("{}={}", which, joined));
+      }
+    } else if (type == "llama3") {
+      text = "llama3";
+      add("factor", s.num_opt("factor"), "factor");
+      kv.push_back(fmt::format("original={}", original()));
+      add("low_freq_factor", s.num_opt("low_freq_factor"), "low_freq_factor");
+      add("high_freq_factor", s.num_opt("high_freq_factor"), "high_freq_factor");
+    } else {
+      s.fail(type.empty() ? "type" : "rope_type", fmt::format("RoPE type '{}' is not modelled", type));
+    }
+    for (const std::string& k : s.unread())
+      notes.push_back(fmt::format("rope_scaling.{}: unknown key, not modelled", k));
+  }
+  kv.insert(kv.begin(), fmt::format("theta={}", num_text(theta)));
+  if (partial != 1.0) kv.push_back(fmt::format("partial={}", num_text(partial)));
+  if (interleaved) kv.push_back("style=interleaved");
+  std::string joined;
+  for (const std::string& e : kv) joined += (joined.empty() ? "" : ",") + e;
+  return parse_rope(text + ":" + joined, r.where() + ": rope");
+}
+
+}  // namespace
+
+ModelSpec import_hf_config(std::string_view text, const std::string& name) {
+  json::parse_options opt;
+  opt.allow_trailing_commas = true;
+  boost::system::error_code ec;
+  json::stream_parser p({}, opt);
+  const size_t consumed = p.write(text.data(), text.size(), ec);
+  if (!ec) p.finish(ec);
+  if (ec) {
+    const size_t at = std::min(consumed, text.size());
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+    throw InputError(fmt::format("{}:{}: not valid JSON ({})", name, line, ec.message()));
+  }
+  const json::value doc = p.release();
+  if (!doc.is_object())
+    throw InputError(fmt::format("{}: expected a JSON object (a Hugging Face config.json)", name));
+  Reader r(doc.as_object(), name);
+  ModelSpec m;
+  m.source = name;
+  m.family = r.str_opt("model_type").value_or("");
+  if (m.family.empty()) r.fail("model_type", "missing: cannot tell which architecture this is");
+  if (std::find(std::begin(kKnownFamilies), std::end(kKnownFamilies), m.family) == std::end(kKnownFamilies)) {
+    m.notes.push_back(
+        fmt::format("model_type '{}' is not a family bwsim knows: read as a Llama-style decoder", m.family));
+  }
+  m.name = std::filesystem::path(name).stem().string();
+  if (const auto* v = r.get("_name_or_path"); v != nullptr && v->is_string() && !v->as_string().empty())
+    m.name = std::string(v->as_string());
+  m.layers = r.int_req("num_hidden_layers");
+  m.hidden = r.int_req("hidden_size");
+  m.vocab = r.int_req("vocab_size");
+  m.heads = r.int_req("num_attention_heads");
+  m.kv_heads = r.int_opt("num_key_value_heads").value_or(m.heads);
+  m.head_dim = r.int_opt("head_dim").value_or(m.heads > 0 ? m.hidden / m.heads : 0);
+  m.max_positions = r.int_opt("max_position_embeddings").value_or(0);
+  m.tie_embeddings = r.bool_opt("tie_word_embeddings").value_or(false);
+  const bool attention_bias = r.bool_opt("attention_bias").value_or(false);
+  m.qkv_bias = qwen2_family(m.family) || attention_bias;
+  m.o_bias = !deepseek_family(m.family) && !qwen2_family(m.family) && attention_bias;
+  m.qk_norm = qwen3_family(m.family);
+  if (r.bool_opt("mlp_bias").value_or(false))
+    m.notes.push_back("mlp_bias: the MLP's biases are not counted (a few parameters per layer)");
+  const int64_t intermediate = r.int_opt("intermediate_size").value_or(0);
+  m.ffn = intermediate;
+
+  // Sliding windows: full attention is modelled; say so where a window would bind.
+  const std::optional<int64_t> window = r.int_opt("sliding_window");
+  const bool use_window = r.bool_opt("use_sliding_window")
+                              .value_or(m.family == "mistral" || m.family == "phi3" || m.family == "mixtral");
+  (void)r.get("max_window_layers");
+  if (const auto* lt = r.get("layer_types"); lt != nullptr && lt->is_array()) {
+    for (const auto& e : lt->as_array()) {
+      if (e.is_string() && e.as_string() != "full_attention") {
+        m.notes.push_back(fmt::format("layer_types: '{}' layers are modelled with full attention",
+                                      std::string(e.as_string())));
+        break;
+      }
+    }
+  }
+  if (window && use_window && (m.max_positions == 0 || *window < m.max_positions)) {
+    m.notes.push_back(
+        fmt::format("sliding_window {}: attention is modelled full-context (no window)", *window));
+  }
+
+  // MLA (DeepSeek).
+  if (deepseek_family(m.family)) {
+    MlaSpec s;
+    s.q_lora_rank = r.int_opt("q_lora_rank").value_or(0);
+    s.kv_lora_rank = r.int_req("kv_lora_rank");
+    s.nope_dim = r.int_req("qk_nope_head_dim");
+    s.rope_dim = r.int_req("qk_rope_head_dim");
+    s.v_dim = r.int_req("v_head_dim");
+    m.mla = s;
+    m.kv_heads = m.heads;
+    m.head_dim = 0;
+  }
+
+  // Mixture of experts.
+  if (m.family == "mixtral") {
+    MoeSpec s;
+    s.experts = r.int_req("num_local_experts");
+    s.top_k = r.int_req("num_experts_per_tok");
+    s.expert_ffn = intermediate;
+    m.moe = s;
+    m.ffn = 0;
+  } else if (m.family == "qwen2_moe" || m.family == "qwen3_moe") {
+    MoeSpec s;
+    s.experts = r.int_req("num_experts");
+    s.top_k = r.int_req("num_experts_per_tok");
+    s.expert_ffn = r.int_req("moe_intermediate_size");
+    s.shared_ffn = r.int_opt("shared_expert_intermediate_size").value_or(0);
+    s.shared_gate = s.shared_ffn > 0;
+    s.layer_step = r.int_opt("decoder_sparse_step").value_or(1);
+    const std::vector<double> dense = r.list("mlp_only_layers");
+    if (!dense.empty()) {
+      m.notes.push_back(
+          fmt::format("mlp_only_layers ({} layers): modelled as MoE like the others", dense.size()));
+    }
+    m.moe = s;
+  } else if (deepseek_family(m.family)) {
+    MoeSpec s;
+    s.experts = r.int_req("n_routed_experts");
+    s.top_k = r.int_req("num_experts_per_tok");
+    s.expert_ffn = r.int_req("moe_intermediate_size");
+    s.shared_ffn = r.int_opt("n_shared_experts").value_or(0) * s.expert_ffn;
+    s.dense_layers = r.int_opt("first_k_dense_replace").value_or(0);
+    s.layer_step = r.int_opt("moe_layer_freq").value_or(1);
+    s.router_bias = m.family == "deepseek_v3";  // e_score_correction_bias (noaux_tc routing)
+    m.moe = s;
+  }
+  m.mtp_modules = r.int_opt("num_nextn_predict_layers").value_or(0);
+  if (r.has("quantization_config")) {
+    (void)r.get("quantization_config");
+    m.notes.push_back(
+        "quantization_config: the checkpoint's own format is not applied; the scenario's quantization plan "
+        "decides every tensor's format");
+  }
+  m.rope = import_rope(r, m.family, m.max_positions, m.notes);
+
+  for (const std::string& k : r.unread()) {
+    if (std::find(std::begin(kIgnored), std::end(kIgnored), k) != std::end(kIgnored)) {
+      m.ignored.push_back(k);
+    } else {
+      m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
+    }
+  }
+  check_model(m, name);
+  return m;
+}
+
+ModelSpec import_hf_config_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(fmt::format("--model {}: cannot open the file", file.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return import_hf_config(ss.str(), file.string());
+}
+
+}  // namespace bwsim

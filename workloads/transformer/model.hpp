@@ -1,0 +1,117 @@
+// A decoder-only transformer as bwsim replays it: dimensions, attention kind (GQA / MQA, or
+// DeepSeek's MLA), dense or mixture-of-experts MLP, RoPE, and multi-token-prediction modules.
+// Loaded from bwsim's TOML schema (configs/models/*.toml) or imported from a Hugging Face
+// config.json (hf_import.hpp). Parameter counts follow the Hugging Face modules tensor by tensor,
+// so they can be checked against the published model sizes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "workloads/attention/rope.hpp"
+
+namespace bwsim {
+
+/// Multi-head latent attention (DeepSeek-V2/V3): Q through a low-rank bottleneck (q_lora_rank;
+/// 0: projected directly), K and V expanded from a kv_lora_rank latent that, with one shared
+/// rope key of rope_dim, is all the KV cache holds.
+struct MlaSpec {
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t nope_dim = 0;  // qk_nope_head_dim
+  int64_t rope_dim = 0;  // qk_rope_head_dim
+  int64_t v_dim = 0;     // v_head_dim
+};
+
+/// Mixture of experts in place of the dense MLP, in every `layer_step`-th layer past the first
+/// `dense_layers`.
+struct MoeSpec {
+  int64_t experts = 0;       // routed experts
+  int64_t top_k = 0;         // routed experts per token
+  int64_t expert_ffn = 0;    // intermediate size of one routed expert
+  int64_t shared_ffn = 0;    // intermediate size of the always-active shared expert(s), 0: none
+  bool shared_gate = false;  // Qwen2-MoE: a sigmoid gate (hidden -> 1) scales the shared expert
+  int64_t dense_layers = 0;  // first layers with a dense MLP (first_k_dense_replace)
+  int64_t layer_step = 1;    // MoE in layers l >= dense_layers with (l + 1) % layer_step == 0
+  bool router_bias = false;  // DeepSeek-V3: e_score_correction_bias, one per expert
+};
+
+/// Weight classes the quantization plan assigns formats to.
+enum class WeightClass { kEmbedding, kAttention, kMlp, kExperts, kRouter, kNorm, kLmHead };
+inline constexpr size_t kWeightClasses = 7;
+[[nodiscard]] std::string_view weight_class_name(WeightClass c);
+inline constexpr std::array<WeightClass, kWeightClasses> kAllWeightClasses{
+    WeightClass::kEmbedding, WeightClass::kAttention, WeightClass::kMlp,   WeightClass::kExperts,
+    WeightClass::kRouter,    WeightClass::kNorm,      WeightClass::kLmHead};
+
+/// Parameters per weight class.
+struct ParamCount {
+  std::array<double, kWeightClasses> by_class{};
+  [[nodiscard]] double total() const;
+  [[nodiscard]] double operator[](WeightClass c) const { return by_class[static_cast<size_t>(c)]; }
+  double& operator[](WeightClass c) { return by_class[static_cast<size_t>(c)]; }
+  ParamCount& operator+=(const ParamCount& o);
+};
+
+struct ModelSpec {
+  std::string name;
+  std::string source;  // the file it came from
+  std::string family;  // Hugging Face model_type, or "custom"
+  int64_t layers = 0;
+  int64_t hidden = 0;
+  int64_t vocab = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;  // per head (MLA: unused; see mla)
+  int64_t ffn = 0;       // dense MLP intermediate size (gated: gate, up, down)
+  bool qkv_bias = false;
+  bool o_bias = false;
+  bool qk_norm = false;  // Qwen3: RMSNorm over each head's Q and K
+  bool tie_embeddings = false;
+  int64_t max_positions = 0;
+  std::optional<RopeSpec> rope;
+  std::optional<MlaSpec> mla;
+  std::optional<MoeSpec> moe;
+  int64_t mtp_modules = 0;  // DeepSeek-style sequential MTP modules (num_nextn_predict_layers)
+  // What the importer did not carry into the model: unknown keys and unsupported settings.
+  std::vector<std::string> notes;
+  // Keys of the source that have no bearing on inference time or numbers (ids, dtypes, dropout,
+  // training-only losses), listed so nothing is dropped unseen.
+  std::vector<std::string> ignored;
+
+  [[nodiscard]] bool moe_layer(int64_t layer) const;
+  /// Parameters of decoder layer `layer` (0-based).
+  [[nodiscard]] ParamCount layer_params(int64_t layer) const;
+  /// The whole model: embedding, every layer, final norm, lm_head (unless tied); MTP modules
+  /// apart (mtp_params).
+  [[nodiscard]] ParamCount params() const;
+  /// Parameters one token's forward pass reads: top_k routed experts instead of all.
+  [[nodiscard]] ParamCount active_params() const;
+  /// The MTP modules as checkpoints store them (DeepSeek-V3: norms, the 2H x H projection, one
+  /// decoder layer each; embedding and head shared, not counted).
+  [[nodiscard]] ParamCount mtp_params() const;
+  /// KV-cache elements per token and layer: K and V of every KV head, or MLA's latent plus its
+  /// rope key.
+  [[nodiscard]] int64_t kv_elements_per_token() const;
+  /// Q/K and V dims per head as attention computes them (MLA: nope + rope, and v_dim).
+  [[nodiscard]] int64_t qk_dim() const;
+  [[nodiscard]] int64_t v_dim() const;
+};
+
+/// Throws InputError (naming `where` and the field) for missing or inconsistent dimensions.
+void check_model(const ModelSpec& m, std::string_view where);
+
+/// bwsim's TOML model schema; `base = "..."` inheritance and `overrides` ("a.b=v", from --set)
+/// as for hardware configs. Unknown keys are errors naming file and line.
+[[nodiscard]] ModelSpec load_model_toml(const std::filesystem::path& file,
+                                        const std::vector<std::string>& overrides = {});
+/// A .toml model, or a Hugging Face config.json (by extension).
+[[nodiscard]] ModelSpec load_model(const std::filesystem::path& file,
+                                   const std::vector<std::string>& overrides = {});
+
+}  // namespace bwsim

@@ -1,0 +1,141 @@
+#include "workloads/transformer/quant_plan.hpp"
+
+#include <fmt/format.h>
+
+#include <numeric>
+
+#include "sim/config.hpp"
+#include "sim/errors.hpp"
+
+namespace bwsim {
+namespace {
+
+bool is_gemm_class(WeightClass c) {
+  return c == WeightClass::kAttention || c == WeightClass::kMlp || c == WeightClass::kExperts ||
+         c == WeightClass::kLmHead;
+}
+
+std::string scheme_list() {
+  std::string s;
+  for (const auto& [n, v] : kSchemeNames) s += (s.empty() ? "" : ", ") + std::string(n);
+  return s;
+}
+
+}  // namespace
+
+QuantPlan QuantPlan::bf16() {
+  QuantPlan q;
+  q.weights.fill(Scheme::kBf16);
+  return q;
+}
+
+QuantPlan QuantPlan::uniform(Scheme weights, KvFormat kv, bool keep_head_bf16) {
+  QuantPlan q = bf16();
+  for (WeightClass c : kAllWeightClasses) {
+    if (is_gemm_class(c) && !(keep_head_bf16 && c == WeightClass::kLmHead))
+      q.weights[static_cast<size_t>(c)] = weights;
+  }
+  q.kv = kv;
+  return q;
+}
+
+double QuantPlan::bits(WeightClass c) const {
+  return c == WeightClass::kNorm ? 16.0 : storage_bits(scheme(c));
+}
+
+GemmFormat QuantPlan::gemm_format(WeightClass c) const {
+  const Scheme w = scheme(c);
+  const Scheme a = activations.value_or(w);
+  if (a == w) {
+    return {a, w, false, std::string(scheme_name(w))};
+  }
+  if (a == Scheme::kBf16) {
+    if (w == Scheme::kNvfp4) return parse_gemm_format("w4a16");
+    if (w == Scheme::kFp8E4M3) return parse_gemm_format("w8a16");
+    throw InputError(fmt::format(
+        "quantization: {} weights with BF16 activations: weight-only kernels exist for nvfp4 (w4a16) and "
+        "fp8_e4m3 (w8a16)",
+        scheme_name(w)));
+  }
+  return {a, w, false, fmt::format("{}:{}", scheme_name(a), scheme_name(w))};
+}
+
+std::string QuantPlan::text() const {
+  const Scheme main = scheme(WeightClass::kAttention);
+  std::string s = fmt::format("weights {}", scheme_name(main));
+  std::string others;
+  for (WeightClass c : kAllWeightClasses) {
+    if (c == WeightClass::kNorm || scheme(c) == main) continue;
+    if (c == WeightClass::kRouter && scheme(c) == Scheme::kBf16) continue;  // routers stay BF16 unless asked
+    others +=
+        fmt::format("{}{} {}", others.empty() ? "" : ", ", weight_class_name(c), scheme_name(scheme(c)));
+  }
+  if (!others.empty()) s += " (" + others + ")";
+  s += fmt::format(", KV {}, activations {}", kv_format_name(kv),
+                   activations ? std::string(scheme_name(*activations)) : "as weights");
+  return s;
+}
+
+QuantPlan read_quant_plan(ConfigReader& r) {
+  const auto scheme_at = [&](std::string_view key, const std::string& name) {
+    const auto s = parse_scheme(name);
+    if (!s) r.fail(key, fmt::format("unknown format '{}' (one of: {})", name, scheme_list()));
+    return *s;
+  };
+  std::string all;
+  r.opt("weights", all, std::string("bf16"),
+        "format of every GEMM weight (attention, mlp, experts, lm_head)");
+  QuantPlan q = QuantPlan::bf16();
+  const Scheme w = scheme_at("weights", all);
+  for (WeightClass c : kAllWeightClasses) {
+    if (is_gemm_class(c)) q.weights[static_cast<size_t>(c)] = w;
+  }
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts,
+                        WeightClass::kLmHead, WeightClass::kEmbedding, WeightClass::kRouter}) {
+    const std::string key(weight_class_name(c));
+    const std::string dflt(scheme_name(q.scheme(c)));
+    std::string v;
+    r.opt(key, v, dflt, fmt::format("format of the {} weights (overrides weights)", key));
+    q.weights[static_cast<size_t>(c)] = scheme_at(key, v);
+  }
+  std::string kv;
+  r.opt("kv_cache", kv, std::string("bf16"),
+        "KV-cache format (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)");
+  const auto k = parse_kv_format(kv);
+  if (!k) r.fail("kv_cache", fmt::format("unknown KV-cache format '{}'", kv));
+  q.kv = *k;
+  std::string act;
+  r.opt(
+      "activations", act, std::string("weights"),
+      "the GEMMs' activation format: 'weights' (as the weights: W4A4, W8A8) or a format (bf16: weight-only)");
+  if (act != "weights") q.activations = scheme_at("activations", act);
+  for (WeightClass c : kAllWeightClasses) {
+    if (!is_gemm_class(c)) continue;
+    try {
+      (void)q.gemm_format(c);
+    } catch (const InputError& e) {
+      r.fail("activations", e.what());
+    }
+  }
+  return q;
+}
+
+double WeightBytes::total() const { return std::accumulate(by_class.begin(), by_class.end(), 0.0) + mtp; }
+
+WeightBytes weight_bytes(const ModelSpec& m, const QuantPlan& q) {
+  WeightBytes b;
+  const ParamCount p = m.params();
+  const ParamCount mtp = m.mtp_params();
+  for (WeightClass c : kAllWeightClasses) {
+    b.by_class[static_cast<size_t>(c)] = p[c] * q.bits(c) / 8;
+    b.mtp += mtp[c] * q.bits(c) / 8;
+  }
+  return b;
+}
+
+double kv_bytes_per_token(const ModelSpec& m, const QuantPlan& q) {
+  return static_cast<double>(m.layers) * static_cast<double>(m.kv_elements_per_token()) *
+         kv_bits_per_element(q.kv) / 8;
+}
+
+}  // namespace bwsim
