@@ -11,10 +11,12 @@
 #include "app/commands.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
+#include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/transformer/capacity.hpp"
 #include "workloads/transformer/model.hpp"
 #include "workloads/transformer/quant_plan.hpp"
+#include "workloads/transformer/step.hpp"
 
 namespace bwsim::app {
 namespace {
@@ -171,6 +173,69 @@ int run_model(const cli::po::variables_map& vm) {
                    {"max_sequences", cap.max_sequences},
                    {"fits", cap.fits()},
                    {"smallest_tp", min_tp}};
+  // Steps: a decode step of `batch` sequences at the context, and the prefill of one prompt.
+  const auto& step = vm["step"].as<std::string>();
+  if (step != "off" && step != "decode" && step != "prefill" && step != "both")
+    throw InputError(fmt::format("--step {}: expected off, decode, prefill or both", step));
+  boost::json::array steps;
+  if (step != "off") {
+    StepOptions so;
+    so.tp = co.tp;
+    StepCache cache;
+    const int64_t batch = vm["batch"].as<int64_t>();
+    const int64_t prompt = vm["prompt"].as<int64_t>();
+    std::vector<std::pair<std::string, StepShape>> shapes;
+    if (step == "decode" || step == "both")
+      shapes.emplace_back("decode", StepShape{batch, 1, co.context, false});
+    if (step == "prefill" || step == "both")
+      shapes.emplace_back("prefill", StepShape{1, prompt, prompt, false});
+    for (const auto& [label, shape] : shapes) {
+      const StepTiming t = simulate_step(m, q, hw, shape, so, cache);
+      out << fmt::format("\n{} step: {} sequences x {} new tokens, context {}, TP {}\n", label, shape.batch,
+                         shape.q_len, shape.context, co.tp);
+      TextTable tab({"kernel", "shape", "launches", "us each", "us total", "share", "bound"},
+                    {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
+                     TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
+                     TextTable::Align::kLeft});
+      boost::json::array ks;
+      for (const StepKernel& k : t.kernels) {
+        tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each),
+                     fmt::format("{:.1f}", k.us()), fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time_s),
+                     k.bound});
+        ks.push_back({{"name", k.name},
+                      {"kind", k.kind},
+                      {"shape", k.shape},
+                      {"launches", k.launches},
+                      {"us_each", k.us_each},
+                      {"us", k.us()},
+                      {"bytes.hbm_each", k.hbm_bytes_each},
+                      {"bound", k.bound}});
+      }
+      out << tab.render();
+      const double tokens = static_cast<double>(shape.batch * shape.q_len);
+      out << fmt::format("  time        {:.3f} ms, {} from HBM, {:.1f} TFLOP/s\n", t.time_s * 1e3,
+                         format_si(t.hbm_bytes, "B", 4), t.flops / t.time_s * 1e-12);
+      if (label == "decode") {
+        out << fmt::format("  decode      {:.1f} tokens/s per sequence, {:.0f} tokens/s per GPU\n",
+                           1 / t.time_s, tokens / t.time_s / co.tp);
+      } else {
+        out << fmt::format(
+            "  prefill     {:.0f} tokens/s per GPU (time to first token of a {}-token prompt: "
+            "{:.2f} ms)\n",
+            tokens / t.time_s / co.tp, prompt, t.time_s * 1e3);
+      }
+      steps.push_back({{"step", label},
+                       {"batch", shape.batch},
+                       {"q_len", shape.q_len},
+                       {"context", shape.context},
+                       {"time_us", t.time_s * 1e6},
+                       {"bytes.hbm", t.hbm_bytes},
+                       {"flops", t.flops},
+                       {"tokens_per_s_per_gpu", tokens / t.time_s / co.tp},
+                       {"kernels", std::move(ks)}});
+    }
+  }
+  doc["steps"] = std::move(steps);
   cli::write_json_option(vm, doc);
   return 0;
 }
@@ -199,6 +264,11 @@ cli::Command model_command() {
             "GEMM activations: 'weights' (as the weights) or a format (bf16: weight-only)")(
             "context", cli::po::value<int64_t>()->default_value(8192), "tokens per sequence")(
             "tp", cli::po::value<int>()->default_value(1), "tensor-parallel GPUs")(
+            "step", cli::po::value<std::string>()->default_value("off"),
+            "simulate a step on the GPU model: off, decode (--batch sequences at --context), prefill (one "
+            "--prompt), both")("batch", cli::po::value<int64_t>()->default_value(1),
+                               "decode: sequences per step")(
+            "prompt", cli::po::value<int64_t>()->default_value(2048), "prefill: prompt tokens")(
             "memory-utilization", cli::po::value<double>()->default_value(0.9),
             "share of HBM the serving stack may use");
         add_json_option(desc);

@@ -162,6 +162,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       if (i < 3 || !seen[f]) fin.push_back(cands[i]);
       seen[f] = true;
     }
+    if (o.max_finalists > 0 && fin.size() > o.max_finalists) fin.resize(o.max_finalists);
     cands = std::move(fin);
     const size_t finalists = cands.size();
     std::vector<double> est(finalists);

@@ -1,0 +1,146 @@
+// Whole-model steps: small-batch decode is bound by reading the weights, the MoE and TP kernel
+// graphs have the shapes a serving stack launches, kernels are reused across steps, and golden
+// step times pin the model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "models/hw_spec.hpp"
+#include "tests/test_util.hpp"
+#include "workloads/transformer/step.hpp"
+
+namespace bwsim {
+namespace {
+
+const StepKernel* find(const StepTiming& t, const std::string& name) {
+  for (const StepKernel& k : t.kernels)
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+StepOptions fast() {
+  StepOptions o;
+  o.gemm_finalists = 1;
+  return o;
+}
+
+TEST(TransformerStep, SmallBatchDecodeReadsTheWeights) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepCache cache;
+  StepShape s;
+  s.batch = 1;
+  s.q_len = 1;
+  s.context = 1024;
+  const QuantPlan bf = QuantPlan::bf16();
+  const StepTiming t = simulate_step(m, bf, hw, s, fast(), cache);
+  // Everything but the embedding table is read once per token, plus the KV cache.
+  const double weights = weight_bytes(m, bf).total() - m.params()[WeightClass::kEmbedding] * 2;
+  const double kv = kv_bytes_per_token(m, bf) * 1024;
+  EXPECT_NEAR(t.hbm_bytes / (weights + kv), 1.0, 0.03);
+  const double floor_s = (weights + kv) / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  EXPECT_GT(t.time_s, floor_s);
+  EXPECT_LT(t.time_s, 2.0 * floor_s);  // launch gaps and small-M GEMM inefficiency on top
+  // NVFP4 weights read ~3.5x fewer bytes: faster, though launch gaps weigh more.
+  const StepTiming nv =
+      simulate_step(m, QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16), hw, s, fast(), cache);
+  EXPECT_LT(nv.time_s, 0.75 * t.time_s);
+  // The next token reuses every simulated kernel but attention (its context grew).
+  const size_t cached = cache.kernels.size();
+  s.context = 1025;
+  (void)simulate_step(m, bf, hw, s, fast(), cache);
+  EXPECT_EQ(cache.kernels.size(), cached + 1);
+}
+
+TEST(TransformerStep, KernelGraphShapes) {
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepShape s;
+  s.batch = 8;
+  s.q_len = 1;
+  s.context = 512;
+  StepCache cache;
+  // Mixtral: 16 expert assignments over 8 experts reach 7 of them (8 (1 - (7/8)^16) = 7.06), the
+  // busiest with ceil(16 / 7) = 3 tokens; one grouped GEMM spans the 7 experts' 2 x 14336 rows.
+  const ModelSpec mx = load_model("mixtral-8x7b");
+  const StepTiming t =
+      simulate_step(mx, QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor), hw, s, fast(), cache);
+  ASSERT_NE(find(t, "experts_gate_up"), nullptr);
+  EXPECT_EQ(find(t, "experts_gate_up")->shape, "3 x 200704 x 4096 nvfp4");
+  EXPECT_EQ(find(t, "experts_down")->shape, "3 x 28672 x 14336 nvfp4");
+  EXPECT_EQ(find(t, "experts_gate_up")->launches, 32);
+  EXPECT_EQ(find(t, "gate_up_proj"), nullptr);  // every layer is MoE
+  EXPECT_EQ(find(t, "all_reduce"), nullptr);
+  // TP 2 on a dense model: heads and the MLP split, two all-reduces per layer.
+  const ModelSpec m = load_model("llama-3.1-8b");
+  StepOptions o = fast();
+  o.tp = 2;
+  const StepTiming t2 = simulate_step(m, QuantPlan::bf16(), hw, s, o, cache);
+  EXPECT_EQ(find(t2, "qkv_proj")->shape, "8 x 3072 x 4096 bf16");  // (16 + 2 x 4) x 128
+  EXPECT_EQ(find(t2, "down_proj")->shape, "8 x 4096 x 7168 bf16");
+  EXPECT_EQ(find(t2, "all_reduce")->launches, 64);
+  EXPECT_EQ(find(t2, "lm_head")->shape, "8 x 64128 x 4096 bf16");
+  // What the step does not model yet, and bad shapes.
+  o.tp = 3;
+  EXPECT_CONTAINS(input_error_of([&] { (void)simulate_step(m, QuantPlan::bf16(), hw, s, o, cache); }),
+                  "--tp 3");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)simulate_step(load_model("deepseek-v3"), QuantPlan::bf16(), hw, s, fast(), cache);
+                  }),
+                  "MLA");
+}
+
+// Golden step times in nanoseconds. After an intended model change:
+//   BWSIM_REFRESH_GOLDEN=1 ./build/tests/test_workloads --gtest_filter='TransformerStep.Golden*'
+TEST(TransformerStep, GoldenStepTimes) {
+  const HwSpec b200 = HwSpec::load("b200", {});
+  const HwSpec h100 = HwSpec::load("h100", {});
+  std::map<std::string, int64_t> got;
+  StepCache c1, c2, c3;
+  StepShape decode;
+  decode.batch = 16;
+  decode.q_len = 1;
+  decode.context = 4096;
+  StepShape prefill;
+  prefill.batch = 1;
+  prefill.q_len = 1024;
+  prefill.context = 1024;
+  const ModelSpec llama = load_model("llama-3.1-8b");
+  const ModelSpec mixtral = load_model("mixtral-8x7b");
+  const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
+  const QuantPlan fp8 = QuantPlan::uniform(Scheme::kFp8E4M3, KvFormat::kFp8Tensor);
+  const auto ns = [](const StepTiming& t) { return std::llround(t.time_s * 1e9); };
+  got["b200:llama-3.1-8b:nvfp4:decode16@4k"] = ns(simulate_step(llama, nv, b200, decode, fast(), c1));
+  got["b200:llama-3.1-8b:nvfp4:prefill1k"] = ns(simulate_step(llama, nv, b200, prefill, fast(), c1));
+  got["b200:mixtral-8x7b:nvfp4:decode16@4k"] = ns(simulate_step(mixtral, nv, b200, decode, fast(), c2));
+  got["h100:llama-3.1-8b:fp8:decode16@4k"] = ns(simulate_step(llama, fp8, h100, decode, fast(), c3));
+  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/model_steps.txt";
+  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
+    std::ofstream out(path);
+    out << "# case  step-ns   (BWSIM_REFRESH_GOLDEN=1 rewrites this file; see test_transformer_step.cpp)\n";
+    for (const auto& [name, v] : got) out << name << " " << v << "\n";
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
+  std::map<std::string, int64_t> want;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string name;
+    int64_t v = 0;
+    ls >> name >> v;
+    want[name] = v;
+  }
+  for (const auto& [name, v] : got) {
+    ASSERT_TRUE(want.count(name)) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
+    EXPECT_EQ(v, want[name]) << name;
+  }
+}
+
+}  // namespace
+}  // namespace bwsim

@@ -1,0 +1,232 @@
+#include "workloads/transformer/step.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/errors.hpp"
+#include "workloads/attention/timing.hpp"
+#include "workloads/gemm/gemm.hpp"
+
+namespace bwsim {
+namespace {
+
+class Builder {
+ public:
+  Builder(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s, const StepOptions& o,
+          StepCache& cache)
+      : m_(m), q_(q), hw_(hw), s_(s), o_(o), cache_(cache) {}
+
+  // A GEMM of the step: D[M x N] = A[M x K] B[N x K]^T with the class's format.
+  void gemm(const std::string& name, WeightClass c, int64_t M, int64_t N, int64_t K, int64_t launches) {
+    GemmProblem p;
+    p.m = M;
+    p.n = N;
+    p.k = K;
+    p.format = q_.gemm_format(c);
+    const std::string shape = fmt::format("{} x {} x {} {}", M, N, K, p.format.name);
+    add(name, "gemm", shape, launches, [&] {
+      GemmTimingOptions go;
+      go.clock = o_.clock;
+      go.max_finalists = o_.gemm_finalists;
+      const GemmTiming g = simulate_gemm(p, hw_, go);
+      StepKernel k;
+      k.us_each = g.time.seconds() * 1e6 + o_.kernel_gap_us * static_cast<double>(g.kernels.size());
+      k.flops_each = g.flops;
+      k.hbm_bytes_each = static_cast<double>(g.hbm_read + g.hbm_write);
+      k.bound = g.bound;
+      return k;
+    });
+  }
+
+  // An element-wise kernel streaming `bytes` through HBM.
+  void stream(const std::string& name, const std::string& shape, double bytes, int64_t launches) {
+    add(name, "stream", shape, launches, [&] {
+      StepKernel k;
+      k.us_each = bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) * o_.stream_efficiency) * 1e6 +
+                  o_.kernel_gap_us;
+      k.hbm_bytes_each = bytes;
+      k.bound = "HBM";
+      return k;
+    });
+  }
+
+  // A ring all-reduce of `bytes` over the TP group's NVLink: 2 (n - 1) / n of the data each way,
+  // 2 (n - 1) hops of latency.
+  void all_reduce(const std::string& name, double bytes, int64_t launches) {
+    if (o_.tp <= 1) return;
+    const auto n = static_cast<double>(o_.tp);
+    add(name, "all-reduce", fmt::format("{} over {} GPUs", fmt::format("{:.3g} MB", bytes * 1e-6), o_.tp),
+        launches, [&] {
+          if (!hw_.nvlink.present) {
+            throw InputError(fmt::format("--tp {}: {} has no NVLink in its config", o_.tp, hw_.name));
+          }
+          const double per_direction = static_cast<double>(hw_.nvlink.bandwidth.bytes_per_s) / 2;
+          StepKernel k;
+          k.us_each =
+              (2 * (n - 1) / n * bytes / per_direction + 2 * (n - 1) * hw_.nvlink.latency.tick.seconds()) *
+                  1e6 +
+              o_.kernel_gap_us;
+          k.bound = "NVLink";
+          return k;
+        });
+  }
+
+  void attention(int64_t launches) {
+    AttentionProblem p;
+    p.batch = s_.batch;
+    p.seq = s_.context;
+    p.q_len = s_.q_len;
+    p.heads = m_.heads / o_.tp;
+    p.kv_heads = std::max<int64_t>(1, m_.kv_heads / o_.tp);
+    p.head_dim = m_.head_dim;
+    p.causal = true;
+    p.rope = m_.rope;
+    p.kv = q_.kv;
+    const std::string shape =
+        fmt::format("{} seqs x {} queries, context {}, {} / {} heads x {}, KV {}", p.batch, p.q_len, p.seq,
+                    p.heads, p.kv_heads, p.head_dim, kv_format_name(p.kv));
+    add("attention", "attention", shape, launches, [&] {
+      AttentionTimingOptions ao;
+      ao.clock = o_.clock;
+      const AttentionTiming t = simulate_attention(p, hw_, ao);
+      StepKernel k;
+      k.us_each = t.time_s * 1e6 + o_.kernel_gap_us * static_cast<double>(t.kernels.size());
+      k.flops_each = t.flops;
+      k.hbm_bytes_each = t.hbm_read + t.hbm_write;
+      k.bound = t.bound;
+      return k;
+    });
+  }
+
+  StepTiming finish() {
+    StepTiming t;
+    t.shape = s_;
+    t.kernels = std::move(out_);
+    for (const StepKernel& k : t.kernels) {
+      t.time_s += k.us() * 1e-6;
+      t.flops += k.flops_each * static_cast<double>(k.launches);
+      t.hbm_bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
+    }
+    return t;
+  }
+
+ private:
+  template <class Fn>
+  void add(const std::string& name, const std::string& kind, const std::string& shape, int64_t launches,
+           Fn&& run) {
+    if (launches <= 0) return;
+    const std::string key = name + "|" + shape;
+    auto it = cache_.kernels.find(key);
+    if (it == cache_.kernels.end()) {
+      StepKernel k = run();
+      k.name = name;
+      k.kind = kind;
+      k.shape = shape;
+      it = cache_.kernels.emplace(key, std::move(k)).first;
+    }
+    StepKernel k = it->second;
+    k.launches = launches;
+    out_.push_back(std::move(k));
+  }
+
+  const ModelSpec& m_;
+  const QuantPlan& q_;
+  const HwSpec& hw_;
+  const StepShape& s_;
+  const StepOptions& o_;
+  StepCache& cache_;
+  std::vector<StepKernel> out_;
+};
+
+}  // namespace
+
+StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
+                         const StepOptions& o, StepCache& cache) {
+  if (m.mla) {
+    throw InputError(
+        fmt::format("{}: MLA (latent-attention) step timing is not modelled yet: its decode runs absorbed, "
+                    "as MQA over the "
+                    "{}-dim latent",
+                    m.name, m.mla->kv_lora_rank + m.mla->rope_dim));
+  }
+  if (o.tp < 1 || m.heads % o.tp != 0) {
+    throw InputError(
+        fmt::format("--tp {}: must be >= 1 and divide the model's {} attention heads", o.tp, m.heads));
+  }
+  if (s.batch < 1 || s.q_len < 1 || s.context < s.q_len) {
+    throw InputError(
+        fmt::format("step of {} sequences x {} new tokens at context {}: needs batch, q_len >= 1 and "
+                    "context >= q_len",
+                    s.batch, s.q_len, s.context));
+  }
+  if (o.expert_imbalance < 1)
+    throw InputError(fmt::format("expert_imbalance {}: must be >= 1", o.expert_imbalance));
+  Builder b(m, q, hw, s, o, cache);
+  const int64_t T = s.batch * s.q_len;
+  const int64_t L = m.layers;
+  const int64_t tp = o.tp;
+  const int64_t H = m.hidden;
+  const auto Td = static_cast<double>(T);
+  const auto Hd = static_cast<double>(H);
+  // Activations into the GEMMs: BF16, or quantized by the norm / activation kernel that writes them.
+  const auto act_bytes = [&](WeightClass c) {
+    const GemmFormat f = q.gemm_format(c);
+    return f.weight_only ? 2.0 : storage_bits(f.a) / 8;
+  };
+  const int64_t heads = m.heads / tp;
+  const int64_t kvh = std::max<int64_t>(1, m.kv_heads / tp);
+  // Fused residual add + RMSNorm (+ quantize): read x and the residual, write both.
+  b.stream("rmsnorm", fmt::format("{} x {}", T, H),
+           Td * Hd * (2 + 2 + 2 + act_bytes(WeightClass::kAttention)), 2 * L);
+  b.gemm("qkv_proj", WeightClass::kAttention, T, (heads + 2 * kvh) * m.head_dim, H, L);
+  b.attention(L);
+  b.gemm("o_proj", WeightClass::kAttention, T, H, heads * m.head_dim, L);
+  b.all_reduce("all_reduce", Td * Hd * 2, 2 * L);
+  int64_t dense_layers = L;
+  if (m.moe) {
+    int64_t moe_layers = 0;
+    for (int64_t l = 0; l < L; ++l) moe_layers += m.moe_layer(l) ? 1 : 0;
+    dense_layers = L - moe_layers;
+    const auto E = static_cast<double>(m.moe->experts);
+    const double assignments = Td * static_cast<double>(m.moe->top_k);
+    // Experts that get at least one token, and the busiest one's tokens.
+    const double active = std::max(1.0, std::round(E * (1 - std::pow(1 - 1 / E, assignments))));
+    const auto busiest = static_cast<int64_t>(std::ceil(assignments / active * o.expert_imbalance));
+    const int64_t inner = m.moe->expert_ffn / tp;
+    const auto A = static_cast<int64_t>(active);
+    b.stream("router", fmt::format("{} x {} -> {} experts, top {}", T, H, m.moe->experts, m.moe->top_k),
+             E * Hd * 2 + Td * Hd * 2, moe_layers);
+    // A grouped GEMM over the active experts: their tiles side by side along N.
+    b.gemm("experts_gate_up", WeightClass::kExperts, busiest, A * 2 * inner, H, moe_layers);
+    b.stream("experts_silu_mul", fmt::format("{} x {}", assignments, 2 * inner),
+             assignments * static_cast<double>(inner) * (4 + act_bytes(WeightClass::kExperts)), moe_layers);
+    b.gemm("experts_down", WeightClass::kExperts, busiest, A * H, inner, moe_layers);
+    b.stream("moe_combine", fmt::format("{} x {} x top {}", T, H, m.moe->top_k), assignments * Hd * 2 * 2,
+             moe_layers);
+    if (m.moe->shared_ffn > 0) {
+      const int64_t sh = m.moe->shared_ffn / tp;
+      b.gemm("shared_gate_up", WeightClass::kMlp, T, 2 * sh, H, moe_layers);
+      b.stream("shared_silu_mul", fmt::format("{} x {}", T, 2 * sh),
+               Td * static_cast<double>(sh) * (4 + act_bytes(WeightClass::kMlp)), moe_layers);
+      b.gemm("shared_down", WeightClass::kMlp, T, H, sh, moe_layers);
+    }
+  }
+  if (dense_layers > 0) {
+    const int64_t inner = m.ffn / tp;
+    b.gemm("gate_up_proj", WeightClass::kMlp, T, 2 * inner, H, dense_layers);
+    b.stream("silu_mul", fmt::format("{} x {}", T, 2 * inner),
+             Td * static_cast<double>(inner) * (4 + act_bytes(WeightClass::kMlp)), dense_layers);
+    b.gemm("down_proj", WeightClass::kMlp, T, H, inner, dense_layers);
+  }
+  // Head: final norm, lm_head on the rows that need logits, sampling over FP32 logits.
+  const int64_t rows = s.logits_all ? T : s.batch;
+  b.stream("final_norm", fmt::format("{} x {}", rows, H), static_cast<double>(rows) * Hd * (2 + 2), 1);
+  b.gemm("lm_head", WeightClass::kLmHead, rows, m.vocab / tp, H, 1);
+  b.stream("sampling", fmt::format("{} x {}", rows, m.vocab / tp),
+           static_cast<double>(rows) * static_cast<double>(m.vocab / tp) * 4, 1);
+  return b.finish();
+}
+
+}  // namespace bwsim
