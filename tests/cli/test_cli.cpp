@@ -375,6 +375,33 @@ TEST_F(Cli, ModelReportsParametersBytesAndFit) {
                            });
 }
 
+TEST_F(Cli, RunReportsAScenarioOrWhyItDoesNotFit) {
+  const std::string scenario =
+      std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";
+  // A small model on the same scenario keeps the test quick.
+  Result r = run("run '" + scenario +
+                 "' --model llama-3.1-8b --set serving.output=16 --set simulation.gemm_finalists=1 "
+                 "--set simulation.decode_samples=2 --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out).as_object();
+  EXPECT_TRUE(doc.at("memory").at("fits").as_bool());
+  const double itl = boost::json::value_to<double>(doc.at("decode").at("itl_ms"));
+  const double mtp_itl = boost::json::value_to<double>(doc.at("mtp").at("itl_ms"));
+  EXPECT_GT(itl, mtp_itl);
+  EXPECT_NEAR(boost::json::value_to<double>(doc.at("mtp").at("tokens_per_pass")), 2.952, 1e-9);
+  // BF16 70B on one H100: reported as not fitting, with the smallest TP, exit 0.
+  Result big = run("run '" + scenario + "' --hw h100 --set 'quantization.weights=\"bf16\"'");
+  ASSERT_EQ(big.code, 0) << big.err;
+  EXPECT_CONTAINS(big.out, "DOES NOT FIT at TP 1");
+  EXPECT_CONTAINS(big.out, "the smallest TP that fits is 2");  // 70.5 GB a GPU; FP8 KV of 2.5K tokens
+  expect_rejected("run", {
+                             {"nosuch.toml", "scenario: no such file 'nosuch.toml'"},
+                             {"'" + scenario + "' --set serving.prompt=0", "serving.prompt"},
+                             {"'" + scenario + "' --set serving.users=3", "serving.users"},
+                             {"'" + scenario + "' --set mtp.acceptance=1.5", "acceptance must be in [0, 1]"},
+                         });
+}
+
 TEST_F(Cli, AttentionReadsQkvFromFiles) {
   // Q, K, V written from the generators' own streams (seed 7): the same numbers as generating them.
   using bwsim::Distribution;

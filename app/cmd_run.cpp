@@ -1,0 +1,191 @@
+// bwsim run: a serving scenario on the modelled GPU — memory footprint and what fits, time to
+// first token, inter-token latency, tokens/s per user and per GPU (with and without MTP), and
+// where a decode step's time goes.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "sim/errors.hpp"
+#include "sim/table.hpp"
+#include "sim/units.hpp"
+#include "workloads/transformer/scenario.hpp"
+
+namespace bwsim::app {
+namespace {
+
+std::vector<std::string> strings(const cli::po::variables_map& vm, const char* flag) {
+  if (vm.count(flag) == 0) return {};
+  return vm[flag].as<std::vector<std::string>>();
+}
+
+boost::json::object step_json(const StepTiming& t) {
+  boost::json::array ks;
+  for (const StepKernel& k : t.kernels) {
+    ks.push_back({{"name", k.name},
+                  {"kind", k.kind},
+                  {"shape", k.shape},
+                  {"launches", k.launches},
+                  {"us_each", k.us_each},
+                  {"us", k.us()},
+                  {"bytes.hbm_each", k.hbm_bytes_each},
+                  {"bound", k.bound}});
+  }
+  return {{"batch", t.shape.batch},    {"q_len", t.shape.q_len},   {"context", t.shape.context},
+          {"time_us", t.time_s * 1e6}, {"bytes.hbm", t.hbm_bytes}, {"flops", t.flops},
+          {"kernels", std::move(ks)}};
+}
+
+void print_step(std::ostream& out, const StepTiming& t) {
+  TextTable tab(
+      {"kernel", "shape", "launches", "us each", "us total", "share", "bound"},
+      {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kLeft});
+  for (const StepKernel& k : t.kernels) {
+    tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each),
+                 fmt::format("{:.1f}", k.us()), fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time_s),
+                 k.bound});
+  }
+  out << tab.render();
+}
+
+boost::json::object decode_json(const DecodeResult& d) {
+  boost::json::object o{{"itl_ms", d.itl_s * 1e3},
+                        {"pass_ms", d.pass_s * 1e3},
+                        {"tokens_per_pass", d.tokens_per_pass},
+                        {"tokens_per_s_user", d.tokens_per_s_user},
+                        {"tokens_per_s_gpu", d.tokens_per_s_gpu},
+                        {"step", step_json(d.step)}};
+  if (d.draft) o["draft_step"] = step_json(*d.draft);
+  return o;
+}
+
+int run_run(const cli::po::variables_map& vm) {
+  if (vm.count("scenario") == 0) throw InputError("a scenario file is required: bwsim run SCENARIO.toml");
+  std::filesystem::path file = vm["scenario"].as<std::string>();
+  try {
+    file = resolve_config_path(file.string(), "scenarios");
+  } catch (const InputError& e) {
+    throw InputError(std::string("scenario: ") + e.what());
+  }
+  const Scenario s = load_scenario(file, vm.count("model") != 0 ? vm["model"].as<std::string>() : "",
+                                   vm.count("hw") != 0 ? vm["hw"].as<std::string>() : "", strings(vm, "set"),
+                                   strings(vm, "hw-set"));
+  const ScenarioResult r = run_scenario(s);
+  const Capacity& c = r.capacity;
+  std::ostream& out = cli::text_out(vm);
+  out << fmt::format("scenario  {} ({})\n", s.name, s.source);
+  out << fmt::format(
+      "  model       {} ({:.2f} B parameters{}), {}\n", s.model.name, s.model.params().total() * 1e-9,
+      s.model.moe ? fmt::format(", {:.2f} B active", s.model.active_params().total() * 1e-9) : "",
+      s.quant.text());
+  out << fmt::format("  hardware    {} x {} (TP {})\n", s.tp, s.hw.name, s.tp);
+  out << fmt::format("  load        {} sequences, prompt {} + output {} tokens{}\n", s.concurrency, s.prompt,
+                     s.output,
+                     s.mtp.drafts > 0 ? fmt::format(", MTP {} drafts ({})", s.mtp.drafts,
+                                                    s.mtp.modules ? "sequential modules" : "parallel heads")
+                                      : "");
+  out << fmt::format("\nmemory per GPU ({} HBM, {:.0f}% usable = {})\n", format_si(c.hbm, "B", 4),
+                     100 * s.memory_utilization, format_si(c.usable, "B", 4));
+  out << fmt::format(
+      "  weights     {}\n  workspace   {}\n  KV cache    {} per token, {} per sequence of {}\n",
+      format_si(c.weights, "B", 4), format_si(c.activations, "B", 3), format_si(c.kv_per_token, "B", 4),
+      format_si(c.kv_per_sequence, "B", 4), s.prompt + s.output);
+  boost::json::object doc;
+  doc["command"] = "run";
+  doc["scenario"] = {{"name", s.name},
+                     {"source", s.source},
+                     {"model", s.model.name},
+                     {"hw", s.hw.name},
+                     {"tp", s.tp},
+                     {"quantization", s.quant.text()},
+                     {"concurrency", s.concurrency},
+                     {"prompt", s.prompt},
+                     {"output", s.output},
+                     {"mtp_drafts", s.mtp.drafts}};
+  doc["memory"] = {{"bytes.hbm", c.hbm},
+                   {"bytes.usable", c.usable},
+                   {"bytes.weights", c.weights},
+                   {"bytes.workspace", c.activations},
+                   {"bytes.kv_per_token", c.kv_per_token},
+                   {"bytes.kv_per_sequence", c.kv_per_sequence},
+                   {"max_concurrency", c.max_sequences},
+                   {"fits", r.fits},
+                   {"smallest_tp", r.fits ? s.tp : r.smallest_tp}};
+  if (!r.fits) {
+    out << fmt::format(
+        "  DOES NOT FIT at TP {}: weights, workspace and one sequence need {} of {} usable; {}\n", s.tp,
+        format_si(c.weights + c.activations + c.kv_per_sequence, "B", 4), format_si(c.usable, "B", 4),
+        r.smallest_tp > 0 ? fmt::format("the smallest TP that fits is {}", r.smallest_tp)
+                          : "no TP degree up to 8 fits");
+    cli::write_json_option(vm, doc);
+    return 0;
+  }
+  out << fmt::format("  capacity    {} sequences of {} tokens fit{}\n", c.max_sequences, s.prompt + s.output,
+                     r.concurrency < s.concurrency
+                         ? fmt::format(": the requested {} do not; running {}", s.concurrency, r.concurrency)
+                         : "");
+  out << fmt::format("\nlatency and throughput\n");
+  out << fmt::format("  TTFT        {:.2f} ms ({} prefill chunk(s) of up to {} tokens)\n", r.ttft_s * 1e3,
+                     r.prefill_chunks.size(), s.prefill_chunk);
+  TextTable t({"decode", "ITL ms", "tokens/pass", "tokens/s/user", "tokens/s/GPU", "end-to-end s"},
+              {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
+  const auto row = [&](const std::string& label, const DecodeResult& d) {
+    t.add_row({label, fmt::format("{:.3f}", d.itl_s * 1e3), fmt::format("{:.3f}", d.tokens_per_pass),
+               fmt::format("{:.1f}", d.tokens_per_s_user), fmt::format("{:.0f}", d.tokens_per_s_gpu),
+               fmt::format("{:.2f}", r.ttft_s + static_cast<double>(s.output) * d.itl_s)});
+  };
+  row("standard", r.decode);
+  if (r.mtp) row(fmt::format("MTP k={}", s.mtp.drafts), *r.mtp);
+  out << t.render();
+  if (r.mtp) {
+    out << fmt::format(
+        "  MTP         {:.2f}x tokens/s per user; a pass = verify {:.3f} ms + drafts {:.3f} ms\n",
+        r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user, r.mtp->step.time_s * 1e3,
+        (r.mtp->pass_s - r.mtp->step.time_s) * 1e3);
+  }
+  out << fmt::format("\ndecode step at context {} ({} sequences)\n", r.decode.step.shape.context,
+                     r.concurrency);
+  print_step(out, r.decode.step);
+  out << fmt::format("  {:.3f} ms, {} from HBM ({:.2f} TB/s)\n", r.decode.step.time_s * 1e3,
+                     format_si(r.decode.step.hbm_bytes, "B", 4),
+                     r.decode.step.hbm_bytes / r.decode.step.time_s * 1e-12);
+  doc["memory"].as_object()["concurrency_run"] = r.concurrency;
+  boost::json::array chunks;
+  for (const StepTiming& p : r.prefill_chunks) chunks.push_back(step_json(p));
+  doc["prefill"] = {{"ttft_ms", r.ttft_s * 1e3}, {"chunks", std::move(chunks)}};
+  doc["decode"] = decode_json(r.decode);
+  if (r.mtp) doc["mtp"] = decode_json(*r.mtp);
+  doc["e2e_s"] = r.e2e_s;
+  cli::write_json_option(vm, doc);
+  return 0;
+}
+
+}  // namespace
+
+cli::Command run_command() {
+  return cli::Command{
+      "run",
+      "a serving scenario: memory and capacity, TTFT, inter-token latency, tokens/s (with and without MTP)",
+      "bwsim run SCENARIO.toml [--hw FILE] [--model FILE.toml|config.json] [--set KEY=VALUE] [--hw-set "
+      "KEY=VALUE] "
+      "[--json FILE]",
+      [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
+        desc.add_options()("scenario", cli::po::value<std::string>(),
+                           "scenario file or configs/scenarios name")("hw", cli::po::value<std::string>(),
+                                                                      "GPU, replacing the scenario's")(
+            "model", cli::po::value<std::string>(), "model, replacing the scenario's")(
+            "set", cli::po::value<std::vector<std::string>>()->composing(),
+            "override a scenario key: KEY=VALUE (e.g. serving.concurrency=64; repeatable)")(
+            "hw-set", cli::po::value<std::vector<std::string>>()->composing(),
+            "override a hardware key: KEY=VALUE (repeatable)");
+        pos.add("scenario", 1);
+        add_json_option(desc);
+      },
+      run_run};
+}
+
+}  // namespace bwsim::app

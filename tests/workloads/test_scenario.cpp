@@ -1,0 +1,116 @@
+// Serving scenarios: TTFT from the prompt's chunks, decode and MTP throughput from their steps and
+// the acceptance formula, capacity clamping and not-fitting models, and bad scenario files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/test_util.hpp"
+#include "workloads/transformer/scenario.hpp"
+
+namespace bwsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ScenarioTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("bwsim_scenario_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& text) {
+    const fs::path p = dir_ / "s.toml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  fs::path dir_;
+};
+
+const std::string kSmall = R"(name = "8B"
+model = "llama-3.1-8b"
+hw = "b200"
+[quantization]
+weights = "nvfp4"
+kv_cache = "fp8_e4m3"
+[serving]
+concurrency = 8
+prompt = 1536
+output = 64
+prefill_chunk = 1024
+[mtp]
+drafts = 2
+acceptance_per_position = [0.9, 0.7]
+[simulation]
+gemm_finalists = 1
+decode_samples = 3
+)";
+
+TEST_F(ScenarioTest, LatencyAndThroughputFollowTheSteps) {
+  const Scenario s = load_scenario(write(kSmall), "", "", {}, {});
+  const ScenarioResult r = run_scenario(s);
+  ASSERT_TRUE(r.fits);
+  EXPECT_EQ(r.concurrency, 8);
+  // Two chunks: 1024 then 512 tokens, the second seeing the whole 1536-token context.
+  ASSERT_EQ(r.prefill_chunks.size(), 2u);
+  EXPECT_EQ(r.prefill_chunks[1].shape.q_len, 512);
+  EXPECT_EQ(r.prefill_chunks[1].shape.context, 1536);
+  EXPECT_DOUBLE_EQ(r.ttft_s, r.prefill_chunks[0].time_s + r.prefill_chunks[1].time_s);
+  // Standard decode: one token per step per sequence.
+  EXPECT_DOUBLE_EQ(r.decode.tokens_per_pass, 1.0);
+  EXPECT_DOUBLE_EQ(r.decode.tokens_per_s_user, 1 / r.decode.itl_s);
+  EXPECT_DOUBLE_EQ(r.decode.tokens_per_s_gpu, 8 / r.decode.itl_s);
+  // MTP: 1 + 0.9 + 0.9 x 0.7 tokens per pass; a pass is the 3-token verify step plus two drafts.
+  ASSERT_TRUE(r.mtp.has_value());
+  EXPECT_DOUBLE_EQ(r.mtp->tokens_per_pass, 1 + 0.9 + 0.63);
+  EXPECT_EQ(r.mtp->step.shape.q_len, 3);
+  ASSERT_TRUE(r.mtp->draft.has_value());
+  EXPECT_GT(r.mtp->pass_s, r.decode.pass_s);
+  EXPECT_NEAR(r.mtp->itl_s, r.mtp->pass_s / 2.53, 1e-15);
+  EXPECT_GT(r.mtp->tokens_per_s_user, 1.5 * r.decode.tokens_per_s_user);
+  EXPECT_DOUBLE_EQ(r.e2e_s, r.ttft_s + 64 * r.mtp->itl_s);
+}
+
+TEST_F(ScenarioTest, CapacityClampsAndNotFittingIsReported) {
+  // More sequences than fit: run the ones that do, and say so. (5% of 180 GB leaves ~2 GB of KV
+  // budget beside the NVFP4 8B: a few dozen 1600-token sequences.)
+  const Scenario s = load_scenario(write(kSmall), "", "",
+                                   {"serving.concurrency=1000", "serving.memory_utilization=0.05",
+                                    "mtp.drafts=1", "mtp.acceptance_per_position=[0.5]"},
+                                   {});
+  const ScenarioResult r = run_scenario(s);
+  EXPECT_EQ(r.concurrency, r.capacity.max_sequences);
+  EXPECT_GT(r.concurrency, 10);
+  EXPECT_LT(r.concurrency, 100);
+  // BF16 70B on one H100: not fitting, with the smallest TP that does.
+  const Scenario big =
+      load_scenario(write(kSmall), "llama-3.1-70b", "h100", {"quantization.weights=\"bf16\""}, {});
+  const ScenarioResult b = run_scenario(big);
+  EXPECT_FALSE(b.fits);
+  EXPECT_EQ(b.smallest_tp, 2);  // 70.5 GB of weights per GPU and 1600-token sequences fit two
+  EXPECT_TRUE(b.prefill_chunks.empty());
+}
+
+TEST_F(ScenarioTest, BadScenariosSayWhereAndWhat) {
+  EXPECT_CONTAINS(
+      input_error_of([&] { (void)load_scenario(write(kSmall + "colour = 3\n"), "", "", {}, {}); }),
+      "simulation.colour");
+  std::string bad = kSmall;
+  bad.replace(bad.find("[0.9, 0.7]"), 10, "[0.9]");
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_scenario(write(bad), "", "", {}, {}); }), "needs 2 values");
+  EXPECT_CONTAINS(
+      input_error_of([&] { (void)load_scenario(write(kSmall), "", "", {"serving.output=0"}, {}); }),
+      "serving.output");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "", {"quantization.weights=\"fp5\""}, {});
+                  }),
+                  "fp5");
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_scenario(write(kSmall), "nosuch", "", {}, {}); }),
+                  "nosuch");
+}
+
+}  // namespace
+}  // namespace bwsim

@@ -1,0 +1,184 @@
+#include "workloads/transformer/scenario.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/config.hpp"
+#include "sim/errors.hpp"
+
+namespace bwsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A model named in a scenario: a path (relative to the scenario's folder when it exists there),
+// or a bare configs/models name.
+fs::path model_path(const fs::path& scenario, const std::string& name) {
+  const fs::path given(name);
+  const fs::path beside = scenario.parent_path() / given;
+  if (!given.is_absolute() && given.has_extension() && fs::is_regular_file(beside)) return beside;
+  return given;
+}
+
+double mean_step(const std::vector<std::pair<int64_t, double>>& samples) {
+  // Piecewise-linear in the context between samples: the trapezoid mean over the span.
+  if (samples.size() == 1) return samples.front().second;
+  double area = 0;
+  for (size_t i = 1; i < samples.size(); ++i) {
+    area += 0.5 * (samples[i].second + samples[i - 1].second) *
+            static_cast<double>(samples[i].first - samples[i - 1].first);
+  }
+  return area / static_cast<double>(samples.back().first - samples.front().first);
+}
+
+}  // namespace
+
+Scenario load_scenario(const fs::path& file, const std::string& model, const std::string& hw,
+                       const std::vector<std::string>& sets, const std::vector<std::string>& hw_sets) {
+  ConfigTree tree = ConfigTree::load_file(file);
+  for (const auto& o : sets) tree.set(o, "--set");
+  ConfigReader r(tree);
+  Scenario s;
+  s.source = file.string();
+  r.req("name", s.name, "scenario name, for reports");
+  std::string model_name, hw_name;
+  r.req("model", model_name, "configs/models name, a model .toml, or a Hugging Face config.json");
+  r.opt("hw", hw_name, std::string("b200"), "GPU: configs/hw name or file");
+  r.opt("tp", s.tp, 1, "tensor-parallel GPUs");
+  {
+    ConfigReader q = r.opt_section("quantization", "formats of weights, KV cache and activations");
+    s.quant = read_quant_plan(q);
+  }
+  {
+    ConfigReader c = r.section("serving", "the load");
+    c.req("concurrency", s.concurrency, "sequences decoded together");
+    c.req("prompt", s.prompt, "prompt tokens per sequence");
+    c.req("output", s.output, "generated tokens per sequence");
+    c.opt("prefill_chunk", s.prefill_chunk, int64_t{8192}, "tokens per prefill step (chunked prefill)");
+    c.opt("memory_utilization", s.memory_utilization, 0.9, "share of HBM the stack may use");
+    c.opt("expert_imbalance", s.expert_imbalance, 1.0, "MoE: busiest expert's tokens / the mean");
+    c.check(s.concurrency >= 1, "concurrency", "must be >= 1");
+    c.check(s.prompt >= 1, "prompt", "must be >= 1");
+    c.check(s.output >= 1, "output", "must be >= 1");
+    c.check(s.prefill_chunk >= 1, "prefill_chunk", "must be >= 1");
+    c.check(s.expert_imbalance >= 1, "expert_imbalance", "must be >= 1");
+  }
+  if (r.has("mtp")) {
+    ConfigReader c = r.section("mtp", "multi-token prediction");
+    c.req("drafts", s.mtp.drafts, "tokens drafted per verify pass (k)");
+    c.check(s.mtp.drafts >= 1 && s.mtp.drafts <= 16, "drafts", "expected 1..16");
+    double a = 0;
+    std::vector<double> per;
+    c.opt("acceptance", a, 0.0, "acceptance of every draft position (constant alpha)");
+    c.opt("acceptance_per_position", per, std::vector<double>{}, "acceptance per draft position (k values)");
+    if (!per.empty()) {
+      c.check(std::ssize(per) == s.mtp.drafts, "acceptance_per_position",
+              fmt::format("needs {} values (one per draft), got {}", s.mtp.drafts, per.size()));
+      s.mtp.alpha = per;
+    } else {
+      c.check(c.has("acceptance"), "acceptance", "give acceptance or acceptance_per_position");
+      s.mtp.alpha.assign(static_cast<size_t>(s.mtp.drafts), a);
+    }
+    for (double v : s.mtp.alpha) c.check(v >= 0 && v <= 1, "acceptance", "acceptance must be in [0, 1]");
+    std::string kind;
+    c.opt("kind", kind, std::string("modules"),
+          "modules (sequential, one decoder layer each) or heads (parallel)");
+    c.check(kind == "modules" || kind == "heads", "kind", "expected modules or heads");
+    s.mtp.modules = kind == "modules";
+  }
+  {
+    ConfigReader c = r.opt_section("simulation", "how much to simulate");
+    int64_t fin = 0;
+    c.opt("gemm_finalists", fin, int64_t{2}, "GEMM plans simulated per shape (0: all)");
+    c.check(fin >= 0, "gemm_finalists", "must be >= 0");
+    s.gemm_finalists = static_cast<size_t>(fin);
+    c.opt("decode_samples", s.decode_samples, 5, "contexts at which decode steps are simulated");
+    c.check(s.decode_samples >= 2, "decode_samples", "must be >= 2");
+  }
+  r.finish();
+  s.model = load_model(model_path(file, model.empty() ? model_name : model));
+  s.hw = HwSpec::load(hw.empty() ? hw_name : hw, hw_sets);
+  return s;
+}
+
+ScenarioResult run_scenario(const Scenario& s) {
+  ScenarioResult res;
+  CapacityOptions co;
+  co.tp = s.tp;
+  co.context = s.prompt + s.output;
+  co.prefill_chunk = s.prefill_chunk;
+  co.gpu_memory_utilization = s.memory_utilization;
+  res.capacity = capacity(s.model, s.quant, s.hw, co);
+  res.fits = res.capacity.fits();
+  if (!res.fits) {
+    res.smallest_tp = smallest_fitting_tp(s.model, s.quant, s.hw, co);
+    return res;
+  }
+  res.concurrency = std::min(s.concurrency, res.capacity.max_sequences);
+  StepOptions so;
+  so.tp = s.tp;
+  so.expert_imbalance = s.expert_imbalance;
+  so.gemm_finalists = s.gemm_finalists;
+  StepCache cache;
+  // Time to first token: the prompt's chunks, one after another.
+  for (int64_t c0 = 0; c0 < s.prompt; c0 += s.prefill_chunk) {
+    const int64_t len = std::min(s.prefill_chunk, s.prompt - c0);
+    res.prefill_chunks.push_back(
+        simulate_step(s.model, s.quant, s.hw, StepShape{1, len, c0 + len, false}, so, cache));
+    res.ttft_s += res.prefill_chunks.back().time_s;
+  }
+  // Decode: steps at evenly spaced contexts over the output (time is linear in the context).
+  const int64_t first = s.prompt + 1;
+  const int64_t last = s.prompt + s.output;
+  const int n = static_cast<int>(std::min<int64_t>(s.decode_samples, s.output));
+  const auto contexts = [&] {
+    std::vector<int64_t> c;
+    for (int i = 0; i < n; ++i) c.push_back(n == 1 ? first : first + (last - first) * i / (n - 1));
+    c.erase(std::unique(c.begin(), c.end()), c.end());
+    return c;
+  }();
+  const auto run_decode = [&](int64_t q_len, bool logits_all) {
+    std::vector<std::pair<int64_t, double>> samples;
+    for (int64_t ctx : contexts) {
+      const StepShape sh{res.concurrency, q_len, std::max(ctx + q_len - 1, q_len), logits_all};
+      samples.emplace_back(ctx, simulate_step(s.model, s.quant, s.hw, sh, so, cache).time_s);
+    }
+    const int64_t mid = contexts[contexts.size() / 2];
+    DecodeResult d;
+    d.pass_s = mean_step(samples);
+    d.step = simulate_step(s.model, s.quant, s.hw,
+                           StepShape{res.concurrency, q_len, std::max(mid + q_len - 1, q_len), logits_all},
+                           so, cache);
+    return d;
+  };
+  const auto finish = [&](DecodeResult& d) {
+    d.itl_s = d.pass_s / d.tokens_per_pass;
+    d.tokens_per_s_user = 1 / d.itl_s;
+    d.tokens_per_s_gpu = static_cast<double>(res.concurrency) / d.itl_s / s.tp;
+  };
+  res.decode = run_decode(1, false);
+  finish(res.decode);
+  res.e2e_s = res.ttft_s + static_cast<double>(s.output) * res.decode.itl_s;
+  if (s.mtp.drafts > 0) {
+    const int k = s.mtp.drafts;
+    DecodeResult m = run_decode(k + 1, true);  // the target verifies k drafts plus its own token
+    // Drafting: k sequential MTP modules (one decoder layer and the shared head each), or k
+    // parallel heads (the head GEMM over k rows per sequence).
+    ModelSpec draft = s.model;
+    draft.layers = s.mtp.modules ? 1 : 0;
+    if (draft.moe) draft.moe->dense_layers = 0;
+    const int64_t mid = contexts[contexts.size() / 2];
+    const StepShape dsh{res.concurrency, s.mtp.modules ? 1 : k, mid, !s.mtp.modules};
+    m.draft = simulate_step(draft, s.quant, s.hw, dsh, so, cache);
+    m.pass_s += m.draft->time_s * (s.mtp.modules ? k : 1);
+    m.tokens_per_pass = expected_tokens_per_pass(s.mtp.alpha);
+    finish(m);
+    res.e2e_s = res.ttft_s + static_cast<double>(s.output) * m.itl_s;
+    res.mtp = std::move(m);
+  }
+  return res;
+}
+
+}  // namespace bwsim

@@ -1,0 +1,76 @@
+// A serving scenario (configs/scenarios/*.toml): a model under a quantization plan on a GPU (or
+// a TP group), `concurrency` sequences each prefilling a prompt in chunks and decoding `output`
+// tokens, optionally with MTP drafting. The run reports what users and operators ask: time to
+// first token, inter-token latency, tokens/s per user and per GPU, the step's kernel breakdown,
+// the memory footprint and the largest concurrency that fits.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/hw_spec.hpp"
+#include "workloads/mtp/acceptance.hpp"
+#include "workloads/transformer/capacity.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/quant_plan.hpp"
+#include "workloads/transformer/step.hpp"
+
+namespace bwsim {
+
+struct MtpSpec {
+  int drafts = 0;             // k tokens drafted per pass (0: no MTP)
+  std::vector<double> alpha;  // per-position acceptance (a constant repeated k times)
+  bool modules = true;        // DeepSeek sequential modules (one decoder layer each); else parallel heads
+};
+
+struct Scenario {
+  std::string name;
+  std::string source;
+  ModelSpec model;
+  HwSpec hw;
+  QuantPlan quant;
+  int tp = 1;
+  int64_t concurrency = 1;
+  int64_t prompt = 1024;
+  int64_t output = 256;
+  int64_t prefill_chunk = 8192;
+  double memory_utilization = 0.9;
+  double expert_imbalance = 1.0;
+  size_t gemm_finalists = 2;
+  int decode_samples = 5;  // contexts at which decode steps are simulated (time is linear between)
+  MtpSpec mtp;
+};
+
+/// Loads a scenario file. `model` / `hw` (when non-empty) replace the file's; `sets` override
+/// scenario keys ("serving.concurrency=64"), `hw_sets` hardware keys. Errors name file, line, key.
+Scenario load_scenario(const std::filesystem::path& file, const std::string& model, const std::string& hw,
+                       const std::vector<std::string>& sets, const std::vector<std::string>& hw_sets);
+
+struct DecodeResult {
+  double itl_s = 0;            // mean time between tokens of one sequence
+  double pass_s = 0;           // mean step (or verify pass, drafts included) time
+  double tokens_per_pass = 1;  // emitted per sequence per step
+  double tokens_per_s_user = 0;
+  double tokens_per_s_gpu = 0;
+  StepTiming step;                  // at the mean context (the verify step with MTP)
+  std::optional<StepTiming> draft;  // one draft module / head step (MTP)
+};
+
+struct ScenarioResult {
+  Capacity capacity;
+  int smallest_tp = 0;      // when the model does not fit at the scenario's TP
+  int64_t concurrency = 0;  // run: the requested one, or what fits
+  bool fits = false;
+  double ttft_s = 0;  // prefill of one prompt, chunk by chunk
+  std::vector<StepTiming> prefill_chunks;
+  DecodeResult decode;  // standard decode
+  std::optional<DecodeResult> mtp;
+  double e2e_s = 0;  // TTFT + output x ITL (with MTP when configured)
+};
+
+ScenarioResult run_scenario(const Scenario& s);
+
+}  // namespace bwsim
