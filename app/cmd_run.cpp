@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <iostream>
 
 #include "app/commands.hpp"
@@ -114,12 +115,38 @@ int run_run(const cli::po::variables_map& vm) {
                    {"max_concurrency", c.max_sequences},
                    {"fits", r.fits},
                    {"smallest_tp", r.fits ? s.tp : r.smallest_tp}};
+  // Published claims, side by side with the simulation.
+  boost::json::array claims;
+  const auto print_claims = [&] {
+    if (s.claims.empty()) return;
+    out << "\nclaims\n";
+    TextTable t({"metric", "claimed", "simulated", "verdict"},
+                {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
+                 TextTable::Align::kLeft});
+    for (const Claim& cl : s.claims) {
+      const double v = claim_value(s, r, cl.metric);
+      const bool known = !std::isnan(v);
+      const char* verdict = !known ? "n/a" : (v >= cl.low && v <= cl.high ? "holds" : "does not hold");
+      t.add_row({cl.metric, cl.claimed, known ? fmt::format("{:.4g}", v) : "-",
+                 fmt::format("{} ({:.4g}..{:.4g})", verdict, cl.low, cl.high)});
+      boost::json::object o{{"metric", cl.metric},
+                            {"claimed", cl.claimed},
+                            {"low", cl.low},
+                            {"high", cl.high},
+                            {"verdict", verdict}};
+      if (known) o["simulated"] = v;
+      claims.push_back(std::move(o));
+    }
+    out << t.render();
+  };
   if (!r.fits) {
     out << fmt::format(
         "  DOES NOT FIT at TP {}: weights, workspace and one sequence need {} of {} usable; {}\n", s.tp,
         format_si(c.weights + c.activations + c.kv_per_sequence, "B", 4), format_si(c.usable, "B", 4),
         r.smallest_tp > 0 ? fmt::format("the smallest TP that fits is {}", r.smallest_tp)
                           : "no TP degree up to 8 fits");
+    print_claims();
+    doc["claims"] = claims;
     cli::write_json_option(vm, doc);
     return 0;
   }
@@ -127,6 +154,14 @@ int run_run(const cli::po::variables_map& vm) {
                      r.concurrency < s.concurrency
                          ? fmt::format(": the requested {} do not; running {}", s.concurrency, r.concurrency)
                          : "");
+  doc["memory"].as_object()["concurrency_run"] = r.concurrency;
+  if (!r.timed) {
+    out << "\n(timing off: memory and capacity only)\n";
+    print_claims();
+    doc["claims"] = claims;
+    cli::write_json_option(vm, doc);
+    return 0;
+  }
   out << fmt::format("\nlatency and throughput\n");
   out << fmt::format("  TTFT        {:.2f} ms ({} prefill chunk(s) of up to {} tokens)\n", r.ttft_s * 1e3,
                      r.prefill_chunks.size(), s.prefill_chunk);
@@ -153,13 +188,14 @@ int run_run(const cli::po::variables_map& vm) {
   out << fmt::format("  {:.3f} ms, {} from HBM ({:.2f} TB/s)\n", r.decode.step.time_s * 1e3,
                      format_si(r.decode.step.hbm_bytes, "B", 4),
                      r.decode.step.hbm_bytes / r.decode.step.time_s * 1e-12);
-  doc["memory"].as_object()["concurrency_run"] = r.concurrency;
   boost::json::array chunks;
   for (const StepTiming& p : r.prefill_chunks) chunks.push_back(step_json(p));
   doc["prefill"] = {{"ttft_ms", r.ttft_s * 1e3}, {"chunks", std::move(chunks)}};
   doc["decode"] = decode_json(r.decode);
   if (r.mtp) doc["mtp"] = decode_json(*r.mtp);
   doc["e2e_s"] = r.e2e_s;
+  print_claims();
+  doc["claims"] = std::move(claims);
   cli::write_json_option(vm, doc);
   return 0;
 }

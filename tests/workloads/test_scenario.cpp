@@ -2,6 +2,7 @@
 // the acceptance formula, capacity clamping and not-fitting models, and bad scenario files.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -110,6 +111,40 @@ TEST_F(ScenarioTest, BadScenariosSayWhereAndWhat) {
                   "fp5");
   EXPECT_CONTAINS(input_error_of([&] { (void)load_scenario(write(kSmall), "nosuch", "", {}, {}); }),
                   "nosuch");
+}
+
+TEST_F(ScenarioTest, ShippedScenariosLoadAndClaimsAreJudged) {
+  // Every scenario in configs/scenarios parses (a config that rots fails here, not in front of a user).
+  const fs::path dir = fs::path(BWSIM_CONFIG_DIR_FOR_TESTS) / "scenarios";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".toml") continue;
+    EXPECT_NO_THROW((void)load_scenario(e.path(), "", "", {}, {})) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 8);
+  // A capacity claim: 15 16K-token conversations of a NVFP4 32B on 96 GB, inside 12-16.
+  const Scenario s = load_scenario(dir / "claims-32b-chat-nvfp4-96gb.toml", "", "", {}, {});
+  ASSERT_EQ(s.claims.size(), 1u);
+  EXPECT_EQ(s.claims[0].metric, "max_concurrency");
+  EXPECT_FALSE(s.timing);
+  const ScenarioResult r = run_scenario(s);
+  EXPECT_FALSE(r.timed);
+  EXPECT_EQ(claim_value(s, r, "max_concurrency"), 15);
+  EXPECT_TRUE(std::isnan(claim_value(s, r, "ttft_ms")));  // timing off
+  // A misspelt metric is an unknown key; a range upside down is refused.
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(
+                        write(kSmall + "[claims]\nspeed = { claimed = \"x\", low = 1, high = 2 }\n"), "", "",
+                        {}, {});
+                  }),
+                  "claims.speed");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(
+                        write(kSmall + "[claims]\nttft_ms = { claimed = \"x\", low = 3, high = 2 }\n"), "",
+                        "", {}, {});
+                  }),
+                  "must be >= low");
 }
 
 }  // namespace

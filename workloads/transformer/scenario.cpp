@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "sim/config.hpp"
 #include "sim/errors.hpp"
@@ -34,6 +35,40 @@ double mean_step(const std::vector<std::pair<int64_t, double>>& samples) {
 }
 
 }  // namespace
+
+const std::vector<std::pair<std::string, std::string>>& claim_metrics() {
+  static const std::vector<std::pair<std::string, std::string>> m = {
+      {"weights_gb", "the model's weights under the plan, all GPUs, GB"},
+      {"kv_per_token_kb", "KV cache per token, all layers, kB"},
+      {"max_concurrency", "sequences of prompt + output tokens that fit"},
+      {"smallest_tp", "the smallest TP degree that fits one sequence"},
+      {"ttft_ms", "time to first token, ms"},
+      {"itl_ms", "inter-token latency (with MTP when configured), ms"},
+      {"tokens_per_s_user", "tokens/s per sequence (with MTP when configured)"},
+      {"tokens_per_s_gpu", "tokens/s per GPU (with MTP when configured)"},
+      {"mtp_speedup", "tokens/s per user with MTP over standard decode"},
+      {"mtp_tokens_per_pass", "tokens emitted per verify pass"},
+  };
+  return m;
+}
+
+double claim_value(const Scenario& s, const ScenarioResult& r, const std::string& metric) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const DecodeResult* d = r.mtp ? &*r.mtp : &r.decode;
+  if (metric == "weights_gb") return weight_bytes(s.model, s.quant).total() * 1e-9;
+  if (metric == "kv_per_token_kb") return kv_bytes_per_token(s.model, s.quant) * 1e-3;
+  if (metric == "max_concurrency") return static_cast<double>(r.capacity.max_sequences);
+  if (metric == "smallest_tp") return r.fits ? s.tp : r.smallest_tp;
+  if (!r.timed) return nan;
+  if (metric == "ttft_ms") return r.ttft_s * 1e3;
+  if (metric == "itl_ms") return d->itl_s * 1e3;
+  if (metric == "tokens_per_s_user") return d->tokens_per_s_user;
+  if (metric == "tokens_per_s_gpu") return d->tokens_per_s_gpu;
+  if (!r.mtp) return nan;
+  if (metric == "mtp_speedup") return r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user;
+  if (metric == "mtp_tokens_per_pass") return r.mtp->tokens_per_pass;
+  return nan;
+}
 
 Scenario load_scenario(const fs::path& file, const std::string& model, const std::string& hw,
                        const std::vector<std::string>& sets, const std::vector<std::string>& hw_sets) {
@@ -96,6 +131,25 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
     s.gemm_finalists = static_cast<size_t>(fin);
     c.opt("decode_samples", s.decode_samples, 5, "contexts at which decode steps are simulated");
     c.check(s.decode_samples >= 2, "decode_samples", "must be >= 2");
+    c.opt("timing", s.timing, true, "simulate prefill and decode steps (false: memory and capacity only)");
+  }
+  if (r.has("claims")) {
+    ConfigReader c =
+        r.section("claims", "published claims to check: metric = { claimed = TEXT, low = X, high = Y }");
+    for (const auto& [metric, doc] : claim_metrics()) {
+      if (!c.has(metric)) {
+        (void)c.opt_section(metric, doc);  // declared, so a misspelt metric is an unknown key
+        continue;
+      }
+      ConfigReader m = c.section(metric, doc);
+      Claim cl;
+      cl.metric = metric;
+      m.req("claimed", cl.claimed, "the claim as published");
+      m.req("low", cl.low, "the lowest simulated value that bears the claim out");
+      m.req("high", cl.high, "the highest");
+      m.check(cl.low <= cl.high, "high", "must be >= low");
+      s.claims.push_back(cl);
+    }
   }
   r.finish();
   s.model = load_model(model_path(file, model.empty() ? model_name : model));
@@ -117,6 +171,8 @@ ScenarioResult run_scenario(const Scenario& s) {
     return res;
   }
   res.concurrency = std::min(s.concurrency, res.capacity.max_sequences);
+  if (!s.timing) return res;
+  res.timed = true;
   StepOptions so;
   so.tp = s.tp;
   so.expert_imbalance = s.expert_imbalance;

@@ -26,6 +26,15 @@ struct MtpSpec {
   bool modules = true;        // DeepSeek sequential modules (one decoder layer each); else parallel heads
 };
 
+/// A published claim the scenario checks: the metric's simulated value against the claimed range.
+struct Claim {
+  std::string metric;   // one of claim_metrics()
+  std::string claimed;  // as published ("~35 GB", "12-16 conversations")
+  double low = 0, high = 0;
+};
+/// Metric names a claim may test, with what each measures.
+const std::vector<std::pair<std::string, std::string>>& claim_metrics();
+
 struct Scenario {
   std::string name;
   std::string source;
@@ -41,7 +50,9 @@ struct Scenario {
   double expert_imbalance = 1.0;
   size_t gemm_finalists = 2;
   int decode_samples = 5;  // contexts at which decode steps are simulated (time is linear between)
+  bool timing = true;      // false: memory and capacity only
   MtpSpec mtp;
+  std::vector<Claim> claims;
 };
 
 /// Loads a scenario file. `model` / `hw` (when non-empty) replace the file's; `sets` override
@@ -64,7 +75,8 @@ struct ScenarioResult {
   int smallest_tp = 0;      // when the model does not fit at the scenario's TP
   int64_t concurrency = 0;  // run: the requested one, or what fits
   bool fits = false;
-  double ttft_s = 0;  // prefill of one prompt, chunk by chunk
+  bool timed = false;  // steps simulated (fits and scenario timing on)
+  double ttft_s = 0;   // prefill of one prompt, chunk by chunk
   std::vector<StepTiming> prefill_chunks;
   DecodeResult decode;  // standard decode
   std::optional<DecodeResult> mtp;
@@ -72,5 +84,9 @@ struct ScenarioResult {
 };
 
 ScenarioResult run_scenario(const Scenario& s);
+
+/// A claim metric's simulated value; NaN where the run has none (MTP metrics without MTP, latency
+/// when the model does not fit).
+double claim_value(const Scenario& s, const ScenarioResult& r, const std::string& metric);
 
 }  // namespace bwsim

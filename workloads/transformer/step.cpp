@@ -223,9 +223,10 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   // Head: final norm, lm_head on the rows that need logits, sampling over FP32 logits.
   const int64_t rows = s.logits_all ? T : s.batch;
   b.stream("final_norm", fmt::format("{} x {}", rows, H), static_cast<double>(rows) * Hd * (2 + 2), 1);
-  b.gemm("lm_head", WeightClass::kLmHead, rows, m.vocab / tp, H, 1);
-  b.stream("sampling", fmt::format("{} x {}", rows, m.vocab / tp),
-           static_cast<double>(rows) * static_cast<double>(m.vocab / tp) * 4, 1);
+  const int64_t vocab_shard = m.vocab / tp;  // vocabulary-parallel lm_head
+  b.gemm("lm_head", WeightClass::kLmHead, rows, vocab_shard, H, 1);
+  b.stream("sampling", fmt::format("{} x {}", rows, vocab_shard),
+           static_cast<double>(rows) * static_cast<double>(vocab_shard) * 4, 1);
   return b.finish();
 }
 
