@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 // A model named in a scenario: a path (relative to the scenario's folder when it exists there),
 // or a bare configs/models name.
 fs::path model_path(const fs::path& scenario, const std::string& name) {
-  const fs::path given(name);
-  const fs::path beside = scenario.parent_path() / given;
+  fs::path given(name);
+  fs::path beside = scenario.parent_path() / given;
   if (!given.is_absolute() && given.has_extension() && fs::is_regular_file(beside)) return beside;
   return given;
 }
@@ -191,6 +191,7 @@ ScenarioResult run_scenario(const Scenario& s) {
   const int n = static_cast<int>(std::min<int64_t>(s.decode_samples, s.output));
   const auto contexts = [&] {
     std::vector<int64_t> c;
+    c.reserve(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) c.push_back(n == 1 ? first : first + (last - first) * i / (n - 1));
     c.erase(std::unique(c.begin(), c.end()), c.end());
     return c;
