@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "models/hw_spec.hpp"
+#include "workloads/transformer/scenario.hpp"
 #include "workloads/transformer/step.hpp"
 
 namespace {
@@ -38,8 +39,22 @@ void BM_Decode70B_FirstStep_1Finalist(benchmark::State& s) { decode(s, 1, false)
 void BM_Decode70B_FirstStep_2Finalists(benchmark::State& s) { decode(s, 2, false); }
 void BM_Decode70B_NextStep(benchmark::State& s) { decode(s, 2, true); }
 
+// A whole scenario: Llama-3.1-70B NVFP4 / FP8 KV, 64 sequences, an 7,936-token prompt
+// prefilled in one chunk, then 256 decode steps to 8K (target: under 30 s on one core).
+void BM_Scenario70B_256Steps(benchmark::State& state) {
+  setup();
+  Scenario s =
+      load_scenario(std::string(BWSIM_CONFIG_DIR_FOR_BENCH) + "/scenarios/llama70b-nvfp4-b200.toml", "", "",
+                    {"serving.concurrency=64", "serving.prompt=7936", "serving.output=256"}, {});
+  s.mtp.drafts = 0;
+  double itl = 0;
+  for (auto _ : state) itl = run_scenario(s).decode.itl_s;
+  state.counters["simulated_itl_ms"] = itl * 1e3;
+}
+
 }  // namespace
 
+BENCHMARK(BM_Scenario70B_256Steps)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Decode70B_FirstStep_1Finalist)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Decode70B_FirstStep_2Finalists)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Decode70B_NextStep)->Unit(benchmark::kMillisecond)->Iterations(3);

@@ -75,6 +75,22 @@ TEST_F(ScenarioTest, LatencyAndThroughputFollowTheSteps) {
   EXPECT_DOUBLE_EQ(r.e2e_s, r.ttft_s + 64 * r.mtp->itl_s);
 }
 
+TEST_F(ScenarioTest, SampledDecodeContextsMatchEveryStep) {
+  // Decode steps sampled at 3 contexts and interpolated against all 48 steps simulated: the mean
+  // step time agrees within 1% (the fast-forward DESIGN.md asks a test for).
+  const auto run = [&](const char* samples) {
+    return run_scenario(
+        load_scenario(write(kSmall), "", "",
+                      {"serving.output=48", "serving.prompt=4000", "serving.prefill_chunk=4000",
+                       std::string("simulation.decode_samples=") + samples},
+                      {}));
+  };
+  const ScenarioResult all = run("0");
+  const ScenarioResult sampled = run("3");
+  EXPECT_NEAR(sampled.decode.pass_s / all.decode.pass_s, 1.0, 0.01);
+  EXPECT_NEAR(sampled.mtp->pass_s / all.mtp->pass_s, 1.0, 0.01);
+}
+
 TEST_F(ScenarioTest, CapacityClampsAndNotFittingIsReported) {
   // More sequences than fit: run the ones that do, and say so. (5% of 180 GB leaves ~2 GB of KV
   // budget beside the NVFP4 8B: a few dozen 1600-token sequences.)

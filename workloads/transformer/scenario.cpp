@@ -129,8 +129,10 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
     c.opt("gemm_finalists", fin, int64_t{2}, "GEMM plans simulated per shape (0: all)");
     c.check(fin >= 0, "gemm_finalists", "must be >= 0");
     s.gemm_finalists = static_cast<size_t>(fin);
-    c.opt("decode_samples", s.decode_samples, 5, "contexts at which decode steps are simulated");
-    c.check(s.decode_samples >= 2, "decode_samples", "must be >= 2");
+    c.opt("decode_samples", s.decode_samples, 5,
+          "contexts at which decode steps are simulated, time linear between (0: every step)");
+    c.check(s.decode_samples == 0 || s.decode_samples >= 2, "decode_samples",
+            "must be 0 (every step) or >= 2");
     c.opt("timing", s.timing, true, "simulate prefill and decode steps (false: memory and capacity only)");
   }
   if (r.has("claims")) {
@@ -188,7 +190,8 @@ ScenarioResult run_scenario(const Scenario& s) {
   // Decode: steps at evenly spaced contexts over the output (time is linear in the context).
   const int64_t first = s.prompt + 1;
   const int64_t last = s.prompt + s.output;
-  const int n = static_cast<int>(std::min<int64_t>(s.decode_samples, s.output));
+  const auto n =
+      static_cast<int>(s.decode_samples == 0 ? s.output : std::min<int64_t>(s.decode_samples, s.output));
   const auto contexts = [&] {
     std::vector<int64_t> c;
     c.reserve(static_cast<size_t>(n));

@@ -49,7 +49,7 @@ struct Scenario {
   double memory_utilization = 0.9;
   double expert_imbalance = 1.0;
   size_t gemm_finalists = 2;
-  int decode_samples = 5;  // contexts at which decode steps are simulated (time is linear between)
+  int decode_samples = 5;  // contexts at which decode steps are simulated, linear between (0: all)
   bool timing = true;      // false: memory and capacity only
   MtpSpec mtp;
   std::vector<Claim> claims;
