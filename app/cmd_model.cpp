@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/step_report.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
@@ -193,25 +194,7 @@ int run_model(const cli::po::variables_map& vm) {
       const StepTiming t = simulate_step(m, q, hw, shape, so, cache);
       out << fmt::format("\n{} step: {} sequences x {} new tokens, context {}, TP {}\n", label, shape.batch,
                          shape.q_len, shape.context, co.tp);
-      TextTable tab({"kernel", "shape", "launches", "us each", "us total", "share", "bound"},
-                    {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
-                     TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
-                     TextTable::Align::kLeft});
-      boost::json::array ks;
-      for (const StepKernel& k : t.kernels) {
-        tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each),
-                     fmt::format("{:.1f}", k.us()), fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time_s),
-                     k.bound});
-        ks.push_back({{"name", k.name},
-                      {"kind", k.kind},
-                      {"shape", k.shape},
-                      {"launches", k.launches},
-                      {"us_each", k.us_each},
-                      {"us", k.us()},
-                      {"bytes.hbm_each", k.hbm_bytes_each},
-                      {"bound", k.bound}});
-      }
-      out << tab.render();
+      print_step(out, t);
       const double tokens = static_cast<double>(shape.batch * shape.q_len);
       out << fmt::format("  time        {:.3f} ms, {} from HBM, {:.1f} TFLOP/s\n", t.time_s * 1e3,
                          format_si(t.hbm_bytes, "B", 4), t.flops / t.time_s * 1e-12);
@@ -224,15 +207,10 @@ int run_model(const cli::po::variables_map& vm) {
             "{:.2f} ms)\n",
             tokens / t.time_s / co.tp, prompt, t.time_s * 1e3);
       }
-      steps.push_back({{"step", label},
-                       {"batch", shape.batch},
-                       {"q_len", shape.q_len},
-                       {"context", shape.context},
-                       {"time_us", t.time_s * 1e6},
-                       {"bytes.hbm", t.hbm_bytes},
-                       {"flops", t.flops},
-                       {"tokens_per_s_per_gpu", tokens / t.time_s / co.tp},
-                       {"kernels", std::move(ks)}});
+      boost::json::object sj = step_json(t);
+      sj["step"] = label;
+      sj["tokens_per_s_per_gpu"] = tokens / t.time_s / co.tp;
+      steps.push_back(std::move(sj));
     }
   }
   doc["steps"] = std::move(steps);

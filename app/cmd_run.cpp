@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/step_report.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
@@ -20,36 +21,6 @@ namespace {
 std::vector<std::string> strings(const cli::po::variables_map& vm, const char* flag) {
   if (vm.count(flag) == 0) return {};
   return vm[flag].as<std::vector<std::string>>();
-}
-
-boost::json::object step_json(const StepTiming& t) {
-  boost::json::array ks;
-  for (const StepKernel& k : t.kernels) {
-    ks.push_back({{"name", k.name},
-                  {"kind", k.kind},
-                  {"shape", k.shape},
-                  {"launches", k.launches},
-                  {"us_each", k.us_each},
-                  {"us", k.us()},
-                  {"bytes.hbm_each", k.hbm_bytes_each},
-                  {"bound", k.bound}});
-  }
-  return {{"batch", t.shape.batch},    {"q_len", t.shape.q_len},   {"context", t.shape.context},
-          {"time_us", t.time_s * 1e6}, {"bytes.hbm", t.hbm_bytes}, {"flops", t.flops},
-          {"kernels", std::move(ks)}};
-}
-
-void print_step(std::ostream& out, const StepTiming& t) {
-  TextTable tab(
-      {"kernel", "shape", "launches", "us each", "us total", "share", "bound"},
-      {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
-       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kLeft});
-  for (const StepKernel& k : t.kernels) {
-    tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each),
-                 fmt::format("{:.1f}", k.us()), fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time_s),
-                 k.bound});
-  }
-  out << tab.render();
 }
 
 boost::json::object decode_json(const DecodeResult& d) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <map>
 #include <ostream>
 #include <string>
 
@@ -23,6 +26,33 @@ std::string input_error_of(Fn&& fn) {
     return e.what();
   }
   return "(no error)";
+}
+
+/// Golden values: `got` (case -> value text) against tests/data/golden/`file`, lines of
+/// "case value text". With BWSIM_REFRESH_GOLDEN set, rewrites the file (`header` names the
+/// columns) and skips: run that after an intended model change and commit the file with it.
+inline void check_golden(const std::string& file, const std::string& header,
+                         const std::map<std::string, std::string>& got) {
+  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/" + file;
+  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
+    std::ofstream out(path);
+    out << "# " << header << "   (BWSIM_REFRESH_GOLDEN=1 rewrites this file)\n";
+    for (const auto& [name, v] : got) out << name << " " << v << "\n";
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
+  std::map<std::string, std::string> want;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.find(' ');
+    want[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
+  }
+  for (const auto& [name, v] : got) {
+    ASSERT_TRUE(want.count(name) != 0) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
+    EXPECT_EQ(v, want[name]) << name;
+  }
 }
 
 }  // namespace bwsim

@@ -258,36 +258,14 @@ std::vector<GoldenCase> golden_cases() {
 }
 
 TEST(AttentionTiming, GoldenCycleCounts) {
-  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/attention.txt";
-  std::map<std::string, int64_t> got;
+  std::map<std::string, std::string> got;
   for (const GoldenCase& c : golden_cases()) {
     AttentionTimingOptions o;
     o.rope = c.rope;
     const AttentionTiming t = timed(c.gpu, c.p, o);
-    got[c.name] = std::llround(t.sm_cycles);
+    got[c.name] = std::to_string(std::llround(t.sm_cycles));
   }
-  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
-    std::ofstream out(path);
-    out << "# case  SM-cycles   (BWSIM_REFRESH_GOLDEN=1 rewrites this file; see test_attention_timing.cpp)\n";
-    for (const auto& [name, v] : got) out << name << " " << v << "\n";
-    GTEST_SKIP() << "rewrote " << path;
-  }
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
-  std::map<std::string, int64_t> want;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    std::string name;
-    int64_t v = 0;
-    ls >> name >> v;
-    want[name] = v;
-  }
-  for (const auto& [name, v] : got) {
-    ASSERT_TRUE(want.count(name)) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
-    EXPECT_EQ(v, want[name]) << name;
-  }
+  check_golden("attention.txt", "case  SM-cycles", got);
 }
 
 }  // namespace

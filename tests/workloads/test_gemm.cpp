@@ -257,35 +257,12 @@ std::string golden_name(const GoldenCase& c) {
 }
 
 TEST_F(Gemm, GoldenCycleCounts) {
-  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/gemm.txt";
-  std::map<std::string, std::pair<int64_t, std::string>> got;
+  std::map<std::string, std::string> got;
   for (const GoldenCase& c : kGolden) {
     const GemmTiming& g = timed(c.gpu, c.m, c.n, c.k, c.format);
-    got[golden_name(c)] = {g.time.ps(), g.plan.tile.name()};
+    got[golden_name(c)] = std::to_string(g.time.ps()) + " " + g.plan.tile.name();
   }
-  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
-    std::ofstream out(path);
-    out << "# case  picoseconds  plan   (BWSIM_REFRESH_GOLDEN=1 rewrites this file; see test_gemm.cpp)\n";
-    for (const auto& [name, v] : got) out << name << " " << v.first << " " << v.second << "\n";
-    GTEST_SKIP() << "rewrote " << path;
-  }
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
-  std::map<std::string, std::pair<int64_t, std::string>> want;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    std::string name, plan;
-    int64_t ps = 0;
-    ls >> name >> ps >> plan;
-    want[name] = {ps, plan};
-  }
-  for (const auto& [name, v] : got) {
-    ASSERT_TRUE(want.count(name)) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
-    EXPECT_EQ(v.second, want[name].second) << name << ": the planner chose another tile";
-    EXPECT_EQ(v.first, want[name].first) << name << ": " << v.first << " ps, golden " << want[name].first;
-  }
+  check_golden("gemm.txt", "case  picoseconds  plan", got);
 }
 
 }  // namespace

@@ -98,7 +98,7 @@ TEST(TransformerStep, KernelGraphShapes) {
 TEST(TransformerStep, GoldenStepTimes) {
   const HwSpec b200 = HwSpec::load("b200", {});
   const HwSpec h100 = HwSpec::load("h100", {});
-  std::map<std::string, int64_t> got;
+  std::map<std::string, std::string> got;
   StepCache c1, c2, c3;
   StepShape decode;
   decode.batch = 16;
@@ -112,34 +112,12 @@ TEST(TransformerStep, GoldenStepTimes) {
   const ModelSpec mixtral = load_model("mixtral-8x7b");
   const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
   const QuantPlan fp8 = QuantPlan::uniform(Scheme::kFp8E4M3, KvFormat::kFp8Tensor);
-  const auto ns = [](const StepTiming& t) { return std::llround(t.time_s * 1e9); };
+  const auto ns = [](const StepTiming& t) { return std::to_string(std::llround(t.time_s * 1e9)); };
   got["b200:llama-3.1-8b:nvfp4:decode16@4k"] = ns(simulate_step(llama, nv, b200, decode, fast(), c1));
   got["b200:llama-3.1-8b:nvfp4:prefill1k"] = ns(simulate_step(llama, nv, b200, prefill, fast(), c1));
   got["b200:mixtral-8x7b:nvfp4:decode16@4k"] = ns(simulate_step(mixtral, nv, b200, decode, fast(), c2));
   got["h100:llama-3.1-8b:fp8:decode16@4k"] = ns(simulate_step(llama, fp8, h100, decode, fast(), c3));
-  const std::string path = std::string(BWSIM_TEST_DATA_DIR) + "/golden/model_steps.txt";
-  if (std::getenv("BWSIM_REFRESH_GOLDEN") != nullptr) {
-    std::ofstream out(path);
-    out << "# case  step-ns   (BWSIM_REFRESH_GOLDEN=1 rewrites this file; see test_transformer_step.cpp)\n";
-    for (const auto& [name, v] : got) out << name << " " << v << "\n";
-    GTEST_SKIP() << "rewrote " << path;
-  }
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path << " is missing: run with BWSIM_REFRESH_GOLDEN=1";
-  std::map<std::string, int64_t> want;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    std::string name;
-    int64_t v = 0;
-    ls >> name >> v;
-    want[name] = v;
-  }
-  for (const auto& [name, v] : got) {
-    ASSERT_TRUE(want.count(name)) << name << " has no golden value: run with BWSIM_REFRESH_GOLDEN=1";
-    EXPECT_EQ(v, want[name]) << name;
-  }
+  check_golden("model_steps.txt", "case  step-ns", got);
 }
 
 }  // namespace
