@@ -394,12 +394,14 @@ TEST_F(Cli, RunReportsAScenarioOrWhyItDoesNotFit) {
   ASSERT_EQ(big.code, 0) << big.err;
   EXPECT_CONTAINS(big.out, "DOES NOT FIT at TP 1");
   EXPECT_CONTAINS(big.out, "the smallest TP that fits is 2");  // 70.5 GB a GPU; FP8 KV of 2.5K tokens
-  expect_rejected("run", {
-                             {"nosuch.toml", "scenario: no such file 'nosuch.toml'"},
-                             {"'" + scenario + "' --set serving.prompt=0", "serving.prompt"},
-                             {"'" + scenario + "' --set serving.users=3", "serving.users"},
-                             {"'" + scenario + "' --set mtp.acceptance=1.5", "acceptance must be in [0, 1]"},
-                         });
+  expect_rejected(
+      "run", {
+                 {"nosuch.toml", "scenario: no such file 'nosuch.toml'"},
+                 {"'" + scenario + "' --set serving.prompt=0", "serving.prompt"},
+                 {"'" + scenario + "' --set serving.users=3", "serving.users"},
+                 {"'" + scenario + "' --set mtp.acceptance=1.5", "acceptance must be in [0, 1]"},
+                 {"'" + scenario + "' --hw h100", "[quantization] attention weights nvfp4 on NVIDIA H100"},
+             });
 }
 
 TEST_F(Cli, AttentionReadsQkvFromFiles) {

@@ -170,7 +170,7 @@ void check_model(const ModelSpec& m, std::string_view where) {
 
 ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
   ConfigTree tree = ConfigTree::load_file(file);
-  for (const auto& o : overrides) tree.set(o, "--set");
+  for (const auto& o : overrides) tree.set(o, "--model-set");
   ConfigReader r(tree);
   ModelSpec m;
   m.source = file.string();
@@ -240,7 +240,7 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
 ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
   if (file.extension() == ".json") {
     if (!overrides.empty()) {
-      throw InputError(fmt::format("--set {}: overrides apply to TOML models, not to {}", overrides.front(),
+      throw InputError(fmt::format("--model-set {}: overrides apply to TOML models, not to {}", overrides.front(),
                                    file.string()));
     }
     return import_hf_config_file(file);
