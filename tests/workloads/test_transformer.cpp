@@ -152,6 +152,21 @@ TEST(Transformer, ImportsAConfigJsonAndReportsWhatItDidNotUse) {
   EXPECT_EQ(m.ignored, (std::vector<std::string>{"architectures", "rms_norm_eps", "torch_dtype"}));
 }
 
+TEST(Transformer, ImportsTransformers5RopeParameters) {
+  // transformers 5 writes rope_theta and the scaling into one rope_parameters table.
+  std::string text = kLlamaJson;
+  text.replace(text.find("\"rope_theta\": 500000.0,"), 23, "");
+  text.replace(text.find("\"rope_scaling\""), 14, "\"rope_parameters\"");
+  text.replace(text.find("\"rope_type\": \"llama3\""), 21,
+               "\"rope_type\": \"llama3\", \"rope_theta\": 500000.0");
+  const ModelSpec m = import_hf_config(text, "v5.config.json");
+  ASSERT_TRUE(m.rope.has_value());
+  EXPECT_EQ(m.rope->type, RopeType::kLlama3);
+  EXPECT_EQ(m.rope->theta, 500000);
+  EXPECT_EQ(m.rope->factor, 8);
+  ASSERT_EQ(m.notes.size(), 1u);  // only fancy_new_feature
+}
+
 TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
   std::string text = kLlamaJson;
   // A wrong type names the key.

@@ -142,17 +142,21 @@ std::string num_text(double v) { return fmt::format("{}", v); }
 // rope_theta, partial_rotary_factor and rope_scaling as a --rope text, parsed by parse_rope.
 std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_t max_positions,
                                     std::vector<std::string>& notes) {
-  const double theta = r.num_opt("rope_theta").value_or(10000.0);
-  const double partial = r.num_opt("partial_rotary_factor").value_or(1.0);
+  double theta = r.num_opt("rope_theta").value_or(10000.0);
+  double partial = r.num_opt("partial_rotary_factor").value_or(1.0);
   const std::optional<int64_t> top_original = r.int_opt("original_max_position_embeddings");
   bool interleaved = deepseek_family(family);
   if (auto v = r.bool_opt("rope_interleave")) interleaved = *v;
   std::string text = "default";
   std::vector<std::string> kv;
-  const json::value* scaling = r.get("rope_scaling");
+  // transformers 5 moved everything RoPE into one rope_parameters table (rope_theta included).
+  const char* table = r.has("rope_parameters") ? "rope_parameters" : "rope_scaling";
+  const json::value* scaling = r.get(table);
   if (scaling != nullptr) {
-    if (!scaling->is_object()) r.fail("rope_scaling", "expected an object");
-    Reader s(scaling->as_object(), r.where() + ": rope_scaling");
+    if (!scaling->is_object()) r.fail(table, "expected an object");
+    Reader s(scaling->as_object(), r.where() + ": " + table);
+    if (auto t = s.num_opt("rope_theta")) theta = *t;
+    if (auto f = s.num_opt("partial_rotary_factor")) partial = *f;
     std::string type = s.str_opt("rope_type").value_or("");
     if (auto t = s.str_opt("type"); t && type.empty()) type = *t;
     if (type == "su") type = "longrope";  // Phi-3's first name for it
@@ -204,7 +208,7 @@ std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_
       s.fail(type.empty() ? "type" : "rope_type", fmt::format("RoPE type '{}' is not modelled", type));
     }
     for (const std::string& k : s.unread())
-      notes.push_back(fmt::format("rope_scaling.{}: unknown key, not modelled", k));
+      notes.push_back(fmt::format("{}.{}: unknown key, not modelled", table, k));
   }
   kv.insert(kv.begin(), fmt::format("theta={}", num_text(theta)));
   if (partial != 1.0) kv.push_back(fmt::format("partial={}", num_text(partial)));
