@@ -49,6 +49,7 @@ int run_attention(const cli::po::variables_map& vm) {
   p.kv_heads = vm.count("kv-heads") != 0 ? vm["kv-heads"].as<int64_t>() : p.heads;
   p.head_dim = required(vm, "head-dim");
   p.rope_dim = vm["rope-dim"].as<int64_t>();
+  p.latent_kv = vm.count("latent-kv") != 0;
   p.causal = vm.count("causal") != 0;
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
@@ -205,6 +206,7 @@ int run_attention(const cli::po::variables_map& vm) {
                     {"kv_heads", p.kv_heads},
                     {"head_dim", p.head_dim},
                     {"rope_dim", p.rope_dim},
+                    {"latent_kv", p.latent_kv},
                     {"causal", p.causal},
                     {"rope", p.rope ? p.rope->text : "none"},
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
@@ -289,8 +291,12 @@ cli::Command attention_command() {
             "head-dim", cli::po::value<int64_t>(), "head dimension")(
             "rope-dim", cli::po::value<int64_t>()->default_value(0),
             "MLA-style decoupled rotary dims after head-dim's, K's shared by all heads (DeepSeek: --head-dim "
-            "128 --rope-dim 64)")("causal", "causal mask")(
-            "rope", cli::po::value<std::string>(), "RoPE variant, as for bwsim rope --type (default: none)")(
+            "128 --rope-dim 64)")(
+            "latent-kv",
+            "MLA absorbed (DeepSeek decode): one latent cache of head-dim + rope-dim per token "
+            "for all heads, V = the latent (e.g. --head-dim 512 --rope-dim 64 --kv-heads 2)")(
+            "causal", "causal mask")("rope", cli::po::value<std::string>(),
+                                     "RoPE variant, as for bwsim rope --type (default: none)")(
             "rope-precision", cli::po::value<std::string>()->default_value("f32"),
             "f32 (as the reference stacks) or f64 angles")(
             "kv-format", cli::po::value<std::string>()->default_value("bf16"),

@@ -254,6 +254,13 @@ std::vector<GoldenCase> golden_cases() {
   c.push_back({"b200:prefill:2k:yarn:separate", "b200", y, RopeMode::kSeparate});
   c.push_back({"b200:mla:prefill:2k", "b200", mla(2048, 2048, KvFormat::kBf16)});
   c.push_back({"b200:mla:decode:16k:fp8", "b200", mla(16384, 1, KvFormat::kFp8Tensor)});
+  AttentionProblem latent = mla(4096, 1, KvFormat::kBf16);  // absorbed: MQA over the 512 + 64 latent
+  latent.batch = 4;
+  latent.heads = 128;
+  latent.kv_heads = 2;
+  latent.head_dim = 512;
+  latent.latent_kv = true;
+  c.push_back({"b200:mla:latent-decode:4k", "b200", latent});
   return c;
 }
 

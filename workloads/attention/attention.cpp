@@ -231,9 +231,13 @@ class Layer {
   // Row `pos` of (b, g)'s K (rotated; the shared rope key last when decoupled) or V cache.
   void written_kv(bool is_k, int64_t b, int64_t g, int64_t pos, float* w, std::vector<double>& tmp,
                   std::span<double> ref) const {
-    const int64_t index = (b * p_.seq + pos) * p_.kv_heads + g;
+    const int64_t index = p_.latent_kv ? b * p_.seq + pos : (b * p_.seq + pos) * p_.kv_heads + g;
     if (!is_k) {
-      source_row(d_.v_file, d_.v, s_.v, index, index, Dv_, w);
+      if (p_.latent_kv) {  // V is the latent: K's first head_dim values, unrotated
+        source_row(d_.k_file, d_.k, s_.k, index, index, Dv_, w);
+      } else {
+        source_row(d_.v_file, d_.v, s_.v, index, index, Dv_, w);
+      }
       finish(pos, false, w, Dv_, tmp, ref);
       return;
     }
@@ -370,6 +374,9 @@ void check_attention(const AttentionProblem& p) {
       throw InputError(fmt::format("--rope-dim {} is not a multiple of {}'s scale block ({} elements)",
                                    p.rope_dim, kv_format_name(p.kv), blk));
     }
+  }
+  if (p.latent_kv && p.kv_heads > 1 && p.kv == KvFormat::kFp8Head) {
+    throw InputError("--kv-format fp8_e4m3:head with a latent KV cache: one latent serves every head");
   }
   if (p.rope_dim > 0 && p.kv == KvFormat::kFp8Head) {
     throw InputError(

@@ -41,6 +41,11 @@ struct AttentionProblem {
   // rope_dim more dims after head_dim's, and only those are rotated; K's are one per token, shared
   // by every KV head (stored once). 0: the RoPE rotates head_dim's dims (partial_rotary_factor).
   int64_t rope_dim = 0;
+  // MLA absorbed into the query (DeepSeek decode): K is [latent of head_dim | rope key of
+  // rope_dim], one row per token for every head (the kv_heads are tiles of query heads reading the
+  // same rows), and V is the latent itself, K's first head_dim dims. The cache holds head_dim +
+  // rope_dim elements per token.
+  bool latent_kv = false;
   bool causal = false;
   std::optional<RopeSpec> rope;  // none: no rotary embedding
   RopePrecision rope_precision = RopePrecision::kFloat32;
@@ -54,7 +59,9 @@ struct AttentionProblem {
   /// The head dim the RoPE's frequencies are built for: rope_dim when decoupled.
   [[nodiscard]] int64_t rope_head_dim() const { return rope_dim > 0 ? rope_dim : head_dim; }
   /// KV-cache elements per token: K and V of every KV head, and the shared rope key.
-  [[nodiscard]] int64_t kv_elements_per_token() const { return kv_heads * (head_dim + v_dim()) + rope_dim; }
+  [[nodiscard]] int64_t kv_elements_per_token() const {
+    return latent_kv ? head_dim + rope_dim : kv_heads * (head_dim + v_dim()) + rope_dim;
+  }
   /// 1/sqrt(qk_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
   [[nodiscard]] double softmax_scale() const;
   /// Keys a query at position p attends to.

@@ -183,10 +183,12 @@ Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, c
   Tensors t;
   const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
   const uint64_t qrows = u(p.batch) * u(p.heads) * u(p.q_len);
-  const uint64_t kvrows = u(p.batch) * u(p.kv_heads) * u(p.seq);
+  const uint64_t caches = p.latent_kv ? 1 : u(p.kv_heads);  // KV caches per sequence
+  const uint64_t kvrows = u(p.batch) * caches * u(p.seq);
   t.q = gpu.amap.allocate("Q", qrows, uint64_t{d.dqk} * 2);
   t.k = gpu.amap.allocate("K cache", kvrows, d.bytes(d.k_own()));
-  t.v = gpu.amap.allocate("V cache", kvrows, d.bytes(d.dv));
+  // A latent cache is its own V: V blocks read K's rows (the latent dims), as FlashMLA does.
+  t.v = p.latent_kv ? t.k : gpu.amap.allocate("V cache", kvrows, d.bytes(d.dv));
   if (d.shared > 0) {
     t.shared_rope = true;
     t.k_rope = gpu.amap.allocate("K rope (shared)", u(p.batch) * u(p.seq),
@@ -196,9 +198,9 @@ Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, c
     t.scales = true;
     // The scales of 128 consecutive keys of a head are one contiguous row (as the GEMM operands'
     // 128-row scale tiles), so a block's scales are one burst, not a sector per key.
-    const uint64_t chunks = u(p.batch) * u(p.kv_heads) * cdiv(u(p.seq), kScaleChunk);
+    const uint64_t chunks = u(p.batch) * caches * cdiv(u(p.seq), kScaleChunk);
     t.ks = gpu.amap.allocate("K scales", chunks, kScaleChunk * d.scale_bytes(d.k_own()));
-    t.vs = gpu.amap.allocate("V scales", chunks, kScaleChunk * d.scale_bytes(d.dv));
+    t.vs = p.latent_kv ? t.ks : gpu.amap.allocate("V scales", chunks, kScaleChunk * d.scale_bytes(d.dv));
   }
   t.o = gpu.amap.allocate("O", qrows, uint64_t{d.dv} * 2);
   if (pl.decode && pl.splits > 1) {
@@ -251,9 +253,11 @@ struct Builder {
   [[nodiscard]] uint32_t blocks(const Item& it) const {
     return cap > 0 ? std::min(cap, it.blocks) : it.blocks;
   }
-  [[nodiscard]] uint64_t kv_row0(const Item& it) const {
-    return (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * static_cast<uint64_t>(p.seq);
+  // The cache of (sequence, KV head): one per sequence when the cache is a shared latent.
+  [[nodiscard]] uint64_t cache_of(const Item& it) const {
+    return p.latent_kv ? it.b : uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh;
   }
+  [[nodiscard]] uint64_t kv_row0(const Item& it) const { return cache_of(it) * static_cast<uint64_t>(p.seq); }
   [[nodiscard]] uint64_t q_row0(const Item& it) const {
     return (uint64_t{it.b} * static_cast<uint64_t>(p.heads) + it.head) * static_cast<uint64_t>(p.q_len) +
            static_cast<uint64_t>(it.q0);
@@ -285,8 +289,8 @@ struct Builder {
                              barrier));
     }
     if (t.scales) {
-      const uint64_t bg = uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh;
-      const std::vector<Region> rs = scale_regions(e.v ? t.vs : t.ks, p, bg, key0, keys, d.scale_bytes(dim));
+      const std::vector<Region> rs =
+          scale_regions(e.v ? t.vs : t.ks, p, cache_of(it), key0, keys, d.scale_bytes(dim));
       for (const Region& r : rs) ops.push_back(Op::tma_load(r, barrier));
       for (size_t i = rs.size(); i < scale_loads(); ++i) ops.push_back(Op::arrive(barrier));
     }
@@ -794,7 +798,7 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
   const uint64_t k_heads = d.shared > 0 ? 1 : static_cast<uint64_t>(p.kv_heads);
   const uint64_t k_rows = static_cast<uint64_t>(p.batch * p.q_len) * k_heads;
   const uint64_t k_dims = d.shared > 0 ? d.shared : d.dqk;
-  constexpr uint64_t kChunk = 128;
+  const uint64_t kChunk = d.dqk > 256 ? 64 : 128;  // rows per chunk: two chunks of Q in SMEM
   const uint64_t q_chunks = cdiv(q_rows, kChunk);
   const uint64_t chunks = q_chunks + cdiv(k_rows, kChunk);
   k.clusters = static_cast<uint32_t>(std::min<uint64_t>(chunks, uint64_t{hw.sm.count} * 4));
@@ -883,9 +887,14 @@ void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const A
 AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   check_attention(p);
   check_attention_options(o);
-  if (p.qk_dim() > 256) {
-    throw InputError(fmt::format("--head-dim {}{}: the attention kernels take Q/K dims up to 256", p.head_dim,
-                                 p.rope_dim > 0 ? fmt::format(" + --rope-dim {}", p.rope_dim) : ""));
+  // Q/K dims: up to 256, or 576 for decode over a latent cache (FlashMLA's 512 + 64).
+  const bool decode_shape = p.group() * p.q_len <= 128;
+  const int64_t qk_limit = p.latent_kv && decode_shape ? 576 : 256;
+  if (p.qk_dim() > qk_limit) {
+    throw InputError(fmt::format("--head-dim {}{}: the attention kernels take Q/K dims up to {}{}",
+                                 p.head_dim,
+                                 p.rope_dim > 0 ? fmt::format(" + --rope-dim {}", p.rope_dim) : "", qk_limit,
+                                 p.latent_kv ? " (a latent cache decodes up to 576)" : ""));
   }
   if (hw.tensor.rate(MmaKind::kF16) == 0) {
     throw InputError(fmt::format("{} has no BF16 tensor instructions for attention", hw.name));
@@ -921,21 +930,30 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     pl.q_tiles = 2;
   }
   const uint32_t cta_rows = pl.tile_m * pl.q_tiles;
+  const uint32_t dmax = std::max(d.dqk, d.dv);
+  const bool converts = pl.dequant || pl.rope_fused;
+  const uint64_t budget = hw.smem.max_per_cta.bytes - 1024;
   // SMEM: Q tiles, then as many KV stages as fit (2..4); narrow KV adds its landing buffer.
   // Decode also holds P^T, the B operand of O^T += V^T P^T.
-  const uint64_t q_bytes =
-      uint64_t{cta_rows} * d.dqk * 2 + (pl.decode ? uint64_t{pl.block_n} * pl.tile_m * 2 : 0);
-  const uint32_t dmax = std::max(d.dqk, d.dv);
   // A stage holds a K or V block as it lands, and the converted BF16 block where the MMA reads
   // it from SMEM (prefill); decode converts into TMEM or registers. K and V blocks alternate in
   // the ring, so with unequal dims (MLA's 192 / 128) a stage costs their mean, as FA4's uneven
   // K / V buffers.
   const uint32_t dstage = (d.dqk + d.dv + 1) / 2;
-  const uint64_t narrow = uint64_t{pl.block_n} * dstage * static_cast<uint64_t>(d.kv_bits) / 8 +
-                          (d.block > 0 ? uint64_t{pl.block_n} * dstage / static_cast<uint64_t>(d.block) : 0);
-  const bool converts = pl.dequant || pl.rope_fused;
-  const uint64_t stage = pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{pl.block_n} * dstage * 2;
-  const uint64_t budget = hw.smem.max_per_cta.bytes - 1024;
+  const auto q_bytes_for = [&](uint32_t bn) {
+    return uint64_t{cta_rows} * d.dqk * 2 + (pl.decode ? uint64_t{bn} * pl.tile_m * 2 : 0);
+  };
+  const auto stage_for = [&](uint32_t bn) {
+    const uint64_t narrow = uint64_t{bn} * dstage * static_cast<uint64_t>(d.kv_bits) / 8 +
+                            (d.block > 0 ? uint64_t{bn} * dstage / static_cast<uint64_t>(d.block) : 0);
+    return pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{bn} * dstage * 2;
+  };
+  // A 576-dim latent takes smaller KV blocks (FlashMLA: 64 keys) unless one was asked for.
+  while (p.latent_kv && o.block_n == 0 && pl.block_n > 32 &&
+         q_bytes_for(pl.block_n) + 2 * stage_for(pl.block_n) > budget)
+    pl.block_n /= 2;
+  const uint64_t q_bytes = q_bytes_for(pl.block_n);
+  const uint64_t stage = stage_for(pl.block_n);
   if (q_bytes + 2 * stage > budget) {
     throw InputError(fmt::format(
         "--head-dim {}: a {}-row Q tile and two {}-key KV stages need {} B of SMEM; {} "

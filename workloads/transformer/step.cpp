@@ -73,24 +73,29 @@ class Builder {
         });
   }
 
-  void attention(int64_t launches) {
-    AttentionProblem p;
+  // The attention kernels of the step for `p` (its batch, context and queries filled in here).
+  void attention(AttentionProblem p, int64_t launches) {
     p.batch = s_.batch;
     p.seq = s_.context;
     p.q_len = s_.q_len;
-    p.heads = m_.heads / o_.tp;
-    p.kv_heads = std::max<int64_t>(1, m_.kv_heads / o_.tp);
-    p.head_dim = m_.head_dim;
     p.causal = true;
     p.rope = m_.rope;
     p.kv = q_.kv;
-    const std::string shape =
-        fmt::format("{} seqs x {} queries, context {}, {} / {} heads x {}, KV {}", p.batch, p.q_len, p.seq,
-                    p.heads, p.kv_heads, p.head_dim, kv_format_name(p.kv));
+    const std::string shape = fmt::format("{} seqs x {} queries, context {}, {} / {} heads x {}{}{}, KV {}",
+                                          p.batch, p.q_len, p.seq, p.heads, p.kv_heads, p.head_dim,
+                                          p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
+                                          p.latent_kv ? " latent" : "", kv_format_name(p.kv));
     add("attention", "attention", shape, launches, [&] {
       AttentionTimingOptions ao;
       ao.clock = o_.clock;
-      const AttentionTiming t = simulate_attention(p, hw_, ao);
+      AttentionTiming t;
+      try {
+        t = simulate_attention(p, hw_, ao);
+      } catch (const InputError& e) {
+        if (!p.latent_kv) throw;
+        throw InputError(fmt::format("{}: MLA decode over a {} latent cache: {} (a BF16 KV cache fits)",
+                                     m_.name, kv_format_name(p.kv), e.what()));
+      }
       StepKernel k;
       k.us_each = t.time_s * 1e6 + o_.kernel_gap_us * static_cast<double>(t.kernels.size());
       k.flops_each = t.flops;
@@ -140,17 +145,55 @@ class Builder {
   std::vector<StepKernel> out_;
 };
 
+// MLA's attention block. Decode and verify steps (a few queries per sequence) run absorbed, as
+// DeepSeek's serving kernels do: W_UK folds into the query (q_absorb), attention is MQA over the
+// cached latent + rope key (heads in tiles of up to 64 rows reading one latent), and W_UV maps
+// the latent output back (v_up). Prefill runs expanded: kv_b_proj rebuilds K and V of every
+// cached token, then multi-head attention over 128 + 64 / 128 dims.
+void mla_layer(Builder& b, const ModelSpec& m, const StepShape& s, int64_t heads, int64_t T, int64_t L) {
+  const MlaSpec& a = *m.mla;
+  const int64_t H = m.hidden;
+  const int64_t qk = a.nope_dim + a.rope_dim;
+  if (a.q_lora_rank > 0) {
+    b.gemm("q_a_proj", WeightClass::kAttention, T, a.q_lora_rank, H, L);
+    b.gemm("q_b_proj", WeightClass::kAttention, T, heads * qk, a.q_lora_rank, L);
+  } else {
+    b.gemm("q_proj", WeightClass::kAttention, T, heads * qk, H, L);
+  }
+  b.gemm("kv_a_proj", WeightClass::kAttention, T, a.kv_lora_rank + a.rope_dim, H, L);
+  b.stream("mla_norms", fmt::format("{} x ({} + {})", T, a.q_lora_rank, a.kv_lora_rank),
+           static_cast<double>(T) * static_cast<double>(a.q_lora_rank + a.kv_lora_rank) * 2 * 2, L);
+  AttentionProblem p;
+  p.heads = heads;
+  p.rope_dim = a.rope_dim;
+  if (s.q_len <= 16) {
+    b.gemm("q_absorb", WeightClass::kAttention, T, heads * a.kv_lora_rank, a.nope_dim, L);
+    int64_t group = std::max<int64_t>(1, 64 / s.q_len);
+    while (heads % group != 0) --group;
+    p.kv_heads = heads / group;
+    p.head_dim = a.kv_lora_rank;
+    p.latent_kv = true;
+    b.attention(p, L);
+    b.gemm("v_up", WeightClass::kAttention, T, heads * a.v_dim, a.kv_lora_rank, L);
+  } else {
+    if (a.v_dim != a.nope_dim) {
+      throw InputError(
+          fmt::format("{}: MLA prefill with v_head_dim {} != qk_nope_head_dim {} is not modelled", m.name,
+                      a.v_dim, a.nope_dim));
+    }
+    b.gemm("kv_b_proj", WeightClass::kAttention, s.batch * s.context, heads * (a.nope_dim + a.v_dim),
+           a.kv_lora_rank, L);
+    p.kv_heads = heads;
+    p.head_dim = a.nope_dim;
+    b.attention(p, L);
+  }
+  b.gemm("o_proj", WeightClass::kAttention, T, H, heads * a.v_dim, L);
+}
+
 }  // namespace
 
 StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
                          const StepOptions& o, StepCache& cache) {
-  if (m.mla) {
-    throw InputError(
-        fmt::format("{}: MLA (latent-attention) step timing is not modelled yet: its decode runs absorbed, "
-                    "as MQA over the "
-                    "{}-dim latent",
-                    m.name, m.mla->kv_lora_rank + m.mla->rope_dim));
-  }
   if (o.tp < 1 || m.heads % o.tp != 0) {
     throw InputError(
         fmt::format("--tp {}: must be >= 1 and divide the model's {} attention heads", o.tp, m.heads));
@@ -180,9 +223,17 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   // Fused residual add + RMSNorm (+ quantize): read x and the residual, write both.
   b.stream("rmsnorm", fmt::format("{} x {}", T, H),
            Td * Hd * (2 + 2 + 2 + act_bytes(WeightClass::kAttention)), 2 * L);
-  b.gemm("qkv_proj", WeightClass::kAttention, T, (heads + 2 * kvh) * m.head_dim, H, L);
-  b.attention(L);
-  b.gemm("o_proj", WeightClass::kAttention, T, H, heads * m.head_dim, L);
+  if (m.mla) {
+    mla_layer(b, m, s, heads, T, L);
+  } else {
+    b.gemm("qkv_proj", WeightClass::kAttention, T, (heads + 2 * kvh) * m.head_dim, H, L);
+    AttentionProblem p;
+    p.heads = heads;
+    p.kv_heads = kvh;
+    p.head_dim = m.head_dim;
+    b.attention(p, L);
+    b.gemm("o_proj", WeightClass::kAttention, T, H, heads * m.head_dim, L);
+  }
   b.all_reduce("all_reduce", Td * Hd * 2, 2 * L);
   int64_t dense_layers = L;
   if (m.moe) {

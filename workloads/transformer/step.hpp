@@ -65,8 +65,8 @@ class StepCache {
   std::map<std::string, StepKernel> kernels;
 };
 
-/// Throws InputError for what the step model does not cover yet (MLA decode) or a TP degree that
-/// does not divide the heads.
+/// Throws InputError for what the step model does not cover yet (MLA decode over a narrow latent
+/// cache) or a TP degree that does not divide the heads.
 StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
                          const StepOptions& o, StepCache& cache);
 
