@@ -240,8 +240,8 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
 ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
   if (file.extension() == ".json") {
     if (!overrides.empty()) {
-      throw InputError(fmt::format("--model-set {}: overrides apply to TOML models, not to {}", overrides.front(),
-                                   file.string()));
+      throw InputError(fmt::format("--model-set {}: overrides apply to TOML models, not to {}",
+                                   overrides.front(), file.string()));
     }
     return import_hf_config_file(file);
   }
