@@ -157,14 +157,15 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   s.model = load_model(model_path(file, model.empty() ? model_name : model));
   s.hw = HwSpec::load(hw.empty() ? hw_name : hw, hw_sets);
   // Every GEMM class's format must run on this GPU: say which key to change where not.
-  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts, WeightClass::kLmHead}) {
+  for (WeightClass c :
+       {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts, WeightClass::kLmHead}) {
     try {
       (void)gemm_math(s.quant.gemm_format(c), s.hw.arch, s.hw.name);
     } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: [quantization] {} weights {} on {}: {} (or set quantization.activations = "
-                                   "\"bf16\" for weight-only GEMMs)",
-                                   s.source, weight_class_name(c), scheme_name(s.quant.scheme(c)), s.hw.name,
-                                   e.what()));
+      throw InputError(
+          fmt::format("{}: [quantization] {} weights {} on {}: {} (or set quantization.activations = "
+                      "\"bf16\" for weight-only GEMMs)",
+                      s.source, weight_class_name(c), scheme_name(s.quant.scheme(c)), s.hw.name, e.what()));
     }
   }
   return s;
