@@ -8,7 +8,7 @@ namespace bwsim {
 AddressMap::AddressMap(uint64_t block_bytes, uint64_t block_width, uint64_t sector_bytes)
     : block_(block_bytes), width_max_(block_width), sector_(sector_bytes) {}
 
-uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_bytes) {
+uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_bytes, uint64_t access_width) {
   if (rows == 0 || row_bytes == 0) throw std::invalid_argument("empty tensor " + name);
   if (tensors_.size() >= 0xFFFF) throw std::length_error("more than 65535 tensors");
   TensorLayout t;
@@ -21,6 +21,7 @@ uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_byte
   // Block shape: as wide as the row allows (up to width_max_), then as many rows as fit.
   const uint64_t row_sectors = (row_bytes + sector_ - 1) / sector_ * sector_;
   uint64_t width = std::min(row_sectors, width_max_);
+  if (access_width > 0) width = std::min(width, std::max(sector_, (access_width + sector_ - 1) / sector_ * sector_));
   uint64_t block_rows = std::max<uint64_t>(1, block_ / width);
   if (rows < block_rows) {  // few rows: widen the block instead, up to the block size
     block_rows = rows;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "isa/mma.hpp"
 #include "sim/parallel.hpp"
@@ -131,6 +132,7 @@ constexpr uint64_t kWholeRunWaves = 8;
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
   GemmTiming g;
+  std::optional<Run> chosen;  // the chosen plan's whole run, when the finalists' stage made one
   if (o.tile) {
     g.plan = make_plan(p, hw, *o.tile);
   } else {
@@ -166,14 +168,17 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     cands = std::move(fin);
     const size_t finalists = cands.size();
     std::vector<double> est(finalists);
-    parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
+    // A finalist simulated whole is kept: if it wins, that run is the result (a decode GEMM of
+    // a few waves would otherwise be simulated twice). A lone finalist needs no estimate.
+    std::vector<std::optional<Run>> whole(finalists);
+    if (finalists > 1) parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
       const GemmPlan& c = cands[static_cast<size_t>(i)];
       // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
       // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
       // 12% fast that way), and a whole run of so few waves costs little more than two.
       const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
       const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
-      const Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
+      Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
       double e = r.time.seconds();
       if (partial < c.work_items) {
         Tick wave_end[2] = {Tick{}, Tick{}};
@@ -181,19 +186,23 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
           if (id < 2) wave_end[id] = std::max(wave_end[id], t);
         }
         e += (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
+      } else {
+        whole[static_cast<size_t>(i)] = std::move(r);
       }
       est[static_cast<size_t>(i)] = e;
     });
     size_t best = 0;
     for (size_t i = 0; i < finalists; ++i) {
-      g.candidates.emplace_back(cands[i].tile.name(), est[i] * 1e6);
+      if (finalists > 1) g.candidates.emplace_back(cands[i].tile.name(), est[i] * 1e6);
       if (est[i] < est[best]) best = i;
     }
     g.plan = cands[best];
+    chosen = std::move(whole[best]);
   }
-  const Run r = run_plan(g.plan, hw, o.clock, 0);
+  const Run r = chosen ? std::move(*chosen) : run_plan(g.plan, hw, o.clock, 0);
   g.kernels = r.kernels;
   g.time = r.time;
+  if (!o.tile && g.candidates.empty()) g.candidates.emplace_back(g.plan.tile.name(), r.time.seconds() * 1e6);
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
   g.sm_cycles = g.time.seconds() * static_cast<double>(f.hz);
   g.flops = p.flops();
