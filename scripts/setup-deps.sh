@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev
+  libboost-mpi1.81-dev libboost-serialization1.81-dev openmpi-bin
+  python3 python3-matplotlib
   libfmt-dev libtoml11-dev
   libgtest-dev libbenchmark-dev
 )

@@ -591,6 +591,59 @@ ConfigReader ConfigReader::opt_section(std::string_view key, std::string_view do
   return ConfigReader(state_, child, path_of(key));
 }
 
+std::vector<ConfigReader> ConfigReader::table_array(std::string_view key, std::string_view doc) {
+  state_->declared[prefix_].insert(std::string(key));
+  std::vector<ConfigReader> out;
+  if (!has(key)) return out;
+  const Node& n = as_node(table_)->as_table().at(std::string(key));
+  if (!n.is_array()) fail(key, fmt::format("must be an array of tables, [[{}]] ({})", key, type_phrase(n)));
+  state_->consumed.insert(path_of(key));
+  const auto& a = n.as_array();
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string path = fmt::format("{}[{}]", path_of(key), i);
+    if (!a[i].is_table()) {
+      throw InputError(fmt::format("{}: '{}' must be a table ({}; got {})",
+                                   bwsim::where(a[i], state_->tree->name()), path, doc, type_phrase(a[i])));
+    }
+    state_->consumed.insert(path);
+    out.push_back(ConfigReader(state_, &a[i], path));
+  }
+  return out;
+}
+
+std::vector<ConfigScalar> ConfigReader::scalar_list(std::string_view key, std::string_view doc) {
+  state_->declared[prefix_].insert(std::string(key));
+  if (!has(key)) {
+    throw InputError(fmt::format("{}: missing required key '{}' (array: {})", where(key), path_of(key), doc));
+  }
+  const Node& n = as_node(table_)->as_table().at(std::string(key));
+  if (!n.is_array()) fail(key, "must be an array" + got(n));
+  std::vector<ConfigScalar> out;
+  for (const Node& e : n.as_array()) {
+    switch (e.type()) {
+      case toml::value_t::string:
+        out.push_back({e.as_string().str, json_quote(e.as_string().str)});
+        break;
+      case toml::value_t::integer:
+        out.push_back({std::to_string(e.as_integer()), std::to_string(e.as_integer())});
+        break;
+      case toml::value_t::floating: {
+        std::string t = fmt::format("{}", e.as_floating());
+        if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // stays a TOML float
+        out.push_back({fmt::format("{}", e.as_floating()), t});
+        break;
+      }
+      case toml::value_t::boolean:
+        out.push_back({e.as_boolean() ? "true" : "false", e.as_boolean() ? "true" : "false"});
+        break;
+      default:
+        fail(key, fmt::format("element {} must be a string, number or boolean{}", out.size(), got(e)));
+    }
+  }
+  state_->consumed.insert(path_of(key));
+  return out;
+}
+
 const std::vector<ParamRecord>& ConfigReader::records() const { return state_->records; }
 
 namespace {
@@ -626,6 +679,12 @@ void collect_unknown(const ConfigReader::State& st, const Node& table, const std
       out.push_back(std::move(line));
     } else if (v.is_table()) {
       collect_unknown(st, v, path, out);
+    } else if (v.is_array()) {  // arrays of tables read element by element
+      const auto& a = v.as_array();
+      for (size_t i = 0; i < a.size(); ++i) {
+        const std::string element = fmt::format("{}[{}]", path, i);
+        if (a[i].is_table() && st.consumed.contains(element)) collect_unknown(st, a[i], element, out);
+      }
     }
   }
 }

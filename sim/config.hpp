@@ -57,6 +57,12 @@ class ConfigTree {
   std::unique_ptr<Impl> impl_;
 };
 
+/// One scalar of a heterogeneous array (e.g. a sweep axis's values), kept as text.
+struct ConfigScalar {
+  std::string text;  // as a user reads it: a string's contents, a number's literal
+  std::string toml;  // as a TOML value (strings quoted), for ConfigTree::set
+};
+
 /// One parameter as the model resolved it.
 struct ParamRecord {
   std::string path;           // "hbm.bandwidth"
@@ -111,6 +117,11 @@ class ConfigReader {
   /// (their opt() keys take defaults, their req() keys fail naming the section).
   ConfigReader section(std::string_view key, std::string_view doc);
   ConfigReader opt_section(std::string_view key, std::string_view doc);
+
+  /// An array of tables (`[[key]]`), one reader per element, prefixed "key[i]". Absent: empty.
+  std::vector<ConfigReader> table_array(std::string_view key, std::string_view doc);
+  /// A required array of scalars of any types (strings, integers, floats, booleans).
+  std::vector<ConfigScalar> scalar_list(std::string_view key, std::string_view doc);
 
   [[nodiscard]] bool has(std::string_view key) const;
   /// Dotted path of `key` under this reader ("hbm.bandwidth").

@@ -10,7 +10,15 @@
 
 namespace bwsim {
 
+namespace {
+thread_local bool t_serial = false;
+}  // namespace
+
+SerialScope::SerialScope() : was_(t_serial) { t_serial = true; }
+SerialScope::~SerialScope() { t_serial = was_; }
+
 unsigned worker_threads() {
+  if (t_serial) return 1;
   static const unsigned n = [] {
     if (const char* env = std::getenv("BWSIM_THREADS")) {
       const std::string_view s(env);

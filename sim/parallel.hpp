@@ -11,8 +11,22 @@
 
 namespace bwsim {
 
-/// Threads parallel_for uses: BWSIM_THREADS if set (1 = serial), else the hardware's count.
+/// Threads parallel_for uses: BWSIM_THREADS if set (1 = serial), else the hardware's count; 1 on
+/// a thread inside a SerialScope.
 unsigned worker_threads();
+
+/// While alive, parallel_for on this thread runs serially: for callers that already run
+/// independent jobs on every core (a sweep's points), where nested threads would only contend.
+class SerialScope {
+ public:
+  SerialScope();
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  bool was_;
+};
 
 /// Calls f(i) for every i in [0, n), in contiguous chunks on up to worker_threads() threads. The
 /// first exception thrown by any f is rethrown here after all threads finish.

@@ -8,12 +8,14 @@
 
 #include <boost/json.hpp>
 
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace {
 
@@ -517,4 +519,144 @@ TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
   EXPECT_EQ(f.code, 2);
   EXPECT_CONTAINS(f.err, "--formats nope");
   EXPECT_FALSE(fs::exists(json));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps
+
+namespace sweep {
+// 200 small GEMMs: 5 M x 4 formats x 10 HBM bandwidths.
+const char* const kSpec = R"(name = "small gemm grid"
+kind = "gemm"
+[gemm]
+m = 128
+n = 256
+k = 512
+hw = "b200"
+[[axis]]
+key = "gemm.m"
+values = [128, 256, 512, 1024, 2048]
+[[axis]]
+key = "gemm.format"
+values = ["nvfp4", "mxfp4", "mxfp8", "bf16"]
+[[axis]]
+key = "hw.hbm.bandwidth"
+from = 4
+to = 16
+steps = 10
+unit = "TB/s"
+)";
+}  // namespace sweep
+
+TEST_F(Cli, SweepIsIdenticalAtAnyJobCountAndAfterAnInterruptedResume) {
+  const fs::path spec = dir_ / "spec.toml";
+  std::ofstream(spec) << sweep::kSpec;
+  const std::string s = "'" + spec.string() + "'";
+  const fs::path a = dir_ / "a.csv";
+  Result r1 = run("sweep " + s + " -o '" + a.string() + "' -j 1");
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  EXPECT_CONTAINS(r1.out, "200 of 200 points");
+  EXPECT_CONTAINS(r1.err, "sweep: 100% 200/200 points");  // plain progress lines off a terminal
+  const std::string full = slurp(a);
+  EXPECT_EQ(std::count(full.begin(), full.end(), '\n'), 201);
+  EXPECT_CONTAINS(full, "point,status,gemm.m,gemm.format,hw.hbm.bandwidth,plan.tile,");
+  EXPECT_CONTAINS(full, "\n199,ok,2048,bf16,16 TB/s,");
+  const fs::path b = dir_ / "b.csv";
+  ASSERT_EQ(run("sweep " + s + " -o '" + b.string() + "' -j 2 --quiet").code, 0);
+  EXPECT_EQ(slurp(b), full);
+  // Interrupted: the rows that made it, in completion order, and half a line. --resume keeps them
+  // and runs the rest; the result is the uninterrupted run's file, byte for byte.
+  const fs::path c = dir_ / "c.csv";
+  {
+    std::vector<std::string> lines;
+    std::istringstream in(full);
+    for (std::string l; std::getline(in, l);) lines.push_back(l + "\n");
+    std::ofstream o(c, std::ios::binary);
+    o << lines[0];
+    for (size_t i = 1; i < 90; i += 2) o << lines[i + 1] << lines[i];  // out of order
+    o << lines[150].substr(0, 20);                                     // torn
+  }
+  Result res = run("sweep " + s + " -o '" + c.string() + "' -j 2 --resume --quiet");
+  ASSERT_EQ(res.code, 0) << res.err;
+  EXPECT_EQ(slurp(c), full);
+  // A real kill mid-run, then --resume.
+  const fs::path d = dir_ / "d.csv";
+  const std::string kill = "cd '" + dir_.string() + "' && ( exec '" + BWSIM_BINARY + "' sweep " + s +
+                           " -o '" + d.string() +
+                           "' -j 2 --quiet ) & sleep 0.3; kill -9 $! 2> /dev/null; wait";
+  (void)std::system(kill.c_str());
+  ASSERT_EQ(run("sweep " + s + " -o '" + d.string() + "' -j 2 --resume --quiet").code, 0);
+  EXPECT_EQ(slurp(d), full);
+  // A resume against a changed spec is refused and leaves the file alone.
+  std::string changed = sweep::kSpec;
+  changed.replace(changed.find("2048]"), 4, "4096");
+  std::ofstream(spec) << changed;
+  Result refused = run("sweep " + s + " -o '" + c.string() + "' --resume");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_CONTAINS(refused.err, "the spec changed");
+  EXPECT_EQ(slurp(c), full);
+}
+
+TEST_F(Cli, SweepShardsMergeIntoTheWholeSweep) {
+  const fs::path spec = dir_ / "spec.toml";
+  std::string text = sweep::kSpec;
+  text.replace(text.find("steps = 10"), 10, "steps = 2");  // 40 points
+  std::ofstream(spec) << text;
+  const std::string s = "'" + spec.string() + "'";
+  ASSERT_EQ(run("sweep " + s + " -o '" + (dir_ / "all.csv").string() + "' --quiet").code, 0);
+  for (int i = 0; i < 3; ++i) {
+    Result r = run(fmt::format("sweep {} -o '{}' --shard {}/3 --quiet", s,
+                               (dir_ / fmt::format("s{}.csv", i)).string(), i));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  const std::string shards = fmt::format("'{}' '{}' '{}'", (dir_ / "s0.csv").string(),
+                                         (dir_ / "s1.csv").string(), (dir_ / "s2.csv").string());
+  Result m = run("sweep-merge -o '" + (dir_ / "merged.csv").string() + "' --spec " + s + " " + shards);
+  ASSERT_EQ(m.code, 0) << m.err;
+  EXPECT_EQ(slurp(dir_ / "merged.csv"), slurp(dir_ / "all.csv"));
+  // A missing shard is named, not merged silently.
+  Result missing = run("sweep-merge -o '" + (dir_ / "partial.csv").string() + "' --spec " + s + " '" +
+                       (dir_ / "s0.csv").string() + "'");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_CONTAINS(missing.err, "26 of 40 points are in no shard (points 1, 2, 4,");
+  EXPECT_FALSE(fs::exists(dir_ / "partial.csv"));
+  expect_rejected("sweep", {{s + " -o x.csv --shard 3/3", "--shard 3/3: expected I/N with 0 <= I < N"},
+                            {s, "-o / --output is required"}});
+}
+
+TEST_F(Cli, SweepUnderMpirunGivesTheLocalRunsRows) {
+  if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun on this machine";
+  const fs::path spec = dir_ / "spec.toml";
+  std::string text = sweep::kSpec;
+  text.replace(text.find("steps = 10"), 10, "steps = 2");  // 40 points
+  std::ofstream(spec) << text;
+  const std::string s = "'" + spec.string() + "'";
+  ASSERT_EQ(run("sweep " + s + " -o '" + (dir_ / "local.csv").string() + "' --quiet").code, 0);
+  // Open MPI refuses root unless told; CI containers often run as root.
+  Result r = run(
+      "--version > /dev/null && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      "OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 2 --oversubscribe '" +
+      std::string(BWSIM_BINARY) + "' sweep " + s + " -o '" + (dir_ / "mpi.csv").string() + "' -j 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "40 of 40 points");
+  EXPECT_CONTAINS(r.out, "(2 MPI ranks)");
+  EXPECT_EQ(slurp(dir_ / "mpi.csv"), slurp(dir_ / "local.csv"));
+}
+
+TEST_F(Cli, SweepRejectsABadSpecBeforeRunningAnything) {
+  const fs::path spec = dir_ / "bad.toml";
+  const std::string out = (dir_ / "never.csv").string();
+  const auto rejected = [&](const std::string& axis, const std::string& message) {
+    std::ofstream(spec) << "name = \"bad\"\nkind = \"gemm\"\n[gemm]\nm = 128\nn = 256\nk = 256\n[[axis]]\n"
+                        << axis;
+    Result r = run("sweep '" + spec.string() + "' -o '" + out + "'");
+    EXPECT_EQ(r.code, 2) << axis;
+    EXPECT_CONTAINS(r.err, message);
+    EXPECT_FALSE(fs::exists(out)) << axis;
+  };
+  rejected("key = \"hw.hbm.bandwith\"\nvalues = [\"8 TB/s\"]",
+           "bad.toml:8: axis 'hw.hbm.bandwith' value \"8 TB/s\": --set hbm.bandwith=\"8 TB/s\": unknown key");
+  rejected("key = \"gemm.m\"\nvalues = []", "bad.toml:8: axis 'gemm.m': 'values' is empty");
+  rejected("key = \"gemm.m\"\nvalues = [64, \"lots\"]", "axis 'gemm.m' value \"lots\"");
+  rejected("key = \"hw.sm.count\"\nvalues = [\"many\"]", "axis 'hw.sm.count' value \"many\"");
 }

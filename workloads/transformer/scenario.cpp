@@ -102,8 +102,8 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   }
   if (r.has("mtp")) {
     ConfigReader c = r.section("mtp", "multi-token prediction");
-    c.req("drafts", s.mtp.drafts, "tokens drafted per verify pass (k)");
-    c.check(s.mtp.drafts >= 1 && s.mtp.drafts <= 16, "drafts", "expected 1..16");
+    c.req("drafts", s.mtp.drafts, "tokens drafted per verify pass (k); 0 turns MTP off");
+    c.check(s.mtp.drafts >= 0 && s.mtp.drafts <= 16, "drafts", "expected 0..16 (0: no MTP)");
     double a = 0;
     std::vector<double> per;
     c.opt("acceptance", a, 0.0, "acceptance of every draft position (constant alpha)");
@@ -113,7 +113,8 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
               fmt::format("needs {} values (one per draft), got {}", s.mtp.drafts, per.size()));
       s.mtp.alpha = per;
     } else {
-      c.check(c.has("acceptance"), "acceptance", "give acceptance or acceptance_per_position");
+      c.check(c.has("acceptance") || s.mtp.drafts == 0, "acceptance",
+              "give acceptance or acceptance_per_position");
       s.mtp.alpha.assign(static_cast<size_t>(s.mtp.drafts), a);
     }
     for (double v : s.mtp.alpha) c.check(v >= 0 && v <= 1, "acceptance", "acceptance must be in [0, 1]");

@@ -1,0 +1,228 @@
+#include "workloads/sweep/point.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <exception>
+
+#include "sim/errors.hpp"
+#include "workloads/gemm/format.hpp"
+#include "workloads/gemm/functional.hpp"
+#include "workloads/gemm/gemm.hpp"
+#include "workloads/transformer/scenario.hpp"
+
+namespace bwsim {
+namespace {
+
+// Where an axis's values go.
+struct Applied {
+  ConfigTree tree;                   // gemm: the spec with [gemm] overrides
+  std::vector<std::string> hw_sets;  // hw.<key>
+  std::vector<std::string> sets;     // run: scenario overrides
+};
+
+void apply(const SweepSpec& s, const SweepAxis& a, const ConfigScalar& v, Applied& out) {
+  const std::string& key = a.key;
+  const std::string label = fmt::format("axis {}", key);
+  if (key.starts_with("hw.")) {
+    out.hw_sets.push_back(key.substr(3) + "=" + v.toml);
+    return;
+  }
+  if (s.kind == SweepKind::kGemm) {
+    if (key == "hw") {
+      out.tree.set("gemm.hw=" + v.toml, label);
+    } else if (key.starts_with("gemm.")) {
+      out.tree.set(key + "=" + v.toml, label);
+    } else {
+      throw InputError(
+          fmt::format("{}: axis '{}': a gemm sweep's keys are gemm.<key> (m, n, k, format, out, "
+                      "tile, clock, functional), hw, and hw.<key>",
+                      a.where, key));
+    }
+    return;
+  }
+  std::string k = key;
+  if (k.starts_with("quant.")) k = "quantization." + k.substr(6);
+  if (k.starts_with("scenario.")) k = k.substr(9);
+  out.sets.push_back(k + "=" + v.toml);
+}
+
+Applied base(const SweepSpec& s) { return Applied{s.tree, s.base_hw_sets, s.base_sets}; }
+
+Applied applied(const SweepSpec& s, const SweepPoint& p) {
+  Applied out = base(s);
+  for (size_t d = 0; d < s.axes.size(); ++d) apply(s, s.axes[d], p.values[d], out);
+  return out;
+}
+
+struct GemmPoint {
+  HwSpec hw;
+  GemmProblem problem;
+  GemmTimingOptions timing;
+  GemmJob job;
+};
+
+GemmPoint prepare_gemm(const SweepSpec& s, const Applied& a) {
+  const SweepSpec point = read_sweep_spec(a.tree, s.file);
+  GemmPoint g{HwSpec::load(point.gemm.hw, a.hw_sets), {}, {}, point.gemm};
+  g.problem.m = g.job.m;
+  g.problem.n = g.job.n;
+  g.problem.k = g.job.k;
+  g.problem.format = parse_gemm_format(g.job.format, "gemm.format");
+  try {
+    g.problem.out = parse_gemm_out(g.job.out);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("gemm.out: {}", e.what()));
+  }
+  g.timing.clock = g.job.clock == "boost" ? ClockMode::kBoost : ClockMode::kSustained;
+  if (!g.job.tile.empty()) g.timing.tile = parse_tile(g.job.tile);
+  if (g.job.functional != "off" && !g.job.functional.starts_with("sample:")) {
+    throw InputError(
+        fmt::format("gemm.functional = \"{}\": a sweep takes off or sample:N", g.job.functional));
+  }
+  (void)parse_functional(g.job.functional, g.problem);
+  return g;
+}
+
+Scenario prepare_run(const SweepSpec& s, const Applied& a) {
+  return load_scenario(s.scenario, "", "", a.sets, a.hw_sets);
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return fmt::format("{:.10g}", v);  // ten digits: far below the model's own uncertainty
+}
+
+std::vector<std::string> gemm_metrics(const GemmPoint& g) {
+  const GemmTiming t = simulate_gemm(g.problem, g.hw, g.timing);
+  std::string err_rel;
+  std::string err_sqnr;
+  std::string err_max;
+  if (g.job.functional != "off") {
+    FunctionalSpec fs = parse_functional(g.job.functional, g.problem);
+    fs.seed = g.job.seed;
+    const GemmOperands ops{
+        MatrixSource::generated(Distribution::kStudentT, g.problem.m, g.problem.k, g.job.seed),
+        MatrixSource::generated(Distribution::kNormal, g.problem.n, g.problem.k, g.job.seed + 1)};
+    const GemmFunctional f = gemm_functional(t.plan, g.hw.arch, ops, fs);
+    err_rel = num(f.error.rel_frobenius);
+    err_sqnr = num(f.error.sqnr_db);
+    err_max = num(f.error.max_abs);
+  }
+  return {t.plan.tile.name(),
+          fmt::format("{}", t.kernels.size()),
+          num(t.time.seconds() * 1e6),
+          num(std::round(t.sm_cycles)),
+          num(t.tflops),
+          num(t.pct_of_peak),
+          t.bound,
+          fmt::format("{}", t.hbm_read),
+          fmt::format("{}", t.hbm_write),
+          fmt::format("{}", t.l2_read),
+          num(t.l2_read > 0 ? static_cast<double>(t.l2_hit) / static_cast<double>(t.l2_read) : 0.0),
+          num(t.arithmetic_intensity),
+          err_rel,
+          err_sqnr,
+          err_max};
+}
+
+std::vector<std::string> run_metrics(const Scenario& s) {
+  const ScenarioResult r = run_scenario(s);
+  const Capacity& c = r.capacity;
+  std::vector<std::string> m{r.fits ? "true" : "false",
+                             fmt::format("{}", r.fits ? s.tp : r.smallest_tp),
+                             num(c.weights),
+                             num(c.kv_per_token),
+                             fmt::format("{}", c.max_sequences),
+                             fmt::format("{}", r.concurrency)};
+  const bool timed = r.fits && r.timed;
+  const auto opt = [&](double v) { return timed ? num(v) : std::string(); };
+  m.push_back(opt(r.ttft_s * 1e3));
+  m.push_back(opt(r.decode.itl_s * 1e3));
+  m.push_back(opt(r.decode.tokens_per_s_user));
+  m.push_back(opt(r.decode.tokens_per_s_gpu));
+  m.push_back(opt(r.decode.step.hbm_bytes / r.decode.step.time_s * 1e-12));
+  const bool mtp = timed && r.mtp.has_value();
+  m.push_back(mtp ? num(r.mtp->itl_s * 1e3) : "");
+  m.push_back(mtp ? num(r.mtp->tokens_per_pass) : "");
+  m.push_back(mtp ? num(r.mtp->tokens_per_s_user) : "");
+  m.push_back(mtp ? num(r.mtp->tokens_per_s_gpu) : "");
+  m.push_back(mtp ? num(r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user) : "");
+  m.push_back(opt(r.e2e_s));
+  return m;
+}
+
+}  // namespace
+
+const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
+  static const std::vector<std::string> gemm{
+      "plan.tile",           "plan.kernels",           "time.us",      "time.sm_cycles",
+      "throughput.tflops",   "throughput.pct_of_peak", "bound",        "bytes.hbm.read",
+      "bytes.hbm.write",     "bytes.l2.read",          "l2.hit_rate",  "intensity.flop_per_hbm_byte",
+      "error.rel_frobenius", "error.sqnr_db",          "error.max_abs"};
+  static const std::vector<std::string> run{"memory.fits",
+                                            "memory.tp",
+                                            "memory.bytes.weights_per_gpu",
+                                            "memory.bytes.kv_per_token",
+                                            "memory.max_concurrency",
+                                            "serving.concurrency_run",
+                                            "latency.ttft_ms",
+                                            "decode.itl_ms",
+                                            "decode.tokens_per_s_user",
+                                            "decode.tokens_per_s_gpu",
+                                            "decode.hbm_tb_per_s",
+                                            "mtp.itl_ms",
+                                            "mtp.tokens_per_pass",
+                                            "mtp.tokens_per_s_user",
+                                            "mtp.tokens_per_s_gpu",
+                                            "mtp.speedup",
+                                            "e2e_s"};
+  return kind == SweepKind::kGemm ? gemm : run;
+}
+
+void check_sweep_axes(const SweepSpec& s) {
+  // The base alone first, so a broken base is not blamed on an axis.
+  const auto prepare = [&](const Applied& a) {
+    if (s.kind == SweepKind::kGemm) {
+      (void)prepare_gemm(s, a);
+    } else {
+      (void)prepare_run(s, a);
+    }
+  };
+  try {
+    prepare(base(s));
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: the base {} is invalid: {}", s.file.string(),
+                                 s.kind == SweepKind::kGemm ? "[gemm] job" : "scenario", e.what()));
+  }
+  for (const SweepAxis& a : s.axes) {
+    std::vector<ConfigScalar> vals = a.values;
+    if (a.range && vals.empty()) vals = {a.value_at(a.from), a.value_at(a.to)};  // random mode
+    for (const ConfigScalar& v : vals) {
+      try {
+        Applied ap = base(s);
+        apply(s, a, v, ap);
+        prepare(ap);
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: axis '{}' value {}: {}", a.where, a.key, v.toml, e.what()));
+      }
+    }
+  }
+}
+
+PointResult run_sweep_point(const SweepSpec& s, const SweepPoint& p) {
+  PointResult r;
+  try {
+    const Applied a = applied(s, p);
+    r.metrics =
+        s.kind == SweepKind::kGemm ? gemm_metrics(prepare_gemm(s, a)) : run_metrics(prepare_run(s, a));
+    r.ok = true;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+    r.metrics.assign(sweep_metric_names(s.kind).size(), "");
+  }
+  return r;
+}
+
+}  // namespace bwsim
