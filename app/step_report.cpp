@@ -29,6 +29,7 @@ boost::json::object step_json(const StepTiming& t) {
                   {"us_each", k.us_each},
                   {"us", k.us()},
                   {"bytes.hbm_each", k.hbm_bytes_each},
+                  {"flops_each", k.flops_each},
                   {"bound", k.bound}});
   }
   return {{"batch", t.shape.batch},    {"q_len", t.shape.q_len},   {"context", t.shape.context},

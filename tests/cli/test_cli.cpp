@@ -660,3 +660,57 @@ TEST_F(Cli, SweepRejectsABadSpecBeforeRunningAnything) {
   rejected("key = \"gemm.m\"\nvalues = [64, \"lots\"]", "axis 'gemm.m' value \"lots\"");
   rejected("key = \"hw.sm.count\"\nvalues = [\"many\"]", "axis 'hw.sm.count' value \"many\"");
 }
+
+TEST_F(Cli, PlotDrawsSweepChartsAndRooflines) {
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' > /dev/null 2>&1") != 0 &&
+      std::system("python3 -c 'import matplotlib' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no python3-matplotlib on this machine";
+  }
+  const fs::path spec = dir_ / "spec.toml";
+  std::string text = sweep::kSpec;
+  text.replace(text.find("steps = 10"), 10, "steps = 2");
+  std::ofstream(spec) << text;
+  const std::string csv = (dir_ / "r.csv").string();
+  ASSERT_EQ(run("sweep '" + spec.string() + "' -o '" + csv + "' --quiet").code, 0);
+  const fs::path svg = dir_ / "line.svg";
+  Result line =
+      run("plot '" + csv + "' --x gemm.m --y time.us --series gemm.format --logx -o '" + svg.string() + "'");
+  ASSERT_EQ(line.code, 0) << line.err;
+  const std::string drawn = slurp(svg);
+  EXPECT_CONTAINS(drawn, "<svg");
+  EXPECT_CONTAINS(drawn, "gemm.format = mxfp8");  // the legend
+  // Same input, same bytes (no dates, fixed ids).
+  ASSERT_EQ(run("plot '" + csv + "' --x gemm.m --y time.us --series gemm.format --logx -o '" +
+                (dir_ / "again.svg").string() + "'")
+                .code,
+            0);
+  EXPECT_EQ(slurp(dir_ / "again.svg"), drawn);
+  const fs::path bars = dir_ / "bars.png";
+  ASSERT_EQ(run("plot '" + csv + "' --kind bar --x gemm.format --y throughput.tflops --series gemm.m -o '" +
+                bars.string() + "'")
+                .code,
+            0);
+  EXPECT_EQ(slurp(bars).substr(1, 3), "PNG");
+  Result roof = run("plot '" + csv + "' --kind roofline --series gemm.format -o '" +
+                    (dir_ / "roof.svg").string() + "'");
+  ASSERT_EQ(roof.code, 0) << roof.err;
+  EXPECT_CONTAINS(slurp(dir_ / "roof.svg"), "NVFP4 6790 TFLOP/s");
+  // A run report's step kernels on the roofline.
+  const std::string scenario =
+      std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";
+  const std::string report = (dir_ / "run.json").string();
+  ASSERT_EQ(run("run '" + scenario +
+                "' --model llama-3.1-8b --set serving.output=8 --set simulation.gemm_finalists=1 " +
+                "--set simulation.decode_samples=2 --set mtp.drafts=0 --json '" + report + "'")
+                .code,
+            0);
+  Result rr = run("plot '" + report + "' --kind roofline -o '" + (dir_ / "run.svg").string() + "'");
+  ASSERT_EQ(rr.code, 0) << rr.err;
+  EXPECT_CONTAINS(slurp(dir_ / "run.svg"), "decode step kernels");
+  expect_rejected("plot", {{"'" + csv + "' --x gemm.m --y nope -o '" + (dir_ / "x.svg").string() + "'",
+                            "--y nope: no such column"},
+                           {"'" + csv + "' --x gemm.m --y time.us -o '" + (dir_ / "x.txt").string() + "'",
+                            "expected a .svg, .png or .pdf file"},
+                           {"'" + csv + "' --x gemm.m --y time.us --kind pie -o x.svg", "--kind pie"}});
+  EXPECT_FALSE(fs::exists(dir_ / "x.svg"));
+}

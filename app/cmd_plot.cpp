@@ -1,0 +1,301 @@
+// bwsim plot: charts from a sweep's CSV (line, scatter, grouped bars) and roofline plots (a GEMM
+// sweep's points, or a `bwsim run --json` report's step kernels, against the GPU's roofs).
+// bwsim reads and checks the data; scripts/plot.py draws it with matplotlib.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <unistd.h>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "app/commands.hpp"
+#include "models/hw_spec.hpp"
+#include "sim/errors.hpp"
+#include "workloads/sweep/results.hpp"
+
+#ifndef BWSIM_SOURCE_DIR
+#define BWSIM_SOURCE_DIR "."
+#endif
+
+namespace bwsim::app {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;  // rows whose status is ok
+  size_t skipped = 0;                          // failed points
+  [[nodiscard]] size_t column(const std::string& name, const std::string& flag,
+                              const std::string& file) const {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == name) return i;
+    }
+    std::string cols;
+    for (const std::string& h : header) cols += (cols.empty() ? "" : ", ") + h;
+    throw InputError(fmt::format("{} {}: no such column in {} (columns: {})", flag, name, file, cols));
+  }
+};
+
+Csv read_csv(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read", file));
+  Csv c;
+  std::string line;
+  size_t line_no = 0;
+  std::vector<std::string> f;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!parse_csv_line(line, f)) throw InputError(fmt::format("{}:{}: unbalanced quotes", file, line_no));
+    if (line_no == 1) {
+      c.header = f;
+      continue;
+    }
+    if (f.size() != c.header.size()) {
+      throw InputError(
+          fmt::format("{}:{}: {} fields, the header has {}", file, line_no, f.size(), c.header.size()));
+    }
+    if (c.header.size() > 1 && c.header[1] == "status" && f[1] != "ok") {
+      ++c.skipped;
+      continue;
+    }
+    c.rows.push_back(f);
+  }
+  if (c.header.empty()) throw InputError(fmt::format("{}: empty", file));
+  return c;
+}
+
+// "8 TB/s" -> 8 and unit "TB/s"; "nvfp4" -> not a number.
+bool leading_number(const std::string& s, double& v, std::string& unit) {
+  if (s.empty()) return false;
+  size_t used = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  unit = s.substr(used);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  return unit.empty() || unit.find_first_of("0123456789") == std::string::npos;
+}
+
+// Draws `job` into its output with scripts/plot.py (or $BWSIM_PLOT_SCRIPT).
+void draw(json::object job, const std::string& output) {
+  const std::string ext = fs::path(output).extension().string();
+  if (ext != ".svg" && ext != ".png" && ext != ".pdf")
+    throw InputError(fmt::format("-o {}: expected a .svg, .png or .pdf file", output));
+  job["output"] = fs::absolute(output).string();
+  const char* env = std::getenv("BWSIM_PLOT_SCRIPT");
+  const std::string script =
+      env != nullptr && *env != '\0' ? env : std::string(BWSIM_SOURCE_DIR) + "/scripts/plot.py";
+  if (!fs::exists(script)) throw std::runtime_error(fmt::format("plot script {} is missing", script));
+  const fs::path job_file = fs::temp_directory_path() / fmt::format("bwsim-plot-{}.json", ::getpid());
+  std::ofstream(job_file) << json::serialize(job);
+  const std::string tmp_out = job["output"].as_string().c_str();
+  // Debian's python3 (with python3-matplotlib) before whatever python3 is first on PATH (a
+  // pyenv or venv one may lack matplotlib); $BWSIM_PYTHON overrides both.
+  const char* py_env = std::getenv("BWSIM_PYTHON");
+  const std::string python = py_env != nullptr && *py_env != '\0' ? py_env
+                             : fs::exists("/usr/bin/python3")     ? "/usr/bin/python3"
+                                                                  : "python3";
+  const std::string cmd = fmt::format("'{}' '{}' '{}'", python, script, job_file.string());
+  const int rc = std::system(cmd.c_str());
+  fs::remove(job_file);
+  if (rc != 0) {
+    fs::remove(tmp_out);
+    throw std::runtime_error(
+        "drawing failed (python3 with matplotlib is needed: scripts/setup-deps.sh installs "
+        "python3-matplotlib)");
+  }
+}
+
+json::array numbers(const std::vector<double>& v) {
+  json::array a;
+  for (double x : v) a.push_back(x);
+  return a;
+}
+
+int run_plot(const cli::po::variables_map& vm) {
+  if (vm.count("input") == 0)
+    throw InputError("an input is required: bwsim plot RESULTS.csv --x KEY --y METRIC -o FILE");
+  if (vm.count("output") == 0) throw InputError("-o / --output is required: the .svg or .png to write");
+  const std::string input = vm["input"].as<std::string>();
+  const std::string output = vm["output"].as<std::string>();
+  const std::string kind = vm["kind"].as<std::string>();
+  json::object job{{"logx", vm.count("logx") != 0}, {"logy", vm.count("logy") != 0}};
+  json::array series_out;
+  if (kind == "roofline") {
+    const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), {});
+    const Frequency f = hw.clock.sm_sustained;
+    json::array roofs;
+    for (const auto& [label, k] :
+         {std::pair{"BF16", MmaKind::kF16}, std::pair{"FP8", MmaKind::kF8F6F4},
+          std::pair{"FP8 (Hopper)", MmaKind::kF8}, std::pair{"NVFP4", MmaKind::kMxF4NvF4}}) {
+      if (hw.tensor.rate(k) > 0) roofs.push_back({{"label", label}, {"tflops", hw.peak_flops(k, f) * 1e-12}});
+    }
+    job["roofs"] = std::move(roofs);
+    job["bandwidth_tb_s"] = static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 1e-12;
+    job["x_label"] = "arithmetic intensity (FLOP per HBM byte)";
+    job["y_label"] = "achieved TFLOP/s";
+    job["title"] =
+        fmt::format("roofline on {} (sustained clock): {}", hw.name, fs::path(input).filename().string());
+    if (fs::path(input).extension() == ".json") {
+      // A `bwsim run --json` report: the decode step's kernels (and the first prefill chunk's).
+      std::ifstream in(input);
+      std::stringstream buf;
+      buf << in.rdbuf();
+      json::value doc;
+      try {
+        doc = json::parse(buf.str());
+      } catch (const std::exception& e) {
+        throw InputError(fmt::format("{}: not JSON: {}", input, e.what()));
+      }
+      const auto step = [&](const json::value* s, const std::string& label) {
+        if (s == nullptr || !s->is_object() || !s->as_object().contains("kernels")) return;
+        std::vector<double> xs, ys;
+        json::array names;
+        for (const json::value& k : s->as_object().at("kernels").as_array()) {
+          const json::object& o = k.as_object();
+          if (!o.contains("flops_each")) continue;
+          const double fl = json::value_to<double>(o.at("flops_each"));
+          const double by = json::value_to<double>(o.at("bytes.hbm_each"));
+          const double us = json::value_to<double>(o.at("us_each"));
+          if (fl <= 0 || by <= 0 || us <= 0) continue;
+          xs.push_back(fl / by);
+          ys.push_back(fl / (us * 1e-6) * 1e-12);
+          names.push_back(o.at("name"));
+        }
+        if (!xs.empty())
+          series_out.push_back({{"label", label}, {"x", numbers(xs)}, {"y", numbers(ys)}, {"names", names}});
+      };
+      if (!doc.is_object() || !doc.as_object().contains("command") || doc.as_object().at("command") != "run")
+        throw InputError(fmt::format("{}: expected a `bwsim run --json` report or a sweep CSV", input));
+      const json::object& d = doc.as_object();
+      if (const auto* dec = d.if_contains("decode"))
+        step(dec->as_object().if_contains("step"), "decode step kernels");
+      if (const auto* pre = d.if_contains("prefill")) {
+        const json::array& chunks = pre->as_object().at("chunks").as_array();
+        if (!chunks.empty()) step(&chunks.front(), "prefill chunk kernels");
+      }
+      if (series_out.empty())
+        throw InputError(
+            fmt::format("{}: no timed kernels (the scenario did not fit, or timing was off)", input));
+    } else {
+      const Csv c = read_csv(input);
+      const size_t xi = c.column("intensity.flop_per_hbm_byte", "--kind roofline needs", input);
+      const size_t yi = c.column("throughput.tflops", "--kind roofline needs", input);
+      const std::string series_key = vm.count("series") != 0 ? vm["series"].as<std::string>() : "";
+      const size_t si = series_key.empty() ? 0 : c.column(series_key, "--series", input);
+      std::vector<std::string> order;
+      std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by;
+      for (const auto& r : c.rows) {
+        const std::string s = series_key.empty() ? "points" : r[si];
+        if (!by.contains(s)) order.push_back(s);
+        by[s].first.push_back(std::stod(r[xi]));
+        by[s].second.push_back(std::stod(r[yi]));
+      }
+      for (const std::string& s : order)
+        series_out.push_back({{"label", series_key.empty() ? s : series_key + " = " + s},
+                              {"x", numbers(by[s].first)},
+                              {"y", numbers(by[s].second)}});
+    }
+  } else {
+    if (kind != "line" && kind != "scatter" && kind != "bar")
+      throw InputError(fmt::format("--kind {}: expected line, scatter, bar or roofline", kind));
+    if (vm.count("x") == 0 || vm.count("y") == 0) throw InputError("--x KEY and --y METRIC are required");
+    const Csv c = read_csv(input);
+    const std::string xk = vm["x"].as<std::string>();
+    const std::string yk = vm["y"].as<std::string>();
+    const size_t xi = c.column(xk, "--x", input);
+    const size_t yi = c.column(yk, "--y", input);
+    const std::string series_key = vm.count("series") != 0 ? vm["series"].as<std::string>() : "";
+    const size_t si = series_key.empty() ? 0 : c.column(series_key, "--series", input);
+    // x: numbers (with their unit) when every value is one, else categories.
+    bool numeric = true;
+    std::string x_unit;
+    for (const auto& r : c.rows) {
+      double v = 0;
+      std::string unit;
+      if (!leading_number(r[xi], v, unit)) numeric = false;
+      if (numeric && !unit.empty()) x_unit = unit;
+    }
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<json::array, std::vector<double>>> by;
+    size_t blank = 0;
+    for (const auto& r : c.rows) {
+      double y = 0;
+      std::string unit;
+      if (r[yi].empty()) {
+        ++blank;
+        continue;
+      }
+      if (!leading_number(r[yi], y, unit))
+        throw InputError(fmt::format("--y {}: '{}' is not a number ({})", yk, r[yi], input));
+      const std::string s = series_key.empty() ? yk : r[si];
+      if (!by.contains(s)) order.push_back(s);
+      double x = 0;
+      if (numeric) {
+        (void)leading_number(r[xi], x, unit);
+        by[s].first.push_back(x);
+      } else {
+        by[s].first.push_back(json::value(r[xi]));
+      }
+      by[s].second.push_back(y);
+    }
+    if (order.empty()) throw InputError(fmt::format("{}: no rows with a value of {} to plot", input, yk));
+    for (const std::string& s : order)
+      series_out.push_back({{"label", series_key.empty() ? s : series_key + " = " + s},
+                            {"x", by[s].first},
+                            {"y", numbers(by[s].second)}});
+    job["x_label"] = x_unit.empty() ? xk : fmt::format("{} ({})", xk, x_unit);
+    job["y_label"] = yk;
+    job["title"] = vm.count("title") != 0
+                       ? vm["title"].as<std::string>()
+                       : fmt::format("{} vs {}{}", yk, xk, series_key.empty() ? "" : " by " + series_key);
+    if (blank + c.skipped > 0) {
+      std::cerr << fmt::format("plot: left out {} failed point(s) and {} row(s) without {}\n", c.skipped,
+                               blank, yk);
+    }
+  }
+  if (vm.count("title") != 0) job["title"] = vm["title"].as<std::string>();
+  job["kind"] = kind;
+  job["series"] = std::move(series_out);
+  draw(std::move(job), output);
+  cli::text_out(vm) << fmt::format("plot  {} -> {}\n", input, output);
+  cli::write_json_option(vm, json::object{{"command", "plot"}, {"input", input}, {"output", output}});
+  return 0;
+}
+
+}  // namespace
+
+cli::Command plot_command() {
+  return cli::Command{
+      "plot", "chart a sweep's results (line, scatter, bars) or a roofline of a GEMM sweep or a run report",
+      "bwsim plot RESULTS.csv --x KEY --y METRIC [--series KEY] [--kind line|scatter|bar] [--logx] [--logy] "
+      "-o "
+      "FILE.svg|png; bwsim plot (RESULTS.csv|RUN.json) --kind roofline [--hw b200] -o FILE.svg",
+      [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
+        desc.add_options()("input", cli::po::value<std::string>(),
+                           "sweep results CSV, or a bwsim run --json report")(
+            "output,o", cli::po::value<std::string>(), "the chart: .svg, .png or .pdf")(
+            "x", cli::po::value<std::string>(), "column for the x axis (an axis key)")(
+            "y", cli::po::value<std::string>(), "column for the y axis (a metric)")(
+            "series", cli::po::value<std::string>(), "column whose values make one line / bar group each")(
+            "kind", cli::po::value<std::string>()->default_value("line"), "line, scatter, bar or roofline")(
+            "hw", cli::po::value<std::string>()->default_value("b200"),
+            "roofline: the GPU whose roofs to draw")("title", cli::po::value<std::string>(), "chart title")(
+            "logx", "log-scale x")("logy", "log-scale y");
+        pos.add("input", 1);
+        add_json_option(desc);
+      },
+      run_plot};
+}
+
+}  // namespace bwsim::app
