@@ -171,26 +171,27 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // A finalist simulated whole is kept: if it wins, that run is the result (a decode GEMM of
     // a few waves would otherwise be simulated twice). A lone finalist needs no estimate.
     std::vector<std::optional<Run>> whole(finalists);
-    if (finalists > 1) parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
-      const GemmPlan& c = cands[static_cast<size_t>(i)];
-      // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
-      // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
-      // 12% fast that way), and a whole run of so few waves costs little more than two.
-      const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-      const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
-      Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
-      double e = r.time.seconds();
-      if (partial < c.work_items) {
-        Tick wave_end[2] = {Tick{}, Tick{}};
-        for (const auto& [id, t] : r.kernels.front().marks) {
-          if (id < 2) wave_end[id] = std::max(wave_end[id], t);
+    if (finalists > 1)
+      parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
+        const GemmPlan& c = cands[static_cast<size_t>(i)];
+        // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
+        // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
+        // 12% fast that way), and a whole run of so few waves costs little more than two.
+        const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
+        const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
+        Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
+        double e = r.time.seconds();
+        if (partial < c.work_items) {
+          Tick wave_end[2] = {Tick{}, Tick{}};
+          for (const auto& [id, t] : r.kernels.front().marks) {
+            if (id < 2) wave_end[id] = std::max(wave_end[id], t);
+          }
+          e += (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
+        } else {
+          whole[static_cast<size_t>(i)] = std::move(r);
         }
-        e += (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
-      } else {
-        whole[static_cast<size_t>(i)] = std::move(r);
-      }
-      est[static_cast<size_t>(i)] = e;
-    });
+        est[static_cast<size_t>(i)] = e;
+      });
     size_t best = 0;
     for (size_t i = 0; i < finalists; ++i) {
       if (finalists > 1) g.candidates.emplace_back(cands[i].tile.name(), est[i] * 1e6);

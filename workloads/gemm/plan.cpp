@@ -333,8 +333,10 @@ GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan) {
   const auto rows = [](int64_t r) { return static_cast<uint64_t>(r); };
   GemmTensors t;
   // A and B are read in boxes of k_stage elements along K.
-  t.a = gpu.amap.allocate("A", rows(p.m), rows(p.k) * m.a_bits / 8, uint64_t{plan.tile.k_stage} * m.a_bits / 8);
-  t.b = gpu.amap.allocate("B", rows(p.n), rows(p.k) * m.b_bits / 8, uint64_t{plan.tile.k_stage} * m.b_bits / 8);
+  t.a =
+      gpu.amap.allocate("A", rows(p.m), rows(p.k) * m.a_bits / 8, uint64_t{plan.tile.k_stage} * m.a_bits / 8);
+  t.b =
+      gpu.amap.allocate("B", rows(p.n), rows(p.k) * m.b_bits / 8, uint64_t{plan.tile.k_stage} * m.b_bits / 8);
   // Scale factors in the layouts the kernels read. Block-scaled MMAs: cuBLAS/CUTLASS's 128x4
   // tiles, so that the scales of a 128-row block for all of K are contiguous (one "row" here per
   // 128 rows of the operand). DeepGEMM block FP8: A's float scales M-major (a row of M per
