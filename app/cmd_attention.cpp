@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
+#include "app/trace_options.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
@@ -104,6 +105,9 @@ int run_attention(const cli::po::variables_map& vm) {
   const bool timing = timing_flag == "on";
   check_attention_options(to);  // a bad option is an error even with --timing off
   if (timing) check_attention_timing(p, hw, to);
+  const std::optional<TraceRequest> trace = trace_request(vm, hw.sm.count);
+  if (trace && !timing) throw InputError("--trace draws the simulated kernels: it needs --timing on");
+  if (trace) to.trace = &trace->options;
   FunctionalSpec fs =
       parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);
   fs.seed = data.seed;
@@ -268,6 +272,19 @@ int run_attention(const cli::po::variables_map& vm) {
                      {"bound", tm->bound},
                      {"sampled", tm->sampled}};
   }
+  if (trace) {
+    TraceDoc td;
+    tm->trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
+    td.metadata("problem", json_quote(fmt::format(
+                               "attention batch {} seq {} queries {} heads {} / {} head_dim {}{} KV {}: {}",
+                               p.batch, p.seq, p.q_len, p.heads, p.kv_heads, p.head_dim,
+                               p.causal ? " causal" : "", kv_format_name(p.kv), tm->plan.kernel)));
+    if (!tm->trace_note.empty()) {
+      td.metadata("note", json_quote(tm->trace_note));
+      out << fmt::format("\nnote: {}\n", tm->trace_note);
+    }
+    write_trace(*trace, td, "attention", hw.name, out);
+  }
   cli::write_json_option(vm, doc);
   return 0;
 }
@@ -328,6 +345,7 @@ cli::Command attention_command() {
             "CTA whole)")("rescale", cli::po::value<std::string>()->default_value("conditional"),
                           "O rescaling on tcgen05: conditional (FA4) or always");
         add_json_option(desc);
+        add_trace_options(desc);
       },
       run_attention};
 }

@@ -11,6 +11,7 @@
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
+#include "app/trace_options.hpp"
 #include "isa/tensor_io.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
@@ -308,7 +309,9 @@ void write_d(const std::string& path, const Setup& s, const GemmFunctional& f) {
 
 int run_gemm(const cli::po::variables_map& vm) {
   const GemmFormat format = parse_gemm_format(vm["format"].as<std::string>());
-  const Setup s = setup(vm, format);
+  Setup s = setup(vm, format);
+  const std::optional<TraceRequest> trace = trace_request(vm, s.hw.sm.count);
+  if (trace) s.timing.trace = &trace->options;
   if (vm.count("d") != 0 && s.functional.mode != FunctionalSpec::Mode::kFull)
     throw InputError("--d writes the whole output: it needs --functional full");
   check_gemm(s.problem, s.hw, s.timing);  // bad shapes and formats fail here, before any work
@@ -318,6 +321,14 @@ int run_gemm(const cli::po::variables_map& vm) {
     write_d(vm["d"].as<std::string>(), s, *o.functional);
     cli::text_out(vm) << fmt::format("\nwrote D ({} x {} float32) to {}\n", s.problem.m, s.problem.n,
                                      vm["d"].as<std::string>());
+  }
+  if (trace) {
+    TraceDoc td;
+    o.timing.trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
+    td.metadata("problem", json_quote(fmt::format("GEMM {} x {} x {} {} -> {}, plan {}", s.problem.m,
+                                                  s.problem.n, s.problem.k, format.name,
+                                                  gemm_out_name(s.problem.out), o.timing.plan.tile.name())));
+    write_trace(*trace, td, "gemm", s.hw.name, cli::text_out(vm));
   }
   boost::json::object doc{
       {"command", "gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
@@ -424,6 +435,7 @@ cli::Command gemm_command() {
             "d", cli::po::value<std::string>(),
             "write the output D (float32 .npy, M x N); needs --functional full");
         add_gemm_options(desc);
+        add_trace_options(desc);
       },
       run_gemm};
 }

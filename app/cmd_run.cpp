@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/step_report.hpp"
+#include "app/trace_options.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
@@ -34,6 +35,58 @@ boost::json::object decode_json(const DecodeResult& d) {
   return o;
 }
 
+// The trace of a run: the prompt's prefill chunks, then one decode step at the mean context
+// (then one MTP pass: the verify step and the drafts), back to back. Per-SM detail goes to the
+// decode step's kernels first, then MTP's, then prefill's, as the event budget allows.
+void write_run_trace(const TraceRequest& req, const Scenario& s, const ScenarioResult& r, std::ostream& out) {
+  struct Placed {
+    const StepTiming* step;
+    std::string label;
+    Tick offset;
+    int priority;
+  };
+  std::vector<Placed> steps;
+  Tick at{0};
+  const auto place = [&](const StepTiming& t, std::string label, int priority) {
+    steps.push_back({&t, std::move(label), at, priority});
+    at += step_trace_length(t);
+  };
+  int64_t first = 0;
+  for (size_t i = 0; i < r.prefill_chunks.size(); ++i) {
+    const StepTiming& c = r.prefill_chunks[i];
+    place(c, fmt::format("prefill chunk {} (tokens {}-{})", i, first, first + c.shape.q_len - 1), 3);
+    first += c.shape.q_len;
+  }
+  place(r.decode.step,
+        fmt::format("decode step ({} sequences, context {})", r.decode.step.shape.batch,
+                    r.decode.step.shape.context),
+        0);
+  if (r.mtp) {
+    place(r.mtp->step, fmt::format("MTP verify ({} drafts + 1)", s.mtp.drafts), 1);
+    if (r.mtp->draft) {
+      const int drafts = s.mtp.modules ? s.mtp.drafts : 1;
+      for (int d = 0; d < drafts; ++d) place(*r.mtp->draft, fmt::format("MTP draft {}", d), 2);
+    }
+  }
+  TraceDoc doc;
+  std::vector<const GpuTrace*> done;
+  std::vector<std::vector<bool>> detailed(steps.size());
+  for (int priority = 0; priority <= 3; ++priority) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i].priority == priority)
+        detailed[i] = emit_step_detail(doc, *steps[i].step, steps[i].offset, req.options.max_events, done);
+    }
+  }
+  for (size_t i = 0; i < steps.size(); ++i)
+    emit_step_trace(doc, *steps[i].step, steps[i].offset, steps[i].label, detailed[i]);
+  doc.metadata("scenario", json_quote(fmt::format("{} ({})", s.name, s.source)));
+  doc.metadata("layout",
+               json_quote("the prompt's prefill chunks, then one decode step at the mean context "
+                          "(and one MTP pass), back to back: not the whole generation; per-SM detail "
+                          "at the first launch of each simulated kernel"));
+  write_trace(req, doc, "run", s.hw.name, out);
+}
+
 int run_run(const cli::po::variables_map& vm) {
   if (vm.count("scenario") == 0) throw InputError("a scenario file is required: bwsim run SCENARIO.toml");
   std::filesystem::path file = vm["scenario"].as<std::string>();
@@ -45,7 +98,9 @@ int run_run(const cli::po::variables_map& vm) {
   const Scenario s = load_scenario(file, vm.count("model") != 0 ? vm["model"].as<std::string>() : "",
                                    vm.count("hw") != 0 ? vm["hw"].as<std::string>() : "", strings(vm, "set"),
                                    strings(vm, "hw-set"));
-  const ScenarioResult r = run_scenario(s);
+  const std::optional<TraceRequest> trace = trace_request(vm, s.hw.sm.count);
+  if (trace && !s.timing) throw InputError("--trace draws the simulated steps: the scenario has timing off");
+  const ScenarioResult r = run_scenario(s, trace ? &trace->options : nullptr);
   const Capacity& c = r.capacity;
   std::ostream& out = cli::text_out(vm);
   out << fmt::format("scenario  {} ({})\n", s.name, s.source);
@@ -165,6 +220,7 @@ int run_run(const cli::po::variables_map& vm) {
   doc["decode"] = decode_json(r.decode);
   if (r.mtp) doc["mtp"] = decode_json(*r.mtp);
   doc["e2e_s"] = r.e2e_s;
+  if (trace) write_run_trace(*trace, s, r, out);
   print_claims();
   doc["claims"] = std::move(claims);
   cli::write_json_option(vm, doc);
@@ -191,6 +247,7 @@ cli::Command run_command() {
             "override a hardware key: KEY=VALUE (repeatable)");
         pos.add("scenario", 1);
         add_json_option(desc);
+        add_trace_options(desc);
       },
       run_run};
 }

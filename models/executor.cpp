@@ -89,6 +89,7 @@ KernelResult Executor::run(const Kernel& k) {
   r.events = sim.events().executed() - events_before;
   r.ctas = k.clusters * k.cluster_size;
   r.marks = std::move(marks_);
+  if (GpuTrace* t = gpu_.trace()) t->kernel(k.name, r.start, r.end, r.ctas);
   r.stats = sim.stats().roi_delta();
   const BusyTime after = busy_now();
   r.busy.tensor = after.tensor - before.tensor;
@@ -149,6 +150,8 @@ bool Executor::try_launch(uint32_t first_sm) {
     c.roles.resize(c.prog.roles.size());
     c.live_roles = static_cast<uint32_t>(c.roles.size());
     c.tmem_offset = gpu_.sms[c.sm].admit(kernel_->resources);
+    c.launched = gpu_.sim.now();
+    if (GpuTrace* t = gpu_.trace(); t != nullptr && t->wants(c.sm)) c.trace_slot = t->cta_begin(c.sm);
     cl.ctas.push_back(slot);
     gpu_.sim.stats().add(stats_.ctas);
   }
@@ -271,6 +274,7 @@ Tick Executor::issue_mma(CtaState& c, const Op& op, Tick now) {
     for (Sm* sm : sms) {
       sm->tensor_pipe.reserve(start, end - start);
       sm->tensor_busy += end - start;
+      if (GpuTrace* t = gpu_.trace(); t != nullptr && t->wants(sm->index)) t->mma(sm->index, start, end);
     }
     last_start = start;
   }
@@ -330,6 +334,7 @@ void Executor::step(uint64_t id) {
         continue;
       case OpCode::kDelay:
         ++r.pc;
+        trace_op(c, ri, "delay", now, clk.after(now, Cycles{op.count}));
         resume_at(id, clk.after(now, Cycles{op.count}));
         return;
       case OpCode::kTmaLoad: {
@@ -382,6 +387,8 @@ void Executor::step(uint64_t id) {
         }
         comp.tma_sm = c.sm;
         schedule_completion(done, comp);
+        if (c.trace_slot != ~0u)
+          gpu_.trace()->tma_load(c.sm, now, done, m.bytes, static_cast<uint32_t>(std::max<size_t>(1, ndest)));
         ++c.async;
         sim.stats().add(stats_.tma_loads);
         sim.stats().add(stats_.tma_load_bytes, m.bytes * std::max<size_t>(1, dests.size()));
@@ -407,6 +414,7 @@ void Executor::step(uint64_t id) {
         const MemResult m = gpu_.mem.read(c.sm, op.region);
         sim.stats().add(stats_.loads);
         sim.stats().add(stats_.load_bytes, m.bytes);
+        trace_op(c, ri, "ld.global", now, m.ready);
         ++r.pc;
         resume_at(id, m.ready);
         return;
@@ -419,6 +427,7 @@ void Executor::step(uint64_t id) {
         const Reservation issue = sm.tma_issue.reserve(now, clk.span(hw.tma.issue));
         const MemResult m = gpu_.mem.write(c.sm, op.region, issue.end);
         r.stores_ack = std::max(r.stores_ack, m.ready);
+        if (c.trace_slot != ~0u) gpu_.trace()->tma_store(c.sm, now, m.ready, m.bytes);
         sim.stats().add(stats_.tma_store_bytes, m.bytes);
         ++r.pc;
         continue;  // the request leaves when its issue slot ends; the role need not wait for it
@@ -440,7 +449,9 @@ void Executor::step(uint64_t id) {
         sim.stats().add(stats_.tmem_bytes, op.bytes);
         ++r.pc;
         if (op.code != OpCode::kTmemCopy) {
-          resume_at(id, sm.tmem_port.reserve(now, t).end);
+          const Reservation res = sm.tmem_port.reserve(now, t);
+          trace_op(c, ri, op.code == OpCode::kTmemLoad ? "tcgen05.ld" : "tcgen05.st", res.start, res.end);
+          resume_at(id, res.end);
           return;
         }
         // tcgen05.cp is part of the tensor core's own operand stream: its SMEM read is charged
@@ -457,6 +468,7 @@ void Executor::step(uint64_t id) {
             Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(op.bytes) / hw.smem.bandwidth.value))});
         GapTimeline& port = sm.smem;
         const Tick end = port.reserve(now, now, t);
+        trace_op(c, ri, op.code == OpCode::kSmemRead ? "ld.shared" : "st.shared", now, end);
         sim.stats().add(stats_.smem_bytes, op.bytes);
         ++r.pc;
         resume_at(id, end);
@@ -473,6 +485,7 @@ void Executor::step(uint64_t id) {
           end = std::max(end, sm.fma.reserve(now, span(op.bytes, hw.pipes.fma_fp32_per_clk)).end);
         sim.stats().add(stats_.exp2, op.count);
         sim.stats().add(stats_.fma, op.bytes);
+        trace_op(c, ri, "exp2 + fma", now, end);
         ++r.pc;
         resume_at(id, end);
         return;
@@ -484,6 +497,7 @@ void Executor::step(uint64_t id) {
         const Tick t = clk.span(Cycles{(op.count + per_clk - 1) / per_clk});
         const Tick end = (mufu ? sm.mufu : sm.fma).reserve(now, t).end;
         sim.stats().add(mufu ? stats_.exp2 : stats_.fma, op.count);
+        trace_op(c, ri, mufu ? "exp2" : "fma", now, end);
         ++r.pc;
         resume_at(id, end);
         return;
@@ -495,6 +509,10 @@ void Executor::step(uint64_t id) {
     sim.note_progress();
     role_finished(slot);
   }
+}
+
+void Executor::trace_op(const CtaState& c, uint32_t role, const char* op, Tick start, Tick end) {
+  if (c.trace_slot != ~0u) gpu_.trace()->role_op(c.sm, c.trace_slot, c.prog.roles[role].name, op, start, end);
 }
 
 void Executor::role_finished(uint32_t slot) {
@@ -509,7 +527,10 @@ void Executor::maybe_retire(uint32_t slot) {
   c.retired = true;
   const Tick now = gpu_.sim.now();
   last_end_ = std::max(last_end_, now);
-  for (const RoleState& r : c.roles) last_end_ = std::max(last_end_, r.stores_ack);
+  Tick end = now;
+  for (const RoleState& r : c.roles) end = std::max(end, r.stores_ack);
+  last_end_ = std::max(last_end_, end);
+  if (c.trace_slot != ~0u) gpu_.trace()->cta_end(c.sm, c.trace_slot, c.launched, end, c.cluster, c.rank);
   gpu_.sms[c.sm].release(kernel_->resources, c.tmem_offset);
   Cluster& cl = clusters_[c.cluster];
   free_slots_.push_back(slot);

@@ -42,6 +42,8 @@ class Executor : public Component {
     Tick last_commit{0};  // when the last MMA this CTA issued completes (for tcgen05.commit)
     bool retired = false;
     uint32_t tmem_offset = 0;
+    Tick launched{0};
+    uint32_t trace_slot = ~0u;  // occupancy slot in the trace (~0u: its SM is not traced)
   };
   struct Cluster {
     std::vector<uint32_t> ctas;  // slots in ctas_
@@ -61,6 +63,8 @@ class Executor : public Component {
   void arrive(uint32_t cta_slot, uint16_t barrier);
   void resume_at(uint64_t role_id, Tick t);
   void role_finished(uint32_t cta_slot);
+  /// Records a timed op of a role in the trace, when the CTA's SM is traced.
+  void trace_op(const CtaState& c, uint32_t role, const char* op, Tick start, Tick end);
   /// Retires a CTA once its roles are done and its asynchronous work has drained.
   void maybe_retire(uint32_t cta_slot);
   uint32_t target_cta(const CtaState& c, uint8_t rank) const;

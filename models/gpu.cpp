@@ -33,4 +33,9 @@ Gpu::~Gpu() = default;
 
 KernelResult Gpu::run(const Kernel& k) { return exec_->run(k); }
 
+void Gpu::set_trace(GpuTrace* t) {
+  trace_ = t;
+  mem.set_trace(t);
+}
+
 }  // namespace bwsim

@@ -8,6 +8,7 @@
 
 #include "isa/program.hpp"
 #include "models/address_map.hpp"
+#include "models/gpu_trace.hpp"
 #include "models/hw_spec.hpp"
 #include "models/memory_system.hpp"
 #include "models/sm.hpp"
@@ -53,6 +54,9 @@ class Gpu {
 
   /// Runs `k` to completion, starting now. Throws InputError if a CTA can never fit.
   KernelResult run(const Kernel& k);
+  /// Records what later kernels do into `t` (null: stop recording).
+  void set_trace(GpuTrace* t);
+  [[nodiscard]] GpuTrace* trace() const { return trace_; }
 
   Simulation& sim;
   const HwSpec hw;
@@ -64,6 +68,7 @@ class Gpu {
 
  private:
   std::unique_ptr<Executor> exec_;
+  GpuTrace* trace_ = nullptr;
 };
 
 /// Bits of one A/B element as the tensor core reads it from SMEM for `kind`.

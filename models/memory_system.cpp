@@ -83,7 +83,8 @@ MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
 void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
   if (!ev.happened || ev.dirty == 0) return;
   const uint64_t bytes = static_cast<uint64_t>(popcount128(ev.dirty)) * sector_;
-  dram_.channel(route(ev.ordinal).channel).serve(at, bytes, true);
+  const Tick done = dram_.channel(route(ev.ordinal).channel).serve(at, bytes, true);
+  if (trace_ != nullptr) trace_->mem(MemCounter::kHbmWrite, done, bytes);
   sim_.stats().add(stats_.writeback_bytes, bytes);
   sim_.stats().add(stats_.hbm_write, bytes);
 }
@@ -124,7 +125,9 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     const uint64_t miss = static_cast<uint64_t>(popcount128(missing)) * sector_;
     Tick in_l2 = std::max(lookup, w.ready);
     if (miss > 0) {
-      const Tick fetched = dram_.channel(rt.channel).serve(lookup, miss, false) + dram_.latency();
+      const Tick served = dram_.channel(rt.channel).serve(lookup, miss, false);
+      if (trace_ != nullptr) trace_->mem(MemCounter::kHbmRead, served, miss);
+      const Tick fetched = served + dram_.latency();
       w.valid |= missing;
       w.ready = std::max(w.ready, fetched);
       in_l2 = std::max(in_l2, fetched);
@@ -133,6 +136,7 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     // The slice port is charged at lookup, in request order; the data leaves once it is in L2.
     const Tick out =
         std::max(in_l2, slices_[rt.slice].port().reserve(lookup, transfer_time(bytes, slice_bps_)).end);
+    if (trace_ != nullptr) trace_->mem(MemCounter::kL2Read, out, bytes);
     res.bytes += bytes;
     res.miss_bytes += miss;
     res.hit_bytes += bytes - miss;
@@ -209,6 +213,7 @@ MemResult MemorySystem::write(uint32_t sm, const Region& r, Tick issue) {
     w.valid |= b.sectors;
     w.dirty |= b.sectors;
     const Tick written = slices_[rt.slice].port().reserve(arrive, transfer_time(bytes, slice_bps_)).end;
+    if (trace_ != nullptr) trace_->mem(MemCounter::kL2Write, written, bytes);
     res.ready = std::max(res.ready, written + hit_latency_ + noc_latency_);
     res.bytes += bytes;
     sim_.stats().add(stats_.blocks);

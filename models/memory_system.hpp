@@ -28,6 +28,7 @@
 
 #include "models/address_map.hpp"
 #include "models/dram.hpp"
+#include "models/gpu_trace.hpp"
 #include "models/hw_spec.hpp"
 #include "models/l2.hpp"
 #include "sim/clock.hpp"
@@ -60,6 +61,8 @@ class MemorySystem {
   [[nodiscard]] uint32_t home_partition(uint64_t block_ordinal) const;
   [[nodiscard]] const Dram& dram() const { return dram_; }
   [[nodiscard]] AddressMap& address_map() { return amap_; }
+  /// Records bytes per memory level over time into `t` (null: not).
+  void set_trace(GpuTrace* t) { trace_ = t; }
 
  private:
   struct Route {
@@ -78,6 +81,7 @@ class MemorySystem {
 
   Simulation& sim_;
   AddressMap& amap_;
+  GpuTrace* trace_ = nullptr;
   Dram dram_;
   std::vector<L2Slice> slices_;
   std::vector<Route> routes_;

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -519,6 +521,134 @@ TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
   EXPECT_EQ(f.code, 2);
   EXPECT_CONTAINS(f.err, "--formats nope");
   EXPECT_FALSE(fs::exists(json));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces
+
+namespace trace {
+
+// A trace file's tracks: process names, "process/thread" names, counter names, and its spans.
+struct Tracks {
+  std::set<std::string> processes, threads, counters;
+  std::vector<boost::json::object> spans;
+  boost::json::object metadata;
+  std::vector<std::string> on(const std::string& process_thread) const {
+    std::vector<std::string> out;
+    for (const auto& s : spans)
+      if (s.at("track").as_string() == process_thread) out.emplace_back(s.at("name").as_string());
+    return out;
+  }
+};
+
+Tracks read(const fs::path& file) {
+  std::ifstream in(file);
+  const std::string text{std::istreambuf_iterator<char>(in), {}};
+  const boost::json::object root = boost::json::parse(text).as_object();
+  Tracks t;
+  t.metadata = root.at("metadata").as_object();
+  std::map<int64_t, std::string> pname;
+  std::map<std::pair<int64_t, int64_t>, std::string> tname;
+  const auto& ev = root.at("traceEvents").as_array();
+  for (const auto& v : ev) {
+    const auto& e = v.as_object();
+    if (e.at("ph") == "M" && e.at("name") == "process_name")
+      pname[e.at("pid").as_int64()] = std::string(e.at("args").at("name").as_string());
+  }
+  for (const auto& v : ev) {
+    const auto& e = v.as_object();
+    const int64_t pid = e.at("pid").as_int64();
+    if (e.at("ph") == "M" && e.at("name") == "thread_name") {
+      tname[{pid, e.at("tid").as_int64()}] =
+          pname.at(pid) + "/" + std::string(e.at("args").at("name").as_string());
+      t.threads.insert(tname[{pid, e.at("tid").as_int64()}]);
+    } else if (e.at("ph") == "C") {
+      t.counters.insert(pname.at(pid) + "/" + std::string(e.at("name").as_string()));
+    }
+  }
+  for (const auto& v : ev) {
+    const auto& e = v.as_object();
+    if (e.at("ph") != "X") continue;
+    boost::json::object s = e;
+    s["track"] = tname.at({e.at("pid").as_int64(), e.at("tid").as_int64()});
+    t.spans.push_back(std::move(s));
+  }
+  for (const auto& [pid, name] : pname) t.processes.insert(name);
+  return t;
+}
+
+}  // namespace trace
+
+TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
+  const fs::path file = dir_ / "gemm.trace.json";
+  Result r =
+      run("gemm --hw b200 --m 1024 --n 1024 --k 1024 --functional off --trace '" + file.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "wrote trace");
+  const trace::Tracks t = trace::read(file);
+  EXPECT_EQ(t.metadata.at("command"), "gemm");
+  EXPECT_EQ(t.processes.size(), 1u + 128u);  // the GPU and the 128 SMs the 128 CTAs ran on
+  for (const char* track : {"GPU/kernels", "SM 0/MMA (tensor pipe)", "SM 0/TMA 0", "SM 0/CTA slot 0",
+                            "SM 0/CTA slot 0 epilogue", "SM 127/MMA (tensor pipe)"})
+    EXPECT_TRUE(t.threads.count(track)) << track;
+  for (const char* c : {"GPU/HBM read (GB/s)", "GPU/HBM write (GB/s)", "GPU/L2 (GB/s)"})
+    EXPECT_TRUE(t.counters.count(c)) << c;
+  ASSERT_EQ(t.on("GPU/kernels").size(), 1u);
+  EXPECT_CONTAINS(t.on("GPU/kernels")[0], "gemm 1024x1024x1024 nvfp4");
+  EXPECT_EQ(t.on("SM 0/CTA slot 0").size(), 1u);  // one work item per CTA: one wave
+  const auto epi = t.on("SM 0/CTA slot 0 epilogue");
+  EXPECT_NE(std::find(epi.begin(), epi.end(), "tcgen05.ld"), epi.end());
+  // Per-SM detail for the SMs asked for only.
+  Result few = run("gemm --hw b200 --m 1024 --n 1024 --k 1024 --functional off --trace-sms 0-1 --trace '" +
+                   file.string() + "'");
+  ASSERT_EQ(few.code, 0) << few.err;
+  EXPECT_EQ(trace::read(file).processes, (std::set<std::string>{"GPU", "SM 0", "SM 1"}));
+  // Bounds without a trace, SMs that do not exist, a directory that does not: exit 2, no files.
+  const fs::path none = dir_ / "none.json";
+  expect_rejected(
+      "gemm", {
+                  {"--m 128 --n 128 --k 128 --trace-sms 0-7", "--trace-sms bounds a trace: it needs --trace"},
+                  {"--m 128 --n 128 --k 128 --trace '" + none.string() + "' --trace-sms 0-148",
+                   "--trace-sms 0-148: SM 148 does not exist (this GPU has SMs 0-147)"},
+                  {"--m 128 --n 128 --k 128 --trace '" + none.string() + "' --trace-max-events 0",
+                   "--trace-max-events 0"},
+                  {"--m 128 --n 128 --k 128 --trace '" + (dir_ / "no/such/dir/t.json").string() + "'",
+                   "does not exist"},
+              });
+  EXPECT_FALSE(fs::exists(none));
+}
+
+TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
+  const fs::path file = dir_ / "t.json";
+  Result a =
+      run("attention --hw b200 --seq 4096 --q-len 1 --batch 4 --heads 32 --kv-heads 8 --head-dim 128 "
+          "--causal --rope llama3:factor=8,original=8192 --functional off --trace-sms 0-3 --trace '" +
+          file.string() + "'");
+  ASSERT_EQ(a.code, 0) << a.err;
+  trace::Tracks t = trace::read(file);
+  EXPECT_EQ(t.on("GPU/kernels"),
+            (std::vector<std::string>{"rope", "attention split-KV decode", "split-KV reduce x4"}));
+  EXPECT_TRUE(t.threads.count("SM 0/MMA (tensor pipe)"));
+  // A serving run: the prompt's prefill, then a decode step and an MTP pass, layer by layer.
+  const std::string scenario =
+      std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";
+  Result r =
+      run("run '" + scenario +
+          "' --model llama-3.1-8b --set serving.output=16 --set serving.prompt=512 "
+          "--set simulation.gemm_finalists=1 --set simulation.decode_samples=2 --trace-sms 0-7 --trace '" +
+          file.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  t = trace::read(file);
+  const auto steps = t.on("GPU/steps");
+  ASSERT_GE(steps.size(), 3u);
+  EXPECT_CONTAINS(steps[0], "prefill chunk 0 (tokens 0-511)");
+  EXPECT_CONTAINS(steps[1], "decode step");
+  EXPECT_CONTAINS(steps[2], "MTP verify");
+  EXPECT_EQ(t.on("GPU/layers").size(), 32u * 3 + (steps.size() - 3));  // an MTP draft is one layer
+  for (const char* track : {"GPU/kernels", "GPU/simulated kernels", "SM 7/MMA (tensor pipe)"})
+    EXPECT_TRUE(t.threads.count(track)) << track;
+  EXPECT_FALSE(t.threads.count("SM 8/MMA (tensor pipe)"));
+  EXPECT_EQ(t.metadata.at("dropped_detail_spans").as_int64(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

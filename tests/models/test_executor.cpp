@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
+#include <map>
+
 #include "models/gpu.hpp"
 #include "sim/config.hpp"
 #include "sim/errors.hpp"
@@ -206,6 +210,165 @@ TEST(Executor, ImpossibleCtaIsAnInputError) {
                   "kernel big: a CTA needs 307200 B of shared memory per CTA");
   Kernel k2 = single("fp4", {Op::mma_op(MmaShape{MmaKind::kI8, 128, 128, 1, false}, 1, 0)});
   EXPECT_CONTAINS(input_error_of([&] { gpu.run(k2); }), "has no kind::i8 tensor instructions");
+}
+
+}  // namespace
+}  // namespace bwsim
+
+// ---------------------------------------------------------------------------------------------
+// Traces
+
+namespace bwsim {
+namespace {
+
+namespace trace_test {
+
+struct Parsed {
+  std::map<uint64_t, std::string> processes;                     // pid -> name
+  std::map<std::pair<uint64_t, uint64_t>, std::string> threads;  // (pid, tid) -> name
+  std::vector<boost::json::object> spans;                        // "X" events
+  std::vector<boost::json::object> counters;                     // "C" events
+  boost::json::object metadata;
+  // Spans on the thread named `thread` of the process named `process`.
+  std::vector<boost::json::object> on(const std::string& process, const std::string& thread) const {
+    std::vector<boost::json::object> out;
+    for (const auto& s : spans) {
+      const uint64_t pid = s.at("pid").to_number<uint64_t>();
+      const uint64_t tid = s.at("tid").to_number<uint64_t>();
+      if (processes.at(pid) == process && threads.at({pid, tid}) == thread) out.push_back(s);
+    }
+    return out;
+  }
+};
+
+Parsed parse(const TraceDoc& doc) {
+  Parsed p;
+  const boost::json::object root = boost::json::parse(doc.text()).as_object();
+  p.metadata = root.at("metadata").as_object();
+  for (const auto& v : root.at("traceEvents").as_array()) {
+    const boost::json::object& e = v.as_object();
+    const std::string ph(e.at("ph").as_string());
+    if (ph == "M" && e.at("name") == "process_name") {
+      p.processes[e.at("pid").to_number<uint64_t>()] = std::string(e.at("args").at("name").as_string());
+    } else if (ph == "M" && e.at("name") == "thread_name") {
+      p.threads[{e.at("pid").to_number<uint64_t>(), e.at("tid").to_number<uint64_t>()}] =
+          std::string(e.at("args").at("name").as_string());
+    } else if (ph == "X") {
+      p.spans.push_back(e);
+    } else if (ph == "C") {
+      p.counters.push_back(e);
+    }
+  }
+  return p;
+}
+
+double num(const boost::json::object& o, const char* key) { return o.at(key).to_number<double>(); }
+
+}  // namespace trace_test
+
+TEST(ExecutorTrace, BackToBackMmasAreOneTensorPipeSpan) {
+  using namespace trace_test;
+  Simulation sim;
+  Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
+  GpuTrace rec(TraceOptions{}, gpu.hw.sm.count);
+  gpu.set_trace(&rec);
+  // As BackToBackMmasAreBoundByTensorPipeOrSmem: 100 MMAs of 128 cycles (1 GHz) back to back.
+  const KernelResult r = gpu.run(single("tmem", {Op::mma_op(shape(128, 256, true), 100, 0), Op::wait(0, 0)}));
+  TraceDoc doc;
+  rec.emit(doc, Tick{0}, "kernels", 1000);
+  const Parsed p = parse(doc);
+  const auto kernels = p.on("GPU", "kernels");
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_EQ(kernels[0].at("name"), "tmem");
+  EXPECT_DOUBLE_EQ(num(kernels[0], "dur"), r.duration().seconds() * 1e6);
+  const auto mma = p.on("SM 0", "MMA (tensor pipe)");
+  ASSERT_EQ(mma.size(), 1u);
+  EXPECT_DOUBLE_EQ(num(mma[0], "ts"), 0.0);
+  EXPECT_DOUBLE_EQ(num(mma[0], "dur"), 12.8);  // 100 x 128 ns
+  EXPECT_EQ(mma[0].at("args").at("instructions").to_number<int>(), 100);
+  const auto cta = p.on("SM 0", "CTA slot 0");
+  ASSERT_EQ(cta.size(), 1u);
+  EXPECT_EQ(cta[0].at("args").at("cluster").to_number<int>(), 0);
+  EXPECT_DOUBLE_EQ(num(cta[0], "dur"), r.duration().seconds() * 1e6);
+  EXPECT_EQ(p.processes.size(), 2u);  // GPU and SM 0: idle SMs get no tracks
+}
+
+TEST(ExecutorTrace, KeepsOnlyTheSmsAskedForAndCountsWhatItDrops) {
+  using namespace trace_test;
+  // As OccupancyMakesWaves: 8 CTAs of a 1000-cycle op, one per SM at a time on 4 SMs.
+  Kernel k = single("waves", {Op::with(OpCode::kDelay, 1000)}, {}, 8);
+  k.resources.smem_bytes = 120 * 1024;
+  {
+    Simulation sim;
+    Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
+    GpuTrace rec(TraceOptions{{1}, 100}, gpu.hw.sm.count);
+    gpu.set_trace(&rec);
+    gpu.run(k);
+    TraceDoc doc;
+    rec.emit(doc, microseconds(5), "kernels", 1000);  // shifted 5 us
+    const Parsed p = parse(doc);
+    EXPECT_EQ(p.processes.size(), 2u);  // GPU and SM 1 only
+    const auto ctas = p.on("SM 1", "CTA slot 0");
+    ASSERT_EQ(ctas.size(), 2u);  // two waves on SM 1, the same occupancy slot
+    EXPECT_DOUBLE_EQ(num(ctas[0], "ts"), 5.0);
+    EXPECT_DOUBLE_EQ(num(ctas[1], "ts"), 6.0);
+    EXPECT_DOUBLE_EQ(num(ctas[1], "dur"), 1.0);
+    const auto ops = p.on("SM 1", "CTA slot 0 main");
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[0].at("name"), "delay");
+    EXPECT_EQ(p.metadata.at("dropped_detail_spans").to_number<int>(), 0);
+  }
+  {
+    Simulation sim;
+    Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
+    GpuTrace rec(TraceOptions{{}, 5}, gpu.hw.sm.count);  // 16 spans (8 CTAs, 8 ops); keep 5
+    gpu.set_trace(&rec);
+    gpu.run(k);
+    EXPECT_EQ(rec.spans(), 5u);
+    EXPECT_EQ(rec.dropped(), 11u);
+    TraceDoc doc;
+    rec.emit(doc, Tick{0}, "kernels", 1000);
+    EXPECT_EQ(parse(doc).metadata.at("dropped_detail_spans").to_number<int>(), 11);
+  }
+}
+
+TEST(ExecutorTrace, TmaLoadSpanAndBytesOverTime) {
+  using namespace trace_test;
+  Simulation sim;
+  Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
+  GpuTrace rec(TraceOptions{}, gpu.hw.sm.count);
+  gpu.set_trace(&rec);
+  const uint32_t t = gpu.amap.allocate("a", 1, 64);
+  // As TmaLoadArrivesOnItsBarrier: issued at 0, in SMEM at 145 ns.
+  gpu.run(single("tma", {Op::tma_load(Region{t, 0, 1, 0, 64}, 0), Op::wait(0, 0)}));
+  EXPECT_EQ(rec.total(MemCounter::kHbmRead), 64u);
+  EXPECT_EQ(rec.total(MemCounter::kL2Read), 64u);
+  EXPECT_EQ(rec.total(MemCounter::kHbmWrite), 0u);
+  TraceDoc doc;
+  rec.emit(doc, Tick{0}, "kernels", 1000);
+  const Parsed p = parse(doc);
+  const auto tma = p.on("SM 0", "TMA 0");
+  ASSERT_EQ(tma.size(), 1u);
+  EXPECT_EQ(tma[0].at("name"), "TMA load");
+  EXPECT_DOUBLE_EQ(num(tma[0], "dur"), 0.145);
+  EXPECT_EQ(tma[0].at("args").at("bytes").to_number<int>(), 64);
+  // 64 B in one 100 ns bin: 0.64 GB/s, then back to 0.
+  double peak = 0;
+  for (const auto& c : p.counters) {
+    if (c.at("name") == "HBM read (GB/s)")
+      peak = std::max(peak, c.at("args").at("value").to_number<double>());
+  }
+  EXPECT_DOUBLE_EQ(peak, 0.64);
+}
+
+TEST(ExecutorTrace, SmListsParseOrNameTheFlag) {
+  EXPECT_EQ(parse_sm_list("0-3,7,2", 8, "--trace-sms"), (std::vector<uint32_t>{0, 1, 2, 3, 7}));
+  EXPECT_TRUE(parse_sm_list("all", 8, "--trace-sms").empty());
+  EXPECT_CONTAINS(input_error_of([] { parse_sm_list("0-8", 8, "--trace-sms"); }),
+                  "--trace-sms 0-8: SM 8 does not exist (this GPU has SMs 0-7)");
+  EXPECT_CONTAINS(input_error_of([] { parse_sm_list("3-1", 8, "--trace-sms"); }), "range 3-1 runs backwards");
+  EXPECT_CONTAINS(input_error_of([] { parse_sm_list("a", 8, "--trace-sms"); }), "'a' is not an SM number");
+  EXPECT_CONTAINS(input_error_of([] { parse_sm_list("1,,2", 8, "--trace-sms"); }), "'' is not an SM number");
 }
 
 }  // namespace

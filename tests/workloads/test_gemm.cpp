@@ -208,6 +208,36 @@ TEST_F(Gemm, ReportsBytesAndIntensityConsistently) {
   EXPECT_NEAR(g.tflops, g.flops / g.time.seconds() * 1e-12, 1e-6);
 }
 
+// A trace records the run that was chosen, without changing it, and its bytes add up.
+TEST_F(Gemm, TraceRecordsTheChosenRunAndItsBytes) {
+  const HwSpec hw = HwSpec::load("b200", {});
+  GemmProblem p;
+  p.m = 1024;
+  p.n = 1024;
+  p.k = 4096;
+  p.format = parse_gemm_format("nvfp4");
+  const GemmTiming plain = simulate_gemm(p, hw);
+  TraceOptions to;
+  GemmTimingOptions o;
+  o.trace = &to;
+  const GemmTiming g = simulate_gemm(p, hw, o);
+  EXPECT_EQ(plain.trace, nullptr);
+  ASSERT_NE(g.trace, nullptr);
+  EXPECT_EQ(g.time, plain.time);
+  EXPECT_EQ(g.plan.tile.name(), plain.plan.tile.name());
+  ASSERT_EQ(g.trace->kernels().size(), g.kernels.size());
+  for (size_t i = 0; i < g.kernels.size(); ++i) {
+    EXPECT_EQ(g.trace->kernels()[i].name, g.kernels[i].name);
+    EXPECT_EQ(g.trace->kernels()[i].end, g.kernels[i].end);
+  }
+  EXPECT_EQ(g.trace->total(MemCounter::kHbmRead), g.hbm_read);
+  EXPECT_EQ(g.trace->total(MemCounter::kL2Read), g.l2_read);
+  EXPECT_EQ(g.trace->total(MemCounter::kL2Write), g.l2_write);
+  EXPECT_EQ(g.trace->total(MemCounter::kHbmWrite), g.hbm_write);
+  EXPECT_GT(g.trace->spans(), 0u);
+  EXPECT_EQ(g.trace->dropped(), 0u);
+}
+
 // --- bad input --------------------------------------------------------------------------------
 
 TEST_F(Gemm, BadShapesAndFormatsSayWhy) {

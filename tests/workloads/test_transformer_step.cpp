@@ -3,6 +3,7 @@
 // step times pin the model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -108,6 +109,19 @@ TEST(TransformerStep, MlaDecodeRunsAbsorbedAndPrefillExpanded) {
   // The latent is read once: 8 sequences x 2048 tokens x 576 BF16 values per layer.
   EXPECT_NEAR(a->hbm_bytes_each / (8.0 * 2048 * 576 * 2), 1.0, 0.05);
   EXPECT_EQ(find(t, "kv_b_proj"), nullptr);
+  // The timeline: 3 dense layers, then MoE layers with the shared expert, then the head.
+  std::vector<std::string> layer2, layer3;
+  for (const auto& [i, l] : t.launches) {
+    if (l == 2) layer2.push_back(t.kernels[i].name);
+    if (l == 3) layer3.push_back(t.kernels[i].name);
+  }
+  EXPECT_EQ(layer2,
+            (std::vector<std::string>{"rmsnorm", "q_a_proj", "q_b_proj", "kv_a_proj", "mla_norms", "q_absorb",
+                                      "attention", "v_up", "o_proj", "all_reduce", "rmsnorm", "gate_up_proj",
+                                      "silu_mul", "down_proj", "all_reduce"}));
+  EXPECT_EQ(layer3.size(), layer2.size() - 3 + 8);
+  EXPECT_EQ(layer3[11], "router");
+  EXPECT_EQ(layer3[18], "shared_down");
   // Prefill: K and V rebuilt from the latent for the whole context, then 192 / 128-dim heads.
   const StepTiming pf = simulate_step(ds, q, hw, StepShape{1, 512, 512, false}, o, cache);
   EXPECT_EQ(find(pf, "kv_b_proj")->shape, "512 x 4096 x 512 nvfp4");
@@ -119,6 +133,53 @@ TEST(TransformerStep, MlaDecodeRunsAbsorbedAndPrefillExpanded) {
                                         o, cache);
                   }),
                   "latent cache");
+}
+
+// A step's launches in program order add up to its kernels' counts and time, and draw as a
+// timeline: the step, one span per layer, one per launch.
+TEST(TransformerStep, LaunchesLayTheStepOutAsATimeline) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepCache cache;
+  StepOptions o = fast();
+  o.tp = 2;
+  TraceOptions to;
+  to.sms = {0};
+  o.trace = &to;
+  const StepTiming t = simulate_step(m, QuantPlan::bf16(), hw, StepShape{4, 1, 512, false}, o, cache);
+  std::map<size_t, int64_t> count;
+  double us = 0;
+  int64_t ps = 0;  // as the trace lays launches out: each rounded to a picosecond
+  for (const auto& [i, l] : t.launches) {
+    ++count[i];
+    us += t.kernels[i].us_each;
+    ps += std::llround(t.kernels[i].us_each * 1e6);
+  }
+  for (size_t i = 0; i < t.kernels.size(); ++i)
+    EXPECT_EQ(count[i], t.kernels[i].launches) << t.kernels[i].name;
+  EXPECT_NEAR(us * 1e-6, t.time_s, 1e-12);
+  std::vector<std::string> first;
+  for (size_t j = 0; j < 10; ++j) first.push_back(t.kernels[t.launches[j].first].name);
+  EXPECT_EQ(first,
+            (std::vector<std::string>{"rmsnorm", "qkv_proj", "attention", "o_proj", "all_reduce", "rmsnorm",
+                                      "gate_up_proj", "silu_mul", "down_proj", "all_reduce"}));
+  EXPECT_EQ(t.launches.back().second, -1);  // the head
+  // Every simulated kernel was recorded; streams and all-reduces are not simulated.
+  for (const StepKernel& k : t.kernels)
+    EXPECT_EQ(k.trace != nullptr, k.kind == "gemm" || k.kind == "attention") << k.name;
+  TraceDoc doc;
+  std::vector<const GpuTrace*> done;
+  const std::vector<bool> detailed = emit_step_detail(doc, t, microseconds(10), 1000000, done);
+  EXPECT_EQ(std::count(detailed.begin(), detailed.end(), true),
+            6);  // qkv, attention, o, gate_up, down, lm_head
+  emit_step_trace(doc, t, microseconds(10), "decode", detailed);
+  EXPECT_EQ(step_trace_length(t), Tick{ps});
+  const std::string text = doc.text();
+  size_t layers = 0;
+  for (size_t pos = 0; (pos = text.find("\"name\":\"layer ", pos)) != std::string::npos; ++pos) ++layers;
+  EXPECT_EQ(layers, 32u);
+  EXPECT_NE(text.find("\"name\":\"SM 0\""), std::string::npos);
+  EXPECT_EQ(text.find("\"name\":\"SM 1\""), std::string::npos);
 }
 
 // Golden step times in nanoseconds. After an intended model change:

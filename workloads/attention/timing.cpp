@@ -1020,7 +1020,7 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
 namespace {
 
 struct Counters {
-  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_hit = 0, exp2 = 0, fma = 0;
+  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0, exp2 = 0, fma = 0;
   double tensor = 0, smem = 0, dram = 0;  // busy seconds
   double seconds = 0;
   double iterations = 0;  // CTA x KV-block iterations run
@@ -1035,6 +1035,7 @@ Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
     if (n == "gpu.hbm.write_bytes") c.hbm_write = v;
     if (n == "gpu.l2.read_bytes") c.l2_read = v;
     if (n == "gpu.l2.hit_bytes") c.l2_hit = v;
+    if (n == "gpu.l2.write_bytes") c.l2_write = v;
     if (n == "gpu.sm.exp2") c.exp2 = v;
     if (n == "gpu.sm.fma") c.fma = v;
   }
@@ -1052,6 +1053,7 @@ Counters axpy(const Counters& a, double f, const Counters& b) {
   c.hbm_write = a.hbm_write + f * b.hbm_write;
   c.l2_read = a.l2_read + f * b.l2_read;
   c.l2_hit = a.l2_hit + f * b.l2_hit;
+  c.l2_write = a.l2_write + f * b.l2_write;
   c.exp2 = a.exp2 + f * b.exp2;
   c.fma = a.fma + f * b.fma;
   c.tensor = a.tensor + f * b.tensor;
@@ -1076,6 +1078,7 @@ struct Run {
   Counters main;    // the attention kernel
   Counters others;  // the RoPE and reduction kernels together
   std::optional<AttentionKernelTime> rope, attention, reduce;
+  std::shared_ptr<GpuTrace> trace;
 };
 
 AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration().seconds() * 1e6, false}; }
@@ -1084,12 +1087,17 @@ AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration(
 // the first `count` items with at most `cap` blocks each (0: whole; `count` 0: not at all), and
 // the split-KV reduction (`reduce`).
 Run run_kernels(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, ClockMode clock,
-                const std::vector<Item>& items, size_t count, uint32_t cap, bool rope, bool reduce) {
+                const std::vector<Item>& items, size_t count, uint32_t cap, bool rope, bool reduce,
+                const TraceOptions* trace = nullptr) {
   Simulation sim;
   Gpu gpu(sim, hw, clock);
   const Dims d = dims_of(p);
   const Tensors t = allocate(gpu, p, pl, d);
   Run r;
+  if (trace != nullptr) {
+    r.trace = std::make_shared<GpuTrace>(*trace, hw.sm.count);
+    gpu.set_trace(r.trace.get());
+  }
   const auto other = [&](const KernelResult& k) {
     r.others = plus(r.others, counters(k, sim.stats().info()));
     return time_of(k);
@@ -1125,7 +1133,8 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   Run whole_run;  // the RoPE and reduction kernels (whole runs: the attention kernel too)
   double main_s = 0;
   if (!r.sampled) {
-    whole_run = run_kernels(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel, true);
+    whole_run = run_kernels(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel, true, o.trace);
+    r.trace = whole_run.trace;
     main = plus(whole_run.main, whole_run.others);
     steady = whole_run.main;
     main_s = whole_run.main.seconds;
@@ -1133,7 +1142,16 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   } else {
     const size_t wave = static_cast<size_t>(std::min<uint64_t>(items.size(), slots));
     const Counters c1 = run_kernels(p, pl, hw, o.clock, items, wave, kSampleShort, false, false).main;
-    const Counters c2 = run_kernels(p, pl, hw, o.clock, items, wave, kSampleLong, false, false).main;
+    Run long_cut = run_kernels(p, pl, hw, o.clock, items, wave, kSampleLong, false, false, o.trace);
+    const Counters c2 = long_cut.main;
+    if (o.trace != nullptr) {
+      r.trace = long_cut.trace;
+      r.trace_note = fmt::format(
+          "the attention kernel is sampled: the trace shows its first wave of {} CTAs cut to {} KV blocks "
+          "each, "
+          "not the whole kernel",
+          wave, kSampleLong);
+    }
     steady = minus(c2, c1);
     // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short cut.
     const double b = steady.seconds / (kSampleLong - kSampleShort);
@@ -1178,6 +1196,7 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   r.hbm_read = main.hbm_read;
   r.hbm_write = main.hbm_write;
   r.l2_read = main.l2_read;
+  r.l2_write = main.l2_write;
   r.l2_hit = main.l2_hit;
   r.exp2 = main.exp2;
   r.fma = main.fma;

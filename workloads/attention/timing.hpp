@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ struct AttentionTimingOptions {
   bool conditional_rescale = true;  // FA4: rescale O only when the row max moved; false: every block
   /// Simulate whole up to this many CTA x KV-block iterations; above it, sample (0: default).
   uint64_t whole_run_blocks = 0;
+  /// Record the kernels for a trace (AttentionTiming::trace); null: no recording.
+  const TraceOptions* trace = nullptr;
 };
 
 /// Throws InputError naming the flag: --exp-on-fma outside [0, 1], --block-n not a multiple of 16.
@@ -91,7 +94,7 @@ struct AttentionTiming {
   double tflops = 0;
   double peak_tflops = 0;  // BF16 dense at the run's clock
   double pct_of_peak = 0;
-  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_hit = 0;
+  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0;
   double hbm_tb_s = 0;       // achieved DRAM bandwidth
   double pct_of_hbm = 0;     // of the datasheet bandwidth
   double exp2 = 0, fma = 0;  // operations issued
@@ -100,7 +103,9 @@ struct AttentionTiming {
   std::string bound;  // "tensor pipe", "MUFU (exp2)", "FMA pipe", "SMEM", "HBM", "latency/occupancy"
   std::string bound_detail;
   bool sampled = false;
-  uint64_t simulated_iterations = 0;  // CTA x KV-block iterations simulated
+  uint64_t simulated_iterations = 0;      // CTA x KV-block iterations simulated
+  std::shared_ptr<const GpuTrace> trace;  // with AttentionTimingOptions::trace
+  std::string trace_note;                 // what the trace shows, when not the whole layer
 };
 
 AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);

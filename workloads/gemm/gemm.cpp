@@ -17,6 +17,7 @@ struct Run {
   Tick time;
   StatsRegistry::Snapshot before, after;
   std::vector<StatInfo> info;
+  std::shared_ptr<GpuTrace> trace;
 };
 
 uint64_t stat(const Run& r, std::string_view name) {
@@ -26,11 +27,16 @@ uint64_t stat(const Run& r, std::string_view name) {
   return 0;
 }
 
-Run run_plan(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, uint64_t max_work) {
+Run run_plan(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, uint64_t max_work,
+             const TraceOptions* trace) {
   Simulation sim;
   Gpu gpu(sim, hw, clock);
   const GemmTensors t = allocate_gemm(gpu, plan);
   Run r;
+  if (trace != nullptr && max_work == 0) {  // only a whole run can be the result
+    r.trace = std::make_shared<GpuTrace>(*trace, hw.sm.count);
+    gpu.set_trace(r.trace.get());
+  }
   r.before = sim.stats().snapshot();
   r.kernels.push_back(gpu.run(gemm_kernel(plan, hw, t, max_work)));
   if (plan.tile.split_k > 1 && max_work == 0) r.kernels.push_back(gpu.run(splitk_reduce_kernel(plan, hw, t)));
@@ -179,7 +185,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
         const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
-        Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0);
+        Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0, o.trace);
         double e = r.time.seconds();
         if (partial < c.work_items) {
           Tick wave_end[2] = {Tick{}, Tick{}};
@@ -200,9 +206,10 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     g.plan = cands[best];
     chosen = std::move(whole[best]);
   }
-  const Run r = chosen ? std::move(*chosen) : run_plan(g.plan, hw, o.clock, 0);
+  const Run r = chosen ? std::move(*chosen) : run_plan(g.plan, hw, o.clock, 0, o.trace);
   g.kernels = r.kernels;
   g.time = r.time;
+  g.trace = r.trace;
   if (!o.tile && g.candidates.empty()) g.candidates.emplace_back(g.plan.tile.name(), r.time.seconds() * 1e6);
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
   g.sm_cycles = g.time.seconds() * static_cast<double>(f.hz);

@@ -2,6 +2,7 @@
 // and FLOPs, and say what bound it.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ struct GemmTimingOptions {
   /// Simulate at most this many of the planner's finalists (0: all of them: the analytic top
   /// three and the best of each swap / multicast family). Whole-model replays use 1 or 2.
   size_t max_finalists = 0;
+  /// Record the chosen run for a trace (GemmTiming::trace); null: no recording.
+  const TraceOptions* trace = nullptr;
 };
 
 struct Utilization {
@@ -40,6 +43,7 @@ struct GemmTiming {
   std::string bound;  // "tensor pipe", "SMEM", "L2", "HBM", "latency/occupancy", "tail"
   std::string bound_detail;
   std::vector<std::pair<std::string, double>> candidates;  // configuration -> estimated microseconds
+  std::shared_ptr<const GpuTrace> trace;                   // with GemmTimingOptions::trace
 };
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o = {});

@@ -172,7 +172,7 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   return s;
 }
 
-ScenarioResult run_scenario(const Scenario& s) {
+ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
   ScenarioResult res;
   CapacityOptions co;
   co.tp = s.tp;
@@ -192,6 +192,7 @@ ScenarioResult run_scenario(const Scenario& s) {
   so.tp = s.tp;
   so.expert_imbalance = s.expert_imbalance;
   so.gemm_finalists = s.gemm_finalists;
+  so.trace = trace;
   StepCache cache;
   // Time to first token: the prompt's chunks, one after another.
   for (int64_t c0 = 0; c0 < s.prompt; c0 += s.prefill_chunk) {

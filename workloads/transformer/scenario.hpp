@@ -83,7 +83,8 @@ struct ScenarioResult {
   double e2e_s = 0;  // TTFT + output x ITL (with MTP when configured)
 };
 
-ScenarioResult run_scenario(const Scenario& s);
+/// Runs the scenario; with `trace`, every simulated kernel is recorded (StepKernel::trace).
+ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace = nullptr);
 
 /// A claim metric's simulated value; NaN where the run has none (MTP metrics without MTP, latency
 /// when the model does not fit).

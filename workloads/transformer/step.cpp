@@ -30,23 +30,33 @@ class Builder {
       GemmTimingOptions go;
       go.clock = o_.clock;
       go.max_finalists = o_.gemm_finalists;
+      go.trace = o_.trace;
       const GemmTiming g = simulate_gemm(p, hw_, go);
       StepKernel k;
-      k.us_each = g.time.seconds() * 1e6 + o_.kernel_gap_us * static_cast<double>(g.kernels.size());
+      k.gap_us_each = o_.kernel_gap_us * static_cast<double>(g.kernels.size());
+      k.us_each = g.time.seconds() * 1e6 + k.gap_us_each;
       k.flops_each = g.flops;
       k.hbm_bytes_each = static_cast<double>(g.hbm_read + g.hbm_write);
+      k.hbm_read_each = static_cast<double>(g.hbm_read);
+      k.l2_bytes_each = static_cast<double>(g.l2_read + g.l2_write);
       k.bound = g.bound;
+      k.trace = g.trace;
       return k;
     });
   }
 
-  // An element-wise kernel streaming `bytes` through HBM.
-  void stream(const std::string& name, const std::string& shape, double bytes, int64_t launches) {
+  // An element-wise kernel streaming `read` bytes from HBM and `write` bytes to it.
+  void stream(const std::string& name, const std::string& shape, double read, double write,
+              int64_t launches) {
     add(name, "stream", shape, launches, [&] {
       StepKernel k;
+      const double bytes = read + write;
+      k.gap_us_each = o_.kernel_gap_us;
       k.us_each = bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) * o_.stream_efficiency) * 1e6 +
                   o_.kernel_gap_us;
       k.hbm_bytes_each = bytes;
+      k.hbm_read_each = read;
+      k.l2_bytes_each = bytes;
       k.bound = "HBM";
       return k;
     });
@@ -64,6 +74,7 @@ class Builder {
           }
           const double per_direction = static_cast<double>(hw_.nvlink.bandwidth.bytes_per_s) / 2;
           StepKernel k;
+          k.gap_us_each = o_.kernel_gap_us;
           k.us_each =
               (2 * (n - 1) / n * bytes / per_direction + 2 * (n - 1) * hw_.nvlink.latency.tick.seconds()) *
                   1e6 +
@@ -88,6 +99,7 @@ class Builder {
     add("attention", "attention", shape, launches, [&] {
       AttentionTimingOptions ao;
       ao.clock = o_.clock;
+      ao.trace = o_.trace;
       AttentionTiming t;
       try {
         t = simulate_attention(p, hw_, ao);
@@ -97,13 +109,21 @@ class Builder {
                                      m_.name, kv_format_name(p.kv), e.what()));
       }
       StepKernel k;
-      k.us_each = t.time_s * 1e6 + o_.kernel_gap_us * static_cast<double>(t.kernels.size());
+      k.gap_us_each = o_.kernel_gap_us * static_cast<double>(t.kernels.size());
+      k.us_each = t.time_s * 1e6 + k.gap_us_each;
       k.flops_each = t.flops;
       k.hbm_bytes_each = t.hbm_read + t.hbm_write;
+      k.hbm_read_each = t.hbm_read;
+      k.l2_bytes_each = t.l2_read + t.l2_write;
       k.bound = t.bound;
+      k.trace = t.trace;
+      k.trace_note = t.trace_note;
       return k;
     });
   }
+
+  /// Launches added from now on are recorded in `seg` (in order), until the next call.
+  void segment(std::vector<size_t>* seg) { seg_ = seg; }
 
   StepTiming finish() {
     StepTiming t;
@@ -133,6 +153,7 @@ class Builder {
     }
     StepKernel k = it->second;
     k.launches = launches;
+    if (seg_ != nullptr) seg_->push_back(out_.size());
     out_.push_back(std::move(k));
   }
 
@@ -143,6 +164,7 @@ class Builder {
   const StepOptions& o_;
   StepCache& cache_;
   std::vector<StepKernel> out_;
+  std::vector<size_t>* seg_ = nullptr;
 };
 
 // MLA's attention block. Decode and verify steps (a few queries per sequence) run absorbed, as
@@ -161,8 +183,8 @@ void mla_layer(Builder& b, const ModelSpec& m, const StepShape& s, int64_t heads
     b.gemm("q_proj", WeightClass::kAttention, T, heads * qk, H, L);
   }
   b.gemm("kv_a_proj", WeightClass::kAttention, T, a.kv_lora_rank + a.rope_dim, H, L);
-  b.stream("mla_norms", fmt::format("{} x ({} + {})", T, a.q_lora_rank, a.kv_lora_rank),
-           static_cast<double>(T) * static_cast<double>(a.q_lora_rank + a.kv_lora_rank) * 2 * 2, L);
+  const double latents = static_cast<double>(T) * static_cast<double>(a.q_lora_rank + a.kv_lora_rank) * 2;
+  b.stream("mla_norms", fmt::format("{} x ({} + {})", T, a.q_lora_rank, a.kv_lora_rank), latents, latents, L);
   AttentionProblem p;
   p.heads = heads;
   p.rope_dim = a.rope_dim;
@@ -221,8 +243,12 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   const int64_t heads = m.heads / tp;
   const int64_t kvh = std::max<int64_t>(1, m.kv_heads / tp);
   // Fused residual add + RMSNorm (+ quantize): read x and the residual, write both.
-  b.stream("rmsnorm", fmt::format("{} x {}", T, H),
-           Td * Hd * (2 + 2 + 2 + act_bytes(WeightClass::kAttention)), 2 * L);
+  // Launches per part of a layer, in program order, to lay the step out as a timeline.
+  std::vector<size_t> norm, attn, reduce, moe, dense, head;
+  b.segment(&norm);
+  b.stream("rmsnorm", fmt::format("{} x {}", T, H), Td * Hd * (2 + 2),
+           Td * Hd * (2 + act_bytes(WeightClass::kAttention)), 2 * L);
+  b.segment(&attn);
   if (m.mla) {
     mla_layer(b, m, s, heads, T, L);
   } else {
@@ -234,7 +260,9 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     b.attention(p, L);
     b.gemm("o_proj", WeightClass::kAttention, T, H, heads * m.head_dim, L);
   }
+  b.segment(&reduce);
   b.all_reduce("all_reduce", Td * Hd * 2, 2 * L);
+  b.segment(&moe);
   int64_t dense_layers = L;
   if (m.moe) {
     int64_t moe_layers = 0;
@@ -248,37 +276,132 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     const int64_t inner = m.moe->expert_ffn / tp;
     const auto A = static_cast<int64_t>(active);
     b.stream("router", fmt::format("{} x {} -> {} experts, top {}", T, H, m.moe->experts, m.moe->top_k),
-             E * Hd * 2 + Td * Hd * 2, moe_layers);
+             E * Hd * 2 + Td * Hd * 2, 0, moe_layers);
     // A grouped GEMM over the active experts: their tiles side by side along N.
     b.gemm("experts_gate_up", WeightClass::kExperts, busiest, A * 2 * inner, H, moe_layers);
     b.stream("experts_silu_mul", fmt::format("{} x {}", assignments, 2 * inner),
-             assignments * static_cast<double>(inner) * (4 + act_bytes(WeightClass::kExperts)), moe_layers);
+             assignments * static_cast<double>(inner) * 4,
+             assignments * static_cast<double>(inner) * act_bytes(WeightClass::kExperts), moe_layers);
     b.gemm("experts_down", WeightClass::kExperts, busiest, A * H, inner, moe_layers);
-    b.stream("moe_combine", fmt::format("{} x {} x top {}", T, H, m.moe->top_k), assignments * Hd * 2 * 2,
-             moe_layers);
+    b.stream("moe_combine", fmt::format("{} x {} x top {}", T, H, m.moe->top_k), assignments * Hd * 2,
+             assignments * Hd * 2, moe_layers);
     if (m.moe->shared_ffn > 0) {
       const int64_t sh = m.moe->shared_ffn / tp;
       b.gemm("shared_gate_up", WeightClass::kMlp, T, 2 * sh, H, moe_layers);
-      b.stream("shared_silu_mul", fmt::format("{} x {}", T, 2 * sh),
-               Td * static_cast<double>(sh) * (4 + act_bytes(WeightClass::kMlp)), moe_layers);
+      b.stream("shared_silu_mul", fmt::format("{} x {}", T, 2 * sh), Td * static_cast<double>(sh) * 4,
+               Td * static_cast<double>(sh) * act_bytes(WeightClass::kMlp), moe_layers);
       b.gemm("shared_down", WeightClass::kMlp, T, H, sh, moe_layers);
     }
   }
+  b.segment(&dense);
   if (dense_layers > 0) {
     const int64_t inner = m.ffn / tp;
     b.gemm("gate_up_proj", WeightClass::kMlp, T, 2 * inner, H, dense_layers);
-    b.stream("silu_mul", fmt::format("{} x {}", T, 2 * inner),
-             Td * static_cast<double>(inner) * (4 + act_bytes(WeightClass::kMlp)), dense_layers);
+    b.stream("silu_mul", fmt::format("{} x {}", T, 2 * inner), Td * static_cast<double>(inner) * 4,
+             Td * static_cast<double>(inner) * act_bytes(WeightClass::kMlp), dense_layers);
     b.gemm("down_proj", WeightClass::kMlp, T, H, inner, dense_layers);
   }
   // Head: final norm, lm_head on the rows that need logits, sampling over FP32 logits.
+  b.segment(&head);
   const int64_t rows = s.logits_all ? T : s.batch;
-  b.stream("final_norm", fmt::format("{} x {}", rows, H), static_cast<double>(rows) * Hd * (2 + 2), 1);
+  b.stream("final_norm", fmt::format("{} x {}", rows, H), static_cast<double>(rows) * Hd * 2,
+           static_cast<double>(rows) * Hd * 2, 1);
   const int64_t vocab_shard = m.vocab / tp;  // vocabulary-parallel lm_head
   b.gemm("lm_head", WeightClass::kLmHead, rows, vocab_shard, H, 1);
   b.stream("sampling", fmt::format("{} x {}", rows, vocab_shard),
-           static_cast<double>(rows) * static_cast<double>(vocab_shard) * 4, 1);
-  return b.finish();
+           static_cast<double>(rows) * static_cast<double>(vocab_shard) * 4, 0, 1);
+  StepTiming t = b.finish();
+  const auto put = [&](const std::vector<size_t>& seg, int64_t layer) {
+    for (size_t i : seg) t.launches.emplace_back(i, layer);
+  };
+  for (int64_t l = 0; l < L; ++l) {
+    put(norm, l);
+    put(attn, l);
+    put(reduce, l);
+    put(norm, l);
+    put(m.moe && m.moe_layer(l) ? moe : dense, l);
+    put(reduce, l);
+  }
+  put(head, -1);
+  return t;
+}
+
+}  // namespace bwsim
+
+namespace bwsim {
+namespace {
+
+Tick from_us(double us) { return Tick{static_cast<int64_t>(std::llround(us * 1e6))}; }
+
+}  // namespace
+
+Tick step_trace_length(const StepTiming& t) {
+  Tick at{0};
+  for (const auto& [index, l] : t.launches) at += from_us(t.kernels[index].us_each);
+  return at;
+}
+
+void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std::string& label,
+                     const std::vector<bool>& detailed) {
+  const uint32_t gpu = doc.process("GPU", 0);
+  const uint32_t steps = doc.thread(gpu, "steps", 0);
+  const uint32_t layers = doc.thread(gpu, "layers", 1);
+  const uint32_t kernels = doc.thread(gpu, "kernels", 2);
+  Tick at = offset;
+  int64_t layer = -2;
+  Tick layer_start = at;
+  const auto close_layer = [&] {
+    if (layer >= 0) doc.span(gpu, layers, fmt::format("layer {}", layer), layer_start, at);
+  };
+  for (size_t i = 0; i < t.launches.size(); ++i) {
+    const auto& [index, l] = t.launches[i];
+    const StepKernel& k = t.kernels[index];
+    if (l != layer) {
+      close_layer();
+      layer = l;
+      layer_start = at;
+    }
+    const Tick run = from_us(std::max(0.0, k.us_each - k.gap_us_each));
+    const Tick start = at;
+    const Tick end = at + from_us(k.us_each);
+    doc.span(gpu, kernels, k.name, at, at + run,
+             fmt::format(R"("shape":{},"kind":{},"bound":{},"us":{:.4f})", json_quote(k.shape),
+                         json_quote(k.kind), json_quote(k.bound), k.us_each - k.gap_us_each));
+    at = end;
+    if (i < detailed.size() && detailed[i]) continue;
+    // Average bandwidth over the kernel.
+    const double secs = std::max(1e-12, (k.us_each - k.gap_us_each) * 1e-6);
+    doc.counter(gpu, "HBM read (GB/s)", start, k.hbm_read_each / secs * 1e-9);
+    doc.counter(gpu, "HBM write (GB/s)", start, (k.hbm_bytes_each - k.hbm_read_each) / secs * 1e-9);
+    doc.counter(gpu, "L2 (GB/s)", start, k.l2_bytes_each / secs * 1e-9);
+    for (const char* c : {"HBM read (GB/s)", "HBM write (GB/s)", "L2 (GB/s)"})
+      doc.counter(gpu, c, start + run, 0);
+  }
+  close_layer();
+  doc.span(gpu, steps, label, offset, at,
+           fmt::format(R"("batch":{},"q_len":{},"context":{},"ms":{:.4f})", t.shape.batch, t.shape.q_len,
+                       t.shape.context, t.time_s * 1e3));
+}
+
+std::vector<bool> emit_step_detail(TraceDoc& doc, const StepTiming& t, Tick offset, uint64_t max_events,
+                                   std::vector<const GpuTrace*>& done) {
+  std::vector<bool> detailed(t.launches.size(), false);
+  Tick at = offset;
+  for (size_t i = 0; i < t.launches.size(); ++i) {
+    const StepKernel& k = t.kernels[t.launches[i].first];
+    const GpuTrace* rec = k.trace.get();
+    if (rec != nullptr && std::find(done.begin(), done.end(), rec) == done.end() &&
+        doc.events() < max_events) {
+      done.push_back(rec);
+      detailed[i] = true;
+      rec->emit(doc, at, "simulated kernels", max_events);
+      if (!k.trace_note.empty())
+        doc.metadata(fmt::format("note: {} at {:.3f} us", k.name, at.seconds() * 1e6),
+                     json_quote(k.trace_note));
+    }
+    at += from_us(k.us_each);
+  }
+  return detailed;
 }
 
 }  // namespace bwsim

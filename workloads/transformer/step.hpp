@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "models/gpu.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/trace.hpp"
 #include "workloads/transformer/model.hpp"
 #include "workloads/transformer/quant_plan.hpp"
 
@@ -36,6 +38,8 @@ struct StepOptions {
   double expert_imbalance = 1.0;   // busiest expert's tokens / the mean (>= 1)
   ClockMode clock = ClockMode::kSustained;
   size_t gemm_finalists = 2;  // GEMM plans simulated per shape (the analytic best first); 0: all
+  /// Record each simulated kernel for a trace (StepKernel::trace); null: no recording.
+  const TraceOptions* trace = nullptr;
 };
 
 /// One kernel of the step, summed over the layers that launch it.
@@ -46,14 +50,21 @@ struct StepKernel {
   int64_t launches = 0;
   double us_each = 0;
   double flops_each = 0;
-  double hbm_bytes_each = 0;
+  double hbm_bytes_each = 0;  // read + write
+  double hbm_read_each = 0;
+  double l2_bytes_each = 0;  // read + write
+  double gap_us_each = 0;    // launch gaps inside us_each (one per CUDA kernel)
   std::string bound;
+  std::shared_ptr<const GpuTrace> trace;  // the simulated kernels (with StepOptions::trace)
+  std::string trace_note;
   [[nodiscard]] double us() const { return us_each * static_cast<double>(launches); }
 };
 
 struct StepTiming {
   StepShape shape;
   std::vector<StepKernel> kernels;
+  /// The launches in program order: (index into kernels, decoder layer or -1 for the head).
+  std::vector<std::pair<size_t, int64_t>> launches;
   double time_s = 0;
   double flops = 0;
   double hbm_bytes = 0;
@@ -69,5 +80,20 @@ class StepCache {
 /// cache) or a TP degree that does not divide the heads.
 StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
                          const StepOptions& o, StepCache& cache);
+
+/// The step's duration as laid out in a trace (the sum of its launches).
+Tick step_trace_length(const StepTiming& t);
+/// Per-SM detail and bandwidth over time of each simulated kernel of `t` at its first launch,
+/// the step starting at `offset`, while `doc` holds fewer than `max_events` events. Kernels in
+/// `done` are skipped; those drawn are added to it. Returns, per launch, whether it got detail.
+/// Called before emit_step_trace, for the steps that matter most first, so that a bounded trace
+/// spends its events on them.
+std::vector<bool> emit_step_detail(TraceDoc& doc, const StepTiming& t, Tick offset, uint64_t max_events,
+                                   std::vector<const GpuTrace*>& done);
+/// Draws step `t` into `doc` from `offset` on: a span for the step on the GPU's "steps" track,
+/// one per decoder layer on "layers", one per launch on "kernels", and each launch's average
+/// HBM and L2 bandwidth on the counters (except launches `detailed` drew over time).
+void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std::string& label,
+                     const std::vector<bool>& detailed);
 
 }  // namespace bwsim

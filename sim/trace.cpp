@@ -1,0 +1,107 @@
+#include "sim/trace.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <cmath>
+
+#include "sim/json_out.hpp"
+
+namespace bwsim {
+namespace {
+
+// Trace timestamps are microseconds with four decimals (0.1 ns, finer than any clock's cycle),
+// computed in integers: a span's end rounds exactly as the next span's start, so spans that
+// touch in simulated time never overlap in the file.
+int64_t units(Tick t) { return t.ps() / 100; }
+std::string micros(int64_t u) { return fmt::format("{}.{:04}", u / 10000, u % 10000); }
+
+}  // namespace
+
+std::string json_quote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+
+void TraceDoc::begin_event() {
+  body_ += events_ == 0 ? "\n" : ",\n";
+  ++events_;
+}
+
+uint32_t TraceDoc::process(const std::string& name, int sort) {
+  auto it = processes_.find(name);
+  if (it != processes_.end()) return it->second;
+  const auto pid = static_cast<uint32_t>(processes_.size() + 1);
+  processes_.emplace(name, pid);
+  begin_event();
+  body_ += fmt::format(R"({{"ph":"M","pid":{},"name":"process_name","args":{{"name":{}}}}})", pid,
+                       json_quote(name));
+  begin_event();
+  body_ += fmt::format(R"({{"ph":"M","pid":{},"name":"process_sort_index","args":{{"sort_index":{}}}}})", pid,
+                       sort);
+  return pid;
+}
+
+uint32_t TraceDoc::thread(uint32_t pid, const std::string& name, int sort) {
+  auto key = std::make_pair(pid, name);
+  auto it = threads_.find(key);
+  if (it != threads_.end()) return it->second;
+  const uint32_t tid = ++next_tid_[pid];
+  threads_.emplace(std::move(key), tid);
+  begin_event();
+  body_ += fmt::format(R"({{"ph":"M","pid":{},"tid":{},"name":"thread_name","args":{{"name":{}}}}})", pid,
+                       tid, json_quote(name));
+  begin_event();
+  body_ +=
+      fmt::format(R"({{"ph":"M","pid":{},"tid":{},"name":"thread_sort_index","args":{{"sort_index":{}}}}})",
+                  pid, tid, sort);
+  return tid;
+}
+
+void TraceDoc::span(uint32_t pid, uint32_t tid, std::string_view name, Tick start, Tick end,
+                    std::string_view args) {
+  begin_event();
+  body_ += fmt::format(R"({{"ph":"X","pid":{},"tid":{},"ts":{},"dur":{},"name":{})", pid, tid,
+                       micros(units(start)), micros(end > start ? units(end) - units(start) : 0),
+                       json_quote(name));
+  if (!args.empty()) body_ += fmt::format(R"(,"args":{{{}}})", args);
+  body_ += '}';
+}
+
+void TraceDoc::counter(uint32_t pid, std::string_view name, Tick at, double value) {
+  begin_event();
+  body_ +=
+      fmt::format(R"({{"ph":"C","pid":{},"ts":{},"name":{},"args":{{"value":{}}}}})", pid, micros(units(at)),
+                  json_quote(name), std::isfinite(value) ? fmt::format("{:.6g}", value) : "0");
+}
+
+void TraceDoc::metadata(const std::string& key, std::string value) {
+  metadata_.emplace_back(key, std::move(value));
+}
+
+std::string TraceDoc::text() const {
+  std::string out;
+  out.reserve(body_.size() + 256);
+  out += R"({"displayTimeUnit":"ns","metadata":{)";
+  for (const auto& [key, value] : metadata_) out += fmt::format("{}:{},", json_quote(key), value);
+  out += fmt::format(R"("dropped_detail_spans":{})", dropped_);
+  out += R"(},"traceEvents":[)";
+  out += body_;
+  out += "\n]}\n";
+  return out;
+}
+
+void TraceDoc::write(const std::filesystem::path& path, std::string_view flag) const {
+  write_file_atomic(path, text(), flag);
+}
+
+uint32_t Lanes::place(Tick start, Tick end) {
+  for (size_t i = 0; i < ends_.size(); ++i) {
+    if (ends_[i] <= start) {
+      ends_[i] = end;
+      return static_cast<uint32_t>(i);
+    }
+  }
+  ends_.push_back(end);
+  return static_cast<uint32_t>(ends_.size() - 1);
+}
+
+}  // namespace bwsim
