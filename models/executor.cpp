@@ -530,7 +530,8 @@ void Executor::maybe_retire(uint32_t slot) {
   Tick end = now;
   for (const RoleState& r : c.roles) end = std::max(end, r.stores_ack);
   last_end_ = std::max(last_end_, end);
-  if (c.trace_slot != ~0u) gpu_.trace()->cta_end(c.sm, c.trace_slot, c.launched, end, c.cluster, c.rank);
+  // The CTA's span ends as its slot frees; stores still in flight show on the TMA lanes.
+  if (c.trace_slot != ~0u) gpu_.trace()->cta_end(c.sm, c.trace_slot, c.launched, now, c.cluster, c.rank);
   gpu_.sms[c.sm].release(kernel_->resources, c.tmem_offset);
   Cluster& cl = clusters_[c.cluster];
   free_slots_.push_back(slot);

@@ -577,6 +577,25 @@ Tracks read(const fs::path& file) {
   return t;
 }
 
+// A viewer's thread track must hold disjoint spans: the first overlap found, or "".
+std::string overlap(const Tracks& t) {
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_track;  // 0.1 ns units
+  for (const auto& s : t.spans) {
+    by_track[std::string(s.at("track").as_string())].emplace_back(
+        std::llround(s.at("ts").to_number<double>() * 1e4),
+        std::llround(s.at("dur").to_number<double>() * 1e4));
+  }
+  for (auto& [track, spans] : by_track) {
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); ++i) {
+      if (spans[i].first < spans[i - 1].first + spans[i - 1].second)
+        return fmt::format("{}: span at {} overlaps the one at {}", track, spans[i].first,
+                           spans[i - 1].first);
+    }
+  }
+  return "";
+}
+
 }  // namespace trace
 
 TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
@@ -596,6 +615,7 @@ TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
   ASSERT_EQ(t.on("GPU/kernels").size(), 1u);
   EXPECT_CONTAINS(t.on("GPU/kernels")[0], "gemm 1024x1024x1024 nvfp4");
   EXPECT_EQ(t.on("SM 0/CTA slot 0").size(), 1u);  // one work item per CTA: one wave
+  EXPECT_EQ(trace::overlap(t), "");
   const auto epi = t.on("SM 0/CTA slot 0 epilogue");
   EXPECT_NE(std::find(epi.begin(), epi.end(), "tcgen05.ld"), epi.end());
   // Per-SM detail for the SMs asked for only.
@@ -628,6 +648,7 @@ TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
   trace::Tracks t = trace::read(file);
   EXPECT_EQ(t.on("GPU/kernels"),
             (std::vector<std::string>{"rope", "attention split-KV decode", "split-KV reduce x4"}));
+  EXPECT_EQ(trace::overlap(t), "");
   EXPECT_TRUE(t.threads.count("SM 0/MMA (tensor pipe)"));
   // A serving run: the prompt's prefill, then a decode step and an MTP pass, layer by layer.
   const std::string scenario =
@@ -648,6 +669,7 @@ TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
   for (const char* track : {"GPU/kernels", "GPU/simulated kernels", "SM 7/MMA (tensor pipe)"})
     EXPECT_TRUE(t.threads.count(track)) << track;
   EXPECT_FALSE(t.threads.count("SM 8/MMA (tensor pipe)"));
+  EXPECT_EQ(trace::overlap(t), "");
   EXPECT_EQ(t.metadata.at("dropped_detail_spans").as_int64(), 0);
 }
 
