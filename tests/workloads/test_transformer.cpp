@@ -152,6 +152,64 @@ TEST(Transformer, ImportsAConfigJsonAndReportsWhatItDidNotUse) {
   EXPECT_EQ(m.ignored, (std::vector<std::string>{"architectures", "rms_norm_eps", "torch_dtype"}));
 }
 
+// Real config.json files (tests/data/models, see SOURCES.md there) give the published sizes.
+ModelSpec real(const std::string& file) {
+  return import_hf_config_file(std::string(BWSIM_TEST_DATA_DIR) + "/models/" + file);
+}
+
+TEST(Transformer, RealConfigJsonFilesGiveThePublishedParameterCounts) {
+  // Llama 3.x 70B (3.3-70B-Instruct's file; 3.1-70B has the same shape): 70.6 B.
+  const ModelSpec llama = real("llama-3.3-70b-instruct.config.json");
+  EXPECT_NEAR(llama.params().total() / 70.6e9, 1.0, 0.01);
+  EXPECT_EQ(llama.params().total(), 70553706496.0);  // the checkpoint's exact count
+  ASSERT_TRUE(llama.rope.has_value());
+  EXPECT_EQ(llama.rope->type, RopeType::kLlama3);
+  EXPECT_TRUE(llama.notes.empty());
+  EXPECT_EQ(real("llama-3.1-8b.config.json").params().total(), 8030261248.0);
+  // DeepSeek-V3 / R1: 671 B in the main model, 685 B with the MTP module as stored (its own
+  // copies of the embedding and head); MLA, 256 routed + 1 shared expert, 3 dense layers.
+  const ModelSpec ds = real("deepseek-r1.config.json");
+  EXPECT_NEAR(ds.params().total() / 671e9, 1.0, 0.01);
+  const ParamCount mtp = ds.mtp_params();
+  const double stored_mtp =
+      mtp.total() + ds.params()[WeightClass::kEmbedding] + ds.params()[WeightClass::kLmHead];
+  EXPECT_NEAR((ds.params().total() + stored_mtp) / 685e9, 1.0, 0.01);
+  EXPECT_NEAR(ds.active_params().total() / 37e9, 1.0, 0.02);
+  ASSERT_TRUE(ds.mla.has_value());
+  EXPECT_EQ(ds.mla->kv_lora_rank, 512);
+  ASSERT_TRUE(ds.moe.has_value());
+  EXPECT_EQ(ds.moe->experts, 256);
+  EXPECT_EQ(ds.moe->dense_layers, 3);
+  EXPECT_EQ(ds.mtp_modules, 1);
+  EXPECT_EQ(ds.rope->type, RopeType::kYarn);
+  EXPECT_EQ(ds.rope->factor, 40);
+  // The checkpoint's FP8 format is reported, not silently applied or dropped.
+  ASSERT_EQ(ds.notes.size(), 1u);
+  EXPECT_CONTAINS(ds.notes[0], "quantization_config");
+  // Qwen2.5-72B-Instruct (QKV biases): 72.7 B; with the model card's YaRN block for 128K.
+  const ModelSpec qwen = real("qwen2.5-72b-instruct.config.json");
+  EXPECT_NEAR(qwen.params().total() / 72.7e9, 1.0, 0.01);
+  EXPECT_EQ(qwen.params().total(), 72706203648.0);
+  const ModelSpec yarn = real("qwen2.5-72b-instruct-yarn.config.json");
+  EXPECT_EQ(yarn.params().total(), qwen.params().total());
+  ASSERT_TRUE(yarn.rope.has_value());
+  EXPECT_EQ(yarn.rope->type, RopeType::kYarn);
+  EXPECT_EQ(yarn.rope->factor, 4);
+  EXPECT_EQ(yarn.rope->original, 32768);
+  EXPECT_EQ(yarn.rope->theta, 1000000);
+  // Phi-3.5-mini (the Phi-3-mini-128k architecture): 3.82 B, LongRoPE from 4K with its 48 + 48
+  // per-dimension factors read to the nearest double.
+  const ModelSpec phi = real("phi-3.5-mini-instruct.config.json");
+  EXPECT_NEAR(phi.params().total() / 3.82e9, 1.0, 0.01);
+  ASSERT_TRUE(phi.rope.has_value());
+  EXPECT_EQ(phi.rope->type, RopeType::kLongRope);
+  EXPECT_EQ(phi.rope->original, 4096);
+  ASSERT_EQ(phi.rope->long_factor.size(), 48u);
+  ASSERT_EQ(phi.rope->short_factor.size(), 48u);
+  EXPECT_EQ(phi.rope->long_factor[18], 30.420001983642578);
+  EXPECT_EQ(phi.rope->short_factor.back(), 2.8399994373321533);
+}
+
 TEST(Transformer, ImportsTransformers5RopeParameters) {
   // transformers 5 writes rope_theta and the scaling into one rope_parameters table.
   std::string text = kLlamaJson;

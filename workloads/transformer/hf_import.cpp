@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "sim/errors.hpp"
+#include "sim/json_in.hpp"
 
 namespace bwsim {
 namespace {
@@ -223,16 +224,13 @@ std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_
 ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   json::parse_options opt;
   opt.allow_trailing_commas = true;
-  boost::system::error_code ec;
-  json::stream_parser p({}, opt);
-  const size_t consumed = p.write(text.data(), text.size(), ec);
-  if (!ec) p.finish(ec);
-  if (ec) {
-    const size_t at = std::min(consumed, text.size());
+  JsonParse parsed = parse_json_exact(text, opt);  // LongRoPE factors etc. to the nearest double
+  if (parsed.error) {
+    const size_t at = std::min(parsed.consumed, text.size());
     const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-    throw InputError(fmt::format("{}:{}: not valid JSON ({})", name, line, ec.message()));
+    throw InputError(fmt::format("{}:{}: not valid JSON ({})", name, line, parsed.error.message()));
   }
-  const json::value doc = p.release();
+  const json::value doc = std::move(parsed.value);
   if (!doc.is_object())
     throw InputError(fmt::format("{}: expected a JSON object (a Hugging Face config.json)", name));
   Reader r(doc.as_object(), name);
