@@ -32,6 +32,13 @@ boost::json::object decode_json(const DecodeResult& d) {
                         {"tokens_per_s_gpu", d.tokens_per_s_gpu},
                         {"step", step_json(d.step)}};
   if (d.draft) o["draft_step"] = step_json(*d.draft);
+  if (!d.alpha.empty()) {
+    boost::json::array a;
+    for (double v : d.alpha) a.push_back(v);
+    o["acceptance_per_position"] = std::move(a);
+    o["acceptance_source"] = d.measured ? "toy LM" : "scenario";
+    if (d.measured) o["acceptance_passes"] = d.measured->passes;
+  }
   return o;
 }
 
@@ -203,6 +210,19 @@ int run_run(const cli::po::variables_map& vm) {
   if (r.mtp) row(fmt::format("MTP k={}", s.mtp.drafts), *r.mtp);
   out << t.render();
   if (r.mtp) {
+    std::string alpha;
+    for (double a : r.mtp->alpha) alpha += fmt::format("{}{:.3f}", alpha.empty() ? "" : ", ", a);
+    if (s.mtp.toy) {
+      const MtpSpec::Toy& toy = *s.mtp.toy;
+      out << fmt::format(
+          "  acceptance  measured on a toy LM ({} rule, vocab {}, temperature {:g}, draft noise {:g}, seed "
+          "{}): "
+          "per position [{}] over {} passes; {:.3f} tokens/pass (the formula from these: {:.3f})\n",
+          verify_rule_name(toy.rule), toy.lm.vocab, toy.lm.temperature, toy.lm.draft_noise, toy.lm.seed,
+          alpha, toy.passes, r.mtp->tokens_per_pass, expected_tokens_per_pass(r.mtp->alpha));
+    } else {
+      out << fmt::format("  acceptance  per position [{}] (scenario)\n", alpha);
+    }
     out << fmt::format(
         "  MTP         {:.2f}x tokens/s per user; a pass = verify {:.3f} ms + drafts {:.3f} ms\n",
         r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user, r.mtp->step.time_s * 1e3,

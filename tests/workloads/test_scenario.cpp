@@ -75,6 +75,41 @@ TEST_F(ScenarioTest, LatencyAndThroughputFollowTheSteps) {
   EXPECT_DOUBLE_EQ(r.e2e_s, r.ttft_s + 64 * r.mtp->itl_s);
 }
 
+// [mtp.toy]: acceptance measured by the verify rules on a seeded toy LM, not assumed.
+TEST_F(ScenarioTest, MtpAcceptanceFromAFunctionalSimulation) {
+  std::string text = kSmall;
+  text.replace(text.find("acceptance_per_position = [0.9, 0.7]"), 36,
+               "[mtp.toy]\nrule = \"stochastic\"\ndraft_noise = 0.5\npasses = 20000");
+  const Scenario s = load_scenario(write(text), "", "", {"simulation.timing=false"}, {});
+  ASSERT_TRUE(s.mtp.toy.has_value());
+  EXPECT_EQ(s.mtp.toy->rule, VerifyRule::kStochastic);
+  const ScenarioResult r = run_scenario(load_scenario(write(text), "", "", {}, {}));
+  ASSERT_TRUE(r.mtp.has_value());
+  ASSERT_TRUE(r.mtp->measured.has_value());
+  ASSERT_EQ(r.mtp->alpha.size(), 2u);
+  EXPECT_EQ(r.mtp->measured->passes, 20000u);
+  // The drafts are accepted at a similar rate at both positions (the toy LM's contexts are
+  // independent), so the measured tokens per pass follow (1 - a^(k+1)) / (1 - a) within 2%.
+  const double a = (r.mtp->alpha[0] + r.mtp->alpha[1]) / 2;
+  EXPECT_GT(a, 0.6);
+  EXPECT_LT(a, 0.95);
+  EXPECT_NEAR(r.mtp->tokens_per_pass / expected_tokens_per_pass(a, 2), 1.0, 0.02);
+  EXPECT_NEAR(r.mtp->tokens_per_pass, expected_tokens_per_pass(r.mtp->alpha), 1e-12);
+  // Greedy: a noiseless draft is the target, every draft is accepted: k + 1 tokens per pass.
+  const Scenario g =
+      load_scenario(write(text), "", "", {"mtp.toy.rule=\"greedy\"", "mtp.toy.draft_noise=0"}, {});
+  EXPECT_DOUBLE_EQ(run_scenario(g).mtp->tokens_per_pass, 3.0);
+  // Both ways of giving acceptance at once, or bad toy keys: said, naming the key.
+  EXPECT_CONTAINS(
+      input_error_of([&] { (void)load_scenario(write(text), "", "", {"mtp.acceptance=0.5"}, {}); }),
+      "not both");
+  EXPECT_CONTAINS(input_error_of([&] { (void)load_scenario(write(text), "", "", {"mtp.toy.vocab=1"}, {}); }),
+                  "mtp.toy.vocab");
+  EXPECT_CONTAINS(
+      input_error_of([&] { (void)load_scenario(write(text), "", "", {"mtp.toy.rule=\"nucleus\""}, {}); }),
+      "expected one of: greedy, stochastic");
+}
+
 TEST_F(ScenarioTest, SampledDecodeContextsMatchEveryStep) {
   // Decode steps sampled at 3 contexts and interpolated against all 48 steps simulated: the mean
   // step time agrees within 1% (the fast-forward DESIGN.md asks a test for).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -108,7 +109,35 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
     std::vector<double> per;
     c.opt("acceptance", a, 0.0, "acceptance of every draft position (constant alpha)");
     c.opt("acceptance_per_position", per, std::vector<double>{}, "acceptance per draft position (k values)");
-    if (!per.empty()) {
+    if (c.has("toy")) {
+      // Acceptance from a functional simulation: a seeded toy LM through the verify rule.
+      c.check(!c.has("acceptance") && !c.has("acceptance_per_position"), "toy",
+              "[mtp.toy] measures the acceptance: give it or acceptance / acceptance_per_position, not both");
+      ConfigReader t =
+          c.section("toy", "acceptance measured on a seeded toy language model (NUMERICS.md rules)");
+      MtpSpec::Toy toy;
+      static constexpr std::array<std::pair<std::string_view, VerifyRule>, 2> kRules{
+          {{"greedy", VerifyRule::kGreedy}, {"stochastic", VerifyRule::kStochastic}}};
+      t.opt_enum("rule", toy.rule, VerifyRule::kStochastic, kRules,
+                 "greedy (accept a draft equal to the target's argmax) or stochastic (speculative sampling)");
+      int64_t vocab = 0, passes = 0, seed = 0;
+      t.opt("vocab", vocab, int64_t{64}, "tokens in the toy vocabulary");
+      t.opt("temperature", toy.lm.temperature, 1.0, "softmax temperature of target and draft");
+      t.opt("draft_noise", toy.lm.draft_noise, 0.5,
+            "std. dev. of the noise on the draft's logits (0: draft = target)");
+      t.opt("seed", seed, int64_t{0}, "seed of the toy LM and the sampling");
+      t.opt("passes", passes, int64_t{20000}, "verify passes simulated");
+      t.check(vocab >= 2 && vocab <= 65536, "vocab", "expected 2..65536");
+      t.check(toy.lm.temperature > 0, "temperature", "must be > 0");
+      t.check(toy.lm.draft_noise >= 0, "draft_noise", "must be >= 0");
+      t.check(seed >= 0, "seed", "must be >= 0");
+      t.check(passes >= 1 && passes <= 10000000, "passes", "expected 1..10000000");
+      toy.lm.vocab = static_cast<int>(vocab);
+      toy.lm.seed = static_cast<uint64_t>(seed);
+      toy.passes = static_cast<uint64_t>(passes);
+      c.check(s.mtp.drafts > 0, "toy", "needs drafts >= 1");
+      s.mtp.toy = toy;
+    } else if (!per.empty()) {
       c.check(std::ssize(per) == s.mtp.drafts, "acceptance_per_position",
               fmt::format("needs {} values (one per draft), got {}", s.mtp.drafts, per.size()));
       s.mtp.alpha = per;
@@ -247,7 +276,16 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     const StepShape dsh{res.concurrency, s.mtp.modules ? 1 : k, mid, !s.mtp.modules};
     m.draft = simulate_step(draft, s.quant, s.hw, dsh, so, cache);
     m.pass_s += m.draft->time_s * (s.mtp.modules ? k : 1);
+    m.alpha = s.mtp.alpha;
     m.tokens_per_pass = expected_tokens_per_pass(s.mtp.alpha);
+    if (s.mtp.toy) {  // acceptance per position and tokens per pass as the verify rule produced them
+      const AcceptanceStats st =
+          simulate_mtp(s.mtp.toy->lm, k, s.mtp.toy->rule, s.mtp.toy->passes, s.mtp.toy->lm.seed);
+      m.alpha.clear();
+      for (int i = 1; i <= k; ++i) m.alpha.push_back(st.acceptance_at(static_cast<size_t>(i)));
+      m.tokens_per_pass = st.tokens_per_pass();
+      m.measured = st;
+    }
     finish(m);
     res.e2e_s = res.ttft_s + static_cast<double>(s.output) * m.itl_s;
     res.mtp = std::move(m);

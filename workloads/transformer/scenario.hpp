@@ -24,6 +24,13 @@ struct MtpSpec {
   int drafts = 0;             // k tokens drafted per pass (0: no MTP)
   std::vector<double> alpha;  // per-position acceptance (a constant repeated k times)
   bool modules = true;        // DeepSeek sequential modules (one decoder layer each); else parallel heads
+  /// [mtp.toy]: acceptance measured by running the verify rule on a seeded toy LM instead.
+  struct Toy {
+    ToyLm lm;
+    VerifyRule rule = VerifyRule::kStochastic;
+    uint64_t passes = 20000;
+  };
+  std::optional<Toy> toy;
 };
 
 /// A published claim the scenario checks: the metric's simulated value against the claimed range.
@@ -66,8 +73,10 @@ struct DecodeResult {
   double tokens_per_pass = 1;  // emitted per sequence per step
   double tokens_per_s_user = 0;
   double tokens_per_s_gpu = 0;
-  StepTiming step;                  // at the mean context (the verify step with MTP)
-  std::optional<StepTiming> draft;  // one draft module / head step (MTP)
+  StepTiming step;                          // at the mean context (the verify step with MTP)
+  std::optional<StepTiming> draft;          // one draft module / head step (MTP)
+  std::vector<double> alpha;                // MTP: per-position acceptance used
+  std::optional<AcceptanceStats> measured;  // MTP with [mtp.toy]: the functional simulation's counts
 };
 
 struct ScenarioResult {
