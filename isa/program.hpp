@@ -28,23 +28,25 @@ enum class OpCode : uint8_t {
   kTmaStore,      // SMEM -> region, asynchronous; the role keeps count of its unacknowledged stores
   kTmaStoreWait,  // until every store of this role is acknowledged (cp.async.bulk.wait_group 0)
   kLoad,          // a global load (LDG); the role waits for the data
-  kMma,        // `count` tensor instructions of shape `mma`; commit arrives on `barrier` (kNoBarrier: none)
-  kMmaCommit,  // tcgen05.commit: arrives on `barrier` (ranks in `multicast`, or own CTA) once every
-               // MMA this CTA has issued so far has completed
-  kTmemLoad,   // tcgen05.ld of `bytes` into registers; the role waits
-  kTmemStore,  // tcgen05.st of `bytes` from registers (attention's P, a rescaled O); the role waits
-  kTmemCopy,   // tcgen05.cp of `bytes` from SMEM into TMEM (scale factors): asynchronous, in
-               // order with this CTA's MMAs (a later MMA starts after it); the role goes on
-  kSmemRead,   // ld.shared of `bytes`; the role waits
-  kSmemWrite,  // st.shared of `bytes`; the role waits
-  kFma,        // `count` FP32 FMAs spread over the CTA's warps; the role waits
-  kMufu,       // `count` MUFU exp2; the role waits
-  kMufuFma,    // `count` MUFU exp2 and `bytes` FP32 FMAs interleaved by the same warps (softmax):
-               // both pipes work at once; the role waits for the later
-  kWait,       // until barrier `barrier` (of CTA `cta`) completes its phase `count`
-  kArrive,     // one arrival on barrier `barrier` of CTA `cta` (0xFF: this CTA)
-  kDelay,      // `count` SM cycles of other work
-  kMark,       // record the current time as mark `count` (measurements, traces)
+  kMma,         // `count` tensor instructions of shape `mma`; commit arrives on `barrier` (kNoBarrier: none)
+  kMmaCommit,   // tcgen05.commit: arrives on `barrier` (ranks in `multicast`, or own CTA) once every
+                // MMA this CTA has issued so far has completed
+  kTmemLoad,    // tcgen05.ld of `bytes` into registers; the role waits
+  kTmemStore,   // tcgen05.st of `bytes` from registers (attention's P, a rescaled O); the role waits
+  kTmemCopy,    // tcgen05.cp of `bytes` from SMEM into TMEM (scale factors): asynchronous, in
+                // order with this CTA's MMAs (a later MMA starts after it); the role goes on
+  kSmemRead,    // ld.shared of `bytes`; the role waits
+  kSmemWrite,   // st.shared of `bytes`; the role waits
+  kFma,         // `count` FP32 FMAs spread over the CTA's warps; the role waits
+  kMufu,        // `count` MUFU exp2; the role waits
+  kMufuFma,     // `count` MUFU exp2 and `bytes` FP32 FMAs interleaved by the same warps (softmax):
+                // both pipes work at once; the role waits for the later
+  kWait,        // until barrier `barrier` (of CTA `cta`) completes its phase `count`
+  kArrive,      // one arrival on barrier `barrier` of CTA `cta` (0xFF: this CTA)
+  kDelay,       // `count` SM cycles of other work
+  kMark,        // record the current time as mark `count` (measurements, traces)
+  kFlagArrive,  // one arrival on the kernel's global flag `barrier` (a release atomic in memory)
+  kFlagWait,    // until global flag `barrier` has had `count` arrivals (an acquire poll), across clusters
 };
 
 struct MmaShape {
@@ -129,6 +131,16 @@ struct Op {
     o.bytes = fmas;
     return o;
   }
+  static Op flag_arrive(uint16_t flag) {
+    Op o = with(OpCode::kFlagArrive, 0);
+    o.barrier = flag;
+    return o;
+  }
+  static Op flag_wait(uint16_t flag, uint32_t arrivals) {
+    Op o = with(OpCode::kFlagWait, arrivals);
+    o.barrier = flag;
+    return o;
+  }
   static Op with(OpCode c, uint32_t count) {
     Op o;
     o.code = c;
@@ -164,6 +176,7 @@ struct Kernel {
   uint32_t clusters = 1;      // grid size, in clusters
   uint32_t cluster_size = 1;  // CTAs per cluster, on aligned adjacent SMs; ranks (2i, 2i+1) form CTA pairs
   CtaResources resources;
+  uint32_t flags = 0;  // global flags (kFlagArrive / kFlagWait), zero at launch
   /// Builds the program of cluster `index` when it is launched.
   std::function<ClusterProgram(uint32_t index)> program;
 };

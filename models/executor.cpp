@@ -56,6 +56,8 @@ KernelResult Executor::run(const Kernel& k) {
   next_cluster_ = 0;
   finished_clusters_ = 0;
   marks_.clear();
+  flags_.assign(k.flags, Flag{});
+  flag_latency_ = gpu_.l2_clock.span(gpu_.hw.noc.latency * 2 + gpu_.hw.l2.hit_latency);
   Simulation& sim = gpu_.sim;
   const Tick start = sim.now();
   last_end_ = start;
@@ -332,6 +334,29 @@ void Executor::step(uint64_t id) {
         marks_.emplace_back(op.count, now);
         ++r.pc;
         continue;
+      case OpCode::kFlagArrive: {
+        if (op.barrier >= flags_.size())
+          throw std::logic_error(fmt::format("kernel {}: flag {} not declared", kernel_->name, op.barrier));
+        Flag& f = flags_[op.barrier];
+        ++f.arrivals;
+        std::vector<uint64_t> waiters;
+        waiters.swap(f.waiters);
+        for (uint64_t w : waiters) resume_at(w, now + flag_latency_);
+        ++r.pc;
+        continue;
+      }
+      case OpCode::kFlagWait: {
+        if (op.barrier >= flags_.size())
+          throw std::logic_error(fmt::format("kernel {}: flag {} not declared", kernel_->name, op.barrier));
+        Flag& f = flags_[op.barrier];
+        if (f.arrivals >= op.count) {
+          ++r.pc;
+          continue;
+        }
+        f.waiters.push_back(id);
+        r.waiting = true;
+        return;
+      }
       case OpCode::kDelay:
         ++r.pc;
         trace_op(c, ri, "delay", now, clk.after(now, Cycles{op.count}));
@@ -553,9 +578,10 @@ std::string Executor::pending_work() const {
       const RoleState& r = c.roles[ri];
       if (r.done || !r.waiting) continue;
       const Op& op = c.prog.roles[ri].ops[r.pc];
-      std::string what = op.code == OpCode::kWait
-                             ? fmt::format("waits for barrier {} phase {}", op.barrier, op.count)
-                             : "waits for a TMA slot";
+      std::string what =
+          op.code == OpCode::kWait       ? fmt::format("waits for barrier {} phase {}", op.barrier, op.count)
+          : op.code == OpCode::kFlagWait ? fmt::format("waits for flag {} to reach {}", op.barrier, op.count)
+                                         : "waits for a TMA slot";
       out += fmt::format("{}kernel {} cluster {} CTA {} (SM {}) role '{}' op {} {}", out.empty() ? "" : "; ",
                          kernel_->name, c.cluster, c.rank, c.sm, c.prog.roles[ri].name, r.pc, what);
       ++shown;

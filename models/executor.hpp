@@ -84,6 +84,12 @@ class Executor : public Component {
   uint32_t finished_clusters_ = 0;
   Tick last_end_{0};
   std::vector<std::pair<uint32_t, Tick>> marks_;
+  struct Flag {
+    uint32_t arrivals = 0;
+    std::vector<uint64_t> waiters;  // role ids
+  };
+  std::vector<Flag> flags_;
+  Tick flag_latency_{0};  // a release store seen by a polling acquire load: an L2 round trip
   struct {
     StatId mma_instructions, mma_macs, tma_loads, tma_load_bytes, tma_store_bytes, loads, load_bytes,
         smem_bytes, tmem_bytes, exp2, fma, ctas;

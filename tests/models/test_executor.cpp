@@ -221,6 +221,46 @@ TEST(Executor, ImpossibleCtaIsAnInputError) {
 namespace bwsim {
 namespace {
 
+// Stream-K's fix-up: one cluster waits for another's release of a global flag.
+TEST(Executor, GlobalFlagsOrderClustersWithAnL2RoundTrip) {
+  Simulation sim;
+  Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
+  Kernel k;
+  k.name = "flags";
+  k.clusters = 2;
+  k.flags = 1;
+  k.program = [](uint32_t index) {
+    ClusterProgram p;
+    const std::vector<Op> ops = index == 0
+                                    ? std::vector<Op>{Op::with(OpCode::kDelay, 1000), Op::flag_arrive(0)}
+                                    : std::vector<Op>{Op::flag_wait(0, 1), Op::with(OpCode::kMark, 0)};
+    p.ctas.push_back(CtaProgram{{Role{"main", ops}}, {}});
+    return p;
+  };
+  const KernelResult r = gpu.run(k);
+  const Tick poll = gpu.l2_clock.span(gpu.hw.noc.latency * 2 + gpu.hw.l2.hit_latency);
+  ASSERT_EQ(r.marks.size(), 1u);
+  EXPECT_EQ(r.marks[0].second, nanoseconds(1000) + poll);
+  // A wait for an arrival that never comes is a deadlock the watchdog names.
+  k.program = [](uint32_t) {
+    ClusterProgram p;
+    p.ctas.push_back(CtaProgram{{Role{"main", {Op::flag_wait(0, 2)}}}, {}});
+    return p;
+  };
+  Simulation sim2;
+  Gpu gpu2(sim2, simple_hw(), ClockMode::kBoost);
+  EXPECT_THROW(
+      {
+        try {
+          gpu2.run(k);
+        } catch (const std::exception& e) {
+          EXPECT_CONTAINS(std::string(e.what()), "waits for flag 0 to reach 2");
+          throw;
+        }
+      },
+      std::exception);
+}
+
 namespace trace_test {
 
 struct Parsed {

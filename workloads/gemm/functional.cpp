@@ -240,8 +240,11 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
       t.lda = t.ldb = static_cast<int>(kpad);
       return t;
     };
-    for (uint32_t s = 0; s < plan.tile.split_k; ++s) {
-      const auto [k0, k1] = plan.k_range(s);
+    // The K ranges summed separately and then added in order: split-K slices, or a stream-K
+    // tile's pieces (patches are 16-aligned, so a patch lies in one tile). Kernel view: swapped.
+    const auto pieces = plan.tile.swap_ab ? plan.k_pieces(pt.j0, pt.i0) : plan.k_pieces(pt.i0, pt.j0);
+    for (size_t s = 0; s < pieces.size(); ++s) {
+      const auto [k0, k1] = pieces[s];
       std::fill(acc.begin(), acc.end(), 0.0f);
       if (m.block_fp8) {
         // DeepGEMM: each 128-K block's MMAs accumulate afresh; the partial is then scaled by

@@ -68,7 +68,9 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
       (pl.pair ? pl.tile.tile_m / 2.0 : pl.tile.tile_m) + (pl.pair ? pl.tile.tile_n / 2.0 : pl.tile.tile_n);
   const double cta_bytes = cta_rows * tile_k * std::max(pl.math.a_bits, pl.math.b_bits) / 8.0;
   const double t_smem = 2 * cta_bytes / (hw.smem.bandwidth.value * f);
-  const double waves = std::ceil(static_cast<double>(pl.work_items) / pl.clusters);
+  // Stream-K evens the last wave out over every cluster (its fix-up is small beside a tile).
+  const double waves = pl.tile.stream_k ? static_cast<double>(pl.work_items) / pl.clusters
+                                        : std::ceil(static_cast<double>(pl.work_items) / pl.clusters);
   const double unique = static_cast<double>(p.m) * static_cast<double>(p.k) * pl.math.a_bits / 8 +
                         static_cast<double>(p.n) * static_cast<double>(p.k) * pl.math.b_bits / 8;
   const double t_hbm = unique / (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.9);
@@ -78,6 +80,13 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   if (pl.tile.split_k > 1) {
     t += static_cast<double>(p.m) * static_cast<double>(p.n) * 4.0 * pl.tile.split_k /
          (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.8);
+  }
+  if (pl.tile.stream_k) {
+    // The fix-up: a flag round trip, then the owner reads each partial of its tile (~100 GB/s
+    // for one SM's loads) before its epilogue.
+    const double partial =
+        static_cast<double>(pl.tile.tile_m) * pl.tile.tile_n * tiles_per_item * 4 / pl.cluster_size;
+    t += 1e-6 + pl.sk_partials * partial / 100e9;
   }
   return t;
 }
@@ -159,12 +168,12 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // The finalists are independent simulations: run them on parallel threads (results do not
     // depend on the thread count), then pick in candidate order.
     // Finalists: the three best by the analytic ranking, and the best of each family it may
-    // misjudge (swapped or not, multicast clusters or not).
+    // misjudge (swapped or not, multicast clusters or not, stream-K or not).
     std::vector<GemmPlan> fin;
     const auto family = [](const GemmPlan& c) {
-      return (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0);
+      return (c.tile.stream_k ? 4 : 0) + (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0);
     };
-    bool seen[4] = {false, false, false, false};
+    bool seen[8] = {false, false, false, false, false, false, false, false};
     for (size_t i = 0; i < cands.size(); ++i) {
       const int f = family(cands[i]);
       if (i < 3 || !seen[f]) fin.push_back(cands[i]);
@@ -184,7 +193,8 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        const uint64_t partial = waves <= kWholeRunWaves ? c.work_items : uint64_t{c.clusters} * 2;
+        const uint64_t partial =
+            waves <= kWholeRunWaves || c.tile.stream_k ? c.work_items : uint64_t{c.clusters} * 2;
         Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0, o.trace);
         double e = r.time.seconds();
         if (partial < c.work_items) {

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "isa/mma.hpp"
 #include "workloads/gemm/plan.hpp"
@@ -23,27 +24,7 @@
 namespace bwsim {
 namespace {
 
-struct WorkItem {
-  uint32_t tm = 0;
-  uint32_t tn = 0;
-  uint32_t split = 0;
-};
-
-// Raster order: bands of `raster` tile-rows, column-major within a band, so the tiles in
-// flight share a few rows of A and a band of B (L2 reuse); split-K pieces of a tile adjacent.
-// With multicast clusters a work item is a cluster tile (cluster_n tiles along N), and `tn`
-// counts cluster tiles.
-WorkItem work_item(const GemmPlan& pl, uint64_t w) {
-  const uint64_t split = pl.tile.split_k;
-  const uint64_t tile = w / split;
-  const uint64_t group = std::max<uint32_t>(1, pl.tile.raster);
-  const uint64_t cols = pl.tiles_n / pl.tile.cluster_n;
-  const uint64_t band = tile / (group * cols);
-  const uint64_t within = tile % (group * cols);
-  const uint64_t band_rows = std::min<uint64_t>(group, pl.tiles_m - band * group);
-  return {static_cast<uint32_t>(band * group + within % band_rows), static_cast<uint32_t>(within / band_rows),
-          static_cast<uint32_t>(w % split)};
-}
+using WorkItem = GemmWorkItem;
 
 int64_t clamp_rows(int64_t row0, int64_t rows, int64_t total) {
   return std::max<int64_t>(0, std::min(rows, total - row0));
@@ -163,8 +144,18 @@ void produce_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, cons
 
 uint32_t loads_per_stage(const GemmTensors& t) { return 2u + (t.has_sfa ? 1u : 0u) + (t.has_sfb ? 1u : 0u); }
 
-// The epilogue of one tile for CTA `rank`: convert and store, or write FP32 partials.
-void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_t tn, uint32_t split,
+// This CTA's rows and columns of a tile in workspace slot `slot` (FP32 partials, M x N a slot).
+Region workspace_region(const Shapes& sh, uint32_t slot, int64_t row0, int64_t rows, int64_t col0,
+                        int64_t cols) {
+  return Region{sh.t.workspace, static_cast<uint64_t>(slot * sh.M + row0), static_cast<uint64_t>(rows),
+                static_cast<uint64_t>(col0) * 4, static_cast<uint64_t>(cols) * 4};
+}
+
+constexpr uint32_t kNoSlot = ~0u;
+
+// The epilogue of one tile for CTA `rank`: convert and store D, or (`partial_slot` other than
+// kNoSlot) write FP32 partials to that workspace slot.
+void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_t tn, uint32_t partial_slot,
                     uint32_t half, uint32_t rows_in_cta) {
   const GemmPlan& pl = sh.pl;
   const int64_t row0 = int64_t{tm} * pl.tile.tile_m + int64_t{half} * rows_in_cta;
@@ -172,7 +163,7 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   const int64_t rows = clamp_rows(row0, rows_in_cta, sh.M);
   const int64_t cols = clamp_rows(col0, pl.tile.tile_n, sh.N);
   const uint64_t elems = static_cast<uint64_t>(rows_in_cta) * pl.tile.tile_n;
-  const bool partials = pl.tile.split_k > 1;
+  const bool partials = partial_slot != kNoSlot;
   const int out_bits = partials ? 32 : gemm_out_bits(pl.problem.out);
   ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));  // alpha, conversion
   if (!partials && pl.problem.out == GemmOut::kNvfp4) {
@@ -181,9 +172,7 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * out_bits / 8));
   if (rows == 0 || cols == 0) return;
   if (partials) {
-    ops.push_back(Op::tma_store(Region{sh.t.workspace, static_cast<uint64_t>(split * sh.M + row0),
-                                       static_cast<uint64_t>(rows), static_cast<uint64_t>(col0) * 4,
-                                       static_cast<uint64_t>(cols) * 4}));
+    ops.push_back(Op::tma_store(workspace_region(sh, partial_slot, row0, rows, col0, cols)));
     return;
   }
   ops.push_back(Op::tma_store(Region{sh.t.d, static_cast<uint64_t>(row0), static_cast<uint64_t>(rows),
@@ -219,6 +208,7 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
           ? uint64_t{sh.cta_m} * (pl.tile.k_stage / m.a_scale_block) * m.a_scale_bytes +
                 uint64_t{sh.cta_n} * (pl.tile.k_stage / m.b_scale_block) * m.b_scale_bytes
           : 0;
+  const std::vector<GemmSegment> segments = pl.segments(cluster, total_work);
   ClusterProgram prog;
   for (uint32_t rank = 0; rank < cs; ++rank) {
     Seat seat{pairs, rank / pair_ranks, rank % pair_ranks, 0, pair_ranks};
@@ -229,12 +219,11 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
     Role dequant{"dequant", {}};
     uint64_t it = 0;
     uint64_t j = 0;
-    for (uint64_t w = cluster; w < total_work; w += pl.clusters, ++j) {
-      const WorkItem wi = work_item(pl, w);
+    for (const GemmSegment& seg : segments) {
+      const WorkItem wi = pl.work_item(seg.item);
       seat.tile_n = wi.tn * pairs + seat.pair;
       const auto acc = static_cast<uint32_t>(j % acc_bufs);
-      const uint64_t k_iters = pl.k_iters(wi.split);
-      for (uint64_t kk = 0; kk < k_iters; ++kk, ++it) {
+      for (uint64_t kk = seg.kk0; kk < seg.kk1; ++kk, ++it) {
         const auto s = static_cast<uint32_t>(it % S);
         const auto ph = static_cast<uint32_t>(it / S);
         if (it >= S) producer.ops.push_back(Op::wait(L.empty(s), ph - 1));
@@ -248,22 +237,43 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
           dequant.ops.push_back(Op::arrive(L.full(s), seat.leader()));
         }
         if (seat.half == 0) {  // the pair leader issues the pair's MMAs
-          if (kk == 0 && j >= acc_bufs)
+          if (kk == seg.kk0 && j >= acc_bufs)
             mma.ops.push_back(Op::wait(L.acc_empty(acc), static_cast<uint32_t>(j / acc_bufs - 1)));
           mma.ops.push_back(Op::wait(L.full(s), ph));
           if (sf_tmem_bytes > 0) mma.ops.push_back(Op::bytes_op(OpCode::kTmemCopy, sf_tmem_bytes));
           mma.ops.push_back(Op::mma_op(shape, per_stage, kNoBarrier));
           mma.ops.push_back(Op::mma_commit(L.empty(s), all));
-          if (kk + 1 == k_iters) mma.ops.push_back(Op::mma_commit(L.acc_full(acc), own_pair));
+          if (kk + 1 == seg.kk1) mma.ops.push_back(Op::mma_commit(L.acc_full(acc), own_pair));
         }
       }
       epilogue.ops.push_back(Op::wait(L.acc_full(acc), static_cast<uint32_t>(j / acc_bufs)));
       epilogue.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{sh.cta_m} * pl.tile.tile_n * 4));
       epilogue.ops.push_back(Op::arrive(L.acc_empty(acc), seat.leader()));
       if (j > 0) epilogue.ops.push_back(Op::tma_store_wait());
-      epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, wi.split, seat.half, sh.cta_m);
+      // Stream-K: one flag per shared item and CTA seat; a partial is stored, then flagged.
+      const auto flag = static_cast<uint16_t>((seg.sk_index * pairs + seat.pair) * pair_ranks + seat.half);
+      if (seg.piece > 0) {
+        epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, seg.piece - 1, seat.half, sh.cta_m);
+        epilogue.ops.push_back(Op::tma_store_wait());
+        epilogue.ops.push_back(Op::flag_arrive(flag));
+      } else {
+        if (seg.pieces > 1) {  // the owner adds the other clusters' partials, in order
+          epilogue.ops.push_back(Op::flag_wait(flag, seg.pieces - 1));
+          const int64_t row0 = int64_t{wi.tm} * pl.tile.tile_m + int64_t{seat.half} * sh.cta_m;
+          const int64_t col0 = int64_t{seat.tile_n} * pl.tile.tile_n;
+          const int64_t rows = clamp_rows(row0, sh.cta_m, sh.M);
+          const int64_t cols = clamp_rows(col0, pl.tile.tile_n, sh.N);
+          for (uint32_t q = 1; q < seg.pieces && rows > 0 && cols > 0; ++q)
+            epilogue.ops.push_back(Op::load(workspace_region(sh, q - 1, row0, rows, col0, cols)));
+          epilogue.ops.push_back(Op::with(
+              OpCode::kFma, static_cast<uint32_t>(uint64_t{sh.cta_m} * pl.tile.tile_n * (seg.pieces - 1))));
+        }
+        epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, pl.tile.split_k > 1 ? wi.split : kNoSlot,
+                       seat.half, sh.cta_m);
+      }
       epilogue.ops.push_back(
           Op::with(OpCode::kMark, static_cast<uint32_t>(j)));  // item j's accumulator drained
+      ++j;
     }
     epilogue.ops.push_back(Op::tma_store_wait());
     CtaProgram cta;
@@ -327,7 +337,7 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
   uint64_t it = 0;
   uint64_t j = 0;
   for (uint64_t w = cluster; w < total_work; w += pl.clusters, ++j) {
-    const WorkItem wi = work_item(pl, w);
+    const WorkItem wi = pl.work_item(w);
     const uint64_t k_iters = pl.k_iters(wi.split);
     for (uint64_t kk = 0; kk < k_iters; ++kk, ++it) {
       const auto s = static_cast<uint32_t>(it % S);
@@ -361,7 +371,7 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
       ops.push_back(Op::mma_commit(L.done(g)));
       ops.push_back(Op::wait(L.done(g), static_cast<uint32_t>(j)));
       if (j > 0) ops.push_back(Op::tma_store_wait());
-      epilogue_store(ops, sh, wi.tm, wi.tn, wi.split, g, wg_rows);
+      epilogue_store(ops, sh, wi.tm, wi.tn, pl.tile.split_k > 1 ? wi.split : kNoSlot, g, wg_rows);
       ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j)));
     }
   }
@@ -391,9 +401,16 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t,
   k.name = fmt::format("gemm {}x{}x{} {} {}", plan.problem.m, plan.problem.n, plan.problem.k,
                        plan.problem.format.name, plan.tile.name());
   const uint64_t total = max_work != 0 ? std::min(max_work, plan.work_items) : plan.work_items;
-  k.clusters = static_cast<uint32_t>(std::min<uint64_t>(plan.clusters, total));
+  // Stream-K launches every cluster, even with fewer items than clusters (they share K).
+  k.clusters =
+      plan.tile.stream_k ? plan.clusters : static_cast<uint32_t>(std::min<uint64_t>(plan.clusters, total));
   k.cluster_size = plan.cluster_size;
   k.resources = plan.resources;
+  if (plan.tile.stream_k) {
+    if (max_work != 0) throw std::logic_error("a stream-K plan runs whole");
+    k.flags =
+        static_cast<uint32_t>((plan.work_items - plan.dp_items) * plan.tile.cluster_n * (plan.pair ? 2 : 1));
+  }
   const bool tcgen05 = has_tcgen05(hw.arch);
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;

@@ -18,6 +18,7 @@ std::string TileConfig::name() const {
   if (split_k > 1) s += fmt::format(":split={}", split_k);
   if (raster != 8) s += fmt::format(":raster={}", raster);
   if (swap_ab) s += ":swap";
+  if (stream_k) s += ":streamk";
   return s;
 }
 
@@ -25,7 +26,8 @@ TileConfig parse_tile(std::string_view text) {
   TileConfig t;
   const auto bad = [&](std::string_view why) {
     return InputError(fmt::format(
-        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap])", text, why));
+        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk])", text,
+        why));
   };
   std::string_view rest = text;
   const size_t colon = rest.find(':');
@@ -50,8 +52,8 @@ TileConfig parse_tile(std::string_view text) {
   while (!rest.empty()) {
     const size_t next = rest.find(':');
     const std::string_view kv = rest.substr(0, next);
-    if (kv == "swap") {
-      t.swap_ab = true;
+    if (kv == "swap" || kv == "streamk") {
+      (kv == "swap" ? t.swap_ab : t.stream_k) = true;
       rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
       continue;
     }
@@ -104,6 +106,87 @@ GemmProblem GemmPlan::user_problem() const { return tile.swap_ab ? swapped(probl
 uint64_t GemmPlan::k_iters(uint32_t s) const {
   const auto [k0, k1] = k_range(s);
   return (k1 - k0 + tile.k_stage - 1) / tile.k_stage;
+}
+
+// Raster order: bands of `raster` tile-rows, column-major within a band, so the tiles in flight
+// share a few rows of A and a band of B (L2 reuse); split-K pieces of a tile adjacent. With
+// multicast clusters a work item is a cluster tile (cluster_n tiles along N), and `tn` counts
+// cluster tiles.
+GemmWorkItem GemmPlan::work_item(uint64_t w) const {
+  const uint64_t split = tile.split_k;
+  const uint64_t t = w / split;
+  const uint64_t group = std::max<uint32_t>(1, tile.raster);
+  const uint64_t cols = tiles_n / tile.cluster_n;
+  const uint64_t band = t / (group * cols);
+  const uint64_t within = t % (group * cols);
+  const uint64_t band_rows = std::min<uint64_t>(group, tiles_m - band * group);
+  return {static_cast<uint32_t>(band * group + within % band_rows), static_cast<uint32_t>(within / band_rows),
+          static_cast<uint32_t>(w % split)};
+}
+
+namespace {
+// Stream-K: units are (item, K stage) pairs of the shared items in order; cluster c takes units
+// [c U / C, (c + 1) U / C).
+uint64_t unit_begin(uint64_t c, uint64_t units, uint64_t clusters) { return c * units / clusters; }
+uint64_t cluster_of_unit(uint64_t u, uint64_t units, uint64_t clusters) {
+  uint64_t c = u * clusters / units;
+  while (c + 1 < clusters && unit_begin(c + 1, units, clusters) <= u) ++c;
+  while (c > 0 && unit_begin(c, units, clusters) > u) --c;
+  return c;
+}
+}  // namespace
+
+std::vector<GemmSegment> GemmPlan::segments(uint32_t cluster, uint64_t total_work) const {
+  std::vector<GemmSegment> out;
+  if (!tile.stream_k) {
+    for (uint64_t w = cluster; w < total_work; w += clusters) {
+      const GemmWorkItem wi = work_item(w);
+      out.push_back({w, 0, k_iters(wi.split), 0, 1, 0});
+    }
+    return out;
+  }
+  for (uint64_t w = cluster; w < dp_items; w += clusters) out.push_back({w, 0, k_iters(), 0, 1, 0});
+  const uint64_t kit = k_iters();
+  const uint64_t units = (work_items - dp_items) * kit;
+  const uint64_t u1 = unit_begin(cluster + 1, units, clusters);
+  for (uint64_t u = unit_begin(cluster, units, clusters); u < u1;) {
+    const uint64_t i = u / kit;
+    const uint64_t end = std::min(u1, (i + 1) * kit);
+    const uint64_t first = cluster_of_unit(i * kit, units, clusters);
+    const uint64_t last = cluster_of_unit((i + 1) * kit - 1, units, clusters);
+    out.push_back({dp_items + i, u - i * kit, end - i * kit, static_cast<uint32_t>(cluster - first),
+                   static_cast<uint32_t>(last - first + 1), i});
+    u = end;
+  }
+  return out;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> GemmPlan::k_pieces(int64_t row, int64_t col) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  if (!tile.stream_k) {
+    for (uint32_t s = 0; s < tile.split_k; ++s) out.push_back(k_range(s));
+    return out;
+  }
+  const auto tm = static_cast<uint32_t>(row / tile.tile_m);
+  const auto tn = static_cast<uint32_t>(col / tile.tile_n / tile.cluster_n);
+  const uint64_t kit = k_iters();
+  const uint64_t units = (work_items - dp_items) * kit;
+  const auto k = static_cast<uint64_t>(problem.k);
+  for (uint64_t w = dp_items; w < work_items; ++w) {
+    const GemmWorkItem wi = work_item(w);
+    if (wi.tm != tm || wi.tn != tn) continue;
+    const uint64_t i = w - dp_items;
+    const uint64_t first = cluster_of_unit(i * kit, units, clusters);
+    const uint64_t last = cluster_of_unit((i + 1) * kit - 1, units, clusters);
+    for (uint64_t c = first; c <= last; ++c) {
+      const uint64_t a = std::max(unit_begin(c, units, clusters), i * kit) - i * kit;
+      const uint64_t b = std::min(unit_begin(c + 1, units, clusters), (i + 1) * kit) - i * kit;
+      out.emplace_back(std::min(k, a * tile.k_stage), std::min(k, b * tile.k_stage));
+    }
+    return out;
+  }
+  out.emplace_back(0, k);  // a data-parallel tile
+  return out;
 }
 
 namespace {
@@ -249,6 +332,32 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
   }
   plan.work_items = uint64_t{plan.tiles_m} * (plan.tiles_n / t.cluster_n) * t.split_k;
   plan.clusters = static_cast<uint32_t>(std::min<uint64_t>(plan.work_items, hw.sm.count / plan.cluster_size));
+  if (t.stream_k) {
+    if (!tcgen05) throw tile_error("stream-K is modelled for Blackwell (tcgen05) kernels only");
+    if (t.split_k > 1) throw tile_error("stream-K replaces split-K: give one of them");
+    // Every cluster works; the full waves run whole, the partial wave's K stages are shared.
+    plan.clusters = hw.sm.count / plan.cluster_size;
+    if (plan.work_items % plan.clusters == 0) {
+      throw tile_error(
+          fmt::format("{} work items fill {} clusters in whole waves: nothing for stream-K to even out",
+                      plan.work_items, plan.clusters));
+    }
+    // "Two-tile" stream-K (Osama et al., 2023): the last full wave joins the partial one, so each
+    // cluster shares 1-2 items' worth of K; balancing one item's worth left the variance of the
+    // data-parallel wave's memory stalls in the tail (simulated M = 64 decode: 87% -> 92% of TMA
+    // bandwidth).
+    plan.dp_items =
+        plan.work_items / plan.clusters > 0 ? (plan.work_items / plan.clusters - 1) * plan.clusters : 0;
+    if ((plan.work_items - plan.dp_items) * plan.k_iters() < plan.clusters) {
+      throw tile_error(
+          fmt::format("the last wave's {} items of {} K stages cannot give each of {} clusters a stage",
+                      plan.work_items - plan.dp_items, plan.k_iters(), plan.clusters));
+    }
+    for (uint32_t c = 0; c < plan.clusters; ++c) {
+      for (const GemmSegment& g : plan.segments(c, plan.work_items))
+        plan.sk_partials = std::max(plan.sk_partials, g.pieces - 1);
+    }
+  }
   plan.resources.smem_bytes = t.stages * plan.stage_bytes + kEpilogueSmem + kBarrierSmem;
   plan.resources.threads = hopper ? 384 : 256;
   plan.resources.registers_per_thread = hopper ? 168 : 128;
@@ -318,7 +427,19 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
       const uint64_t tiles = uint64_t{plan.tiles_m} * plan.tiles_n;
       if (t.split_k > 1 && tiles * (plan.pair ? 2 : 1) >= 4 * uint64_t{hw.sm.count}) continue;
       if (t.split_k > 1 && plan.k_iters() < 4) continue;
+      // Stream-K where the last wave would leave clusters idle, for skinny shapes (decode: the
+      // GEMM streams its weights, and idle clusters leave HBM idle) of a few waves (simulated
+      // whole; the tail weighs most there). On compute-bound shapes its fix-ups cost more than
+      // the tail it saves (simulated: 1-3% slower at M = 1024).
+      const uint64_t full = hw.sm.count / plan.cluster_size;
+      const bool sk = tcgen05 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
+                      plan.work_items <= 8 * full && plan.k_iters() >= 4;
       plans.push_back(std::move(plan));
+      if (sk) {
+        TileConfig s = t;
+        s.stream_k = true;
+        plans.push_back(make_plan(p, hw, s));
+      }
     } catch (const InputError&) {
       // a configuration that does not fit this problem or GPU is not a candidate
     }
@@ -360,6 +481,10 @@ GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan) {
   }
   if (plan.tile.split_k > 1) {
     t.workspace = gpu.amap.allocate("split-K partials", rows(p.m) * plan.tile.split_k, rows(p.n) * 4);
+    t.has_workspace = true;
+  }
+  if (plan.sk_partials > 0) {  // one slot of M x N FP32 per partial an item takes
+    t.workspace = gpu.amap.allocate("stream-K partials", rows(p.m) * plan.sk_partials, rows(p.n) * 4);
     t.has_workspace = true;
   }
   return t;

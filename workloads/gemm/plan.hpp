@@ -38,12 +38,33 @@ struct TileConfig {
   /// tokens of a decode step its narrow N side, instead of padding M up to 128 (what cuBLAS and
   /// TensorRT-LLM do for small M). Tile sizes are then in the swapped view: tile_m runs along N.
   bool swap_ab = false;
+  /// Stream-K (Blackwell): the full waves of tiles run data-parallel; the K stages of the tiles
+  /// of the last, partial wave are spread evenly over every cluster. A tile split between
+  /// clusters is finished by the one holding its first K stages, which adds the others' FP32
+  /// partials (from a workspace, once their global flags say they are stored) before the epilogue.
+  bool stream_k = false;
   [[nodiscard]] std::string name() const;
 };
 
-/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4", "128x16:swap". Throws InputError
-/// naming --tile.
+/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4", "128x16:swap", "256x64:streamk".
+/// Throws InputError naming --tile.
 TileConfig parse_tile(std::string_view text);
+
+/// A work item's place: tile row, cluster-tile column (cluster_n tiles along N), split-K slice.
+struct GemmWorkItem {
+  uint32_t tm = 0;
+  uint32_t tn = 0;
+  uint32_t split = 0;
+};
+
+/// The part of a work item one cluster computes: all of it, or (stream-K) a run of its K stages.
+struct GemmSegment {
+  uint64_t item = 0;
+  uint64_t kk0 = 0, kk1 = 0;  // K stages [kk0, kk1) of the item's split
+  uint32_t piece = 0;         // stream-K: 0 is the owner (the item's first K stages); others are partials
+  uint32_t pieces = 1;        // clusters sharing the item
+  uint64_t sk_index = 0;      // stream-K items: item - dp_items
+};
 
 /// A resolved plan: the configuration with everything derived from it.
 struct GemmPlan {
@@ -57,6 +78,8 @@ struct GemmPlan {
   uint64_t work_items = 0;   // cluster tiles (cluster_n tiles along N) x split_k
   uint32_t clusters = 0;     // persistent clusters launched
   uint64_t stage_bytes = 0;  // SMEM per stage per CTA
+  uint64_t dp_items = 0;     // stream-K: work items run whole (the full waves); the rest are shared
+  uint32_t sk_partials = 0;  // stream-K: most partials any item takes from other clusters
   CtaResources resources;
   /// K per split, rounded up to whole stages so that splits start on stage boundaries.
   [[nodiscard]] uint64_t k_per_split() const;
@@ -66,6 +89,14 @@ struct GemmPlan {
   [[nodiscard]] uint64_t k_iters(uint32_t s = 0) const;
   /// The problem as the user posed it (`problem` with any swap undone).
   [[nodiscard]] GemmProblem user_problem() const;
+  /// Work item `w` in raster order.
+  [[nodiscard]] GemmWorkItem work_item(uint64_t w) const;
+  /// What cluster `cluster` computes, in order, of the first `total_work` items (all of them
+  /// with stream-K).
+  [[nodiscard]] std::vector<GemmSegment> segments(uint32_t cluster, uint64_t total_work) const;
+  /// The K ranges whose FP32 sums make output (row, col) of `problem`, in the order they are
+  /// added: split-K slices, or a stream-K item's owner piece and then its partials.
+  [[nodiscard]] std::vector<std::pair<uint64_t, uint64_t>> k_pieces(int64_t row, int64_t col) const;
 };
 
 /// Checks `p` (shape against the format's blocks, format against the GPU) and resolves `t`
