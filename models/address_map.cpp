@@ -1,12 +1,22 @@
 #include "models/address_map.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 namespace bwsim {
 
+namespace {
+int8_t log2_if_pow2(uint64_t v) {
+  return std::has_single_bit(v) ? static_cast<int8_t>(std::countr_zero(v)) : int8_t{-1};
+}
+}  // namespace
+
 AddressMap::AddressMap(uint64_t block_bytes, uint64_t block_width, uint64_t sector_bytes)
-    : block_(block_bytes), width_max_(block_width), sector_(sector_bytes) {}
+    : block_(block_bytes),
+      width_max_(block_width),
+      sector_(sector_bytes),
+      sector_shift_(log2_if_pow2(sector_bytes)) {}
 
 uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_bytes, uint64_t access_width) {
   if (rows == 0 || row_bytes == 0) throw std::invalid_argument("empty tensor " + name);
@@ -31,6 +41,8 @@ uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_byte
   }
   t.block_rows = static_cast<uint32_t>(block_rows);
   t.block_width = static_cast<uint32_t>(width);
+  t.rows_shift = log2_if_pow2(block_rows);
+  t.width_shift = log2_if_pow2(width);
   if ((rows + block_rows - 1) / block_rows >= (uint64_t{1} << 28) ||
       (row_bytes + width - 1) / width >= (uint64_t{1} << 20)) {
     throw std::length_error("tensor " + t.name + " is too large to track");

@@ -30,6 +30,8 @@ struct TensorLayout {
   uint32_t block_width = 0;
   uint64_t block_cols = 0;   // blocks across a row
   uint64_t first_block = 0;  // ordinal of block (0, 0) in the whole address space
+  int8_t rows_shift = -1;    // log2(block_rows) when a power of two (-1: divide), likewise:
+  int8_t width_shift = -1;   // log2(block_width)
   [[nodiscard]] uint64_t bytes() const { return rows * stride; }
 };
 
@@ -72,9 +74,13 @@ class AddressMap {
     }
     return p << (ra * sectors_per_row);
   }
+  /// x / d, as a shift when d is a power of two (`shift` >= 0): block geometry divides on
+  /// every block of every request, and a 64-bit division costs tens of cycles.
+  static uint64_t div(uint64_t x, uint64_t d, int shift) { return shift >= 0 ? x >> shift : x / d; }
   uint64_t block_;
   uint64_t width_max_;
   uint64_t sector_;
+  int sector_shift_ = -1;
   uint64_t next_ = 0;
   uint64_t next_block_ = 0;
   std::vector<TensorLayout> tensors_;
@@ -88,18 +94,20 @@ void AddressMap::for_each_block(const Region& r, F&& f) const {
     throw std::out_of_range("region outside tensor " + t.name);
   const uint64_t br = t.block_rows;
   const uint64_t bw = t.block_width;
-  const uint64_t sectors_per_row = bw / sector_;
-  const uint64_t bj0 = r.byte0 / bw;
-  const uint64_t bj1 = (r.byte0 + r.bytes - 1) / bw;
-  for (uint64_t bi = r.row0 / br; bi <= (r.row0 + r.rows - 1) / br; ++bi) {
+  const uint64_t sectors_per_row = div(bw, sector_, sector_shift_);
+  const uint64_t bj0 = div(r.byte0, bw, t.width_shift);
+  const uint64_t bj1 = div(r.byte0 + r.bytes - 1, bw, t.width_shift);
+  const uint64_t bi1 = div(r.row0 + r.rows - 1, br, t.rows_shift);
+  for (uint64_t bi = div(r.row0, br, t.rows_shift); bi <= bi1; ++bi) {
     const uint64_t ra = std::max(r.row0, bi * br) - bi * br;
     const uint64_t rb = std::min(r.row0 + r.rows, (bi + 1) * br) - bi * br;
     // One bit at the first sector of each touched row: a block's mask is this times the
     // sectors one row touches (the rows' patterns never overlap, so the product is a sum).
     const u128 row_starts = rows_pattern(ra, rb, sectors_per_row);
     for (uint64_t bj = bj0; bj <= bj1; ++bj) {
-      const uint64_t ca = (std::max(r.byte0, bj * bw) - bj * bw) / sector_;
-      const uint64_t cb = (std::min(r.byte0 + r.bytes, (bj + 1) * bw) - bj * bw + sector_ - 1) / sector_;
+      const uint64_t ca = div(std::max(r.byte0, bj * bw) - bj * bw, sector_, sector_shift_);
+      const uint64_t cb =
+          div(std::min(r.byte0 + r.bytes, (bj + 1) * bw) - bj * bw + sector_ - 1, sector_, sector_shift_);
       const u128 row_mask = (cb - ca >= 128 ? ~u128{0} : ((u128{1} << (cb - ca)) - 1)) << ca;
       const u128 mask = row_starts * row_mask;
       f(BlockAccess{(uint64_t{t.id} << 48) | (bi << 20) | bj, t.base + bi * br * t.stride + bj * bw,

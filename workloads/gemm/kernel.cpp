@@ -217,6 +217,14 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
     Role mma{"mma", {}};
     Role epilogue{"epilogue", {}};
     Role dequant{"dequant", {}};
+    {  // the op lists' sizes, so that they are built without reallocating
+      uint64_t stages = 0;
+      for (const GemmSegment& seg : segments) stages += seg.kk1 - seg.kk0;
+      producer.ops.reserve(stages * (loads_per_stage(sh.t) + 1));
+      if (seat.half == 0) mma.ops.reserve(stages * 4 + segments.size() * 2);
+      epilogue.ops.reserve(segments.size() * 12 + 1);
+      if (m.weight_only) dequant.ops.reserve(stages * 5);
+    }
     uint64_t it = 0;
     uint64_t j = 0;
     for (const GemmSegment& seg : segments) {
@@ -277,9 +285,11 @@ ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t to
     }
     epilogue.ops.push_back(Op::tma_store_wait());
     CtaProgram cta;
-    cta.roles = {producer, epilogue};
-    if (seat.half == 0) cta.roles.push_back(mma);
-    if (m.weight_only) cta.roles.push_back(dequant);
+    cta.roles.reserve(4);
+    cta.roles.push_back(std::move(producer));
+    cta.roles.push_back(std::move(epilogue));
+    if (seat.half == 0) cta.roles.push_back(std::move(mma));
+    if (m.weight_only) cta.roles.push_back(std::move(dequant));
     cta.barrier_counts.assign(L.count(), 1);
     // Arrivals at a pair leader's full barrier per stage: each A half as `pairs` multicast
     // shares, B per CTA, A scales from pair 0 per half, B scales per CTA.
@@ -376,12 +386,12 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
     }
   }
   CtaProgram cta;
-  cta.roles = {producer};
+  cta.roles.push_back(std::move(producer));
   for (Role& r : math) {
     r.ops.push_back(Op::tma_store_wait());
     cta.roles.push_back(std::move(r));
   }
-  if (m.weight_only) cta.roles.push_back(dequant);
+  if (m.weight_only) cta.roles.push_back(std::move(dequant));
   cta.barrier_counts.assign(L.count(), 1);
   for (uint32_t s = 0; s < S; ++s) cta.barrier_counts[L.empty(s)] = wgs;
   const uint32_t full_count = m.weight_only ? 1 + (sh.t.has_sfa ? 1 : 0) + 1 : loads_per_stage(sh.t);
