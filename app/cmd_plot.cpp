@@ -1,5 +1,6 @@
-// bwsim plot: charts from a sweep's CSV (line, scatter, grouped bars) and roofline plots (a GEMM
-// sweep's points, or a `bwsim run --json` report's step kernels, against the GPU's roofs).
+// bwsim plot: charts from a sweep's CSV or a format comparison's JSON (line, scatter, grouped
+// bars) and roofline plots (a GEMM sweep's points, a comparison's formats, or a `bwsim run
+// --json` report's step kernels, against the GPU's roofs).
 // bwsim reads and checks the data; scripts/plot.py draws it with matplotlib.
 #include <fmt/format.h>
 
@@ -70,6 +71,77 @@ Csv read_csv(const std::string& file) {
   }
   if (c.header.empty()) throw InputError(fmt::format("{}: empty", file));
   return c;
+}
+
+json::value read_json(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read", file));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  try {
+    return json::parse(buf.str());
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not JSON: {}", file, e.what()));
+  }
+}
+
+std::string command_of(const json::value& doc) {
+  if (!doc.is_object()) return "";
+  const auto* c = doc.as_object().if_contains("command");
+  return c != nullptr && c->is_string() ? std::string(c->as_string()) : "";
+}
+
+// A `bwsim compare gemm --json` report as a table, a row per format, with the GEMM sweep's
+// column names (so one set of --x / --y keys works for both).
+Csv compare_table(const json::object& doc, const std::string& file) {
+  Csv c;
+  c.header = {"format",
+              "plan.tile",
+              "time.us",
+              "throughput.tflops",
+              "throughput.pct_of_peak",
+              "bytes.hbm",
+              "l2.hit_rate",
+              "intensity.flop_per_hbm_byte",
+              "error.rel_frobenius",
+              "error.sqnr_db"};
+  const auto num = [](const json::value& v) {
+    return v.is_number() ? fmt::format("{:.10g}", v.to_number<double>()) : "";
+  };
+  try {
+    for (const json::value& rv : doc.at("results").as_array()) {
+      const json::object& r = rv.as_object();
+      const json::object& t = r.at("timing").as_object();
+      const json::object& b = r.at("bytes").as_object();
+      const json::value& f = r.at("functional");
+      const json::object* err = f.is_object() ? &f.as_object().at("error").as_object() : nullptr;
+      c.rows.push_back({std::string(r.at("format").as_string()),
+                        std::string(r.at("plan").at("tile").as_string()), num(t.at("time_us")),
+                        num(t.at("tflops")), num(t.at("pct_of_peak")),
+                        fmt::format("{:.10g}", b.at("hbm_read").to_number<double>() +
+                                                   b.at("hbm_write").to_number<double>()),
+                        num(b.at("l2_hit_rate")), num(r.at("arithmetic_intensity")),
+                        err != nullptr ? num(err->at("rel_frobenius")) : "",
+                        err != nullptr ? num(err->at("sqnr_db")) : ""});
+    }
+  } catch (const std::exception& e) {
+    throw InputError(
+        fmt::format("{}: not a complete `bwsim compare gemm --json` report ({})", file, e.what()));
+  }
+  if (c.rows.empty()) throw InputError(fmt::format("{}: the comparison has no results", file));
+  return c;
+}
+
+// A sweep's CSV, or a comparison's JSON report as the same kind of table.
+Csv read_table(const std::string& file) {
+  if (fs::path(file).extension() != ".json") return read_csv(file);
+  const json::value doc = read_json(file);
+  if (command_of(doc) != "compare gemm") {
+    throw InputError(
+        fmt::format("{}: expected a sweep CSV or a `bwsim compare gemm --json` report{}", file,
+                    command_of(doc) == "run" ? " (a run report plots with --kind roofline)" : ""));
+  }
+  return compare_table(doc.as_object(), file);
 }
 
 // "8 TB/s" -> 8 and unit "TB/s"; "nvfp4" -> not a number.
@@ -146,17 +218,10 @@ int run_plot(const cli::po::variables_map& vm) {
     job["y_label"] = "achieved TFLOP/s";
     job["title"] =
         fmt::format("roofline on {} (sustained clock): {}", hw.name, fs::path(input).filename().string());
-    if (fs::path(input).extension() == ".json") {
+    const bool run_report = fs::path(input).extension() == ".json" && command_of(read_json(input)) == "run";
+    if (run_report) {
       // A `bwsim run --json` report: the decode step's kernels (and the first prefill chunk's).
-      std::ifstream in(input);
-      std::stringstream buf;
-      buf << in.rdbuf();
-      json::value doc;
-      try {
-        doc = json::parse(buf.str());
-      } catch (const std::exception& e) {
-        throw InputError(fmt::format("{}: not JSON: {}", input, e.what()));
-      }
+      const json::value doc = read_json(input);
       const auto step = [&](const json::value* s, const std::string& label) {
         if (s == nullptr || !s->is_object() || !s->as_object().contains("kernels")) return;
         std::vector<double> xs, ys;
@@ -175,8 +240,6 @@ int run_plot(const cli::po::variables_map& vm) {
         if (!xs.empty())
           series_out.push_back({{"label", label}, {"x", numbers(xs)}, {"y", numbers(ys)}, {"names", names}});
       };
-      if (!doc.is_object() || !doc.as_object().contains("command") || doc.as_object().at("command") != "run")
-        throw InputError(fmt::format("{}: expected a `bwsim run --json` report or a sweep CSV", input));
       const json::object& d = doc.as_object();
       if (const auto* dec = d.if_contains("decode"))
         step(dec->as_object().if_contains("step"), "decode step kernels");
@@ -188,10 +251,13 @@ int run_plot(const cli::po::variables_map& vm) {
         throw InputError(
             fmt::format("{}: no timed kernels (the scenario did not fit, or timing was off)", input));
     } else {
-      const Csv c = read_csv(input);
+      // A GEMM sweep's points, or a comparison's formats (one series each).
+      const Csv c = read_table(input);
       const size_t xi = c.column("intensity.flop_per_hbm_byte", "--kind roofline needs", input);
       const size_t yi = c.column("throughput.tflops", "--kind roofline needs", input);
-      const std::string series_key = vm.count("series") != 0 ? vm["series"].as<std::string>() : "";
+      const bool comparison = c.header.front() == "format";
+      const std::string series_key =
+          vm.count("series") != 0 ? vm["series"].as<std::string>() : (comparison ? "format" : "");
       const size_t si = series_key.empty() ? 0 : c.column(series_key, "--series", input);
       std::vector<std::string> order;
       std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by;
@@ -209,9 +275,11 @@ int run_plot(const cli::po::variables_map& vm) {
   } else {
     if (kind != "line" && kind != "scatter" && kind != "bar")
       throw InputError(fmt::format("--kind {}: expected line, scatter, bar or roofline", kind));
-    if (vm.count("x") == 0 || vm.count("y") == 0) throw InputError("--x KEY and --y METRIC are required");
-    const Csv c = read_csv(input);
-    const std::string xk = vm["x"].as<std::string>();
+    const Csv c = read_table(input);
+    const bool comparison = c.header.front() == "format";
+    if ((vm.count("x") == 0 && !comparison) || vm.count("y") == 0)
+      throw InputError("--x KEY and --y METRIC are required (a comparison's --x defaults to format)");
+    const std::string xk = vm.count("x") != 0 ? vm["x"].as<std::string>() : "format";
     const std::string yk = vm["y"].as<std::string>();
     const size_t xi = c.column(xk, "--x", input);
     const size_t yi = c.column(yk, "--y", input);
@@ -279,11 +347,12 @@ cli::Command plot_command() {
   return cli::Command{
       "plot", "chart a sweep's results (line, scatter, bars) or a roofline of a GEMM sweep or a run report",
       "bwsim plot RESULTS.csv --x KEY --y METRIC [--series KEY] [--kind line|scatter|bar] [--logx] [--logy] "
-      "-o "
-      "FILE.svg|png; bwsim plot (RESULTS.csv|RUN.json) --kind roofline [--hw b200] -o FILE.svg",
+      "-o FILE.svg|png; bwsim plot COMPARE.json --y METRIC --kind bar -o FILE.svg; "
+      "bwsim plot (RESULTS.csv|COMPARE.json|RUN.json) --kind roofline [--hw b200] -o FILE.svg",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
-        desc.add_options()("input", cli::po::value<std::string>(),
-                           "sweep results CSV, or a bwsim run --json report")(
+        desc.add_options()(
+            "input", cli::po::value<std::string>(),
+            "sweep results CSV, a bwsim compare gemm --json report, or a bwsim run --json report")(
             "output,o", cli::po::value<std::string>(), "the chart: .svg, .png or .pdf")(
             "x", cli::po::value<std::string>(), "column for the x axis (an axis key)")(
             "y", cli::po::value<std::string>(), "column for the y axis (a metric)")(

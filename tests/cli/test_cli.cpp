@@ -859,6 +859,20 @@ TEST_F(Cli, PlotDrawsSweepChartsAndRooflines) {
   Result rr = run("plot '" + report + "' --kind roofline -o '" + (dir_ / "run.svg").string() + "'");
   ASSERT_EQ(rr.code, 0) << rr.err;
   EXPECT_CONTAINS(slurp(dir_ / "run.svg"), "decode step kernels");
+  // A format comparison's table as bars (x: the formats) and on the roofline.
+  const std::string cmp = (dir_ / "cmp.json").string();
+  ASSERT_EQ(run("compare gemm --m 512 --n 512 --k 1024 --formats bf16,nvfp4 --functional sample:4 --json '" +
+                cmp + "'")
+                .code,
+            0);
+  Result cb = run("plot '" + cmp + "' --kind bar --y error.sqnr_db -o '" + (dir_ / "cmp.svg").string() + "'");
+  ASSERT_EQ(cb.code, 0) << cb.err;
+  EXPECT_CONTAINS(slurp(dir_ / "cmp.svg"), "nvfp4");
+  Result cr = run("plot '" + cmp + "' --kind roofline -o '" + (dir_ / "cmpr.svg").string() + "'");
+  ASSERT_EQ(cr.code, 0) << cr.err;
+  EXPECT_CONTAINS(slurp(dir_ / "cmpr.svg"), "format = bf16");
+  expect_rejected("plot", {{"'" + report + "' --y time.us -o '" + (dir_ / "x.svg").string() + "'",
+                            "a run report plots with --kind roofline"}});
   expect_rejected("plot", {{"'" + csv + "' --x gemm.m --y nope -o '" + (dir_ / "x.svg").string() + "'",
                             "--y nope: no such column"},
                            {"'" + csv + "' --x gemm.m --y time.us -o '" + (dir_ / "x.txt").string() + "'",
