@@ -268,7 +268,7 @@ int run_plot(const cli::po::variables_map& vm) {
         by[s].second.push_back(std::stod(r[yi]));
       }
       for (const std::string& s : order)
-        series_out.push_back({{"label", series_key.empty() ? s : series_key + " = " + s},
+        series_out.push_back({{"label", series_key.empty() ? s : fmt::format("{} = {}", series_key, s)},
                               {"x", numbers(by[s].first)},
                               {"y", numbers(by[s].second)}});
     }
@@ -319,7 +319,7 @@ int run_plot(const cli::po::variables_map& vm) {
     }
     if (order.empty()) throw InputError(fmt::format("{}: no rows with a value of {} to plot", input, yk));
     for (const std::string& s : order)
-      series_out.push_back({{"label", series_key.empty() ? s : series_key + " = " + s},
+      series_out.push_back({{"label", series_key.empty() ? s : fmt::format("{} = {}", series_key, s)},
                             {"x", by[s].first},
                             {"y", numbers(by[s].second)}});
     job["x_label"] = x_unit.empty() ? xk : fmt::format("{} ({})", xk, x_unit);
