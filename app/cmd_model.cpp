@@ -182,6 +182,7 @@ int run_model(const cli::po::variables_map& vm) {
   if (step != "off") {
     StepOptions so;
     so.tp = co.tp;
+    so.ep = vm["ep"].as<int>();
     StepCache cache;
     const int64_t batch = vm["batch"].as<int64_t>();
     const int64_t prompt = vm["prompt"].as<int64_t>();
@@ -242,6 +243,8 @@ cli::Command model_command() {
             "GEMM activations: 'weights' (as the weights) or a format (bf16: weight-only)")(
             "context", cli::po::value<int64_t>()->default_value(8192), "tokens per sequence")(
             "tp", cli::po::value<int>()->default_value(1), "tensor-parallel GPUs")(
+            "ep", cli::po::value<int>()->default_value(1),
+            "expert parallelism with --step: 1 (experts sharded over TP) or the TP degree (whole experts)")(
             "step", cli::po::value<std::string>()->default_value("off"),
             "simulate a step on the GPU model: off, decode (--batch sequences at --context), prefill (one "
             "--prompt), both")("batch", cli::po::value<int64_t>()->default_value(1),

@@ -115,7 +115,8 @@ int run_run(const cli::po::variables_map& vm) {
       "  model       {} ({:.2f} B parameters{}), {}\n", s.model.name, s.model.params().total() * 1e-9,
       s.model.moe ? fmt::format(", {:.2f} B active", s.model.active_params().total() * 1e-9) : "",
       s.quant.text());
-  out << fmt::format("  hardware    {} x {} (TP {})\n", s.tp, s.hw.name, s.tp);
+  out << fmt::format("  hardware    {} x {} (TP {}{})\n", s.tp, s.hw.name, s.tp,
+                     s.ep > 1 ? fmt::format(", experts EP {}", s.ep) : "");
   out << fmt::format("  load        {} sequences, prompt {} + output {} tokens{}\n", s.concurrency, s.prompt,
                      s.output,
                      s.mtp.drafts > 0 ? fmt::format(", MTP {} drafts ({})", s.mtp.drafts,
@@ -134,6 +135,7 @@ int run_run(const cli::po::variables_map& vm) {
                      {"model", s.model.name},
                      {"hw", s.hw.name},
                      {"tp", s.tp},
+                     {"ep", s.ep},
                      {"quantization", s.quant.text()},
                      {"concurrency", s.concurrency},
                      {"prompt", s.prompt},

@@ -110,6 +110,20 @@ TEST_F(ScenarioTest, MtpAcceptanceFromAFunctionalSimulation) {
       "expected one of: greedy, stochastic");
 }
 
+TEST_F(ScenarioTest, ExpertParallelismIsCheckedWhereItIsSet) {
+  // ep is 1 or the TP degree, and needs a model with experts it divides.
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "", {"tp=2", "ep=4"}, {});
+                  }),
+                  "'ep'");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "", {"tp=2", "ep=2"}, {});
+                  }),
+                  "has no experts to spread");
+  const Scenario s = load_scenario(write(kSmall), "mixtral-8x7b", "", {"tp=2", "ep=2"}, {});
+  EXPECT_EQ(s.ep, 2);
+}
+
 TEST_F(ScenarioTest, SampledDecodeContextsMatchEveryStep) {
   // Decode steps sampled at 3 contexts and interpolated against all 48 steps simulated: the mean
   // step time agrees within 1% (the fast-forward DESIGN.md asks a test for).

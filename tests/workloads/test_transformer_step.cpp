@@ -127,6 +127,21 @@ TEST(TransformerStep, MlaDecodeRunsAbsorbedAndPrefillExpanded) {
   EXPECT_EQ(find(pf, "kv_b_proj")->shape, "512 x 4096 x 512 nvfp4");
   EXPECT_EQ(find(pf, "attention")->shape,
             "1 seqs x 512 queries, context 512, 16 / 16 heads x 128 + 64, KV bf16");
+  // Expert parallelism: each GPU runs its 32 whole experts (2048 wide) instead of all 256 at
+  // 256 wide; the active ones spread evenly (decode: 8 x 8 assignments reach 57 experts, 8 here).
+  StepOptions epo = o;
+  epo.ep = 8;
+  const StepTiming te = simulate_step(ds, q, hw, d, epo, cache);
+  EXPECT_EQ(find(t, "experts_down")->shape, "2 x 408576 x 256 nvfp4");   // 57 experts x 7168, K = 2048 / 8
+  EXPECT_EQ(find(te, "experts_down")->shape, "2 x 57344 x 2048 nvfp4");  // 8 experts x 7168
+  EXPECT_EQ(find(te, "experts_gate_up")->shape, "2 x 32768 x 7168 nvfp4");
+  EXPECT_LT(find(te, "experts_down")->us_each, find(t, "experts_down")->us_each);
+  // The busiest GPU's work: 8 whole experts against a 1/8 slice of all 57.
+  EXPECT_NEAR(find(te, "experts_down")->flops_each / find(t, "experts_down")->flops_each,
+              8.0 * 2048 / (57 * 256), 1e-9);
+  epo.ep = 4;
+  EXPECT_CONTAINS(input_error_of([&] { (void)simulate_step(ds, q, hw, d, epo, cache); }),
+                  "ep must be 1 or tp (8)");
   // A narrow latent cache does not fit TMEM beside O yet: said, not crashed.
   EXPECT_CONTAINS(input_error_of([&] {
                     (void)simulate_step(ds, QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor), hw, d,

@@ -83,6 +83,11 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   r.req("model", model_name, "configs/models name, a model .toml, or a Hugging Face config.json");
   r.opt("hw", hw_name, std::string("b200"), "GPU: configs/hw name or file");
   r.opt("tp", s.tp, 1, "tensor-parallel GPUs");
+  r.opt("ep", s.ep, 1,
+        "expert parallelism: 1 (every expert sharded over the TP group) or tp (whole experts, experts / tp "
+        "a GPU)");
+  r.check(s.ep == 1 || s.ep == s.tp, "ep", fmt::format("must be 1 or tp ({})", s.tp));
+  const std::string ep_where = r.where("ep");
   {
     ConfigReader q = r.opt_section("quantization", "formats of weights, KV cache and activations");
     s.quant = read_quant_plan(q);
@@ -185,6 +190,12 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   }
   r.finish();
   s.model = load_model(model_path(file, model.empty() ? model_name : model));
+  if (s.ep > 1 && (!s.model.moe || s.model.moe->experts % s.ep != 0)) {
+    throw InputError(fmt::format(
+        "{}: 'ep' {}: {}", ep_where, s.ep,
+        s.model.moe ? fmt::format("must divide {}'s {} experts", s.model.name, s.model.moe->experts)
+                    : fmt::format("{} has no experts to spread", s.model.name)));
+  }
   s.hw = HwSpec::load(hw.empty() ? hw_name : hw, hw_sets);
   // Every GEMM class's format must run on this GPU: say which key to change where not.
   for (WeightClass c :
@@ -219,6 +230,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
   res.timed = true;
   StepOptions so;
   so.tp = s.tp;
+  so.ep = s.ep;
   so.expert_imbalance = s.expert_imbalance;
   so.gemm_finalists = s.gemm_finalists;
   so.trace = trace;

@@ -49,6 +49,7 @@ struct Scenario {
   HwSpec hw;
   QuantPlan quant;
   int tp = 1;
+  int ep = 1;  // expert parallelism: 1 or tp (StepOptions::ep)
   int64_t concurrency = 1;
   int64_t prompt = 1024;
   int64_t output = 256;

@@ -228,6 +228,17 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   }
   if (o.expert_imbalance < 1)
     throw InputError(fmt::format("expert_imbalance {}: must be >= 1", o.expert_imbalance));
+  if (o.ep != 1) {
+    if (!m.moe) throw InputError(fmt::format("ep = {}: {} has no experts to spread", o.ep, m.name));
+    if (o.ep != o.tp) {
+      throw InputError(
+          fmt::format("ep = {}: expert parallelism spreads whole experts over the TP group's GPUs, so ep "
+                      "must be 1 or tp ({})",
+                      o.ep, o.tp));
+    }
+    if (m.moe->experts % o.ep != 0)
+      throw InputError(fmt::format("ep = {}: must divide the model's {} experts", o.ep, m.moe->experts));
+  }
   Builder b(m, q, hw, s, o, cache);
   const int64_t T = s.batch * s.q_len;
   const int64_t L = m.layers;
@@ -273,18 +284,28 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     // Experts that get at least one token, and the busiest one's tokens.
     const double active = std::max(1.0, std::round(E * (1 - std::pow(1 - 1 / E, assignments))));
     const auto busiest = static_cast<int64_t>(std::ceil(assignments / active * o.expert_imbalance));
-    const int64_t inner = m.moe->expert_ffn / tp;
-    const auto A = static_cast<int64_t>(active);
+    // Tensor-parallel experts: every GPU runs every active expert, 1/tp of its FFN width.
+    // Expert parallelism (ep = tp): each GPU holds E/ep whole experts and runs the active ones
+    // among them (the active experts spread evenly) on the tokens routed to them; the tokens are
+    // already on every GPU (TP attention), and the all-reduce after the layer combines them.
+    const bool ep = o.ep > 1;
+    const int64_t inner = ep ? m.moe->expert_ffn : m.moe->expert_ffn / tp;
+    const auto A = ep ? std::min<int64_t>(m.moe->experts / o.ep,
+                                          static_cast<int64_t>(std::ceil(active / static_cast<double>(o.ep))))
+                      : static_cast<int64_t>(active);
+    const double local =
+        ep ? assignments / static_cast<double>(o.ep) : assignments;  // expert-token pairs here
     b.stream("router", fmt::format("{} x {} -> {} experts, top {}", T, H, m.moe->experts, m.moe->top_k),
              E * Hd * 2 + Td * Hd * 2, 0, moe_layers);
     // A grouped GEMM over the active experts: their tiles side by side along N.
     b.gemm("experts_gate_up", WeightClass::kExperts, busiest, A * 2 * inner, H, moe_layers);
-    b.stream("experts_silu_mul", fmt::format("{} x {}", assignments, 2 * inner),
-             assignments * static_cast<double>(inner) * 4,
-             assignments * static_cast<double>(inner) * act_bytes(WeightClass::kExperts), moe_layers);
+    b.stream("experts_silu_mul", fmt::format("{:g} x {}", local, 2 * inner),
+             local * static_cast<double>(inner) * 4,
+             local * static_cast<double>(inner) * act_bytes(WeightClass::kExperts), moe_layers);
     b.gemm("experts_down", WeightClass::kExperts, busiest, A * H, inner, moe_layers);
-    b.stream("moe_combine", fmt::format("{} x {} x top {}", T, H, m.moe->top_k), assignments * Hd * 2,
-             assignments * Hd * 2, moe_layers);
+    b.stream("moe_combine",
+             fmt::format("{} x {} x top {}{}", T, H, m.moe->top_k, ep ? fmt::format(" / ep {}", o.ep) : ""),
+             local * Hd * 2, local * Hd * 2, moe_layers);
     if (m.moe->shared_ffn > 0) {
       const int64_t sh = m.moe->shared_ffn / tp;
       b.gemm("shared_gate_up", WeightClass::kMlp, T, 2 * sh, H, moe_layers);

@@ -33,6 +33,9 @@ struct StepShape {
 
 struct StepOptions {
   int tp = 1;
+  /// Expert parallelism: 1 (every expert's FFN sharded over the TP group) or tp (each GPU holds
+  /// experts / tp whole experts).
+  int ep = 1;
   double kernel_gap_us = 2.0;      // launch-to-launch gap of a CUDA-graph replay
   double stream_efficiency = 0.9;  // share of HBM bandwidth element-wise kernels reach
   double expert_imbalance = 1.0;   // busiest expert's tokens / the mean (>= 1)
