@@ -37,6 +37,8 @@ std::optional<TraceRequest> trace_request(const cli::po::variables_map& vm, uint
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     throw InputError(fmt::format("--trace {}: directory {} does not exist", r.path, dir.string()));
+  if (std::filesystem::is_directory(r.path, ec))
+    throw InputError(fmt::format("--trace {}: is a directory; give a file name", r.path));
   r.options.sms = parse_sm_list(vm["trace-sms"].as<std::string>(), sm_count, "--trace-sms");
   r.options.max_events = vm["trace-max-events"].as<uint64_t>();
   if (r.options.max_events == 0) throw InputError("--trace-max-events 0: must be at least 1");
