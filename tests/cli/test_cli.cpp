@@ -634,6 +634,7 @@ TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
                    "--trace-max-events 0"},
                   {"--m 128 --n 128 --k 128 --trace '" + (dir_ / "no/such/dir/t.json").string() + "'",
                    "does not exist"},
+                  {"--m 128 --n 128 --k 128 --trace '" + dir_.string() + "'", "is a directory"},
               });
   EXPECT_FALSE(fs::exists(none));
 }
