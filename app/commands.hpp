@@ -14,6 +14,7 @@ cli::Command compare_command();
 cli::Command rope_command();
 cli::Command attention_command();
 cli::Command model_command();
+cli::Command numerics_command();
 cli::Command run_command();
 cli::Command sweep_command();
 cli::Command sweep_merge_command();

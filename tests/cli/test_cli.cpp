@@ -379,6 +379,23 @@ TEST_F(Cli, ModelReportsParametersBytesAndFit) {
                            });
 }
 
+TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
+  Result r =
+      run("numerics --model llama-3.1-8b --formats bf16,nvfp4 --tokens 8 --vocab 128 --layers 1 --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out.substr(r.out.find("{\n"))).as_object();
+  const auto& rows = doc.at("results").as_array();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].at("format"), "nvfp4");
+  EXPECT_GT(rows[0].at("logits").at("sqnr_db").to_number<double>(),
+            rows[1].at("logits").at("sqnr_db").to_number<double>());
+  EXPECT_EQ(doc.at("replica").at("layers").to_number<int>(), 1);
+  expect_rejected("numerics", {{"--model llama-3.1-8b --formats bf16,fp5", "unknown format 'fp5'"},
+                               {"--model llama-3.1-8b --hw h100 --formats nvfp4", "--formats nvfp4"},
+                               {"--model deepseek-v3", "not MLA"},
+                               {"--model llama-3.1-8b --kv-format fp3", "--kv-format fp3"}});
+}
+
 TEST_F(Cli, RunReportsAScenarioOrWhyItDoesNotFit) {
   const std::string scenario =
       std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";

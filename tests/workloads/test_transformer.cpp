@@ -11,6 +11,7 @@
 #include "workloads/transformer/capacity.hpp"
 #include "workloads/transformer/hf_import.hpp"
 #include "workloads/transformer/model.hpp"
+#include "workloads/transformer/numerics.hpp"
 #include "workloads/transformer/quant_plan.hpp"
 
 namespace bwsim {
@@ -287,6 +288,56 @@ TEST_F(TransformerFiles, BadTomlModelsSayWhereAndWhat) {
   EXPECT_CONTAINS(input_error_of([&] { (void)load_model(write("r.toml", ok + "[attention]\n")); }), "r.toml");
   const std::string rope = ok.substr(0, ok.find("[mlp]")) + "rope = \"yarn:factor=4\"\n[mlp]\nffn = 16\n";
   EXPECT_CONTAINS(input_error_of([&] { (void)load_model(write("y.toml", rope)); }), "original");
+}
+
+}  // namespace
+}  // namespace bwsim
+
+namespace bwsim {
+namespace {
+
+// Model-level numerics on a seeded replica: the formats' errors through whole layers keep the
+// order the GEMM tests show (FP8 < NVFP4 < MXFP4), BF16 compute stays near float64, and the run
+// is deterministic.
+TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  NumericsOptions o;
+  o.layers = 2;
+  o.tokens = 16;
+  o.width = 256;  // below one GQA group (4 x 128): the replica keeps a whole group
+  o.vocab = 512;
+  const auto run = [&](Scheme s) { return model_numerics(m, QuantPlan::uniform(s, KvFormat::kBf16), hw, o); };
+  const NumericsResult bf = run(Scheme::kBf16);
+  EXPECT_EQ(bf.hidden, 512);
+  EXPECT_EQ(bf.heads, 4);
+  EXPECT_EQ(bf.kv_heads, 1);
+  EXPECT_EQ(bf.head_dim, 128);
+  EXPECT_EQ(bf.ffn, 1792);  // 512 x 14336 / 4096
+  ASSERT_EQ(bf.residual.size(), 2u);
+  EXPECT_GT(bf.logits.sqnr_db, 40);
+  EXPECT_EQ(bf.top1, 1.0);
+  const NumericsResult f8 = run(Scheme::kFp8E4M3);
+  const NumericsResult nv = run(Scheme::kNvfp4);
+  const NumericsResult mx = run(Scheme::kMxfp4);
+  EXPECT_GT(bf.logits.sqnr_db, f8.logits.sqnr_db);
+  EXPECT_GT(f8.logits.sqnr_db, nv.logits.sqnr_db);
+  EXPECT_GT(nv.logits.sqnr_db, mx.logits.sqnr_db);
+  EXPECT_LT(f8.kl_mean, nv.kl_mean);
+  EXPECT_LT(nv.kl_mean, mx.kl_mean);
+  for (const ErrorMetrics& e : nv.residual) EXPECT_LT(e.sqnr_db, bf.residual.front().sqnr_db);
+  // Seeded: the same numbers again.
+  const NumericsResult again = run(Scheme::kNvfp4);
+  EXPECT_EQ(again.logits.rel_frobenius, nv.logits.rel_frobenius);
+  EXPECT_EQ(again.kl_mean, nv.kl_mean);
+  // What the replica does not cover says so.
+  const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
+  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(load_model("deepseek-v3"), q, hw, o); }),
+                  "not MLA");
+  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(load_model("mixtral-8x7b"), q, hw, o); }),
+                  "not MoE");
+  o.width = 64;
+  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(m, q, hw, o); }), "--width 64");
 }
 
 }  // namespace

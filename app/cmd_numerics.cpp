@@ -1,0 +1,154 @@
+// bwsim numerics: how quantization plans' errors add up through a model, on a seeded replica
+// small enough to run exactly (workloads/transformer/numerics.hpp), one row per format.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <cmath>
+
+#include "app/commands.hpp"
+#include "sim/errors.hpp"
+#include "sim/table.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/numerics.hpp"
+
+namespace bwsim::app {
+namespace {
+
+std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "inf"; }
+
+boost::json::object metrics(const ErrorMetrics& e) {
+  return {{"rel_frobenius", e.rel_frobenius},
+          {"sqnr_db", e.sqnr_db},
+          {"cosine", e.cosine},
+          {"max_abs", e.max_abs}};
+}
+
+int run_numerics(const cli::po::variables_map& vm) {
+  if (vm.count("model") == 0)
+    throw InputError("--model is required (a configs/models name, .toml or config.json)");
+  const ModelSpec m = load_model(vm["model"].as<std::string>());
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
+  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+  NumericsOptions o;
+  o.layers = vm["layers"].as<int>();
+  o.tokens = vm["tokens"].as<int64_t>();
+  o.width = vm["width"].as<int64_t>();
+  o.vocab = vm["vocab"].as<int64_t>();
+  o.seed = vm["seed"].as<uint64_t>();
+  const auto& kvname = vm["kv-format"].as<std::string>();
+  const auto kv = parse_kv_format(kvname);
+  if (!kv)
+    throw InputError(
+        fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
+  // Every format first, so a bad one fails before any runs.
+  std::vector<std::pair<std::string, QuantPlan>> plans;
+  const std::string list = vm["formats"].as<std::string>();
+  for (size_t pos = 0; pos <= list.size();) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string name = list.substr(pos, comma - pos);
+    const auto scheme = parse_scheme(name);
+    if (!scheme) {
+      std::string all;
+      for (const auto& [n, v] : kSchemeNames) all += (all.empty() ? "" : ", ") + std::string(n);
+      throw InputError(fmt::format("--formats: unknown format '{}' (one of: {})", name, all));
+    }
+    QuantPlan q = QuantPlan::uniform(*scheme, *kv, vm.count("quantize-head") == 0);
+    try {
+      for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kLmHead})
+        (void)gemm_math(q.gemm_format(c), hw.arch, hw.name);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("--formats {}: {}", name, e.what()));
+    }
+    plans.emplace_back(name, q);
+    pos = comma + 1;
+  }
+  std::ostream& out = cli::text_out(vm);
+  std::vector<NumericsResult> results;
+  for (const auto& [name, q] : plans) results.push_back(model_numerics(m, q, hw, o));
+  const NumericsResult& s = results.front();
+  out << fmt::format(
+      "numerics  {}: a seeded replica of {} layers, hidden {} ({} / {} heads x {}), FFN {}, vocab {}; a "
+      "prefill of {} "
+      "tokens on {}\n",
+      m.name, s.layers, s.hidden, s.heads, s.kv_heads, s.head_dim, s.ffn, s.vocab, o.tokens, hw.name);
+  out << fmt::format("  reference: the same replica in float64; KV cache {}; lm_head {}\n\n", kvname,
+                     vm.count("quantize-head") != 0 ? "as the weights" : "bf16");
+  std::vector<std::string> head{"format"};
+  for (int l = 0; l < s.layers; ++l) head.push_back(fmt::format("layer {} SQNR", l));
+  for (const char* h : {"logits rel. err", "logits SQNR dB", "top-1 agree", "KL mean", "KL max"})
+    head.emplace_back(h);
+  TextTable t(head);
+  boost::json::array rows;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const NumericsResult& r = results[i];
+    std::vector<std::string> row{plans[i].first};
+    boost::json::array layers;
+    for (const ErrorMetrics& e : r.residual) {
+      row.push_back(db(e.sqnr_db));
+      layers.push_back(metrics(e));
+    }
+    row.push_back(fmt::format("{:.3e}", r.logits.rel_frobenius));
+    row.push_back(db(r.logits.sqnr_db));
+    row.push_back(fmt::format("{:.1f}%", 100 * r.top1));
+    row.push_back(fmt::format("{:.2e}", r.kl_mean));
+    row.push_back(fmt::format("{:.2e}", r.kl_max));
+    t.add_row(std::move(row));
+    rows.push_back({{"format", plans[i].first},
+                    {"residual", std::move(layers)},
+                    {"logits", metrics(r.logits)},
+                    {"top1_agreement", r.top1},
+                    {"kl_mean", r.kl_mean},
+                    {"kl_max", r.kl_max}});
+  }
+  out << t.render();
+  out << "\nlayer l SQNR: the residual stream after layer l against float64; KL: of the next-token "
+         "distributions, nats\n";
+  boost::json::object doc{{"command", "numerics"},
+                          {"model", m.name},
+                          {"hw", hw.name},
+                          {"replica",
+                           {{"layers", s.layers},
+                            {"hidden", s.hidden},
+                            {"heads", s.heads},
+                            {"kv_heads", s.kv_heads},
+                            {"head_dim", s.head_dim},
+                            {"ffn", s.ffn},
+                            {"vocab", s.vocab},
+                            {"tokens", o.tokens},
+                            {"seed", o.seed}}},
+                          {"kv_format", kvname},
+                          {"results", std::move(rows)}};
+  cli::write_json_option(vm, doc);
+  return 0;
+}
+
+}  // namespace
+
+cli::Command numerics_command() {
+  return cli::Command{
+      "numerics",
+      "how formats' errors add up through a model: a seeded replica run as the GPU computes it vs float64",
+      "bwsim numerics --model M [--formats bf16,fp8_e4m3,mxfp8_e4m3,mxfp4,nvfp4] [--kv-format F] [--layers N] [--tokens "
+      "T] "
+      "[--width W] [--vocab V] [--hw H] [--json FILE]",
+      [](cli::po::options_description& desc, cli::po::positional_options_description&) {
+        add_hw_options(desc);
+        desc.add_options()("model", cli::po::value<std::string>(),
+                           "configs/models name, a .toml or a config.json")(
+            "formats", cli::po::value<std::string>()->default_value("bf16,fp8_e4m3,mxfp8_e4m3,mxfp4,nvfp4"),
+            "weight formats to compare (activations as the weights), one row each")(
+            "kv-format", cli::po::value<std::string>()->default_value("bf16"), "KV-cache format")(
+            "quantize-head", "lm_head in the row's format too (default: BF16, as deployments keep it)")(
+            "layers", cli::po::value<int>()->default_value(2), "decoder layers of the replica")(
+            "tokens", cli::po::value<int64_t>()->default_value(64), "prompt positions")(
+            "width", cli::po::value<int64_t>()->default_value(512), "hidden size at most")(
+            "vocab", cli::po::value<int64_t>()->default_value(2048), "vocabulary at most")(
+            "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the weights and the prompt");
+        add_json_option(desc);
+      },
+      run_numerics};
+}
+
+}  // namespace bwsim::app

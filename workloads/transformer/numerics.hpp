@@ -1,0 +1,55 @@
+// Model-level numerics: how a quantization plan's errors add up through a decoder, on a seeded
+// replica of the model small enough to run exactly.
+//
+// The replica keeps the model's head dim, GQA group, FFN-to-hidden ratio, RoPE and norms, and cuts
+// the width (query heads until the hidden size is at most `width`), the depth (`layers`) and the
+// vocabulary. Weights are seeded Gaussians (std 1/sqrt(fan-in)); the prompt's hidden states are
+// Gaussian with a few outlier channels 20x larger, as real residual streams carry. A prefill of
+// `tokens` positions runs twice:
+//  - the reference, all in float64 (RoPE in float64 too);
+//  - as the GPU computes it: every projection through the GEMM's exact numbers (the plan's
+//    formats for A and B, the tensor core's float32 accumulation, BF16 output), attention through
+//    attention_functional (Q, K rotated and rounded to BF16, K and V stored in the KV-cache
+//    format, float32 online softmax), RMSNorm, SiLU x mul and the residual adds in float32 with
+//    BF16 results, the residual stream in BF16.
+// Reported: the residual stream's error after every layer and the logits' error, the share of
+// positions whose top token matches the reference, and the mean KL divergence of the next-token
+// distributions. Dense GQA / MHA decoders (Llama, Qwen, Mistral, Phi-3); not MLA or MoE yet.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "isa/error_metrics.hpp"
+#include "models/hw_spec.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/quant_plan.hpp"
+
+namespace bwsim {
+
+struct NumericsOptions {
+  int layers = 2;        // decoder layers of the replica
+  int64_t tokens = 64;   // prompt positions (a prefill; every position's logits compared)
+  int64_t width = 512;   // hidden size at most (query heads x head dim)
+  int64_t vocab = 2048;  // vocabulary at most
+  uint64_t seed = 0;
+};
+
+struct NumericsResult {
+  // The replica's shape.
+  int64_t hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0;
+  int layers = 0;
+  std::vector<ErrorMetrics> residual;  // the residual stream after each layer vs float64
+  ErrorMetrics logits;
+  double top1 = 0;     // share of positions whose argmax token is the reference's
+  double kl_mean = 0;  // mean KL(p_ref || p) of the softmaxed logits, nats
+  double kl_max = 0;
+};
+
+/// Throws InputError for what the replica cannot run (MLA, MoE, formats the GPU lacks, a shape
+/// the formats' blocks do not divide) or bad options.
+NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
+                              const NumericsOptions& o);
+
+}  // namespace bwsim
