@@ -66,6 +66,7 @@ int run_numerics(const cli::po::variables_map& vm) {
   }
   std::ostream& out = cli::text_out(vm);
   std::vector<NumericsResult> results;
+  results.reserve(plans.size());
   for (const auto& [name, q] : plans) results.push_back(model_numerics(m, q, hw, o));
   const NumericsResult& s = results.front();
   out << fmt::format(
@@ -130,7 +131,8 @@ cli::Command numerics_command() {
   return cli::Command{
       "numerics",
       "how formats' errors add up through a model: a seeded replica run as the GPU computes it vs float64",
-      "bwsim numerics --model M [--formats bf16,fp8_e4m3,mxfp8_e4m3,mxfp4,nvfp4] [--kv-format F] [--layers N] [--tokens "
+      "bwsim numerics --model M [--formats bf16,fp8_e4m3,mxfp8_e4m3,mxfp4,nvfp4] [--kv-format F] [--layers "
+      "N] [--tokens "
       "T] "
       "[--width W] [--vocab V] [--hw H] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {

@@ -118,8 +118,8 @@ Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p) {
 // ---- as the GPU computes it -------------------------------------------------------------------
 
 // A (rows x K, BF16 values) times W^T through the GEMM's exact numbers, BF16 out.
-std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, const Tensor& w, GemmFormat f,
-                        const HwSpec& hw) {
+std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, const Tensor& w,
+                        const GemmFormat& f, const HwSpec& hw) {
   GemmProblem p;
   p.m = rows;
   p.n = w.rows();
