@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <span>
 #include <utility>
@@ -18,7 +19,7 @@ constexpr uint32_t kOwnCta = 0xFF;
 uint64_t role_id(uint32_t slot, uint32_t role) { return (uint64_t{slot} << 8) | role; }
 }  // namespace
 
-Executor::Executor(Gpu& gpu) : Component(gpu.sim, "gpu.exec"), gpu_(gpu), tma_waiters_(gpu.hw.sm.count) {
+Executor::Executor(Gpu& gpu) : Component(gpu.sim, "gpu.exec"), gpu_(gpu), tma_done_(gpu.hw.sm.count) {
   StatGroup g(gpu.sim.stats(), "gpu.sm");
   stats_.mma_instructions = g.counter("mma_instructions", "tensor instructions issued");
   stats_.mma_macs = g.counter("mma_macs", "multiply-accumulates done by tensor instructions");
@@ -191,26 +192,18 @@ void Executor::on_completion(uint64_t slot) {
   const Completion c = completions_[slot];
   free_completions_.push_back(slot);
   last_end_ = std::max(last_end_, gpu_.sim.now());
-  if (c.tma_sm != ~0u) {
-    Sm& sm = gpu_.sms[c.tma_sm];
-    --sm.tma_inflight;
-    auto& waiters = tma_waiters_[c.tma_sm];
-    if (!waiters.empty()) {
-      const uint64_t id = waiters.front();
-      waiters.pop_front();
-      resume_at(id, gpu_.sim.now());
-    }
-  }
-  if (c.targets == 0) {
-    arrive(c.cta, c.barrier);
-  } else {
-    const Cluster& cl = clusters_[ctas_[c.cta].cluster];
-    for (uint32_t rank = 0; rank < cl.ctas.size(); ++rank) {
-      if ((c.targets >> rank) & 1u) arrive(cl.ctas[rank], c.barrier);
+  for (uint32_t n = 0; n < c.arrivals; ++n) {
+    if (c.targets == 0) {
+      arrive(c.cta, c.barrier);
+    } else {
+      const Cluster& cl = clusters_[ctas_[c.cta].cluster];
+      for (uint32_t rank = 0; rank < cl.ctas.size(); ++rank) {
+        if ((c.targets >> rank) & 1u) arrive(cl.ctas[rank], c.barrier);
+      }
     }
   }
   gpu_.sim.note_progress();
-  --ctas_[c.cta].async;
+  ctas_[c.cta].async -= c.arrivals;
   maybe_retire(c.cta);
 }
 
@@ -296,7 +289,19 @@ Tick Executor::issue_mma(CtaState& c, const Op& op, Tick now) {
   return clk.after(now, hw.tensor.issue * static_cast<int64_t>(op.count));
 }
 
+void Executor::flush(LoadGroup& g) {
+  if (!g.open) return;
+  g.open = false;
+  schedule_completion(g.done, g.comp);
+}
+
 void Executor::step(uint64_t id) {
+  // Loads grouped in this call complete however the call ends (a return, or an exception).
+  struct Flusher {
+    Executor* e;
+    LoadGroup g;
+    ~Flusher() { e->flush(g); }
+  } group{this, {}};
   const auto slot = static_cast<uint32_t>(id >> 8);
   const auto ri = static_cast<uint32_t>(id & 0xFF);
   Simulation& sim = gpu_.sim;
@@ -310,6 +315,7 @@ void Executor::step(uint64_t id) {
   Sm& sm = gpu_.sms[c.sm];
   while (r.pc < ops.size()) {
     const Op& op = ops[r.pc];
+    if (op.code != OpCode::kTmaLoad) flush(group.g);
     switch (op.code) {
       case OpCode::kWait: {
         CtaState& owner = ctas_[target_cta(c, op.cta)];
@@ -363,12 +369,14 @@ void Executor::step(uint64_t id) {
         resume_at(id, clk.after(now, Cycles{op.count}));
         return;
       case OpCode::kTmaLoad: {
-        if (sm.tma_inflight >= hw.tma.max_inflight_boxes) {
-          tma_waiters_[c.sm].push_back(id);
-          r.waiting = true;
+        // At most max_inflight_boxes loads in flight per SM: when full, try again when the
+        // first of them completes.
+        std::vector<Tick>& inflight = tma_done_[c.sm];
+        std::erase_if(inflight, [&](Tick t) { return t <= now; });
+        if (inflight.size() >= hw.tma.max_inflight_boxes) {
+          resume_at(id, *std::min_element(inflight.begin(), inflight.end()));
           return;
         }
-        ++sm.tma_inflight;
         const Reservation issue = sm.tma_issue.reserve(now, clk.span(hw.tma.issue));
         std::array<uint32_t, 32> dest_buf{};
         size_t ndest = 0;
@@ -410,8 +418,21 @@ void Executor::step(uint64_t id) {
         } else {
           comp.targets = op.multicast != 0 ? op.multicast : (op.cta == kOwnCta ? 0u : 1u << op.cta);
         }
-        comp.tma_sm = c.sm;
-        schedule_completion(done, comp);
+        inflight.push_back(done);
+        LoadGroup& g = group.g;
+        // A group stays within one phase of its barrier (at most its expected arrivals).
+        const uint32_t first =
+            comp.targets == 0 ? slot : target_cta(c, static_cast<uint8_t>(std::countr_zero(comp.targets)));
+        const uint32_t per_phase =
+            op.barrier < ctas_[first].barriers.size() ? ctas_[first].barriers[op.barrier].expected : 1;
+        if (g.open && g.comp.cta == comp.cta && g.comp.barrier == comp.barrier &&
+            g.comp.targets == comp.targets && g.comp.arrivals < per_phase) {
+          ++g.comp.arrivals;
+          g.done = std::max(g.done, done);
+        } else {
+          flush(g);
+          g = LoadGroup{true, comp, done};
+        }
         if (c.trace_slot != ~0u)
           gpu_.trace()->tma_load(c.sm, now, done, m.bytes, static_cast<uint32_t>(std::max<size_t>(1, ndest)));
         ++c.async;
@@ -578,10 +599,9 @@ std::string Executor::pending_work() const {
       const RoleState& r = c.roles[ri];
       if (r.done || !r.waiting) continue;
       const Op& op = c.prog.roles[ri].ops[r.pc];
-      std::string what =
-          op.code == OpCode::kWait       ? fmt::format("waits for barrier {} phase {}", op.barrier, op.count)
-          : op.code == OpCode::kFlagWait ? fmt::format("waits for flag {} to reach {}", op.barrier, op.count)
-                                         : "waits for a TMA slot";
+      std::string what = op.code == OpCode::kWait
+                             ? fmt::format("waits for barrier {} phase {}", op.barrier, op.count)
+                             : fmt::format("waits for flag {} to reach {}", op.barrier, op.count);
       out += fmt::format("{}kernel {} cluster {} CTA {} (SM {}) role '{}' op {} {}", out.empty() ? "" : "; ",
                          kernel_->name, c.cluster, c.rank, c.sm, c.prog.roles[ri].name, r.pc, what);
       ++shown;

@@ -52,9 +52,18 @@ class Executor : public Component {
   struct Completion {
     uint32_t cta = 0;  // issuing CTA slot
     uint16_t barrier = 0;
+    uint16_t arrivals = 1;  // arrivals at each target (TMA loads issued together, completing together)
     uint32_t targets = 0;   // bitmask of cluster ranks to arrive at (0: the issuing CTA)
-    uint32_t tma_sm = ~0u;  // SM whose TMA credit this returns, if any
   };
+  /// TMA loads a role issues back to back, to the same barrier and targets, complete as one
+  /// event at the last one's time: their barrier cannot complete before that anyway, and a
+  /// GEMM stage's A, B and scale loads then cost one event instead of four.
+  struct LoadGroup {
+    bool open = false;
+    Completion comp;
+    Tick done{0};
+  };
+  void flush(LoadGroup& g);
 
   void launch_pending(const std::vector<uint32_t>& sms);
   bool try_launch(uint32_t first_sm);
@@ -79,7 +88,7 @@ class Executor : public Component {
   std::vector<Cluster> clusters_;
   std::vector<Completion> completions_;
   std::vector<uint64_t> free_completions_;
-  std::vector<std::deque<uint64_t>> tma_waiters_;  // per SM
+  std::vector<std::vector<Tick>> tma_done_;  // per SM: when each TMA load in flight completes
   uint32_t next_cluster_ = 0;
   uint32_t finished_clusters_ = 0;
   Tick last_end_{0};

@@ -45,7 +45,6 @@ class Sm {
   ResourceTimeline mufu;
   ResourceTimeline fma;
   ResourceTimeline tma_issue;
-  uint32_t tma_inflight = 0;
   Tick copy_ready{0};               // when the last tcgen05.cp lands in TMEM (later MMAs start after it)
   uint64_t pending_copy_bytes = 0;  // tcgen05.cp bytes whose SMEM read the next MMA's fetch carries
   Tick tensor_busy{0};              // tensor pipe occupancy, for utilization
