@@ -2,13 +2,26 @@
 
 #include "sim/wide_int.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace bwsim {
 namespace {
 constexpr u128 kPsPerSecond = 1000000000000ull;
+constexpr uint64_t kPs64 = 1000000000000ull;
 
 int64_t ceil_div(u128 a, u128 b) { return static_cast<int64_t>((a + b - 1) / b); }
+
+// a * b / c (rounded down or up), exactly: in 64 bits when a * b (+ c) cannot overflow (times
+// within a simulation are small, and a 128-bit division is a library call), else in 128.
+uint64_t muldiv_floor(uint64_t a, uint64_t b, uint64_t c) {
+  if (a == 0 || b <= UINT64_MAX / a) return a * b / c;
+  return static_cast<uint64_t>(static_cast<u128>(a) * b / c);
+}
+uint64_t muldiv_ceil(uint64_t a, uint64_t b, uint64_t c) {
+  if (a == 0 || b <= (UINT64_MAX - c) / a) return (a * b + c - 1) / c;
+  return static_cast<uint64_t>(ceil_div(static_cast<u128>(a) * b, c));
+}
 }  // namespace
 
 ClockDomain::ClockDomain(std::string name, Frequency f) : name_(std::move(name)), freq_(f) {
@@ -19,13 +32,13 @@ ClockDomain::ClockDomain(std::string name, Frequency f) : name_(std::move(name))
 }
 
 Tick ClockDomain::to_tick(Cycles c) const {
-  const auto n = static_cast<u128>(c.count());
-  return Tick{ceil_div(n * kPsPerSecond, freq_.hz)};
+  if (c.count() < 0) return Tick{ceil_div(static_cast<u128>(c.count()) * kPsPerSecond, freq_.hz)};
+  return Tick{static_cast<int64_t>(muldiv_ceil(static_cast<uint64_t>(c.count()), kPs64, freq_.hz))};
 }
 
 Cycles ClockDomain::to_cycles(Tick t) const {
-  const auto ps = static_cast<u128>(t.ps());
-  return Cycles{static_cast<int64_t>(ps * freq_.hz / kPsPerSecond)};
+  if (t.ps() < 0) return Cycles{static_cast<int64_t>(static_cast<u128>(t.ps()) * freq_.hz / kPsPerSecond)};
+  return Cycles{static_cast<int64_t>(muldiv_floor(static_cast<uint64_t>(t.ps()), freq_.hz, kPs64))};
 }
 
 Cycles ClockDomain::cycle_at_or_after(Tick t) const {
@@ -34,8 +47,8 @@ Cycles ClockDomain::cycle_at_or_after(Tick t) const {
 }
 
 Cycles ClockDomain::cycles_ceil(Tick d) const {
-  const auto ps = static_cast<u128>(d.ps());
-  return Cycles{ceil_div(ps * freq_.hz, kPsPerSecond)};
+  if (d.ps() < 0) return Cycles{ceil_div(static_cast<u128>(d.ps()) * freq_.hz, kPsPerSecond)};
+  return Cycles{static_cast<int64_t>(muldiv_ceil(static_cast<uint64_t>(d.ps()), freq_.hz, kPs64))};
 }
 
 }  // namespace bwsim
