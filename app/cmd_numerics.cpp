@@ -70,10 +70,13 @@ int run_numerics(const cli::po::variables_map& vm) {
   for (const auto& [name, q] : plans) results.push_back(model_numerics(m, q, hw, o));
   const NumericsResult& s = results.front();
   out << fmt::format(
-      "numerics  {}: a seeded replica of {} layers, hidden {} ({} / {} heads x {}), FFN {}, vocab {}; a "
-      "prefill of {} "
+      "numerics  {}: a seeded replica of {} layers, hidden {} ({} / {} heads x {}), {}, vocab {}; a prefill "
+      "of {} "
       "tokens on {}\n",
-      m.name, s.layers, s.hidden, s.heads, s.kv_heads, s.head_dim, s.ffn, s.vocab, o.tokens, hw.name);
+      m.name, s.layers, s.hidden, s.heads, s.kv_heads, s.head_dim,
+      s.experts > 0 ? fmt::format("{} experts of FFN {}, top {}", s.experts, s.expert_ffn, s.top_k)
+                    : fmt::format("FFN {}", s.ffn),
+      s.vocab, o.tokens, hw.name);
   out << fmt::format("  reference: the same replica in float64; KV cache {}; lm_head {}\n\n", kvname,
                      vm.count("quantize-head") != 0 ? "as the weights" : "bf16");
   std::vector<std::string> head{"format"};
@@ -117,6 +120,8 @@ int run_numerics(const cli::po::variables_map& vm) {
                             {"head_dim", s.head_dim},
                             {"ffn", s.ffn},
                             {"vocab", s.vocab},
+                            {"experts", s.experts},
+                            {"top_k", s.top_k},
                             {"tokens", o.tokens},
                             {"seed", o.seed}}},
                           {"kv_format", kvname},

@@ -334,8 +334,14 @@ TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
   EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(load_model("deepseek-v3"), q, hw, o); }),
                   "not MLA");
-  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(load_model("mixtral-8x7b"), q, hw, o); }),
-                  "not MoE");
+  // MoE: Mixtral's 8 experts, top 2, each token routed by a BF16 router.
+  o.tokens = 8;
+  const NumericsResult mx8 = model_numerics(load_model("mixtral-8x7b"), QuantPlan::bf16(), hw, o);
+  EXPECT_EQ(mx8.experts, 8);
+  EXPECT_EQ(mx8.top_k, 2);
+  EXPECT_EQ(mx8.expert_ffn, 1792);  // 512 x 14336 / 4096
+  EXPECT_GT(mx8.logits.sqnr_db, 35);
+  EXPECT_GT(mx8.logits.sqnr_db, model_numerics(load_model("mixtral-8x7b"), q, hw, o).logits.sqnr_db + 10);
   o.width = 64;
   EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(m, q, hw, o); }), "--width 64");
 }

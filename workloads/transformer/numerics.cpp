@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "isa/scalar_format.hpp"
 #include "isa/tensor_io.hpp"
@@ -156,6 +157,64 @@ LoadedTensor heads_tensor(const std::vector<float>& qkv, const Shape& s, int64_t
   return LoadedTensor{std::move(t), StoredDtype::kBfloat16, what};
 }
 
+// Gated MLP on normed rows: down(silu(gate) x up), float64.
+Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Tensor& wgu, const Tensor& wd) {
+  const int64_t F = wd.cols();
+  const Vec gu = matmul_t(h, rows, H, wgu);
+  Vec act(static_cast<size_t>(rows * F));
+  for (int64_t t = 0; t < rows; ++t) {
+    for (int64_t c = 0; c < F; ++c) {
+      const double g = gu[static_cast<size_t>(t * 2 * F + c)];
+      act[static_cast<size_t>(t * F + c)] =
+          g / (1 + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * F + F + c)];
+    }
+  }
+  return matmul_t(act, rows, F, wd);
+}
+
+// The same as the GPU computes it: two GEMMs, SiLU x mul in float32 with a BF16 result.
+std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H, const Tensor& wgu,
+                           const Tensor& wd, const GemmFormat& f, const HwSpec& hw) {
+  const int64_t F = wd.cols();
+  const std::vector<float> gu = gemm(h, rows, H, wgu, f, hw);
+  std::vector<float> act(static_cast<size_t>(rows * F));
+  for (int64_t t = 0; t < rows; ++t) {
+    for (int64_t c = 0; c < F; ++c) {
+      const float g = gu[static_cast<size_t>(t * 2 * F + c)];
+      act[static_cast<size_t>(t * F + c)] =
+          bf16(g / (1.0f + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * F + F + c)]);
+    }
+  }
+  return gemm(act, rows, F, wd, f, hw);
+}
+
+// A token's top-k experts by router logit (ties to the lower index) and their weights: the
+// softmax over the chosen logits (Mixtral's renormalized top-k).
+std::vector<std::pair<int64_t, double>> route(std::span<const double> logits, int64_t k) {
+  std::vector<int64_t> idx(logits.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)];
+  });
+  std::vector<std::pair<int64_t, double>> out;
+  double sum = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    const double w = std::exp(logits[static_cast<size_t>(idx[static_cast<size_t>(i)])] -
+                              logits[static_cast<size_t>(idx[0])]);
+    out.emplace_back(idx[static_cast<size_t>(i)], w);
+    sum += w;
+  }
+  for (auto& [e, w] : out) w /= sum;
+  return out;
+}
+
+struct Experts {
+  Tensor router;                 // E x H
+  std::vector<Tensor> gu, down;  // per expert
+  std::optional<Tensor> shared_gu, shared_down;
+  int64_t top_k = 1;
+};
+
 std::vector<double> softmax(std::span<const double> z) {
   const double m = *std::max_element(z.begin(), z.end());
   std::vector<double> p(z.size());
@@ -171,7 +230,6 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
                               const NumericsOptions& o) {
   if (m.mla)
     throw InputError(fmt::format("{}: model-level numerics covers GQA / MHA attention, not MLA yet", m.name));
-  if (m.moe) throw InputError(fmt::format("{}: model-level numerics covers dense MLPs, not MoE yet", m.name));
   if (o.layers < 1 || o.layers > 16) throw InputError(fmt::format("--layers {}: expected 1..16", o.layers));
   if (o.tokens < 1 || o.tokens > 4096)
     throw InputError(fmt::format("--tokens {}: expected 1..4096", o.tokens));
@@ -189,6 +247,13 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
                                     64);
   s.vocab = std::min(m.vocab, o.vocab);
   s.layers = o.layers;
+  // MoE: up to 8 experts, their FFN width scaled with the hidden size, the model's top-k.
+  const auto scaled = [&](int64_t f) {
+    return std::max<int64_t>(64, std::llround(static_cast<double>(s.H) * static_cast<double>(f) /
+                                              static_cast<double>(m.hidden) / 64) *
+                                     64);
+  };
+  const int64_t experts = m.moe ? std::min<int64_t>(m.moe->experts, 8) : 0;
 
   NumericsResult r;
   r.hidden = s.H;
@@ -198,6 +263,9 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   r.ffn = s.ffn;
   r.vocab = s.vocab;
   r.layers = s.layers;
+  r.experts = experts;
+  r.top_k = m.moe ? std::min(m.moe->top_k, experts) : 0;
+  r.expert_ffn = m.moe ? scaled(m.moe->expert_ffn) : 0;
 
   AttentionProblem ap;
   ap.batch = 1;
@@ -213,6 +281,8 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   const GemmFormat fa = q.gemm_format(WeightClass::kAttention);
   const GemmFormat fm = q.gemm_format(WeightClass::kMlp);
   const GemmFormat fh = q.gemm_format(WeightClass::kLmHead);
+  const GemmFormat fe = m.moe ? q.gemm_format(WeightClass::kExperts) : fm;
+  const GemmFormat fb = parse_gemm_format("bf16");  // the router
 
   // The prompt's hidden states: Gaussian, with 1 in 64 channels 20x larger; stored in BF16.
   std::vector<float> xq(static_cast<size_t>(s.T * s.H));
@@ -230,25 +300,52 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
     const Tensor wqkv = gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
     const Tensor wo = gaussian(s.H, s.heads * s.hd, inv_sqrt(s.heads * s.hd), o.seed, id + 1);
-    const Tensor wgu = gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
-    const Tensor wd = gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
+    const bool moe = m.moe && m.moe_layer(l);
+    const Tensor wgu = moe ? Tensor{} : gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
+    const Tensor wd = moe ? Tensor{} : gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
+    Experts ex;
+    if (moe) {
+      const uint64_t base = 0x10000 + 256 * static_cast<uint64_t>(l);
+      ex.top_k = r.top_k;
+      ex.router = gaussian(experts, s.H, inv_sqrt(s.H), o.seed, base);
+      for (int64_t e = 0; e < experts; ++e) {
+        const uint64_t eid = base + 16 + 2 * static_cast<uint64_t>(e);
+        ex.gu.push_back(gaussian(2 * r.expert_ffn, s.H, inv_sqrt(s.H), o.seed, eid));
+        ex.down.push_back(gaussian(s.H, r.expert_ffn, inv_sqrt(r.expert_ffn), o.seed, eid + 1));
+      }
+      if (m.moe->shared_ffn > 0) {
+        const int64_t fs = scaled(m.moe->shared_ffn);
+        ex.shared_gu = gaussian(2 * fs, s.H, inv_sqrt(s.H), o.seed, base + 8);
+        ex.shared_down = gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9);
+      }
+    }
     // Reference.
     {
       const Vec qkv = matmul_t(rmsnorm(x, s.T, s.H), s.T, s.H, wqkv);
       const Vec att = attention_ref(s, qkv, ap);
       const Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
-      const Vec gu = matmul_t(rmsnorm(x, s.T, s.H), s.T, s.H, wgu);
-      Vec act(static_cast<size_t>(s.T * s.ffn));
-      for (int64_t t = 0; t < s.T; ++t) {
-        for (int64_t c = 0; c < s.ffn; ++c) {
-          const double g = gu[static_cast<size_t>(t * 2 * s.ffn + c)];
-          act[static_cast<size_t>(t * s.ffn + c)] =
-              g / (1 + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * s.ffn + s.ffn + c)];
+      const Vec h2 = rmsnorm(x, s.T, s.H);
+      if (!moe) {
+        const Vec down = mlp_ref(h2, s.T, s.H, wgu, wd);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += down[i];
+      } else {
+        const Vec logits = matmul_t(h2, s.T, s.H, ex.router);
+        for (int64_t t = 0; t < s.T; ++t) {
+          const Vec row(h2.begin() + t * s.H, h2.begin() + (t + 1) * s.H);
+          const std::span<const double> lt(logits.data() + t * experts, static_cast<size_t>(experts));
+          for (const auto& [e, w] : route(lt, ex.top_k)) {
+            const Vec y =
+                mlp_ref(row, 1, s.H, ex.gu[static_cast<size_t>(e)], ex.down[static_cast<size_t>(e)]);
+            for (int64_t c = 0; c < s.H; ++c)
+              x[static_cast<size_t>(t * s.H + c)] += w * y[static_cast<size_t>(c)];
+          }
+        }
+        if (ex.shared_gu) {
+          const Vec y = mlp_ref(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down);
+          for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         }
       }
-      const Vec down = matmul_t(act, s.T, s.ffn, wd);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += down[i];
     }
     // As computed.
     {
@@ -260,17 +357,50 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       const AttentionFunctional af = attention_functional(ap, data, {FunctionalSpec::Mode::kFull});
       const std::vector<float> proj = gemm(af.o, s.T, s.heads * s.hd, wo, fa, hw);
       for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
-      const std::vector<float> gu = gemm(rmsnorm_bf16(xq, s.T, s.H), s.T, s.H, wgu, fm, hw);
-      std::vector<float> act(static_cast<size_t>(s.T * s.ffn));
-      for (int64_t t = 0; t < s.T; ++t) {
-        for (int64_t c = 0; c < s.ffn; ++c) {
-          const float g = gu[static_cast<size_t>(t * 2 * s.ffn + c)];
-          act[static_cast<size_t>(t * s.ffn + c)] =
-              bf16(g / (1.0f + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * s.ffn + s.ffn + c)]);
+      const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
+      if (!moe) {
+        const std::vector<float> down = mlp_gpu(h2, s.T, s.H, wgu, wd, fm, hw);
+        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + down[i]);
+      } else {
+        // The router in BF16; each expert's GEMMs over the rows routed to it; the weighted sum
+        // (and the shared expert) in float32, written as BF16.
+        const std::vector<float> logits = gemm(h2, s.T, s.H, ex.router, fb, hw);
+        std::vector<std::vector<std::pair<int64_t, double>>> chosen(static_cast<size_t>(s.T));
+        for (int64_t t = 0; t < s.T; ++t) {
+          const Vec lt(logits.begin() + t * experts, logits.begin() + (t + 1) * experts);
+          chosen[static_cast<size_t>(t)] = route(lt, ex.top_k);
         }
+        std::vector<float> acc(xq.size(), 0.0f);
+        for (int64_t e = 0; e < experts; ++e) {
+          std::vector<int64_t> rows;
+          std::vector<float> w;
+          for (int64_t t = 0; t < s.T; ++t) {
+            for (const auto& [ce, cw] : chosen[static_cast<size_t>(t)]) {
+              if (ce == e) {
+                rows.push_back(t);
+                w.push_back(static_cast<float>(cw));
+              }
+            }
+          }
+          if (rows.empty()) continue;
+          std::vector<float> hin(rows.size() * static_cast<size_t>(s.H));
+          for (size_t i = 0; i < rows.size(); ++i)
+            std::copy_n(h2.begin() + rows[i] * s.H, s.H, hin.begin() + static_cast<int64_t>(i) * s.H);
+          const std::vector<float> y =
+              mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H, ex.gu[static_cast<size_t>(e)],
+                      ex.down[static_cast<size_t>(e)], fe, hw);
+          for (size_t i = 0; i < rows.size(); ++i) {
+            for (int64_t c = 0; c < s.H; ++c)
+              acc[static_cast<size_t>(rows[i] * s.H + c)] +=
+                  w[i] * y[i * static_cast<size_t>(s.H) + static_cast<size_t>(c)];
+          }
+        }
+        if (ex.shared_gu) {
+          const std::vector<float> y = mlp_gpu(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, fm, hw);
+          for (size_t i = 0; i < acc.size(); ++i) acc[i] += y[i];
+        }
+        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + bf16(acc[i]));
       }
-      const std::vector<float> down = gemm(act, s.T, s.ffn, wd, fm, hw);
-      for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + down[i]);
     }
     const Vec xd(xq.begin(), xq.end());
     r.residual.push_back(compare(std::span<const double>(xd), std::span<const double>(x)));

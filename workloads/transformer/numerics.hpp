@@ -14,7 +14,9 @@
 //    BF16 results, the residual stream in BF16.
 // Reported: the residual stream's error after every layer and the logits' error, the share of
 // positions whose top token matches the reference, and the mean KL divergence of the next-token
-// distributions. Dense GQA / MHA decoders (Llama, Qwen, Mistral, Phi-3); not MLA or MoE yet.
+// distributions. GQA / MHA decoders (Llama, Qwen, Mistral, Phi-3), dense or MoE (up to 8 of the
+// experts kept, each token routed to its top-k by a BF16 router, the renormalized softmax of the
+// chosen logits weighting them; shared experts always on); not MLA yet.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +42,8 @@ struct NumericsResult {
   // The replica's shape.
   int64_t hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0;
   int layers = 0;
-  std::vector<ErrorMetrics> residual;  // the residual stream after each layer vs float64
+  int64_t experts = 0, top_k = 0, expert_ffn = 0;  // MoE replicas
+  std::vector<ErrorMetrics> residual;              // the residual stream after each layer vs float64
   ErrorMetrics logits;
   double top1 = 0;     // share of positions whose argmax token is the reference's
   double kl_mean = 0;  // mean KL(p_ref || p) of the softmaxed logits, nats
