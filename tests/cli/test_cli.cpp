@@ -392,7 +392,7 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
   EXPECT_EQ(doc.at("replica").at("layers").to_number<int>(), 1);
   expect_rejected("numerics", {{"--model llama-3.1-8b --formats bf16,fp5", "unknown format 'fp5'"},
                                {"--model llama-3.1-8b --hw h100 --formats nvfp4", "--formats nvfp4"},
-                               {"--model deepseek-v3", "not MLA"},
+                               {"--model llama-3.1-8b --layers 0", "--layers 0"},
                                {"--model llama-3.1-8b --kv-format fp3", "--kv-format fp3"}});
 }
 

@@ -332,8 +332,13 @@ TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   EXPECT_EQ(again.kl_mean, nv.kl_mean);
   // What the replica does not cover says so.
   const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
-  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(load_model("deepseek-v3"), q, hw, o); }),
-                  "not MLA");
+  // MLA (DeepSeek-V3, its first layer dense): 5 heads of 128 + 64 over a 256 hidden size.
+  o.layers = 1;
+  const NumericsResult ds = model_numerics(load_model("deepseek-v3"), QuantPlan::bf16(), hw, o);
+  EXPECT_EQ(ds.heads, 5);  // 128 x 256 / 7168
+  EXPECT_GT(ds.logits.sqnr_db, 35);
+  EXPECT_GT(ds.logits.sqnr_db, model_numerics(load_model("deepseek-v3"), q, hw, o).logits.sqnr_db + 10);
+  o.layers = 2;
   // MoE: Mixtral's 8 experts, top 2, each token routed by a BF16 router.
   o.tokens = 8;
   const NumericsResult mx8 = model_numerics(load_model("mixtral-8x7b"), QuantPlan::bf16(), hw, o);

@@ -21,7 +21,16 @@ constexpr double kEps = 1e-5;  // RMSNorm epsilon (both paths)
 struct Shape {
   int64_t T = 0, H = 0, heads = 0, kv = 0, hd = 0, ffn = 0, vocab = 0;
   int layers = 0;
+  // MLA: hd is the "nope" dim; r the decoupled rope dim; the latent ranks (q 0: no q LoRA).
+  int64_t r = 0, qlora = 0, kvlora = 0;
   [[nodiscard]] int64_t qkv() const { return (heads + 2 * kv) * hd; }
+};
+
+// MLA's projections: q (through its LoRA, or direct), the KV latent + rope key, the latent's
+// expansion into per-head K and V.
+struct MlaWeights {
+  std::optional<Tensor> wqa, wqb, wq;
+  Tensor wkva, wkvb;
 };
 
 // A seeded Gaussian matrix (std `scale`), one stream per matrix.
@@ -215,6 +224,93 @@ struct Experts {
   int64_t top_k = 1;
 };
 
+// MLA attention (prefill, expanded) in float64: returns T x heads*v.
+Vec mla_ref(const Shape& s, const Vec& h, const MlaWeights& w, const AttentionProblem& p) {
+  const int64_t n = s.hd, r = s.r, v = s.hd, qd = n + r, T = s.T;
+  const Vec q = w.wq ? matmul_t(h, T, s.H, *w.wq)
+                     : matmul_t(rmsnorm(matmul_t(h, T, s.H, *w.wqa), T, s.qlora), T, s.qlora, *w.wqb);
+  const Vec kva = matmul_t(h, T, s.H, w.wkva);
+  Vec c(static_cast<size_t>(T * s.kvlora)), kr(static_cast<size_t>(T * r));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t i = 0; i < s.kvlora; ++i)
+      c[static_cast<size_t>(t * s.kvlora + i)] = kva[static_cast<size_t>(t * (s.kvlora + r) + i)];
+    for (int64_t i = 0; i < r; ++i)
+      kr[static_cast<size_t>(t * r + i)] = kva[static_cast<size_t>(t * (s.kvlora + r) + s.kvlora + i)];
+  }
+  const Vec kv = matmul_t(rmsnorm(c, T, s.kvlora), T, s.kvlora, w.wkvb);  // T x heads x (n + v)
+  Vec qr = q;
+  if (p.rope) {
+    const RopeTable table = rope_table(*p.rope, static_cast<int>(r), T, RopePrecision::kFloat64);
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t hh = 0; hh < s.heads; ++hh)
+        table.apply(t, std::span<double>(qr.data() + (t * s.heads + hh) * qd + n, static_cast<size_t>(r)));
+      table.apply(t, std::span<double>(kr.data() + t * r, static_cast<size_t>(r)));
+    }
+  }
+  const double scale = p.softmax_scale();
+  Vec out(static_cast<size_t>(T * s.heads * v), 0.0);
+  Vec wts(static_cast<size_t>(T));
+  for (int64_t hh = 0; hh < s.heads; ++hh) {
+    for (int64_t t = 0; t < T; ++t) {
+      const double* qt = qr.data() + (t * s.heads + hh) * qd;
+      double mx = -1e300;
+      for (int64_t u = 0; u <= t; ++u) {
+        const double* ku = kv.data() + (u * s.heads + hh) * (n + v);
+        double dot = 0;
+        for (int64_t d = 0; d < n; ++d) dot += qt[d] * ku[d];
+        for (int64_t d = 0; d < r; ++d) dot += qt[n + d] * kr[static_cast<size_t>(u * r + d)];
+        wts[static_cast<size_t>(u)] = dot * scale;
+        mx = std::max(mx, wts[static_cast<size_t>(u)]);
+      }
+      double sum = 0;
+      for (int64_t u = 0; u <= t; ++u)
+        sum += (wts[static_cast<size_t>(u)] = std::exp(wts[static_cast<size_t>(u)] - mx));
+      for (int64_t u = 0; u <= t; ++u) {
+        const double pu = wts[static_cast<size_t>(u)] / sum;
+        const double* vu = kv.data() + (u * s.heads + hh) * (n + v) + n;
+        for (int64_t d = 0; d < v; ++d) out[static_cast<size_t>((t * s.heads + hh) * v + d)] += pu * vu[d];
+      }
+    }
+  }
+  return out;
+}
+
+// The same as the GPU computes it: projections through the GEMMs, the latent norms in float32
+// (BF16 out), attention through attention_functional with the shared rope key.
+std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const MlaWeights& w,
+                           const AttentionProblem& p, const GemmFormat& f, const HwSpec& hw) {
+  const int64_t n = s.hd, r = s.r, v = s.hd, qd = n + r, T = s.T;
+  const std::vector<float> q =
+      w.wq ? gemm(h, T, s.H, *w.wq, f, hw)
+           : gemm(rmsnorm_bf16(gemm(h, T, s.H, *w.wqa, f, hw), T, s.qlora), T, s.qlora, *w.wqb, f, hw);
+  const std::vector<float> kva = gemm(h, T, s.H, w.wkva, f, hw);
+  std::vector<float> c(static_cast<size_t>(T * s.kvlora));
+  Tensor kr{{1, T, r}, std::vector<float>(static_cast<size_t>(T * r))};
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t i = 0; i < s.kvlora; ++i)
+      c[static_cast<size_t>(t * s.kvlora + i)] = kva[static_cast<size_t>(t * (s.kvlora + r) + i)];
+    for (int64_t i = 0; i < r; ++i)
+      kr.data[static_cast<size_t>(t * r + i)] = kva[static_cast<size_t>(t * (s.kvlora + r) + s.kvlora + i)];
+  }
+  const std::vector<float> kv = gemm(rmsnorm_bf16(c, T, s.kvlora), T, s.kvlora, w.wkvb, f, hw);
+  Tensor qt{{1, T, s.heads, qd}, q};
+  Tensor kt{{1, T, s.heads, n}, std::vector<float>(static_cast<size_t>(T * s.heads * n))};
+  Tensor vt{{1, T, s.heads, v}, std::vector<float>(static_cast<size_t>(T * s.heads * v))};
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t hh = 0; hh < s.heads; ++hh) {
+      const float* src = kv.data() + (t * s.heads + hh) * (n + v);
+      std::copy_n(src, n, kt.data.begin() + (t * s.heads + hh) * n);
+      std::copy_n(src + n, v, vt.data.begin() + (t * s.heads + hh) * v);
+    }
+  }
+  AttentionData data;
+  data.q_file = LoadedTensor{std::move(qt), StoredDtype::kBfloat16, "replica Q"};
+  data.k_file = LoadedTensor{std::move(kt), StoredDtype::kBfloat16, "replica K"};
+  data.v_file = LoadedTensor{std::move(vt), StoredDtype::kBfloat16, "replica V"};
+  data.k_rope_file = LoadedTensor{std::move(kr), StoredDtype::kBfloat16, "replica K rope"};
+  return attention_functional(p, data, {FunctionalSpec::Mode::kFull}).o;
+}
+
 std::vector<double> softmax(std::span<const double> z) {
   const double m = *std::max_element(z.begin(), z.end());
   std::vector<double> p(z.size());
@@ -228,32 +324,50 @@ std::vector<double> softmax(std::span<const double> z) {
 
 NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
                               const NumericsOptions& o) {
-  if (m.mla)
-    throw InputError(fmt::format("{}: model-level numerics covers GQA / MHA attention, not MLA yet", m.name));
+  if (m.mla && m.mla->v_dim != m.mla->nope_dim) {
+    throw InputError(fmt::format("{}: MLA with v_head_dim {} != qk_nope_head_dim {} is not modelled", m.name,
+                                 m.mla->v_dim, m.mla->nope_dim));
+  }
   if (o.layers < 1 || o.layers > 16) throw InputError(fmt::format("--layers {}: expected 1..16", o.layers));
   if (o.tokens < 1 || o.tokens > 4096)
     throw InputError(fmt::format("--tokens {}: expected 1..4096", o.tokens));
   if (o.vocab < 2) throw InputError(fmt::format("--vocab {}: expected at least 2", o.vocab));
   Shape s;
   s.T = o.tokens;
-  s.hd = m.head_dim;
-  const int64_t group = std::max<int64_t>(1, m.heads / std::max<int64_t>(1, m.kv_heads));
+  s.hd = m.mla ? m.mla->nope_dim : m.head_dim;
+  const int64_t group = m.mla ? 1 : std::max<int64_t>(1, m.heads / std::max<int64_t>(1, m.kv_heads));
   if (o.width < s.hd) throw InputError(fmt::format("--width {}: below the head dim {}", o.width, s.hd));
-  s.heads = std::max(group, std::min(m.heads, o.width / s.hd) / group * group);
-  s.kv = s.heads / group;
-  s.H = s.heads * s.hd;
+  if (m.mla) {
+    // The hidden size cut to the width; heads in the model's proportion to it.
+    s.H = o.width / 64 * 64;
+    s.heads = std::clamp<int64_t>(
+        std::llround(static_cast<double>(m.heads) * static_cast<double>(s.H) / static_cast<double>(m.hidden)),
+        1, m.heads);
+    s.kv = s.heads;
+    s.r = m.mla->rope_dim;
+  } else {
+    s.heads = std::max(group, std::min(m.heads, o.width / s.hd) / group * group);
+    s.kv = s.heads / group;
+    s.H = s.heads * s.hd;
+  }
   s.ffn = std::max<int64_t>(64, std::llround(static_cast<double>(s.H) * static_cast<double>(m.ffn) /
                                              static_cast<double>(m.hidden) / 64) *
                                     64);
   s.vocab = std::min(m.vocab, o.vocab);
   s.layers = o.layers;
-  // MoE: up to 8 experts, their FFN width scaled with the hidden size, the model's top-k.
+  // MoE: their FFN width scaled with the hidden size, the model's top-k.
   const auto scaled = [&](int64_t f) {
     return std::max<int64_t>(64, std::llround(static_cast<double>(s.H) * static_cast<double>(f) /
                                               static_cast<double>(m.hidden) / 64) *
                                      64);
   };
-  const int64_t experts = m.moe ? std::min<int64_t>(m.moe->experts, 8) : 0;
+  // MoE: enough experts that top-k routing still chooses (4 x top-k, at least 8, at most all).
+  const int64_t experts =
+      m.moe ? std::min<int64_t>(m.moe->experts, std::max<int64_t>(8, 4 * m.moe->top_k)) : 0;
+  if (m.mla) {
+    s.qlora = m.mla->q_lora_rank > 0 ? scaled(m.mla->q_lora_rank) : 0;
+    s.kvlora = scaled(m.mla->kv_lora_rank);
+  }
 
   NumericsResult r;
   r.hidden = s.H;
@@ -274,6 +388,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   ap.heads = s.heads;
   ap.kv_heads = s.kv;
   ap.head_dim = s.hd;
+  ap.rope_dim = s.r;
   ap.causal = true;
   ap.rope = m.rope;
   ap.kv = q.kv;
@@ -298,7 +413,20 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
   for (int l = 0; l < s.layers; ++l) {
     const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
-    const Tensor wqkv = gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
+    const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
+    MlaWeights mw;
+    if (m.mla) {
+      const uint64_t base = 0x20000 + 16 * static_cast<uint64_t>(l);
+      const int64_t qd = s.heads * (s.hd + s.r);
+      if (s.qlora > 0) {
+        mw.wqa = gaussian(s.qlora, s.H, inv_sqrt(s.H), o.seed, base);
+        mw.wqb = gaussian(qd, s.qlora, inv_sqrt(s.qlora), o.seed, base + 1);
+      } else {
+        mw.wq = gaussian(qd, s.H, inv_sqrt(s.H), o.seed, base);
+      }
+      mw.wkva = gaussian(s.kvlora + s.r, s.H, inv_sqrt(s.H), o.seed, base + 2);
+      mw.wkvb = gaussian(s.heads * 2 * s.hd, s.kvlora, inv_sqrt(s.kvlora), o.seed, base + 3);
+    }
     const Tensor wo = gaussian(s.H, s.heads * s.hd, inv_sqrt(s.heads * s.hd), o.seed, id + 1);
     const bool moe = m.moe && m.moe_layer(l);
     const Tensor wgu = moe ? Tensor{} : gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
@@ -321,8 +449,8 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     }
     // Reference.
     {
-      const Vec qkv = matmul_t(rmsnorm(x, s.T, s.H), s.T, s.H, wqkv);
-      const Vec att = attention_ref(s, qkv, ap);
+      const Vec h = rmsnorm(x, s.T, s.H);
+      const Vec att = m.mla ? mla_ref(s, h, mw, ap) : attention_ref(s, matmul_t(h, s.T, s.H, wqkv), ap);
       const Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
       const Vec h2 = rmsnorm(x, s.T, s.H);
@@ -349,13 +477,19 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     }
     // As computed.
     {
-      const std::vector<float> qkv = gemm(rmsnorm_bf16(xq, s.T, s.H), s.T, s.H, wqkv, fa, hw);
-      AttentionData data;
-      data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
-      data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
-      data.v_file = heads_tensor(qkv, s, s.heads + s.kv, s.kv, "replica V");
-      const AttentionFunctional af = attention_functional(ap, data, {FunctionalSpec::Mode::kFull});
-      const std::vector<float> proj = gemm(af.o, s.T, s.heads * s.hd, wo, fa, hw);
+      const std::vector<float> h = rmsnorm_bf16(xq, s.T, s.H);
+      std::vector<float> att;
+      if (m.mla) {
+        att = mla_gpu(s, h, mw, ap, fa, hw);
+      } else {
+        const std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw);
+        AttentionData data;
+        data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
+        data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
+        data.v_file = heads_tensor(qkv, s, s.heads + s.kv, s.kv, "replica V");
+        att = attention_functional(ap, data, {FunctionalSpec::Mode::kFull}).o;
+      }
+      const std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, fa, hw);
       for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
       const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
       if (!moe) {

@@ -14,9 +14,11 @@
 //    BF16 results, the residual stream in BF16.
 // Reported: the residual stream's error after every layer and the logits' error, the share of
 // positions whose top token matches the reference, and the mean KL divergence of the next-token
-// distributions. GQA / MHA decoders (Llama, Qwen, Mistral, Phi-3), dense or MoE (up to 8 of the
-// experts kept, each token routed to its top-k by a BF16 router, the renormalized softmax of the
-// chosen logits weighting them; shared experts always on); not MLA yet.
+// distributions. GQA / MHA decoders (Llama, Qwen, Mistral, Phi-3), dense or MoE (4 x top-k of the
+// experts kept, at least 8, each token routed to its top-k by a BF16 router, the renormalized softmax of the
+// chosen logits weighting them; shared experts always on), and MLA (DeepSeek; its latent ranks
+// scaled with the width, prefill run expanded: Q through its LoRA, K and V from the normed
+// latent, the decoupled rope key shared by all heads).
 #pragma once
 
 #include <cstdint>
@@ -50,8 +52,8 @@ struct NumericsResult {
   double kl_max = 0;
 };
 
-/// Throws InputError for what the replica cannot run (MLA, MoE, formats the GPU lacks, a shape
-/// the formats' blocks do not divide) or bad options.
+/// Throws InputError for what the replica cannot run (formats the GPU lacks, a shape the formats'
+/// blocks do not divide, MLA with v_head_dim != qk_nope_head_dim) or bad options.
 NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
                               const NumericsOptions& o);
 
