@@ -26,6 +26,23 @@ const Command* find_command(std::span<const Command> commands, std::string_view 
   return nullptr;
 }
 
+// Boost.Program_options reads "-1" into an unsigned option as 2^64 - 1 (lexical_cast wraps);
+// a negative count or seed is a mistake to report, not a huge number to use.
+void reject_negative_unsigned(const po::options_description& desc, const po::parsed_options& parsed) {
+  for (const po::option& o : parsed.options) {
+    const po::option_description* d = desc.find_nothrow(o.string_key, false);
+    if (d == nullptr) continue;
+    const po::value_semantic* v = d->semantic().get();
+    const bool is_unsigned = dynamic_cast<const po::typed_value<uint64_t>*>(v) != nullptr ||
+                             dynamic_cast<const po::typed_value<uint32_t>*>(v) != nullptr;
+    if (!is_unsigned) continue;
+    for (const std::string& token : o.value) {
+      if (token.find('-') != std::string::npos)
+        throw InputError(fmt::format("--{} {}: expected a non-negative integer", o.string_key, token));
+    }
+  }
+}
+
 int run_command(const Command& cmd, const std::vector<std::string>& args) {
   po::options_description desc(fmt::format("usage: {}\n\n{}\n\noptions", cmd.usage, cmd.summary), 100);
   desc.add_options()("help,h", "show this help");
@@ -33,7 +50,9 @@ int run_command(const Command& cmd, const std::vector<std::string>& args) {
   if (cmd.add_options) cmd.add_options(desc, pos);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    const po::parsed_options parsed = po::command_line_parser(args).options(desc).positional(pos).run();
+    reject_negative_unsigned(desc, parsed);
+    po::store(parsed, vm);
     if (vm.count("help") != 0) {
       std::cout << desc << "\n";
       return 0;

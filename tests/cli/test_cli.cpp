@@ -90,6 +90,11 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   Result o = run("info --hww b200");
   EXPECT_EQ(o.code, 2);
   EXPECT_CONTAINS(o.err, "--hww");
+  // A negative number for an unsigned option is refused, not wrapped to 2^64 - 1.
+  Result n = run("gemm --m 64 --n 64 --k 64 --seed -1");
+  EXPECT_EQ(n.code, 2);
+  EXPECT_CONTAINS(n.err, "--seed -1: expected a non-negative integer");
+  EXPECT_EQ(run("gemm --m 64 --n 64 --k 64 --seed=-1").code, 2);
 }
 
 TEST_F(Cli, InfoPrintsResolvedConfigAndPeaks) {
