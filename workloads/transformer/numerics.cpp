@@ -76,6 +76,31 @@ Vec rmsnorm(const Vec& x, int64_t rows, int64_t H) {
   return out;
 }
 
+std::vector<double> softmax(std::span<const double> z) {
+  const double m = *std::max_element(z.begin(), z.end());
+  std::vector<double> p(z.size());
+  double sum = 0;
+  for (size_t i = 0; i < z.size(); ++i) sum += (p[i] = std::exp(z[i] - m));
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+// One head of causal attention in float64: query t sees keys 0..t with (already scaled) scores
+// score(t, u) and adds their softmax weights times value(u) (dv values) into out(t).
+template <class Score, class Value, class Out>
+void causal_head(int64_t T, int64_t dv, Score score, Value value, Out out) {
+  Vec w(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t u = 0; u <= t; ++u) w[static_cast<size_t>(u)] = score(t, u);
+    const std::vector<double> pr = softmax(std::span<const double>(w.data(), static_cast<size_t>(t + 1)));
+    double* o = out(t);
+    for (int64_t u = 0; u <= t; ++u) {
+      const double* vu = value(u);
+      for (int64_t d = 0; d < dv; ++d) o[d] += pr[static_cast<size_t>(u)] * vu[d];
+    }
+  }
+}
+
 // Causal attention over rotated Q, K (float64 RoPE) and V; returns T x heads*hd.
 Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p) {
   std::optional<RopeTable> table;
@@ -98,29 +123,19 @@ Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p) {
   }
   const double scale = p.softmax_scale();
   Vec out(static_cast<size_t>(s.T * s.heads * s.hd), 0.0);
-  Vec w(static_cast<size_t>(s.T));
   for (int64_t h = 0; h < s.heads; ++h) {
     const int64_t g = h / group;
-    for (int64_t t = 0; t < s.T; ++t) {
-      double m = -1e300;
-      for (int64_t u = 0; u <= t; ++u) {
-        double dot = 0;
-        for (int64_t d = 0; d < s.hd; ++d)
-          dot += q[static_cast<size_t>((t * s.heads + h) * s.hd + d)] *
-                 k[static_cast<size_t>((u * s.kv + g) * s.hd + d)];
-        w[static_cast<size_t>(u)] = dot * scale;
-        m = std::max(m, w[static_cast<size_t>(u)]);
-      }
-      double sum = 0;
-      for (int64_t u = 0; u <= t; ++u)
-        sum += (w[static_cast<size_t>(u)] = std::exp(w[static_cast<size_t>(u)] - m));
-      for (int64_t u = 0; u <= t; ++u) {
-        const double pu = w[static_cast<size_t>(u)] / sum;
-        for (int64_t d = 0; d < s.hd; ++d)
-          out[static_cast<size_t>((t * s.heads + h) * s.hd + d)] +=
-              pu * at(u, (s.heads + s.kv + g) * s.hd + d);
-      }
-    }
+    causal_head(
+        s.T, s.hd,
+        [&](int64_t t, int64_t u) {
+          double dot = 0;
+          for (int64_t d = 0; d < s.hd; ++d)
+            dot += q[static_cast<size_t>((t * s.heads + h) * s.hd + d)] *
+                   k[static_cast<size_t>((u * s.kv + g) * s.hd + d)];
+          return dot * scale;
+        },
+        [&](int64_t u) { return qkv.data() + u * s.qkv() + (s.heads + s.kv + g) * s.hd; },
+        [&](int64_t t) { return out.data() + (t * s.heads + h) * s.hd; });
   }
   return out;
 }
@@ -249,28 +264,19 @@ Vec mla_ref(const Shape& s, const Vec& h, const MlaWeights& w, const AttentionPr
   }
   const double scale = p.softmax_scale();
   Vec out(static_cast<size_t>(T * s.heads * v), 0.0);
-  Vec wts(static_cast<size_t>(T));
   for (int64_t hh = 0; hh < s.heads; ++hh) {
-    for (int64_t t = 0; t < T; ++t) {
-      const double* qt = qr.data() + (t * s.heads + hh) * qd;
-      double mx = -1e300;
-      for (int64_t u = 0; u <= t; ++u) {
-        const double* ku = kv.data() + (u * s.heads + hh) * (n + v);
-        double dot = 0;
-        for (int64_t d = 0; d < n; ++d) dot += qt[d] * ku[d];
-        for (int64_t d = 0; d < r; ++d) dot += qt[n + d] * kr[static_cast<size_t>(u * r + d)];
-        wts[static_cast<size_t>(u)] = dot * scale;
-        mx = std::max(mx, wts[static_cast<size_t>(u)]);
-      }
-      double sum = 0;
-      for (int64_t u = 0; u <= t; ++u)
-        sum += (wts[static_cast<size_t>(u)] = std::exp(wts[static_cast<size_t>(u)] - mx));
-      for (int64_t u = 0; u <= t; ++u) {
-        const double pu = wts[static_cast<size_t>(u)] / sum;
-        const double* vu = kv.data() + (u * s.heads + hh) * (n + v) + n;
-        for (int64_t d = 0; d < v; ++d) out[static_cast<size_t>((t * s.heads + hh) * v + d)] += pu * vu[d];
-      }
-    }
+    causal_head(
+        T, v,
+        [&](int64_t t, int64_t u) {
+          const double* qt = qr.data() + (t * s.heads + hh) * qd;
+          const double* ku = kv.data() + (u * s.heads + hh) * (n + v);
+          double dot = 0;
+          for (int64_t d = 0; d < n; ++d) dot += qt[d] * ku[d];
+          for (int64_t d = 0; d < r; ++d) dot += qt[n + d] * kr[static_cast<size_t>(u * r + d)];
+          return dot * scale;
+        },
+        [&](int64_t u) { return kv.data() + (u * s.heads + hh) * (n + v) + n; },
+        [&](int64_t t) { return out.data() + (t * s.heads + hh) * v; });
   }
   return out;
 }
@@ -309,15 +315,6 @@ std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const Ml
   data.v_file = LoadedTensor{std::move(vt), StoredDtype::kBfloat16, "replica V"};
   data.k_rope_file = LoadedTensor{std::move(kr), StoredDtype::kBfloat16, "replica K rope"};
   return attention_functional(p, data, {FunctionalSpec::Mode::kFull}).o;
-}
-
-std::vector<double> softmax(std::span<const double> z) {
-  const double m = *std::max_element(z.begin(), z.end());
-  std::vector<double> p(z.size());
-  double sum = 0;
-  for (size_t i = 0; i < z.size(); ++i) sum += (p[i] = std::exp(z[i] - m));
-  for (double& v : p) v /= sum;
-  return p;
 }
 
 }  // namespace
