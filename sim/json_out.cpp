@@ -87,7 +87,7 @@ std::string to_json_text(const boost::json::value& v) {
 
 namespace {
 
-std::filesystem::path write_temp(const std::filesystem::path& path, std::string_view content,
+std::filesystem::path write_temp(const std::filesystem::path& path, std::span<const std::string_view> parts,
                                  std::string_view flag) {
   namespace fs = std::filesystem;
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
@@ -97,7 +97,7 @@ std::filesystem::path write_temp(const std::filesystem::path& path, std::string_
   fs::path tmp = dir / fmt::format(".{}.tmp{}", path.filename().string(), ::getpid());
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) throw InputError(fmt::format("{} {}: cannot write in '{}'", flag, path.string(), dir.string()));
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  for (std::string_view part : parts) out.write(part.data(), static_cast<std::streamsize>(part.size()));
   out.close();
   if (!out) {
     std::error_code ec;
@@ -116,7 +116,8 @@ StagedFiles::~StagedFiles() {
 }
 
 void StagedFiles::add(const std::filesystem::path& path, std::string_view content) {
-  temps_.push_back(write_temp(path, content, flag_));
+  const std::string_view parts[] = {content};
+  temps_.push_back(write_temp(path, parts, flag_));
   finals_.push_back(path);
 }
 
@@ -131,7 +132,13 @@ void StagedFiles::commit() {
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content, std::string_view flag) {
-  const std::filesystem::path tmp = write_temp(path, content, flag);
+  const std::string_view parts[] = {content};
+  write_file_atomic(path, parts, flag);
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::span<const std::string_view> parts,
+                       std::string_view flag) {
+  const std::filesystem::path tmp = write_temp(path, parts, flag);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {

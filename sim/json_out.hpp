@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,9 @@ std::string to_json_text(const boost::json::value& v);
 /// Writes `content` to `path` through a temporary file in the same directory and a rename, so
 /// readers never see half a file. Throws InputError naming `flag` if the path is not writable.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content, std::string_view flag);
+/// The same for a file made of `parts` written one after the other (no joined copy of them).
+void write_file_atomic(const std::filesystem::path& path, std::span<const std::string_view> parts,
+                       std::string_view flag);
 
 /// Several output files that appear together or not at all: each is written to a temporary
 /// name as it is added; commit() renames them all; destruction without commit() removes them.

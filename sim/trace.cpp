@@ -77,20 +77,25 @@ void TraceDoc::metadata(const std::string& key, std::string value) {
   metadata_.emplace_back(key, std::move(value));
 }
 
-std::string TraceDoc::text() const {
-  std::string out;
-  out.reserve(body_.size() + 256);
-  out += R"({"displayTimeUnit":"ns","metadata":{)";
+std::string TraceDoc::head() const {
+  std::string out = R"({"displayTimeUnit":"ns","metadata":{)";
   for (const auto& [key, value] : metadata_) out += fmt::format("{}:{},", json_quote(key), value);
   out += fmt::format(R"("dropped_detail_spans":{})", dropped_);
   out += R"(},"traceEvents":[)";
-  out += body_;
-  out += "\n]}\n";
+  return out;
+}
+
+std::string TraceDoc::text() const {
+  std::string out = head();
+  out.append(body_).append(kTail);
   return out;
 }
 
 void TraceDoc::write(const std::filesystem::path& path, std::string_view flag) const {
-  write_file_atomic(path, text(), flag);
+  // The events go out as they are held: a trace can be ~100 MB, not worth a joined copy.
+  const std::string h = head();
+  const std::string_view parts[] = {h, body_, kTail};
+  write_file_atomic(path, parts, flag);
 }
 
 uint32_t Lanes::place(Tick start, Tick end) {

@@ -43,6 +43,9 @@ class TraceDoc {
 
  private:
   void begin_event();
+  /// The document before the events (metadata, the array's opening); kTail closes it.
+  [[nodiscard]] std::string head() const;
+  static constexpr std::string_view kTail = "\n]}\n";
   std::string body_;
   uint64_t events_ = 0;
   uint64_t dropped_ = 0;
