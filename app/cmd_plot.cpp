@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -132,16 +133,15 @@ Csv compare_table(const json::object& doc, const std::string& file) {
   return c;
 }
 
-// A sweep's CSV, or a comparison's JSON report as the same kind of table.
-Csv read_table(const std::string& file) {
-  if (fs::path(file).extension() != ".json") return read_csv(file);
-  const json::value doc = read_json(file);
-  if (command_of(doc) != "compare gemm") {
+// A sweep's CSV, or (`doc`: the file as read) a comparison's JSON report as the same kind of table.
+Csv read_table(const std::string& file, const json::value* doc) {
+  if (doc == nullptr) return read_csv(file);
+  if (command_of(*doc) != "compare gemm") {
     throw InputError(
         fmt::format("{}: expected a sweep CSV or a `bwsim compare gemm --json` report{}", file,
-                    command_of(doc) == "run" ? " (a run report plots with --kind roofline)" : ""));
+                    command_of(*doc) == "run" ? " (a run report plots with --kind roofline)" : ""));
   }
-  return compare_table(doc.as_object(), file);
+  return compare_table(doc->as_object(), file);
 }
 
 // "8 TB/s" -> 8 and unit "TB/s"; "nvfp4" -> not a number.
@@ -202,6 +202,9 @@ int run_plot(const cli::po::variables_map& vm) {
   const std::string output = vm["output"].as<std::string>();
   const std::string kind = vm["kind"].as<std::string>();
   json::object job{{"logx", vm.count("logx") != 0}, {"logy", vm.count("logy") != 0}};
+  // A JSON input (a comparison or a run report) is read once, here; a CSV as a table below.
+  std::optional<json::value> doc;
+  if (fs::path(input).extension() == ".json") doc = read_json(input);
   json::array series_out;
   if (kind == "roofline") {
     const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), {});
@@ -218,10 +221,8 @@ int run_plot(const cli::po::variables_map& vm) {
     job["y_label"] = "achieved TFLOP/s";
     job["title"] =
         fmt::format("roofline on {} (sustained clock): {}", hw.name, fs::path(input).filename().string());
-    const bool run_report = fs::path(input).extension() == ".json" && command_of(read_json(input)) == "run";
-    if (run_report) {
+    if (doc && command_of(*doc) == "run") {
       // A `bwsim run --json` report: the decode step's kernels (and the first prefill chunk's).
-      const json::value doc = read_json(input);
       const auto step = [&](const json::value* s, const std::string& label) {
         if (s == nullptr || !s->is_object() || !s->as_object().contains("kernels")) return;
         std::vector<double> xs, ys;
@@ -240,7 +241,7 @@ int run_plot(const cli::po::variables_map& vm) {
         if (!xs.empty())
           series_out.push_back({{"label", label}, {"x", numbers(xs)}, {"y", numbers(ys)}, {"names", names}});
       };
-      const json::object& d = doc.as_object();
+      const json::object& d = doc->as_object();
       if (const auto* dec = d.if_contains("decode"))
         step(dec->as_object().if_contains("step"), "decode step kernels");
       if (const auto* pre = d.if_contains("prefill")) {
@@ -252,7 +253,7 @@ int run_plot(const cli::po::variables_map& vm) {
             fmt::format("{}: no timed kernels (the scenario did not fit, or timing was off)", input));
     } else {
       // A GEMM sweep's points, or a comparison's formats (one series each).
-      const Csv c = read_table(input);
+      const Csv c = read_table(input, doc ? &*doc : nullptr);
       const size_t xi = c.column("intensity.flop_per_hbm_byte", "--kind roofline needs", input);
       const size_t yi = c.column("throughput.tflops", "--kind roofline needs", input);
       const bool comparison = c.header.front() == "format";
@@ -275,7 +276,7 @@ int run_plot(const cli::po::variables_map& vm) {
   } else {
     if (kind != "line" && kind != "scatter" && kind != "bar")
       throw InputError(fmt::format("--kind {}: expected line, scatter, bar or roofline", kind));
-    const Csv c = read_table(input);
+    const Csv c = read_table(input, doc ? &*doc : nullptr);
     const bool comparison = c.header.front() == "format";
     if ((vm.count("x") == 0 && !comparison) || vm.count("y") == 0)
       throw InputError("--x KEY and --y METRIC are required (a comparison's --x defaults to format)");
