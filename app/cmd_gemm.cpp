@@ -16,6 +16,7 @@
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "sim/json_out.hpp"
+#include "sim/strings.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/gemm/functional.hpp"
@@ -351,11 +352,8 @@ int run_compare(const cli::po::variables_map& vm) {
   const std::string list =
       vm.count("formats") != 0 ? vm["formats"].as<std::string>() : default_formats(s.hw.arch);
   std::vector<GemmFormat> formats;
-  for (size_t pos = 0; pos <= list.size();) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    formats.push_back(parse_gemm_format(list.substr(pos, comma - pos), "--formats"));
-    pos = comma + 1;
-  }
+  for (const std::string_view name : split(list, ','))
+    formats.push_back(parse_gemm_format(name, "--formats"));
   // Every format must work on this GPU and shape before any runs.
   std::vector<GemmProblem> problems;
   for (const GemmFormat& f : formats) {

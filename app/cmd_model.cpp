@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/quant_options.hpp"
 #include "app/step_report.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
@@ -25,9 +26,7 @@ namespace {
 Scheme scheme_option(const cli::po::variables_map& vm, const char* flag) {
   const auto& name = vm[flag].as<std::string>();
   if (auto s = parse_scheme(name)) return *s;
-  std::string all;
-  for (const auto& [n, v] : kSchemeNames) all += (all.empty() ? "" : ", ") + std::string(n);
-  throw InputError(fmt::format("--{} {}: unknown format (one of: {})", flag, name, all));
+  throw InputError(fmt::format("--{} {}: unknown format (one of: {})", flag, name, scheme_names_text()));
 }
 
 // Parameter counts as model cards write them: "70.55 B", "926.7 M".

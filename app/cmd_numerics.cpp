@@ -7,7 +7,9 @@
 #include <cmath>
 
 #include "app/commands.hpp"
+#include "app/quant_options.hpp"
 #include "sim/errors.hpp"
+#include "sim/strings.hpp"
 #include "sim/table.hpp"
 #include "workloads/transformer/model.hpp"
 #include "workloads/transformer/numerics.hpp"
@@ -16,13 +18,6 @@ namespace bwsim::app {
 namespace {
 
 std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "inf"; }
-
-boost::json::object metrics(const ErrorMetrics& e) {
-  return {{"rel_frobenius", e.rel_frobenius},
-          {"sqnr_db", e.sqnr_db},
-          {"cosine", e.cosine},
-          {"max_abs", e.max_abs}};
-}
 
 int run_numerics(const cli::po::variables_map& vm) {
   if (vm.count("model") == 0)
@@ -44,16 +39,11 @@ int run_numerics(const cli::po::variables_map& vm) {
         fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
   // Every format first, so a bad one fails before any runs.
   std::vector<std::pair<std::string, QuantPlan>> plans;
-  const std::string list = vm["formats"].as<std::string>();
-  for (size_t pos = 0; pos <= list.size();) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    const std::string name = list.substr(pos, comma - pos);
+  for (const std::string_view piece : split(vm["formats"].as<std::string>(), ',')) {
+    const std::string name(piece);
     const auto scheme = parse_scheme(name);
-    if (!scheme) {
-      std::string all;
-      for (const auto& [n, v] : kSchemeNames) all += (all.empty() ? "" : ", ") + std::string(n);
-      throw InputError(fmt::format("--formats: unknown format '{}' (one of: {})", name, all));
-    }
+    if (!scheme)
+      throw InputError(fmt::format("--formats: unknown format '{}' (one of: {})", name, scheme_names_text()));
     QuantPlan q = QuantPlan::uniform(*scheme, *kv, vm.count("quantize-head") == 0);
     try {
       for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kLmHead})
@@ -62,7 +52,6 @@ int run_numerics(const cli::po::variables_map& vm) {
       throw InputError(fmt::format("--formats {}: {}", name, e.what()));
     }
     plans.emplace_back(name, q);
-    pos = comma + 1;
   }
   std::ostream& out = cli::text_out(vm);
   std::vector<NumericsResult> results;
@@ -91,7 +80,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     boost::json::array layers;
     for (const ErrorMetrics& e : r.residual) {
       row.push_back(db(e.sqnr_db));
-      layers.push_back(metrics(e));
+      layers.push_back(metrics_json(e));
     }
     row.push_back(fmt::format("{:.3e}", r.logits.rel_frobenius));
     row.push_back(db(r.logits.sqnr_db));
@@ -101,7 +90,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     t.add_row(std::move(row));
     rows.push_back({{"format", plans[i].first},
                     {"residual", std::move(layers)},
-                    {"logits", metrics(r.logits)},
+                    {"logits", metrics_json(r.logits)},
                     {"top1_agreement", r.top1},
                     {"kl_mean", r.kl_mean},
                     {"kl_max", r.kl_max}});

@@ -15,6 +15,7 @@
 #include "isa/tensor_io.hpp"
 #include "sim/errors.hpp"
 #include "sim/json_out.hpp"
+#include "sim/strings.hpp"
 #include "sim/table.hpp"
 
 namespace bwsim::app {
@@ -36,9 +37,7 @@ Input load_input(const cli::po::variables_map& vm) {
 
 Scheme scheme_from(std::string_view name, const char* flag) {
   if (auto s = parse_scheme(name)) return *s;
-  std::string all;
-  for (const auto& entry : kSchemeNames) all.append(all.empty() ? "" : ", ").append(entry.first);
-  throw InputError(fmt::format("{} {}: unknown scheme (one of: {})", flag, name, all));
+  throw InputError(fmt::format("{} {}: unknown scheme (one of: {})", flag, name, scheme_names_text()));
 }
 
 // Options from the flags; those that do not apply to `s` are dropped in --compare mode and
@@ -146,13 +145,8 @@ int run_quantize(const cli::po::variables_map& vm) {
     throw InputError("--scheme needs --out PREFIX for the files it writes");
   std::vector<Scheme> schemes;
   if (comparing) {
-    const auto& list = vm["compare"].as<std::string>();
-    size_t pos = 0;
-    while (pos <= list.size()) {
-      const size_t comma = std::min(list.find(',', pos), list.size());
-      schemes.push_back(scheme_from(list.substr(pos, comma - pos), "--compare"));
-      pos = comma + 1;
-    }
+    for (const std::string_view name : split(vm["compare"].as<std::string>(), ','))
+      schemes.push_back(scheme_from(name, "--compare"));
   } else {
     schemes.push_back(scheme_from(vm["scheme"].as<std::string>(), "--scheme"));
   }

@@ -52,4 +52,10 @@ boost::json::object metrics_json(const ErrorMetrics& m) {
           {"count", m.count}};
 }
 
+std::string scheme_names_text() {
+  std::string all;
+  for (const auto& entry : kSchemeNames) all.append(all.empty() ? "" : ", ").append(entry.first);
+  return all;
+}
+
 }  // namespace bwsim::app

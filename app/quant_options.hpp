@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <string>
 #include <string_view>
 
 #include "isa/error_metrics.hpp"
@@ -20,6 +21,9 @@ QuantOptions quant_flags(const cli::po::variables_map& vm);
 /// Whether the flags ask for anything that applies to NVFP4 only (--2d, --four-over-six, the
 /// torchao recipe).
 bool nvfp4_only_flags(const cli::po::variables_map& vm);
+
+/// "bf16, nvfp4, mxfp4, ...": every scheme name, for messages.
+std::string scheme_names_text();
 
 /// An error measurement as a JSON object (rel_frobenius, max_abs, sqnr_db, cosine, count).
 boost::json::object metrics_json(const ErrorMetrics& m);

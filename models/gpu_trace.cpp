@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "sim/errors.hpp"
+#include "sim/strings.hpp"
 
 namespace bwsim {
 namespace {
@@ -39,16 +40,13 @@ std::vector<uint32_t> parse_sm_list(std::string_view text, uint32_t sm_count, st
   std::vector<uint32_t> out;
   if (text == "all") return out;
   if (text.empty()) throw InputError(fmt::format("{}: empty SM list (expected e.g. 0-7,64 or all)", flag));
-  for (size_t pos = 0; pos <= text.size();) {
-    const size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string_view item = text.substr(pos, comma - pos);
+  for (const std::string_view item : split(text, ',')) {
     const size_t dash = item.find('-');
     const uint32_t lo = parse_sm(item.substr(0, dash), text, sm_count, flag);
     const uint32_t hi =
         dash == std::string_view::npos ? lo : parse_sm(item.substr(dash + 1), text, sm_count, flag);
     if (hi < lo) throw InputError(fmt::format("{} {}: range {} runs backwards", flag, text, item));
     for (uint32_t s = lo; s <= hi; ++s) out.push_back(s);
-    pos = comma + 1;
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
