@@ -421,12 +421,14 @@ void Executor::step(uint64_t id) {
         inflight.push_back(done);
         LoadGroup& g = group.g;
         // A group stays within one phase of its barrier (at most its expected arrivals).
-        const uint32_t first =
-            comp.targets == 0 ? slot : target_cta(c, static_cast<uint8_t>(std::countr_zero(comp.targets)));
-        const uint32_t per_phase =
-            op.barrier < ctas_[first].barriers.size() ? ctas_[first].barriers[op.barrier].expected : 1;
+        const auto phase_has_room = [&] {
+          const uint32_t first =
+              comp.targets == 0 ? slot : target_cta(c, static_cast<uint8_t>(std::countr_zero(comp.targets)));
+          const std::vector<Barrier>& bs = ctas_[first].barriers;
+          return g.comp.arrivals < (op.barrier < bs.size() ? bs[op.barrier].expected : 1);
+        };
         if (g.open && g.comp.cta == comp.cta && g.comp.barrier == comp.barrier &&
-            g.comp.targets == comp.targets && g.comp.arrivals < per_phase) {
+            g.comp.targets == comp.targets && phase_has_room()) {
           ++g.comp.arrivals;
           g.done = std::max(g.done, done);
         } else {
