@@ -31,8 +31,13 @@ uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_byte
   // Block shape: as wide as the row allows (up to width_max_), then as many rows as fit.
   const uint64_t row_sectors = (row_bytes + sector_ - 1) / sector_ * sector_;
   uint64_t width = std::min(row_sectors, width_max_);
-  if (access_width > 0)
-    width = std::min(width, std::max(sector_, (access_width + sector_ - 1) / sector_ * sector_));
+  if (access_width > 0) {
+    // Blocks as wide as one access: narrower than block_width for narrow boxes, and wider
+    // (up to the whole block) for long contiguous pieces such as a GEMM stage's scale factors,
+    // which would otherwise touch block / block_width blocks for a few hundred bytes each.
+    const uint64_t access = std::max(sector_, (access_width + sector_ - 1) / sector_ * sector_);
+    width = std::min({row_sectors, access, block_});
+  }
   uint64_t block_rows = std::max<uint64_t>(1, block_ / width);
   if (rows < block_rows) {  // few rows: widen the block instead, up to the block size
     block_rows = rows;

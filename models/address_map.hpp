@@ -49,8 +49,9 @@ class AddressMap {
 
   /// Places a rows x row_bytes tensor; returns its id. Bases are 64 KiB aligned. With
   /// `access_width`, the bytes of a row the workload reads at once (a TMA box's inner
-  /// extent), blocks are no wider than that, so that a box fills whole blocks instead of
-  /// touching twice as many half-used ones.
+  /// extent), blocks are that wide (at most the block size; the block_width default does not
+  /// apply), so that a box fills whole blocks instead of touching twice as many half-used ones,
+  /// and a long contiguous piece is one block rather than one per block_width bytes.
   uint32_t allocate(std::string name, uint64_t rows, uint64_t row_bytes, uint64_t access_width = 0);
   [[nodiscard]] const TensorLayout& tensor(uint32_t id) const { return tensors_[id]; }
   [[nodiscard]] size_t tensor_count() const { return tensors_.size(); }

@@ -125,6 +125,29 @@ TEST(MemorySystem, SectorsAndBlocksOfA2DRegion) {
   EXPECT_THROW(f.amap.for_each_block(Region{t, 60, 8, 0, 64}, [](const BlockAccess&) {}), std::out_of_range);
 }
 
+TEST(MemorySystem, BlocksTakeTheShapeOfTheAccessWidth) {
+  Fixture f(simple_hw());
+  // Narrow boxes (64 B of a 1 KiB row): 64-byte blocks of 64 rows, so a 128 x 64 box is 2 blocks.
+  const uint32_t a = f.amap.allocate("a", 256, 1024, 64);
+  EXPECT_EQ(f.amap.tensor(a).block_width, 64u);
+  EXPECT_EQ(f.amap.tensor(a).block_rows, 64u);
+  // Long contiguous pieces (a GEMM stage's 1 KiB of scale factors in a 64 KiB row): blocks as
+  // wide as the piece, past block_width, so a piece is one block instead of eight.
+  const uint32_t s = f.amap.allocate("sf", 16, 65536, 1024);
+  EXPECT_EQ(f.amap.tensor(s).block_width, 1024u);
+  EXPECT_EQ(f.amap.tensor(s).block_rows, 4u);
+  int blocks = 0;
+  f.amap.for_each_block(Region{s, 5, 1, 3072, 1024}, [&](const BlockAccess& b) {
+    ++blocks;
+    EXPECT_EQ(std::popcount(static_cast<uint64_t>(b.sectors)) +
+                  std::popcount(static_cast<uint64_t>(b.sectors >> 64)),
+              32);
+  });
+  EXPECT_EQ(blocks, 1);
+  // Never wider than a block.
+  EXPECT_EQ(f.amap.tensor(f.amap.allocate("wide", 16, 65536, 16384)).block_width, 4096u);
+}
+
 TEST(MemorySystem, ManyReadsInFlightApproachTheChannelBandwidth) {
   // 4 SMs read 2 MiB of distinct blocks at once. Two channels of 64 GB/s: 2 MiB takes 16.4 us;
   // the SM ports (4 x 32 GB/s) and slices (2 x 64 GB/s) are not slower.

@@ -463,15 +463,20 @@ GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan) {
   // 128 rows of the operand). DeepGEMM block FP8: A's float scales M-major (a row of M per
   // 128-K block), B's one per 128x128 block.
   if (m.a_scale_block > 0) {
-    t.sfa = m.block_fp8 ? gpu.amap.allocate("SFA", rows(p.k) / 128, rows(p.m) * 4)
-                        : gpu.amap.allocate("SFA", ceil_div(rows(p.m), 128),
-                                            rows(p.k) / m.a_scale_block * m.a_scale_bytes * 128);
+    // A stage reads a piece of one row of them: blocks shaped to that piece.
+    t.sfa = m.block_fp8
+                ? gpu.amap.allocate("SFA", rows(p.k) / 128, rows(p.m) * 4)
+                : gpu.amap.allocate("SFA", ceil_div(rows(p.m), 128),
+                                    rows(p.k) / m.a_scale_block * m.a_scale_bytes * 128,
+                                    uint64_t{plan.tile.k_stage} / m.a_scale_block * m.a_scale_bytes * 128);
     t.has_sfa = true;
   }
   if (m.b_scale_block > 0) {
-    t.sfb = m.block_fp8 ? gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128), rows(p.k) / 128 * 4)
-                        : gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128),
-                                            rows(p.k) / m.b_scale_block * m.b_scale_bytes * 128);
+    t.sfb = m.block_fp8
+                ? gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128), rows(p.k) / 128 * 4)
+                : gpu.amap.allocate("SFB", ceil_div(rows(p.n), 128),
+                                    rows(p.k) / m.b_scale_block * m.b_scale_bytes * 128,
+                                    uint64_t{plan.tile.k_stage} / m.b_scale_block * m.b_scale_bytes * 128);
     t.has_sfb = true;
   }
   t.d = gpu.amap.allocate("D", rows(p.m), rows(p.n) * gemm_out_bits(p.out) / 8);
