@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,13 @@ struct CtaProgram {
 
 struct ClusterProgram {
   std::vector<CtaProgram> ctas;  // one per CTA of the cluster; CTA i runs on the cluster's i-th SM
+  /// Optional: appends the next part of the cluster's ops (to ctas[i]->roles[r].ops for CTA i),
+  /// returning false when there is no more. The executor calls it when a role has run through
+  /// its ops, after dropping the ops every role has passed. A persistent kernel's programs are
+  /// then built as they run and only a window of them exists at a time: built whole, a GEMM's
+  /// are tens of megabytes of ops, each written once and read once, from host DRAM.
+  /// Null: `ctas` holds the whole program.
+  std::function<bool(std::span<CtaProgram* const> ctas)> more;
 };
 
 /// What one CTA occupies on its SM while resident.

@@ -131,6 +131,7 @@ bool Executor::try_launch(uint32_t first_sm) {
   }
   Cluster& cl = clusters_[index];
   cl.live = size;
+  cl.more = std::move(prog.more);
   for (uint32_t i = 0; i < size; ++i) {
     uint32_t slot;
     if (!free_slots_.empty()) {
@@ -313,7 +314,9 @@ void Executor::step(uint64_t id) {
   r.waiting = false;
   const std::vector<Op>& ops = c.prog.roles[ri].ops;
   Sm& sm = gpu_.sms[c.sm];
-  while (r.pc < ops.size()) {
+  // Runs until the role's ops run out and its cluster's program has no more (a TMA load group
+  // stays open across an extension).
+  while (r.pc < ops.size() || extend(slot, ri)) {
     const Op& op = ops[r.pc];
     if (op.code != OpCode::kTmaLoad) flush(group.g);
     switch (op.code) {
@@ -557,6 +560,25 @@ void Executor::step(uint64_t id) {
     sim.note_progress();
     role_finished(slot);
   }
+}
+
+bool Executor::extend(uint32_t slot, uint32_t role) {
+  Cluster& cl = clusters_[ctas_[slot].cluster];
+  std::array<CtaProgram*, 32> progs{};
+  while (cl.more) {
+    for (size_t i = 0; i < cl.ctas.size(); ++i) {
+      CtaState& c = ctas_[cl.ctas[i]];
+      for (size_t ri = 0; ri < c.roles.size(); ++ri) {
+        std::vector<Op>& ops = c.prog.roles[ri].ops;
+        ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(c.roles[ri].pc));
+        c.roles[ri].pc = 0;
+      }
+      progs[i] = &c.prog;
+    }
+    if (!cl.more(std::span<CtaProgram* const>(progs.data(), cl.ctas.size()))) cl.more = nullptr;
+    if (!ctas_[slot].prog.roles[role].ops.empty()) return true;
+  }
+  return false;
 }
 
 void Executor::trace_op(const CtaState& c, uint32_t role, const char* op, Tick start, Tick end) {

@@ -48,6 +48,7 @@ class Executor : public Component {
   struct Cluster {
     std::vector<uint32_t> ctas;  // slots in ctas_
     uint32_t live = 0;
+    std::function<bool(std::span<CtaProgram* const>)> more;  // the rest of its program (null: none)
   };
   struct Completion {
     uint32_t cta = 0;  // issuing CTA slot
@@ -68,6 +69,9 @@ class Executor : public Component {
   void launch_pending(const std::vector<uint32_t>& sms);
   bool try_launch(uint32_t first_sm);
   void step(uint64_t role_id);
+  /// Appends the next parts of the cluster's program (after dropping the ops its roles have
+  /// passed) until role `role` of CTA `slot` has ops again; false when the program has no more.
+  bool extend(uint32_t slot, uint32_t role);
   void on_completion(uint64_t slot);
   void arrive(uint32_t cta_slot, uint16_t barrier);
   void resume_at(uint64_t role_id, Tick t);

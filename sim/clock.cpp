@@ -14,12 +14,16 @@ int64_t ceil_div(u128 a, u128 b) { return static_cast<int64_t>((a + b - 1) / b);
 
 // a * b / c (rounded down or up), exactly: in 64 bits when a * b (+ c) cannot overflow (times
 // within a simulation are small, and a 128-bit division is a library call), else in 128.
+// (The overflow checks are the multiply's flags, not a division: these run on every event.)
 uint64_t muldiv_floor(uint64_t a, uint64_t b, uint64_t c) {
-  if (a == 0 || b <= UINT64_MAX / a) return a * b / c;
+  uint64_t p = 0;
+  if (!__builtin_mul_overflow(a, b, &p)) return p / c;
   return static_cast<uint64_t>(static_cast<u128>(a) * b / c);
 }
 uint64_t muldiv_ceil(uint64_t a, uint64_t b, uint64_t c) {
-  if (a == 0 || b <= (UINT64_MAX - c) / a) return (a * b + c - 1) / c;
+  uint64_t p = 0;
+  uint64_t q = 0;
+  if (!__builtin_mul_overflow(a, b, &p) && !__builtin_add_overflow(p, c - 1, &q)) return q / c;
   return static_cast<uint64_t>(ceil_div(static_cast<u128>(a) * b, c));
 }
 }  // namespace

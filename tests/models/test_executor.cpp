@@ -117,6 +117,57 @@ TEST(Executor, ProducerConsumerPipelineOverlapsLoadsAndMath) {
   EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 64u);
 }
 
+TEST(Executor, AProgramBuiltAsItRunsTimesLikeTheWholeProgram) {
+  // The pipeline above, handed to the executor whole and then in parts through
+  // ClusterProgram::more: one iteration at a time for the producer, and the consumer's ops only
+  // every third call (so that some parts give a role nothing). Same result to the picosecond.
+  const auto run = [](bool in_parts) {
+    Simulation sim;
+    Gpu gpu(sim, simple_hw({"l2.capacity=1 MiB", "l2.ways=32"}), ClockMode::kBoost);
+    const uint32_t t = gpu.amap.allocate("a", 64, 4096);
+    std::vector<std::vector<Op>> prod(8), cons(8);
+    for (uint32_t i = 0; i < 8; ++i) {
+      const uint16_t s = static_cast<uint16_t>(i % 2);
+      if (i >= 2) prod[i].push_back(Op::wait(static_cast<uint16_t>(2 + s), i / 2 - 1));
+      prod[i].push_back(Op::tma_load(Region{t, 4 * i, 4, 0, 4096}, s));
+      cons[i].push_back(Op::wait(s, i / 2));
+      cons[i].push_back(Op::mma_op(shape(128, 256), 8, static_cast<uint16_t>(2 + s)));
+    }
+    cons[7].push_back(Op::with(OpCode::kMark, 0));
+    Kernel k;
+    k.name = "pipe";
+    k.program = [&, in_parts](uint32_t) {
+      ClusterProgram p;
+      p.ctas.push_back(CtaProgram{{Role{"tma", {}}, Role{"mma", {}}}, {1, 1, 1, 1}});
+      auto next = std::make_shared<std::pair<uint32_t, uint32_t>>(0, 0);  // parts given to each role
+      const auto append = [&, next](std::span<CtaProgram* const> ctas) {
+        auto& [given_p, given_c] = *next;
+        if (given_p == 8) return false;
+        auto& pr = ctas[0]->roles[0].ops;
+        pr.insert(pr.end(), prod[given_p].begin(), prod[given_p].end());
+        ++given_p;
+        if (given_p % 3 == 0 || given_p == 8) {
+          for (auto& co = ctas[0]->roles[1].ops; given_c < given_p; ++given_c)
+            co.insert(co.end(), cons[given_c].begin(), cons[given_c].end());
+        }
+        return true;
+      };
+      if (in_parts) {
+        p.more = append;
+      } else {
+        while (append(std::span<CtaProgram* const>(std::array<CtaProgram*, 1>{&p.ctas[0]}))) {
+        }
+      }
+      return p;
+    };
+    const KernelResult r = gpu.run(k);
+    EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 64u);
+    EXPECT_EQ(r.marks.size(), 1u);
+    return std::pair{r.duration(), r.marks.at(0).second};
+  };
+  EXPECT_EQ(run(true), run(false));
+}
+
 TEST(Executor, OccupancyMakesWaves) {
   Simulation sim;
   Gpu gpu(sim, simple_hw(), ClockMode::kBoost);

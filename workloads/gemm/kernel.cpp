@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
+#include <span>
 
 #include "isa/mma.hpp"
 #include "workloads/gemm/plan.hpp"
@@ -186,124 +188,189 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   }
 }
 
-ClusterProgram blackwell_cluster(const Shapes& sh, uint32_t cluster, uint64_t total_work) {
-  const GemmPlan& pl = sh.pl;
-  const GemmMath& m = pl.math;
-  const uint32_t S = pl.tile.stages;
-  const Layout L{static_cast<uint16_t>(S)};
-  const uint32_t cs = pl.cluster_size;
-  const uint32_t all = (1u << cs) - 1;
-  const uint32_t pair_ranks = pl.pair ? 2 : 1;
-  const uint32_t pairs = pl.tile.cluster_n;
-  const uint32_t acc_bufs = pl.resources.tmem_columns >= 2 * pl.tile.tile_n ? 2 : 1;
-  const int kinstr = mma_k(m.kind);
-  const uint32_t per_stage = std::max<uint32_t>(1, pl.tile.k_stage / static_cast<uint32_t>(kinstr));
-  MmaShape shape;
-  shape.kind = m.kind;
-  shape.m = static_cast<uint16_t>(pl.tile.tile_m);
-  shape.n = static_cast<uint16_t>(pl.tile.tile_n);
-  shape.cta_group = pl.pair ? 2 : 1;
-  const uint64_t sf_tmem_bytes =
-      m.a_scale_block > 0 && !m.block_fp8
-          ? uint64_t{sh.cta_m} * (pl.tile.k_stage / m.a_scale_block) * m.a_scale_bytes +
-                uint64_t{sh.cta_n} * (pl.tile.k_stage / m.b_scale_block) * m.b_scale_bytes
-          : 0;
-  const std::vector<GemmSegment> segments = pl.segments(cluster, total_work);
-  ClusterProgram prog;
-  for (uint32_t rank = 0; rank < cs; ++rank) {
-    Seat seat{pairs, rank / pair_ranks, rank % pair_ranks, 0, pair_ranks};
-    const uint32_t own_pair = ((1u << pair_ranks) - 1) << (seat.pair * pair_ranks);
-    Role producer{"tma", {}};
-    Role mma{"mma", {}};
-    Role epilogue{"epilogue", {}};
-    Role dequant{"dequant", {}};
-    {  // the op lists' sizes, so that they are built without reallocating
-      uint64_t stages = 0;
-      for (const GemmSegment& seg : segments) stages += seg.kk1 - seg.kk0;
-      producer.ops.reserve(stages * (loads_per_stage(sh.t) + 1));
-      if (seat.half == 0) mma.ops.reserve(stages * 4 + segments.size() * 2);
-      epilogue.ops.reserve(segments.size() * 12 + 1);
-      if (m.weight_only) dequant.ops.reserve(stages * 5);
-    }
-    uint64_t it = 0;
-    uint64_t j = 0;
-    for (const GemmSegment& seg : segments) {
-      const WorkItem wi = pl.work_item(seg.item);
-      seat.tile_n = wi.tn * pairs + seat.pair;
-      const auto acc = static_cast<uint32_t>(j % acc_bufs);
-      for (uint64_t kk = seg.kk0; kk < seg.kk1; ++kk, ++it) {
-        const auto s = static_cast<uint32_t>(it % S);
-        const auto ph = static_cast<uint32_t>(it / S);
-        if (it >= S) producer.ops.push_back(Op::wait(L.empty(s), ph - 1));
-        produce_stage(producer.ops, sh, L, wi, seat, kk, s, false);
-        if (m.weight_only) {
-          const uint64_t elems = uint64_t{sh.cta_n} * pl.tile.k_stage;
-          dequant.ops.push_back(Op::wait(L.narrow(s), ph));
-          dequant.ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
-          dequant.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
-          dequant.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
-          dequant.ops.push_back(Op::arrive(L.full(s), seat.leader()));
-        }
-        if (seat.half == 0) {  // the pair leader issues the pair's MMAs
-          if (kk == seg.kk0 && j >= acc_bufs)
-            mma.ops.push_back(Op::wait(L.acc_empty(acc), static_cast<uint32_t>(j / acc_bufs - 1)));
-          mma.ops.push_back(Op::wait(L.full(s), ph));
-          if (sf_tmem_bytes > 0) mma.ops.push_back(Op::bytes_op(OpCode::kTmemCopy, sf_tmem_bytes));
-          mma.ops.push_back(Op::mma_op(shape, per_stage, kNoBarrier));
-          mma.ops.push_back(Op::mma_commit(L.empty(s), all));
-          if (kk + 1 == seg.kk1) mma.ops.push_back(Op::mma_commit(L.acc_full(acc), own_pair));
-        }
-      }
-      epilogue.ops.push_back(Op::wait(L.acc_full(acc), static_cast<uint32_t>(j / acc_bufs)));
-      epilogue.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{sh.cta_m} * pl.tile.tile_n * 4));
-      epilogue.ops.push_back(Op::arrive(L.acc_empty(acc), seat.leader()));
-      if (j > 0) epilogue.ops.push_back(Op::tma_store_wait());
-      // Stream-K: one flag per shared item and CTA seat; a partial is stored, then flagged.
-      const auto flag = static_cast<uint16_t>((seg.sk_index * pairs + seat.pair) * pair_ranks + seat.half);
-      if (seg.piece > 0) {
-        epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, seg.piece - 1, seat.half, sh.cta_m);
-        epilogue.ops.push_back(Op::tma_store_wait());
-        epilogue.ops.push_back(Op::flag_arrive(flag));
-      } else {
-        if (seg.pieces > 1) {  // the owner adds the other clusters' partials, in order
-          epilogue.ops.push_back(Op::flag_wait(flag, seg.pieces - 1));
-          const int64_t row0 = int64_t{wi.tm} * pl.tile.tile_m + int64_t{seat.half} * sh.cta_m;
-          const int64_t col0 = int64_t{seat.tile_n} * pl.tile.tile_n;
-          const int64_t rows = clamp_rows(row0, sh.cta_m, sh.M);
-          const int64_t cols = clamp_rows(col0, pl.tile.tile_n, sh.N);
-          for (uint32_t q = 1; q < seg.pieces && rows > 0 && cols > 0; ++q)
-            epilogue.ops.push_back(Op::load(workspace_region(sh, q - 1, row0, rows, col0, cols)));
-          epilogue.ops.push_back(Op::with(
-              OpCode::kFma, static_cast<uint32_t>(uint64_t{sh.cta_m} * pl.tile.tile_n * (seg.pieces - 1))));
-        }
-        epilogue_store(epilogue.ops, sh, wi.tm, seat.tile_n, pl.tile.split_k > 1 ? wi.split : kNoSlot,
-                       seat.half, sh.cta_m);
-      }
-      epilogue.ops.push_back(
-          Op::with(OpCode::kMark, static_cast<uint32_t>(j)));  // item j's accumulator drained
-      ++j;
-    }
-    epilogue.ops.push_back(Op::tma_store_wait());
-    CtaProgram cta;
-    cta.roles.reserve(4);
-    cta.roles.push_back(std::move(producer));
-    cta.roles.push_back(std::move(epilogue));
-    if (seat.half == 0) cta.roles.push_back(std::move(mma));
-    if (m.weight_only) cta.roles.push_back(std::move(dequant));
-    cta.barrier_counts.assign(L.count(), 1);
-    // Arrivals at a pair leader's full barrier per stage: each A half as `pairs` multicast
-    // shares, B per CTA, A scales from pair 0 per half, B scales per CTA.
-    const uint32_t full_count =
-        m.weight_only ? (1 + (sh.t.has_sfa ? 1 : 0) + 1) * pair_ranks
-                      : pair_ranks * (pairs + 1 + (sh.t.has_sfa ? 1 : 0) + (sh.t.has_sfb ? 1 : 0));
-    for (uint32_t s = 0; s < S; ++s) {
-      cta.barrier_counts[L.full(s)] = full_count;
-      cta.barrier_counts[L.empty(s)] = pairs;  // every pair leader's commit frees a stage everywhere
-      cta.barrier_counts[L.narrow(s)] = 1 + (sh.t.has_sfb ? 1 : 0);
-    }
-    for (uint32_t a = 0; a < 2; ++a) cta.barrier_counts[L.acc_empty(a)] = pair_ranks;
-    prog.ctas.push_back(std::move(cta));
+// A Blackwell cluster's programs, built a few K stages at a time as the executor runs them
+// (ClusterProgram::more): a persistent CTA's whole program is ~10^4 ops.
+class BlackwellCluster {
+ public:
+  BlackwellCluster(const GemmPlan& plan, const GemmTensors& t, uint32_t cta_m, uint32_t cta_n,
+                   uint32_t cluster, uint64_t total_work)
+      : pl_(plan),
+        t_(t),
+        sh_{pl_, t_, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n},
+        L_{static_cast<uint16_t>(plan.tile.stages)},
+        segments_(plan.segments(cluster, total_work)) {
+    const GemmMath& m = pl_.math;
+    cs_ = pl_.cluster_size;
+    pair_ranks_ = pl_.pair ? 2 : 1;
+    pairs_ = pl_.tile.cluster_n;
+    acc_bufs_ = pl_.resources.tmem_columns >= 2 * pl_.tile.tile_n ? 2 : 1;
+    per_stage_ = std::max<uint32_t>(1, pl_.tile.k_stage / static_cast<uint32_t>(mma_k(m.kind)));
+    shape_.kind = m.kind;
+    shape_.m = static_cast<uint16_t>(pl_.tile.tile_m);
+    shape_.n = static_cast<uint16_t>(pl_.tile.tile_n);
+    shape_.cta_group = pl_.pair ? 2 : 1;
+    sf_tmem_bytes_ = m.a_scale_block > 0 && !m.block_fp8
+                         ? uint64_t{cta_m} * (pl_.tile.k_stage / m.a_scale_block) * m.a_scale_bytes +
+                               uint64_t{cta_n} * (pl_.tile.k_stage / m.b_scale_block) * m.b_scale_bytes
+                         : 0;
+    if (!segments_.empty()) kk_ = segments_.front().kk0;
   }
+  BlackwellCluster(const BlackwellCluster&) = delete;
+  BlackwellCluster& operator=(const BlackwellCluster&) = delete;
+
+  /// The CTAs' roles and barriers, with the first part of their ops.
+  ClusterProgram start() {
+    const GemmMath& m = pl_.math;
+    ClusterProgram prog;
+    const uint32_t S = pl_.tile.stages;
+    for (uint32_t rank = 0; rank < cs_; ++rank) {
+      const Seat seat = seat_of(rank, 0);
+      CtaProgram cta;
+      cta.roles.push_back(Role{"tma", {}});
+      cta.roles.push_back(Role{"epilogue", {}});
+      if (seat.half == 0) cta.roles.push_back(Role{"mma", {}});
+      if (m.weight_only) cta.roles.push_back(Role{"dequant", {}});
+      cta.barrier_counts.assign(L_.count(), 1);
+      // Arrivals at a pair leader's full barrier per stage: each A half as `pairs` multicast
+      // shares, B per CTA, A scales from pair 0 per half, B scales per CTA.
+      const uint32_t full_count =
+          m.weight_only ? (1 + (t_.has_sfa ? 1 : 0) + 1) * pair_ranks_
+                        : pair_ranks_ * (pairs_ + 1 + (t_.has_sfa ? 1 : 0) + (t_.has_sfb ? 1 : 0));
+      for (uint32_t s = 0; s < S; ++s) {
+        cta.barrier_counts[L_.full(s)] = full_count;
+        cta.barrier_counts[L_.empty(s)] = pairs_;  // every pair leader's commit frees a stage everywhere
+        cta.barrier_counts[L_.narrow(s)] = 1 + (t_.has_sfb ? 1 : 0);
+      }
+      for (uint32_t a = 0; a < 2; ++a) cta.barrier_counts[L_.acc_empty(a)] = pair_ranks_;
+      prog.ctas.push_back(std::move(cta));
+    }
+    std::vector<CtaProgram*> ctas;
+    for (CtaProgram& c : prog.ctas) ctas.push_back(&c);
+    more(ctas);
+    return prog;
+  }
+
+  /// Appends up to kChunk more K stages (and the epilogues of the items they finish) to every
+  /// role; false once everything has been appended.
+  bool more(std::span<CtaProgram* const> ctas) {
+    if (done_) return false;
+    constexpr uint64_t kChunk = 16;
+    for (uint64_t n = 0; n < kChunk && seg_ < segments_.size(); ++n) {
+      const GemmSegment& seg = segments_[seg_];
+      for (uint32_t rank = 0; rank < cs_; ++rank) stage(*ctas[rank], rank, seg);
+      ++it_;
+      if (++kk_ < seg.kk1) continue;
+      for (uint32_t rank = 0; rank < cs_; ++rank) epilogue(*ctas[rank], rank, seg);
+      ++j_;
+      if (++seg_ < segments_.size()) kk_ = segments_[seg_].kk0;
+    }
+    if (seg_ == segments_.size()) {
+      for (uint32_t rank = 0; rank < cs_; ++rank)
+        ctas[rank]->roles[kEpilogue].ops.push_back(Op::tma_store_wait());
+      done_ = true;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kProducer = 0, kEpilogue = 1;
+
+  [[nodiscard]] Seat seat_of(uint32_t rank, uint32_t tn) const {
+    Seat seat{pairs_, rank / pair_ranks_, rank % pair_ranks_, 0, pair_ranks_};
+    seat.tile_n = tn * pairs_ + seat.pair;
+    return seat;
+  }
+
+  // One K stage `kk_` of segment `seg` (the it_-th stage of this cluster) for CTA `rank`.
+  void stage(CtaProgram& cta, uint32_t rank, const GemmSegment& seg) {
+    const GemmMath& m = pl_.math;
+    const uint32_t S = pl_.tile.stages;
+    const WorkItem wi = pl_.work_item(seg.item);
+    const Seat seat = seat_of(rank, wi.tn);
+    const uint32_t all = (1u << cs_) - 1;
+    const uint32_t own_pair = ((1u << pair_ranks_) - 1) << (seat.pair * pair_ranks_);
+    const auto acc = static_cast<uint32_t>(j_ % acc_bufs_);
+    const auto s = static_cast<uint32_t>(it_ % S);
+    const auto ph = static_cast<uint32_t>(it_ / S);
+    std::vector<Op>& producer = cta.roles[kProducer].ops;
+    if (it_ >= S) producer.push_back(Op::wait(L_.empty(s), ph - 1));
+    produce_stage(producer, sh_, L_, wi, seat, kk_, s, false);
+    if (m.weight_only) {
+      std::vector<Op>& dequant = cta.roles.back().ops;
+      const uint64_t elems = uint64_t{sh_.cta_n} * pl_.tile.k_stage;
+      dequant.push_back(Op::wait(L_.narrow(s), ph));
+      dequant.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
+      dequant.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
+      dequant.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+      dequant.push_back(Op::arrive(L_.full(s), seat.leader()));
+    }
+    if (seat.half == 0) {  // the pair leader issues the pair's MMAs
+      std::vector<Op>& mma = cta.roles[2].ops;
+      if (kk_ == seg.kk0 && j_ >= acc_bufs_)
+        mma.push_back(Op::wait(L_.acc_empty(acc), static_cast<uint32_t>(j_ / acc_bufs_ - 1)));
+      mma.push_back(Op::wait(L_.full(s), ph));
+      if (sf_tmem_bytes_ > 0) mma.push_back(Op::bytes_op(OpCode::kTmemCopy, sf_tmem_bytes_));
+      mma.push_back(Op::mma_op(shape_, per_stage_, kNoBarrier));
+      mma.push_back(Op::mma_commit(L_.empty(s), all));
+      if (kk_ + 1 == seg.kk1) mma.push_back(Op::mma_commit(L_.acc_full(acc), own_pair));
+    }
+  }
+
+  // The epilogue of segment `seg` (this cluster's j_-th) for CTA `rank`.
+  void epilogue(CtaProgram& cta, uint32_t rank, const GemmSegment& seg) {
+    const WorkItem wi = pl_.work_item(seg.item);
+    const Seat seat = seat_of(rank, wi.tn);
+    const auto acc = static_cast<uint32_t>(j_ % acc_bufs_);
+    std::vector<Op>& epilogue = cta.roles[kEpilogue].ops;
+    epilogue.push_back(Op::wait(L_.acc_full(acc), static_cast<uint32_t>(j_ / acc_bufs_)));
+    epilogue.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{sh_.cta_m} * pl_.tile.tile_n * 4));
+    epilogue.push_back(Op::arrive(L_.acc_empty(acc), seat.leader()));
+    if (j_ > 0) epilogue.push_back(Op::tma_store_wait());
+    // Stream-K: one flag per shared item and CTA seat; a partial is stored, then flagged.
+    const auto flag = static_cast<uint16_t>((seg.sk_index * pairs_ + seat.pair) * pair_ranks_ + seat.half);
+    if (seg.piece > 0) {
+      epilogue_store(epilogue, sh_, wi.tm, seat.tile_n, seg.piece - 1, seat.half, sh_.cta_m);
+      epilogue.push_back(Op::tma_store_wait());
+      epilogue.push_back(Op::flag_arrive(flag));
+    } else {
+      if (seg.pieces > 1) {  // the owner adds the other clusters' partials, in order
+        epilogue.push_back(Op::flag_wait(flag, seg.pieces - 1));
+        const int64_t row0 = int64_t{wi.tm} * pl_.tile.tile_m + int64_t{seat.half} * sh_.cta_m;
+        const int64_t col0 = int64_t{seat.tile_n} * pl_.tile.tile_n;
+        const int64_t rows = clamp_rows(row0, sh_.cta_m, sh_.M);
+        const int64_t cols = clamp_rows(col0, pl_.tile.tile_n, sh_.N);
+        for (uint32_t q = 1; q < seg.pieces && rows > 0 && cols > 0; ++q)
+          epilogue.push_back(Op::load(workspace_region(sh_, q - 1, row0, rows, col0, cols)));
+        epilogue.push_back(Op::with(
+            OpCode::kFma, static_cast<uint32_t>(uint64_t{sh_.cta_m} * pl_.tile.tile_n * (seg.pieces - 1))));
+      }
+      epilogue_store(epilogue, sh_, wi.tm, seat.tile_n, pl_.tile.split_k > 1 ? wi.split : kNoSlot, seat.half,
+                     sh_.cta_m);
+    }
+    epilogue.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j_)));  // item j's accumulator drained
+  }
+
+  const GemmPlan pl_;
+  const GemmTensors t_;
+  const Shapes sh_;
+  const Layout L_;
+  const std::vector<GemmSegment> segments_;
+  uint32_t cs_ = 1, pair_ranks_ = 1, pairs_ = 1, acc_bufs_ = 1, per_stage_ = 1;
+  MmaShape shape_;
+  uint64_t sf_tmem_bytes_ = 0;
+  // Where the build is: segment seg_ at K stage kk_, the cluster's it_-th stage and j_-th item.
+  size_t seg_ = 0;
+  uint64_t kk_ = 0;
+  uint64_t it_ = 0;
+  uint64_t j_ = 0;
+  bool done_ = false;
+};
+
+ClusterProgram blackwell_cluster(const GemmPlan& plan, const GemmTensors& t, uint32_t cta_m, uint32_t cta_n,
+                                 uint32_t cluster, uint64_t total_work) {
+  auto b = std::make_shared<BlackwellCluster>(plan, t, cta_m, cta_n, cluster, total_work);
+  ClusterProgram prog = b->start();
+  prog.more = [b](std::span<CtaProgram* const> ctas) { return b->more(ctas); };
   return prog;
 }
 
@@ -425,8 +492,9 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t,
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;
   k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n](uint32_t cluster) {
+    if (tcgen05) return blackwell_cluster(plan, t, cta_m, cta_n, cluster, total);
     const Shapes sh{plan, t, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n};
-    return tcgen05 ? blackwell_cluster(sh, cluster, total) : register_acc_cta(sh, hw, cluster, total);
+    return register_acc_cta(sh, hw, cluster, total);
   };
   return k;
 }
