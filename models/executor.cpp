@@ -44,6 +44,12 @@ uint32_t Executor::target_cta(const CtaState& c, uint8_t rank) const {
 }
 
 KernelResult Executor::run(const Kernel& k) {
+  start(k);
+  gpu_.sim.run();
+  return finish();
+}
+
+void Executor::start(const Kernel& k) {
   if (k.cluster_size < 1 || k.cluster_size > gpu_.hw.sm.max_cluster || k.cluster_size > gpu_.hw.sm.count) {
     throw InputError(fmt::format("kernel {}: a cluster of {} CTAs (sm.max_cluster is {})", k.name,
                                  k.cluster_size, gpu_.hw.sm.max_cluster));
@@ -60,46 +66,60 @@ KernelResult Executor::run(const Kernel& k) {
   flags_.assign(k.flags, Flag{});
   flag_latency_ = gpu_.l2_clock.span(gpu_.hw.noc.latency * 2 + gpu_.hw.l2.hit_latency);
   Simulation& sim = gpu_.sim;
-  const Tick start = sim.now();
-  last_end_ = start;
-  const BusyTime busy0{};
-  auto busy_now = [&] {
-    BusyTime b;
-    for (const Sm& s : gpu_.sms) {
-      b.tensor += s.tensor_busy;
-      b.smem += s.smem.busy();
-    }
-    for (size_t i = 0; i < gpu_.mem.dram().channels(); ++i) b.dram += gpu_.mem.dram().channel(i).busy();
-    return b;
-  };
-  const BusyTime before = busy_now();
-  (void)busy0;
+  start_ = sim.now();
+  last_end_ = start_;
+  busy_before_ = busy_now();
   sim.stats().roi_begin();
-  const uint64_t events_before = sim.events().executed();
+  events_before_ = sim.events().executed();
   std::vector<uint32_t> all(gpu_.hw.sm.count);
   for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
   launch_pending(all);
+}
+
+bool Executor::run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
+                         Tick window) {
+  Simulation& sim = gpu_.sim;
+  while (!sim.events().empty()) {
+    if (enough(marks_)) return true;
+    sim.run(std::max(sim.now(), sim.events().next_tick()) + window);
+  }
+  return enough(marks_);
+}
+
+KernelResult Executor::finish() {
+  const Kernel& k = *kernel_;
+  Simulation& sim = gpu_.sim;
   sim.run();
   if (finished_clusters_ != k.clusters)
     throw std::logic_error("kernel " + k.name + " ended with clusters unfinished");
   sim.stats().roi_end();
   KernelResult r;
   r.name = k.name;
-  r.start = start;
+  r.start = start_;
   r.end = last_end_;
   r.sm_cycles =
       static_cast<double>((r.end - r.start).ps()) * static_cast<double>(gpu_.sm_clock.frequency().hz) * 1e-12;
-  r.events = sim.events().executed() - events_before;
+  r.events = sim.events().executed() - events_before_;
   r.ctas = k.clusters * k.cluster_size;
   r.marks = std::move(marks_);
   if (GpuTrace* t = gpu_.trace()) t->kernel(k.name, r.start, r.end, r.ctas);
   r.stats = sim.stats().roi_delta();
   const BusyTime after = busy_now();
-  r.busy.tensor = after.tensor - before.tensor;
-  r.busy.smem = after.smem - before.smem;
-  r.busy.dram = after.dram - before.dram;
+  r.busy.tensor = after.tensor - busy_before_.tensor;
+  r.busy.smem = after.smem - busy_before_.smem;
+  r.busy.dram = after.dram - busy_before_.dram;
   kernel_ = nullptr;
   return r;
+}
+
+BusyTime Executor::busy_now() const {
+  BusyTime b;
+  for (const Sm& s : gpu_.sms) {
+    b.tensor += s.tensor_busy;
+    b.smem += s.smem.busy();
+  }
+  for (size_t i = 0; i < gpu_.mem.dram().channels(); ++i) b.dram += gpu_.mem.dram().channel(i).busy();
+  return b;
 }
 
 // Places pending clusters on the given SMs (a cluster of n CTAs on n aligned SMs) breadth-first,

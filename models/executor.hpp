@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ class Executor : public Component {
  public:
   explicit Executor(Gpu& gpu);
   KernelResult run(const Kernel& k);
+  /// run() in parts (see Gpu::start).
+  void start(const Kernel& k);
+  bool run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
+                 Tick window);
+  KernelResult finish();
   [[nodiscard]] std::string pending_work() const override;
 
  private:
@@ -85,8 +91,13 @@ class Executor : public Component {
   /// Runs one MMA op; returns when the issuing thread is free again.
   Tick issue_mma(CtaState& c, const Op& op, Tick now);
 
+  [[nodiscard]] BusyTime busy_now() const;
+
   Gpu& gpu_;
   const Kernel* kernel_ = nullptr;
+  Tick start_{0};
+  BusyTime busy_before_;
+  uint64_t events_before_ = 0;
   std::deque<CtaState> ctas_;
   std::vector<uint32_t> free_slots_;
   std::vector<Cluster> clusters_;

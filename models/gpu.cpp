@@ -32,6 +32,12 @@ Gpu::Gpu(Simulation& s, HwSpec spec, ClockMode mode)
 Gpu::~Gpu() = default;
 
 KernelResult Gpu::run(const Kernel& k) { return exec_->run(k); }
+void Gpu::start(const Kernel& k) { exec_->start(k); }
+bool Gpu::run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
+                    Tick window) {
+  return exec_->run_until(enough, window);
+}
+KernelResult Gpu::finish() { return exec_->finish(); }
 
 void Gpu::set_trace(GpuTrace* t) {
   trace_ = t;

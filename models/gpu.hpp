@@ -2,6 +2,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,15 @@ class Gpu {
 
   /// Runs `k` to completion, starting now. Throws InputError if a CTA can never fit.
   KernelResult run(const Kernel& k);
+  /// The same in parts, so that a caller can look at a kernel's marks part way and decide
+  /// whether to go on: start(k) launches it (`k` must outlive finish()); run_until(enough,
+  /// window) runs it in windows of `window` simulated time until enough(marks so far) holds
+  /// (true) or it ends (false, unless enough then holds); finish() runs it to the end. A kernel
+  /// run in parts times exactly as one run whole.
+  void start(const Kernel& k);
+  bool run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
+                 Tick window);
+  KernelResult finish();
   /// Records what later kernels do into `t` (null: stop recording).
   void set_trace(GpuTrace* t);
   [[nodiscard]] GpuTrace* trace() const { return trace_; }

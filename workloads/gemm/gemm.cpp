@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 
 #include "isa/mma.hpp"
@@ -27,24 +28,74 @@ uint64_t stat(const Run& r, std::string_view name) {
   return 0;
 }
 
-Run run_plan(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, uint64_t max_work,
-             const TraceOptions* trace) {
-  Simulation sim;
-  Gpu gpu(sim, hw, clock);
-  const GemmTensors t = allocate_gemm(gpu, plan);
-  Run r;
-  if (trace != nullptr && max_work == 0) {  // only a whole run can be the result
-    r.trace = std::make_shared<GpuTrace>(*trace, hw.sm.count);
-    gpu.set_trace(r.trace.get());
+// One plan's simulation. The planner may pause it once every cluster has drained two work
+// items (estimate), and later go on with it to the end (finish) if the plan wins: run in parts,
+// a kernel times exactly as run whole.
+class PlanRun {
+ public:
+  PlanRun(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, const TraceOptions* trace)
+      : plan_(plan), hw_(hw), gpu_(sim_, hw, clock), t_(allocate_gemm(gpu_, plan)) {
+    if (trace != nullptr) {
+      trace_ = std::make_shared<GpuTrace>(*trace, hw.sm.count);
+      gpu_.set_trace(trace_.get());
+    }
+    before_ = sim_.stats().snapshot();
+    main_ = gemm_kernel(plan, hw, t_);
+    started_ = sim_.now();
+    gpu_.start(main_);
   }
-  r.before = sim.stats().snapshot();
-  r.kernels.push_back(gpu.run(gemm_kernel(plan, hw, t, max_work)));
-  if (plan.tile.split_k > 1 && max_work == 0) r.kernels.push_back(gpu.run(splitk_reduce_kernel(plan, hw, t)));
-  r.after = sim.stats().snapshot();
-  r.info = sim.stats().info();
-  r.time = r.kernels.back().end - r.kernels.front().start;
-  return r;
-}
+  PlanRun(const PlanRun&) = delete;
+  PlanRun& operator=(const PlanRun&) = delete;
+
+  /// The whole kernel's time extrapolated from its steady state: runs until every cluster has
+  /// drained its first two work items (the gap between the last first-item and the last
+  /// second-item drain is one wave, which the remaining waves repeat). Nullopt if the kernel
+  /// ended first.
+  std::optional<double> estimate(uint64_t waves) {
+    const uint64_t want = uint64_t{main_.clusters} * gemm_marks_per_item(plan_, hw_);
+    size_t seen = 0;
+    uint64_t second = 0;
+    Tick wave_end[2] = {Tick{}, Tick{}};
+    const bool paused = gpu_.run_until(
+        [&](const std::vector<std::pair<uint32_t, Tick>>& marks) {
+          for (; seen < marks.size(); ++seen) {
+            const auto& [id, t] = marks[seen];
+            if (id > 1) continue;
+            wave_end[id] = std::max(wave_end[id], t);
+            if (id == 1) ++second;
+          }
+          return second >= want;
+        },
+        nanoseconds(250));
+    if (!paused || sim_.events().empty()) return std::nullopt;
+    return (wave_end[1] - started_).seconds() +
+           (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
+  }
+
+  /// Runs the plan to the end (its split-K reduction too).
+  Run finish() {
+    Run r;
+    r.trace = trace_;
+    r.before = before_;
+    r.kernels.push_back(gpu_.finish());
+    if (plan_.tile.split_k > 1) r.kernels.push_back(gpu_.run(splitk_reduce_kernel(plan_, hw_, t_)));
+    r.after = sim_.stats().snapshot();
+    r.info = sim_.stats().info();
+    r.time = r.kernels.back().end - r.kernels.front().start;
+    return r;
+  }
+
+ private:
+  const GemmPlan plan_;
+  const HwSpec& hw_;
+  Simulation sim_;
+  Gpu gpu_;
+  GemmTensors t_;
+  Kernel main_;
+  std::shared_ptr<GpuTrace> trace_;
+  StatsRegistry::Snapshot before_;
+  Tick started_{0};
+};
 
 // A first, analytic ranking: waves of work items, each bounded by its tensor time, its L2
 // traffic at the L2's share per cluster, or its SMEM traffic (TMA writes and MMA operand reads
@@ -162,9 +213,9 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       for (const auto& [est, i] : order) ranked.push_back(std::move(cands[i]));
       cands = std::move(ranked);
     }
-    // Simulate the best few on a partial run of two work items per cluster. Each cluster marks
-    // when an item's accumulator is drained; the gap between the first and second items' last
-    // marks is one steady-state wave, which the remaining waves repeat.
+    // Simulate the best few until every cluster has drained two work items (PlanRun::estimate:
+    // the second wave, with the third's loads already competing, is the steady state the
+    // remaining waves repeat), and go on with the winner's run from there.
     // The finalists are independent simulations: run them on parallel threads (results do not
     // depend on the thread count), then pick in candidate order.
     // Finalists: the three best by the analytic ranking, and the best of each family it may
@@ -184,29 +235,30 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     const size_t finalists = cands.size();
     std::vector<double> est(finalists);
     // A finalist simulated whole is kept: if it wins, that run is the result (a decode GEMM of
-    // a few waves would otherwise be simulated twice). A lone finalist needs no estimate.
+    // a few waves would otherwise be simulated twice); so is a paused one, which the winner's
+    // run then goes on from. A lone finalist needs no estimate.
     std::vector<std::optional<Run>> whole(finalists);
+    std::vector<std::unique_ptr<PlanRun>> paused(finalists);
     if (finalists > 1)
       parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
-        const GemmPlan& c = cands[static_cast<size_t>(i)];
+        const auto u = static_cast<size_t>(i);
+        const GemmPlan& c = cands[u];
         // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
         // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        const uint64_t partial =
-            waves <= kWholeRunWaves || c.tile.stream_k ? c.work_items : uint64_t{c.clusters} * 2;
-        Run r = run_plan(c, hw, o.clock, partial < c.work_items ? partial : 0, o.trace);
-        double e = r.time.seconds();
-        if (partial < c.work_items) {
-          Tick wave_end[2] = {Tick{}, Tick{}};
-          for (const auto& [id, t] : r.kernels.front().marks) {
-            if (id < 2) wave_end[id] = std::max(wave_end[id], t);
+        const bool extrapolate = waves > kWholeRunWaves && !c.tile.stream_k;
+        // A paused run has no trace: if it wins and a trace is wanted, it is run again.
+        auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
+        if (extrapolate) {
+          if (const std::optional<double> e = run->estimate(waves)) {
+            est[u] = *e;
+            paused[u] = std::move(run);
+            return;
           }
-          e += (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
-        } else {
-          whole[static_cast<size_t>(i)] = std::move(r);
         }
-        est[static_cast<size_t>(i)] = e;
+        whole[u] = run->finish();
+        est[u] = whole[u]->time.seconds();
       });
     size_t best = 0;
     for (size_t i = 0; i < finalists; ++i) {
@@ -214,9 +266,16 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       if (est[i] < est[best]) best = i;
     }
     g.plan = cands[best];
-    chosen = std::move(whole[best]);
+    for (size_t i = 0; i < finalists; ++i) {
+      if (i != best) paused[i].reset();  // the others' memory, before the winner goes on
+    }
+    if (whole[best]) {
+      chosen = std::move(whole[best]);
+    } else if (paused[best] && o.trace == nullptr) {
+      chosen = paused[best]->finish();
+    }
   }
-  const Run r = chosen ? std::move(*chosen) : run_plan(g.plan, hw, o.clock, 0, o.trace);
+  const Run r = chosen ? std::move(*chosen) : PlanRun(g.plan, hw, o.clock, o.trace).finish();
   g.kernels = r.kernels;
   g.time = r.time;
   g.trace = r.trace;

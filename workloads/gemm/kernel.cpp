@@ -473,18 +473,22 @@ ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t clu
 
 }  // namespace
 
-Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t, uint64_t max_work) {
+uint32_t gemm_marks_per_item(const GemmPlan& plan, const HwSpec& hw) {
+  // Blackwell: each CTA's epilogue marks its item; Hopper and sm_120: each math warpgroup.
+  return has_tcgen05(hw.arch) ? plan.cluster_size : std::max(1u, plan.tile.tile_m / 64);
+}
+
+Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t) {
   Kernel k;
   k.name = fmt::format("gemm {}x{}x{} {} {}", plan.problem.m, plan.problem.n, plan.problem.k,
                        plan.problem.format.name, plan.tile.name());
-  const uint64_t total = max_work != 0 ? std::min(max_work, plan.work_items) : plan.work_items;
+  const uint64_t total = plan.work_items;
   // Stream-K launches every cluster, even with fewer items than clusters (they share K).
   k.clusters =
       plan.tile.stream_k ? plan.clusters : static_cast<uint32_t>(std::min<uint64_t>(plan.clusters, total));
   k.cluster_size = plan.cluster_size;
   k.resources = plan.resources;
   if (plan.tile.stream_k) {
-    if (max_work != 0) throw std::logic_error("a stream-K plan runs whole");
     k.flags =
         static_cast<uint32_t>((plan.work_items - plan.dp_items) * plan.tile.cluster_n * (plan.pair ? 2 : 1));
   }

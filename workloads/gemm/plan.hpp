@@ -113,9 +113,11 @@ struct GemmTensors {
 };
 GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan);
 
-/// The main kernel of `plan` (Blackwell tcgen05, Hopper wgmma or sm_120 mma.sync), limited to
-/// `max_work` work items if nonzero (used to estimate a configuration from a partial run).
-Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t, uint64_t max_work = 0);
+/// The main kernel of `plan` (Blackwell tcgen05, Hopper wgmma or sm_120 mma.sync). Each CTA
+/// marks (kMark, id j) when its j-th work item's accumulator is drained.
+Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t);
+/// How many kMark ops each cluster of gemm_kernel(plan) records per work item.
+uint32_t gemm_marks_per_item(const GemmPlan& plan, const HwSpec& hw);
 /// The split-K reduction kernel (only when plan.tile.split_k > 1).
 Kernel splitk_reduce_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t);
 
