@@ -261,6 +261,29 @@ TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
   EXPECT_LT(small, 1.3);
 }
 
+// The planner pauses each finalist after two items per cluster and goes on with the winner's
+// run: the result is exactly the forced plan's run whole, and the winner's steady-state
+// estimate is close to it (Blackwell and Hopper kernels mark items differently).
+TEST_F(Gemm, PlannerGoesOnWithTheWinnersRunExactly) {
+  for (const char* gpu : {"b200", "h100"}) {
+    const char* format = std::string(gpu) == "b200" ? "nvfp4" : "bf16";
+    const GemmTiming& planned = timed(gpu, 8192, 8192, 8192, format);
+    ASSERT_GT(planned.plan.work_items / planned.plan.clusters, 8u) << gpu;  // extrapolated, not run whole
+    GemmTimingOptions o;
+    o.tile = planned.plan.tile;
+    const GemmTiming forced = simulate_gemm(problem(8192, 8192, 8192, format), HwSpec::load(gpu, {}), o);
+    EXPECT_EQ(planned.time, forced.time) << gpu;
+    EXPECT_EQ(planned.kernels.front().events, forced.kernels.front().events) << gpu;
+    EXPECT_EQ(planned.hbm_read, forced.hbm_read) << gpu;
+    EXPECT_EQ(planned.l2_read, forced.l2_read) << gpu;
+    double estimate = 0;
+    for (const auto& [name, us] : planned.candidates) {
+      if (name == planned.plan.tile.name()) estimate = us;
+    }
+    EXPECT_NEAR(estimate / (forced.time.seconds() * 1e6), 1.0, 0.02) << gpu;
+  }
+}
+
 TEST_F(Gemm, ReportsBytesAndIntensityConsistently) {
   const GemmTiming& g = timed("b200", 8192, 8192, 8192, "nvfp4");
   // Every operand byte comes from DRAM at least once, D goes back (or stays dirty in L2).
