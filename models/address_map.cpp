@@ -53,6 +53,7 @@ uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_byte
     throw std::length_error("tensor " + t.name + " is too large to track");
   }
   t.block_cols = (row_bytes + width - 1) / width;
+  t.all_rows = rows_pattern(0, block_rows, width / sector_);
   t.first_block = next_block_;
   next_block_ += (rows + block_rows - 1) / block_rows * t.block_cols;
   next_ = (next_ + t.bytes() + 0xFFFF) / 0x10000 * 0x10000;

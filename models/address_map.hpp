@@ -32,6 +32,7 @@ struct TensorLayout {
   uint64_t first_block = 0;  // ordinal of block (0, 0) in the whole address space
   int8_t rows_shift = -1;    // log2(block_rows) when a power of two (-1: divide), likewise:
   int8_t width_shift = -1;   // log2(block_width)
+  u128 all_rows = 0;         // a bit at the first sector of each of a block's rows
   [[nodiscard]] uint64_t bytes() const { return rows * stride; }
 };
 
@@ -104,7 +105,7 @@ void AddressMap::for_each_block(const Region& r, F&& f) const {
     const uint64_t rb = std::min(r.row0 + r.rows, (bi + 1) * br) - bi * br;
     // One bit at the first sector of each touched row: a block's mask is this times the
     // sectors one row touches (the rows' patterns never overlap, so the product is a sum).
-    const u128 row_starts = rows_pattern(ra, rb, sectors_per_row);
+    const u128 row_starts = ra == 0 && rb == br ? t.all_rows : rows_pattern(ra, rb, sectors_per_row);
     for (uint64_t bj = bj0; bj <= bj1; ++bj) {
       const uint64_t ca = div(std::max(r.byte0, bj * bw) - bj * bw, sector_, sector_shift_);
       const uint64_t cb =

@@ -426,9 +426,7 @@ void Executor::step(uint64_t id) {
         for (uint32_t d : dests.empty() ? std::span<const uint32_t>(own, 1) : dests) {
           Sm& ds = gpu_.sms[d];
           const Tick from = m.ready - fill > now ? m.ready - fill : now;
-          for (uint64_t i = 0; i < chunks; ++i) {
-            done = std::max(done, ds.smem.reserve(now, from + piece * static_cast<int64_t>(i), piece));
-          }
+          done = std::max(done, ds.smem.reserve_stream(now, from, piece, chunks));
         }
         Completion comp;
         comp.cta = slot;

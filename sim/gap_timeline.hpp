@@ -22,38 +22,21 @@ class GapTimeline {
   Tick reserve(Tick now, Tick ready, Tick service) {
     prune(now);
     busy_ += service;
-    Tick start = ready;
-    // Most reservations land after everything already booked: append (or extend the last).
-    if (head_ == iv_.size() || iv_.back().end <= start) {
-      if (head_ < iv_.size() && iv_.back().end == start) {
-        iv_.back().end = start + service;
-      } else {
-        iv_.push_back(Interval{start, start + service});
-      }
-      return start + service;
-    }
-    // Live intervals are iv_[head_..], sorted and disjoint: binary-search the first that ends
-    // after `start`, then walk forward to the first gap long enough.
-    auto first = std::partition_point(iv_.begin() + static_cast<std::ptrdiff_t>(head_), iv_.end(),
-                                      [&](const Interval& v) { return v.end <= start; });
-    size_t i = static_cast<size_t>(first - iv_.begin());
-    while (i < iv_.size() && iv_[i].start < start + service) {
-      start = std::max(start, iv_[i].end);
-      ++i;
-    }
-    const Tick end = start + service;
-    // Insert [start, end) at position i, merging with touching neighbours.
-    if (i > head_ && iv_[i - 1].end == start) {
-      iv_[i - 1].end = end;
-      if (i < iv_.size() && iv_[i].start == end) {
-        iv_[i - 1].end = iv_[i].end;
-        iv_.erase(iv_.begin() + static_cast<std::ptrdiff_t>(i));
-      }
-    } else if (i < iv_.size() && iv_[i].start == end) {
-      iv_[i].start = start;
-    } else {
-      iv_.insert(iv_.begin() + static_cast<std::ptrdiff_t>(i), Interval{start, end});
-    }
+    size_t i = 0;
+    return place(ready, service, i, true);
+  }
+
+  /// `n` reservations of `piece` each, the i-th ready at ready + i x piece (a transfer that
+  /// streams in as its data arrives), each in the earliest gap that fits it; returns the end of
+  /// the last. The same as n calls of reserve(), in one walk: a piece never lands before the
+  /// previous one ends (any earlier gap that fits it would have taken the previous piece).
+  Tick reserve_stream(Tick now, Tick ready, Tick piece, uint64_t n) {
+    prune(now);
+    busy_ += piece * static_cast<int64_t>(n);
+    size_t i = 0;
+    Tick end = ready;
+    for (uint64_t k = 0; k < n; ++k)
+      end = place(std::max(ready + piece * static_cast<int64_t>(k), end), piece, i, k == 0);
     return end;
   }
 
@@ -123,6 +106,50 @@ class GapTimeline {
       head_ = 0;
     }
   }
+  // Books [start, start + service) in the earliest gap at or after `ready` and returns its end.
+  // `i` is where to look from: with `search`, found by binary search; otherwise the caller's
+  // (every interval before iv_[i] ends by `ready`). On return, iv_[i] holds the reservation.
+  Tick place(Tick ready, Tick service, size_t& i, bool search) {
+    Tick start = ready;
+    // Most reservations land after everything already booked: append (or extend the last).
+    if (head_ == iv_.size() || iv_.back().end <= start) {
+      if (head_ < iv_.size() && iv_.back().end == start) {
+        iv_.back().end = start + service;
+      } else {
+        iv_.push_back(Interval{start, start + service});
+      }
+      i = iv_.size() - 1;
+      return start + service;
+    }
+    // Live intervals are iv_[head_..], sorted and disjoint: find the first that ends after
+    // `start`, then walk forward to the first gap long enough.
+    if (search) {
+      i = static_cast<size_t>(std::partition_point(iv_.begin() + static_cast<std::ptrdiff_t>(head_),
+                                                   iv_.end(),
+                                                   [&](const Interval& v) { return v.end <= start; }) -
+                              iv_.begin());
+    }
+    while (i < iv_.size() && iv_[i].start < start + service) {
+      start = std::max(start, iv_[i].end);
+      ++i;
+    }
+    const Tick end = start + service;
+    // Insert [start, end) at position i, merging with touching neighbours.
+    if (i > head_ && iv_[i - 1].end == start) {
+      iv_[i - 1].end = end;
+      if (i < iv_.size() && iv_[i].start == end) {
+        iv_[i - 1].end = iv_[i].end;
+        iv_.erase(iv_.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      --i;
+    } else if (i < iv_.size() && iv_[i].start == end) {
+      iv_[i].start = start;
+    } else {
+      iv_.insert(iv_.begin() + static_cast<std::ptrdiff_t>(i), Interval{start, end});
+    }
+    return end;
+  }
+
   std::vector<Interval> iv_;
   size_t head_ = 0;
   Tick busy_{0};

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "sim/gap_timeline.hpp"
+#include "sim/rng.hpp"
 #include "tests/test_util.hpp"
 
 namespace bwsim {
@@ -42,6 +43,37 @@ TEST(GapTimeline, SplitReservationFillsGapsInOrder) {
   EXPECT_EQ(t.reserve_split(picoseconds(0), picoseconds(320), picoseconds(80)), picoseconds(400));
   EXPECT_EQ(t.intervals(), 2u);  // [60,280) and [300,410): the 280..300 gap keeps them apart
   EXPECT_EQ(t.reserve(picoseconds(0), picoseconds(0), picoseconds(20)), picoseconds(20));
+}
+
+// A stream of pieces booked in one walk lands exactly where piece-by-piece reservations do, on
+// timelines fragmented by random earlier bookings (hits and misses out of order).
+TEST(GapTimeline, StreamOfPiecesEqualsOneReservationEach) {
+  Rng rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    GapTimeline a;
+    GapTimeline b;
+    int64_t now = 0;
+    for (int op = 0; op < 40; ++op) {
+      now += static_cast<int64_t>(rng.below(50));
+      const int64_t ready = now + static_cast<int64_t>(rng.below(2000));
+      const int64_t piece = 1 + static_cast<int64_t>(rng.below(120));
+      if (rng.below(3) == 0) {
+        const uint64_t n = 1 + rng.below(5);
+        Tick last{0};
+        for (uint64_t k = 0; k < n; ++k)
+          last =
+              std::max(last, a.reserve(picoseconds(now), picoseconds(ready + piece * static_cast<int64_t>(k)),
+                                       picoseconds(piece)));
+        ASSERT_EQ(b.reserve_stream(picoseconds(now), picoseconds(ready), picoseconds(piece), n), last)
+            << trial << " " << op;
+      } else {
+        ASSERT_EQ(a.reserve(picoseconds(now), picoseconds(ready), picoseconds(piece)),
+                  b.reserve(picoseconds(now), picoseconds(ready), picoseconds(piece)));
+      }
+      ASSERT_EQ(a.intervals(), b.intervals());
+      ASSERT_EQ(a.busy(), b.busy());
+    }
+  }
 }
 
 }  // namespace
