@@ -254,7 +254,7 @@ class BlackwellCluster {
   /// role; false once everything has been appended.
   bool more(std::span<CtaProgram* const> ctas) {
     if (done_) return false;
-    constexpr uint64_t kChunk = 16;
+    constexpr uint64_t kChunk = 4;
     for (uint64_t n = 0; n < kChunk && seg_ < segments_.size(); ++n) {
       const GemmSegment& seg = segments_[seg_];
       for (uint32_t rank = 0; rank < cs_; ++rank) stage(*ctas[rank], rank, seg);
