@@ -8,6 +8,7 @@
 #include "app/commands.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
+#include "sim/strings.hpp"
 #include "sim/table.hpp"
 #include "workloads/micro.hpp"
 
@@ -25,16 +26,13 @@ MmaKind kind_option(const std::string& s) {
 
 std::vector<uint64_t> inflight_option(const std::string& s) {
   std::vector<uint64_t> out;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t comma = std::min(s.find(',', pos), s.size());
-    const std::string item = s.substr(pos, comma - pos);
+  for (const std::string_view item : split(s, ',')) {
+    if (item.empty()) throw InputError(fmt::format("--inflight {}: an empty entry in the list", s));
     try {
-      out.push_back(parse_byte_size(item).bytes);
+      out.push_back(parse_byte_size(std::string(item)).bytes);
     } catch (const UnitError& e) {
       throw InputError(fmt::format("--inflight {}: {}", s, e.message));
     }
-    pos = comma + 1;
   }
   return out;
 }

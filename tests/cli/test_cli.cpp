@@ -268,6 +268,9 @@ TEST_F(Cli, MicroRunsAndReportsJson) {
   Result inflight = run("micro tma-bandwidth --inflight 16KB");
   EXPECT_EQ(inflight.code, 2);
   EXPECT_CONTAINS(inflight.err, "ambiguous");
+  Result trailing = run("micro tma-bandwidth --inflight 64KiB,");
+  EXPECT_EQ(trailing.code, 2);
+  EXPECT_CONTAINS(trailing.err, "--inflight 64KiB,: an empty entry");
 }
 
 TEST_F(Cli, RopePrintsFrequenciesAndCosSin) {
