@@ -274,6 +274,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     } else if (paused[best] && o.trace == nullptr) {
       chosen = paused[best]->finish();
     }
+    paused.clear();
   }
   const Run r = chosen ? std::move(*chosen) : PlanRun(g.plan, hw, o.clock, o.trace).finish();
   g.kernels = r.kernels;
