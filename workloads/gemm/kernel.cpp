@@ -374,100 +374,160 @@ ClusterProgram blackwell_cluster(const GemmPlan& plan, const GemmTensors& t, uin
   return prog;
 }
 
-// Hopper and sm_120: one CTA per tile, accumulators in registers.
-ClusterProgram register_acc_cta(const Shapes& sh, const HwSpec& hw, uint32_t cluster, uint64_t total_work) {
-  const GemmPlan& pl = sh.pl;
-  const GemmMath& m = pl.math;
-  const uint32_t S = pl.tile.stages;
-  const Layout L{static_cast<uint16_t>(S)};
-  const int kinstr = mma_k(m.kind);
-  const bool hopper = has_wgmma(hw.arch);
-  MmaShape shape;
-  shape.kind = m.kind;
-  uint32_t per_stage;
-  if (hopper) {  // m64nNkK wgmmas: tile_m/64 warpgroup slices
-    shape.m = 64;
-    shape.n = static_cast<uint16_t>(pl.tile.tile_n);
-    per_stage = (pl.tile.tile_m / 64) * (pl.tile.k_stage / static_cast<uint32_t>(kinstr));
-  } else {  // m16n8kK mma.sync over the whole tile
-    shape.m = 16;
-    shape.n = 8;
-    per_stage =
-        (pl.tile.tile_m / 16) * (pl.tile.tile_n / 8) * (pl.tile.k_stage / static_cast<uint32_t>(kinstr));
+// Hopper and sm_120: one CTA per tile, accumulators in registers. Built a few K stages at a
+// time as it runs, like BlackwellCluster.
+class RegisterAccCta {
+ public:
+  RegisterAccCta(const GemmPlan& plan, const GemmTensors& t, const HwSpec& hw, uint32_t cta_m, uint32_t cta_n,
+                 uint32_t cluster, uint64_t total_work)
+      : pl_(plan),
+        t_(t),
+        sh_{pl_, t_, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n},
+        L_{static_cast<uint16_t>(plan.tile.stages)},
+        w_(cluster),
+        total_(total_work) {
+    const GemmMath& m = pl_.math;
+    const int kinstr = mma_k(m.kind);
+    const bool hopper = has_wgmma(hw.arch);
+    shape_.kind = m.kind;
+    uint32_t per_stage = 0;
+    if (hopper) {  // m64nNkK wgmmas: tile_m/64 warpgroup slices
+      shape_.m = 64;
+      shape_.n = static_cast<uint16_t>(pl_.tile.tile_n);
+      per_stage = (pl_.tile.tile_m / 64) * (pl_.tile.k_stage / static_cast<uint32_t>(kinstr));
+    } else {  // m16n8kK mma.sync over the whole tile
+      shape_.m = 16;
+      shape_.n = 8;
+      per_stage =
+          (pl_.tile.tile_m / 16) * (pl_.tile.tile_n / 8) * (pl_.tile.k_stage / static_cast<uint32_t>(kinstr));
+    }
+    // One math role per 64-row warpgroup, as CUTLASS's cooperative kernels and DeepGEMM run
+    // them: one warpgroup's promotion FMAs (Hopper) or fragment loads (sm_120) overlap the
+    // other's MMAs.
+    wgs_ = std::max(1u, pl_.tile.tile_m / 64);
+    wg_rows_ = pl_.tile.tile_m / wgs_;
+    // sm_120: each warpgroup's ldmatrix traffic for a stage: its A rows once per 64 columns of
+    // N, all of B once per 32 of its rows (each warp's fragments are read from SMEM).
+    const int op_bits = mma_operand_bits(m.kind);
+    ldmatrix_ =
+        hopper
+            ? 0
+            : (uint64_t{wg_rows_} * pl_.tile.k_stage * op_bits / 8) * std::max(1u, pl_.tile.tile_n / 64) +
+                  (uint64_t{pl_.tile.tile_n} * pl_.tile.k_stage * op_bits / 8) * std::max(1u, wg_rows_ / 32);
+    wg_mmas_ = per_stage / wgs_;
   }
-  // One math role per 64-row warpgroup, as CUTLASS's cooperative kernels and DeepGEMM run them:
-  // one warpgroup's promotion FMAs (Hopper) or fragment loads (sm_120) overlap the other's MMAs.
-  const uint32_t wgs = std::max(1u, pl.tile.tile_m / 64);
-  const uint32_t wg_rows = pl.tile.tile_m / wgs;
-  // sm_120: each warpgroup's ldmatrix traffic for a stage: its A rows once per 64 columns of N,
-  // all of B once per 32 of its rows (each warp's fragments are read from SMEM).
-  const int op_bits = mma_operand_bits(m.kind);
-  const uint64_t ldmatrix =
-      hopper ? 0
-             : (uint64_t{wg_rows} * pl.tile.k_stage * op_bits / 8) * std::max(1u, pl.tile.tile_n / 64) +
-                   (uint64_t{pl.tile.tile_n} * pl.tile.k_stage * op_bits / 8) * std::max(1u, wg_rows / 32);
-  const uint32_t wg_mmas = per_stage / wgs;
-  Role producer{"tma", {}};
-  std::vector<Role> math(wgs);
-  for (uint32_t g = 0; g < wgs; ++g) math[g].name = wgs > 1 ? fmt::format("math{}", g) : "math";
-  Role dequant{"dequant", {}};
-  uint64_t it = 0;
-  uint64_t j = 0;
-  for (uint64_t w = cluster; w < total_work; w += pl.clusters, ++j) {
-    const WorkItem wi = pl.work_item(w);
-    const uint64_t k_iters = pl.k_iters(wi.split);
-    for (uint64_t kk = 0; kk < k_iters; ++kk, ++it) {
-      const auto s = static_cast<uint32_t>(it % S);
-      const auto ph = static_cast<uint32_t>(it / S);
-      if (it >= S) producer.ops.push_back(Op::wait(L.empty(s), ph - 1));
-      produce_stage(producer.ops, sh, L, wi, Seat{1, 0, 0, wi.tn, 1}, kk, s, true);
-      if (m.weight_only) {
-        const uint64_t elems = uint64_t{sh.cta_n} * pl.tile.k_stage;
-        dequant.ops.push_back(Op::wait(L.narrow(s), ph));
-        dequant.ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
-        dequant.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
-        dequant.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
-        dequant.ops.push_back(Op::arrive(L.full(s)));
-      }
-      for (uint32_t g = 0; g < wgs; ++g) {
-        std::vector<Op>& ops = math[g].ops;
-        ops.push_back(Op::wait(L.full(s), ph));
-        if (ldmatrix > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, ldmatrix));
-        if (m.block_fp8) {  // partials of this 128-K block, then FP32 promotion on the CUDA cores
-          ops.push_back(Op::mma_op(shape, wg_mmas, L.promo(g)));
-          ops.push_back(Op::wait(L.promo(g), static_cast<uint32_t>(it)));
-          ops.push_back(Op::arrive(L.empty(s)));
-          ops.push_back(Op::with(OpCode::kFma, wg_rows * pl.tile.tile_n));
-        } else {
-          ops.push_back(Op::mma_op(shape, wg_mmas, L.empty(s)));
-        }
+  RegisterAccCta(const RegisterAccCta&) = delete;
+  RegisterAccCta& operator=(const RegisterAccCta&) = delete;
+
+  ClusterProgram start() {
+    const GemmMath& m = pl_.math;
+    const uint32_t S = pl_.tile.stages;
+    CtaProgram cta;
+    cta.roles.push_back(Role{"tma", {}});
+    for (uint32_t g = 0; g < wgs_; ++g)
+      cta.roles.push_back(Role{wgs_ > 1 ? fmt::format("math{}", g) : "math", {}});
+    if (m.weight_only) cta.roles.push_back(Role{"dequant", {}});
+    cta.barrier_counts.assign(L_.count(), 1);
+    for (uint32_t s = 0; s < S; ++s) cta.barrier_counts[L_.empty(s)] = wgs_;
+    const uint32_t full_count = m.weight_only ? 1 + (t_.has_sfa ? 1 : 0) + 1 : loads_per_stage(t_);
+    for (uint32_t s = 0; s < S; ++s) {
+      cta.barrier_counts[L_.full(s)] = full_count;
+      cta.barrier_counts[L_.narrow(s)] = 1 + (t_.has_sfb ? 1 : 0);
+    }
+    ClusterProgram prog;
+    prog.ctas.push_back(std::move(cta));
+    CtaProgram* ctas[1] = {&prog.ctas.front()};
+    more(ctas);
+    return prog;
+  }
+
+  /// Appends up to kChunk more K stages (and the epilogues of the items they finish).
+  bool more(std::span<CtaProgram* const> ctas) {
+    if (done_) return false;
+    constexpr uint64_t kChunk = 4;
+    CtaProgram& cta = *ctas[0];
+    for (uint64_t n = 0; n < kChunk && w_ < total_; ++n) {
+      const WorkItem wi = pl_.work_item(w_);
+      stage(cta, wi);
+      ++it_;
+      if (++kk_ < pl_.k_iters(wi.split)) continue;
+      epilogue(cta, wi);
+      kk_ = 0;
+      ++j_;
+      w_ += pl_.clusters;
+    }
+    if (w_ >= total_) {
+      for (uint32_t g = 0; g < wgs_; ++g) cta.roles[1 + g].ops.push_back(Op::tma_store_wait());
+      done_ = true;
+    }
+    return true;
+  }
+
+ private:
+  void stage(CtaProgram& cta, const WorkItem& wi) {
+    const GemmMath& m = pl_.math;
+    const uint32_t S = pl_.tile.stages;
+    const auto s = static_cast<uint32_t>(it_ % S);
+    const auto ph = static_cast<uint32_t>(it_ / S);
+    std::vector<Op>& producer = cta.roles[0].ops;
+    if (it_ >= S) producer.push_back(Op::wait(L_.empty(s), ph - 1));
+    produce_stage(producer, sh_, L_, wi, Seat{1, 0, 0, wi.tn, 1}, kk_, s, true);
+    if (m.weight_only) {
+      std::vector<Op>& dequant = cta.roles.back().ops;
+      const uint64_t elems = uint64_t{sh_.cta_n} * pl_.tile.k_stage;
+      dequant.push_back(Op::wait(L_.narrow(s), ph));
+      dequant.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
+      dequant.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
+      dequant.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+      dequant.push_back(Op::arrive(L_.full(s)));
+    }
+    for (uint32_t g = 0; g < wgs_; ++g) {
+      std::vector<Op>& ops = cta.roles[1 + g].ops;
+      ops.push_back(Op::wait(L_.full(s), ph));
+      if (ldmatrix_ > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, ldmatrix_));
+      if (m.block_fp8) {  // partials of this 128-K block, then FP32 promotion on the CUDA cores
+        ops.push_back(Op::mma_op(shape_, wg_mmas_, L_.promo(g)));
+        ops.push_back(Op::wait(L_.promo(g), static_cast<uint32_t>(it_)));
+        ops.push_back(Op::arrive(L_.empty(s)));
+        ops.push_back(Op::with(OpCode::kFma, wg_rows_ * pl_.tile.tile_n));
+      } else {
+        ops.push_back(Op::mma_op(shape_, wg_mmas_, L_.empty(s)));
       }
     }
-    for (uint32_t g = 0; g < wgs; ++g) {
-      std::vector<Op>& ops = math[g].ops;
-      ops.push_back(Op::mma_commit(L.done(g)));
-      ops.push_back(Op::wait(L.done(g), static_cast<uint32_t>(j)));
-      if (j > 0) ops.push_back(Op::tma_store_wait());
-      epilogue_store(ops, sh, wi.tm, wi.tn, pl.tile.split_k > 1 ? wi.split : kNoSlot, g, wg_rows);
-      ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j)));
+  }
+
+  void epilogue(CtaProgram& cta, const WorkItem& wi) {
+    for (uint32_t g = 0; g < wgs_; ++g) {
+      std::vector<Op>& ops = cta.roles[1 + g].ops;
+      ops.push_back(Op::mma_commit(L_.done(g)));
+      ops.push_back(Op::wait(L_.done(g), static_cast<uint32_t>(j_)));
+      if (j_ > 0) ops.push_back(Op::tma_store_wait());
+      epilogue_store(ops, sh_, wi.tm, wi.tn, pl_.tile.split_k > 1 ? wi.split : kNoSlot, g, wg_rows_);
+      ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j_)));
     }
   }
-  CtaProgram cta;
-  cta.roles.push_back(std::move(producer));
-  for (Role& r : math) {
-    r.ops.push_back(Op::tma_store_wait());
-    cta.roles.push_back(std::move(r));
-  }
-  if (m.weight_only) cta.roles.push_back(std::move(dequant));
-  cta.barrier_counts.assign(L.count(), 1);
-  for (uint32_t s = 0; s < S; ++s) cta.barrier_counts[L.empty(s)] = wgs;
-  const uint32_t full_count = m.weight_only ? 1 + (sh.t.has_sfa ? 1 : 0) + 1 : loads_per_stage(sh.t);
-  for (uint32_t s = 0; s < S; ++s) {
-    cta.barrier_counts[L.full(s)] = full_count;
-    cta.barrier_counts[L.narrow(s)] = 1 + (sh.t.has_sfb ? 1 : 0);
-  }
-  ClusterProgram prog;
-  prog.ctas.push_back(std::move(cta));
+
+  const GemmPlan pl_;
+  const GemmTensors t_;
+  const Shapes sh_;
+  const Layout L_;
+  MmaShape shape_;
+  uint32_t wgs_ = 1, wg_rows_ = 64, wg_mmas_ = 1;
+  uint64_t ldmatrix_ = 0;
+  // Where the build is: work item w_ (this CTA's j_-th) at K stage kk_, the CTA's it_-th stage.
+  uint64_t w_;
+  const uint64_t total_;
+  uint64_t kk_ = 0;
+  uint64_t it_ = 0;
+  uint64_t j_ = 0;
+  bool done_ = false;
+};
+
+ClusterProgram register_acc_cta(const GemmPlan& plan, const GemmTensors& t, const HwSpec& hw, uint32_t cta_m,
+                                uint32_t cta_n, uint32_t cluster, uint64_t total_work) {
+  auto b = std::make_shared<RegisterAccCta>(plan, t, hw, cta_m, cta_n, cluster, total_work);
+  ClusterProgram prog = b->start();
+  prog.more = [b](std::span<CtaProgram* const> ctas) { return b->more(ctas); };
   return prog;
 }
 
@@ -496,9 +556,8 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t)
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;
   k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n](uint32_t cluster) {
-    if (tcgen05) return blackwell_cluster(plan, t, cta_m, cta_n, cluster, total);
-    const Shapes sh{plan, t, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n};
-    return register_acc_cta(sh, hw, cluster, total);
+    return tcgen05 ? blackwell_cluster(plan, t, cta_m, cta_n, cluster, total)
+                   : register_acc_cta(plan, t, hw, cta_m, cta_n, cluster, total);
   };
   return k;
 }
