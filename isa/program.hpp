@@ -59,6 +59,8 @@ struct MmaShape {
 };
 
 inline constexpr uint16_t kNoBarrier = 0xFFFF;
+/// Op::cta meaning the issuing CTA itself.
+inline constexpr uint8_t kOwnCta = 0xFF;
 /// kTmaLoad with multicast: arrive at the pair leader (rank & ~1) of each destination instead.
 inline constexpr uint8_t kSignalPairLeaders = 0xFE;
 

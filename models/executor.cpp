@@ -15,7 +15,6 @@
 namespace bwsim {
 
 namespace {
-constexpr uint32_t kOwnCta = 0xFF;
 uint64_t role_id(uint32_t slot, uint32_t role) { return (uint64_t{slot} << 8) | role; }
 }  // namespace
 

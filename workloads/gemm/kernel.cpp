@@ -188,6 +188,34 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   }
 }
 
+// K stages a program builder appends per ClusterProgram::more call.
+constexpr uint64_t kStagesPerPart = 4;
+
+// Hopper / sm_120 math roles per CTA: one per 64-row warpgroup.
+uint32_t math_warpgroups(const GemmPlan& pl) { return std::max(1u, pl.tile.tile_m / 64); }
+
+// The weight-only dequant role's part of stage `s` (phase `ph`): narrow B -> BF16 in SMEM, then
+// an arrival at the `full` barrier of CTA `arrive_at`.
+void dequant_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, uint32_t s, uint32_t ph,
+                   uint8_t arrive_at) {
+  const GemmMath& m = sh.pl.math;
+  const uint64_t elems = uint64_t{sh.cta_n} * sh.pl.tile.k_stage;
+  ops.push_back(Op::wait(L.narrow(s), ph));
+  ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
+  ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
+  ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+  ops.push_back(Op::arrive(L.full(s), arrive_at));
+}
+
+// A cluster program from a builder (start() and more(), below), which it keeps alive.
+template <class Builder, class... Args>
+ClusterProgram built_as_it_runs(Args&&... args) {
+  auto b = std::make_shared<Builder>(std::forward<Args>(args)...);
+  ClusterProgram prog = b->start();
+  prog.more = [b](std::span<CtaProgram* const> ctas) { return b->more(ctas); };
+  return prog;
+}
+
 // A Blackwell cluster's programs, built a few K stages at a time as the executor runs them
 // (ClusterProgram::more): a persistent CTA's whole program is ~10^4 ops.
 class BlackwellCluster {
@@ -250,12 +278,11 @@ class BlackwellCluster {
     return prog;
   }
 
-  /// Appends up to kChunk more K stages (and the epilogues of the items they finish) to every
+  /// Appends up to kStagesPerPart more K stages (and the epilogues of the items they finish) to every
   /// role; false once everything has been appended.
   bool more(std::span<CtaProgram* const> ctas) {
     if (done_) return false;
-    constexpr uint64_t kChunk = 4;
-    for (uint64_t n = 0; n < kChunk && seg_ < segments_.size(); ++n) {
+    for (uint64_t n = 0; n < kStagesPerPart && seg_ < segments_.size(); ++n) {
       const GemmSegment& seg = segments_[seg_];
       for (uint32_t rank = 0; rank < cs_; ++rank) stage(*ctas[rank], rank, seg);
       ++it_;
@@ -295,15 +322,7 @@ class BlackwellCluster {
     std::vector<Op>& producer = cta.roles[kProducer].ops;
     if (it_ >= S) producer.push_back(Op::wait(L_.empty(s), ph - 1));
     produce_stage(producer, sh_, L_, wi, seat, kk_, s, false);
-    if (m.weight_only) {
-      std::vector<Op>& dequant = cta.roles.back().ops;
-      const uint64_t elems = uint64_t{sh_.cta_n} * pl_.tile.k_stage;
-      dequant.push_back(Op::wait(L_.narrow(s), ph));
-      dequant.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
-      dequant.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
-      dequant.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
-      dequant.push_back(Op::arrive(L_.full(s), seat.leader()));
-    }
+    if (m.weight_only) dequant_stage(cta.roles.back().ops, sh_, L_, s, ph, seat.leader());
     if (seat.half == 0) {  // the pair leader issues the pair's MMAs
       std::vector<Op>& mma = cta.roles[2].ops;
       if (kk_ == seg.kk0 && j_ >= acc_bufs_)
@@ -366,14 +385,6 @@ class BlackwellCluster {
   bool done_ = false;
 };
 
-ClusterProgram blackwell_cluster(const GemmPlan& plan, const GemmTensors& t, uint32_t cta_m, uint32_t cta_n,
-                                 uint32_t cluster, uint64_t total_work) {
-  auto b = std::make_shared<BlackwellCluster>(plan, t, cta_m, cta_n, cluster, total_work);
-  ClusterProgram prog = b->start();
-  prog.more = [b](std::span<CtaProgram* const> ctas) { return b->more(ctas); };
-  return prog;
-}
-
 // Hopper and sm_120: one CTA per tile, accumulators in registers. Built a few K stages at a
 // time as it runs, like BlackwellCluster.
 class RegisterAccCta {
@@ -404,7 +415,7 @@ class RegisterAccCta {
     // One math role per 64-row warpgroup, as CUTLASS's cooperative kernels and DeepGEMM run
     // them: one warpgroup's promotion FMAs (Hopper) or fragment loads (sm_120) overlap the
     // other's MMAs.
-    wgs_ = std::max(1u, pl_.tile.tile_m / 64);
+    wgs_ = math_warpgroups(pl_);
     wg_rows_ = pl_.tile.tile_m / wgs_;
     // sm_120: each warpgroup's ldmatrix traffic for a stage: its A rows once per 64 columns of
     // N, all of B once per 32 of its rows (each warp's fragments are read from SMEM).
@@ -441,12 +452,11 @@ class RegisterAccCta {
     return prog;
   }
 
-  /// Appends up to kChunk more K stages (and the epilogues of the items they finish).
+  /// Appends up to kStagesPerPart more K stages (and the epilogues of the items they finish).
   bool more(std::span<CtaProgram* const> ctas) {
     if (done_) return false;
-    constexpr uint64_t kChunk = 4;
     CtaProgram& cta = *ctas[0];
-    for (uint64_t n = 0; n < kChunk && w_ < total_; ++n) {
+    for (uint64_t n = 0; n < kStagesPerPart && w_ < total_; ++n) {
       const WorkItem wi = pl_.work_item(w_);
       stage(cta, wi);
       ++it_;
@@ -472,15 +482,7 @@ class RegisterAccCta {
     std::vector<Op>& producer = cta.roles[0].ops;
     if (it_ >= S) producer.push_back(Op::wait(L_.empty(s), ph - 1));
     produce_stage(producer, sh_, L_, wi, Seat{1, 0, 0, wi.tn, 1}, kk_, s, true);
-    if (m.weight_only) {
-      std::vector<Op>& dequant = cta.roles.back().ops;
-      const uint64_t elems = uint64_t{sh_.cta_n} * pl_.tile.k_stage;
-      dequant.push_back(Op::wait(L_.narrow(s), ph));
-      dequant.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
-      dequant.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
-      dequant.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
-      dequant.push_back(Op::arrive(L_.full(s)));
-    }
+    if (m.weight_only) dequant_stage(cta.roles.back().ops, sh_, L_, s, ph, kOwnCta);
     for (uint32_t g = 0; g < wgs_; ++g) {
       std::vector<Op>& ops = cta.roles[1 + g].ops;
       ops.push_back(Op::wait(L_.full(s), ph));
@@ -523,19 +525,11 @@ class RegisterAccCta {
   bool done_ = false;
 };
 
-ClusterProgram register_acc_cta(const GemmPlan& plan, const GemmTensors& t, const HwSpec& hw, uint32_t cta_m,
-                                uint32_t cta_n, uint32_t cluster, uint64_t total_work) {
-  auto b = std::make_shared<RegisterAccCta>(plan, t, hw, cta_m, cta_n, cluster, total_work);
-  ClusterProgram prog = b->start();
-  prog.more = [b](std::span<CtaProgram* const> ctas) { return b->more(ctas); };
-  return prog;
-}
-
 }  // namespace
 
 uint32_t gemm_marks_per_item(const GemmPlan& plan, const HwSpec& hw) {
   // Blackwell: each CTA's epilogue marks its item; Hopper and sm_120: each math warpgroup.
-  return has_tcgen05(hw.arch) ? plan.cluster_size : std::max(1u, plan.tile.tile_m / 64);
+  return has_tcgen05(hw.arch) ? plan.cluster_size : math_warpgroups(plan);
 }
 
 Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t) {
@@ -556,8 +550,8 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t)
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;
   k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n](uint32_t cluster) {
-    return tcgen05 ? blackwell_cluster(plan, t, cta_m, cta_n, cluster, total)
-                   : register_acc_cta(plan, t, hw, cta_m, cta_n, cluster, total);
+    return tcgen05 ? built_as_it_runs<BlackwellCluster>(plan, t, cta_m, cta_n, cluster, total)
+                   : built_as_it_runs<RegisterAccCta>(plan, t, hw, cta_m, cta_n, cluster, total);
   };
   return k;
 }
