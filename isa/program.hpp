@@ -16,39 +16,14 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "isa/mma_kind.hpp"
 #include "isa/region.hpp"
 
 namespace bwsim {
-
-enum class OpCode : uint8_t {
-  kTmaLoad,       // region -> SMEM (multicast to `multicast` CTAs of the cluster); arrives on `barrier`
-                  // of each destination, or without multicast of CTA `cta` (0xFF: own)
-  kTmaStore,      // SMEM -> region, asynchronous; the role keeps count of its unacknowledged stores
-  kTmaStoreWait,  // until every store of this role is acknowledged (cp.async.bulk.wait_group 0)
-  kLoad,          // a global load (LDG); the role waits for the data
-  kMma,         // `count` tensor instructions of shape `mma`; commit arrives on `barrier` (kNoBarrier: none)
-  kMmaCommit,   // tcgen05.commit: arrives on `barrier` (ranks in `multicast`, or own CTA) once every
-                // MMA this CTA has issued so far has completed
-  kTmemLoad,    // tcgen05.ld of `bytes` into registers; the role waits
-  kTmemStore,   // tcgen05.st of `bytes` from registers (attention's P, a rescaled O); the role waits
-  kTmemCopy,    // tcgen05.cp of `bytes` from SMEM into TMEM (scale factors): asynchronous, in
-                // order with this CTA's MMAs (a later MMA starts after it); the role goes on
-  kSmemRead,    // ld.shared of `bytes`; the role waits
-  kSmemWrite,   // st.shared of `bytes`; the role waits
-  kFma,         // `count` FP32 FMAs spread over the CTA's warps; the role waits
-  kMufu,        // `count` MUFU exp2; the role waits
-  kMufuFma,     // `count` MUFU exp2 and `bytes` FP32 FMAs interleaved by the same warps (softmax):
-                // both pipes work at once; the role waits for the later
-  kWait,        // until barrier `barrier` (of CTA `cta`) completes its phase `count`
-  kArrive,      // one arrival on barrier `barrier` of CTA `cta` (0xFF: this CTA)
-  kDelay,       // `count` SM cycles of other work
-  kMark,        // record the current time as mark `count` (measurements, traces)
-  kFlagArrive,  // one arrival on the kernel's global flag `barrier` (a release atomic in memory)
-  kFlagWait,    // until global flag `barrier` has had `count` arrivals (an acquire poll), across clusters
-};
 
 struct MmaShape {
   MmaKind kind = MmaKind::kF16;
@@ -59,98 +34,152 @@ struct MmaShape {
 };
 
 inline constexpr uint16_t kNoBarrier = 0xFFFF;
-/// Op::cta meaning the issuing CTA itself.
+/// A barrier owner meaning the issuing CTA itself.
 inline constexpr uint8_t kOwnCta = 0xFF;
-/// kTmaLoad with multicast: arrive at the pair leader (rank & ~1) of each destination instead.
+/// TmaLoad with multicast: arrive at the pair leader (rank & ~1) of each destination instead.
 inline constexpr uint8_t kSignalPairLeaders = 0xFE;
 
-struct Op {
-  OpCode code = OpCode::kDelay;
-  uint8_t cta = 0xFF;  // barrier owner for kWait/kArrive (0xFF: own CTA)
-  uint16_t barrier = 0;
-  uint32_t count = 0;      // instructions, FMAs, exp2s, cycles, phase or mark id
-  uint64_t bytes = 0;      // SMEM/TMEM bytes
-  uint32_t multicast = 0;  // kTmaLoad: bit i = deliver to cluster CTA i as well (0: own CTA only)
-  MmaShape mma;
-  Region region;
+/// One struct per kind of op, each with only the fields that kind has.
+namespace op {
 
-  static Op tma_load(const Region& r, uint16_t barrier, uint32_t multicast = 0, uint8_t signal_cta = 0xFF) {
-    Op o;
-    o.code = OpCode::kTmaLoad;
-    o.region = r;
-    o.barrier = barrier;
-    o.multicast = multicast;
-    o.cta = signal_cta;
-    return o;
-  }
-  static Op mma_commit(uint16_t barrier, uint32_t ranks = 0) {
-    Op o;
-    o.code = OpCode::kMmaCommit;
-    o.barrier = barrier;
-    o.multicast = ranks;
-    return o;
-  }
-  static Op tma_store(const Region& r) {
-    Op o;
-    o.code = OpCode::kTmaStore;
-    o.region = r;
-    return o;
-  }
-  static Op tma_store_wait() { return with(OpCode::kTmaStoreWait, 0); }
-  static Op load(const Region& r) {
-    Op o;
-    o.code = OpCode::kLoad;
-    o.region = r;
-    return o;
-  }
-  static Op mma_op(MmaShape s, uint32_t instructions, uint16_t commit_barrier) {
-    Op o;
-    o.code = OpCode::kMma;
-    o.mma = s;
-    o.count = instructions;
-    o.barrier = commit_barrier;
-    return o;
-  }
-  static Op bytes_op(OpCode c, uint64_t bytes) {
-    Op o;
-    o.code = c;
-    o.bytes = bytes;
-    return o;
-  }
-  static Op wait(uint16_t barrier, uint32_t phase, uint8_t cta = 0xFF) {
-    Op o = with(OpCode::kWait, phase);
-    o.barrier = barrier;
-    o.cta = cta;
-    return o;
-  }
-  static Op arrive(uint16_t barrier, uint8_t cta = 0xFF) {
-    Op o = with(OpCode::kArrive, 0);
-    o.barrier = barrier;
-    o.cta = cta;
-    return o;
-  }
-  static Op mufu_fma(uint32_t exp2s, uint64_t fmas) {
-    Op o = with(OpCode::kMufuFma, exp2s);
-    o.bytes = fmas;
-    return o;
-  }
-  static Op flag_arrive(uint16_t flag) {
-    Op o = with(OpCode::kFlagArrive, 0);
-    o.barrier = flag;
-    return o;
-  }
-  static Op flag_wait(uint16_t flag, uint32_t arrivals) {
-    Op o = with(OpCode::kFlagWait, arrivals);
-    o.barrier = flag;
-    return o;
-  }
-  static Op with(OpCode c, uint32_t count) {
-    Op o;
-    o.code = c;
-    o.count = count;
-    return o;
-  }
+/// region -> SMEM, asynchronous. Without multicast the data lands in the issuing CTA and the
+/// completion arrives on `barrier` of CTA `signal_cta` (kOwnCta: itself); with multicast (bit i:
+/// cluster rank i) it lands in each destination and arrives on each one's `barrier` (or, with
+/// kSignalPairLeaders, on each destination pair leader's).
+struct TmaLoad {
+  Region region;
+  uint32_t multicast = 0;
+  uint16_t barrier = 0;
+  uint8_t signal_cta = kOwnCta;
 };
+/// SMEM -> region, asynchronous; the role keeps count of its unacknowledged stores.
+struct TmaStore {
+  Region region;
+};
+/// Until every store of this role is acknowledged (cp.async.bulk.wait_group 0).
+struct TmaStoreWait {};
+/// A global load (LDG); the role waits for the data.
+struct Load {
+  Region region;
+};
+/// `instructions` tensor instructions of `shape`; their commit arrives on `commit_barrier`
+/// (kNoBarrier: none) of the ranks in `commit_ranks` (0: own CTA).
+struct Mma {
+  MmaShape shape;
+  uint16_t commit_barrier = kNoBarrier;
+  uint32_t instructions = 1;
+  uint32_t commit_ranks = 0;
+};
+/// tcgen05.commit: arrives on `barrier` (of the ranks in `ranks`, or own CTA) once every MMA this
+/// CTA has issued so far has completed.
+struct MmaCommit {
+  uint16_t barrier = 0;
+  uint32_t ranks = 0;
+};
+/// tcgen05.ld: TMEM -> registers; the role waits.
+struct TmemLoad {
+  uint64_t bytes = 0;
+};
+/// tcgen05.st: registers -> TMEM (attention's P, a rescaled O); the role waits.
+struct TmemStore {
+  uint64_t bytes = 0;
+};
+/// tcgen05.cp: SMEM -> TMEM (scale factors), asynchronous, in order with this CTA's MMAs (a
+/// later MMA starts after it); the role goes on.
+struct TmemCopy {
+  uint64_t bytes = 0;
+};
+/// ld.shared; the role waits for the data.
+struct SmemRead {
+  uint64_t bytes = 0;
+};
+/// st.shared; the role waits until the port has taken the bytes.
+struct SmemWrite {
+  uint64_t bytes = 0;
+};
+/// Scalar work spread over the CTA's warps: `fma` FP32 FMAs and `exp2` MUFU exp2s, interleaved
+/// by the same warps (softmax) so both pipes work at once; the role waits for the later.
+struct Scalar {
+  uint64_t fma = 0;
+  uint32_t exp2 = 0;
+};
+/// Until barrier `barrier` of CTA `cta` (kOwnCta: own) completes its phase `phase` (0-based).
+struct Wait {
+  uint32_t phase = 0;
+  uint16_t barrier = 0;
+  uint8_t cta = kOwnCta;
+};
+/// One arrival on barrier `barrier` of CTA `cta` (kOwnCta: own).
+struct Arrive {
+  uint16_t barrier = 0;
+  uint8_t cta = kOwnCta;
+};
+/// `cycles` SM cycles of other work.
+struct Delay {
+  uint32_t cycles = 0;
+};
+/// Records the current time as mark `id` (measurements, traces).
+struct Mark {
+  uint32_t id = 0;
+};
+/// One arrival on the kernel's global flag `flag` (a release atomic in memory).
+struct FlagArrive {
+  uint16_t flag = 0;
+};
+/// Until global flag `flag` has had `arrivals` arrivals (an acquire poll), across clusters.
+struct FlagWait {
+  uint32_t arrivals = 0;
+  uint16_t flag = 0;
+};
+
+}  // namespace op
+
+/// One op of a role's program. Kernels are lists of millions of ops walked once, so an op is a
+/// small variant (48 bytes) rather than a struct with every kind's fields.
+struct Op {
+  using Kind =
+      std::variant<op::TmaLoad, op::TmaStore, op::TmaStoreWait, op::Load, op::Mma, op::MmaCommit,
+                   op::TmemLoad, op::TmemStore, op::TmemCopy, op::SmemRead, op::SmemWrite, op::Scalar,
+                   op::Wait, op::Arrive, op::Delay, op::Mark, op::FlagArrive, op::FlagWait>;
+  Kind kind;
+
+  template <class T>
+  Op(T k) : kind(std::move(k)) {}  // NOLINT(google-explicit-constructor): ops are built from their kinds
+
+  template <class T>
+  [[nodiscard]] const T* as() const {
+    return std::get_if<T>(&kind);
+  }
+
+  static Op tma_load(const Region& r, uint16_t barrier, uint32_t multicast = 0,
+                     uint8_t signal_cta = kOwnCta) {
+    return op::TmaLoad{r, multicast, barrier, signal_cta};
+  }
+  static Op tma_store(const Region& r) { return op::TmaStore{r}; }
+  static Op tma_store_wait() { return op::TmaStoreWait{}; }
+  static Op load(const Region& r) { return op::Load{r}; }
+  static Op mma_op(MmaShape s, uint32_t instructions, uint16_t commit_barrier, uint32_t commit_ranks = 0) {
+    return op::Mma{s, commit_barrier, instructions, commit_ranks};
+  }
+  static Op mma_commit(uint16_t barrier, uint32_t ranks = 0) { return op::MmaCommit{barrier, ranks}; }
+  static Op tmem_load(uint64_t bytes) { return op::TmemLoad{bytes}; }
+  static Op tmem_store(uint64_t bytes) { return op::TmemStore{bytes}; }
+  static Op tmem_copy(uint64_t bytes) { return op::TmemCopy{bytes}; }
+  static Op smem_read(uint64_t bytes) { return op::SmemRead{bytes}; }
+  static Op smem_write(uint64_t bytes) { return op::SmemWrite{bytes}; }
+  static Op fma(uint64_t n) { return op::Scalar{n, 0}; }
+  static Op mufu(uint32_t exp2s) { return op::Scalar{0, exp2s}; }
+  static Op mufu_fma(uint32_t exp2s, uint64_t fmas) { return op::Scalar{fmas, exp2s}; }
+  static Op wait(uint16_t barrier, uint32_t phase, uint8_t cta = kOwnCta) {
+    return op::Wait{phase, barrier, cta};
+  }
+  static Op arrive(uint16_t barrier, uint8_t cta = kOwnCta) { return op::Arrive{barrier, cta}; }
+  static Op delay(uint32_t cycles) { return op::Delay{cycles}; }
+  static Op mark(uint32_t id) { return op::Mark{id}; }
+  static Op flag_arrive(uint16_t flag) { return op::FlagArrive{flag}; }
+  static Op flag_wait(uint16_t flag, uint32_t arrivals) { return op::FlagWait{arrivals, flag}; }
+};
+static_assert(sizeof(Op) <= 48, "ops are walked by the million: keep them small");
 
 struct Role {
   std::string name;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "sim/timeline.hpp"
 
 namespace bwsim {
@@ -47,6 +49,52 @@ Tick DramChannel::serve(Tick ready, uint64_t bytes, bool write) {
   busy_ += service;
   (write ? write_bytes_ : read_bytes_) += bytes;
   return next_free_;
+}
+
+void DramSpec::read(ConfigReader& r) {
+  r.owned_by("dram");
+  std::string names;
+  for (const DramImpl& i : dram_impls())
+    names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", i.name, i.doc);
+  r.opt("impl", impl, std::string("channels"), "device-memory model: " + names);
+  bool known = false;
+  for (const DramImpl& i : dram_impls()) known = known || i.name == impl;
+  r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", impl, names));
+  r.req("kind", kind, "memory technology (HBM3, HBM3e, GDDR7); the section is [hbm] on every GPU");
+  r.req("capacity", capacity, "usable device memory");
+  r.req("stacks", stacks, "HBM stacks (GDDR7: 32-bit devices)");
+  r.req("channels_per_stack", channels_per_stack, "independent channels per stack (device)");
+  r.req("bandwidth", bandwidth, "peak pin bandwidth, whole chip");
+  r.req("latency", latency, "unloaded access latency in the controller and DRAM");
+  r.opt("refresh_overhead", refresh_overhead, 0.0, "fraction of time a channel is busy refreshing");
+  r.opt("refresh_interval", refresh_interval, Duration{nanoseconds(3900)},
+        "refresh period (tREFI); each window lasts refresh_overhead of it");
+  r.opt("bus_efficiency", bus_efficiency, 1.0,
+        "fraction of pin bandwidth left after command and row overheads");
+  r.opt("turnaround", turnaround, Duration{Tick{0}}, "bus turnaround between reads and writes");
+  r.opt("access", access, ByteSize{64}, "bytes per channel access (burst)");
+  r.check(capacity.bytes > 0, "capacity", "must be positive");
+  r.check(stacks >= 1, "stacks", "must be at least 1");
+  r.check(channels_per_stack >= 1, "channels_per_stack", "must be at least 1");
+  r.check(bandwidth.bytes_per_s > 0, "bandwidth", "must be positive");
+  r.check(refresh_overhead >= 0 && refresh_overhead < 1, "refresh_overhead", "must be in [0, 1)");
+  r.check(refresh_interval.tick > Tick{0}, "refresh_interval", "must be positive");
+  r.check(bus_efficiency > 0 && bus_efficiency <= 1, "bus_efficiency", "must be in (0, 1]");
+  r.check(access.bytes > 0, "access", "must be positive");
+}
+
+const std::vector<DramImpl>& dram_impls() {
+  static const std::vector<DramImpl> impls{
+      {"channels", "independent FCFS channels with refresh windows and turnaround",
+       [](const DramSpec& s) { return std::make_unique<Dram>(s); }},
+  };
+  return impls;
+}
+
+Tick Dram::busy() const {
+  Tick b{0};
+  for (const DramChannel& c : channels_) b += c.busy();
+  return b;
 }
 
 Dram::Dram(const DramSpec& spec) : latency_(spec.latency.tick) {

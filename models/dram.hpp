@@ -9,12 +9,54 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
 #include <vector>
 
-#include "models/hw_spec.hpp"
+#include "sim/config.hpp"
 #include "sim/time.hpp"
+#include "sim/units.hpp"
 
 namespace bwsim {
+
+struct DramSpec {
+  std::string impl = "channels";  // which DramModel (dram_impls())
+  std::string kind;
+  ByteSize capacity;
+  uint32_t stacks = 0;
+  uint32_t channels_per_stack = 0;
+  Bandwidth bandwidth;          // peak pin bandwidth, whole chip
+  Duration latency;             // controller + array access, unloaded
+  double refresh_overhead = 0;  // fraction of time a channel is refreshing
+  Duration refresh_interval;    // one refresh window per interval, staggered across channels
+  double bus_efficiency = 1;    // fraction of pin bandwidth left after command/row overheads
+  Duration turnaround;          // read <-> write bus turnaround
+  ByteSize access;              // bytes per channel access (burst)
+  [[nodiscard]] uint32_t channels() const { return stacks * channels_per_stack; }
+  void read(ConfigReader& r);
+};
+
+/// Device memory as the memory path sees it: channels that serve transfers. Implementations are
+/// chosen by `hbm.impl`; a bank-level model is a new file pair registered in dram_impls().
+class DramModel {
+ public:
+  virtual ~DramModel() = default;
+  /// Serves `bytes` on `channel` starting no earlier than `ready`; returns when the transfer
+  /// ends (the data is ready latency() later).
+  virtual Tick serve(uint32_t channel, Tick ready, uint64_t bytes, bool write) = 0;
+  [[nodiscard]] virtual Tick latency() const = 0;
+  [[nodiscard]] virtual uint32_t channels() const = 0;
+  /// Busy time summed over the channels.
+  [[nodiscard]] virtual Tick busy() const = 0;
+};
+
+struct DramImpl {
+  std::string_view name;
+  std::string_view doc;
+  std::function<std::unique_ptr<DramModel>(const DramSpec&)> make;
+};
+const std::vector<DramImpl>& dram_impls();
 
 class DramChannel {
  public:
@@ -43,13 +85,18 @@ class DramChannel {
   Tick busy_{0};
 };
 
-class Dram {
+/// `hbm.impl = "channels"`: independent first-come-first-served channels.
+class Dram : public DramModel {
  public:
   explicit Dram(const DramSpec& spec);
-  [[nodiscard]] size_t channels() const { return channels_.size(); }
+  Tick serve(uint32_t channel, Tick ready, uint64_t bytes, bool write) override {
+    return channels_[channel].serve(ready, bytes, write);
+  }
+  [[nodiscard]] uint32_t channels() const override { return static_cast<uint32_t>(channels_.size()); }
+  [[nodiscard]] Tick busy() const override;
   DramChannel& channel(size_t i) { return channels_[i]; }
   [[nodiscard]] const DramChannel& channel(size_t i) const { return channels_[i]; }
-  [[nodiscard]] Tick latency() const { return latency_; }
+  [[nodiscard]] Tick latency() const override { return latency_; }
   /// Effective bandwidth of one channel (pin x bus efficiency), bytes/s.
   [[nodiscard]] uint64_t channel_bytes_per_s() const { return channel_bps_; }
 

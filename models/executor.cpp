@@ -6,8 +6,10 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <optional>
 #include <span>
 #include <utility>
+#include <variant>
 
 #include "isa/mma.hpp"
 #include "sim/errors.hpp"
@@ -18,21 +20,7 @@ namespace {
 uint64_t role_id(uint32_t slot, uint32_t role) { return (uint64_t{slot} << 8) | role; }
 }  // namespace
 
-Executor::Executor(Gpu& gpu) : Component(gpu.sim, "gpu.exec"), gpu_(gpu), tma_done_(gpu.hw.sm.count) {
-  StatGroup g(gpu.sim.stats(), "gpu.sm");
-  stats_.mma_instructions = g.counter("mma_instructions", "tensor instructions issued");
-  stats_.mma_macs = g.counter("mma_macs", "multiply-accumulates done by tensor instructions");
-  stats_.tma_loads = g.counter("tma_loads", "TMA box loads");
-  stats_.tma_load_bytes = g.counter("tma_load_bytes", "bytes loaded by TMA (per destination SM)", "B");
-  stats_.tma_store_bytes = g.counter("tma_store_bytes", "bytes stored by TMA", "B");
-  stats_.loads = g.counter("loads", "global loads (LDG)");
-  stats_.load_bytes = g.counter("load_bytes", "bytes of global loads", "B");
-  stats_.smem_bytes = g.counter("smem_bytes", "shared-memory bytes read and written", "B");
-  stats_.tmem_bytes = g.counter("tmem_bytes", "TMEM bytes moved by tcgen05.ld/st/cp", "B");
-  stats_.exp2 = g.counter("exp2", "MUFU exp2 operations");
-  stats_.fma = g.counter("fma", "FP32 FMA operations");
-  stats_.ctas = g.counter("ctas", "CTAs run");
-}
+Executor::Executor(Gpu& gpu) : Component(gpu.sim, "gpu.exec"), gpu_(gpu), flags_(gpu.mem.round_trip()) {}
 
 uint32_t Executor::target_cta(const CtaState& c, uint8_t rank) const {
   if (rank == kOwnCta) return c.slot;
@@ -53,7 +41,7 @@ void Executor::start(const Kernel& k) {
     throw InputError(fmt::format("kernel {}: a cluster of {} CTAs (sm.max_cluster is {})", k.name,
                                  k.cluster_size, gpu_.hw.sm.max_cluster));
   }
-  if (auto why = gpu_.sms[0].never_fits(k.resources))
+  if (auto why = gpu_.sms[0].occupancy.never_fits(k.resources))
     throw InputError(fmt::format("kernel {}: a CTA {}", k.name, *why));
   kernel_ = &k;
   ctas_.clear();
@@ -62,8 +50,7 @@ void Executor::start(const Kernel& k) {
   next_cluster_ = 0;
   finished_clusters_ = 0;
   marks_.clear();
-  flags_.assign(k.flags, Flag{});
-  flag_latency_ = gpu_.l2_clock.span(gpu_.hw.noc.latency * 2 + gpu_.hw.l2.hit_latency);
+  flags_.reset(k.flags);
   Simulation& sim = gpu_.sim;
   start_ = sim.now();
   last_end_ = start_;
@@ -114,10 +101,10 @@ KernelResult Executor::finish() {
 BusyTime Executor::busy_now() const {
   BusyTime b;
   for (const Sm& s : gpu_.sms) {
-    b.tensor += s.tensor_busy;
+    b.tensor += s.tensor.busy();
     b.smem += s.smem.busy();
   }
-  for (size_t i = 0; i < gpu_.mem.dram().channels(); ++i) b.dram += gpu_.mem.dram().channel(i).busy();
+  b.dram = gpu_.mem.dram_busy();
   return b;
 }
 
@@ -140,7 +127,7 @@ void Executor::launch_pending(const std::vector<uint32_t>& sms) {
 bool Executor::try_launch(uint32_t first_sm) {
   const uint32_t size = kernel_->cluster_size;
   for (uint32_t i = 0; i < size; ++i) {
-    if (!gpu_.sms[first_sm + i].fits(kernel_->resources)) return false;
+    if (!gpu_.sms[first_sm + i].occupancy.fits(kernel_->resources)) return false;
   }
   const uint32_t index = next_cluster_++;
   ClusterProgram prog = kernel_->program(index);
@@ -148,10 +135,24 @@ bool Executor::try_launch(uint32_t first_sm) {
     throw std::logic_error(fmt::format("kernel {}: cluster {} has {} CTAs, expected {}", kernel_->name, index,
                                        prog.ctas.size(), size));
   }
+  place_cluster(index, first_sm, prog);
+  for (uint32_t slot : clusters_[index].ctas) {
+    CtaState& c = ctas_[slot];
+    if (c.roles.empty()) {
+      role_finished(slot);
+      continue;
+    }
+    for (uint32_t r = 0; r < c.roles.size(); ++r)
+      gpu_.sim.events().schedule(gpu_.sim.now(), bind<&Executor::step>(this), role_id(slot, r));
+  }
+  return true;
+}
+
+void Executor::place_cluster(uint32_t index, uint32_t first_sm, ClusterProgram& prog) {
   Cluster& cl = clusters_[index];
-  cl.live = size;
+  cl.live = static_cast<uint32_t>(prog.ctas.size());
   cl.more = std::move(prog.more);
-  for (uint32_t i = 0; i < size; ++i) {
+  for (uint32_t i = 0; i < prog.ctas.size(); ++i) {
     uint32_t slot;
     if (!free_slots_.empty()) {
       slot = free_slots_.back();
@@ -172,22 +173,12 @@ bool Executor::try_launch(uint32_t first_sm) {
       c.barriers[b].expected = std::max(1u, c.prog.barrier_counts[b]);
     c.roles.resize(c.prog.roles.size());
     c.live_roles = static_cast<uint32_t>(c.roles.size());
-    c.tmem_offset = gpu_.sms[c.sm].admit(kernel_->resources);
+    c.tmem_offset = gpu_.sms[c.sm].occupancy.admit(kernel_->resources);
     c.launched = gpu_.sim.now();
     if (GpuTrace* t = gpu_.trace(); t != nullptr && t->wants(c.sm)) c.trace_slot = t->cta_begin(c.sm);
     cl.ctas.push_back(slot);
-    gpu_.sim.stats().add(stats_.ctas);
+    gpu_.counters.add(gpu_.counters.ctas);
   }
-  for (uint32_t slot : cl.ctas) {
-    CtaState& c = ctas_[slot];
-    if (c.roles.empty()) {
-      role_finished(slot);
-      continue;
-    }
-    for (uint32_t r = 0; r < c.roles.size(); ++r)
-      gpu_.sim.events().schedule(gpu_.sim.now(), bind<&Executor::step>(this), role_id(slot, r));
-  }
-  return true;
 }
 
 void Executor::resume_at(uint64_t id, Tick t) {
@@ -240,75 +231,6 @@ void Executor::arrive(uint32_t slot, uint16_t barrier) {
   for (uint64_t id : waiters) resume_at(id, gpu_.sim.now());
 }
 
-Tick Executor::issue_mma(CtaState& c, const Op& op, Tick now) {
-  const HwSpec& hw = gpu_.hw;
-  const MmaShape& s = op.mma;
-  const uint64_t rate = hw.tensor.rate(s.kind);
-  if (rate == 0) {
-    throw InputError(fmt::format("kernel {}: {} has no kind::{} tensor instructions", kernel_->name, hw.name,
-                                 mma_kind_name(s.kind)));
-  }
-  const uint32_t group = s.cta_group;
-  const uint64_t k = static_cast<uint64_t>(mma_k(s.kind));
-  const uint64_t m_sm = s.m / group;
-  const int bits = mma_operand_bits(s.kind);
-  // tcgen05.mma and wgmma read their operands from SMEM (A may come from TMEM or registers);
-  // warp-level mma.sync (sm_120) reads registers, filled by separate ldmatrix (SMEM) ops.
-  const bool warp_level = !has_tcgen05(hw.arch) && !has_wgmma(hw.arch);
-  const uint64_t smem_bytes =
-      warp_level ? 0 : ((s.a_in_tmem ? 0 : m_sm * k * bits) + (s.n / group) * k * bits) / 8;
-  const auto compute = static_cast<int64_t>((m_sm * s.n * k + rate - 1) / rate);
-  const double fetch_cycles = static_cast<double>(smem_bytes) / hw.smem.bandwidth.value;
-  const ClockDomain& clk = gpu_.sm_clock;
-  const Tick compute_t = clk.span(Cycles{compute});
-  const Tick fetch_t = clk.span(Cycles{static_cast<int64_t>(std::ceil(fetch_cycles))});
-  const Cycles fixed =
-      group == 2 ? hw.tensor.latency_pair : (s.a_in_tmem ? hw.tensor.latency_tmem_a : hw.tensor.latency_smem);
-  std::array<Sm*, 2> sm_pair{&gpu_.sms[c.sm], nullptr};
-  std::span<Sm*> sms(sm_pair.data(), 1);
-  if (group == 2) {
-    const Cluster& cl = clusters_[c.cluster];
-    const uint32_t even = c.rank & ~1u;  // the pair is ranks (2i, 2i+1) of the cluster
-    if (even + 1 >= cl.ctas.size()) throw std::logic_error("a cta_group::2 MMA outside a CTA pair");
-    sm_pair = {&gpu_.sms[ctas_[cl.ctas[even]].sm], &gpu_.sms[ctas_[cl.ctas[even + 1]].sm]};
-    sms = std::span<Sm*>(sm_pair.data(), 2);
-  }
-  Tick last_start = now;
-  uint64_t copy_bytes = 0;
-  for (Sm* sm : sms) copy_bytes = std::max(copy_bytes, std::exchange(sm->pending_copy_bytes, uint64_t{0}));
-  const Tick copy_fetch = clk.span(
-      Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(copy_bytes) / hw.smem.bandwidth.value))});
-  for (uint32_t i = 0; i < op.count; ++i) {
-    Tick start = clk.after(now, hw.tensor.issue * static_cast<int64_t>(i));
-    for (Sm* sm : sms) start = std::max({start, sm->tensor_pipe.next_free(), sm->copy_ready});
-    Tick end = start + compute_t;
-    const Tick fetch_i = i == 0 ? fetch_t + copy_fetch : fetch_t;
-    if (fetch_i > Tick{}) {  // mma.sync reads registers: nothing to fetch, nothing to wait for
-      for (Sm* sm : sms) end = std::max(end, sm->smem.reserve_split(now, start, fetch_i));
-    }
-    for (Sm* sm : sms) {
-      sm->tensor_pipe.reserve(start, end - start);
-      sm->tensor_busy += end - start;
-      if (GpuTrace* t = gpu_.trace(); t != nullptr && t->wants(sm->index)) t->mma(sm->index, start, end);
-    }
-    last_start = start;
-  }
-  gpu_.sim.stats().add(stats_.mma_instructions, op.count);
-  gpu_.sim.stats().add(stats_.mma_macs, uint64_t{op.count} * s.m * s.n * k);
-  gpu_.sim.stats().add(stats_.smem_bytes, uint64_t{op.count} * smem_bytes * group);
-  const Tick commit = last_start + clk.span(fixed) + compute_t;
-  c.last_commit = std::max(c.last_commit, commit);
-  if (op.barrier != kNoBarrier) {
-    Completion comp;
-    comp.cta = c.slot;
-    comp.barrier = op.barrier;
-    comp.targets = op.multicast;
-    schedule_completion(commit, comp);
-    ++c.async;
-  }
-  return clk.after(now, hw.tensor.issue * static_cast<int64_t>(op.count));
-}
-
 void Executor::flush(LoadGroup& g) {
   if (!g.open) return;
   g.open = false;
@@ -324,259 +246,249 @@ void Executor::step(uint64_t id) {
   } group{this, {}};
   const auto slot = static_cast<uint32_t>(id >> 8);
   const auto ri = static_cast<uint32_t>(id & 0xFF);
-  Simulation& sim = gpu_.sim;
-  const HwSpec& hw = gpu_.hw;
-  const ClockDomain& clk = gpu_.sm_clock;
-  const Tick now = sim.now();
   CtaState& c = ctas_[slot];
   RoleState& r = c.roles[ri];
   r.waiting = false;
   const std::vector<Op>& ops = c.prog.roles[ri].ops;
-  Sm& sm = gpu_.sms[c.sm];
+  Ctx x{id, slot, ri, gpu_.sim.now(), c, r, group.g};
   // Runs until the role's ops run out and its cluster's program has no more (a TMA load group
   // stays open across an extension).
   while (r.pc < ops.size() || extend(slot, ri)) {
     const Op& op = ops[r.pc];
-    if (op.code != OpCode::kTmaLoad) flush(group.g);
-    switch (op.code) {
-      case OpCode::kWait: {
-        CtaState& owner = ctas_[target_cta(c, op.cta)];
-        if (op.barrier >= owner.barriers.size()) {
-          throw std::logic_error(
-              fmt::format("kernel {}: barrier {} not declared", kernel_->name, op.barrier));
-        }
-        Barrier& b = owner.barriers[op.barrier];
-        if (b.completions > op.count) {
-          ++r.pc;
-          continue;
-        }
-        b.waiters.push_back(id);
-        r.waiting = true;
-        return;
-      }
-      case OpCode::kArrive:
-        ++r.pc;
-        arrive(target_cta(c, op.cta), op.barrier);
-        continue;
-      case OpCode::kMark:
-        marks_.emplace_back(op.count, now);
-        ++r.pc;
-        continue;
-      case OpCode::kFlagArrive: {
-        if (op.barrier >= flags_.size())
-          throw std::logic_error(fmt::format("kernel {}: flag {} not declared", kernel_->name, op.barrier));
-        Flag& f = flags_[op.barrier];
-        ++f.arrivals;
-        std::vector<uint64_t> waiters;
-        waiters.swap(f.waiters);
-        for (uint64_t w : waiters) resume_at(w, now + flag_latency_);
-        ++r.pc;
-        continue;
-      }
-      case OpCode::kFlagWait: {
-        if (op.barrier >= flags_.size())
-          throw std::logic_error(fmt::format("kernel {}: flag {} not declared", kernel_->name, op.barrier));
-        Flag& f = flags_[op.barrier];
-        if (f.arrivals >= op.count) {
-          ++r.pc;
-          continue;
-        }
-        f.waiters.push_back(id);
-        r.waiting = true;
-        return;
-      }
-      case OpCode::kDelay:
-        ++r.pc;
-        trace_op(c, ri, "delay", now, clk.after(now, Cycles{op.count}));
-        resume_at(id, clk.after(now, Cycles{op.count}));
-        return;
-      case OpCode::kTmaLoad: {
-        // At most max_inflight_boxes loads in flight per SM: when full, try again when the
-        // first of them completes.
-        std::vector<Tick>& inflight = tma_done_[c.sm];
-        std::erase_if(inflight, [&](Tick t) { return t <= now; });
-        if (inflight.size() >= hw.tma.max_inflight_boxes) {
-          resume_at(id, *std::min_element(inflight.begin(), inflight.end()));
-          return;
-        }
-        const Reservation issue = sm.tma_issue.reserve(now, clk.span(hw.tma.issue));
-        std::array<uint32_t, 32> dest_buf{};
-        size_t ndest = 0;
-        if (op.multicast != 0) {
-          const Cluster& cl = clusters_[c.cluster];
-          for (uint32_t rank = 0; rank < cl.ctas.size(); ++rank) {
-            if ((op.multicast >> rank) & 1u) dest_buf[ndest++] = ctas_[cl.ctas[rank]].sm;
-          }
-        }
-        const std::span<const uint32_t> dests(dest_buf.data(), ndest);
-        const MemResult m = gpu_.mem.read(c.sm, op.region, dests, issue.end);
-        // The fill streams into SMEM as the data arrives. It shares the SMEM port with MMA
-        // operand fetches, which the hardware interleaves finely; chunks of kFillChunk bytes
-        // let the fill back-fill the gaps between reserved fetch windows instead of queueing
-        // behind all of them.
-        constexpr uint64_t kFillChunk = 4096;
-        const Tick fill = clk.span(
-            Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(m.bytes) / hw.smem.bandwidth.value))});
-        const uint64_t chunks = std::max<uint64_t>(1, (m.bytes + kFillChunk - 1) / kFillChunk);
-        const Tick piece =
-            Tick{(fill.ps() + static_cast<int64_t>(chunks) - 1) / static_cast<int64_t>(chunks)};
-        Tick done = m.ready;
-        const uint32_t own[1] = {c.sm};
-        for (uint32_t d : dests.empty() ? std::span<const uint32_t>(own, 1) : dests) {
-          Sm& ds = gpu_.sms[d];
-          const Tick from = m.ready - fill > now ? m.ready - fill : now;
-          done = std::max(done, ds.smem.reserve_stream(now, from, piece, chunks));
-        }
-        Completion comp;
-        comp.cta = slot;
-        comp.barrier = op.barrier;
-        if (op.multicast != 0 && op.cta == kSignalPairLeaders) {
-          comp.targets = 0;
-          for (uint32_t rank = 0; rank < 32; ++rank) {
-            if ((op.multicast >> rank) & 1u) comp.targets |= 1u << (rank & ~1u);
-          }
-        } else {
-          comp.targets = op.multicast != 0 ? op.multicast : (op.cta == kOwnCta ? 0u : 1u << op.cta);
-        }
-        inflight.push_back(done);
-        LoadGroup& g = group.g;
-        // A group stays within one phase of its barrier (at most its expected arrivals).
-        const auto phase_has_room = [&] {
-          const uint32_t first =
-              comp.targets == 0 ? slot : target_cta(c, static_cast<uint8_t>(std::countr_zero(comp.targets)));
-          const std::vector<Barrier>& bs = ctas_[first].barriers;
-          return g.comp.arrivals < (op.barrier < bs.size() ? bs[op.barrier].expected : 1);
-        };
-        if (g.open && g.comp.cta == comp.cta && g.comp.barrier == comp.barrier &&
-            g.comp.targets == comp.targets && phase_has_room()) {
-          ++g.comp.arrivals;
-          g.done = std::max(g.done, done);
-        } else {
-          flush(g);
-          g = LoadGroup{true, comp, done};
-        }
-        if (c.trace_slot != ~0u)
-          gpu_.trace()->tma_load(c.sm, now, done, m.bytes, static_cast<uint32_t>(std::max<size_t>(1, ndest)));
-        ++c.async;
-        sim.stats().add(stats_.tma_loads);
-        sim.stats().add(stats_.tma_load_bytes, m.bytes * std::max<size_t>(1, dests.size()));
-        ++r.pc;
-        continue;  // the request leaves when its issue slot ends; the role need not wait for it
-      }
-      case OpCode::kMma: {
-        issue_mma(c, op, now);  // instruction issue times are part of the MMA timing
-        ++r.pc;
-        continue;
-      }
-      case OpCode::kMmaCommit: {
-        Completion comp;
-        comp.cta = slot;
-        comp.barrier = op.barrier;
-        comp.targets = op.multicast;
-        schedule_completion(std::max(now, c.last_commit), comp);
-        ++c.async;
-        ++r.pc;
-        continue;
-      }
-      case OpCode::kLoad: {
-        const MemResult m = gpu_.mem.read(c.sm, op.region);
-        sim.stats().add(stats_.loads);
-        sim.stats().add(stats_.load_bytes, m.bytes);
-        trace_op(c, ri, "ld.global", now, m.ready);
-        ++r.pc;
-        resume_at(id, m.ready);
-        return;
-      }
-      case OpCode::kTmaStore: {
-        const uint64_t bytes = op.region.size();
-        const Tick read = clk.span(
-            Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / hw.smem.bandwidth.value))});
-        sm.smem.reserve(now, now, read);
-        const Reservation issue = sm.tma_issue.reserve(now, clk.span(hw.tma.issue));
-        const MemResult m = gpu_.mem.write(c.sm, op.region, issue.end);
-        r.stores_ack = std::max(r.stores_ack, m.ready);
-        if (c.trace_slot != ~0u) gpu_.trace()->tma_store(c.sm, now, m.ready, m.bytes);
-        sim.stats().add(stats_.tma_store_bytes, m.bytes);
-        ++r.pc;
-        continue;  // the request leaves when its issue slot ends; the role need not wait for it
-      }
-      case OpCode::kTmaStoreWait:
-        ++r.pc;
-        if (r.stores_ack > now) {
-          resume_at(id, r.stores_ack);
-          return;
-        }
-        continue;
-      case OpCode::kTmemLoad:
-      case OpCode::kTmemStore:
-      case OpCode::kTmemCopy: {
-        if (!hw.tmem.present)
-          throw InputError(fmt::format("kernel {}: {} has no TMEM", kernel_->name, hw.name));
-        const Tick t = clk.span(
-            Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(op.bytes) / hw.tmem.bandwidth.value))});
-        sim.stats().add(stats_.tmem_bytes, op.bytes);
-        ++r.pc;
-        if (op.code != OpCode::kTmemCopy) {
-          const Reservation res = sm.tmem_port.reserve(now, t);
-          trace_op(c, ri, op.code == OpCode::kTmemLoad ? "tcgen05.ld" : "tcgen05.st", res.start, res.end);
-          resume_at(id, res.end);
-          return;
-        }
-        // tcgen05.cp is part of the tensor core's own operand stream: its SMEM read is charged
-        // in the fetch window of the next MMA (which uses the copied scales), and its TMEM
-        // write must land before that MMA starts. The issuing thread goes on.
-        sm.pending_copy_bytes += op.bytes;
-        sm.copy_ready = std::max(sm.copy_ready, sm.tmem_port.reserve(now, t).end);
-        sim.stats().add(stats_.smem_bytes, op.bytes);
-        continue;
-      }
-      case OpCode::kSmemRead:
-      case OpCode::kSmemWrite: {
-        const Tick t = clk.span(
-            Cycles{static_cast<int64_t>(std::ceil(static_cast<double>(op.bytes) / hw.smem.bandwidth.value))});
-        GapTimeline& port = sm.smem;
-        const Tick end = port.reserve(now, now, t);
-        trace_op(c, ri, op.code == OpCode::kSmemRead ? "ld.shared" : "st.shared", now, end);
-        sim.stats().add(stats_.smem_bytes, op.bytes);
-        ++r.pc;
-        resume_at(id, end);
-        return;
-      }
-      case OpCode::kMufuFma: {
-        const auto span = [&](uint64_t n, uint32_t per_clk) {
-          return clk.span(Cycles{static_cast<int64_t>((n + per_clk - 1) / per_clk)});
-        };
-        Tick end = now;
-        if (op.count > 0)
-          end = std::max(end, sm.mufu.reserve(now, span(op.count, hw.pipes.mufu_exp2_per_clk)).end);
-        if (op.bytes > 0)
-          end = std::max(end, sm.fma.reserve(now, span(op.bytes, hw.pipes.fma_fp32_per_clk)).end);
-        sim.stats().add(stats_.exp2, op.count);
-        sim.stats().add(stats_.fma, op.bytes);
-        trace_op(c, ri, "exp2 + fma", now, end);
-        ++r.pc;
-        resume_at(id, end);
-        return;
-      }
-      case OpCode::kFma:
-      case OpCode::kMufu: {
-        const bool mufu = op.code == OpCode::kMufu;
-        const uint32_t per_clk = mufu ? hw.pipes.mufu_exp2_per_clk : hw.pipes.fma_fp32_per_clk;
-        const Tick t = clk.span(Cycles{(op.count + per_clk - 1) / per_clk});
-        const Tick end = (mufu ? sm.mufu : sm.fma).reserve(now, t).end;
-        sim.stats().add(mufu ? stats_.exp2 : stats_.fma, op.count);
-        trace_op(c, ri, mufu ? "exp2" : "fma", now, end);
-        ++r.pc;
-        resume_at(id, end);
-        return;
-      }
-    }
+    if (!std::holds_alternative<op::TmaLoad>(op.kind)) flush(group.g);
+    if (!std::visit([&](const auto& o) { return exec(o, x); }, op.kind)) return;
   }
   if (!r.done) {
     r.done = true;
-    sim.note_progress();
+    gpu_.sim.note_progress();
     role_finished(slot);
   }
+}
+
+Executor::Barrier& Executor::barrier_of(const CtaState& c, uint8_t cta, uint16_t barrier) {
+  CtaState& owner = ctas_[target_cta(c, cta)];
+  if (barrier >= owner.barriers.size())
+    throw std::logic_error(fmt::format("kernel {}: barrier {} not declared", kernel_->name, barrier));
+  return owner.barriers[barrier];
+}
+
+bool Executor::exec(const op::Wait& o, Ctx& x) {
+  Barrier& b = barrier_of(x.c, o.cta, o.barrier);
+  if (b.completions > o.phase) {
+    ++x.r.pc;
+    return true;
+  }
+  b.waiters.push_back(x.id);
+  x.r.waiting = true;
+  return false;
+}
+
+bool Executor::exec(const op::Arrive& o, Ctx& x) {
+  ++x.r.pc;
+  arrive(target_cta(x.c, o.cta), o.barrier);
+  return true;
+}
+
+bool Executor::exec(const op::Mark& o, Ctx& x) {
+  marks_.emplace_back(o.id, x.now);
+  ++x.r.pc;
+  return true;
+}
+
+bool Executor::exec(const op::FlagArrive& o, Ctx& x) {
+  for (uint64_t w : flags_.arrive(o.flag)) resume_at(w, x.now + flags_.latency());
+  ++x.r.pc;
+  return true;
+}
+
+bool Executor::exec(const op::FlagWait& o, Ctx& x) {
+  if (flags_.passed_or_wait(o.flag, o.arrivals, x.id)) {
+    ++x.r.pc;
+    return true;
+  }
+  x.r.waiting = true;
+  return false;
+}
+
+bool Executor::exec(const op::Delay& o, Ctx& x) {
+  ++x.r.pc;
+  const Tick end = gpu_.sm_clock.after(x.now, Cycles{o.cycles});
+  trace_op(x.c, x.role, "delay", x.now, end);
+  resume_at(x.id, end);
+  return false;
+}
+
+uint32_t Executor::load_targets(const op::TmaLoad& o) {
+  if (o.multicast != 0 && o.signal_cta == kSignalPairLeaders) {
+    uint32_t targets = 0;
+    for (uint32_t rank = 0; rank < 32; ++rank) {
+      if ((o.multicast >> rank) & 1u) targets |= 1u << (rank & ~1u);
+    }
+    return targets;
+  }
+  return o.multicast != 0 ? o.multicast : (o.signal_cta == kOwnCta ? 0u : 1u << o.signal_cta);
+}
+
+bool Executor::exec(const op::TmaLoad& o, Ctx& x) {
+  Sm& sm = gpu_.sms[x.c.sm];
+  // At most tma.max_inflight_boxes loads in flight per SM: when full, try again when the first
+  // of them completes.
+  if (const std::optional<Tick> retry = sm.tma.full_until(x.now)) {
+    resume_at(x.id, *retry);
+    return false;
+  }
+  std::array<uint32_t, 32> dest_sms{};
+  std::array<SmemPort*, 32> dest_ports{};
+  size_t ndest = 0;
+  if (o.multicast != 0) {
+    const Cluster& cl = clusters_[x.c.cluster];
+    for (uint32_t rank = 0; rank < cl.ctas.size(); ++rank) {
+      if (((o.multicast >> rank) & 1u) == 0) continue;
+      dest_sms[ndest] = ctas_[cl.ctas[rank]].sm;
+      dest_ports[ndest++] = &gpu_.sms[ctas_[cl.ctas[rank]].sm].smem;
+    }
+  }
+  const Tick done = sm.tma.load(o.region, std::span<const uint32_t>(dest_sms.data(), ndest),
+                                std::span<SmemPort* const>(dest_ports.data(), ndest), x.now);
+  Completion comp;
+  comp.cta = x.slot;
+  comp.barrier = o.barrier;
+  comp.targets = load_targets(o);
+  LoadGroup& g = x.group;
+  // A group stays within one phase of its barrier (at most its expected arrivals).
+  const auto phase_has_room = [&] {
+    const uint32_t first =
+        comp.targets == 0 ? x.slot : target_cta(x.c, static_cast<uint8_t>(std::countr_zero(comp.targets)));
+    const std::vector<Barrier>& bs = ctas_[first].barriers;
+    return g.comp.arrivals < (o.barrier < bs.size() ? bs[o.barrier].expected : 1);
+  };
+  if (g.open && g.comp.cta == comp.cta && g.comp.barrier == comp.barrier && g.comp.targets == comp.targets &&
+      phase_has_room()) {
+    ++g.comp.arrivals;
+    g.done = std::max(g.done, done);
+  } else {
+    flush(g);
+    g = LoadGroup{true, comp, done};
+  }
+  ++x.c.async;
+  ++x.r.pc;
+  return true;  // the request leaves when its issue slot ends; the role need not wait for it
+}
+
+bool Executor::exec(const op::TmaStore& o, Ctx& x) {
+  x.r.stores_ack = std::max(x.r.stores_ack, gpu_.sms[x.c.sm].tma.store(o.region, x.now));
+  ++x.r.pc;
+  return true;  // the request leaves when its issue slot ends; the role need not wait for it
+}
+
+bool Executor::exec(const op::TmaStoreWait& /*o*/, Ctx& x) {
+  ++x.r.pc;
+  if (x.r.stores_ack > x.now) {
+    resume_at(x.id, x.r.stores_ack);
+    return false;
+  }
+  return true;
+}
+
+bool Executor::exec(const op::Load& o, Ctx& x) {
+  const MemResult m = gpu_.mem.read(x.c.sm, o.region);
+  gpu_.counters.add(gpu_.counters.loads);
+  gpu_.counters.add(gpu_.counters.load_bytes, m.bytes);
+  trace_op(x.c, x.role, "ld.global", x.now, m.ready);
+  ++x.r.pc;
+  resume_at(x.id, m.ready);
+  return false;
+}
+
+bool Executor::exec(const op::Mma& o, Ctx& x) {
+  const MmaShape& s = o.shape;
+  if (gpu_.hw.tensor.rate(s.kind) == 0) {
+    throw InputError(fmt::format("kernel {}: {} has no kind::{} tensor instructions", kernel_->name,
+                                 gpu_.hw.name, mma_kind_name(s.kind)));
+  }
+  std::array<TensorPipe*, 2> pipes{&gpu_.sms[x.c.sm].tensor, nullptr};
+  size_t n = 1;
+  if (s.cta_group == 2) {
+    const Cluster& cl = clusters_[x.c.cluster];
+    const uint32_t even = x.c.rank & ~1u;  // the pair is ranks (2i, 2i+1) of the cluster
+    if (even + 1 >= cl.ctas.size()) throw std::logic_error("a cta_group::2 MMA outside a CTA pair");
+    pipes = {&gpu_.sms[ctas_[cl.ctas[even]].sm].tensor, &gpu_.sms[ctas_[cl.ctas[even + 1]].sm].tensor};
+    n = 2;
+  }
+  // The instructions' issue times are part of the MMA timing; the role goes on.
+  const MmaTiming t = TensorPipe::issue(o, x.now, std::span<TensorPipe* const>(pipes.data(), n));
+  x.c.last_commit = std::max(x.c.last_commit, t.commit);
+  if (o.commit_barrier != kNoBarrier) {
+    Completion comp;
+    comp.cta = x.slot;
+    comp.barrier = o.commit_barrier;
+    comp.targets = o.commit_ranks;
+    schedule_completion(t.commit, comp);
+    ++x.c.async;
+  }
+  ++x.r.pc;
+  return true;
+}
+
+bool Executor::exec(const op::MmaCommit& o, Ctx& x) {
+  Completion comp;
+  comp.cta = x.slot;
+  comp.barrier = o.barrier;
+  comp.targets = o.ranks;
+  schedule_completion(std::max(x.now, x.c.last_commit), comp);
+  ++x.c.async;
+  ++x.r.pc;
+  return true;
+}
+
+void Executor::throw_no_tmem() const {
+  throw InputError(fmt::format("kernel {}: {} has no TMEM", kernel_->name, gpu_.hw.name));
+}
+
+bool Executor::tmem_move(uint64_t bytes, const char* what, Ctx& x) {
+  TmemPort& tmem = gpu_.sms[x.c.sm].tmem;
+  if (!tmem.present()) throw_no_tmem();
+  gpu_.counters.add(gpu_.counters.tmem_bytes, bytes);
+  ++x.r.pc;
+  const Reservation res = tmem.move(x.now, bytes);
+  trace_op(x.c, x.role, what, res.start, res.end);
+  resume_at(x.id, res.end);
+  return false;
+}
+
+bool Executor::exec(const op::TmemLoad& o, Ctx& x) { return tmem_move(o.bytes, "tcgen05.ld", x); }
+bool Executor::exec(const op::TmemStore& o, Ctx& x) { return tmem_move(o.bytes, "tcgen05.st", x); }
+
+bool Executor::exec(const op::TmemCopy& o, Ctx& x) {
+  TmemPort& tmem = gpu_.sms[x.c.sm].tmem;
+  if (!tmem.present()) throw_no_tmem();
+  gpu_.counters.add(gpu_.counters.tmem_bytes, o.bytes);
+  gpu_.counters.add(gpu_.counters.smem_bytes, o.bytes);
+  // Its SMEM read is charged in the next MMA's fetch window and its TMEM write lands before
+  // that MMA starts (TmemPort::copy); the issuing thread goes on.
+  tmem.copy(x.now, o.bytes);
+  ++x.r.pc;
+  return true;
+}
+
+bool Executor::smem_access(uint64_t bytes, const char* what, Ctx& x) {
+  const Tick end = gpu_.sms[x.c.sm].smem.access(x.now, bytes);
+  trace_op(x.c, x.role, what, x.now, end);
+  gpu_.counters.add(gpu_.counters.smem_bytes, bytes);
+  ++x.r.pc;
+  resume_at(x.id, end);
+  return false;
+}
+
+bool Executor::exec(const op::SmemRead& o, Ctx& x) { return smem_access(o.bytes, "ld.shared", x); }
+bool Executor::exec(const op::SmemWrite& o, Ctx& x) { return smem_access(o.bytes, "st.shared", x); }
+
+bool Executor::exec(const op::Scalar& o, Ctx& x) {
+  const Tick end = gpu_.sms[x.c.sm].pipes.run(o, x.now);
+  trace_op(x.c, x.role, ScalarPipes::label(o), x.now, end);
+  ++x.r.pc;
+  resume_at(x.id, end);
+  return false;
 }
 
 bool Executor::extend(uint32_t slot, uint32_t role) {
@@ -619,7 +531,7 @@ void Executor::maybe_retire(uint32_t slot) {
   last_end_ = std::max(last_end_, end);
   // The CTA's span ends as its slot frees; stores still in flight show on the TMA lanes.
   if (c.trace_slot != ~0u) gpu_.trace()->cta_end(c.sm, c.trace_slot, c.launched, now, c.cluster, c.rank);
-  gpu_.sms[c.sm].release(kernel_->resources, c.tmem_offset);
+  gpu_.sms[c.sm].occupancy.release(kernel_->resources, c.tmem_offset);
   Cluster& cl = clusters_[c.cluster];
   free_slots_.push_back(slot);
   if (--cl.live > 0) return;
@@ -640,9 +552,12 @@ std::string Executor::pending_work() const {
       const RoleState& r = c.roles[ri];
       if (r.done || !r.waiting) continue;
       const Op& op = c.prog.roles[ri].ops[r.pc];
-      std::string what = op.code == OpCode::kWait
-                             ? fmt::format("waits for barrier {} phase {}", op.barrier, op.count)
-                             : fmt::format("waits for flag {} to reach {}", op.barrier, op.count);
+      std::string what;
+      if (const auto* w = op.as<op::Wait>()) {
+        what = fmt::format("waits for barrier {} phase {}", w->barrier, w->phase);
+      } else if (const auto* f = op.as<op::FlagWait>()) {
+        what = fmt::format("waits for flag {} to reach {}", f->flag, f->arrivals);
+      }
       out += fmt::format("{}kernel {} cluster {} CTA {} (SM {}) role '{}' op {} {}", out.empty() ? "" : "; ",
                          kernel_->name, c.cluster, c.rank, c.sm, c.prog.roles[ri].name, r.pc, what);
       ++shown;

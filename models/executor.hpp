@@ -1,5 +1,6 @@
 // Runs a kernel's clusters on the GPU's SMs: places them as occupancy allows, steps each role
-// through its ops, and turns barrier arrivals into wake-ups. See isa/program.hpp for the ops.
+// through its ops, handing each op to the unit that does it (models/unit.hpp), and turns barrier
+// arrivals and completions into wake-ups. See isa/program.hpp for the ops.
 #pragma once
 
 #include <deque>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/global_flags.hpp"
 #include "models/gpu.hpp"
 
 namespace bwsim {
@@ -74,7 +76,49 @@ class Executor : public Component {
 
   void launch_pending(const std::vector<uint32_t>& sms);
   bool try_launch(uint32_t first_sm);
+  /// Places cluster `index`'s CTAs on the SMs from `first_sm`; returns their slots.
+  void place_cluster(uint32_t index, uint32_t first_sm, ClusterProgram& prog);
   void step(uint64_t role_id);
+
+  /// What a role is doing in one call of step(). Each op handler below returns true to go on
+  /// with the role's next op in this call, false when the role now waits (it has scheduled its
+  /// own wake-up, or a barrier or flag will wake it).
+  struct Ctx {
+    uint64_t id;
+    uint32_t slot;
+    uint32_t role;
+    Tick now;
+    CtaState& c;
+    RoleState& r;
+    LoadGroup& group;
+  };
+  bool exec(const op::Wait& o, Ctx& x);
+  bool exec(const op::Arrive& o, Ctx& x);
+  bool exec(const op::Mark& o, Ctx& x);
+  bool exec(const op::FlagArrive& o, Ctx& x);
+  bool exec(const op::FlagWait& o, Ctx& x);
+  bool exec(const op::Delay& o, Ctx& x);
+  bool exec(const op::TmaLoad& o, Ctx& x);
+  bool exec(const op::TmaStore& o, Ctx& x);
+  bool exec(const op::TmaStoreWait& o, Ctx& x);
+  bool exec(const op::Load& o, Ctx& x);
+  bool exec(const op::Mma& o, Ctx& x);
+  bool exec(const op::MmaCommit& o, Ctx& x);
+  bool exec(const op::TmemLoad& o, Ctx& x);
+  bool exec(const op::TmemStore& o, Ctx& x);
+  bool exec(const op::TmemCopy& o, Ctx& x);
+  bool exec(const op::SmemRead& o, Ctx& x);
+  bool exec(const op::SmemWrite& o, Ctx& x);
+  bool exec(const op::Scalar& o, Ctx& x);
+  /// tcgen05.ld / .st: the role waits for the TMEM port.
+  bool tmem_move(uint64_t bytes, const char* what, Ctx& x);
+  /// ld.shared / st.shared: the role waits for the SMEM port.
+  bool smem_access(uint64_t bytes, const char* what, Ctx& x);
+  /// The barrier `barrier` of the CTA at rank `cta` (kOwnCta: the role's own).
+  Barrier& barrier_of(const CtaState& c, uint8_t cta, uint16_t barrier);
+  /// Where a TMA load's completion arrives (a bitmask of cluster ranks; 0: the issuing CTA).
+  static uint32_t load_targets(const op::TmaLoad& o);
+  void throw_no_tmem() const;
   /// Appends the next parts of the cluster's program (after dropping the ops its roles have
   /// passed) until role `role` of CTA `slot` has ops again; false when the program has no more.
   bool extend(uint32_t slot, uint32_t role);
@@ -88,8 +132,6 @@ class Executor : public Component {
   void maybe_retire(uint32_t cta_slot);
   uint32_t target_cta(const CtaState& c, uint8_t rank) const;
   uint64_t schedule_completion(Tick at, const Completion& c);
-  /// Runs one MMA op; returns when the issuing thread is free again.
-  Tick issue_mma(CtaState& c, const Op& op, Tick now);
 
   [[nodiscard]] BusyTime busy_now() const;
 
@@ -103,21 +145,11 @@ class Executor : public Component {
   std::vector<Cluster> clusters_;
   std::vector<Completion> completions_;
   std::vector<uint64_t> free_completions_;
-  std::vector<std::vector<Tick>> tma_done_;  // per SM: when each TMA load in flight completes
   uint32_t next_cluster_ = 0;
   uint32_t finished_clusters_ = 0;
   Tick last_end_{0};
   std::vector<std::pair<uint32_t, Tick>> marks_;
-  struct Flag {
-    uint32_t arrivals = 0;
-    std::vector<uint64_t> waiters;  // role ids
-  };
-  std::vector<Flag> flags_;
-  Tick flag_latency_{0};  // a release store seen by a polling acquire load: an L2 round trip
-  struct {
-    StatId mma_instructions, mma_macs, tma_loads, tma_load_bytes, tma_store_bytes, loads, load_bytes,
-        smem_bytes, tmem_bytes, exp2, fma, ctas;
-  } stats_;
+  GlobalFlags flags_;
 };
 
 }  // namespace bwsim

@@ -4,28 +4,16 @@
 
 namespace bwsim {
 
-int mma_operand_bits(MmaKind kind) {
-  switch (kind) {
-    case MmaKind::kF16:
-      return 16;
-    case MmaKind::kTf32:
-      return 32;
-    case MmaKind::kMxF4:
-    case MmaKind::kMxF4NvF4:
-      return 4;
-    default:
-      return 8;  // FP8/FP6/FP4 in 8-bit slots (f8f6f4, mxf8f6f4), INT8
-  }
-}
-
 Gpu::Gpu(Simulation& s, HwSpec spec, ClockMode mode)
     : sim(s),
       hw(std::move(spec)),
       sm_clock("sm", mode == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained),
       l2_clock("l2", hw.clock.l2),
       amap(hw.l2.block.bytes, hw.l2.block_width.bytes, hw.l2.sector.bytes),
-      mem(s, hw, l2_clock, amap) {
-  for (uint32_t i = 0; i < hw.sm.count; ++i) sms.emplace_back(i, hw);
+      mem_path_(make_memory_path(s, hw, l2_clock, amap)),
+      mem(*mem_path_),
+      counters(s.stats()) {
+  for (uint32_t i = 0; i < hw.sm.count; ++i) sms.emplace_back(i, hw, sm_clock, mem, counters);
   exec_ = std::make_unique<Executor>(*this);
 }
 
@@ -42,6 +30,7 @@ KernelResult Gpu::finish() { return exec_->finish(); }
 void Gpu::set_trace(GpuTrace* t) {
   trace_ = t;
   mem.set_trace(t);
+  for (Sm& sm : sms) sm.set_trace(t);
 }
 
 }  // namespace bwsim

@@ -11,8 +11,9 @@
 #include "models/address_map.hpp"
 #include "models/gpu_trace.hpp"
 #include "models/hw_spec.hpp"
-#include "models/memory_system.hpp"
+#include "models/memory_path.hpp"
 #include "models/sm.hpp"
+#include "models/unit.hpp"
 #include "sim/clock.hpp"
 #include "sim/simulation.hpp"
 
@@ -73,15 +74,18 @@ class Gpu {
   ClockDomain sm_clock;
   ClockDomain l2_clock;
   AddressMap amap;
-  MemorySystem mem;
+
+ private:
+  std::unique_ptr<MemoryPath> mem_path_;
+
+ public:
+  MemoryPath& mem;
+  const SmCounters counters;
   std::deque<Sm> sms;
 
  private:
   std::unique_ptr<Executor> exec_;
   GpuTrace* trace_ = nullptr;
 };
-
-/// Bits of one A/B element as the tensor core reads it from SMEM for `kind`.
-int mma_operand_bits(MmaKind kind);
 
 }  // namespace bwsim

@@ -2,16 +2,49 @@
 // per-sector valid and dirty bits, and the slice's data port.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
-#include "models/hw_spec.hpp"
+#include "sim/config.hpp"
 #include "sim/rng.hpp"
 #include "sim/time.hpp"
 #include "sim/timeline.hpp"
+#include "sim/units.hpp"
 #include "sim/wide_int.hpp"
 
 namespace bwsim {
+
+enum class ReplacementPolicy { kLru, kFifo, kRandom };
+inline constexpr std::array<std::pair<std::string_view, ReplacementPolicy>, 3> kReplacementNames{
+    {{"lru", ReplacementPolicy::kLru},
+     {"fifo", ReplacementPolicy::kFifo},
+     {"random", ReplacementPolicy::kRandom}}};
+
+struct L2Spec {
+  std::string impl = "sliced";  // which MemoryPath (memory_path_impls())
+  ByteSize capacity;
+  static constexpr uint32_t kMaxPartitions = 8;
+  uint32_t partitions = 1;
+  uint32_t slices = 0;  // whole chip
+  ByteSize line;
+  ByteSize sector;
+  ByteSize block;        // tracking granule: hit/miss, eviction and slice mapping unit
+  ByteSize block_width;  // widest row segment of a 2D block (a block is rows x width)
+  uint32_t ways = 0;
+  ReplacementPolicy policy = ReplacementPolicy::kLru;
+  [[nodiscard]] uint64_t sets_per_slice() const {
+    return capacity.bytes / (uint64_t{slices} * ways * block.bytes);
+  }
+  Cycles hit_latency{0};              // L2 clock cycles, near partition
+  Cycles cross_partition_latency{0};  // added when the slice is on the other die
+  BytesPerCycle slice_bandwidth;
+  Bandwidth cross_partition_bandwidth;
+  void read(ConfigReader& r);
+};
 
 struct L2Way {
   static constexpr uint64_t kInvalid = ~uint64_t{0};

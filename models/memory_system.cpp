@@ -2,15 +2,96 @@
 
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "models/hw_spec.hpp"
 
 #include "sim/rng.hpp"
 #include "sim/timeline.hpp"
 
 namespace bwsim {
+
+void L2Spec::read(ConfigReader& r) {
+  r.owned_by("memory_path");
+  std::string names;
+  for (const MemoryPathImpl& i : memory_path_impls())
+    names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", i.name, i.doc);
+  r.opt("impl", impl, std::string("sliced"), "memory-path model (NoC, L2, die link): " + names);
+  bool known = false;
+  for (const MemoryPathImpl& i : memory_path_impls()) known = known || i.name == impl;
+  r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", impl, names));
+  r.req("capacity", capacity, "L2 capacity, whole chip");
+  r.opt("partitions", partitions, 1u, "L2 partitions (one per die on B200/B300)");
+  r.req("slices", slices, "L2 slices, whole chip; an address hash picks the slice");
+  r.opt("line", line, ByteSize{128}, "cache line (tag granularity)");
+  r.opt("sector", sector, ByteSize{32}, "sector (fill and transfer granularity)");
+  r.opt("block", block, ByteSize{4096},
+        "simulation tracking granule: tags, hits and eviction per block of a tensor (a 2D tile of rows x "
+        "width); "
+        "set to the line size for line-exact tracking at higher simulation cost");
+  r.opt("block_width", block_width, ByteSize{128},
+        "widest row segment of a 2D tracking block (128 B matches the 128-byte rows of TMA boxes)");
+  r.opt("ways", ways, 16u, "associativity (blocks per set)");
+  r.opt_enum("policy", policy, ReplacementPolicy::kLru, kReplacementNames, "replacement policy");
+  r.req("hit_latency", hit_latency, "L2 hit latency in L2-clock cycles, near partition, excluding the NoC");
+  r.opt("cross_partition_latency", cross_partition_latency, Cycles{0},
+        "extra cycles when the slice sits in the other partition (die)");
+  r.req("slice_bandwidth", slice_bandwidth, "bytes per L2-clock cycle one slice returns");
+  r.opt("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
+        "bandwidth of the die-to-die link (0: not limiting)");
+  r.check(partitions >= 1 && partitions <= kMaxPartitions, "partitions",
+          fmt::format("must be between 1 and {}", kMaxPartitions));
+  r.check(slices >= partitions && slices % partitions == 0, "slices", "must be a multiple of l2.partitions");
+  r.check(line.bytes > 0 && sector.bytes > 0 && line.bytes % sector.bytes == 0, "sector",
+          "must divide l2.line");
+  r.check(block.bytes >= sector.bytes && block.bytes % sector.bytes == 0 && block.bytes / sector.bytes <= 128,
+          "block", "must be a multiple of l2.sector and at most 128 sectors");
+  r.check(
+      block_width.bytes > 0 && block_width.bytes % sector.bytes == 0 && block.bytes % block_width.bytes == 0,
+      "block_width", "must be a multiple of l2.sector that divides l2.block");
+  r.check(ways >= 1, "ways", "must be at least 1");
+  r.check(capacity.bytes % (uint64_t{slices} * ways * block.bytes) == 0, "capacity",
+          "must be a whole number of sets: capacity / (slices * ways * block)");
+  r.check(slice_bandwidth.value > 0, "slice_bandwidth", "must be positive");
+}
+
+void NocSpec::read(ConfigReader& r) {
+  r.owned_by("memory_path");
+  r.req("latency", latency, "one-way SM <-> L2 slice latency, L2-clock cycles");
+  r.req("sm_port_bandwidth", sm_port_bandwidth, "bytes per L2-clock cycle one SM can receive");
+  r.check(sm_port_bandwidth.value > 0, "sm_port_bandwidth", "must be positive");
+}
+
+const std::vector<MemoryPathImpl>& memory_path_impls() {
+  static const std::vector<MemoryPathImpl> impls{
+      {"sliced", "address-hashed L2 slices in partitions per die, NoC ports, die-to-die link",
+       [](Simulation& sim, const HwSpec& hw, const ClockDomain& l2, AddressMap& amap) {
+         return std::make_unique<MemorySystem>(sim, hw, l2, amap);
+       }}};
+  return impls;
+}
+
+std::unique_ptr<MemoryPath> make_memory_path(Simulation& sim, const HwSpec& hw, const ClockDomain& l2_clock,
+                                             AddressMap& amap) {
+  for (const MemoryPathImpl& i : memory_path_impls()) {
+    if (i.name == hw.l2.impl) return i.make(sim, hw, l2_clock, amap);
+  }
+  throw std::logic_error("no memory path named " + hw.l2.impl);
+}
+
 namespace {
 
 int popcount128(u128 v) {
   return std::popcount(static_cast<uint64_t>(v)) + std::popcount(static_cast<uint64_t>(v >> 64));
+}
+
+std::unique_ptr<DramModel> make_dram(const DramSpec& spec) {
+  for (const DramImpl& i : dram_impls()) {
+    if (i.name == spec.impl) return i.make(spec);
+  }
+  throw std::logic_error("no DRAM model named " + spec.impl);
 }
 
 uint64_t per_second(double bytes_per_cycle, Frequency f) {
@@ -22,15 +103,16 @@ uint64_t per_second(double bytes_per_cycle, Frequency f) {
 MemorySystem::MemorySystem(Simulation& sim, const HwSpec& hw, const ClockDomain& l2_clock, AddressMap& amap)
     : sim_(sim),
       amap_(amap),
-      dram_(hw.dram),
+      dram_(make_dram(hw.dram)),
       partitions_(hw.l2.partitions),
       slices_per_partition_(hw.l2.slices / hw.l2.partitions),
-      channels_per_partition_(hw.dram.channels() / hw.l2.partitions),
+      channels_per_partition_(dram_->channels() / hw.l2.partitions),
       sms_per_die_(hw.sm.count / hw.sm.dies),
       sector_(hw.l2.sector.bytes),
       noc_latency_(l2_clock.span(hw.noc.latency)),
       hit_latency_(l2_clock.span(hw.l2.hit_latency)),
       cross_latency_(l2_clock.span(hw.l2.cross_partition_latency)),
+      round_trip_(l2_clock.span(hw.noc.latency * 2 + hw.l2.hit_latency)),
       slice_bps_(per_second(hw.l2.slice_bandwidth.value, l2_clock.frequency())),
       port_bps_(per_second(hw.noc.sm_port_bandwidth.value, l2_clock.frequency())),
       link_bps_(hw.l2.cross_partition_bandwidth.bytes_per_s) {
@@ -83,7 +165,7 @@ MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
 void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
   if (!ev.happened || ev.dirty == 0) return;
   const uint64_t bytes = static_cast<uint64_t>(popcount128(ev.dirty)) * sector_;
-  const Tick done = dram_.channel(route(ev.ordinal).channel).serve(at, bytes, true);
+  const Tick done = dram_->serve(route(ev.ordinal).channel, at, bytes, true);
   if (trace_ != nullptr) trace_->mem(MemCounter::kHbmWrite, done, bytes);
   sim_.stats().add(stats_.writeback_bytes, bytes);
   sim_.stats().add(stats_.hbm_write, bytes);
@@ -125,9 +207,9 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     const uint64_t miss = static_cast<uint64_t>(popcount128(missing)) * sector_;
     Tick in_l2 = std::max(lookup, w.ready);
     if (miss > 0) {
-      const Tick served = dram_.channel(rt.channel).serve(lookup, miss, false);
+      const Tick served = dram_->serve(rt.channel, lookup, miss, false);
       if (trace_ != nullptr) trace_->mem(MemCounter::kHbmRead, served, miss);
-      const Tick fetched = served + dram_.latency();
+      const Tick fetched = served + dram_->latency();
       w.valid |= missing;
       w.ready = std::max(w.ready, fetched);
       in_l2 = std::max(in_l2, fetched);

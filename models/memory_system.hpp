@@ -29,40 +29,37 @@
 #include "models/address_map.hpp"
 #include "models/dram.hpp"
 #include "models/gpu_trace.hpp"
-#include "models/hw_spec.hpp"
 #include "models/l2.hpp"
+#include "models/memory_path.hpp"
 #include "sim/clock.hpp"
+#include "sim/config.hpp"
 #include "sim/gap_timeline.hpp"
 #include "sim/simulation.hpp"
 
 namespace bwsim {
 
-struct MemResult {
-  Tick ready;               // data in the (last) destination SM / write acknowledged
-  uint64_t bytes = 0;       // sector-rounded bytes moved
-  uint64_t hit_bytes = 0;   // served by L2
-  uint64_t miss_bytes = 0;  // fetched from DRAM
+struct HwSpec;
+
+struct NocSpec {
+  Cycles latency{0};                // SM <-> L2 slice, one way, L2 clock
+  BytesPerCycle sm_port_bandwidth;  // per SM
+  void read(ConfigReader& r);
 };
 
-class MemorySystem {
+/// `l2.impl = "sliced"`.
+class MemorySystem : public MemoryPath {
  public:
   MemorySystem(Simulation& sim, const HwSpec& hw, const ClockDomain& l2_clock, AddressMap& amap);
 
-  /// Reads region `r` for SM `sm`; with `multicast`, the data is delivered to each listed SM
-  /// (TMA multicast), `sm` included or not as listed.
-  /// The request leaves the SM at `issue` (not before now: e.g. when a TMA issue slot ends).
   MemResult read(uint32_t sm, const Region& r, std::span<const uint32_t> multicast = {},
-                 Tick issue = Tick{0});
-  /// Writes region `r` from SM `sm`.
-  MemResult write(uint32_t sm, const Region& r, Tick issue = Tick{0});
-
-  [[nodiscard]] uint32_t die_of_sm(uint32_t sm) const { return sm / sms_per_die_; }
-  /// The L2 partition (die) that is home to the block with this ordinal.
-  [[nodiscard]] uint32_t home_partition(uint64_t block_ordinal) const;
-  [[nodiscard]] const Dram& dram() const { return dram_; }
+                 Tick issue = Tick{0}) override;
+  MemResult write(uint32_t sm, const Region& r, Tick issue = Tick{0}) override;
+  [[nodiscard]] Tick round_trip() const override { return round_trip_; }
+  [[nodiscard]] Tick dram_busy() const override { return dram_->busy(); }
+  [[nodiscard]] uint32_t die_of_sm(uint32_t sm) const override { return sm / sms_per_die_; }
+  [[nodiscard]] uint32_t home_partition(uint64_t block_ordinal) const override;
   [[nodiscard]] AddressMap& address_map() { return amap_; }
-  /// Records bytes per memory level over time into `t` (null: not).
-  void set_trace(GpuTrace* t) { trace_ = t; }
+  void set_trace(GpuTrace* t) override { trace_ = t; }
 
  private:
   struct Route {
@@ -82,7 +79,7 @@ class MemorySystem {
   Simulation& sim_;
   AddressMap& amap_;
   GpuTrace* trace_ = nullptr;
-  Dram dram_;
+  std::unique_ptr<DramModel> dram_;
   std::vector<L2Slice> slices_;
   std::vector<Route> routes_;
   std::vector<GapTimeline> sm_ports_;
@@ -95,6 +92,7 @@ class MemorySystem {
   Tick noc_latency_;
   Tick hit_latency_;
   Tick cross_latency_;
+  Tick round_trip_;  // NoC both ways and an L2 hit, rounded once
   uint64_t slice_bps_;
   uint64_t port_bps_;
   uint64_t link_bps_;

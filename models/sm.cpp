@@ -2,48 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <bit>
-
 namespace bwsim {
 
-TmemAllocator::TmemAllocator(uint32_t columns, uint32_t min_columns)
-    : columns_(columns), unit_(min_columns == 0 ? 1 : min_columns), used_(columns / unit_, false) {}
+Occupancy::Occupancy(const HwSpec& hw)
+    : hw_(&hw), tmem_(hw.tmem.present ? hw.tmem.columns : 0, hw.tmem.alloc_min_columns) {}
 
-uint32_t TmemAllocator::rounded(uint32_t columns) const { return std::bit_ceil(std::max(columns, unit_)); }
-
-std::optional<uint32_t> TmemAllocator::allocate(uint32_t columns) {
-  if (columns == 0) return 0u;
-  const uint32_t size = rounded(columns);
-  if (size > columns_) return std::nullopt;
-  const uint32_t units = size / unit_;
-  // Buddy placement: a chunk of `size` columns starts at a multiple of `size`.
-  for (uint32_t start = 0; start + units <= used_.size(); start += units) {
-    bool free = true;
-    for (uint32_t u = start; u < start + units && free; ++u) free = !used_[u];
-    if (free) {
-      for (uint32_t u = start; u < start + units; ++u) used_[u] = true;
-      return start * unit_;
-    }
-  }
-  return std::nullopt;
-}
-
-void TmemAllocator::release(uint32_t offset, uint32_t columns) {
-  if (columns == 0) return;
-  const uint32_t units = rounded(columns) / unit_;
-  for (uint32_t u = offset / unit_; u < offset / unit_ + units; ++u) used_[u] = false;
-}
-
-uint32_t TmemAllocator::free_columns() const {
-  uint32_t n = 0;
-  for (bool u : used_) n += u ? 0 : unit_;
-  return n;
-}
-
-Sm::Sm(uint32_t i, const HwSpec& hw)
-    : index(i), hw_(&hw), tmem_(hw.tmem.present ? hw.tmem.columns : 0, hw.tmem.alloc_min_columns) {}
-
-std::optional<std::string> Sm::never_fits(const CtaResources& r) const {
+std::optional<std::string> Occupancy::never_fits(const CtaResources& r) const {
   if (r.smem_bytes > hw_->smem.max_per_cta.bytes) {
     return fmt::format("needs {} B of shared memory per CTA; smem.max_per_cta is {}", r.smem_bytes,
                        to_string(hw_->smem.max_per_cta));
@@ -62,7 +26,7 @@ std::optional<std::string> Sm::never_fits(const CtaResources& r) const {
   return std::nullopt;
 }
 
-bool Sm::fits(const CtaResources& r) const {
+bool Occupancy::fits(const CtaResources& r) const {
   const uint32_t warps = (r.threads + 31) / 32;
   if (ctas_ + 1 > hw_->sm.max_ctas || smem_ + r.smem_bytes > hw_->smem.capacity.bytes ||
       warps_ + warps > hw_->sm.max_warps ||
@@ -74,7 +38,7 @@ bool Sm::fits(const CtaResources& r) const {
   return probe.allocate(r.tmem_columns).has_value();
 }
 
-uint32_t Sm::admit(const CtaResources& r) {
+uint32_t Occupancy::admit(const CtaResources& r) {
   ++ctas_;
   smem_ += r.smem_bytes;
   warps_ += (r.threads + 31) / 32;
@@ -82,12 +46,21 @@ uint32_t Sm::admit(const CtaResources& r) {
   return r.tmem_columns == 0 ? 0 : tmem_.allocate(r.tmem_columns).value();
 }
 
-void Sm::release(const CtaResources& r, uint32_t tmem_offset) {
+void Occupancy::release(const CtaResources& r, uint32_t tmem_offset) {
   --ctas_;
   smem_ -= r.smem_bytes;
   warps_ -= (r.threads + 31) / 32;
   regs_ -= uint64_t{r.threads} * r.registers_per_thread;
   tmem_.release(tmem_offset, r.tmem_columns);
 }
+
+Sm::Sm(uint32_t i, const HwSpec& hw, const ClockDomain& clk, MemoryPath& mem, const SmCounters& counters)
+    : index(i),
+      smem(hw.smem, clk),
+      tmem(hw.tmem, clk),
+      tensor(i, hw.tensor, hw.arch, clk, smem, tmem, counters),
+      tma(i, hw.tma, clk, mem, smem, counters),
+      pipes(hw.pipes, clk, counters),
+      occupancy(hw) {}
 
 }  // namespace bwsim

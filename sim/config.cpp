@@ -529,7 +529,7 @@ void ConfigReader::req(std::string_view key, T& out, std::string_view doc) {
   out = std::move(v);
   state_->consumed.insert(path_of(key));
   state_->records.push_back(ParamRecord{path_of(key), std::string(Conv<T>::kType), Conv<T>::text(out),
-                                        Conv<T>::json(out), "", std::string(doc), where(key), false});
+                                        Conv<T>::json(out), "", std::string(doc), where(key), false, owner_});
 }
 
 template <class T>
@@ -543,7 +543,7 @@ void ConfigReader::opt(std::string_view key, T& out, const T& dflt, std::string_
   out = dflt;
   state_->records.push_back(ParamRecord{path_of(key), std::string(Conv<T>::kType), Conv<T>::text(out),
                                         Conv<T>::json(out), Conv<T>::text(dflt), std::string(doc), "default",
-                                        false});
+                                        false, owner_});
 }
 
 // NOLINTBEGIN(bugprone-macro-parentheses): T is a type
@@ -588,7 +588,9 @@ ConfigReader ConfigReader::opt_section(std::string_view key, std::string_view do
     state_->consumed.insert(path_of(key));
   }
   state_->records.push_back(ParamRecord{path_of(key), "table", "", "", "", std::string(doc), source, true});
-  return ConfigReader(state_, child, path_of(key));
+  ConfigReader sub(state_, child, path_of(key));
+  sub.owner_ = owner_;
+  return sub;
 }
 
 std::vector<ConfigReader> ConfigReader::table_array(std::string_view key, std::string_view doc) {
@@ -607,6 +609,7 @@ std::vector<ConfigReader> ConfigReader::table_array(std::string_view key, std::s
     }
     state_->consumed.insert(path);
     out.push_back(ConfigReader(state_, &a[i], path));
+    out.back().owner_ = owner_;
   }
   return out;
 }

@@ -73,6 +73,7 @@ struct ParamRecord {
   std::string doc;
   std::string source;  // "configs/hw/b200.toml:31", "--set ...", "default"
   bool is_table = false;
+  std::string owner;  // the unit that consumes it ("tensor_pipe"); empty for tables and unowned readers
 };
 
 class ConfigReader {
@@ -123,6 +124,11 @@ class ConfigReader {
   /// A required array of scalars of any types (strings, integers, floats, booleans).
   std::vector<ConfigScalar> scalar_list(std::string_view key, std::string_view doc);
 
+  /// Names the unit that consumes the keys this reader (and the sections it opens) reads from
+  /// now on; every ParamRecord carries it, so a key no unit consumes can be found.
+  void owned_by(std::string_view unit) { owner_ = unit; }
+  [[nodiscard]] const std::string& owner() const { return owner_; }
+
   [[nodiscard]] bool has(std::string_view key) const;
   /// Dotted path of `key` under this reader ("hbm.bandwidth").
   [[nodiscard]] std::string path_of(std::string_view key) const;
@@ -166,6 +172,7 @@ class ConfigReader {
   std::shared_ptr<State> state_;
   const void* table_;  // toml table node, or nullptr for an absent optional section
   std::string prefix_;
+  std::string owner_;
 };
 
 /// Finds a config file: an existing path as given, else `<config dir>/<kind>/<name>.toml` for a

@@ -100,12 +100,11 @@ MicroResult mma_latency(const HwSpec& hw, const MicroOptions& o) {
   std::vector<Op> ops;
   const uint32_t reps = std::max(1u, std::min(o.count, 64u));
   for (uint32_t i = 0; i < reps; ++i) {
-    Op mma = Op::mma_op(mma_shape(o), 1, 0);
-    mma.multicast = o.pair ? 0b11 : 0;
-    ops.push_back(Op::with(OpCode::kMark, 2 * i));
+    const Op mma = Op::mma_op(mma_shape(o), 1, 0, o.pair ? 0b11 : 0);
+    ops.push_back(Op::mark(2 * i));
     ops.push_back(mma);
     ops.push_back(Op::wait(0, i));
-    ops.push_back(Op::with(OpCode::kMark, 2 * i + 1));
+    ops.push_back(Op::mark(2 * i + 1));
   }
   const KernelResult r = gpu.run(one_cta("mma-latency", {Role{"mma", ops}}, {1}, 1, o.pair ? 2 : 1));
   std::vector<double> lat;
@@ -122,12 +121,10 @@ MicroResult mma_throughput(const HwSpec& hw, const MicroOptions& o) {
   check_mma(hw, o);
   Simulation sim;
   Gpu gpu(sim, hw, ClockMode::kBoost);
-  Op mma = Op::mma_op(mma_shape(o), o.count, 0);
-  mma.multicast = o.pair ? 0b11 : 0;
-  const KernelResult r = gpu.run(
-      one_cta("mma-throughput",
-              {Role{"mma", {Op::with(OpCode::kMark, 0), mma, Op::wait(0, 0), Op::with(OpCode::kMark, 1)}}},
-              {1}, 1, o.pair ? 2 : 1));
+  const Op mma = Op::mma_op(mma_shape(o), o.count, 0, o.pair ? 0b11 : 0);
+  const KernelResult r =
+      gpu.run(one_cta("mma-throughput", {Role{"mma", {Op::mark(0), mma, Op::wait(0, 0), Op::mark(1)}}}, {1},
+                      1, o.pair ? 2 : 1));
   const double total = cycles(gpu, r.marks.at(1).second - r.marks.at(0).second);
   const double per = total / o.count;
   const double flop = 2.0 * o.m * o.n * mma_k(o.kind);
@@ -140,9 +137,9 @@ MicroResult smem_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   Simulation sim;
   Gpu gpu(sim, hw, ClockMode::kBoost);
   const uint64_t chunk = 32768;
-  std::vector<Op> ops{Op::with(OpCode::kMark, 0)};
-  for (uint32_t i = 0; i < o.count; ++i) ops.push_back(Op::bytes_op(OpCode::kSmemRead, chunk));
-  ops.push_back(Op::with(OpCode::kMark, 1));
+  std::vector<Op> ops{Op::mark(0)};
+  for (uint32_t i = 0; i < o.count; ++i) ops.push_back(Op::smem_read(chunk));
+  ops.push_back(Op::mark(1));
   const KernelResult r = gpu.run(one_cta("smem-bandwidth", {Role{"ld.shared", ops}}, {}, hw.sm.count));
   const double secs = r.duration().seconds();
   const double bytes = static_cast<double>(chunk) * o.count * hw.sm.count;
@@ -255,9 +252,9 @@ double chase(const HwSpec& hw, uint32_t count, bool far, bool warm, uint64_t buf
   if (warm) {
     for (const Region& r : picks) ops.push_back(Op::load(r));
   }
-  ops.push_back(Op::with(OpCode::kMark, 0));
+  ops.push_back(Op::mark(0));
   for (const Region& r : picks) ops.push_back(Op::load(r));
-  ops.push_back(Op::with(OpCode::kMark, 1));
+  ops.push_back(Op::mark(1));
   const KernelResult r = gpu.run(one_cta("chase", {Role{"ldg", ops}}, {}));
   return cycles(gpu, r.marks.at(1).second - r.marks.at(0).second) / count;
 }

@@ -48,8 +48,8 @@ TEST(Executor, SingleMmaCostsFixedLatencyPlusNOver2) {
   Simulation sim;
   Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
   // 100 fixed (A, B in SMEM) + 128*64*16 / 4096 = 32 cycles at 1 GHz.
-  const KernelResult r = gpu.run(single("mma", {Op::with(OpCode::kMark, 0), Op::mma_op(shape(128, 64), 1, 0),
-                                                Op::wait(0, 0), Op::with(OpCode::kMark, 1)}));
+  const KernelResult r =
+      gpu.run(single("mma", {Op::mark(0), Op::mma_op(shape(128, 64), 1, 0), Op::wait(0, 0), Op::mark(1)}));
   EXPECT_EQ(between_marks(r), nanoseconds(132));
   EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 1u);
 }
@@ -59,18 +59,16 @@ TEST(Executor, BackToBackMmasAreBoundByTensorPipeOrSmem) {
     Simulation sim;
     Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
     // A in TMEM, N=256: 128 cycles each (B fetch 256*16*2/128 = 64 < 128); last: + 80 fixed + 128.
-    const KernelResult r =
-        gpu.run(single("tmem", {Op::with(OpCode::kMark, 0), Op::mma_op(shape(128, 256, true), 100, 0),
-                                Op::wait(0, 0), Op::with(OpCode::kMark, 1)}));
+    const KernelResult r = gpu.run(single(
+        "tmem", {Op::mark(0), Op::mma_op(shape(128, 256, true), 100, 0), Op::wait(0, 0), Op::mark(1)}));
     EXPECT_EQ(between_marks(r), nanoseconds(99 * 128 + 80 + 128));
   }
   {
     Simulation sim;
     Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
     // A and B in SMEM, N=64: (4096 + 2048) B / 128 B/clk = 48 cycles each, more than the 32 of math.
-    const KernelResult r =
-        gpu.run(single("smem", {Op::with(OpCode::kMark, 0), Op::mma_op(shape(128, 64), 100, 0),
-                                Op::wait(0, 0), Op::with(OpCode::kMark, 1)}));
+    const KernelResult r = gpu.run(
+        single("smem", {Op::mark(0), Op::mma_op(shape(128, 64), 100, 0), Op::wait(0, 0), Op::mark(1)}));
     EXPECT_EQ(between_marks(r), nanoseconds(99 * 48 + 100 + 32));
   }
 }
@@ -81,9 +79,8 @@ TEST(Executor, TmaLoadArrivesOnItsBarrier) {
   const uint32_t t = gpu.amap.allocate("a", 1, 64);
   // The TMA issue slot (2 cycles), then the lone-miss path of the memory test (143 ns: ends at
   // the SM port); filling SMEM (64 B at 128 B/clk, 1 cycle) overlaps the port transfer.
-  const KernelResult r =
-      gpu.run(single("tma", {Op::with(OpCode::kMark, 0), Op::tma_load(Region{t, 0, 1, 0, 64}, 0),
-                             Op::wait(0, 0), Op::with(OpCode::kMark, 1)}));
+  const KernelResult r = gpu.run(
+      single("tma", {Op::mark(0), Op::tma_load(Region{t, 0, 1, 0, 64}, 0), Op::wait(0, 0), Op::mark(1)}));
   EXPECT_EQ(between_marks(r), nanoseconds(145));
   EXPECT_EQ(sim.stats().value("gpu.sm.tma_loads"), 1u);
 }
@@ -133,7 +130,7 @@ TEST(Executor, AProgramBuiltAsItRunsTimesLikeTheWholeProgram) {
       cons[i].push_back(Op::wait(s, i / 2));
       cons[i].push_back(Op::mma_op(shape(128, 256), 8, static_cast<uint16_t>(2 + s)));
     }
-    cons[7].push_back(Op::with(OpCode::kMark, 0));
+    cons[7].push_back(Op::mark(0));
     Kernel k;
     k.name = "pipe";
     k.program = [&, in_parts](uint32_t) {
@@ -171,15 +168,15 @@ TEST(Executor, AProgramBuiltAsItRunsTimesLikeTheWholeProgram) {
 TEST(Executor, OccupancyMakesWaves) {
   Simulation sim;
   Gpu gpu(sim, simple_hw(), ClockMode::kBoost);
-  Kernel k = single("waves", {Op::with(OpCode::kDelay, 1000)}, {}, 8);
+  Kernel k = single("waves", {Op::delay(1000)}, {}, 8);
   k.resources.smem_bytes = 120 * 1024;  // one CTA per SM (228 KiB), 4 SMs, 8 CTAs: two waves
   const KernelResult r = gpu.run(k);
   EXPECT_EQ(r.duration(), nanoseconds(2000));
   EXPECT_EQ(r.ctas, 8u);
-  Kernel k2 = single("one_wave", {Op::with(OpCode::kDelay, 1000)}, {}, 8);
+  Kernel k2 = single("one_wave", {Op::delay(1000)}, {}, 8);
   k2.resources.smem_bytes = 100 * 1024;  // two per SM: one wave
   EXPECT_EQ(gpu.run(k2).duration(), nanoseconds(1000));
-  Kernel k3 = single("tmem", {Op::with(OpCode::kDelay, 1000)}, {}, 8);
+  Kernel k3 = single("tmem", {Op::delay(1000)}, {}, 8);
   k3.resources.tmem_columns = 300;  // rounds to 512: one CTA per SM
   EXPECT_EQ(gpu.run(k3).duration(), nanoseconds(2000));
 }
@@ -194,10 +191,8 @@ TEST(Executor, CtaPairMmaUsesBothSms) {
   k.program = [](uint32_t) {
     ClusterProgram p;
     // The leader issues a 256x256 pair MMA; both CTAs' barrier 0 get the commit.
-    Op mma = Op::mma_op(shape(256, 256, false, 2), 1, 0);
-    mma.multicast = 0b11;
-    p.ctas.push_back(CtaProgram{
-        {Role{"mma", {Op::with(OpCode::kMark, 0), mma, Op::wait(0, 0), Op::with(OpCode::kMark, 1)}}}, {1}});
+    const Op mma = Op::mma_op(shape(256, 256, false, 2), 1, 0, 0b11);
+    p.ctas.push_back(CtaProgram{{Role{"mma", {Op::mark(0), mma, Op::wait(0, 0), Op::mark(1)}}}, {1}});
     p.ctas.push_back(CtaProgram{{Role{"wait", {Op::wait(0, 0)}}}, {1}});
     return p;
   };
@@ -224,8 +219,7 @@ TEST(Executor, ClustersOfFourMulticastAndPairUp) {
     p.ctas.push_back(
         CtaProgram{{Role{"tma", {Op::tma_load(Region{t, 0, 16, 0, 256}, 0, 0b1111), Op::wait(0, 0)}}}, {1}});
     p.ctas.push_back(CtaProgram{{Role{"wait", {Op::wait(0, 0)}}}, {1}});
-    Op mma = Op::mma_op(shape(256, 128, false, 2), 1, 1);
-    mma.multicast = 0b1100;
+    const Op mma = Op::mma_op(shape(256, 128, false, 2), 1, 1, 0b1100);
     p.ctas.push_back(CtaProgram{{Role{"mma", {Op::wait(0, 0), mma, Op::wait(1, 0)}}}, {1, 1}});
     p.ctas.push_back(CtaProgram{{Role{"peer", {Op::wait(0, 0), Op::wait(1, 0)}}}, {1, 1}});
     return p;
@@ -282,9 +276,8 @@ TEST(Executor, GlobalFlagsOrderClustersWithAnL2RoundTrip) {
   k.flags = 1;
   k.program = [](uint32_t index) {
     ClusterProgram p;
-    const std::vector<Op> ops = index == 0
-                                    ? std::vector<Op>{Op::with(OpCode::kDelay, 1000), Op::flag_arrive(0)}
-                                    : std::vector<Op>{Op::flag_wait(0, 1), Op::with(OpCode::kMark, 0)};
+    const std::vector<Op> ops = index == 0 ? std::vector<Op>{Op::delay(1000), Op::flag_arrive(0)}
+                                           : std::vector<Op>{Op::flag_wait(0, 1), Op::mark(0)};
     p.ctas.push_back(CtaProgram{{Role{"main", ops}}, {}});
     return p;
   };
@@ -387,7 +380,7 @@ TEST(ExecutorTrace, BackToBackMmasAreOneTensorPipeSpan) {
 TEST(ExecutorTrace, KeepsOnlyTheSmsAskedForAndCountsWhatItDrops) {
   using namespace trace_test;
   // As OccupancyMakesWaves: 8 CTAs of a 1000-cycle op, one per SM at a time on 4 SMs.
-  Kernel k = single("waves", {Op::with(OpCode::kDelay, 1000)}, {}, 8);
+  Kernel k = single("waves", {Op::delay(1000)}, {}, 8);
   k.resources.smem_bytes = 120 * 1024;
   {
     Simulation sim;

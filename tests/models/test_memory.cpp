@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "models/dram.hpp"
+#include "models/hw_spec.hpp"
 #include "models/l2.hpp"
 #include "models/memory_system.hpp"
 #include "sim/config.hpp"

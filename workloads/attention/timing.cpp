@@ -306,7 +306,7 @@ struct Builder {
   void convert_entry(std::vector<Op>& ops, const Entry& e, ConvertTo to) const {
     const uint32_t dim = e.v ? d.dv : d.dqk;
     const uint64_t elems = uint64_t{pl.block_n} * dim;
-    ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * static_cast<uint64_t>(d.kv_bits) / 8));
+    ops.push_back(Op::smem_read(elems * static_cast<uint64_t>(d.kv_bits) / 8));
     uint64_t fma = pl.dequant ? kDequantFma * elems : 0;
     uint32_t mufu = 0;
     if (pl.rope_fused && !e.v) {
@@ -316,13 +316,12 @@ struct Builder {
     if (to != ConvertTo::kSmem) {
       ops.push_back(Op::mufu_fma(mufu, fma));
       // Into TMEM, or handed to the MMA warps' registers (no traffic: a zero-cycle step).
-      ops.push_back(to == ConvertTo::kTmem ? Op::bytes_op(OpCode::kTmemStore, elems * 2)
-                                           : Op::with(OpCode::kDelay, 0));
+      ops.push_back(to == ConvertTo::kTmem ? Op::tmem_store(elems * 2) : Op::delay(0));
       return;
     }
-    if (mufu > 0) ops.push_back(Op::with(OpCode::kMufu, mufu));
-    if (fma > 0) ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
-    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+    if (mufu > 0) ops.push_back(Op::mufu(mufu));
+    if (fma > 0) ops.push_back(Op::fma(static_cast<uint32_t>(fma)));
+    ops.push_back(Op::smem_write(elems * 2));
   }
   [[nodiscard]] std::function<void(std::vector<Op>&, const Entry&)> converter(ConvertTo to) const {
     return [this, to](std::vector<Op>& ops, const Entry& e) { convert_entry(ops, e, to); };
@@ -344,10 +343,10 @@ struct Builder {
   // Rotating Q in SMEM once per CTA (fused RoPE).
   void rotate_q(std::vector<Op>& ops, uint32_t rows) const {
     const uint64_t bytes = uint64_t{rows} * d.dqk * 2;
-    ops.push_back(Op::bytes_op(OpCode::kSmemRead, bytes));
-    ops.push_back(Op::with(OpCode::kMufu, rows * static_cast<uint32_t>(d.rot)));
-    ops.push_back(Op::with(OpCode::kFma, rows * static_cast<uint32_t>(d.rot) * kRopeFma));
-    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, bytes));
+    ops.push_back(Op::smem_read(bytes));
+    ops.push_back(Op::mufu(rows * static_cast<uint32_t>(d.rot)));
+    ops.push_back(Op::fma(rows * static_cast<uint32_t>(d.rot) * kRopeFma));
+    ops.push_back(Op::smem_write(bytes));
   }
 
   [[nodiscard]] bool masked(const Item& it, uint32_t j) const {
@@ -363,11 +362,11 @@ struct Builder {
       const uint64_t row =
           (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * pl.splits * pl.rows +
           uint64_t{it.split} * pl.rows + r0;
-      ops.push_back(Op::bytes_op(OpCode::kSmemWrite, uint64_t{rows} * (d.dv * 4 + 4)));
+      ops.push_back(Op::smem_write(uint64_t{rows} * (d.dv * 4 + 4)));
       ops.push_back(Op::tma_store(Region{t.ws, row, rows, 0, uint64_t{d.dv} * 4 + 4}));
       return;
     }
-    ops.push_back(Op::bytes_op(OpCode::kSmemWrite, uint64_t{rows} * d.dv * 2));
+    ops.push_back(Op::smem_write(uint64_t{rows} * d.dv * 2));
     ops.push_back(Op::tma_store(Region{t.o, q_row0(it) + r0, rows, 0, uint64_t{d.dv} * 2}));
   }
 
@@ -533,9 +532,9 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
     ops.push_back(Op::arrive(L.q_ready()));
     for (uint32_t j = 0; j < n; ++j) {
       ops.push_back(Op::wait(L.s_full(q), j));
-      ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.tile_m} * pl.block_n * 4));
+      ops.push_back(Op::tmem_load(uint64_t{pl.tile_m} * pl.block_n * 4));
       softmax(ops, rows, masked(it, j));
-      ops.push_back(Op::bytes_op(OpCode::kTmemStore, uint64_t{pl.tile_m} * pl.block_n * 2));
+      ops.push_back(Op::tmem_store(uint64_t{pl.tile_m} * pl.block_n * 2));
       ops.push_back(Op::arrive(L.p_full(q)));
     }
   }
@@ -547,9 +546,9 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
       corr.ops.push_back(Op::wait(L.pv_done(q), j - 1));
       if (rescale_at(j, pl.conditional_rescale)) {
         const uint64_t bytes = uint64_t{pl.tile_m} * d.dv * 4;
-        corr.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, bytes));
-        corr.ops.push_back(Op::with(OpCode::kFma, std::max(1u, tile_rows(it, q)) * d.dv));
-        corr.ops.push_back(Op::bytes_op(OpCode::kTmemStore, bytes));
+        corr.ops.push_back(Op::tmem_load(bytes));
+        corr.ops.push_back(Op::fma(std::max(1u, tile_rows(it, q)) * d.dv));
+        corr.ops.push_back(Op::tmem_store(bytes));
       }
       corr.ops.push_back(Op::arrive(L.corr_done(q)));
     }
@@ -557,12 +556,12 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
   for (uint32_t q = 0; q < T; ++q) {
     const uint32_t rows = tile_rows(it, q);
     corr.ops.push_back(Op::wait(L.pv_done(q), n - 1));
-    corr.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.tile_m} * d.dv * 4));
-    corr.ops.push_back(Op::with(OpCode::kFma, std::max(1u, rows) * d.dv));
+    corr.ops.push_back(Op::tmem_load(uint64_t{pl.tile_m} * d.dv * 4));
+    corr.ops.push_back(Op::fma(std::max(1u, rows) * d.dv));
     store_output(corr.ops, it, q * pl.tile_m, rows);
   }
   corr.ops.push_back(Op::tma_store_wait());
-  corr.ops.push_back(Op::with(OpCode::kMark, 0));
+  corr.ops.push_back(Op::mark(0));
 
   std::vector<Role> roles{load, mma, corr};
   for (Role& r : sm) roles.push_back(std::move(r));
@@ -610,13 +609,13 @@ ClusterProgram Builder::regs_cta(const Item& it) const {
     const auto qk_mma = [&](uint32_t j) {
       const auto [ks, kph] = stage_of(j, false, n, S);
       ops.push_back(Op::wait(L.full(ks), kph));
-      if (k_ldm > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, k_ldm));
+      if (k_ldm > 0) ops.push_back(Op::smem_read(k_ldm));
       ops.push_back(Op::mma_op(qk, d.dqk / 16, L.s_done(w)));
     };
     const auto pv_mma = [&](uint32_t j) {
       const auto [vs, vph] = stage_of(j, true, n, S);
       ops.push_back(Op::wait(L.full(vs), vph));
-      if (v_ldm > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, v_ldm));
+      if (v_ldm > 0) ops.push_back(Op::smem_read(v_ldm));
       ops.push_back(Op::mma_op(pv, pl.block_n / 16, L.pv_done(w)));
     };
     const auto s_ready = [&](uint32_t j) {
@@ -637,14 +636,14 @@ ClusterProgram Builder::regs_cta(const Item& it) const {
       pv_mma(j - 1);
       s_ready(j);  // softmax(j) runs while P V(j-1) is on the tensor pipe
       pv_drained(j - 1);
-      if (rescale_at(j, false)) ops.push_back(Op::with(OpCode::kFma, rows * d.dv));
+      if (rescale_at(j, false)) ops.push_back(Op::fma(rows * d.dv));
     }
     pv_mma(n - 1);
     pv_drained(n - 1);
-    ops.push_back(Op::with(OpCode::kFma, rows * d.dv));
+    ops.push_back(Op::fma(rows * d.dv));
     store_output(ops, it, w * pl.tile_m, tile_rows(it, w));
     ops.push_back(Op::tma_store_wait());
-    ops.push_back(Op::with(OpCode::kMark, 0));
+    ops.push_back(Op::mark(0));
   }
   std::vector<Role> roles{load};
   for (Role& r : wg) roles.push_back(std::move(r));
@@ -696,7 +695,7 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
     const auto [vs, vph] = stage_of(j, true, n, S);
     mma.ops.push_back(Op::wait(L.full(vs), vph));
     mma.ops.push_back(Op::wait(L.p_full(), j));
-    if (v_regs + b_ldm > 0) mma.ops.push_back(Op::bytes_op(OpCode::kSmemRead, v_regs + b_ldm));
+    if (v_regs + b_ldm > 0) mma.ops.push_back(Op::smem_read(v_regs + b_ldm));
     mma.ops.push_back(Op::mma_op(pv, pv_instr, kNoBarrier));
     mma.ops.push_back(Op::mma_commit(L.pv_done()));
     mma.ops.push_back(Op::mma_commit(L.empty(vs)));
@@ -704,7 +703,7 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
   for (uint32_t j = 0; j < n; ++j) {
     const auto [ks, kph] = stage_of(j, false, n, S);
     mma.ops.push_back(Op::wait(L.full(ks), kph));
-    if (k_regs + b_ldm > 0) mma.ops.push_back(Op::bytes_op(OpCode::kSmemRead, k_regs + b_ldm));
+    if (k_regs + b_ldm > 0) mma.ops.push_back(Op::smem_read(k_regs + b_ldm));
     mma.ops.push_back(Op::mma_op(qk, qk_instr, kNoBarrier));
     mma.ops.push_back(Op::mma_commit(L.s_full()));
     mma.ops.push_back(Op::mma_commit(L.empty(ks)));
@@ -715,26 +714,25 @@ ClusterProgram Builder::decode_cta(const Item& it) const {
   const uint64_t o_bytes = uint64_t{d.dv} * npad * 4;
   for (uint32_t j = 0; j < n; ++j) {
     sm.ops.push_back(Op::wait(L.s_full(), j));
-    if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{pl.block_n} * npad * 4));
+    if (tc) sm.ops.push_back(Op::tmem_load(uint64_t{pl.block_n} * npad * 4));
     softmax_elements(sm.ops, uint64_t{it.rows} * pl.block_n, masked(it, j));  // the swapped warps: no padding
     if (j >= 1) {  // O^T must hold block j-1 before it is rescaled for block j
       sm.ops.push_back(Op::wait(L.pv_done(), j - 1));
       if (rescale_at(j, pl.conditional_rescale || !tc)) {
-        if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, o_bytes));
-        sm.ops.push_back(Op::with(OpCode::kFma, it.rows * d.dv));
-        if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemStore, o_bytes));
+        if (tc) sm.ops.push_back(Op::tmem_load(o_bytes));
+        sm.ops.push_back(Op::fma(it.rows * d.dv));
+        if (tc) sm.ops.push_back(Op::tmem_store(o_bytes));
       }
     }
-    sm.ops.push_back(
-        Op::bytes_op(OpCode::kSmemWrite, uint64_t{pl.block_n} * npad * 2));  // P^T, the B operand
+    sm.ops.push_back(Op::smem_write(uint64_t{pl.block_n} * npad * 2));  // P^T, the B operand
     sm.ops.push_back(Op::arrive(L.p_full()));
   }
   sm.ops.push_back(Op::wait(L.pv_done(), n - 1));
-  if (tc) sm.ops.push_back(Op::bytes_op(OpCode::kTmemLoad, o_bytes));
-  sm.ops.push_back(Op::with(OpCode::kFma, it.rows * d.dv));
+  if (tc) sm.ops.push_back(Op::tmem_load(o_bytes));
+  sm.ops.push_back(Op::fma(it.rows * d.dv));
   store_output(sm.ops, it, 0, it.rows);
   sm.ops.push_back(Op::tma_store_wait());
-  sm.ops.push_back(Op::with(OpCode::kMark, 0));
+  sm.ops.push_back(Op::mark(0));
 
   return one_cta({load, mma, sm}, conv, *this, L, L.count(), 1);
 }
@@ -774,8 +772,8 @@ Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const T
           Region{t.ws, (uint64_t{index} * pl.splits + s) * pl.rows, pl.rows, 0, uint64_t{d.dv} * 4 + 4}, 0));
     }
     r.ops.push_back(Op::wait(0, 0));
-    r.ops.push_back(Op::with(OpCode::kMufu, pl.rows * pl.splits));
-    r.ops.push_back(Op::with(OpCode::kFma, pl.rows * pl.splits * d.dv * 2));
+    r.ops.push_back(Op::mufu(pl.rows * pl.splits));
+    r.ops.push_back(Op::fma(pl.rows * pl.splits * d.dv * 2));
     const uint64_t b = index / G;
     const uint64_t g = index % G;
     r.ops.push_back(Op::tma_store(Region{t.o, (b * H + g * group) * q_len, pl.rows, 0, uint64_t{d.dv} * 2}));
@@ -818,11 +816,11 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
       const uint64_t dims = is_q ? d.dqk : k_dims;
       r.ops.push_back(Op::tma_load(Region{is_q ? t.q : t.knew, row0, rows, 0, dims * 2}, 0));
       r.ops.push_back(Op::wait(0, phase));
-      r.ops.push_back(Op::with(OpCode::kMufu, static_cast<uint32_t>(rows) * static_cast<uint32_t>(d.rot)));
+      r.ops.push_back(Op::mufu(static_cast<uint32_t>(rows) * static_cast<uint32_t>(d.rot)));
       const uint64_t fma = rows * static_cast<uint64_t>(d.rot) * kRopeFma +
                            (!is_q && quantize ? rows * dims * kQuantizeFma : 0);
-      r.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(fma)));
-      r.ops.push_back(Op::bytes_op(OpCode::kSmemWrite, rows * dims * 2));
+      r.ops.push_back(Op::fma(static_cast<uint32_t>(fma)));
+      r.ops.push_back(Op::smem_write(rows * dims * 2));
       if (is_q) {
         r.ops.push_back(Op::tma_store(Region{t.q, row0, rows, 0, uint64_t{d.dqk} * 2}));
       } else {
@@ -859,7 +857,7 @@ Kernel rope_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
 }
 
 uint32_t occupancy(const HwSpec& hw, const CtaResources& r) {
-  Sm probe(0, hw);
+  Occupancy probe(hw);
   if (probe.never_fits(r)) return 0;
   uint32_t n = 0;
   while (probe.fits(r) && n < hw.sm.max_ctas) {
@@ -986,7 +984,7 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
   }
   pl.ctas_per_sm = occupancy(hw, pl.resources);
   if (pl.ctas_per_sm == 0) {
-    Sm probe(0, hw);
+    Occupancy probe(hw);
     throw InputError(fmt::format("attention kernel on {}: {}", hw.name,
                                  probe.never_fits(pl.resources).value_or("does not fit")));
   }

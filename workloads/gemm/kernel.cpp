@@ -167,11 +167,11 @@ void epilogue_store(std::vector<Op>& ops, const Shapes& sh, uint32_t tm, uint32_
   const uint64_t elems = static_cast<uint64_t>(rows_in_cta) * pl.tile.tile_n;
   const bool partials = partial_slot != kNoSlot;
   const int out_bits = partials ? 32 : gemm_out_bits(pl.problem.out);
-  ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));  // alpha, conversion
+  ops.push_back(Op::fma(static_cast<uint32_t>(2 * elems)));  // alpha, conversion
   if (!partials && pl.problem.out == GemmOut::kNvfp4) {
-    ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));  // block amax, scales
+    ops.push_back(Op::fma(static_cast<uint32_t>(2 * elems)));  // block amax, scales
   }
-  ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * out_bits / 8));
+  ops.push_back(Op::smem_write(elems * out_bits / 8));
   if (rows == 0 || cols == 0) return;
   if (partials) {
     ops.push_back(Op::tma_store(workspace_region(sh, partial_slot, row0, rows, col0, cols)));
@@ -201,9 +201,9 @@ void dequant_stage(std::vector<Op>& ops, const Shapes& sh, const Layout& L, uint
   const GemmMath& m = sh.pl.math;
   const uint64_t elems = uint64_t{sh.cta_n} * sh.pl.tile.k_stage;
   ops.push_back(Op::wait(L.narrow(s), ph));
-  ops.push_back(Op::bytes_op(OpCode::kSmemRead, elems * m.b_bits / 8));
-  ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(2 * elems)));
-  ops.push_back(Op::bytes_op(OpCode::kSmemWrite, elems * 2));
+  ops.push_back(Op::smem_read(elems * m.b_bits / 8));
+  ops.push_back(Op::fma(static_cast<uint32_t>(2 * elems)));
+  ops.push_back(Op::smem_write(elems * 2));
   ops.push_back(Op::arrive(L.full(s), arrive_at));
 }
 
@@ -328,7 +328,7 @@ class BlackwellCluster {
       if (kk_ == seg.kk0 && j_ >= acc_bufs_)
         mma.push_back(Op::wait(L_.acc_empty(acc), static_cast<uint32_t>(j_ / acc_bufs_ - 1)));
       mma.push_back(Op::wait(L_.full(s), ph));
-      if (sf_tmem_bytes_ > 0) mma.push_back(Op::bytes_op(OpCode::kTmemCopy, sf_tmem_bytes_));
+      if (sf_tmem_bytes_ > 0) mma.push_back(Op::tmem_copy(sf_tmem_bytes_));
       mma.push_back(Op::mma_op(shape_, per_stage_, kNoBarrier));
       mma.push_back(Op::mma_commit(L_.empty(s), all));
       if (kk_ + 1 == seg.kk1) mma.push_back(Op::mma_commit(L_.acc_full(acc), own_pair));
@@ -342,7 +342,7 @@ class BlackwellCluster {
     const auto acc = static_cast<uint32_t>(j_ % acc_bufs_);
     std::vector<Op>& epilogue = cta.roles[kEpilogue].ops;
     epilogue.push_back(Op::wait(L_.acc_full(acc), static_cast<uint32_t>(j_ / acc_bufs_)));
-    epilogue.push_back(Op::bytes_op(OpCode::kTmemLoad, uint64_t{sh_.cta_m} * pl_.tile.tile_n * 4));
+    epilogue.push_back(Op::tmem_load(uint64_t{sh_.cta_m} * pl_.tile.tile_n * 4));
     epilogue.push_back(Op::arrive(L_.acc_empty(acc), seat.leader()));
     if (j_ > 0) epilogue.push_back(Op::tma_store_wait());
     // Stream-K: one flag per shared item and CTA seat; a partial is stored, then flagged.
@@ -360,13 +360,13 @@ class BlackwellCluster {
         const int64_t cols = clamp_rows(col0, pl_.tile.tile_n, sh_.N);
         for (uint32_t q = 1; q < seg.pieces && rows > 0 && cols > 0; ++q)
           epilogue.push_back(Op::load(workspace_region(sh_, q - 1, row0, rows, col0, cols)));
-        epilogue.push_back(Op::with(
-            OpCode::kFma, static_cast<uint32_t>(uint64_t{sh_.cta_m} * pl_.tile.tile_n * (seg.pieces - 1))));
+        epilogue.push_back(
+            Op::fma(static_cast<uint32_t>(uint64_t{sh_.cta_m} * pl_.tile.tile_n * (seg.pieces - 1))));
       }
       epilogue_store(epilogue, sh_, wi.tm, seat.tile_n, pl_.tile.split_k > 1 ? wi.split : kNoSlot, seat.half,
                      sh_.cta_m);
     }
-    epilogue.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j_)));  // item j's accumulator drained
+    epilogue.push_back(Op::mark(static_cast<uint32_t>(j_)));  // item j's accumulator drained
   }
 
   const GemmPlan pl_;
@@ -486,12 +486,12 @@ class RegisterAccCta {
     for (uint32_t g = 0; g < wgs_; ++g) {
       std::vector<Op>& ops = cta.roles[1 + g].ops;
       ops.push_back(Op::wait(L_.full(s), ph));
-      if (ldmatrix_ > 0) ops.push_back(Op::bytes_op(OpCode::kSmemRead, ldmatrix_));
+      if (ldmatrix_ > 0) ops.push_back(Op::smem_read(ldmatrix_));
       if (m.block_fp8) {  // partials of this 128-K block, then FP32 promotion on the CUDA cores
         ops.push_back(Op::mma_op(shape_, wg_mmas_, L_.promo(g)));
         ops.push_back(Op::wait(L_.promo(g), static_cast<uint32_t>(it_)));
         ops.push_back(Op::arrive(L_.empty(s)));
-        ops.push_back(Op::with(OpCode::kFma, wg_rows_ * pl_.tile.tile_n));
+        ops.push_back(Op::fma(wg_rows_ * pl_.tile.tile_n));
       } else {
         ops.push_back(Op::mma_op(shape_, wg_mmas_, L_.empty(s)));
       }
@@ -505,7 +505,7 @@ class RegisterAccCta {
       ops.push_back(Op::wait(L_.done(g), static_cast<uint32_t>(j_)));
       if (j_ > 0) ops.push_back(Op::tma_store_wait());
       epilogue_store(ops, sh_, wi.tm, wi.tn, pl_.tile.split_k > 1 ? wi.split : kNoSlot, g, wg_rows_);
-      ops.push_back(Op::with(OpCode::kMark, static_cast<uint32_t>(j_)));
+      ops.push_back(Op::mark(static_cast<uint32_t>(j_)));
     }
   }
 
@@ -580,7 +580,7 @@ Kernel splitk_reduce_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTe
                        0));
     }
     r.ops.push_back(Op::wait(0, 0));
-    r.ops.push_back(Op::with(OpCode::kFma, static_cast<uint32_t>(rows * cols * split)));
+    r.ops.push_back(Op::fma(static_cast<uint32_t>(rows * cols * split)));
     const int ob = gemm_out_bits(p.out);
     r.ops.push_back(
         Op::tma_store(Region{t.d, static_cast<uint64_t>(row0), static_cast<uint64_t>(rows),

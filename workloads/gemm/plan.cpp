@@ -321,6 +321,7 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
     if (!plan.pair || m.weight_only) {
       throw tile_error("multicast clusters are for CTA-pair tiles (256 rows) of tensor-core formats");
     }
+    if (!hw.tma.multicast) throw tile_error("clusters share A by TMA multicast, and tma.multicast is off");
     if (plan.cluster_size > hw.sm.max_cluster) {
       throw tile_error(fmt::format("a cluster of {} CTAs exceeds sm.max_cluster ({})", plan.cluster_size,
                                    hw.sm.max_cluster));
@@ -403,7 +404,7 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
         for (uint32_t kst : ks) {
           for (uint32_t split : {1u, 2u, 4u, 8u, 16u}) {
             for (uint32_t cn : {1u, 2u, 4u}) {
-              if (cn > 1 && (tm != 256 || split > 1)) continue;
+              if (cn > 1 && (tm != 256 || split > 1 || !hw.tma.multicast)) continue;
               TileConfig t;
               t.tile_m = tm;
               t.tile_n = tn;
