@@ -105,7 +105,7 @@ int run_info(const cli::po::variables_map& vm) {
                                    format_si(smem_bw, "B/s"));
   if (hw.tmem.present) {
     cli::text_out(vm) << fmt::format("TMEM     {} per SM ({} lanes x {} columns x 32 bit)\n",
-                                     to_string(ByteSize{hw.tmem.bytes()}), hw.tmem.lanes, hw.tmem.columns);
+                                     to_string(ByteSize{hw.tmem.bytes()}), kTmemLanes, hw.tmem.columns);
   }
   if (hw.nvlink.present) {
     cli::text_out(vm) << fmt::format("NVLink   {} (both directions)\n", to_string(hw.nvlink.bandwidth));

@@ -72,7 +72,9 @@ void DramSpec::read(ConfigReader& r) {
   r.opt("bus_efficiency", bus_efficiency, 1.0,
         "fraction of pin bandwidth left after command and row overheads");
   r.opt("turnaround", turnaround, Duration{Tick{0}}, "bus turnaround between reads and writes");
-  r.opt("access", access, ByteSize{64}, "bytes per channel access (burst)");
+  r.opt("access", access, ByteSize{32},
+        "bytes per channel access (burst): a transfer moves whole accesses (HBM3: 32-bit pseudo-channel x "
+        "BL8)");
   r.check(capacity.bytes > 0, "capacity", "must be positive");
   r.check(stacks >= 1, "stacks", "must be at least 1");
   r.check(channels_per_stack >= 1, "channels_per_stack", "must be at least 1");
@@ -97,7 +99,7 @@ Tick Dram::busy() const {
   return b;
 }
 
-Dram::Dram(const DramSpec& spec) : latency_(spec.latency.tick) {
+Dram::Dram(const DramSpec& spec) : latency_(spec.latency.tick), access_(spec.access.bytes) {
   const uint32_t n = spec.channels();
   channel_bps_ = static_cast<uint64_t>(
       std::llround(static_cast<double>(spec.bandwidth.bytes_per_s) / n * spec.bus_efficiency));

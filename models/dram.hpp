@@ -47,6 +47,8 @@ class DramModel {
   virtual Tick serve(uint32_t channel, Tick ready, uint64_t bytes, bool write) = 0;
   [[nodiscard]] virtual Tick latency() const = 0;
   [[nodiscard]] virtual uint32_t channels() const = 0;
+  /// Bytes a channel moves to transfer `bytes` of one request: whole accesses (bursts).
+  [[nodiscard]] virtual uint64_t moved(uint64_t bytes) const = 0;
   /// Busy time summed over the channels.
   [[nodiscard]] virtual Tick busy() const = 0;
 };
@@ -97,12 +99,16 @@ class Dram : public DramModel {
   DramChannel& channel(size_t i) { return channels_[i]; }
   [[nodiscard]] const DramChannel& channel(size_t i) const { return channels_[i]; }
   [[nodiscard]] Tick latency() const override { return latency_; }
+  [[nodiscard]] uint64_t moved(uint64_t bytes) const override {
+    return (bytes + access_ - 1) / access_ * access_;
+  }
   /// Effective bandwidth of one channel (pin x bus efficiency), bytes/s.
   [[nodiscard]] uint64_t channel_bytes_per_s() const { return channel_bps_; }
 
  private:
   std::vector<DramChannel> channels_;
   Tick latency_;
+  uint64_t access_;
   uint64_t channel_bps_;
 };
 

@@ -471,8 +471,10 @@ bool Executor::exec(const op::TmemCopy& o, Ctx& x) {
   return true;
 }
 
-bool Executor::smem_access(uint64_t bytes, const char* what, Ctx& x) {
-  const Tick end = gpu_.sms[x.c.sm].smem.access(x.now, bytes);
+bool Executor::smem_access(uint64_t bytes, bool read, Ctx& x) {
+  SmemPort& smem = gpu_.sms[x.c.sm].smem;
+  const Tick end = read ? smem.read(x.now, bytes) : smem.access(x.now, bytes);
+  const char* what = read ? "ld.shared" : "st.shared";
   trace_op(x.c, x.role, what, x.now, end);
   gpu_.counters.add(gpu_.counters.smem_bytes, bytes);
   ++x.r.pc;
@@ -480,8 +482,8 @@ bool Executor::smem_access(uint64_t bytes, const char* what, Ctx& x) {
   return false;
 }
 
-bool Executor::exec(const op::SmemRead& o, Ctx& x) { return smem_access(o.bytes, "ld.shared", x); }
-bool Executor::exec(const op::SmemWrite& o, Ctx& x) { return smem_access(o.bytes, "st.shared", x); }
+bool Executor::exec(const op::SmemRead& o, Ctx& x) { return smem_access(o.bytes, true, x); }
+bool Executor::exec(const op::SmemWrite& o, Ctx& x) { return smem_access(o.bytes, false, x); }
 
 bool Executor::exec(const op::Scalar& o, Ctx& x) {
   const Tick end = gpu_.sms[x.c.sm].pipes.run(o, x.now);

@@ -112,8 +112,8 @@ class Executor : public Component {
   bool exec(const op::Scalar& o, Ctx& x);
   /// tcgen05.ld / .st: the role waits for the TMEM port.
   bool tmem_move(uint64_t bytes, const char* what, Ctx& x);
-  /// ld.shared / st.shared: the role waits for the SMEM port.
-  bool smem_access(uint64_t bytes, const char* what, Ctx& x);
+  /// ld.shared (the role waits for the data) / st.shared (for the SMEM port).
+  bool smem_access(uint64_t bytes, bool read, Ctx& x);
   /// The barrier `barrier` of the CTA at rank `cta` (kOwnCta: the role's own).
   Barrier& barrier_of(const CtaState& c, uint8_t cta, uint16_t barrier);
   /// Where a TMA load's completion arrives (a bitmask of cluster ranks; 0: the issuing CTA).

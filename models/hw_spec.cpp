@@ -23,14 +23,12 @@ void SmSpec::read(ConfigReader& r) {
   r.req("count", count, "streaming multiprocessors on the chip");
   r.opt("dies", dies, 1u, "dies the SMs and L2 are split over (B200/B300: 2)");
   r.owned_by("occupancy");
-  r.opt("subpartitions", subpartitions, 4u, "SM sub-partitions (warp schedulers)");
   r.opt("max_ctas", max_ctas, 32u, "resident CTAs per SM");
   r.opt("max_warps", max_warps, 64u, "resident warps per SM");
   r.opt("registers", registers, 65536u, "32-bit registers per SM");
   r.opt("max_cluster", max_cluster, 8u, "largest portable thread-block cluster (CTAs)");
   r.check(count >= 1, "count", "must be at least 1");
   r.check(dies >= 1 && count % dies == 0, "dies", "must be at least 1 and divide sm.count");
-  r.check(subpartitions >= 1, "subpartitions", "must be at least 1");
   r.check(max_ctas >= 1, "max_ctas", "must be at least 1");
   r.check(max_cluster >= 1, "max_cluster", "must be at least 1");
 }

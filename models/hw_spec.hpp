@@ -37,7 +37,6 @@ struct ClockSpec {
 struct SmSpec {
   uint32_t count = 0;
   uint32_t dies = 1;
-  uint32_t subpartitions = 4;
   uint32_t max_ctas = 32;
   uint32_t max_warps = 64;
   uint32_t registers = 65536;  // 32-bit registers per SM

@@ -30,7 +30,6 @@ struct L2Spec {
   static constexpr uint32_t kMaxPartitions = 8;
   uint32_t partitions = 1;
   uint32_t slices = 0;  // whole chip
-  ByteSize line;
   ByteSize sector;
   ByteSize block;        // tracking granule: hit/miss, eviction and slice mapping unit
   ByteSize block_width;  // widest row segment of a 2D block (a block is rows x width)

@@ -25,12 +25,11 @@ void L2Spec::read(ConfigReader& r) {
   r.req("capacity", capacity, "L2 capacity, whole chip");
   r.opt("partitions", partitions, 1u, "L2 partitions (one per die on B200/B300)");
   r.req("slices", slices, "L2 slices, whole chip; an address hash picks the slice");
-  r.opt("line", line, ByteSize{128}, "cache line (tag granularity)");
   r.opt("sector", sector, ByteSize{32}, "sector (fill and transfer granularity)");
   r.opt("block", block, ByteSize{4096},
         "simulation tracking granule: tags, hits and eviction per block of a tensor (a 2D tile of rows x "
         "width); "
-        "set to the line size for line-exact tracking at higher simulation cost");
+        "set to 128 B for line-exact tracking at higher simulation cost");
   r.opt("block_width", block_width, ByteSize{128},
         "widest row segment of a 2D tracking block (128 B matches the 128-byte rows of TMA boxes)");
   r.opt("ways", ways, 16u, "associativity (blocks per set)");
@@ -41,11 +40,14 @@ void L2Spec::read(ConfigReader& r) {
   r.req("slice_bandwidth", slice_bandwidth, "bytes per L2-clock cycle one slice returns");
   r.opt("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
         "bandwidth of the die-to-die link (0: not limiting)");
+  r.check(partitions > 1 || !r.has("cross_partition_latency"), "cross_partition_latency",
+          "describes the link between L2 partitions, and l2.partitions is 1");
+  r.check(partitions > 1 || !r.has("cross_partition_bandwidth"), "cross_partition_bandwidth",
+          "describes the link between L2 partitions, and l2.partitions is 1");
   r.check(partitions >= 1 && partitions <= kMaxPartitions, "partitions",
           fmt::format("must be between 1 and {}", kMaxPartitions));
   r.check(slices >= partitions && slices % partitions == 0, "slices", "must be a multiple of l2.partitions");
-  r.check(line.bytes > 0 && sector.bytes > 0 && line.bytes % sector.bytes == 0, "sector",
-          "must divide l2.line");
+  r.check(sector.bytes > 0, "sector", "must be positive");
   r.check(block.bytes >= sector.bytes && block.bytes % sector.bytes == 0 && block.bytes / sector.bytes <= 128,
           "block", "must be a multiple of l2.sector and at most 128 sectors");
   r.check(
@@ -164,7 +166,7 @@ MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
 
 void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
   if (!ev.happened || ev.dirty == 0) return;
-  const uint64_t bytes = static_cast<uint64_t>(popcount128(ev.dirty)) * sector_;
+  const uint64_t bytes = dram_->moved(static_cast<uint64_t>(popcount128(ev.dirty)) * sector_);
   const Tick done = dram_->serve(route(ev.ordinal).channel, at, bytes, true);
   if (trace_ != nullptr) trace_->mem(MemCounter::kHbmWrite, done, bytes);
   sim_.stats().add(stats_.writeback_bytes, bytes);
@@ -207,13 +209,14 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     const uint64_t miss = static_cast<uint64_t>(popcount128(missing)) * sector_;
     Tick in_l2 = std::max(lookup, w.ready);
     if (miss > 0) {
-      const Tick served = dram_->serve(rt.channel, lookup, miss, false);
-      if (trace_ != nullptr) trace_->mem(MemCounter::kHbmRead, served, miss);
+      const uint64_t moved = dram_->moved(miss);
+      const Tick served = dram_->serve(rt.channel, lookup, moved, false);
+      if (trace_ != nullptr) trace_->mem(MemCounter::kHbmRead, served, moved);
       const Tick fetched = served + dram_->latency();
       w.valid |= missing;
       w.ready = std::max(w.ready, fetched);
       in_l2 = std::max(in_l2, fetched);
-      sim_.stats().add(stats_.hbm_read, miss);
+      sim_.stats().add(stats_.hbm_read, moved);
     }
     // The slice port is charged at lookup, in request order; the data leaves once it is in L2.
     const Tick out =

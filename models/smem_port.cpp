@@ -8,7 +8,9 @@ void SmemSpec::read(ConfigReader& r) {
   r.req("max_per_cta", max_per_cta, "largest dynamic shared memory one CTA may use");
   r.owned_by("smem_port");
   r.req("bandwidth", bandwidth, "shared-memory bandwidth per SM, reads and writes together (banked SRAM)");
-  r.opt("latency", latency, Cycles{30}, "shared-memory access latency");
+  r.opt("latency", latency, Cycles{30},
+        "shared-memory access latency: ld.shared waits for it, and an MMA reading SMEM operands adds it to "
+        "tensor.latency_*");
   r.check(capacity.bytes > 0, "capacity", "must be positive");
   r.check(max_per_cta <= capacity, "max_per_cta", "must not exceed smem.capacity");
   r.check(bandwidth.value > 0, "bandwidth", "must be positive");

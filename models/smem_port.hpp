@@ -32,6 +32,9 @@ class SmemPort {
   /// An access of `bytes` (ld/st.shared, a TMA store's read) issued at `now`: when the port has
   /// moved them.
   Tick access(Tick now, uint64_t bytes) { return port_.reserve(now, now, time_for(bytes)); }
+  /// ld.shared of `bytes` issued at `now`: when the data is in registers (port time, then the
+  /// access latency).
+  Tick read(Tick now, uint64_t bytes) { return access(now, bytes) + clk_->span(spec_->latency); }
   /// An MMA's operand fetch of `service`, from `start`, split over the port's free gaps.
   Tick fetch(Tick now, Tick start, Tick service) { return port_.reserve_split(now, start, service); }
   /// A TMA fill of `bytes` arriving from `from` in `chunks` pieces of `piece` each.

@@ -26,11 +26,13 @@ void TensorSpec::read(ConfigReader& r, Arch arch) {
     macs_per_clk[static_cast<size_t>(kind)] = v;
   }
   r.req("latency_smem", latency_smem,
-        "MMA issue->commit fixed cycles, A and B in SMEM (plus M*N/256 cycles)");
+        "MMA issue->commit fixed cycles, A and B in SMEM, besides smem.latency and the math (M*N*K / rate)");
   r.opt("issue", issue, Cycles{1}, "cycles the issuing thread spends per MMA instruction");
   if (has_tmem(arch)) {
-    r.req("latency_tmem_a", latency_tmem_a, "MMA issue->commit fixed cycles with A in TMEM");
-    r.req("latency_pair", latency_pair, "MMA issue->commit fixed cycles for a CTA pair (cta_group::2)");
+    r.req("latency_tmem_a", latency_tmem_a,
+          "MMA issue->commit fixed cycles with A in TMEM, besides smem.latency");
+    r.req("latency_pair", latency_pair,
+          "MMA issue->commit fixed cycles for a CTA pair (cta_group::2), besides smem.latency");
   } else {
     r.check(!r.has("latency_tmem_a"), "latency_tmem_a",
             fmt::format("needs TMEM, which {} lacks", arch_name(arch)));
@@ -106,8 +108,9 @@ MmaTiming TensorPipe::issue(const op::Mma& mma, Tick now, std::span<TensorPipe* 
   c.add(c.mma_instructions, mma.instructions);
   c.add(c.mma_macs, uint64_t{mma.instructions} * s.m * s.n * k);
   c.add(c.smem_bytes, uint64_t{mma.instructions} * smem_bytes * group);
-  return {clk.after(now, spec.issue * static_cast<int64_t>(mma.instructions)),
-          last_start + clk.span(fixed) + compute_t};
+  return {
+      clk.after(now, spec.issue * static_cast<int64_t>(mma.instructions)),
+      last_start + clk.span(fixed + (lead.warp_level_ ? Cycles{0} : lead.smem_->spec().latency)) + compute_t};
 }
 
 }  // namespace bwsim

@@ -8,12 +8,10 @@ namespace bwsim {
 void TmemSpec::read(ConfigReader& r) {
   present = true;
   r.owned_by("occupancy");  // the allocator: what fits
-  r.req("lanes", lanes, "TMEM lanes (rows) per SM");
   r.req("columns", columns, "32-bit TMEM columns per lane");
   r.opt("alloc_min_columns", alloc_min_columns, 32u, "smallest allocation; allocations are powers of two");
   r.owned_by("tmem_port");
   r.req("bandwidth", bandwidth, "tcgen05.ld/st bandwidth between TMEM and registers per SM");
-  r.check(lanes > 0, "lanes", "must be positive");
   auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
   r.check(pow2(columns), "columns", "must be a power of two");
   r.check(pow2(alloc_min_columns) && alloc_min_columns <= columns, "alloc_min_columns",

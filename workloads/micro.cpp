@@ -137,10 +137,16 @@ MicroResult smem_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   Simulation sim;
   Gpu gpu(sim, hw, ClockMode::kBoost);
   const uint64_t chunk = 32768;
-  std::vector<Op> ops{Op::mark(0)};
-  for (uint32_t i = 0; i < o.count; ++i) ops.push_back(Op::smem_read(chunk));
-  ops.push_back(Op::mark(1));
-  const KernelResult r = gpu.run(one_cta("smem-bandwidth", {Role{"ld.shared", ops}}, {}, hw.sm.count));
+  // Four warps' worth of loads in flight, as a bandwidth test keeps the port busy while each
+  // load waits out smem.latency.
+  constexpr uint32_t kStreams = 4;
+  std::vector<Role> roles;
+  for (uint32_t w = 0; w < kStreams; ++w) {
+    std::vector<Op> ops;
+    for (uint32_t i = w; i < o.count; i += kStreams) ops.push_back(Op::smem_read(chunk));
+    roles.push_back(Role{"ld.shared", std::move(ops)});
+  }
+  const KernelResult r = gpu.run(one_cta("smem-bandwidth", roles, {}, hw.sm.count));
   const double secs = r.duration().seconds();
   const double bytes = static_cast<double>(chunk) * o.count * hw.sm.count;
   return {"smem-bandwidth",

@@ -55,7 +55,7 @@ TEST_F(HwSpecTest, ImpossibleCombinationsNameTheKey) {
 }
 
 TEST_F(HwSpecTest, HopperRefusesTmemAndBlockScaledKinds) {
-  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("h100", {"tmem.lanes=128"}); }),
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("h100", {"tmem.columns=512"}); }),
                   "'tmem' describes TMEM, which sm_90 does not have");
   EXPECT_CONTAINS(input_error_of([] { HwSpec::load("h100", {"tensor.rate.mxf4nvf4=8192"}); }),
                   "'tensor.rate.mxf4nvf4' is an MMA kind that sm_90 does not have (Hopper has no "
