@@ -56,8 +56,11 @@ int run_info(const cli::po::variables_map& vm) {
   const bool explain = vm.count("explain") != 0;
 
   boost::json::object config;
+  boost::json::object owners;  // key -> the unit that consumes it
   for (const auto& r : records) {
-    if (!r.is_table) insert_dotted(config, r.path, boost::json::parse(r.value_json));
+    if (r.is_table) continue;
+    insert_dotted(config, r.path, boost::json::parse(r.value_json));
+    owners[r.path] = r.owner;
   }
 
   const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
@@ -113,6 +116,7 @@ int run_info(const cli::po::variables_map& vm) {
 
   cli::text_out(vm) << "\nResolved parameters\n";
   std::vector<std::string> header{"key", "value", "source"};
+  if (explain) header.emplace_back("unit");
   if (explain) header.emplace_back("meaning");
   TextTable params(header);
   for (const auto& r : records) {
@@ -121,6 +125,7 @@ int run_info(const cli::po::variables_map& vm) {
       continue;
     }
     std::vector<std::string> row{r.path, r.value, r.source};
+    if (explain) row.push_back(r.owner);
     if (explain)
       row.push_back(r.doc + (r.default_value.empty() ? "" : fmt::format(" [default {}]", r.default_value)));
     params.add_row(std::move(row));
@@ -140,6 +145,7 @@ int run_info(const cli::po::variables_map& vm) {
   doc["command"] = "info";
   doc["hw"] = hw_name;
   doc["config"] = std::move(config);
+  doc["unit_of_key"] = std::move(owners);
   doc["derived"] = std::move(derived);
   cli::write_json_option(vm, doc);
   return 0;

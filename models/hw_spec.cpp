@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "sim/errors.hpp"
 
 namespace bwsim {
@@ -19,9 +22,10 @@ void ClockSpec::read(ConfigReader& r) {
 }
 
 void SmSpec::read(ConfigReader& r) {
-  r.owned_by("gpu");  // builds the SMs and places them on dies
+  r.owned_by("gpu");  // builds the SMs
   r.req("count", count, "streaming multiprocessors on the chip");
-  r.opt("dies", dies, 1u, "dies the SMs and L2 are split over (B200/B300: 2)");
+  r.owned_by("memory_path");
+  r.opt("dies", dies, 1u, "dies the SMs and L2 are split over, one L2 partition each (B200/B300: 2)");
   r.owned_by("occupancy");
   r.opt("max_ctas", max_ctas, 32u, "resident CTAs per SM");
   r.opt("max_warps", max_warps, 64u, "resident warps per SM");
@@ -31,13 +35,6 @@ void SmSpec::read(ConfigReader& r) {
   r.check(dies >= 1 && count % dies == 0, "dies", "must be at least 1 and divide sm.count");
   r.check(max_ctas >= 1, "max_ctas", "must be at least 1");
   r.check(max_cluster >= 1, "max_cluster", "must be at least 1");
-}
-
-void NvlinkSpec::read(ConfigReader& r) {
-  r.owned_by("nvlink");
-  present = true;
-  r.req("bandwidth", bandwidth, "NVLink bandwidth per GPU, both directions together (datasheet figure)");
-  r.req("latency", latency, "one-way GPU-to-GPU latency through NVLink");
 }
 
 HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
@@ -84,7 +81,7 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
   }
   {
     ConfigReader c = r.section("l2", "L2 cache");
-    hw.l2.read(c);
+    hw.l2.read(c, hw.sm.dies);
   }
   {
     ConfigReader c = r.section("noc", "network between SMs and L2 slices");
@@ -98,9 +95,15 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
     ConfigReader c = r.section("nvlink", "NVLink, for multi-GPU runs");
     hw.nvlink.read(c);
   }
-  r.check(hw.l2.partitions == hw.sm.dies || hw.l2.partitions == 1, "l2",
-          "l2.partitions must be 1 or equal sm.dies");
   r.finish();
+  // Every key belongs to the unit that reads it (models/unit.hpp): a key read outside a unit's
+  // spec section would be one no unit consumes.
+  for (const ParamRecord& p : r.records()) {
+    if (p.is_table) continue;
+    if (std::find(kUnitNames.begin(), kUnitNames.end(), p.owner) == kUnitNames.end())
+      throw std::logic_error(
+          fmt::format("config key '{}' is consumed by no unit (owner '{}')", p.path, p.owner));
+  }
   if (records != nullptr) *records = r.records();
   return hw;
 }

@@ -16,6 +16,7 @@
 #include "models/dram.hpp"
 #include "models/l2.hpp"
 #include "models/memory_system.hpp"
+#include "models/nvlink.hpp"
 #include "models/scalar_pipes.hpp"
 #include "models/smem_port.hpp"
 #include "models/tensor_pipe.hpp"
@@ -41,13 +42,6 @@ struct SmSpec {
   uint32_t max_warps = 64;
   uint32_t registers = 65536;  // 32-bit registers per SM
   uint32_t max_cluster = 8;
-  void read(ConfigReader& r);
-};
-
-struct NvlinkSpec {
-  bool present = false;
-  Bandwidth bandwidth;  // total, both directions, as datasheets quote
-  Duration latency;
   void read(ConfigReader& r);
 };
 

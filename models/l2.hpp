@@ -28,8 +28,8 @@ struct L2Spec {
   std::string impl = "sliced";  // which MemoryPath (memory_path_impls())
   ByteSize capacity;
   static constexpr uint32_t kMaxPartitions = 8;
-  uint32_t partitions = 1;
-  uint32_t slices = 0;  // whole chip
+  uint32_t partitions = 1;  // one per die (sm.dies)
+  uint32_t slices = 0;      // whole chip
   ByteSize sector;
   ByteSize block;        // tracking granule: hit/miss, eviction and slice mapping unit
   ByteSize block_width;  // widest row segment of a 2D block (a block is rows x width)
@@ -42,7 +42,7 @@ struct L2Spec {
   Cycles cross_partition_latency{0};  // added when the slice is on the other die
   BytesPerCycle slice_bandwidth;
   Bandwidth cross_partition_bandwidth;
-  void read(ConfigReader& r);
+  void read(ConfigReader& r, uint32_t dies);
 };
 
 struct L2Way {

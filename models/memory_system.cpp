@@ -13,7 +13,8 @@
 
 namespace bwsim {
 
-void L2Spec::read(ConfigReader& r) {
+void L2Spec::read(ConfigReader& r, uint32_t dies) {
+  partitions = dies;  // one partition per die, addresses interleaved over all of them
   r.owned_by("memory_path");
   std::string names;
   for (const MemoryPathImpl& i : memory_path_impls())
@@ -23,7 +24,6 @@ void L2Spec::read(ConfigReader& r) {
   for (const MemoryPathImpl& i : memory_path_impls()) known = known || i.name == impl;
   r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", impl, names));
   r.req("capacity", capacity, "L2 capacity, whole chip");
-  r.opt("partitions", partitions, 1u, "L2 partitions (one per die on B200/B300)");
   r.req("slices", slices, "L2 slices, whole chip; an address hash picks the slice");
   r.opt("sector", sector, ByteSize{32}, "sector (fill and transfer granularity)");
   r.opt("block", block, ByteSize{4096},
@@ -41,12 +41,13 @@ void L2Spec::read(ConfigReader& r) {
   r.opt("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
         "bandwidth of the die-to-die link (0: not limiting)");
   r.check(partitions > 1 || !r.has("cross_partition_latency"), "cross_partition_latency",
-          "describes the link between L2 partitions, and l2.partitions is 1");
+          "describes the link between the dies' L2 partitions, and sm.dies is 1");
   r.check(partitions > 1 || !r.has("cross_partition_bandwidth"), "cross_partition_bandwidth",
-          "describes the link between L2 partitions, and l2.partitions is 1");
-  r.check(partitions >= 1 && partitions <= kMaxPartitions, "partitions",
-          fmt::format("must be between 1 and {}", kMaxPartitions));
-  r.check(slices >= partitions && slices % partitions == 0, "slices", "must be a multiple of l2.partitions");
+          "describes the link between the dies' L2 partitions, and sm.dies is 1");
+  r.check(partitions <= kMaxPartitions, "slices",
+          fmt::format("are split over one L2 partition per die, and sm.dies is above {}", kMaxPartitions));
+  r.check(slices >= partitions && slices % partitions == 0, "slices",
+          "must be a multiple of sm.dies (one L2 partition per die)");
   r.check(sector.bytes > 0, "sector", "must be positive");
   r.check(block.bytes >= sector.bytes && block.bytes % sector.bytes == 0 && block.bytes / sector.bytes <= 128,
           "block", "must be a multiple of l2.sector and at most 128 sectors");

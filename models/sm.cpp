@@ -5,7 +5,7 @@
 namespace bwsim {
 
 Occupancy::Occupancy(const HwSpec& hw)
-    : hw_(&hw), tmem_(hw.tmem.present ? hw.tmem.columns : 0, hw.tmem.alloc_min_columns) {}
+    : hw_(&hw), tmem_(hw.tmem.present ? hw.tmem.columns : 0, kTmemAllocMinColumns) {}
 
 std::optional<std::string> Occupancy::never_fits(const CtaResources& r) const {
   if (r.smem_bytes > hw_->smem.max_per_cta.bytes) {

@@ -3,19 +3,20 @@
 #include <algorithm>
 #include <bit>
 
+#include <fmt/format.h>
+
 namespace bwsim {
 
 void TmemSpec::read(ConfigReader& r) {
   present = true;
   r.owned_by("occupancy");  // the allocator: what fits
   r.req("columns", columns, "32-bit TMEM columns per lane");
-  r.opt("alloc_min_columns", alloc_min_columns, 32u, "smallest allocation; allocations are powers of two");
   r.owned_by("tmem_port");
   r.req("bandwidth", bandwidth, "tcgen05.ld/st bandwidth between TMEM and registers per SM");
   auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
   r.check(pow2(columns), "columns", "must be a power of two");
-  r.check(pow2(alloc_min_columns) && alloc_min_columns <= columns, "alloc_min_columns",
-          "must be a power of two no larger than tmem.columns");
+  r.check(columns >= kTmemAllocMinColumns, "columns",
+          fmt::format("must be at least {}", kTmemAllocMinColumns));
   r.check(bandwidth.value > 0, "bandwidth", "must be positive");
 }
 

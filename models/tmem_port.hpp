@@ -19,11 +19,12 @@ namespace bwsim {
 /// TMEM lanes per SM: one per accumulator row of an M=128 MMA, on every tcgen05 part (an
 /// architectural constant, not a config key: no kernel could use other than 128).
 inline constexpr uint32_t kTmemLanes = 128;
+/// tcgen05.alloc takes a power of two of at least 32 columns (PTX ISA): likewise a constant.
+inline constexpr uint32_t kTmemAllocMinColumns = 32;
 
 struct TmemSpec {
   bool present = false;
-  uint32_t columns = 0;  // 32-bit columns
-  uint32_t alloc_min_columns = 0;
+  uint32_t columns = 0;     // 32-bit columns
   BytesPerCycle bandwidth;  // tcgen05.ld/st between TMEM and registers, per SM
   [[nodiscard]] uint64_t bytes() const { return uint64_t{kTmemLanes} * columns * 4; }
   void read(ConfigReader& r);

@@ -285,6 +285,25 @@ MicroResult latency_micro(const HwSpec& hw, const MicroOptions& o, bool l2) {
 
 }  // namespace
 
+// A grid of one-warp CTAs, each busy for a fixed time: how many run at once on an SM (the CTA,
+// warp and register limits), from how many waves the grid takes.
+MicroResult cta_occupancy(const HwSpec& hw, const MicroOptions& o) {
+  Simulation sim;
+  Gpu gpu(sim, hw, ClockMode::kBoost);
+  constexpr uint32_t kBusy = 1000;  // cycles per CTA
+  const uint32_t per_sm = std::max(1u, std::min(o.count, 1024u));
+  Kernel k = one_cta("cta-occupancy", {Role{"busy", {Op::delay(kBusy)}}}, {}, hw.sm.count * per_sm);
+  k.resources.threads = 32;
+  k.resources.registers_per_thread = 64;
+  const KernelResult r = gpu.run(k);
+  const double waves = std::round(cycles(gpu, r.duration()) / kBusy);
+  return {"cta-occupancy",
+          "one-warp CTAs (64 registers per thread, no SMEM) resident at once per SM",
+          {MicroRow{{{"ctas_per_sm", std::ceil(per_sm / waves)},
+                     {"waves", waves},
+                     {"cycles", cycles(gpu, r.duration())}}}}};
+}
+
 std::vector<std::pair<std::string, std::string>> micro_list() {
   return {
       {"mma-latency", "one tensor instruction, issue -> commit (--kind --m --n --a-tmem --pair)"},
@@ -293,7 +312,8 @@ std::vector<std::pair<std::string, std::string>> micro_list() {
       {"tma-bandwidth", "HBM streaming read (or --copy) by TMA against bytes in flight per SM (--inflight)"},
       {"hbm-latency", "dependent loads that miss L2, near and cross-die"},
       {"l2-bandwidth", "all SMs re-reading an L2-resident buffer"},
-      {"l2-latency", "dependent loads that hit in L2, near and cross-die"}};
+      {"l2-latency", "dependent loads that hit in L2, near and cross-die"},
+      {"cta-occupancy", "one-warp CTAs resident at once per SM (--count CTAs per SM in the grid)"}};
 }
 
 MicroResult run_micro(const std::string& name, const HwSpec& hw, const MicroOptions& o) {
@@ -304,6 +324,7 @@ MicroResult run_micro(const std::string& name, const HwSpec& hw, const MicroOpti
   if (name == "hbm-latency") return latency_micro(hw, o, false);
   if (name == "l2-latency") return latency_micro(hw, o, true);
   if (name == "l2-bandwidth") return l2_bandwidth(hw, o);
+  if (name == "cta-occupancy") return cta_occupancy(hw, o);
   std::string names;
   for (const auto& [n, d] : micro_list()) names += (names.empty() ? "" : ", ") + n;
   throw InputError(fmt::format("unknown microbenchmark '{}' (one of: {})", name, names));

@@ -183,8 +183,8 @@ TEST(MemorySystem, MulticastReadsOnceAndDeliversToEachSm) {
 }
 
 TEST(MemorySystem, RemoteHomeAddsTheCrossPartitionLatencyOnce) {
-  HwSpec hw = simple_hw({"sm.dies=2", "l2.partitions=2", "hbm.channels_per_stack=2", "hbm.stacks=2",
-                         "l2.cross_partition_latency=300"});
+  HwSpec hw =
+      simple_hw({"sm.dies=2", "hbm.channels_per_stack=2", "hbm.stacks=2", "l2.cross_partition_latency=300"});
   Fixture f(hw);
   const uint32_t t = f.amap.allocate("x", 256, 4096);
   // Find one block homed on die 0 and one on die 1; read both from SM 0 (die 0).

@@ -72,13 +72,9 @@ class Builder {
           if (!hw_.nvlink.present) {
             throw InputError(fmt::format("--tp {}: {} has no NVLink in its config", o_.tp, hw_.name));
           }
-          const double per_direction = static_cast<double>(hw_.nvlink.bandwidth.bytes_per_s) / 2;
           StepKernel k;
           k.gap_us_each = o_.kernel_gap_us;
-          k.us_each =
-              (2 * (n - 1) / n * bytes / per_direction + 2 * (n - 1) * hw_.nvlink.latency.tick.seconds()) *
-                  1e6 +
-              o_.kernel_gap_us;
+          k.us_each = ring_all_reduce_seconds(hw_.nvlink, bytes, n) * 1e6 + o_.kernel_gap_us;
           k.bound = "NVLink";
           return k;
         });
