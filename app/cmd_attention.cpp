@@ -12,6 +12,7 @@
 #include "app/quant_options.hpp"
 #include "app/trace_options.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
@@ -168,10 +169,10 @@ int run_attention(const cli::po::variables_map& vm) {
     }
     for (const AttentionKernelTime& k : tm->kernels) {
       out << fmt::format("  {:<11} {:.2f} us{}\n",
-                         k.name.substr(0, k.name.find(' ')) == "attention" ? "main" : k.name, k.us,
+                         k.name.substr(0, k.name.find(' ')) == "attention" ? "main" : k.name, k.us(),
                          k.sampled ? " (sampled: first wave at two KV lengths, then list-scheduled)" : "");
     }
-    out << fmt::format("  time        {:.2f} us = {:.0f} SM cycles\n", tm->time_s * 1e6, tm->sm_cycles);
+    out << fmt::format("  time        {:.2f} us = {:.0f} SM cycles\n", tm->time.seconds() * 1e6, tm->sm_cycles);
     out << fmt::format("  throughput  {:.1f} TFLOP/s = {:.1f}% of the BF16 dense peak ({:.0f} TFLOP/s)\n",
                        tm->tflops, tm->pct_of_peak, tm->peak_tflops);
     out << fmt::format(
@@ -220,11 +221,11 @@ int run_attention(const cli::po::variables_map& vm) {
                    {"k", source_text(data.k_file, data.k, data.seed)},
                    {"k_rope", p.rope_dim > 0 ? source_text(data.k_rope_file, data.k, data.seed) : "none"},
                    {"v", source_text(data.v_file, data.v, data.seed)}};
-  doc["work"] = {{"flops", flops},
+  doc["work"] = dotted_object({{"flops", flops},
                  {"bytes.kv_cache", kv_bytes},
                  {"bytes.q_o", qo_bytes},
                  {"roofline.time_us", std::max(t_math, t_mem) * 1e6},
-                 {"roofline.bound", t_math >= t_mem ? "compute" : "memory"}};
+                 {"roofline.bound", t_math >= t_mem ? "compute" : "memory"}});
   boost::json::object fj{{"mode", f.mode}, {"rows", f.rows}, {"outputs", f.outputs}};
   if (fs.mode != FunctionalSpec::Mode::kOff) {
     fj["error"] = metrics_json(f.error);
@@ -244,33 +245,20 @@ int run_attention(const cli::po::variables_map& vm) {
   if (tm) {
     boost::json::array ks;
     for (const AttentionKernelTime& k : tm->kernels)
-      ks.push_back({{"name", k.name}, {"us", k.us}, {"sampled", k.sampled}});
-    doc["timing"] = {{"kernel", tm->plan.kernel},
-                     {"ctas", tm->plan.ctas},
-                     {"ctas_per_sm", tm->plan.ctas_per_sm},
-                     {"block_n", tm->plan.block_n},
-                     {"stages", tm->plan.stages},
-                     {"splits", tm->plan.splits},
-                     {"exp_on_fma", tm->plan.exp_on_fma},
-                     {"kernels", std::move(ks)},
-                     {"time_us", tm->time_s * 1e6},
-                     {"sm_cycles", tm->sm_cycles},
-                     {"tflops", tm->tflops},
-                     {"pct_of_peak", tm->pct_of_peak},
-                     {"bytes.hbm_read", tm->hbm_read},
-                     {"bytes.hbm_write", tm->hbm_write},
-                     {"bytes.l2_read", tm->l2_read},
-                     {"bytes.l2_hit", tm->l2_hit},
-                     {"hbm_tb_s", tm->hbm_tb_s},
-                     {"exp2", tm->exp2},
-                     {"fma", tm->fma},
-                     {"util.tensor", tm->util_tensor},
-                     {"util.mufu", tm->util_mufu},
-                     {"util.fma", tm->util_fma},
-                     {"util.smem", tm->util_smem},
-                     {"util.hbm", tm->util_dram},
-                     {"bound", tm->bound},
-                     {"sampled", tm->sampled}};
+      ks.push_back({{"name", k.name}, {"us", k.us()}, {"sampled", k.sampled}});
+    boost::json::object tj{{"kernel", tm->plan.kernel},
+                           {"ctas", tm->plan.ctas},
+                           {"ctas_per_sm", tm->plan.ctas_per_sm},
+                           {"block_n", tm->plan.block_n},
+                           {"stages", tm->plan.stages},
+                           {"splits", tm->plan.splits},
+                           {"exp_on_fma", tm->plan.exp_on_fma},
+                           {"kernels", std::move(ks)}};
+    for (auto& [key, value] : kernel_metrics_json(*tm)) tj[key] = value;  // time, throughput, bytes, util, bound
+    tj["hbm_tb_s"] = tm->hbm_tb_s;
+    tj["ops"] = {{"exp2", tm->exp2}, {"fma", tm->fma}};
+    tj["sampled"] = tm->sampled;
+    doc["timing"] = std::move(tj);
   }
   if (trace) {
     TraceDoc td;

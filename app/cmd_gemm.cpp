@@ -180,22 +180,12 @@ boost::json::object outcome_json(const Outcome& o, const Setup& s) {
                {"waves", static_cast<double>(pl.work_items) / pl.clusters},
                {"smem_per_cta", pl.resources.smem_bytes},
                {"tmem_columns", pl.resources.tmem_columns}};
-  j["timing"] = {{"time_us", t.time.seconds() * 1e6},
-                 {"sm_cycles", t.sm_cycles},
-                 {"tflops", t.tflops},
-                 {"peak_tflops", t.peak_tflops},
-                 {"pct_of_peak", t.pct_of_peak},
-                 {"bound", t.bound},
-                 {"bound_detail", t.bound_detail},
-                 {"utilization", {{"tensor", t.util.tensor}, {"smem", t.util.smem}, {"hbm", t.util.dram}}}};
-  j["bytes"] = {{"hbm_read", t.hbm_read}, {"hbm_write", t.hbm_write}, {"l2_read", t.l2_read},
-                {"l2_write", t.l2_write}, {"l2_hit", t.l2_hit},       {"l2_hit_rate", l2_hit_rate(t)},
-                {"smem", t.smem}};
-  j["arithmetic_intensity"] = t.arithmetic_intensity;
+  for (auto& [key, value] : kernel_metrics_json(t)) j[key] = value;  // time, throughput, bytes, util, bound
+  j["intensity"] = {{"flop_per_hbm_byte", t.arithmetic_intensity}};
   boost::json::array kernels;
   for (const KernelResult& k : t.kernels) {
     kernels.push_back(boost::json::object{{"name", k.name},
-                                          {"time_us", k.duration().seconds() * 1e6},
+                                          {"us", k.duration().seconds() * 1e6},
                                           {"sm_cycles", k.sm_cycles},
                                           {"ctas", k.ctas},
                                           {"events", k.events}});

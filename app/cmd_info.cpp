@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "sim/json_out.hpp"
 #include "app/commands.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/table.hpp"
@@ -33,18 +34,6 @@ std::string_view format_label(MmaKind k) {
       return "nvfp4";
   }
   return "?";
-}
-
-void insert_dotted(boost::json::object& root, std::string_view path, boost::json::value v) {
-  boost::json::object* node = &root;
-  size_t pos = 0;
-  for (size_t dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.', pos)) {
-    auto& child = (*node)[path.substr(pos, dot - pos)];
-    if (!child.is_object()) child = boost::json::object();
-    node = &child.as_object();
-    pos = dot + 1;
-  }
-  (*node)[path.substr(pos)] = std::move(v);
 }
 
 int run_info(const cli::po::variables_map& vm) {

@@ -12,6 +12,7 @@
 #include "app/quant_options.hpp"
 #include "app/step_report.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
@@ -160,9 +161,9 @@ int run_model(const cli::po::variables_map& vm) {
     wj[std::string(weight_class_name(c))] = wb.by_class[static_cast<size_t>(c)];
   wj["mtp"] = wb.mtp;
   wj["total"] = wb.total();
-  doc["quantization"] = {
-      {"plan", q.text()}, {"bytes.weights", std::move(wj)}, {"bytes.kv_per_token", kv_bytes_per_token(m, q)}};
-  doc["memory"] = {{"hw", hw.name},
+  doc["quantization"] = dotted_object(
+      {{"plan", q.text()}, {"bytes.weights", std::move(wj)}, {"bytes.kv_per_token", kv_bytes_per_token(m, q)}});
+  doc["memory"] = dotted_object({{"hw", hw.name},
                    {"tp", co.tp},
                    {"context", co.context},
                    {"bytes.hbm", cap.hbm},
@@ -172,7 +173,7 @@ int run_model(const cli::po::variables_map& vm) {
                    {"bytes.kv_per_sequence", cap.kv_per_sequence},
                    {"max_sequences", cap.max_sequences},
                    {"fits", cap.fits()},
-                   {"smallest_tp", min_tp}};
+                   {"smallest_tp", min_tp}});
   // Steps: a decode step of `batch` sequences at the context, and the prefill of one prompt.
   const auto& step = vm["step"].as<std::string>();
   if (step != "off" && step != "decode" && step != "prefill" && step != "both")

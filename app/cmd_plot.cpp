@@ -101,8 +101,8 @@ Csv compare_table(const json::object& doc, const std::string& file) {
               "time.us",
               "throughput.tflops",
               "throughput.pct_of_peak",
-              "bytes.hbm",
-              "l2.hit_rate",
+              "bytes.hbm.total",
+              "bytes.l2.hit_rate",
               "intensity.flop_per_hbm_byte",
               "error.rel_frobenius",
               "error.sqnr_db"};
@@ -112,16 +112,14 @@ Csv compare_table(const json::object& doc, const std::string& file) {
   try {
     for (const json::value& rv : doc.at("results").as_array()) {
       const json::object& r = rv.as_object();
-      const json::object& t = r.at("timing").as_object();
+      const json::object& t = r.at("throughput").as_object();
       const json::object& b = r.at("bytes").as_object();
       const json::value& f = r.at("functional");
       const json::object* err = f.is_object() ? &f.as_object().at("error").as_object() : nullptr;
       c.rows.push_back({std::string(r.at("format").as_string()),
-                        std::string(r.at("plan").at("tile").as_string()), num(t.at("time_us")),
-                        num(t.at("tflops")), num(t.at("pct_of_peak")),
-                        fmt::format("{:.10g}", b.at("hbm_read").to_number<double>() +
-                                                   b.at("hbm_write").to_number<double>()),
-                        num(b.at("l2_hit_rate")), num(r.at("arithmetic_intensity")),
+                        std::string(r.at("plan").at("tile").as_string()), num(r.at("time").at("us")),
+                        num(t.at("tflops")), num(t.at("pct_of_peak")), num(b.at("hbm").at("total")),
+                        num(b.at("l2").at("hit_rate")), num(r.at("intensity").at("flop_per_hbm_byte")),
                         err != nullptr ? num(err->at("rel_frobenius")) : "",
                         err != nullptr ? num(err->at("sqnr_db")) : ""});
     }
@@ -231,7 +229,7 @@ int run_plot(const cli::po::variables_map& vm) {
           const json::object& o = k.as_object();
           if (!o.contains("flops_each")) continue;
           const double fl = json::value_to<double>(o.at("flops_each"));
-          const double by = json::value_to<double>(o.at("bytes.hbm_each"));
+          const double by = json::value_to<double>(o.at("bytes").at("hbm_each"));
           const double us = json::value_to<double>(o.at("us_each"));
           if (fl <= 0 || by <= 0 || us <= 0) continue;
           xs.push_back(fl / by);

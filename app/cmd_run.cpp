@@ -11,6 +11,7 @@
 #include "app/commands.hpp"
 #include "app/step_report.hpp"
 #include "app/trace_options.hpp"
+#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
@@ -141,7 +142,7 @@ int run_run(const cli::po::variables_map& vm) {
                      {"prompt", s.prompt},
                      {"output", s.output},
                      {"mtp_drafts", s.mtp.drafts}};
-  doc["memory"] = {{"bytes.hbm", c.hbm},
+  doc["memory"] = dotted_object({{"bytes.hbm", c.hbm},
                    {"bytes.usable", c.usable},
                    {"bytes.weights", c.weights},
                    {"bytes.workspace", c.activations},
@@ -149,7 +150,7 @@ int run_run(const cli::po::variables_map& vm) {
                    {"bytes.kv_per_sequence", c.kv_per_sequence},
                    {"max_concurrency", c.max_sequences},
                    {"fits", r.fits},
-                   {"smallest_tp", r.fits ? s.tp : r.smallest_tp}};
+                   {"smallest_tp", r.fits ? s.tp : r.smallest_tp}});
   // Published claims, side by side with the simulation.
   boost::json::array claims;
   const auto print_claims = [&] {

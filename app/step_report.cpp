@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/json_out.hpp"
 #include "sim/table.hpp"
 
 namespace bwsim::app {
@@ -22,7 +23,7 @@ void print_step(std::ostream& out, const StepTiming& t) {
 boost::json::object step_json(const StepTiming& t) {
   boost::json::array ks;
   for (const StepKernel& k : t.kernels) {
-    ks.push_back({{"name", k.name},
+    ks.push_back(dotted_object({{"name", k.name},
                   {"kind", k.kind},
                   {"shape", k.shape},
                   {"launches", k.launches},
@@ -30,11 +31,15 @@ boost::json::object step_json(const StepTiming& t) {
                   {"us", k.us()},
                   {"bytes.hbm_each", k.hbm_bytes_each},
                   {"flops_each", k.flops_each},
-                  {"bound", k.bound}});
+                  {"bound", k.bound}}));
   }
-  return {{"batch", t.shape.batch},    {"q_len", t.shape.q_len},   {"context", t.shape.context},
-          {"time_us", t.time_s * 1e6}, {"bytes.hbm", t.hbm_bytes}, {"flops", t.flops},
-          {"kernels", std::move(ks)}};
+  return dotted_object({{"batch", t.shape.batch},
+                        {"q_len", t.shape.q_len},
+                        {"context", t.shape.context},
+                        {"time.us", t.time_s * 1e6},
+                        {"bytes.hbm", t.hbm_bytes},
+                        {"flops", t.flops},
+                        {"kernels", std::move(ks)}});
 }
 
 }  // namespace bwsim::app

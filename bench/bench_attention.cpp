@@ -37,7 +37,7 @@ void run(benchmark::State& state, const AttentionProblem& p, const AttentionTimi
   double us = 0;
   for (auto _ : state) {
     const AttentionTiming t = simulate_attention(p, b200(), o);
-    us = t.time_s * 1e6;
+    us = t.time.seconds() * 1e6;
     benchmark::DoNotOptimize(us);
   }
   state.counters["simulated_us"] = us;

@@ -92,6 +92,7 @@ KernelResult Executor::finish() {
   r.stats = sim.stats().roi_delta();
   const BusyTime after = busy_now();
   r.busy.tensor = after.tensor - busy_before_.tensor;
+  r.busy.tensor_math = after.tensor_math - busy_before_.tensor_math;
   r.busy.smem = after.smem - busy_before_.smem;
   r.busy.dram = after.dram - busy_before_.dram;
   kernel_ = nullptr;
@@ -102,6 +103,7 @@ BusyTime Executor::busy_now() const {
   BusyTime b;
   for (const Sm& s : gpu_.sms) {
     b.tensor += s.tensor.busy();
+    b.tensor_math += s.tensor.math();
     b.smem += s.smem.busy();
   }
   b.dram = gpu_.mem.dram_busy();

@@ -25,7 +25,8 @@ enum class ClockMode { kBoost, kSustained };
 
 /// Busy time of each kind of resource over a kernel, summed over its instances.
 struct BusyTime {
-  Tick tensor{0};     // tensor pipes (all SMs)
+  Tick tensor{0};       // tensor pipes (all SMs)
+  Tick tensor_math{0};  // of which doing math
   Tick dram{0};       // DRAM channels
   Tick sm_ports{0};   // NoC ingress ports
   Tick l2_slices{0};  // L2 slice ports

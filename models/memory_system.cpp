@@ -126,15 +126,15 @@ MemorySystem::MemorySystem(Simulation& sim, const HwSpec& hw, const ClockDomain&
   sm_ports_.resize(hw.sm.count);
   links_.resize(partitions_);
   StatGroup g(sim.stats(), "gpu");
-  stats_.read_bytes = g.counter("l2.read_bytes", "bytes read through L2 (sector-rounded)", "B");
-  stats_.write_bytes = g.counter("l2.write_bytes", "bytes written into L2", "B");
-  stats_.hit_bytes = g.counter("l2.hit_bytes", "read bytes served by L2", "B");
-  stats_.miss_bytes = g.counter("l2.miss_bytes", "read bytes fetched from DRAM", "B");
-  stats_.blocks = g.counter("l2.block_accesses", "tracking-block lookups");
-  stats_.writeback_bytes = g.counter("l2.writeback_bytes", "dirty bytes written back on eviction", "B");
-  stats_.cross_bytes = g.counter("noc.cross_partition_bytes", "bytes that crossed the die-to-die link", "B");
-  stats_.hbm_read = g.counter("hbm.read_bytes", "bytes read from DRAM", "B");
-  stats_.hbm_write = g.counter("hbm.write_bytes", "bytes written to DRAM", "B");
+  stats_.read_bytes = g.counter("bytes.l2.read", "bytes read through L2 (sector-rounded)", "B");
+  stats_.write_bytes = g.counter("bytes.l2.write", "bytes written into L2", "B");
+  stats_.hit_bytes = g.counter("bytes.l2.hit", "read bytes served by L2", "B");
+  stats_.miss_bytes = g.counter("bytes.l2.miss", "read bytes fetched from DRAM", "B");
+  stats_.blocks = g.counter("ops.l2_block_lookups", "tracking-block lookups");
+  stats_.writeback_bytes = g.counter("bytes.l2.writeback", "dirty bytes written back on eviction", "B");
+  stats_.cross_bytes = g.counter("bytes.die_link", "bytes that crossed the die-to-die link", "B");
+  stats_.hbm_read = g.counter("bytes.hbm.read", "bytes read from DRAM (whole accesses)", "B");
+  stats_.hbm_write = g.counter("bytes.hbm.write", "bytes written to DRAM (whole accesses)", "B");
 }
 
 namespace {

@@ -100,6 +100,7 @@ MmaTiming TensorPipe::issue(const op::Mma& mma, Tick now, std::span<TensorPipe* 
     for (TensorPipe* p : pipes) {
       p->pipe_.reserve(start, end - start);
       p->busy_ += end - start;
+      p->math_ += compute_t;
       if (p->trace_ != nullptr && p->trace_->wants(p->sm_)) p->trace_->mma(p->sm_, start, end);
     }
     last_start = start;

@@ -53,6 +53,8 @@ class TensorPipe {
   static MmaTiming issue(const op::Mma& mma, Tick now, std::span<TensorPipe* const> pipes);
 
   [[nodiscard]] Tick busy() const { return busy_; }
+  /// Of busy(), the time spent on math (not waiting for SMEM operands).
+  [[nodiscard]] Tick math() const { return math_; }
   [[nodiscard]] Tick next_free() const { return pipe_.next_free(); }
   [[nodiscard]] const TensorSpec& spec() const { return *spec_; }
   void set_trace(GpuTrace* t) { trace_ = t; }
@@ -68,6 +70,7 @@ class TensorPipe {
   GpuTrace* trace_ = nullptr;
   ResourceTimeline pipe_;
   Tick busy_{0};
+  Tick math_{0};
 };
 
 }  // namespace bwsim

@@ -52,23 +52,23 @@ inline Tick bytes_time(const ClockDomain& clk, uint64_t bytes, double bytes_per_
 
 namespace bwsim {
 
-/// Counters of the per-SM units, summed over the SMs. The names ("gpu.sm.mma_macs") are the
+/// Counters of the per-SM units, summed over the SMs. The names ("gpu.ops.mma_macs") are the
 /// stable ones reports, sweeps and tests read; registration order is the JSON order.
 struct SmCounters {
   explicit SmCounters(StatsRegistry& r) : reg(&r) {
-    StatGroup g(r, "gpu.sm");
-    mma_instructions = g.counter("mma_instructions", "tensor instructions issued");
-    mma_macs = g.counter("mma_macs", "multiply-accumulates done by tensor instructions");
-    tma_loads = g.counter("tma_loads", "TMA box loads");
-    tma_load_bytes = g.counter("tma_load_bytes", "bytes loaded by TMA (per destination SM)", "B");
-    tma_store_bytes = g.counter("tma_store_bytes", "bytes stored by TMA", "B");
-    loads = g.counter("loads", "global loads (LDG)");
-    load_bytes = g.counter("load_bytes", "bytes of global loads", "B");
-    smem_bytes = g.counter("smem_bytes", "shared-memory bytes read and written", "B");
-    tmem_bytes = g.counter("tmem_bytes", "TMEM bytes moved by tcgen05.ld/st/cp", "B");
-    exp2 = g.counter("exp2", "MUFU exp2 operations");
-    fma = g.counter("fma", "FP32 FMA operations");
-    ctas = g.counter("ctas", "CTAs run");
+    StatGroup g(r, "gpu");
+    mma_instructions = g.counter("ops.mma_instructions", "tensor instructions issued");
+    mma_macs = g.counter("ops.mma_macs", "multiply-accumulates done by tensor instructions");
+    tma_loads = g.counter("ops.tma_loads", "TMA box loads");
+    tma_load_bytes = g.counter("bytes.tma.load", "bytes loaded by TMA (per destination SM)", "B");
+    tma_store_bytes = g.counter("bytes.tma.store", "bytes stored by TMA", "B");
+    loads = g.counter("ops.loads", "global loads (LDG)");
+    load_bytes = g.counter("bytes.ldg", "bytes of global loads", "B");
+    smem_bytes = g.counter("bytes.smem", "shared-memory bytes read and written", "B");
+    tmem_bytes = g.counter("bytes.tmem", "TMEM bytes moved by tcgen05.ld/st/cp", "B");
+    exp2 = g.counter("ops.exp2", "MUFU exp2 operations");
+    fma = g.counter("ops.fma", "FP32 FMA operations");
+    ctas = g.counter("ops.ctas", "CTAs run");
   }
   void add(StatId id, uint64_t n = 1) const { reg->add(id, n); }
 

@@ -148,4 +148,22 @@ void write_file_atomic(const std::filesystem::path& path, std::span<const std::s
   }
 }
 
+void insert_dotted(boost::json::object& root, std::string_view path, boost::json::value v) {
+  boost::json::object* node = &root;
+  size_t pos = 0;
+  for (size_t dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.', pos)) {
+    auto& child = (*node)[path.substr(pos, dot - pos)];
+    if (!child.is_object()) child = boost::json::object();
+    node = &child.as_object();
+    pos = dot + 1;
+  }
+  (*node)[path.substr(pos)] = std::move(v);
+}
+
+boost::json::object dotted_object(const boost::json::object& flat) {
+  boost::json::object o;
+  for (const auto& [path, v] : flat) insert_dotted(o, path, v);
+  return o;
+}
+
 }  // namespace bwsim

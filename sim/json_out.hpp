@@ -1,7 +1,11 @@
 // JSON output: deterministic pretty-printing and all-or-nothing file writes.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+
+#include <initializer_list>
+#include <utility>
 
 #include <filesystem>
 #include <span>
@@ -14,6 +18,12 @@ namespace bwsim {
 /// Indented JSON. Objects keep insertion order; doubles print in the shortest form that reads
 /// back exactly; non-finite doubles print as null. Same value, same bytes.
 std::string to_json_text(const boost::json::value& v);
+
+/// Sets `v` at the dotted `path` under `root` ("bytes.hbm" -> root.bytes.hbm), making objects
+/// on the way: reports spell a metric by the same dotted name as sweep CSVs and stats.
+void insert_dotted(boost::json::object& root, std::string_view path, boost::json::value v);
+/// `flat` with each dotted key nested by insert_dotted, in order: dotted_object({{"bytes.hbm", 1}}).
+boost::json::object dotted_object(const boost::json::object& flat);
 
 /// Writes `content` to `path` through a temporary file in the same directory and a rename, so
 /// readers never see half a file. Throws InputError naming `flag` if the path is not writable.

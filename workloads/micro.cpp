@@ -209,8 +209,8 @@ MicroResult tma_bandwidth(const HwSpec& hw, const MicroOptions& o) {
     res.rows.push_back(
         MicroRow{{{"inflight_bytes_per_sm", static_cast<double>(slots * box)},
                   {"tb_per_s", moved / r.duration().seconds() * 1e-12},
-                  {"hbm_read_gb", static_cast<double>(sim.stats().value("gpu.hbm.read_bytes")) * 1e-9},
-                  {"hbm_write_gb", static_cast<double>(sim.stats().value("gpu.hbm.write_bytes")) * 1e-9}}});
+                  {"hbm_read_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.read")) * 1e-9},
+                  {"hbm_write_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.write")) * 1e-9}}});
   }
   return res;
 }
@@ -224,14 +224,14 @@ MicroResult l2_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   const uint32_t src = gpu.amap.allocate("src", rows, kRowBytes);
   const auto slots = std::min<uint32_t>(hw.tma.max_inflight_boxes, 16);
   stream(gpu, src, src, rows, box / kRowBytes, slots, false, "l2-warm");  // first pass fills L2
-  const uint64_t miss_before = sim.stats().value("gpu.l2.miss_bytes");
+  const uint64_t miss_before = sim.stats().value("gpu.bytes.l2.miss");
   const KernelResult r = stream(gpu, src, src, rows, box / kRowBytes, slots, false, "l2-read");
   const double moved = static_cast<double>(rows / (box / kRowBytes) * box);
   return {"l2-bandwidth",
           "all SMs re-read a buffer that fits in L2",
           {MicroRow{
               {{"tb_per_s", moved / r.duration().seconds() * 1e-12},
-               {"miss_bytes", static_cast<double>(sim.stats().value("gpu.l2.miss_bytes") - miss_before)}}}}};
+               {"miss_bytes", static_cast<double>(sim.stats().value("gpu.bytes.l2.miss") - miss_before)}}}}};
 }
 
 // A pointer chase from SM 0: `count` dependent 32-byte loads to blocks homed near (on SM 0's

@@ -321,12 +321,12 @@ TEST_F(Cli, AttentionReportsErrorPerBucketAsJson) {
   EXPECT_EQ(f.at("buckets").as_array().size(), 2u);
   EXPECT_GT(f.at("error").as_object().at("rel_frobenius").to_number<double>(), 0.0);
   // 5000 tokens x 2 KV heads x 64 dims x (K and V) x 4.5 bits.
-  EXPECT_DOUBLE_EQ(doc.at("work").as_object().at("bytes.kv_cache").to_number<double>(),
+  EXPECT_DOUBLE_EQ(doc.at("work").at("bytes").at("kv_cache").to_number<double>(),
                    5000.0 * 2 * 64 * 2 * 4.5 / 8);
   // The kernels' timing: a prefill of 5000 queries, RoPE as its own kernel first.
   EXPECT_CONTAINS(r.out, "fa4-like tcgen05 prefill");
   const auto& t = doc.at("timing").as_object();
-  EXPECT_GT(t.at("time_us").to_number<double>(), 0.0);
+  EXPECT_GT(t.at("time").at("us").to_number<double>(), 0.0);
   EXPECT_EQ(t.at("kernels").as_array().front().as_object().at("name").as_string(), "rope");
 }
 
@@ -483,10 +483,10 @@ TEST_F(Cli, AttentionWithDecoupledRopeDims) {
   EXPECT_NEAR(boost::json::value_to<double>(p.at("softmax_scale")),
               1.0 / std::sqrt(192.0) * std::pow(0.1 * std::log(40.0) + 1, 2), 1e-12);
   // Per token: 4 heads x 256 + 64 shared elements at 4.5 bits.
-  EXPECT_DOUBLE_EQ(boost::json::value_to<double>(doc.at("work").at("bytes.kv_cache")),
+  EXPECT_DOUBLE_EQ(boost::json::value_to<double>(doc.at("work").at("bytes").at("kv_cache")),
                    1024.0 * (4 * 256 + 64) * 4.5 / 8);
   EXPECT_EQ(doc.at("functional").at("outputs").as_int64(), 8 * 128);
-  EXPECT_GT(boost::json::value_to<double>(doc.at("timing").at("time_us")), 0);
+  EXPECT_GT(boost::json::value_to<double>(doc.at("timing").at("time").at("us")), 0);
 }
 
 }  // namespace
@@ -498,8 +498,8 @@ TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {
   const auto& res = doc.at("result");
   EXPECT_EQ(res.at("format").as_string(), "nvfp4");
   EXPECT_EQ(res.at("mma_kind").as_string(), "mxf4nvf4");
-  EXPECT_GT(boost::json::value_to<double>(res.at("timing").at("time_us")), 0.0);
-  EXPECT_GT(boost::json::value_to<double>(res.at("bytes").at("hbm_read")), 0.0);
+  EXPECT_GT(boost::json::value_to<double>(res.at("time").at("us")), 0.0);
+  EXPECT_GT(boost::json::value_to<double>(res.at("bytes").at("hbm").at("read")), 0.0);
   EXPECT_EQ(res.at("functional").at("mode").as_string(), "full");
   EXPECT_EQ(boost::json::value_to<int64_t>(res.at("functional").at("outputs")), 256 * 256);
   const double err = boost::json::value_to<double>(res.at("functional").at("error").at("rel_frobenius"));

@@ -51,7 +51,7 @@ TEST(Executor, SingleMmaCostsFixedLatencyPlusNOver2) {
   const KernelResult r =
       gpu.run(single("mma", {Op::mark(0), Op::mma_op(shape(128, 64), 1, 0), Op::wait(0, 0), Op::mark(1)}));
   EXPECT_EQ(between_marks(r), nanoseconds(132));
-  EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 1u);
+  EXPECT_EQ(sim.stats().value("gpu.ops.mma_instructions"), 1u);
 }
 
 TEST(Executor, BackToBackMmasAreBoundByTensorPipeOrSmem) {
@@ -82,7 +82,7 @@ TEST(Executor, TmaLoadArrivesOnItsBarrier) {
   const KernelResult r = gpu.run(
       single("tma", {Op::mark(0), Op::tma_load(Region{t, 0, 1, 0, 64}, 0), Op::wait(0, 0), Op::mark(1)}));
   EXPECT_EQ(between_marks(r), nanoseconds(145));
-  EXPECT_EQ(sim.stats().value("gpu.sm.tma_loads"), 1u);
+  EXPECT_EQ(sim.stats().value("gpu.ops.tma_loads"), 1u);
 }
 
 TEST(Executor, ProducerConsumerPipelineOverlapsLoadsAndMath) {
@@ -111,7 +111,7 @@ TEST(Executor, ProducerConsumerPipelineOverlapsLoadsAndMath) {
   // kernel ends when the last commit lands, not when the issuing role runs out of ops.
   EXPECT_GT(r.duration(), nanoseconds(8 * 8 * 128));  // at least all the math
   EXPECT_LT(r.duration(), nanoseconds(8 * (8 * 128 + 700)));
-  EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 64u);
+  EXPECT_EQ(sim.stats().value("gpu.ops.mma_instructions"), 64u);
 }
 
 TEST(Executor, AProgramBuiltAsItRunsTimesLikeTheWholeProgram) {
@@ -158,7 +158,7 @@ TEST(Executor, AProgramBuiltAsItRunsTimesLikeTheWholeProgram) {
       return p;
     };
     const KernelResult r = gpu.run(k);
-    EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 64u);
+    EXPECT_EQ(sim.stats().value("gpu.ops.mma_instructions"), 64u);
     EXPECT_EQ(r.marks.size(), 1u);
     return std::pair{r.duration(), r.marks.at(0).second};
   };
@@ -202,7 +202,7 @@ TEST(Executor, CtaPairMmaUsesBothSms) {
   ASSERT_EQ(r.marks.size(), 4u);
   for (const auto& [id, t] : r.marks) EXPECT_EQ(t, id == 0 ? Tick{0} : nanoseconds(248));
   EXPECT_EQ(r.duration(), nanoseconds(248));
-  EXPECT_EQ(sim.stats().value("gpu.sm.mma_macs"), 2u * 256 * 256 * 16);
+  EXPECT_EQ(sim.stats().value("gpu.ops.mma_macs"), 2u * 256 * 256 * 16);
 }
 
 TEST(Executor, ClustersOfFourMulticastAndPairUp) {
@@ -225,9 +225,9 @@ TEST(Executor, ClustersOfFourMulticastAndPairUp) {
     return p;
   };
   const KernelResult r = gpu.run(k);
-  EXPECT_EQ(sim.stats().value("gpu.l2.read_bytes"), 4096u);          // read once ...
-  EXPECT_EQ(sim.stats().value("gpu.sm.tma_load_bytes"), 4u * 4096);  // ... delivered to four SMs
-  EXPECT_EQ(sim.stats().value("gpu.sm.mma_instructions"), 1u);
+  EXPECT_EQ(sim.stats().value("gpu.bytes.l2.read"), 4096u);          // read once ...
+  EXPECT_EQ(sim.stats().value("gpu.bytes.tma.load"), 4u * 4096);  // ... delivered to four SMs
+  EXPECT_EQ(sim.stats().value("gpu.ops.mma_instructions"), 1u);
   EXPECT_GT(r.duration(), nanoseconds(120 + 64));  // the pair MMA after the load
   Kernel too_big = k;
   too_big.cluster_size = 16;

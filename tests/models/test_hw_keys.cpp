@@ -186,7 +186,10 @@ class Probes {
   void attention_case(AttentionProblem p) {
     try {
       const AttentionTiming t = simulate_attention(p, hw_, AttentionTimingOptions{});
-      for (double v : {t.time_s, t.hbm_read, t.hbm_write, t.l2_read, t.exp2, t.fma}) push(v);
+      push(static_cast<double>(t.time.ps()));
+      for (uint64_t b : {t.hbm_read, t.hbm_write, t.l2_read}) push(static_cast<double>(b));
+      push(t.exp2);
+      push(t.fma);
     } catch (const InputError&) {
       push(-1);
     }

@@ -78,7 +78,7 @@ TEST(MemorySystem, LoneReadMissThenHitCostTheirPathLatencies) {
   MemResult miss = f.mem.read(0, Region{t, 0, 1, 0, 64});
   EXPECT_EQ(miss.ready, nanoseconds(143));
   EXPECT_EQ(miss.miss_bytes, 64u);
-  EXPECT_EQ(f.sim.stats().value("gpu.hbm.read_bytes"), 64u);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), 64u);
   // Hit, later: noc 10 + lookup 20 + slice 1 + noc 10 + port 2.
   struct At {
     Fixture* f;
@@ -90,7 +90,7 @@ TEST(MemorySystem, LoneReadMissThenHitCostTheirPathLatencies) {
   f.sim.run();
   EXPECT_EQ(at.r.ready, nanoseconds(543));
   EXPECT_EQ(at.r.hit_bytes, 64u);
-  EXPECT_EQ(f.sim.stats().value("gpu.l2.hit_bytes"), 64u);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.l2.hit"), 64u);
 }
 
 TEST(MemorySystem, ReadDuringAFillWaitsForTheFill) {
@@ -101,7 +101,7 @@ TEST(MemorySystem, ReadDuringAFillWaitsForTheFill) {
   EXPECT_EQ(b.miss_bytes, 0u);  // no second DRAM read; the data leaves L2 when the fill lands (131 ns)
   EXPECT_EQ(a.ready, nanoseconds(143));
   EXPECT_EQ(b.ready, nanoseconds(143));  // to another SM's port: no later than the first reader
-  EXPECT_EQ(f.sim.stats().value("gpu.hbm.read_bytes"), 64u);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), 64u);
 }
 
 TEST(MemorySystem, SectorsAndBlocksOfA2DRegion) {
@@ -166,10 +166,10 @@ TEST(MemorySystem, WritesAllocateAndDirtyEvictionsReachDram) {
   Fixture f(simple_hw());
   const uint32_t t = f.amap.allocate("out", 1024, 4096);  // 4 MiB through a 64 KiB L2
   for (uint32_t i = 0; i < 1024; ++i) f.mem.write(0, Region{t, i, 1, 0, 4096});
-  EXPECT_EQ(f.sim.stats().value("gpu.l2.write_bytes"), 1024u * 4096);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.l2.write"), 1024u * 4096);
   // Everything that no longer fits was written back: at most capacity stays dirty in L2.
-  EXPECT_GE(f.sim.stats().value("gpu.hbm.write_bytes"), 1024u * 4096 - 64 * 1024);
-  EXPECT_EQ(f.sim.stats().value("gpu.hbm.read_bytes"), 0u);  // full-block writes never read
+  EXPECT_GE(f.sim.stats().value("gpu.bytes.hbm.write"), 1024u * 4096 - 64 * 1024);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), 0u);  // full-block writes never read
 }
 
 TEST(MemorySystem, MulticastReadsOnceAndDeliversToEachSm) {
@@ -178,8 +178,8 @@ TEST(MemorySystem, MulticastReadsOnceAndDeliversToEachSm) {
   const std::vector<uint32_t> dests{0, 1, 2, 3};
   MemResult r = f.mem.read(0, Region{t, 0, 16, 0, 256}, dests);
   EXPECT_EQ(r.bytes, 4096u);
-  EXPECT_EQ(f.sim.stats().value("gpu.l2.read_bytes"), 4096u);
-  EXPECT_EQ(f.sim.stats().value("gpu.hbm.read_bytes"), 4096u);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.l2.read"), 4096u);
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), 4096u);
 }
 
 TEST(MemorySystem, RemoteHomeAddsTheCrossPartitionLatencyOnce) {
@@ -217,7 +217,7 @@ uint64_t gemm_like_hits(const std::string& block, const std::string& capacity) {
       for (uint32_t k = 0; k < 32; ++k) f.mem.read(tile_m % 4, Region{a, tile_m * 128, 128, k * 128, 128});
     }
   }
-  return f.sim.stats().value("gpu.l2.hit_bytes");
+  return f.sim.stats().value("gpu.bytes.l2.hit");
 }
 
 TEST(MemorySystem, BlockTrackingAgreesWithLineTracking) {

@@ -52,15 +52,15 @@ TEST(AttentionTiming, PrefillIsComputeBoundAndExpBoundAtSmallHeadDim) {
   // FA4: at head_dim 64 each score element carries half the MMA work, and the exponentials
   // (MUFU, plus the share emulated on the FMA pipe) bind.
   const AttentionTiming d64 = timed("b200", prefill(8192, 16, 16, 64));
-  EXPECT_EQ(d64.bound.rfind("softmax", 0), 0u) << d64.bound << ": " << d64.bound_detail;
-  EXPECT_GT(std::max(d64.util_mufu, d64.util_fma), d64.util_tensor);
+  EXPECT_TRUE(d64.bound == "MUFU (exp2)" || d64.bound == "FMA pipe") << d64.bound << ": " << d64.bound_detail;
+  EXPECT_GT(std::max(d64.util.mufu, d64.util.fma), d64.util.tensor);
   EXPECT_LT(d64.pct_of_peak, d128.pct_of_peak - 10);
   // With exp2 on MUFU alone, MUFU is the limit and the layer is slower still.
   AttentionTimingOptions mufu_only;
   mufu_only.exp_on_fma = 0;
   const AttentionTiming d64m = timed("b200", prefill(8192, 16, 16, 64), mufu_only);
-  EXPECT_EQ(d64m.bound, "softmax: MUFU exp2");
-  EXPECT_GT(d64m.time_s, d64.time_s * 1.15);
+  EXPECT_EQ(d64m.bound, "MUFU (exp2)");
+  EXPECT_GT(d64m.time.seconds(), d64.time.seconds() * 1.15);
   // Hopper (FA3): 128 x 128 x 128 per block costs 2x the exp2 time on the tensor pipe.
   const AttentionTiming h = timed("h100", prefill(8192, 16, 16, 128));
   EXPECT_EQ(h.bound, "tensor pipe") << h.bound_detail;
@@ -72,7 +72,7 @@ TEST(AttentionTiming, CausalPrefillCostsAboutHalf) {
   for (const char* gpu : {"b200", "h100"}) {
     const AttentionTiming full = timed(gpu, prefill(16384, 16, 4, 128));
     const AttentionTiming causal = timed(gpu, prefill(16384, 16, 4, 128, true));
-    const double r = causal.time_s / full.time_s;
+    const double r = causal.time.seconds() / full.time.seconds();
     EXPECT_GT(r, 0.45) << gpu;
     EXPECT_LT(r, 0.6) << gpu;
     EXPECT_NEAR(
@@ -91,7 +91,7 @@ TEST(AttentionTiming, DecodeIsHbmBoundAndLinearInContext) {
     // The KV cache is read once: 2 x seq x 8 heads x 128 x 2 B.
     EXPECT_NEAR(t->hbm_read / (2.0 * 8 * 128 * 2 * (t == &a ? 131072 : 262144)), 1.0, 0.01);
   }
-  EXPECT_NEAR(b.time_s / a.time_s, 2.0, 0.12);
+  EXPECT_NEAR(b.time.seconds() / a.time.seconds(), 2.0, 0.12);
   EXPECT_TRUE(a.plan.decode);
   EXPECT_GT(a.plan.splits, 1u);
   EXPECT_EQ(a.kernels.size(), 2u);  // attention, then the split-KV reduction
@@ -101,15 +101,15 @@ TEST(AttentionTiming, DecodeScalesWithKvCacheBytes) {
   const AttentionTiming bf16 = timed("b200", decode(262144, KvFormat::kBf16));
   const AttentionTiming fp8 = timed("b200", decode(262144, KvFormat::kFp8Tensor));
   const AttentionTiming fp4 = timed("b200", decode(262144, KvFormat::kNvfp4));
-  EXPECT_NEAR(fp8.hbm_read / bf16.hbm_read, 0.5, 0.01);
-  EXPECT_NEAR(fp4.hbm_read / bf16.hbm_read, 4.5 / 16, 0.01);
+  EXPECT_NEAR(static_cast<double>(fp8.hbm_read) / static_cast<double>(bf16.hbm_read), 0.5, 0.01);
+  EXPECT_NEAR(static_cast<double>(fp4.hbm_read) / static_cast<double>(bf16.hbm_read), 4.5 / 16, 0.01);
   // Time follows the bytes: the achieved bandwidth stays within 15% across BF16 and FP8; NVFP4's
   // dequantization (a conversion and a scale multiply per element on the FMA pipe) costs some.
   for (const AttentionTiming* t : {&fp8, &fp4}) EXPECT_EQ(t->bound, "HBM") << t->bound_detail;
   EXPECT_NEAR(fp8.hbm_tb_s / bf16.hbm_tb_s, 1.0, 0.15);
   EXPECT_NEAR(fp4.hbm_tb_s / bf16.hbm_tb_s, 1.0, 0.3);
-  EXPECT_LT(fp4.time_s, fp8.time_s);
-  EXPECT_LT(fp8.time_s, 0.6 * bf16.time_s);
+  EXPECT_LT(fp4.time.seconds(), fp8.time.seconds());
+  EXPECT_LT(fp8.time.seconds(), 0.6 * bf16.time.seconds());
 }
 
 AttentionProblem mla(int64_t seq, int64_t q_len, KvFormat kv) {
@@ -138,7 +138,7 @@ TEST(AttentionTiming, DecoupledRopeKeyIsReadOncePerToken) {
     const double bytes = 32768.0 * (16 * 256 + 64) * kv_bits_per_element(kv) / 8;
     EXPECT_NEAR(t.hbm_read / bytes, 1.0, 0.02) << kv_format_name(kv);
     // Every head reads the shared key: from L2 after the first.
-    EXPECT_GT(t.l2_read, t.hbm_read * 1.1) << kv_format_name(kv);
+    EXPECT_GT(static_cast<double>(t.l2_read), static_cast<double>(t.hbm_read) * 1.1) << kv_format_name(kv);
   }
   // Prefill does the 192-dim QK^T and the 128-dim PV.
   const AttentionProblem p = mla(4096, 4096, KvFormat::kBf16);
@@ -167,8 +167,8 @@ TEST(AttentionTiming, SampledRunAgreesWithWholeRun) {
   const AttentionTiming s = timed("b200", p, sampled);
   EXPECT_FALSE(w.sampled);
   EXPECT_TRUE(s.sampled);
-  EXPECT_NEAR(s.time_s / w.time_s, 1.0, 0.05);
-  EXPECT_NEAR(s.hbm_read / w.hbm_read, 1.0, 0.25);
+  EXPECT_NEAR(s.time.seconds() / w.time.seconds(), 1.0, 0.05);
+  EXPECT_NEAR(static_cast<double>(s.hbm_read) / static_cast<double>(w.hbm_read), 1.0, 0.25);
   EXPECT_NEAR(s.exp2 / w.exp2, 1.0, 0.01);
 }
 
@@ -200,7 +200,7 @@ TEST(AttentionTiming, RopeSeparateOrFused) {
   const AttentionTiming b = timed("b200", p, fused);
   ASSERT_EQ(a.kernels.size(), 2u);
   EXPECT_EQ(a.kernels.front().name, "rope");
-  EXPECT_GT(a.kernels.front().us, 0);
+  EXPECT_GT(a.kernels.front().us(), 0);
   EXPECT_EQ(b.kernels.size(), 1u);
   EXPECT_TRUE(b.plan.rope_fused);
   // Fused: every CTA rotates every K block it reads (sin and cos on MUFU).

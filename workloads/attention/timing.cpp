@@ -1019,7 +1019,7 @@ namespace {
 
 struct Counters {
   double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0, exp2 = 0, fma = 0;
-  double tensor = 0, smem = 0, dram = 0;  // busy seconds
+  double tensor = 0, tensor_math = 0, smem = 0, dram = 0;  // busy seconds
   double seconds = 0;
   double iterations = 0;  // CTA x KV-block iterations run
 };
@@ -1029,15 +1029,16 @@ Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
   for (size_t i = 0; i < info.size(); ++i) {
     const auto v = static_cast<double>(k.stats[i]);
     const std::string& n = info[i].name;
-    if (n == "gpu.hbm.read_bytes") c.hbm_read = v;
-    if (n == "gpu.hbm.write_bytes") c.hbm_write = v;
-    if (n == "gpu.l2.read_bytes") c.l2_read = v;
-    if (n == "gpu.l2.hit_bytes") c.l2_hit = v;
-    if (n == "gpu.l2.write_bytes") c.l2_write = v;
-    if (n == "gpu.sm.exp2") c.exp2 = v;
-    if (n == "gpu.sm.fma") c.fma = v;
+    if (n == "gpu.bytes.hbm.read") c.hbm_read = v;
+    if (n == "gpu.bytes.hbm.write") c.hbm_write = v;
+    if (n == "gpu.bytes.l2.read") c.l2_read = v;
+    if (n == "gpu.bytes.l2.hit") c.l2_hit = v;
+    if (n == "gpu.bytes.l2.write") c.l2_write = v;
+    if (n == "gpu.ops.exp2") c.exp2 = v;
+    if (n == "gpu.ops.fma") c.fma = v;
   }
   c.tensor = k.busy.tensor.seconds();
+  c.tensor_math = k.busy.tensor_math.seconds();
   c.smem = k.busy.smem.seconds();
   c.dram = k.busy.dram.seconds();
   c.seconds = k.duration().seconds();
@@ -1055,6 +1056,7 @@ Counters axpy(const Counters& a, double f, const Counters& b) {
   c.exp2 = a.exp2 + f * b.exp2;
   c.fma = a.fma + f * b.fma;
   c.tensor = a.tensor + f * b.tensor;
+  c.tensor_math = a.tensor_math + f * b.tensor_math;
   c.smem = a.smem + f * b.smem;
   c.dram = a.dram + f * b.dram;
   c.seconds = a.seconds + f * b.seconds;
@@ -1079,7 +1081,7 @@ struct Run {
   std::shared_ptr<GpuTrace> trace;
 };
 
-AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration().seconds() * 1e6, false}; }
+AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration(), false}; }
 
 // Runs, on a fresh GPU and in launch order, the RoPE kernel (`rope`), the attention kernel over
 // the first `count` items with at most `cap` blocks each (0: whole; `count` 0: not at all), and
@@ -1178,54 +1180,42 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
       main = plus(main, whole_run.others);
     }
     whole_run.attention = AttentionKernelTime{
-        fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"), main_s * 1e6, true};
+        fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"), Tick{std::llround(main_s * 1e12)},
+        true};
   }
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
   for (const auto* k : {&whole_run.rope, &whole_run.attention, &whole_run.reduce}) {
     if (*k) r.kernels.push_back(**k);
   }
-  r.time_s = 0;
-  for (const AttentionKernelTime& k : r.kernels) r.time_s += k.us * 1e-6;
-  r.sm_cycles = r.time_s * static_cast<double>(f.hz);
+  for (const AttentionKernelTime& k : r.kernels) r.time += k.time;
+  r.sm_cycles = r.time.seconds() * static_cast<double>(f.hz);
   r.flops = 2 * p.macs();
-  r.tflops = r.flops / r.time_s * 1e-12;
   r.peak_tflops = hw.peak_flops(MmaKind::kF16, f) * 1e-12;
-  r.pct_of_peak = 100 * r.tflops / r.peak_tflops;
-  r.hbm_read = main.hbm_read;
-  r.hbm_write = main.hbm_write;
-  r.l2_read = main.l2_read;
-  r.l2_write = main.l2_write;
-  r.l2_hit = main.l2_hit;
+  r.derive_throughput();
+  const auto bytes = [](double b) { return static_cast<uint64_t>(std::llround(b)); };
+  r.hbm_read = bytes(main.hbm_read);
+  r.hbm_write = bytes(main.hbm_write);
+  r.l2_read = bytes(main.l2_read);
+  r.l2_write = bytes(main.l2_write);
+  r.l2_hit = bytes(main.l2_hit);
   r.exp2 = main.exp2;
   r.fma = main.fma;
-  r.hbm_tb_s = (r.hbm_read + r.hbm_write) / r.time_s * 1e-12;
-  r.pct_of_hbm =
-      100 * (r.hbm_read + r.hbm_write) / r.time_s / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  const double secs = r.time.seconds();
+  r.hbm_tb_s = (main.hbm_read + main.hbm_write) / secs * 1e-12;
+  r.pct_of_hbm = 100 * (main.hbm_read + main.hbm_write) / secs / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
   const double span = steady.seconds;
   const double sms = hw.sm.count;
   const double cyc = span * static_cast<double>(f.hz) * sms;
-  r.util_tensor = steady.tensor / (span * sms);
-  r.util_smem = steady.smem / (span * sms);
-  r.util_dram = steady.dram / (span * hw.dram.channels());
-  r.util_mufu = steady.exp2 / (cyc * hw.pipes.mufu_exp2_per_clk);
-  r.util_fma = steady.fma / (cyc * hw.pipes.fma_fp32_per_clk);
-  struct Cand {
-    const char* name;
-    double v;
-  };
-  const Cand c[] = {{"tensor pipe", r.util_tensor},
-                    {"softmax: MUFU exp2", r.util_mufu},
-                    {"softmax: FMA pipe (exp2 polynomials, max, sum)", r.util_fma},
-                    {"SMEM", r.util_smem},
-                    {"HBM", r.util_dram}};
-  const Cand* best = &c[0];
-  for (const Cand& x : c) {
-    if (x.v > best->v) best = &x;
-  }
-  r.bound = best->v >= 0.6 ? best->name : "latency/occupancy";
-  r.bound_detail = fmt::format("tensor {:.0f}%, MUFU {:.0f}%, FMA {:.0f}%, SMEM {:.0f}%, HBM {:.0f}% busy{}",
-                               100 * r.util_tensor, 100 * r.util_mufu, 100 * r.util_fma, 100 * r.util_smem,
-                               100 * r.util_dram, r.sampled ? " (steady state of the sampled wave)" : "");
+  r.util.tensor = steady.tensor / (span * sms);
+  r.util.tensor_math = steady.tensor_math / (span * sms);
+  r.util.smem = steady.smem / (span * sms);
+  r.util.hbm = steady.dram / (span * hw.dram.channels());
+  r.util.l2 = (steady.l2_read + steady.l2_write) / span /
+              (hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz));
+  r.util.mufu = steady.exp2 / (cyc * hw.pipes.mufu_exp2_per_clk);
+  r.util.fma = steady.fma / (cyc * hw.pipes.fma_fp32_per_clk);
+  r.bound = classify_bound(r.util, 0);
+  r.bound_detail = utilization_text(r.util) + (r.sampled ? " (steady state of the sampled wave)" : "");
   return r;
 }
 

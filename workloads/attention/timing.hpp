@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "models/gpu.hpp"
+#include "models/metrics.hpp"
 #include "workloads/attention/attention.hpp"
 
 namespace bwsim {
@@ -81,27 +82,20 @@ struct AttentionPlan {
 
 struct AttentionKernelTime {
   std::string name;
-  double us = 0;
+  Tick time{0};
   bool sampled = false;  // extrapolated from a sampled run
+  [[nodiscard]] double us() const { return time.seconds() * 1e6; }
 };
 
-struct AttentionTiming {
+/// The layer's metrics (flops: the useful MACs x 2, causal: visible keys only; peak: BF16
+/// dense at the run's clock; bytes: every kernel; utilizations: the main kernel's, its steady
+/// state when sampled) and how it was planned.
+struct AttentionTiming : KernelMetrics {
   AttentionPlan plan;
   std::vector<AttentionKernelTime> kernels;
-  double time_s = 0;
-  double sm_cycles = 0;
-  double flops = 0;  // useful: the layer's MACs x 2 (causal: visible keys only)
-  double tflops = 0;
-  double peak_tflops = 0;  // BF16 dense at the run's clock
-  double pct_of_peak = 0;
-  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0;
   double hbm_tb_s = 0;       // achieved DRAM bandwidth
   double pct_of_hbm = 0;     // of the datasheet bandwidth
   double exp2 = 0, fma = 0;  // operations issued
-  // Fractions of the main kernel's time (steady state when sampled) each resource was busy.
-  double util_tensor = 0, util_mufu = 0, util_fma = 0, util_smem = 0, util_dram = 0;
-  std::string bound;  // "tensor pipe", "MUFU (exp2)", "FMA pipe", "SMEM", "HBM", "latency/occupancy"
-  std::string bound_detail;
   bool sampled = false;
   uint64_t simulated_iterations = 0;      // CTA x KV-block iterations simulated
   std::shared_ptr<const GpuTrace> trace;  // with AttentionTimingOptions::trace

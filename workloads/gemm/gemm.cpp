@@ -146,41 +146,16 @@ void classify(GemmTiming& g, const HwSpec& hw) {
   const double secs = g.time.seconds();
   const KernelResult& main = g.kernels.front();
   g.util.tensor = main.busy.tensor.seconds() / (main.duration().seconds() * hw.sm.count);
+  g.util.tensor_math = main.busy.tensor_math.seconds() / (main.duration().seconds() * hw.sm.count);
   g.util.smem = main.busy.smem.seconds() / (main.duration().seconds() * hw.sm.count);
-  g.util.dram = main.busy.dram.seconds() / (main.duration().seconds() * hw.dram.channels());
+  g.util.hbm = main.busy.dram.seconds() / (main.duration().seconds() * hw.dram.channels());
   const double l2_rate = static_cast<double>(g.l2_read + g.l2_write) / secs;
   const double l2_peak = hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz);
-  const double l2 = l2_rate / l2_peak;
+  g.util.l2 = l2_rate / l2_peak;
   const double waves = static_cast<double>(g.plan.work_items) / g.plan.clusters;
   const double tail = waves > 1 ? (std::ceil(waves) - waves) / std::ceil(waves) : 0;
-  // The tensor pipe counts as busy while an MMA waits for its operands from SMEM; only the
-  // useful part (the fraction of peak reached) says the pipe itself is the limit.
-  const double useful = g.pct_of_peak / 100;
-  struct Cand {
-    std::string name;
-    double value;
-  };
-  const Cand c[] = {{"SMEM", g.util.smem}, {"L2", l2}, {"HBM", g.util.dram}};
-  const Cand* best = &c[0];
-  for (const Cand& x : c) {
-    if (x.value > best->value) best = &x;
-  }
-  g.bound_detail = fmt::format(
-      "tensor {:.0f}% busy ({:.0f}% useful), SMEM {:.0f}%, L2 {:.0f}%, HBM {:.0f}% busy; {:.2f} waves of {} "
-      "clusters",
-      100 * g.util.tensor, 100 * useful, 100 * g.util.smem, 100 * l2, 100 * g.util.dram, waves,
-      g.plan.clusters);
-  if (useful >= 0.75 && useful >= best->value) {
-    g.bound = "tensor pipe";
-  } else if (best->value >= 0.75) {
-    g.bound = best->name;
-  } else if (g.util.tensor >= 0.75) {
-    g.bound = "SMEM (MMA operand fetch)";
-  } else if (tail > 0.25) {
-    g.bound = "tail";
-  } else {
-    g.bound = "latency/occupancy";
-  }
+  g.bound = classify_bound(g.util, tail);
+  g.bound_detail = fmt::format("{}; {:.2f} waves of {} clusters", utilization_text(g.util), waves, g.plan.clusters);
 }
 
 }  // namespace
@@ -287,12 +262,12 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
   g.tflops = g.flops / g.time.seconds() * 1e-12;
   g.peak_tflops = hw.peak_flops(g.plan.math.kind, f) * 1e-12;
   g.pct_of_peak = 100 * g.tflops / g.peak_tflops;
-  g.hbm_read = stat(r, "gpu.hbm.read_bytes");
-  g.hbm_write = stat(r, "gpu.hbm.write_bytes");
-  g.l2_read = stat(r, "gpu.l2.read_bytes");
-  g.l2_write = stat(r, "gpu.l2.write_bytes");
-  g.l2_hit = stat(r, "gpu.l2.hit_bytes");
-  g.smem = stat(r, "gpu.sm.smem_bytes") + stat(r, "gpu.sm.tma_load_bytes");
+  g.hbm_read = stat(r, "gpu.bytes.hbm.read");
+  g.hbm_write = stat(r, "gpu.bytes.hbm.write");
+  g.l2_read = stat(r, "gpu.bytes.l2.read");
+  g.l2_write = stat(r, "gpu.bytes.l2.write");
+  g.l2_hit = stat(r, "gpu.bytes.l2.hit");
+  g.smem = stat(r, "gpu.bytes.smem") + stat(r, "gpu.bytes.tma.load");
   g.arithmetic_intensity = g.flops / static_cast<double>(std::max<uint64_t>(1, g.hbm_read + g.hbm_write));
   classify(g, hw);
   return g;

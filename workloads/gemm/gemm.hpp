@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/gpu.hpp"
+#include "models/metrics.hpp"
 #include "workloads/gemm/plan.hpp"
 
 namespace bwsim {
@@ -22,26 +23,12 @@ struct GemmTimingOptions {
   const TraceOptions* trace = nullptr;
 };
 
-struct Utilization {
-  double tensor = 0;  // tensor pipes busy / (time x SMs)
-  double smem = 0;
-  double dram = 0;  // DRAM channels busy / (time x channels)
-};
-
-struct GemmTiming {
+/// The GEMM's metrics (all kernels: the main one and any split-K reduction; utilizations of
+/// the main one) and how it was planned.
+struct GemmTiming : KernelMetrics {
   GemmPlan plan;
   std::vector<KernelResult> kernels;  // main kernel (+ split-K reduction)
-  Tick time;                          // all kernels
-  double sm_cycles = 0;
-  double flops = 0;
-  double tflops = 0;
-  double peak_tflops = 0;  // dense peak of the MMA kind at the run's clock
-  double pct_of_peak = 0;
-  uint64_t hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0, smem = 0;
-  double arithmetic_intensity = 0;  // FLOP per DRAM byte
-  Utilization util;
-  std::string bound;  // "tensor pipe", "SMEM", "L2", "HBM", "latency/occupancy", "tail"
-  std::string bound_detail;
+  double arithmetic_intensity = 0;    // FLOP per DRAM byte
   std::vector<std::pair<std::string, double>> candidates;  // configuration -> estimated microseconds
   std::shared_ptr<const GpuTrace> trace;                   // with GemmTimingOptions::trace
 };

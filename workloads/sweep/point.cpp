@@ -159,7 +159,7 @@ const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
   static const std::vector<std::string> gemm{
       "plan.tile",           "plan.kernels",           "time.us",      "time.sm_cycles",
       "throughput.tflops",   "throughput.pct_of_peak", "bound",        "bytes.hbm.read",
-      "bytes.hbm.write",     "bytes.l2.read",          "l2.hit_rate",  "intensity.flop_per_hbm_byte",
+      "bytes.hbm.write",     "bytes.l2.read",          "bytes.l2.hit_rate",  "intensity.flop_per_hbm_byte",
       "error.rel_frobenius", "error.sqnr_db",          "error.max_abs"};
   static const std::vector<std::string> run{"memory.fits",
                                             "memory.tp",

@@ -106,10 +106,10 @@ class Builder {
       }
       StepKernel k;
       k.gap_us_each = o_.kernel_gap_us * static_cast<double>(t.kernels.size());
-      k.us_each = t.time_s * 1e6 + k.gap_us_each;
+      k.us_each = t.time.seconds() * 1e6 + k.gap_us_each;
       k.flops_each = t.flops;
-      k.hbm_bytes_each = t.hbm_read + t.hbm_write;
-      k.hbm_read_each = t.hbm_read;
+      k.hbm_bytes_each = static_cast<double>(t.hbm_read + t.hbm_write);
+      k.hbm_read_each = static_cast<double>(t.hbm_read);
       k.l2_bytes_each = t.l2_read + t.l2_write;
       k.bound = t.bound;
       k.trace = t.trace;
