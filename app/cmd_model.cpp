@@ -12,8 +12,8 @@
 #include "app/quant_options.hpp"
 #include "app/step_report.hpp"
 #include "models/hw_spec.hpp"
-#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
+#include "sim/json_out.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/transformer/capacity.hpp"
@@ -161,19 +161,20 @@ int run_model(const cli::po::variables_map& vm) {
     wj[std::string(weight_class_name(c))] = wb.by_class[static_cast<size_t>(c)];
   wj["mtp"] = wb.mtp;
   wj["total"] = wb.total();
-  doc["quantization"] = dotted_object(
-      {{"plan", q.text()}, {"bytes.weights", std::move(wj)}, {"bytes.kv_per_token", kv_bytes_per_token(m, q)}});
+  doc["quantization"] = dotted_object({{"plan", q.text()},
+                                       {"bytes.weights", std::move(wj)},
+                                       {"bytes.kv_per_token", kv_bytes_per_token(m, q)}});
   doc["memory"] = dotted_object({{"hw", hw.name},
-                   {"tp", co.tp},
-                   {"context", co.context},
-                   {"bytes.hbm", cap.hbm},
-                   {"bytes.usable", cap.usable},
-                   {"bytes.weights_per_gpu", cap.weights},
-                   {"bytes.activations_per_gpu", cap.activations},
-                   {"bytes.kv_per_sequence", cap.kv_per_sequence},
-                   {"max_sequences", cap.max_sequences},
-                   {"fits", cap.fits()},
-                   {"smallest_tp", min_tp}});
+                                 {"tp", co.tp},
+                                 {"context", co.context},
+                                 {"bytes.hbm", cap.hbm},
+                                 {"bytes.usable", cap.usable},
+                                 {"bytes.weights_per_gpu", cap.weights},
+                                 {"bytes.activations_per_gpu", cap.activations},
+                                 {"bytes.kv_per_sequence", cap.kv_per_sequence},
+                                 {"max_sequences", cap.max_sequences},
+                                 {"fits", cap.fits()},
+                                 {"smallest_tp", min_tp}});
   // Steps: a decode step of `batch` sequences at the context, and the prefill of one prompt.
   const auto& step = vm["step"].as<std::string>();
   if (step != "off" && step != "decode" && step != "prefill" && step != "both")
@@ -197,20 +198,20 @@ int run_model(const cli::po::variables_map& vm) {
                          shape.q_len, shape.context, co.tp);
       print_step(out, t);
       const double tokens = static_cast<double>(shape.batch * shape.q_len);
-      out << fmt::format("  time        {:.3f} ms, {} from HBM, {:.1f} TFLOP/s\n", t.time_s * 1e3,
-                         format_si(t.hbm_bytes, "B", 4), t.flops / t.time_s * 1e-12);
+      out << fmt::format("  time        {:.3f} ms, {} from HBM, {:.1f} TFLOP/s\n", t.time.seconds() * 1e3,
+                         format_si(t.hbm_bytes, "B", 4), t.flops / t.time.seconds() * 1e-12);
       if (label == "decode") {
         out << fmt::format("  decode      {:.1f} tokens/s per sequence, {:.0f} tokens/s per GPU\n",
-                           1 / t.time_s, tokens / t.time_s / co.tp);
+                           1 / t.time.seconds(), tokens / t.time.seconds() / co.tp);
       } else {
         out << fmt::format(
             "  prefill     {:.0f} tokens/s per GPU (time to first token of a {}-token prompt: "
             "{:.2f} ms)\n",
-            tokens / t.time_s / co.tp, prompt, t.time_s * 1e3);
+            tokens / t.time.seconds() / co.tp, prompt, t.time.seconds() * 1e3);
       }
       boost::json::object sj = step_json(t);
       sj["step"] = label;
-      sj["tokens_per_s_per_gpu"] = tokens / t.time_s / co.tp;
+      sj["tokens_per_s_per_gpu"] = tokens / t.time.seconds() / co.tp;
       steps.push_back(std::move(sj));
     }
   }

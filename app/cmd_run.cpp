@@ -11,8 +11,8 @@
 #include "app/commands.hpp"
 #include "app/step_report.hpp"
 #include "app/trace_options.hpp"
-#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
+#include "sim/json_out.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/transformer/scenario.hpp"
@@ -143,14 +143,14 @@ int run_run(const cli::po::variables_map& vm) {
                      {"output", s.output},
                      {"mtp_drafts", s.mtp.drafts}};
   doc["memory"] = dotted_object({{"bytes.hbm", c.hbm},
-                   {"bytes.usable", c.usable},
-                   {"bytes.weights", c.weights},
-                   {"bytes.workspace", c.activations},
-                   {"bytes.kv_per_token", c.kv_per_token},
-                   {"bytes.kv_per_sequence", c.kv_per_sequence},
-                   {"max_concurrency", c.max_sequences},
-                   {"fits", r.fits},
-                   {"smallest_tp", r.fits ? s.tp : r.smallest_tp}});
+                                 {"bytes.usable", c.usable},
+                                 {"bytes.weights", c.weights},
+                                 {"bytes.workspace", c.activations},
+                                 {"bytes.kv_per_token", c.kv_per_token},
+                                 {"bytes.kv_per_sequence", c.kv_per_sequence},
+                                 {"max_concurrency", c.max_sequences},
+                                 {"fits", r.fits},
+                                 {"smallest_tp", r.fits ? s.tp : r.smallest_tp}});
   // Published claims, side by side with the simulation.
   boost::json::array claims;
   const auto print_claims = [&] {
@@ -228,15 +228,15 @@ int run_run(const cli::po::variables_map& vm) {
     }
     out << fmt::format(
         "  MTP         {:.2f}x tokens/s per user; a pass = verify {:.3f} ms + drafts {:.3f} ms\n",
-        r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user, r.mtp->step.time_s * 1e3,
-        (r.mtp->pass_s - r.mtp->step.time_s) * 1e3);
+        r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user, r.mtp->step.time.seconds() * 1e3,
+        (r.mtp->pass_s - r.mtp->step.time.seconds()) * 1e3);
   }
   out << fmt::format("\ndecode step at context {} ({} sequences)\n", r.decode.step.shape.context,
                      r.concurrency);
   print_step(out, r.decode.step);
-  out << fmt::format("  {:.3f} ms, {} from HBM ({:.2f} TB/s)\n", r.decode.step.time_s * 1e3,
+  out << fmt::format("  {:.3f} ms, {} from HBM ({:.2f} TB/s)\n", r.decode.step.time.seconds() * 1e3,
                      format_si(r.decode.step.hbm_bytes, "B", 4),
-                     r.decode.step.hbm_bytes / r.decode.step.time_s * 1e-12);
+                     r.decode.step.hbm_bytes / r.decode.step.time.seconds() * 1e-12);
   boost::json::array chunks;
   for (const StepTiming& p : r.prefill_chunks) chunks.push_back(step_json(p));
   doc["prefill"] = {{"ttft_ms", r.ttft_s * 1e3}, {"chunks", std::move(chunks)}};

@@ -13,9 +13,9 @@ void print_step(std::ostream& out, const StepTiming& t) {
       {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
        TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kLeft});
   for (const StepKernel& k : t.kernels) {
-    tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each),
-                 fmt::format("{:.1f}", k.us()), fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time_s),
-                 k.bound});
+    tab.add_row({k.name, k.shape, std::to_string(k.launches), fmt::format("{:.2f}", k.us_each()),
+                 fmt::format("{:.1f}", k.us()),
+                 fmt::format("{:.1f}%", 100 * k.us() * 1e-6 / t.time.seconds()), k.bound});
   }
   out << tab.render();
 }
@@ -24,19 +24,19 @@ boost::json::object step_json(const StepTiming& t) {
   boost::json::array ks;
   for (const StepKernel& k : t.kernels) {
     ks.push_back(dotted_object({{"name", k.name},
-                  {"kind", k.kind},
-                  {"shape", k.shape},
-                  {"launches", k.launches},
-                  {"us_each", k.us_each},
-                  {"us", k.us()},
-                  {"bytes.hbm_each", k.hbm_bytes_each},
-                  {"flops_each", k.flops_each},
-                  {"bound", k.bound}}));
+                                {"kind", k.kind},
+                                {"shape", k.shape},
+                                {"launches", k.launches},
+                                {"us_each", k.us_each()},
+                                {"us", k.us()},
+                                {"bytes.hbm_each", k.hbm_bytes_each},
+                                {"flops_each", k.flops_each},
+                                {"bound", k.bound}}));
   }
   return dotted_object({{"batch", t.shape.batch},
                         {"q_len", t.shape.q_len},
                         {"context", t.shape.context},
-                        {"time.us", t.time_s * 1e6},
+                        {"time.us", t.time.seconds() * 1e6},
                         {"bytes.hbm", t.hbm_bytes},
                         {"flops", t.flops},
                         {"kernels", std::move(ks)}});

@@ -30,7 +30,7 @@ void decode(benchmark::State& state, size_t finalists, bool warm) {
   for (auto _ : state) {
     StepCache cache = warm ? warm_cache : StepCache{};
     ++s.context;
-    us = simulate_step(m, q, hw, s, o, cache).time_s * 1e6;
+    us = simulate_step(m, q, hw, s, o, cache).time.seconds() * 1e6;
   }
   state.counters["simulated_us"] = us;
 }

@@ -91,6 +91,10 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
     ConfigReader c = r.section("hbm", "device memory (HBM or GDDR)");
     hw.dram.read(c);
   }
+  {
+    ConfigReader c = r.opt_section("launch", "kernel launches in model steps (CUDA graphs)");
+    hw.launch.read(c);
+  }
   if (r.has("nvlink")) {
     ConfigReader c = r.section("nvlink", "NVLink, for multi-GPU runs");
     hw.nvlink.read(c);

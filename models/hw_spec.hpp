@@ -15,6 +15,7 @@
 #include "isa/mma_kind.hpp"
 #include "models/dram.hpp"
 #include "models/l2.hpp"
+#include "models/launch.hpp"
 #include "models/memory_system.hpp"
 #include "models/nvlink.hpp"
 #include "models/scalar_pipes.hpp"
@@ -59,6 +60,7 @@ struct HwSpec {
   NocSpec noc;
   DramSpec dram;
   NvlinkSpec nvlink;
+  LaunchSpec launch;
 
   /// Reads and validates everything; rejects unknown keys. `records` receives every parameter.
   static HwSpec read(const ConfigTree& tree, std::vector<ParamRecord>* records = nullptr);

@@ -2,6 +2,7 @@
 // time ever decides the order of two events.
 #pragma once
 
+#include <cmath>
 #include <compare>
 #include <cstdint>
 #include <limits>
@@ -42,6 +43,8 @@ class Tick {
 constexpr Tick picoseconds(int64_t v) { return Tick{v}; }
 constexpr Tick nanoseconds(int64_t v) { return Tick{v * 1000}; }
 constexpr Tick microseconds(int64_t v) { return Tick{v * 1000 * 1000}; }
+/// A duration computed in floating point (a bandwidth formula), rounded to the nearest ps.
+inline Tick seconds_to_tick(double s) { return Tick{std::llround(s * 1e12)}; }
 
 /// A count of clock cycles in some clock domain. Converting to time needs the domain
 /// (ClockDomain), so there is deliberately no implicit conversion to Tick.

@@ -25,6 +25,7 @@
 #include "workloads/gemm/gemm.hpp"
 #include "workloads/micro.hpp"
 #include "workloads/transformer/capacity.hpp"
+#include "workloads/transformer/step.hpp"
 
 namespace bwsim {
 namespace {
@@ -73,6 +74,8 @@ class Probes {
     gemms();
     if (stop()) return got_;
     attention();
+    if (stop()) return got_;
+    step();
     return got_;
   }
 
@@ -210,6 +213,17 @@ class Probes {
     prefill.q_len = 1024;
     prefill.causal = true;
     attention_case(prefill);
+  }
+
+  // A decode step of a small model: launch gaps, element-wise streams.
+  void step() {
+    const ModelSpec m =
+        load_model(std::filesystem::path(BWSIM_CONFIG_DIR_FOR_TESTS) / "models/llama-3.1-8b.toml");
+    StepOptions o;
+    o.gemm_finalists = 1;
+    StepCache cache;
+    push(static_cast<double>(
+        simulate_step(m, QuantPlan::bf16(), hw_, StepShape{1, 1, 512, false}, o, cache).time.ps()));
   }
 
   const HwSpec& hw_;

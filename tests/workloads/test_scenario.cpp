@@ -59,7 +59,7 @@ TEST_F(ScenarioTest, LatencyAndThroughputFollowTheSteps) {
   ASSERT_EQ(r.prefill_chunks.size(), 2u);
   EXPECT_EQ(r.prefill_chunks[1].shape.q_len, 512);
   EXPECT_EQ(r.prefill_chunks[1].shape.context, 1536);
-  EXPECT_DOUBLE_EQ(r.ttft_s, r.prefill_chunks[0].time_s + r.prefill_chunks[1].time_s);
+  EXPECT_DOUBLE_EQ(r.ttft_s, r.prefill_chunks[0].time.seconds() + r.prefill_chunks[1].time.seconds());
   // Standard decode: one token per step per sequence.
   EXPECT_DOUBLE_EQ(r.decode.tokens_per_pass, 1.0);
   EXPECT_DOUBLE_EQ(r.decode.tokens_per_s_user, 1 / r.decode.itl_s);

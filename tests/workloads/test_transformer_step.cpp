@@ -44,12 +44,12 @@ TEST(TransformerStep, SmallBatchDecodeReadsTheWeights) {
   const double kv = kv_bytes_per_token(m, bf) * 1024;
   EXPECT_NEAR(t.hbm_bytes / (weights + kv), 1.0, 0.03);
   const double floor_s = (weights + kv) / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
-  EXPECT_GT(t.time_s, floor_s);
-  EXPECT_LT(t.time_s, 2.0 * floor_s);  // launch gaps and small-M GEMM inefficiency on top
+  EXPECT_GT(t.time.seconds(), floor_s);
+  EXPECT_LT(t.time.seconds(), 2.0 * floor_s);  // launch gaps and small-M GEMM inefficiency on top
   // NVFP4 weights read ~3.5x fewer bytes: faster, though launch gaps weigh more.
   const StepTiming nv =
       simulate_step(m, QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16), hw, s, fast(), cache);
-  EXPECT_LT(nv.time_s, 0.75 * t.time_s);
+  EXPECT_LT(nv.time.seconds(), 0.75 * t.time.seconds());
   // The next token reuses every simulated kernel but attention (its context grew).
   const size_t cached = cache.kernels.size();
   s.context = 1025;
@@ -135,7 +135,7 @@ TEST(TransformerStep, MlaDecodeRunsAbsorbedAndPrefillExpanded) {
   EXPECT_EQ(find(t, "experts_down")->shape, "2 x 408576 x 256 nvfp4");   // 57 experts x 7168, K = 2048 / 8
   EXPECT_EQ(find(te, "experts_down")->shape, "2 x 57344 x 2048 nvfp4");  // 8 experts x 7168
   EXPECT_EQ(find(te, "experts_gate_up")->shape, "2 x 32768 x 7168 nvfp4");
-  EXPECT_LT(find(te, "experts_down")->us_each, find(t, "experts_down")->us_each);
+  EXPECT_LT(find(te, "experts_down")->each, find(t, "experts_down")->each);
   // The busiest GPU's work: 8 whole experts against a 1/8 slice of all 57.
   EXPECT_NEAR(find(te, "experts_down")->flops_each / find(t, "experts_down")->flops_each,
               8.0 * 2048 / (57 * 256), 1e-9);
@@ -163,16 +163,14 @@ TEST(TransformerStep, LaunchesLayTheStepOutAsATimeline) {
   o.trace = &to;
   const StepTiming t = simulate_step(m, QuantPlan::bf16(), hw, StepShape{4, 1, 512, false}, o, cache);
   std::map<size_t, int64_t> count;
-  double us = 0;
-  int64_t ps = 0;  // as the trace lays launches out: each rounded to a picosecond
+  Tick sum{0};  // the launches laid out one after the other, as the trace does
   for (const auto& [i, l] : t.launches) {
     ++count[i];
-    us += t.kernels[i].us_each;
-    ps += std::llround(t.kernels[i].us_each * 1e6);
+    sum += t.kernels[i].each;
   }
   for (size_t i = 0; i < t.kernels.size(); ++i)
     EXPECT_EQ(count[i], t.kernels[i].launches) << t.kernels[i].name;
-  EXPECT_NEAR(us * 1e-6, t.time_s, 1e-12);
+  EXPECT_EQ(sum, t.time);
   std::vector<std::string> first;
   for (size_t j = 0; j < 10; ++j) first.push_back(t.kernels[t.launches[j].first].name);
   EXPECT_EQ(first,
@@ -188,7 +186,7 @@ TEST(TransformerStep, LaunchesLayTheStepOutAsATimeline) {
   EXPECT_EQ(std::count(detailed.begin(), detailed.end(), true),
             6);  // qkv, attention, o, gate_up, down, lm_head
   emit_step_trace(doc, t, microseconds(10), "decode", detailed);
-  EXPECT_EQ(step_trace_length(t), Tick{ps});
+  EXPECT_EQ(step_trace_length(t), sum);
   const std::string text = doc.text();
   size_t layers = 0;
   for (size_t pos = 0; (pos = text.find("\"name\":\"layer ", pos)) != std::string::npos; ++pos) ++layers;
@@ -216,7 +214,7 @@ TEST(TransformerStep, GoldenStepTimes) {
   const ModelSpec mixtral = load_model("mixtral-8x7b");
   const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
   const QuantPlan fp8 = QuantPlan::uniform(Scheme::kFp8E4M3, KvFormat::kFp8Tensor);
-  const auto ns = [](const StepTiming& t) { return std::to_string(std::llround(t.time_s * 1e9)); };
+  const auto ns = [](const StepTiming& t) { return std::to_string(std::llround(t.time.seconds() * 1e9)); };
   got["b200:llama-3.1-8b:nvfp4:decode16@4k"] = ns(simulate_step(llama, nv, b200, decode, fast(), c1));
   got["b200:llama-3.1-8b:nvfp4:prefill1k"] = ns(simulate_step(llama, nv, b200, prefill, fast(), c1));
   got["b200:mixtral-8x7b:nvfp4:decode16@4k"] = ns(simulate_step(mixtral, nv, b200, decode, fast(), c2));

@@ -142,7 +142,7 @@ std::vector<std::string> run_metrics(const Scenario& s) {
   m.push_back(opt(r.decode.itl_s * 1e3));
   m.push_back(opt(r.decode.tokens_per_s_user));
   m.push_back(opt(r.decode.tokens_per_s_gpu));
-  m.push_back(opt(r.decode.step.hbm_bytes / r.decode.step.time_s * 1e-12));
+  m.push_back(opt(r.decode.step.hbm_bytes / r.decode.step.time.seconds() * 1e-12));
   const bool mtp = timed && r.mtp.has_value();
   m.push_back(mtp ? num(r.mtp->itl_s * 1e3) : "");
   m.push_back(mtp ? num(r.mtp->tokens_per_pass) : "");
@@ -156,11 +156,21 @@ std::vector<std::string> run_metrics(const Scenario& s) {
 }  // namespace
 
 const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
-  static const std::vector<std::string> gemm{
-      "plan.tile",           "plan.kernels",           "time.us",      "time.sm_cycles",
-      "throughput.tflops",   "throughput.pct_of_peak", "bound",        "bytes.hbm.read",
-      "bytes.hbm.write",     "bytes.l2.read",          "bytes.l2.hit_rate",  "intensity.flop_per_hbm_byte",
-      "error.rel_frobenius", "error.sqnr_db",          "error.max_abs"};
+  static const std::vector<std::string> gemm{"plan.tile",
+                                             "plan.kernels",
+                                             "time.us",
+                                             "time.sm_cycles",
+                                             "throughput.tflops",
+                                             "throughput.pct_of_peak",
+                                             "bound",
+                                             "bytes.hbm.read",
+                                             "bytes.hbm.write",
+                                             "bytes.l2.read",
+                                             "bytes.l2.hit_rate",
+                                             "intensity.flop_per_hbm_byte",
+                                             "error.rel_frobenius",
+                                             "error.sqnr_db",
+                                             "error.max_abs"};
   static const std::vector<std::string> run{"memory.fits",
                                             "memory.tp",
                                             "memory.bytes.weights_per_gpu",

@@ -240,7 +240,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     const int64_t len = std::min(s.prefill_chunk, s.prompt - c0);
     res.prefill_chunks.push_back(
         simulate_step(s.model, s.quant, s.hw, StepShape{1, len, c0 + len, false}, so, cache));
-    res.ttft_s += res.prefill_chunks.back().time_s;
+    res.ttft_s += res.prefill_chunks.back().time.seconds();
   }
   // Decode: steps at evenly spaced contexts over the output (time is linear in the context).
   const int64_t first = s.prompt + 1;
@@ -258,7 +258,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     std::vector<std::pair<int64_t, double>> samples;
     for (int64_t ctx : contexts) {
       const StepShape sh{res.concurrency, q_len, std::max(ctx + q_len - 1, q_len), logits_all};
-      samples.emplace_back(ctx, simulate_step(s.model, s.quant, s.hw, sh, so, cache).time_s);
+      samples.emplace_back(ctx, simulate_step(s.model, s.quant, s.hw, sh, so, cache).time.seconds());
     }
     const int64_t mid = contexts[contexts.size() / 2];
     DecodeResult d;
@@ -287,7 +287,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     const int64_t mid = contexts[contexts.size() / 2];
     const StepShape dsh{res.concurrency, s.mtp.modules ? 1 : k, mid, !s.mtp.modules};
     m.draft = simulate_step(draft, s.quant, s.hw, dsh, so, cache);
-    m.pass_s += m.draft->time_s * (s.mtp.modules ? k : 1);
+    m.pass_s += m.draft->time.seconds() * (s.mtp.modules ? k : 1);
     m.alpha = s.mtp.alpha;
     m.tokens_per_pass = expected_tokens_per_pass(s.mtp.alpha);
     if (s.mtp.toy) {  // acceptance per position and tokens per pass as the verify rule produced them

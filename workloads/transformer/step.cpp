@@ -33,8 +33,8 @@ class Builder {
       go.trace = o_.trace;
       const GemmTiming g = simulate_gemm(p, hw_, go);
       StepKernel k;
-      k.gap_us_each = o_.kernel_gap_us * static_cast<double>(g.kernels.size());
-      k.us_each = g.time.seconds() * 1e6 + k.gap_us_each;
+      k.gap_each = hw_.launch.gap.tick * static_cast<int64_t>(g.kernels.size());
+      k.each = g.time + k.gap_each;
       k.flops_each = g.flops;
       k.hbm_bytes_each = static_cast<double>(g.hbm_read + g.hbm_write);
       k.hbm_read_each = static_cast<double>(g.hbm_read);
@@ -51,9 +51,10 @@ class Builder {
     add(name, "stream", shape, launches, [&] {
       StepKernel k;
       const double bytes = read + write;
-      k.gap_us_each = o_.kernel_gap_us;
-      k.us_each = bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) * o_.stream_efficiency) * 1e6 +
-                  o_.kernel_gap_us;
+      k.gap_each = hw_.launch.gap.tick;
+      k.each = seconds_to_tick(bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) *
+                                        hw_.launch.stream_efficiency)) +
+               k.gap_each;
       k.hbm_bytes_each = bytes;
       k.hbm_read_each = read;
       k.l2_bytes_each = bytes;
@@ -73,8 +74,8 @@ class Builder {
             throw InputError(fmt::format("--tp {}: {} has no NVLink in its config", o_.tp, hw_.name));
           }
           StepKernel k;
-          k.gap_us_each = o_.kernel_gap_us;
-          k.us_each = ring_all_reduce_seconds(hw_.nvlink, bytes, n) * 1e6 + o_.kernel_gap_us;
+          k.gap_each = hw_.launch.gap.tick;
+          k.each = seconds_to_tick(ring_all_reduce_seconds(hw_.nvlink, bytes, n)) + k.gap_each;
           k.bound = "NVLink";
           return k;
         });
@@ -105,12 +106,12 @@ class Builder {
                                      m_.name, kv_format_name(p.kv), e.what()));
       }
       StepKernel k;
-      k.gap_us_each = o_.kernel_gap_us * static_cast<double>(t.kernels.size());
-      k.us_each = t.time.seconds() * 1e6 + k.gap_us_each;
+      k.gap_each = hw_.launch.gap.tick * static_cast<int64_t>(t.kernels.size());
+      k.each = t.time + k.gap_each;
       k.flops_each = t.flops;
       k.hbm_bytes_each = static_cast<double>(t.hbm_read + t.hbm_write);
       k.hbm_read_each = static_cast<double>(t.hbm_read);
-      k.l2_bytes_each = t.l2_read + t.l2_write;
+      k.l2_bytes_each = static_cast<double>(t.l2_read + t.l2_write);
       k.bound = t.bound;
       k.trace = t.trace;
       k.trace_note = t.trace_note;
@@ -126,7 +127,7 @@ class Builder {
     t.shape = s_;
     t.kernels = std::move(out_);
     for (const StepKernel& k : t.kernels) {
-      t.time_s += k.us() * 1e-6;
+      t.time += k.total();
       t.flops += k.flops_each * static_cast<double>(k.launches);
       t.hbm_bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
     }
@@ -346,15 +347,11 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
 }  // namespace bwsim
 
 namespace bwsim {
-namespace {
-
-Tick from_us(double us) { return Tick{static_cast<int64_t>(std::llround(us * 1e6))}; }
-
-}  // namespace
+namespace {}  // namespace
 
 Tick step_trace_length(const StepTiming& t) {
   Tick at{0};
-  for (const auto& [index, l] : t.launches) at += from_us(t.kernels[index].us_each);
+  for (const auto& [index, l] : t.launches) at += t.kernels[index].each;
   return at;
 }
 
@@ -378,16 +375,16 @@ void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std:
       layer = l;
       layer_start = at;
     }
-    const Tick run = from_us(std::max(0.0, k.us_each - k.gap_us_each));
+    const Tick run = std::max(Tick{0}, k.run_each());
     const Tick start = at;
-    const Tick end = at + from_us(k.us_each);
+    const Tick end = at + k.each;
     doc.span(gpu, kernels, k.name, at, at + run,
              fmt::format(R"("shape":{},"kind":{},"bound":{},"us":{:.4f})", json_quote(k.shape),
-                         json_quote(k.kind), json_quote(k.bound), k.us_each - k.gap_us_each));
+                         json_quote(k.kind), json_quote(k.bound), run.seconds() * 1e6));
     at = end;
     if (i < detailed.size() && detailed[i]) continue;
     // Average bandwidth over the kernel.
-    const double secs = std::max(1e-12, (k.us_each - k.gap_us_each) * 1e-6);
+    const double secs = std::max(1e-12, run.seconds());
     doc.counter(gpu, "HBM read (GB/s)", start, k.hbm_read_each / secs * 1e-9);
     doc.counter(gpu, "HBM write (GB/s)", start, (k.hbm_bytes_each - k.hbm_read_each) / secs * 1e-9);
     doc.counter(gpu, "L2 (GB/s)", start, k.l2_bytes_each / secs * 1e-9);
@@ -397,7 +394,7 @@ void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std:
   close_layer();
   doc.span(gpu, steps, label, offset, at,
            fmt::format(R"("batch":{},"q_len":{},"context":{},"ms":{:.4f})", t.shape.batch, t.shape.q_len,
-                       t.shape.context, t.time_s * 1e3));
+                       t.shape.context, t.time.seconds() * 1e3));
 }
 
 std::vector<bool> emit_step_detail(TraceDoc& doc, const StepTiming& t, Tick offset, uint64_t max_events,
@@ -416,7 +413,7 @@ std::vector<bool> emit_step_detail(TraceDoc& doc, const StepTiming& t, Tick offs
         doc.metadata(fmt::format("note: {} at {:.3f} us", k.name, at.seconds() * 1e6),
                      json_quote(k.trace_note));
     }
-    at += from_us(k.us_each);
+    at += k.each;
   }
   return detailed;
 }

@@ -6,8 +6,8 @@
 //
 // GEMMs and attention run on the GPU model (workloads/gemm, workloads/attention); every distinct
 // kernel is simulated once per step and reused by all layers that launch it. Element-wise kernels
-// are HBM streams (bytes / sustained bandwidth); all-reduces are NVLink rings; every launch pays
-// `kernel_gap` (CUDA-graph launch to launch).
+// are HBM streams (bytes / the bandwidth launch.stream_efficiency of peak reaches); all-reduces
+// are NVLink rings; every launch pays launch.gap (CUDA-graph launch to launch). Times are Ticks.
 #pragma once
 
 #include <cstdint>
@@ -36,9 +36,7 @@ struct StepOptions {
   /// Expert parallelism: 1 (every expert's FFN sharded over the TP group) or tp (each GPU holds
   /// experts / tp whole experts).
   int ep = 1;
-  double kernel_gap_us = 2.0;      // launch-to-launch gap of a CUDA-graph replay
-  double stream_efficiency = 0.9;  // share of HBM bandwidth element-wise kernels reach
-  double expert_imbalance = 1.0;   // busiest expert's tokens / the mean (>= 1)
+  double expert_imbalance = 1.0;  // busiest expert's tokens / the mean (>= 1)
   ClockMode clock = ClockMode::kSustained;
   size_t gemm_finalists = 2;  // GEMM plans simulated per shape (the analytic best first); 0: all
   /// Record each simulated kernel for a trace (StepKernel::trace); null: no recording.
@@ -51,16 +49,20 @@ struct StepKernel {
   std::string kind;   // "gemm", "attention", "stream", "all-reduce"
   std::string shape;  // what it computes, for the report
   int64_t launches = 0;
-  double us_each = 0;
+  Tick each{0};  // one launch, its launch gaps included
   double flops_each = 0;
   double hbm_bytes_each = 0;  // read + write
   double hbm_read_each = 0;
   double l2_bytes_each = 0;  // read + write
-  double gap_us_each = 0;    // launch gaps inside us_each (one per CUDA kernel)
+  Tick gap_each{0};          // launch gaps inside `each` (one per CUDA kernel)
   std::string bound;
   std::shared_ptr<const GpuTrace> trace;  // the simulated kernels (with StepOptions::trace)
   std::string trace_note;
-  [[nodiscard]] double us() const { return us_each * static_cast<double>(launches); }
+  [[nodiscard]] Tick total() const { return each * launches; }
+  [[nodiscard]] double us() const { return total().seconds() * 1e6; }
+  [[nodiscard]] double us_each() const { return each.seconds() * 1e6; }
+  /// One launch without its launch gaps: the kernels' own run time.
+  [[nodiscard]] Tick run_each() const { return each - gap_each; }
 };
 
 struct StepTiming {
@@ -68,7 +70,7 @@ struct StepTiming {
   std::vector<StepKernel> kernels;
   /// The launches in program order: (index into kernels, decoder layer or -1 for the head).
   std::vector<std::pair<size_t, int64_t>> launches;
-  double time_s = 0;
+  Tick time{0};
   double flops = 0;
   double hbm_bytes = 0;
 };
