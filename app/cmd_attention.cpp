@@ -12,8 +12,8 @@
 #include "app/quant_options.hpp"
 #include "app/trace_options.hpp"
 #include "models/hw_spec.hpp"
-#include "sim/json_out.hpp"
 #include "sim/errors.hpp"
+#include "sim/json_out.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/attention/attention.hpp"
@@ -39,10 +39,7 @@ std::string source_text(const std::optional<LoadedTensor>& file, Distribution d,
   return fmt::format("gen:{}:seed={}", distribution_name(d), seed);
 }
 
-int run_attention(const cli::po::variables_map& vm) {
-  std::vector<std::string> sets;
-  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
-  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+AttentionProblem problem_option(const cli::po::variables_map& vm) {
   AttentionProblem p;
   p.batch = vm["batch"].as<int64_t>();
   p.seq = required(vm, "seq");
@@ -66,6 +63,11 @@ int run_attention(const cli::po::variables_map& vm) {
   }
   p.kv = *kv;
   check_attention(p);
+  check_attention(p);
+  return p;
+}
+
+AttentionData data_option(const cli::po::variables_map& vm, const AttentionProblem& p) {
   AttentionData data;
   data.seed = vm["seed"].as<uint64_t>();
   data.q = dist_option(vm, "q-dist");
@@ -80,6 +82,10 @@ int run_attention(const cli::po::variables_map& vm) {
   data.v_file = file("v-file");
   data.k_rope_file = file("k-rope-file");
   check_attention_data(p, data);
+  return data;
+}
+
+AttentionTimingOptions timing_option(const cli::po::variables_map& vm) {
   AttentionTimingOptions to;
   const auto& clock = vm["clock"].as<std::string>();
   if (clock != "sustained" && clock != "boost")
@@ -100,35 +106,34 @@ int run_attention(const cli::po::variables_map& vm) {
   if (sampling != "auto" && sampling != "off")
     throw InputError(fmt::format("--sampling {}: expected auto or off", sampling));
   if (sampling == "off") to.whole_run_blocks = std::numeric_limits<uint64_t>::max();
-  const auto& timing_flag = vm["timing"].as<std::string>();
-  if (timing_flag != "on" && timing_flag != "off")
-    throw InputError(fmt::format("--timing {}: expected on or off", timing_flag));
-  const bool timing = timing_flag == "on";
   check_attention_options(to);  // a bad option is an error even with --timing off
-  if (timing) check_attention_timing(p, hw, to);
-  const std::optional<TraceRequest> trace = trace_request(vm, hw.sm.count);
-  if (trace && !timing) throw InputError("--trace draws the simulated kernels: it needs --timing on");
-  if (trace) to.trace = &trace->options;
-  FunctionalSpec fs =
-      parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);
-  fs.seed = data.seed;
+  return to;
+}
 
-  // What the layer moves and computes.
-  const double flops = 2 * p.macs();
-  const double kv_bytes = static_cast<double>(p.batch) * static_cast<double>(p.seq) *
-                          static_cast<double>(p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
-  const double qo_bytes = static_cast<double>(p.batch) * static_cast<double>(p.q_len) *
-                          static_cast<double>(p.heads) * static_cast<double>(p.qk_dim() + p.v_dim()) * 2;
-  const double peak = hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained);
-  const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
-  const double t_math = flops / peak;
-  const double t_mem = (kv_bytes + qo_bytes) / bw;
+// What the layer moves and computes, and its roofline bound.
+struct Work {
+  double flops = 0, kv_bytes = 0, qo_bytes = 0;
+  double peak = 0, bw = 0;       // BF16 dense FLOP/s at the sustained clock, HBM B/s
+  double t_math = 0, t_mem = 0;  // seconds
+};
 
-  const AttentionFunctional f = attention_functional(p, data, fs);
-  std::optional<AttentionTiming> tm;
-  if (timing) tm = simulate_attention(p, hw, to);
+Work work_of(const AttentionProblem& p, const HwSpec& hw) {
+  Work w;
+  w.flops = 2 * p.macs();
+  w.kv_bytes = static_cast<double>(p.batch) * static_cast<double>(p.seq) *
+               static_cast<double>(p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
+  w.qo_bytes = static_cast<double>(p.batch) * static_cast<double>(p.q_len) * static_cast<double>(p.heads) *
+               static_cast<double>(p.qk_dim() + p.v_dim()) * 2;
+  w.peak = hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained);
+  w.bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  w.t_math = w.flops / w.peak;
+  w.t_mem = (w.kv_bytes + w.qo_bytes) / w.bw;
 
-  std::ostream& out = cli::text_out(vm);
+  return w;
+}
+
+void print_problem(std::ostream& out, const AttentionProblem& p, const AttentionData& data, const Work& w,
+                   const HwSpec& hw) {
   out << fmt::format(
       "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}{}  {}\n",
       p.batch, p.seq, p.q_len, p.first_query(), p.seq - 1, p.heads, p.kv_heads, p.head_dim,
@@ -147,41 +152,46 @@ int run_attention(const cli::po::variables_map& vm) {
       source_text(data.v_file, data.v, data.seed));
   out << fmt::format("  softmax     scale {:.6g}\n", p.softmax_scale());
   out << fmt::format("  KV cache    {} ({:.4g} bits/element): {}\n", kv_format_name(p.kv),
-                     kv_bits_per_element(p.kv), format_si(kv_bytes, "B", 3));
-  out << fmt::format("  work        {}, {} of Q and O (BF16)\n", format_si(flops, "FLOP", 3),
-                     format_si(qo_bytes, "B", 3));
+                     kv_bits_per_element(p.kv), format_si(w.kv_bytes, "B", 3));
+  out << fmt::format("  work        {}, {} of Q and O (BF16)\n", format_si(w.flops, "FLOP", 3),
+                     format_si(w.qo_bytes, "B", 3));
   out << fmt::format("  roofline    {} at {:.0f} TFLOP/s BF16 and {:.2f} TB/s on {} ({}-bound): {:.2f} us\n",
-                     "lower bound", peak * 1e-12, bw * 1e-12, hw.name, t_math >= t_mem ? "compute" : "memory",
-                     std::max(t_math, t_mem) * 1e6);
-  if (tm) {
-    const AttentionPlan& pl = tm->plan;
-    out << fmt::format("\ntiming: {} ({} SM clock)\n", hw.name, clock);
-    out << fmt::format("  kernel      {}\n", pl.kernel);
-    out << fmt::format(
-        "  grid        {} CTAs, {} per SM, {} KV blocks of {} keys in all; {} KV stages{}{}\n", pl.ctas,
-        pl.ctas_per_sm, pl.kv_iterations, pl.block_n, pl.stages,
-        pl.dequant ? fmt::format(", KV dequantized from {} in SMEM", kv_format_name(p.kv)) : "",
-        pl.exp_on_fma > 0 ? fmt::format(", {:.0f}% of exp2 as FMA polynomials", 100 * pl.exp_on_fma) : "");
-    if (p.rope) {
-      out << fmt::format("  RoPE        {}\n", pl.rope_fused
-                                                   ? "fused: Q rotated once per CTA, K per block as it lands"
-                                                   : "its own kernel over the new tokens' Q and K");
-    }
-    for (const AttentionKernelTime& k : tm->kernels) {
-      out << fmt::format("  {:<11} {:.2f} us{}\n",
-                         k.name.substr(0, k.name.find(' ')) == "attention" ? "main" : k.name, k.us(),
-                         k.sampled ? " (sampled: first wave at two KV lengths, then list-scheduled)" : "");
-    }
-    out << fmt::format("  time        {:.2f} us = {:.0f} SM cycles\n", tm->time.seconds() * 1e6, tm->sm_cycles);
-    out << fmt::format("  throughput  {:.1f} TFLOP/s = {:.1f}% of the BF16 dense peak ({:.0f} TFLOP/s)\n",
-                       tm->tflops, tm->pct_of_peak, tm->peak_tflops);
-    out << fmt::format(
-        "  memory      HBM {} read, {} written ({:.2f} TB/s = {:.0f}% of {}); L2 {} read, {:.0f}% hits\n",
-        format_si(tm->hbm_read, "B", 3), format_si(tm->hbm_write, "B", 3), tm->hbm_tb_s, tm->pct_of_hbm,
-        to_string(hw.dram.bandwidth), format_si(tm->l2_read, "B", 3),
-        tm->l2_read > 0 ? 100 * tm->l2_hit / tm->l2_read : 0.0);
-    out << fmt::format("  bound       {}: {}\n", tm->bound, tm->bound_detail);
+                     "lower bound", w.peak * 1e-12, w.bw * 1e-12, hw.name,
+                     w.t_math >= w.t_mem ? "compute" : "memory", std::max(w.t_math, w.t_mem) * 1e6);
+}
+
+void print_timing(std::ostream& out, const AttentionTiming& t, const AttentionProblem& p, const HwSpec& hw,
+                  const std::string& clock) {
+  const AttentionPlan& pl = t.plan;
+  out << fmt::format("\ntiming: {} ({} SM clock)\n", hw.name, clock);
+  out << fmt::format("  kernel      {}\n", pl.kernel);
+  out << fmt::format(
+      "  grid        {} CTAs, {} per SM, {} KV blocks of {} keys in all; {} KV stages{}{}\n", pl.ctas,
+      pl.ctas_per_sm, pl.kv_iterations, pl.block_n, pl.stages,
+      pl.dequant ? fmt::format(", KV dequantized from {} in SMEM", kv_format_name(p.kv)) : "",
+      pl.exp_on_fma > 0 ? fmt::format(", {:.0f}% of exp2 as FMA polynomials", 100 * pl.exp_on_fma) : "");
+  if (p.rope) {
+    out << fmt::format("  RoPE        {}\n", pl.rope_fused
+                                                 ? "fused: Q rotated once per CTA, K per block as it lands"
+                                                 : "its own kernel over the new tokens' Q and K");
   }
+  for (const AttentionKernelTime& k : t.kernels) {
+    out << fmt::format("  {:<11} {:.2f} us{}\n",
+                       k.name.substr(0, k.name.find(' ')) == "attention" ? "main" : k.name, k.us(),
+                       k.sampled ? " (sampled: first wave at two KV lengths, then list-scheduled)" : "");
+  }
+  out << fmt::format("  time        {:.2f} us = {:.0f} SM cycles\n", t.time.seconds() * 1e6, t.sm_cycles);
+  out << fmt::format("  throughput  {:.1f} TFLOP/s = {:.1f}% of the BF16 dense peak ({:.0f} TFLOP/s)\n",
+                     t.tflops, t.pct_of_peak, t.peak_tflops);
+  out << fmt::format(
+      "  memory      HBM {} read, {} written ({:.2f} TB/s = {:.0f}% of {}); L2 {} read, {:.0f}% hits\n",
+      format_si(static_cast<double>(t.hbm_read), "B", 3), format_si(static_cast<double>(t.hbm_write), "B", 3),
+      t.hbm_tb_s, t.pct_of_hbm, to_string(hw.dram.bandwidth),
+      format_si(static_cast<double>(t.l2_read), "B", 3), 100 * t.l2_hit_rate());
+  out << fmt::format("  bound       {}: {}\n", t.bound, t.bound_detail);
+}
+
+void print_functional(std::ostream& out, const AttentionFunctional& f, const FunctionalSpec& fs) {
   out << fmt::format("\nfunctional: {}", f.mode);
   if (fs.mode != FunctionalSpec::Mode::kOff) {
     out << fmt::format(" ({} query rows, {} outputs; K stored vs written: rel {:.3g}, V: rel {:.3g})\n",
@@ -200,7 +210,11 @@ int run_attention(const cli::po::variables_map& vm) {
   } else {
     out << "\n";
   }
+}
 
+boost::json::object report_json(const AttentionProblem& p, const AttentionData& data, const Work& w,
+                                const AttentionFunctional& f, const FunctionalSpec& fs,
+                                const std::optional<AttentionTiming>& tm, const HwSpec& hw) {
   boost::json::object doc;
   doc["command"] = "attention";
   doc["hw"] = hw.name;
@@ -221,11 +235,11 @@ int run_attention(const cli::po::variables_map& vm) {
                    {"k", source_text(data.k_file, data.k, data.seed)},
                    {"k_rope", p.rope_dim > 0 ? source_text(data.k_rope_file, data.k, data.seed) : "none"},
                    {"v", source_text(data.v_file, data.v, data.seed)}};
-  doc["work"] = dotted_object({{"flops", flops},
-                 {"bytes.kv_cache", kv_bytes},
-                 {"bytes.q_o", qo_bytes},
-                 {"roofline.time_us", std::max(t_math, t_mem) * 1e6},
-                 {"roofline.bound", t_math >= t_mem ? "compute" : "memory"}});
+  doc["work"] = dotted_object({{"w.flops", w.flops},
+                               {"bytes.kv_cache", w.kv_bytes},
+                               {"bytes.q_o", w.qo_bytes},
+                               {"roofline.time_us", std::max(w.t_math, w.t_mem) * 1e6},
+                               {"roofline.bound", w.t_math >= w.t_mem ? "compute" : "memory"}});
   boost::json::object fj{{"mode", f.mode}, {"rows", f.rows}, {"outputs", f.outputs}};
   if (fs.mode != FunctionalSpec::Mode::kOff) {
     fj["error"] = metrics_json(f.error);
@@ -246,20 +260,49 @@ int run_attention(const cli::po::variables_map& vm) {
     boost::json::array ks;
     for (const AttentionKernelTime& k : tm->kernels)
       ks.push_back({{"name", k.name}, {"us", k.us()}, {"sampled", k.sampled}});
-    boost::json::object tj{{"kernel", tm->plan.kernel},
-                           {"ctas", tm->plan.ctas},
-                           {"ctas_per_sm", tm->plan.ctas_per_sm},
-                           {"block_n", tm->plan.block_n},
-                           {"stages", tm->plan.stages},
-                           {"splits", tm->plan.splits},
-                           {"exp_on_fma", tm->plan.exp_on_fma},
-                           {"kernels", std::move(ks)}};
-    for (auto& [key, value] : kernel_metrics_json(*tm)) tj[key] = value;  // time, throughput, bytes, util, bound
+    boost::json::object tj{{"kernel", tm->plan.kernel},           {"ctas", tm->plan.ctas},
+                           {"ctas_per_sm", tm->plan.ctas_per_sm}, {"block_n", tm->plan.block_n},
+                           {"stages", tm->plan.stages},           {"splits", tm->plan.splits},
+                           {"exp_on_fma", tm->plan.exp_on_fma},   {"kernels", std::move(ks)}};
+    for (auto& [key, value] : kernel_metrics_json(*tm))
+      tj[key] = value;  // time, throughput, bytes, util, bound
     tj["hbm_tb_s"] = tm->hbm_tb_s;
     tj["ops"] = {{"exp2", tm->exp2}, {"fma", tm->fma}};
     tj["sampled"] = tm->sampled;
     doc["timing"] = std::move(tj);
   }
+  return doc;
+}
+
+int run_attention(const cli::po::variables_map& vm) {
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
+  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+  const AttentionProblem p = problem_option(vm);
+  const AttentionData data = data_option(vm, p);
+  AttentionTimingOptions to = timing_option(vm);
+  const auto& timing_flag = vm["timing"].as<std::string>();
+  if (timing_flag != "on" && timing_flag != "off")
+    throw InputError(fmt::format("--timing {}: expected on or off", timing_flag));
+  const bool timing = timing_flag == "on";
+  if (timing) check_attention_timing(p, hw, to);
+  const std::optional<TraceRequest> trace = trace_request(vm, hw.sm.count);
+  if (trace && !timing) throw InputError("--trace draws the simulated kernels: it needs --timing on");
+  if (trace) to.trace = &trace->options;
+  FunctionalSpec fs =
+      parse_functional_spec(vm["functional"].as<std::string>(), p.macs() <= kAttentionAutoFullMacs);
+  fs.seed = data.seed;
+  const Work w = work_of(p, hw);
+
+  const AttentionFunctional f = attention_functional(p, data, fs);
+  std::optional<AttentionTiming> tm;
+  if (timing) tm = simulate_attention(p, hw, to);
+
+  std::ostream& out = cli::text_out(vm);
+  print_problem(out, p, data, w, hw);
+  if (tm) print_timing(out, *tm, p, hw, vm["clock"].as<std::string>());
+  print_functional(out, f, fs);
+  const boost::json::object doc = report_json(p, data, w, f, fs, tm, hw);
   if (trace) {
     TraceDoc td;
     tm->trace->emit(td, Tick{0}, "kernels", trace->options.max_events);

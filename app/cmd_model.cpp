@@ -37,16 +37,7 @@ std::string params_text(double v) {
   return fmt::format("{:.0f}", v);
 }
 
-int run_model(const cli::po::variables_map& vm) {
-  if (vm.count("model") == 0)
-    throw InputError("--model FILE is required (.toml or a Hugging Face config.json)");
-  std::vector<std::string> model_sets;
-  if (vm.count("model-set") != 0) model_sets = vm["model-set"].as<std::vector<std::string>>();
-  const ModelSpec m = load_model(vm["model"].as<std::string>(), model_sets);
-  std::vector<std::string> sets;
-  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
-  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
-
+QuantPlan quant_option(const cli::po::variables_map& vm) {
   QuantPlan q = QuantPlan::bf16();
   const Scheme w = scheme_option(vm, "weights");
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts})
@@ -63,19 +54,11 @@ int run_model(const cli::po::variables_map& vm) {
     q.activations = scheme_option(vm, "activations");
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kLmHead}) (void)q.gemm_format(c);
 
-  CapacityOptions co;
-  co.tp = vm["tp"].as<int>();
-  co.context = vm["context"].as<int64_t>();
-  if (co.context < 1) throw InputError(fmt::format("--context {}: must be >= 1", co.context));
-  co.gpu_memory_utilization = vm["memory-utilization"].as<double>();
-  const Capacity cap = capacity(m, q, hw, co);
-  const int min_tp = cap.fits() ? co.tp : smallest_fitting_tp(m, q, hw, co);
+  return q;
+}
 
+void print_model(std::ostream& out, const ModelSpec& m) {
   const ParamCount p = m.params();
-  const ParamCount active = m.active_params();
-  const ParamCount mtp = m.mtp_params();
-  const WeightBytes wb = weight_bytes(m, q);
-  std::ostream& out = cli::text_out(vm);
   out << fmt::format("model  {} ({}, from {})\n", m.name, m.family, m.source);
   std::string attn;
   if (m.mla) {
@@ -102,16 +85,21 @@ int run_model(const cli::po::variables_map& vm) {
       by += fmt::format("{}{} {}", by.empty() ? "" : ", ", weight_class_name(c), params_text(p[c]));
   }
   out << fmt::format("  parameters  {} ({})\n", params_text(p.total()), by);
-  if (m.moe) out << fmt::format("  active      {} per token\n", params_text(active.total()));
+  if (m.moe) out << fmt::format("  active      {} per token\n", params_text(m.active_params().total()));
   if (m.mtp_modules > 0)
     out << fmt::format("  MTP         {} module(s), {} (embedding and head shared)\n", m.mtp_modules,
-                       params_text(mtp.total()));
+                       params_text(m.mtp_params().total()));
   for (const std::string& n : m.notes) out << "  note: " << n << "\n";
   if (!m.ignored.empty()) {
     std::string keys;
     for (const std::string& k : m.ignored) keys += (keys.empty() ? "" : ", ") + k;
     out << "  ignored (no bearing on time or numbers): " << keys << "\n";
   }
+}
+
+void print_memory(std::ostream& out, const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
+                  const CapacityOptions& co, const Capacity& cap, int min_tp) {
+  const WeightBytes wb = weight_bytes(m, q);
   out << fmt::format("\nquantization  {}\n", q.text());
   std::string wby;
   for (WeightClass c : kAllWeightClasses) {
@@ -137,14 +125,19 @@ int run_model(const cli::po::variables_map& vm) {
         format_si(cap.weights + cap.activations + cap.kv_per_sequence, "B", 4), format_si(cap.usable, "B", 4),
         min_tp > 0 ? fmt::format("; smallest TP that fits: {}", min_tp) : "; no TP degree up to 8 fits");
   }
+}
 
+boost::json::object report_json(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
+                                const CapacityOptions& co, const Capacity& cap, int min_tp) {
+  const ParamCount p = m.params();
+  const WeightBytes wb = weight_bytes(m, q);
   boost::json::object doc;
   doc["command"] = "model";
   boost::json::object pj;
   for (WeightClass c : kAllWeightClasses) pj[std::string(weight_class_name(c))] = p[c];
   pj["total"] = p.total();
-  pj["active"] = active.total();
-  pj["mtp"] = mtp.total();
+  pj["active"] = m.active_params().total();
+  pj["mtp"] = m.mtp_params().total();
   boost::json::array notes, ignored;
   for (const auto& n : m.notes) notes.emplace_back(n);
   for (const auto& n : m.ignored) ignored.emplace_back(n);
@@ -175,7 +168,12 @@ int run_model(const cli::po::variables_map& vm) {
                                  {"max_sequences", cap.max_sequences},
                                  {"fits", cap.fits()},
                                  {"smallest_tp", min_tp}});
-  // Steps: a decode step of `batch` sequences at the context, and the prefill of one prompt.
+  return doc;
+}
+
+// The decode step of `batch` sequences at the context, and the prefill of one prompt, as --step asks.
+boost::json::array run_steps(const cli::po::variables_map& vm, std::ostream& out, const ModelSpec& m,
+                             const QuantPlan& q, const HwSpec& hw, const CapacityOptions& co) {
   const auto& step = vm["step"].as<std::string>();
   if (step != "off" && step != "decode" && step != "prefill" && step != "both")
     throw InputError(fmt::format("--step {}: expected off, decode, prefill or both", step));
@@ -215,7 +213,33 @@ int run_model(const cli::po::variables_map& vm) {
       steps.push_back(std::move(sj));
     }
   }
-  doc["steps"] = std::move(steps);
+  return steps;
+}
+
+int run_model(const cli::po::variables_map& vm) {
+  if (vm.count("model") == 0)
+    throw InputError("--model FILE is required (.toml or a Hugging Face config.json)");
+  std::vector<std::string> model_sets;
+  if (vm.count("model-set") != 0) model_sets = vm["model-set"].as<std::vector<std::string>>();
+  const ModelSpec m = load_model(vm["model"].as<std::string>(), model_sets);
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
+  const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
+  const QuantPlan q = quant_option(vm);
+
+  CapacityOptions co;
+  co.tp = vm["tp"].as<int>();
+  co.context = vm["context"].as<int64_t>();
+  if (co.context < 1) throw InputError(fmt::format("--context {}: must be >= 1", co.context));
+  co.gpu_memory_utilization = vm["memory-utilization"].as<double>();
+  const Capacity cap = capacity(m, q, hw, co);
+  const int min_tp = cap.fits() ? co.tp : smallest_fitting_tp(m, q, hw, co);
+
+  std::ostream& out = cli::text_out(vm);
+  print_model(out, m);
+  print_memory(out, m, q, hw, co, cap, min_tp);
+  boost::json::object doc = report_json(m, q, hw, co, cap, min_tp);
+  doc["steps"] = run_steps(vm, out, m, q, hw, co);
   cli::write_json_option(vm, doc);
   return 0;
 }

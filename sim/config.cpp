@@ -587,7 +587,8 @@ ConfigReader ConfigReader::opt_section(std::string_view key, std::string_view do
     source = where(key);
     state_->consumed.insert(path_of(key));
   }
-  state_->records.push_back(ParamRecord{path_of(key), "table", "", "", "", std::string(doc), source, true});
+  state_->records.push_back(
+      ParamRecord{path_of(key), "table", "", "", "", std::string(doc), source, true, ""});
   ConfigReader sub(state_, child, path_of(key));
   sub.owner_ = owner_;
   return sub;

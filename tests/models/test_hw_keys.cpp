@@ -318,8 +318,8 @@ class EveryKeyMoves : public ::testing::TestWithParam<std::string> {};
 TEST_P(EveryKeyMoves, SomeProbesTimeOrBytes) { expect_every_key_moves_something(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(ShippedConfigs, EveryKeyMoves, ::testing::ValuesIn(shipped_configs()),
-                         [](const auto& info) {
-                           std::string s = info.param;
+                         [](const auto& param_info) {
+                           std::string s = param_info.param;
                            std::replace(s.begin(), s.end(), '-', '_');
                            return s;
                          });

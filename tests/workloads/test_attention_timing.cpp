@@ -89,7 +89,8 @@ TEST(AttentionTiming, DecodeIsHbmBoundAndLinearInContext) {
     EXPECT_EQ(t->bound, "HBM") << t->bound_detail;
     EXPECT_GT(t->pct_of_hbm, 80);
     // The KV cache is read once: 2 x seq x 8 heads x 128 x 2 B.
-    EXPECT_NEAR(t->hbm_read / (2.0 * 8 * 128 * 2 * (t == &a ? 131072 : 262144)), 1.0, 0.01);
+    EXPECT_NEAR(static_cast<double>(t->hbm_read) / (2.0 * 8 * 128 * 2 * (t == &a ? 131072 : 262144)), 1.0,
+                0.01);
   }
   EXPECT_NEAR(b.time.seconds() / a.time.seconds(), 2.0, 0.12);
   EXPECT_TRUE(a.plan.decode);
@@ -136,7 +137,7 @@ TEST(AttentionTiming, DecoupledRopeKeyIsReadOncePerToken) {
     EXPECT_EQ(t.bound, "HBM") << t.bound_detail;
     // Per token: 16 heads x (128 K + 128 V) + 64 shared, at the format's bytes (scales included).
     const double bytes = 32768.0 * (16 * 256 + 64) * kv_bits_per_element(kv) / 8;
-    EXPECT_NEAR(t.hbm_read / bytes, 1.0, 0.02) << kv_format_name(kv);
+    EXPECT_NEAR(static_cast<double>(t.hbm_read) / bytes, 1.0, 0.02) << kv_format_name(kv);
     // Every head reads the shared key: from L2 after the first.
     EXPECT_GT(static_cast<double>(t.l2_read), static_cast<double>(t.hbm_read) * 1.1) << kv_format_name(kv);
   }
