@@ -95,6 +95,11 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
     ConfigReader c = r.opt_section("launch", "kernel launches in model steps (CUDA graphs)");
     hw.launch.read(c);
   }
+  {
+    ConfigReader c =
+        r.opt_section("simulation", "how the simulator searches plans and samples steady states");
+    hw.simulation.read(c);
+  }
   if (r.has("nvlink")) {
     ConfigReader c = r.section("nvlink", "NVLink, for multi-GPU runs");
     hw.nvlink.read(c);

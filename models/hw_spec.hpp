@@ -19,6 +19,7 @@
 #include "models/memory_system.hpp"
 #include "models/nvlink.hpp"
 #include "models/scalar_pipes.hpp"
+#include "models/simulation_spec.hpp"
 #include "models/smem_port.hpp"
 #include "models/tensor_pipe.hpp"
 #include "models/tma_engine.hpp"
@@ -61,6 +62,7 @@ struct HwSpec {
   DramSpec dram;
   NvlinkSpec nvlink;
   LaunchSpec launch;
+  SimulationSpec simulation;
 
   /// Reads and validates everything; rejects unknown keys. `records` receives every parameter.
   static HwSpec read(const ConfigTree& tree, std::vector<ParamRecord>* records = nullptr);

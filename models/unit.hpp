@@ -27,7 +27,7 @@
 namespace bwsim {
 
 /// Every unit that may own config keys.
-inline constexpr std::array<std::string_view, 12> kUnitNames{
+inline constexpr std::array<std::string_view, 13> kUnitNames{
     "gpu",           // name, arch: what the reports call the GPU and which instructions exist
     "clocks",        // the SM and L2 clock domains
     "occupancy",     // what makes a CTA fit on an SM (CTA, warp, register, SMEM, TMEM limits)
@@ -40,6 +40,7 @@ inline constexpr std::array<std::string_view, 12> kUnitNames{
     "dram",          // device-memory channels (impl-selected)
     "nvlink",        // GPU-to-GPU links (all-reduce in model steps)
     "launch",        // kernel launch gaps and element-wise streams in model steps
+    "simulation",    // not hardware: the GEMM planner's estimate and the sampling settings
 };
 
 /// Time to move `bytes` at `bytes_per_clk` in clock domain `clk`, in whole cycles (rounded up).

@@ -358,3 +358,33 @@ TEST(HwKeys, TmaMulticastOffRemovesClustersAndReadsMoreThroughL2) {
 
 }  // namespace
 }  // namespace bwsim
+
+namespace bwsim {
+namespace {
+
+// The [simulation] keys are not hardware, but they shape the reported times: each is read and
+// used (the planner's estimate ranks candidates; sampling decides what is simulated whole).
+TEST(HwKeys, SimulationKeysChangeHowTimesAreFound) {
+  const GemmProblem g{2048, 2048, 2048, parse_gemm_format("nvfp4")};
+  const GemmTiming base = simulate_gemm(g, HwSpec::load("b200", {}));
+  const GemmTiming slow_l2 = simulate_gemm(g, HwSpec::load("b200", {"simulation.l2_efficiency=0.2"}));
+  ASSERT_FALSE(base.candidates.empty());
+  EXPECT_NE(base.candidates.front().second, slow_l2.candidates.front().second);
+  AttentionProblem p;
+  p.seq = 4096;
+  p.q_len = 4096;
+  p.heads = 16;
+  p.kv_heads = 16;
+  p.head_dim = 128;
+  p.causal = true;
+  const AttentionTiming whole = simulate_attention(p, HwSpec::load("b200", {}), AttentionTimingOptions{});
+  const AttentionTiming sampled = simulate_attention(
+      p, HwSpec::load("b200", {"simulation.attention_whole_run=100"}), AttentionTimingOptions{});
+  EXPECT_FALSE(whole.sampled);
+  EXPECT_TRUE(sampled.sampled);
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"simulation.attention_sample_long=4"}); }),
+                  "must exceed simulation.attention_sample_short");
+}
+
+}  // namespace
+}  // namespace bwsim

@@ -26,10 +26,6 @@ constexpr double kPolyExp2Fma = 4;
 constexpr uint32_t kDequantFma = 1;  // packed cvt (2 per op) + packed scale multiply (2 per op)
 constexpr uint32_t kRopeFma = 3;
 constexpr uint32_t kQuantizeFma = 3;
-// Sampled runs: two cuts of the first wave, in KV blocks per CTA.
-constexpr uint32_t kSampleShort = 8;
-constexpr uint32_t kSampleLong = 24;
-constexpr uint64_t kDefaultWholeRun = 24000;
 
 uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
@@ -1122,11 +1118,14 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   r.plan = plan_attention(p, hw, o);
   const AttentionPlan& pl = r.plan;
   const std::vector<Item> items = work_items(p, pl, dims_of(p));
-  const uint64_t whole = o.whole_run_blocks != 0 ? o.whole_run_blocks : kDefaultWholeRun;
+  const uint64_t whole = o.whole_run_blocks != 0 ? o.whole_run_blocks : hw.simulation.attention_whole_run;
+  // Sampled runs: two cuts of the first wave, in KV blocks per CTA.
+  const uint32_t sample_short = hw.simulation.attention_sample_short;
+  const uint32_t sample_long = hw.simulation.attention_sample_long;
   const uint64_t slots = uint64_t{hw.sm.count} * pl.ctas_per_sm;
   uint32_t longest = 0;
   for (const Item& it : items) longest = std::max(longest, it.blocks);
-  r.sampled = pl.kv_iterations > whole && longest > kSampleLong;
+  r.sampled = pl.kv_iterations > whole && longest > sample_long;
 
   Counters main;
   Counters steady;
@@ -1141,8 +1140,8 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
     r.simulated_iterations = static_cast<uint64_t>(whole_run.main.iterations);
   } else {
     const size_t wave = static_cast<size_t>(std::min<uint64_t>(items.size(), slots));
-    const Counters c1 = run_kernels(p, pl, hw, o.clock, items, wave, kSampleShort, false, false).main;
-    Run long_cut = run_kernels(p, pl, hw, o.clock, items, wave, kSampleLong, false, false, o.trace);
+    const Counters c1 = run_kernels(p, pl, hw, o.clock, items, wave, sample_short, false, false).main;
+    Run long_cut = run_kernels(p, pl, hw, o.clock, items, wave, sample_long, false, false, o.trace);
     const Counters c2 = long_cut.main;
     if (o.trace != nullptr) {
       r.trace = long_cut.trace;
@@ -1150,12 +1149,12 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
           "the attention kernel is sampled: the trace shows its first wave of {} CTAs cut to {} KV blocks "
           "each, "
           "not the whole kernel",
-          wave, kSampleLong);
+          wave, sample_long);
     }
     steady = minus(c2, c1);
     // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short cut.
-    const double b = steady.seconds / (kSampleLong - kSampleShort);
-    const double a = std::max(0.0, c1.seconds - b * kSampleShort);
+    const double b = steady.seconds / (sample_long - sample_short);
+    const double a = std::max(0.0, c1.seconds - b * sample_short);
     std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
     for (uint64_t s = 0; s < slots; ++s) free_at.push(0.0);
     double end = 0;
@@ -1169,7 +1168,7 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
     main_s = end;
     const double per_iter = 1.0 / steady.iterations;
     const Counters fixed =
-        scaled(minus(c1, scaled(steady, kSampleShort * static_cast<double>(wave) * per_iter)),
+        scaled(minus(c1, scaled(steady, sample_short * static_cast<double>(wave) * per_iter)),
                1.0 / static_cast<double>(wave));
     main = plus(scaled(fixed, static_cast<double>(items.size())),
                 scaled(steady, static_cast<double>(pl.kv_iterations) * per_iter));
@@ -1179,9 +1178,9 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
       whole_run = run_kernels(p, pl, hw, o.clock, items, 0, 0, pl.rope_kernel, true);
       main = plus(main, whole_run.others);
     }
-    whole_run.attention = AttentionKernelTime{
-        fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"), Tick{std::llround(main_s * 1e12)},
-        true};
+    whole_run.attention =
+        AttentionKernelTime{fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"),
+                            Tick{std::llround(main_s * 1e12)}, true};
   }
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
   for (const auto* k : {&whole_run.rope, &whole_run.attention, &whole_run.reduce}) {
@@ -1202,7 +1201,8 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   r.fma = main.fma;
   const double secs = r.time.seconds();
   r.hbm_tb_s = (main.hbm_read + main.hbm_write) / secs * 1e-12;
-  r.pct_of_hbm = 100 * (main.hbm_read + main.hbm_write) / secs / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
+  r.pct_of_hbm =
+      100 * (main.hbm_read + main.hbm_write) / secs / static_cast<double>(hw.dram.bandwidth.bytes_per_s);
   const double span = steady.seconds;
   const double sms = hw.sm.count;
   const double cyc = span * static_cast<double>(f.hz) * sms;

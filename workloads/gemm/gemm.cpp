@@ -111,7 +111,8 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   const double t_math = macs / (rate * pl.cluster_size) / f;
   const double a_bytes = pl.tile.tile_m * tile_k * pl.math.a_bits / 8.0;
   const double b_bytes = pl.tile.tile_n * tile_k * pl.math.b_bits / 8.0 * tiles_per_item;
-  const double l2_bw = hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz) * 0.8;
+  const double l2_bw = hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz) *
+                       hw.simulation.l2_efficiency;
   const double t_l2 = (a_bytes + b_bytes) / (l2_bw / pl.clusters);
   // Per CTA: its A rows (multicast or not, every CTA holds them) and its share of B, written by
   // TMA and read by the MMA.
@@ -124,20 +125,22 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
                                         : std::ceil(static_cast<double>(pl.work_items) / pl.clusters);
   const double unique = static_cast<double>(p.m) * static_cast<double>(p.k) * pl.math.a_bits / 8 +
                         static_cast<double>(p.n) * static_cast<double>(p.k) * pl.math.b_bits / 8;
-  const double t_hbm = unique / (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.9);
+  const double t_hbm =
+      unique / (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * hw.simulation.hbm_efficiency);
   // Among plans that all stream at the DRAM bound, prefer the one with the most slack per wave.
   const double t_items = waves * std::max({t_math, t_l2, t_smem});
-  double t = std::max(t_items, t_hbm) + 0.05 * t_items;
+  double t = std::max(t_items, t_hbm) + hw.simulation.wave_slack * t_items;
   if (pl.tile.split_k > 1) {
     t += static_cast<double>(p.m) * static_cast<double>(p.n) * 4.0 * pl.tile.split_k /
-         (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * 0.8);
+         (static_cast<double>(hw.dram.bandwidth.bytes_per_s) * hw.simulation.reduce_efficiency);
   }
   if (pl.tile.stream_k) {
     // The fix-up: a flag round trip, then the owner reads each partial of its tile (~100 GB/s
     // for one SM's loads) before its epilogue.
     const double partial =
         static_cast<double>(pl.tile.tile_m) * pl.tile.tile_n * tiles_per_item * 4 / pl.cluster_size;
-    t += 1e-6 + pl.sk_partials * partial / 100e9;
+    t += hw.simulation.fixup_latency.tick.seconds() +
+         pl.sk_partials * partial / static_cast<double>(hw.simulation.fixup_bandwidth.bytes_per_s);
   }
   return t;
 }
@@ -155,7 +158,8 @@ void classify(GemmTiming& g, const HwSpec& hw) {
   const double waves = static_cast<double>(g.plan.work_items) / g.plan.clusters;
   const double tail = waves > 1 ? (std::ceil(waves) - waves) / std::ceil(waves) : 0;
   g.bound = classify_bound(g.util, tail);
-  g.bound_detail = fmt::format("{}; {:.2f} waves of {} clusters", utilization_text(g.util), waves, g.plan.clusters);
+  g.bound_detail =
+      fmt::format("{}; {:.2f} waves of {} clusters", utilization_text(g.util), waves, g.plan.clusters);
 }
 
 }  // namespace
@@ -167,9 +171,6 @@ void check_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions&
     candidate_plans(p, hw);
   }
 }
-
-// Finalists with at most this many waves are simulated whole rather than extrapolated.
-constexpr uint64_t kWholeRunWaves = 8;
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
   GemmTiming g;
@@ -222,7 +223,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        const bool extrapolate = waves > kWholeRunWaves && !c.tile.stream_k;
+        const bool extrapolate = waves > hw.simulation.gemm_whole_run_waves && !c.tile.stream_k;
         // A paused run has no trace: if it wins and a trace is wanted, it is run again.
         auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
         if (extrapolate) {
