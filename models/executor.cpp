@@ -339,8 +339,9 @@ bool Executor::exec(const op::TmaLoad& o, Ctx& x) {
     resume_at(x.id, *retry);
     return false;
   }
-  std::array<uint32_t, 32> dest_sms{};
-  std::array<SmemPort*, 32> dest_ports{};
+  std::array<uint32_t, 32>
+      dest_sms;  // NOLINT(cppcoreguidelines-pro-type-member-init): the first ndest are set
+  std::array<SmemPort*, 32> dest_ports;  // NOLINT(cppcoreguidelines-pro-type-member-init)
   size_t ndest = 0;
   if (o.multicast != 0) {
     const Cluster& cl = clusters_[x.c.cluster];
