@@ -6,9 +6,9 @@
 
 #include <iostream>
 
-#include "sim/json_out.hpp"
 #include "app/commands.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/json_out.hpp"
 #include "sim/table.hpp"
 
 namespace bwsim::app {

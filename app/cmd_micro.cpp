@@ -55,6 +55,7 @@ int run_micro_cmd(const cli::po::variables_map& vm) {
   o.a_in_tmem = vm.count("a-tmem") != 0;
   o.pair = vm.count("pair") != 0;
   o.copy = vm.count("copy") != 0;
+  o.cluster = vm["cluster"].as<uint32_t>();
   if (vm.count("count") != 0) o.count = vm["count"].as<uint32_t>();
   if (o.count == 0) throw InputError("--count must be at least 1");
   if (vm.count("inflight") != 0) o.inflight = inflight_option(vm["inflight"].as<std::string>());
@@ -88,7 +89,7 @@ int run_micro_cmd(const cli::po::variables_map& vm) {
 cli::Command micro_command() {
   return cli::Command{"micro", "run a GPU microbenchmark through the model (bwsim micro list)",
                       "bwsim micro NAME [--hw FILE|NAME] [--kind K --m M --n N --a-tmem --pair --count C] "
-                      "[--copy --inflight B,...] "
+                      "[--copy --inflight B,...] [--cluster N] "
                       "[--json FILE]",
                       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
                         add_hw_options(desc);
@@ -101,6 +102,8 @@ cli::Command micro_command() {
                             "a-tmem", "MMA operand A in TMEM")("pair", "CTA-pair MMA (cta_group::2, M=256)")(
                             "count", cli::po::value<uint32_t>(), "MMAs, loads or repetitions")(
                             "copy", "tma-bandwidth: copy instead of read")(
+                            "cluster", cli::po::value<uint32_t>()->default_value(1),
+                            "cta-occupancy: CTAs per cluster (on aligned SM groups)")(
                             "inflight", cli::po::value<std::string>(),
                             "tma-bandwidth: bytes in flight per SM, e.g. 16KiB,64KiB");
                         add_json_option(desc);

@@ -27,10 +27,10 @@ enum class ClockMode { kBoost, kSustained };
 struct BusyTime {
   Tick tensor{0};       // tensor pipes (all SMs)
   Tick tensor_math{0};  // of which doing math
-  Tick dram{0};       // DRAM channels
-  Tick sm_ports{0};   // NoC ingress ports
-  Tick l2_slices{0};  // L2 slice ports
-  Tick smem{0};       // SMEM read + write ports
+  Tick dram{0};         // DRAM channels
+  Tick sm_ports{0};     // NoC ingress ports
+  Tick l2_slices{0};    // L2 slice ports
+  Tick smem{0};         // SMEM read + write ports
 };
 
 struct KernelResult {

@@ -34,10 +34,10 @@ std::string classify_bound(const Utilization& u, double tail) {
 }
 
 std::string utilization_text(const Utilization& u) {
-  return fmt::format("tensor {:.0f}% busy ({:.0f}% math), SMEM {:.0f}%, L2 {:.0f}%, HBM {:.0f}%, MUFU {:.0f}%, "
-                     "FMA {:.0f}% busy",
-                     100 * u.tensor, 100 * u.tensor_math, 100 * u.smem, 100 * u.l2, 100 * u.hbm, 100 * u.mufu,
-                     100 * u.fma);
+  return fmt::format(
+      "tensor {:.0f}% busy ({:.0f}% math), SMEM {:.0f}%, L2 {:.0f}%, HBM {:.0f}%, MUFU {:.0f}%, "
+      "FMA {:.0f}% busy",
+      100 * u.tensor, 100 * u.tensor_math, 100 * u.smem, 100 * u.l2, 100 * u.hbm, 100 * u.mufu, 100 * u.fma);
 }
 
 boost::json::object kernel_metrics_json(const KernelMetrics& m) {
@@ -47,11 +47,14 @@ boost::json::object kernel_metrics_json(const KernelMetrics& m) {
                      {"tflops", m.tflops},
                      {"peak_tflops", m.peak_tflops},
                      {"pct_of_peak", m.pct_of_peak}};
-  j["bytes"] = {{"hbm", {{"read", m.hbm_read}, {"write", m.hbm_write}, {"total", m.hbm_read + m.hbm_write}}},
-                {"l2", {{"read", m.l2_read}, {"write", m.l2_write}, {"hit", m.l2_hit}, {"hit_rate", m.l2_hit_rate()}}},
-                {"smem", m.smem}};
-  j["util"] = {{"tensor", m.util.tensor}, {"tensor_math", m.util.tensor_math}, {"smem", m.util.smem}, {"l2", m.util.l2},
-               {"hbm", m.util.hbm},       {"mufu", m.util.mufu}, {"fma", m.util.fma}};
+  j["bytes"] = {
+      {"hbm", {{"read", m.hbm_read}, {"write", m.hbm_write}, {"total", m.hbm_read + m.hbm_write}}},
+      {"l2", {{"read", m.l2_read}, {"write", m.l2_write}, {"hit", m.l2_hit}, {"hit_rate", m.l2_hit_rate()}}},
+      {"smem", m.smem}};
+  j["util"] = {{"tensor", m.util.tensor}, {"tensor_math", m.util.tensor_math},
+               {"smem", m.util.smem},     {"l2", m.util.l2},
+               {"hbm", m.util.hbm},       {"mufu", m.util.mufu},
+               {"fma", m.util.fma}};
   j["bound"] = m.bound;
   j["bound_detail"] = m.bound_detail;
   return j;

@@ -18,11 +18,11 @@ namespace bwsim {
 struct Utilization {
   double tensor = 0;       // tensor pipes (waiting on SMEM operands counts as busy)
   double tensor_math = 0;  // tensor pipes doing math (the MACs at the instruction's rate)
-  double smem = 0;    // SMEM ports
-  double l2 = 0;      // L2 slice bandwidth
-  double hbm = 0;     // DRAM channels
-  double mufu = 0;    // MUFU (exp2)
-  double fma = 0;     // FP32 FMA pipes
+  double smem = 0;         // SMEM ports
+  double l2 = 0;           // L2 slice bandwidth
+  double hbm = 0;          // DRAM channels
+  double mufu = 0;         // MUFU (exp2)
+  double fma = 0;          // FP32 FMA pipes
 };
 
 struct KernelMetrics {

@@ -292,13 +292,29 @@ MicroResult cta_occupancy(const HwSpec& hw, const MicroOptions& o) {
   Gpu gpu(sim, hw, ClockMode::kBoost);
   constexpr uint32_t kBusy = 1000;  // cycles per CTA
   const uint32_t per_sm = std::max(1u, std::min(o.count, 1024u));
-  Kernel k = one_cta("cta-occupancy", {Role{"busy", {Op::delay(kBusy)}}}, {}, hw.sm.count * per_sm);
+  if (o.cluster < 1 || o.cluster > hw.sm.max_cluster) {
+    throw InputError(fmt::format("--cluster {}: {} launches clusters of 1 to sm.max_cluster = {} CTAs",
+                                 o.cluster, hw.name, hw.sm.max_cluster));
+  }
+  // Every CTA of a cluster is busy (one_cta gives ranks after the first an idle role).
+  Kernel k;
+  k.name = "cta-occupancy";
+  k.cluster_size = o.cluster;
+  k.clusters = std::max(1u, hw.sm.count * per_sm / o.cluster);
+  k.program = [cluster = o.cluster](uint32_t) {
+    ClusterProgram p;
+    for (uint32_t i = 0; i < cluster; ++i)
+      p.ctas.push_back(CtaProgram{{Role{"busy", {Op::delay(kBusy)}}}, {}});
+    return p;
+  };
   k.resources.threads = 32;
   k.resources.registers_per_thread = 64;
   const KernelResult r = gpu.run(k);
   const double waves = std::round(cycles(gpu, r.duration()) / kBusy);
   return {"cta-occupancy",
-          "one-warp CTAs (64 registers per thread, no SMEM) resident at once per SM",
+          fmt::format(
+              "one-warp CTAs (64 registers per thread, no SMEM) resident at once per SM, in clusters of {}",
+              o.cluster),
           {MicroRow{{{"ctas_per_sm", std::ceil(per_sm / waves)},
                      {"waves", waves},
                      {"cycles", cycles(gpu, r.duration())}}}}};
@@ -313,7 +329,8 @@ std::vector<std::pair<std::string, std::string>> micro_list() {
       {"hbm-latency", "dependent loads that miss L2, near and cross-die"},
       {"l2-bandwidth", "all SMs re-reading an L2-resident buffer"},
       {"l2-latency", "dependent loads that hit in L2, near and cross-die"},
-      {"cta-occupancy", "one-warp CTAs resident at once per SM (--count CTAs per SM in the grid)"}};
+      {"cta-occupancy",
+       "one-warp CTAs resident at once per SM (--count CTAs per SM in the grid, --cluster N)"}};
 }
 
 MicroResult run_micro(const std::string& name, const HwSpec& hw, const MicroOptions& o) {

@@ -22,6 +22,7 @@ struct MicroOptions {
   std::vector<uint64_t> inflight;  // tma-bandwidth: bytes in flight per SM (a sweep)
   uint64_t box_bytes = 16384;      // tma-bandwidth / l2-bandwidth box size
   uint64_t buffer_bytes = 0;       // 0: a size that suits the benchmark
+  uint32_t cluster = 1;            // cta-occupancy: CTAs per cluster
 };
 
 /// One measurement: named values (stable metric names) in a row.

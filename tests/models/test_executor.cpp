@@ -225,7 +225,7 @@ TEST(Executor, ClustersOfFourMulticastAndPairUp) {
     return p;
   };
   const KernelResult r = gpu.run(k);
-  EXPECT_EQ(sim.stats().value("gpu.bytes.l2.read"), 4096u);          // read once ...
+  EXPECT_EQ(sim.stats().value("gpu.bytes.l2.read"), 4096u);       // read once ...
   EXPECT_EQ(sim.stats().value("gpu.bytes.tma.load"), 4u * 4096);  // ... delivered to four SMs
   EXPECT_EQ(sim.stats().value("gpu.ops.mma_instructions"), 1u);
   EXPECT_GT(r.duration(), nanoseconds(120 + 64));  // the pair MMA after the load

@@ -27,8 +27,8 @@ struct GemmTimingOptions {
 /// the main one) and how it was planned.
 struct GemmTiming : KernelMetrics {
   GemmPlan plan;
-  std::vector<KernelResult> kernels;  // main kernel (+ split-K reduction)
-  double arithmetic_intensity = 0;    // FLOP per DRAM byte
+  std::vector<KernelResult> kernels;                       // main kernel (+ split-K reduction)
+  double arithmetic_intensity = 0;                         // FLOP per DRAM byte
   std::vector<std::pair<std::string, double>> candidates;  // configuration -> estimated microseconds
   std::shared_ptr<const GpuTrace> trace;                   // with GemmTimingOptions::trace
 };
