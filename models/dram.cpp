@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "models/unit.hpp"
 #include "sim/timeline.hpp"
 
 namespace bwsim {
@@ -53,13 +54,7 @@ Tick DramChannel::serve(Tick ready, uint64_t bytes, bool write) {
 
 void DramSpec::read(ConfigReader& r) {
   r.owned_by("dram");
-  std::string names;
-  for (const DramImpl& i : dram_impls())
-    names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", i.name, i.doc);
-  r.opt("impl", impl, std::string("channels"), "device-memory model: " + names);
-  bool known = false;
-  for (const DramImpl& i : dram_impls()) known = known || i.name == impl;
-  r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", impl, names));
+  read_impl(r, impl, dram_impls(), "device-memory model");
   r.req("kind", kind, "memory technology (HBM3, HBM3e, GDDR7); the section is [hbm] on every GPU");
   r.req("capacity", capacity, "usable device memory");
   r.req("stacks", stacks, "HBM stacks (GDDR7: 32-bit devices)");

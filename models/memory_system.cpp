@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "models/hw_spec.hpp"
+#include "models/unit.hpp"
 
 #include "sim/rng.hpp"
 #include "sim/timeline.hpp"
@@ -16,13 +17,7 @@ namespace bwsim {
 void L2Spec::read(ConfigReader& r, uint32_t dies) {
   partitions = dies;  // one partition per die, addresses interleaved over all of them
   r.owned_by("memory_path");
-  std::string names;
-  for (const MemoryPathImpl& i : memory_path_impls())
-    names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", i.name, i.doc);
-  r.opt("impl", impl, std::string("sliced"), "memory-path model (NoC, L2, die link): " + names);
-  bool known = false;
-  for (const MemoryPathImpl& i : memory_path_impls()) known = known || i.name == impl;
-  r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", impl, names));
+  read_impl(r, impl, memory_path_impls(), "memory-path model (NoC, L2, die link)");
   r.req("capacity", capacity, "L2 capacity, whole chip");
   r.req("slices", slices, "L2 slices, whole chip; an address hash picks the slice");
   r.opt("sector", sector, ByteSize{32}, "sector (fill and transfer granularity)");
@@ -78,10 +73,7 @@ const std::vector<MemoryPathImpl>& memory_path_impls() {
 
 std::unique_ptr<MemoryPath> make_memory_path(Simulation& sim, const HwSpec& hw, const ClockDomain& l2_clock,
                                              AddressMap& amap) {
-  for (const MemoryPathImpl& i : memory_path_impls()) {
-    if (i.name == hw.l2.impl) return i.make(sim, hw, l2_clock, amap);
-  }
-  throw std::logic_error("no memory path named " + hw.l2.impl);
+  return find_impl(memory_path_impls(), hw.l2.impl).make(sim, hw, l2_clock, amap);
 }
 
 namespace {
@@ -91,10 +83,7 @@ int popcount128(u128 v) {
 }
 
 std::unique_ptr<DramModel> make_dram(const DramSpec& spec) {
-  for (const DramImpl& i : dram_impls()) {
-    if (i.name == spec.impl) return i.make(spec);
-  }
-  throw std::logic_error("no DRAM model named " + spec.impl);
+  return find_impl(dram_impls(), spec.impl).make(spec);
 }
 
 uint64_t per_second(double bytes_per_cycle, Frequency f) {

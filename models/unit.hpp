@@ -20,9 +20,14 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "sim/clock.hpp"
+#include "sim/config.hpp"
 
 namespace bwsim {
 
@@ -42,6 +47,27 @@ inline constexpr std::array<std::string_view, 13> kUnitNames{
     "launch",        // kernel launch gaps and element-wise streams in model steps
     "simulation",    // not hardware: the GEMM planner's estimate and the sampling settings
 };
+
+/// Reads the `impl` key of a section: the name of one of `impls` (a registry of {name, doc,
+/// make}, as dram_impls()), the first by default; any other name is an error listing them all.
+template <class Impls>
+void read_impl(ConfigReader& r, std::string& out, const Impls& impls, std::string_view what) {
+  std::string names;
+  for (const auto& i : impls) names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", i.name, i.doc);
+  r.opt("impl", out, std::string(impls.front().name), fmt::format("{}: {}", what, names));
+  bool known = false;
+  for (const auto& i : impls) known = known || i.name == out;
+  r.check(known, "impl", fmt::format("is \"{}\"; expected one of: {}", out, names));
+}
+
+/// The implementation named `name` in a registry read_impl checked.
+template <class Impls>
+const auto& find_impl(const Impls& impls, std::string_view name) {
+  for (const auto& i : impls) {
+    if (i.name == name) return i;
+  }
+  throw std::logic_error(fmt::format("no implementation named {}", name));
+}
 
 /// Time to move `bytes` at `bytes_per_clk` in clock domain `clk`, in whole cycles (rounded up).
 inline Tick bytes_time(const ClockDomain& clk, uint64_t bytes, double bytes_per_clk) {

@@ -54,16 +54,21 @@ TEST(SmemPort, ReadsWaitForTheLatencyWritesOnlyForThePort) {
   EXPECT_EQ(port.busy(), nanoseconds(20));
 }
 
-TEST(TensorPipe, OneMmaIsFixedLatencyPlusSmemLatencyPlusMathAndTheFetchBindsBelowN128) {
-  Clocked c;
+// One SM's tensor pipe with its own SMEM and TMEM ports, BF16 at 4096 MACs/clk.
+struct PipeFixture : Clocked {
+  PipeFixture() { spec.macs_per_clk[static_cast<size_t>(MmaKind::kF16)] = 4096; }
   const SmemSpec ss = smem_spec();
   const TmemSpec ts = tmem_spec();
-  SmemPort smem(ss, c.clk);
-  TmemPort tmem(ts, c.clk);
+  SmemPort smem{ss, clk};
+  TmemPort tmem{ts, clk};
   TensorSpec spec;
-  spec.macs_per_clk[static_cast<size_t>(MmaKind::kF16)] = 4096;
-  spec.latency_smem = Cycles{70};
-  TensorPipe pipe(0, spec, Arch::kSm100, c.clk, smem, tmem, c.counters);
+  TensorPipe pipe{0, spec, Arch::kSm100, clk, smem, tmem, counters};
+};
+
+TEST(TensorPipe, OneMmaIsFixedLatencyPlusSmemLatencyPlusMathAndTheFetchBindsBelowN128) {
+  PipeFixture c;
+  c.spec.latency_smem = Cycles{70};
+  TensorPipe& pipe = c.pipe;
   op::Mma mma;
   mma.shape.m = 128;
   mma.shape.n = 64;
@@ -80,16 +85,10 @@ TEST(TensorPipe, OneMmaIsFixedLatencyPlusSmemLatencyPlusMathAndTheFetchBindsBelo
 }
 
 TEST(TensorPipe, ACopyLandsBeforeTheNextMmaAndRidesItsFetch) {
-  Clocked c;
-  const SmemSpec ss = smem_spec();
-  const TmemSpec ts = tmem_spec();
-  SmemPort smem(ss, c.clk);
-  TmemPort tmem(ts, c.clk);
-  TensorSpec spec;
-  spec.macs_per_clk[static_cast<size_t>(MmaKind::kF16)] = 4096;
-  spec.latency_tmem_a = Cycles{50};
-  TensorPipe pipe(0, spec, Arch::kSm100, c.clk, smem, tmem, c.counters);
-  tmem.copy(Tick{0}, 512 * 100);  // 100 cycles of TMEM port
+  PipeFixture c;
+  c.spec.latency_tmem_a = Cycles{50};
+  TensorPipe& pipe = c.pipe;
+  c.tmem.copy(Tick{0}, 512 * 100);  // 100 cycles of TMEM port
   op::Mma mma;
   mma.shape.n = 256;
   mma.shape.a_in_tmem = true;
