@@ -19,6 +19,7 @@
 #include "app/sweep_mpi.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
+#include "workloads/sweep/anomaly.hpp"
 #include "workloads/sweep/point.hpp"
 #include "workloads/sweep/results.hpp"
 #include "workloads/sweep/runner.hpp"
@@ -104,6 +105,16 @@ class Progress {
 };
 
 // The status column follows the point index, which has no comma.
+// Warnings on stderr for what physics would not do (the CSV's anomaly column has them all).
+void report_anomalies(const std::vector<std::string>& anomalies, std::string_view who) {
+  constexpr size_t kShown = 10;
+  for (size_t i = 0; i < anomalies.size() && i < kShown; ++i)
+    std::cerr << fmt::format("{}: warning: anomaly: {}\n", who, anomalies[i]);
+  if (anomalies.size() > kShown)
+    std::cerr << fmt::format("{}: warning: {} more anomalies in the anomaly column\n", who,
+                             anomalies.size() - kShown);
+}
+
 bool row_ok(const std::string& line) { return line.substr(line.find(',') + 1).starts_with("ok,"); }
 
 fs::path spec_path(const std::string& given) {
@@ -187,7 +198,9 @@ int run_sweep(const cli::po::variables_map& vm) {
                      [&](const SweepPoint& p, const PointResult& r) { sink(p.index, sweep_row(p, r)); });
   }
   append.close();
+  const std::vector<std::string> anomalies = flag_anomalies(header, rows);
   write_sweep_results(out, header, rows);  // sorted by point
+  report_anomalies(anomalies, "sweep");
   uint64_t failed = 0;
   for (const auto& [i, line] : rows) failed += row_ok(line) ? 0 : 1;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -251,7 +264,9 @@ int run_merge(const cli::po::variables_map& vm) {
                       missing.size(), points.size(), list, missing.size() > 10 ? ", ..." : ""));
     }
   }
+  const std::vector<std::string> anomalies = flag_anomalies(header, rows);
   write_sweep_results(out, header, rows);
+  report_anomalies(anomalies, "sweep-merge");
   cli::text_out(vm) << fmt::format("sweep-merge  {} rows from {} files{} -> {}\n", rows.size(), files.size(),
                                    expected > 0 ? fmt::format(" ({} points in the spec)", expected) : "",
                                    out.string());

@@ -738,6 +738,7 @@ TEST_F(Cli, SweepIsIdenticalAtAnyJobCountAndAfterAnInterruptedResume) {
   const std::string full = slurp(a);
   EXPECT_EQ(std::count(full.begin(), full.end(), '\n'), 201);
   EXPECT_CONTAINS(full, "point,status,gemm.m,gemm.format,hw.hbm.bandwidth,plan.tile,");
+  EXPECT_CONTAINS(full, ",error,anomaly\n");
   EXPECT_CONTAINS(full, "\n199,ok,2048,bf16,16 TB/s,");
   const fs::path b = dir_ / "b.csv";
   ASSERT_EQ(run("sweep " + s + " -o '" + b.string() + "' -j 2 --quiet").code, 0);

@@ -5,9 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
+#include "workloads/sweep/anomaly.hpp"
 #include "workloads/sweep/point.hpp"
 #include "workloads/sweep/results.hpp"
 #include "workloads/sweep/spec.hpp"
@@ -214,6 +216,61 @@ TEST_F(SweepTest, ResultsReadBackDropATornLineAndRefuseAnotherSweep) {
   std::ofstream(f) << header << sweep_row(pts[1], r);
   EXPECT_THROW(check_sweep_results(read_sweep_results(f), f, sweep_header(other), sweep_points(other)),
                InputError);
+}
+
+}  // namespace
+}  // namespace bwsim
+
+namespace bwsim {
+namespace {
+
+// Rows under a header: point, status, two axes, time.us, throughput.tflops, error, anomaly.
+std::map<uint64_t, std::string> rows_of(const std::vector<std::vector<std::string>>& fields) {
+  std::map<uint64_t, std::string> rows;
+  for (const auto& f : fields) rows[std::stoull(f[0])] = csv_line(f);
+  return rows;
+}
+
+TEST(SweepAnomalies, MoreOfAResourceThatSlowsAPointDownIsFlagged) {
+  const std::string header = csv_line({"point", "status", "gemm.format", "hw.hbm.bandwidth", "time.us",
+                                       "throughput.tflops", "error", "anomaly"});
+  auto rows =
+      rows_of({{"0", "ok", "nvfp4", "8 TB/s", "10", "100", "", ""},
+               {"1", "ok", "nvfp4", "16000 GB/s", "9", "111", "", ""},  // the same unit spelled otherwise
+               {"2", "ok", "nvfp4", "12 TB/s", "9.5", "105", "", "stale"},
+               {"3", "ok", "fp8_e4m3", "8 TB/s", "20", "50", "", ""},
+               {"4", "ok", "fp8_e4m3", "12 TB/s", "20.05", "49.9", "", ""},  // +0.25%: within tolerance
+               {"5", "ok", "fp8_e4m3", "16 TB/s", "22", "45", "", ""},
+               {"6", "error", "bf16", "8 TB/s", "", "", "no kernel", ""}});
+  const std::vector<std::string> found = flag_anomalies(header, rows);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(
+      found[0],
+      "point 5: more 12 TB/s -> 16 TB/s makes time.us 20.05 -> 22 (+9.7%); more 12 TB/s -> 16 TB/s makes "
+      "throughput.tflops 49.9 -> 45 (-9.8%)");
+  std::vector<std::string> f;
+  ASSERT_TRUE(parse_csv_line(std::string_view(rows[2]).substr(0, rows[2].size() - 1), f));
+  EXPECT_EQ(f.back(), "");  // recomputed from scratch: the stale text is gone
+  ASSERT_TRUE(parse_csv_line(std::string_view(rows[5]).substr(0, rows[5].size() - 1), f));
+  EXPECT_EQ(f.back().substr(0, 21), "more 12 TB/s -> 16 TB");
+}
+
+TEST(SweepAnomalies, LatenciesRunTheOtherWayAndOtherAxesAreNotResources) {
+  EXPECT_EQ(resource_direction("hw.hbm.latency"), -1);
+  EXPECT_EQ(resource_direction("hw.sm.count"), 1);
+  EXPECT_EQ(resource_direction("hw.tensor.rate.mxf4nvf4"), 1);
+  EXPECT_FALSE(resource_direction("gemm.m"));
+  EXPECT_FALSE(resource_direction("hw.l2.block"));  // a simulation granule, not a resource
+  EXPECT_EQ(metric_direction("decode.itl_ms"), -1);
+  EXPECT_EQ(metric_direction("decode.tokens_per_s_gpu"), 1);
+  EXPECT_FALSE(metric_direction("bytes.hbm.read"));
+  const std::string header =
+      csv_line({"point", "status", "hw.hbm.latency", "latency.ttft_ms", "decode.itl_ms", "error", "anomaly"});
+  auto rows =
+      rows_of({{"0", "ok", "400 ns", "50", "10", "", ""}, {"1", "ok", "300 ns", "50", "10.2", "", ""}});
+  const std::vector<std::string> found = flag_anomalies(header, rows);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], "point 1: less 400 ns -> 300 ns makes decode.itl_ms 10 -> 10.2 (+2.0%)");
 }
 
 }  // namespace

@@ -66,6 +66,7 @@ std::string sweep_header(const SweepSpec& spec) {
   for (const SweepAxis& a : spec.axes) h.push_back(a.key);
   for (const std::string& m : sweep_metric_names(spec.kind)) h.push_back(m);
   h.emplace_back("error");
+  h.emplace_back("anomaly");  // filled when the sweep ends (flag_anomalies)
   return csv_line(h);
 }
 
@@ -74,6 +75,7 @@ std::string sweep_row(const SweepPoint& point, const PointResult& r) {
   for (const ConfigScalar& v : point.values) f.push_back(v.text);
   for (const std::string& m : r.metrics) f.push_back(m);
   f.push_back(r.error);
+  f.emplace_back();  // anomaly
   return csv_line(f);
 }
 
@@ -92,10 +94,10 @@ SweepResults read_sweep_results(const std::filesystem::path& file) {
   }
   r.header = text.substr(0, nl + 1);
   std::vector<std::string> f;
-  if (!parse_csv_line(std::string_view(r.header).substr(0, nl), f) || f.size() < 4 || f[0] != "point" ||
-      f[1] != "status" || f.back() != "error") {
-    throw InputError(
-        fmt::format("{}:1: not a bwsim sweep results file (header: point,status,...,error)", file.string()));
+  if (!parse_csv_line(std::string_view(r.header).substr(0, nl), f) || f.size() < 5 || f[0] != "point" ||
+      f[1] != "status" || f[f.size() - 2] != "error" || f.back() != "anomaly") {
+    throw InputError(fmt::format(
+        "{}:1: not a bwsim sweep results file (header: point,status,...,error,anomaly)", file.string()));
   }
   const size_t columns = f.size();
   size_t pos = nl + 1;

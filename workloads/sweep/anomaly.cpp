@@ -1,0 +1,158 @@
+#include "workloads/sweep/anomaly.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <utility>
+
+#include "sim/units.hpp"
+#include "workloads/sweep/point.hpp"
+#include "workloads/sweep/results.hpp"
+
+namespace bwsim {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+
+// An axis value as a number in the key's own unit ("16 TB/s", "1.2 GHz", "148"), nullopt if it
+// is not one. Different spellings of one quantity compare equal.
+std::optional<double> amount(const std::string& text) {
+  const auto attempt = [&](auto parse) -> std::optional<double> {
+    try {
+      return parse(text);
+    } catch (...) {  // UnitError or std::invalid_argument: not this kind of quantity
+      return std::nullopt;
+    }
+  };
+  if (auto v =
+          attempt([](const std::string& t) { return static_cast<double>(parse_bandwidth(t).bytes_per_s); }))
+    return v;
+  if (auto v = attempt([](const std::string& t) { return static_cast<double>(parse_frequency(t).hz); }))
+    return v;
+  if (auto v = attempt([](const std::string& t) { return static_cast<double>(parse_byte_size(t).bytes); }))
+    return v;
+  if (auto v = attempt([](const std::string& t) { return parse_bytes_per_cycle(t).value; })) return v;
+  if (auto v = attempt([](const std::string& t) { return static_cast<double>(parse_duration(t).tick.ps()); }))
+    return v;
+  return attempt([](const std::string& t) {
+    size_t used = 0;
+    const double d = std::stod(t, &used);
+    if (used != t.size()) throw std::invalid_argument(t);
+    return d;
+  });
+}
+
+}  // namespace
+
+std::optional<int> resource_direction(std::string_view key) {
+  if (!starts_with(key, "hw.")) return std::nullopt;
+  const std::string_view k = key.substr(3);
+  if (k.find("latency") != std::string_view::npos || k == "launch.gap" || k == "hbm.turnaround" ||
+      k == "tma.issue" || k == "tensor.issue")
+    return -1;
+  static constexpr std::array<std::string_view, 19> kMore{"sm.count",
+                                                          "sm.max_ctas",
+                                                          "sm.max_warps",
+                                                          "sm.registers",
+                                                          "clock.sm",
+                                                          "clock.sm_sustained",
+                                                          "clock.l2",
+                                                          "smem.bandwidth",
+                                                          "smem.capacity",
+                                                          "smem.max_per_cta",
+                                                          "tmem.columns",
+                                                          "tmem.bandwidth",
+                                                          "tma.max_inflight_boxes",
+                                                          "l2.capacity",
+                                                          "l2.slice_bandwidth",
+                                                          "noc.sm_port_bandwidth",
+                                                          "hbm.bandwidth",
+                                                          "hbm.capacity",
+                                                          "nvlink.bandwidth"};
+  if (std::find(kMore.begin(), kMore.end(), k) != kMore.end()) return 1;
+  if (starts_with(k, "tensor.rate.") || k == "fma.fp32_per_clk" || k == "mufu.exp2_per_clk" ||
+      k == "l2.cross_partition_bandwidth" || k == "hbm.bus_efficiency" || k == "launch.stream_efficiency")
+    return 1;
+  return std::nullopt;
+}
+
+std::optional<int> metric_direction(std::string_view m) {
+  if (m == "time.us" || ends_with(m, "_ms") || m == "e2e_s") return -1;
+  if (m == "throughput.tflops" || starts_with(m, "decode.tokens_per_s") ||
+      starts_with(m, "mtp.tokens_per_s") || m == "memory.max_concurrency")
+    return 1;
+  return std::nullopt;
+}
+
+std::vector<std::string> flag_anomalies(const std::string& header, std::map<uint64_t, std::string>& rows) {
+  std::vector<std::string> h;
+  (void)parse_csv_line(std::string_view(header).substr(0, header.size() - 1), h);
+  // point, status, the axes, the metrics, error, anomaly: the axes end where a metric begins.
+  std::vector<std::string> known = sweep_metric_names(SweepKind::kGemm);
+  for (const std::string& m : sweep_metric_names(SweepKind::kRun)) known.push_back(m);
+  size_t first_metric = 2;
+  while (first_metric + 2 < h.size() && std::find(known.begin(), known.end(), h[first_metric]) == known.end())
+    ++first_metric;
+  const size_t anomaly_col = h.size() - 1;
+  std::map<uint64_t, std::vector<std::string>> fields;
+  for (auto& [i, line] : rows) {
+    std::vector<std::string>& f = fields[i];
+    (void)parse_csv_line(std::string_view(line).substr(0, line.size() - 1), f);
+    f.resize(h.size());
+    f[anomaly_col].clear();
+  }
+  std::map<uint64_t, std::vector<std::string>> notes;
+  for (size_t axis = 2; axis < first_metric; ++axis) {
+    const std::optional<int> dir = resource_direction(h[axis]);
+    if (!dir) continue;
+    // Points that differ only in this axis, ordered by how much of the resource they have.
+    std::map<std::vector<std::string>, std::vector<std::pair<double, uint64_t>>> groups;
+    for (const auto& [i, f] : fields) {
+      if (f[1] != "ok") continue;
+      const std::optional<double> v = amount(f[axis]);
+      if (!v) continue;
+      std::vector<std::string> others;
+      for (size_t a = 2; a < first_metric; ++a) {
+        if (a != axis) others.push_back(f[a]);
+      }
+      groups[others].emplace_back(*v * *dir, i);
+    }
+    for (auto& [others, pts] : groups) {
+      std::sort(pts.begin(), pts.end());
+      for (size_t j = 1; j < pts.size(); ++j) {
+        if (pts[j].first == pts[j - 1].first) continue;
+        const std::vector<std::string>& lo = fields[pts[j - 1].second];
+        const std::vector<std::string>& hi = fields[pts[j].second];
+        for (size_t m = first_metric; m + 2 < h.size(); ++m) {
+          const std::optional<int> better = metric_direction(h[m]);
+          const std::optional<double> a = amount(lo[m]);
+          const std::optional<double> b = amount(hi[m]);
+          if (!better || !a || !b || *a == 0) continue;
+          const double change = (*b - *a) / std::abs(*a);
+          if (change * *better >= -kAnomalyTolerance) continue;
+          notes[pts[j].second].push_back(fmt::format("{} {} -> {} makes {} {} -> {} ({:+.1f}%)",
+                                                     *dir > 0 ? "more" : "less", lo[axis], hi[axis], h[m],
+                                                     lo[m], hi[m], 100 * change));
+        }
+      }
+    }
+  }
+  std::vector<std::string> out;
+  for (auto& [i, f] : fields) {
+    if (auto it = notes.find(i); it != notes.end()) {
+      std::string text;
+      for (const std::string& n : it->second) text += (text.empty() ? "" : "; ") + n;
+      f[anomaly_col] = text;
+      out.push_back(fmt::format("point {}: {}", i, text));
+    }
+    rows[i] = csv_line(f);
+  }
+  return out;
+}
+
+}  // namespace bwsim
