@@ -9,7 +9,7 @@ packages=(
   libboost-mpi1.81-dev libboost-serialization1.81-dev openmpi-bin
   python3 python3-matplotlib
   libfmt-dev libtoml11-dev
-  libgtest-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev librapidcheck-dev
 )
 
 missing=()
