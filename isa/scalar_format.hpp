@@ -176,7 +176,11 @@ inline uint32_t encode_minifloat_rne_sat(const MiniFloat& F, float x) {
   // Subnormal: |x| / 2^(emin - m), rounded to an integer number of smallest subnormals.
   const float scaled = std::bit_cast<float>(a) *
                        std::bit_cast<float>(static_cast<uint32_t>(127 + F.man_bits - (1 - F.bias)) << 23);
-  const auto sub = static_cast<int32_t>((scaled + 8388608.0f) - 8388608.0f);
+  // Only a subnormal result uses `sub`, and then scaled < 2^23; a larger value, an infinity or a
+  // NaN (for which the comparison is false) is clamped first, so the conversion to int32 is
+  // always in range (converting an out-of-range float is undefined behaviour).
+  const float bounded = scaled < 8388608.0f ? scaled : 8388608.0f;
+  const auto sub = static_cast<int32_t>((bounded + 8388608.0f) - 8388608.0f);
   const uint32_t min_normal_bits = static_cast<uint32_t>(127 + 1 - F.bias) << 23;
   int32_t mag = a < min_normal_bits ? sub : normal;
   mag = mag > static_cast<int32_t>(F.max_mag) ? static_cast<int32_t>(F.max_mag) : mag;

@@ -5,8 +5,10 @@
 #include <boost/json.hpp>
 
 #include <bit>
+#include <charconv>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 #include "isa/scalar_format.hpp"
@@ -151,9 +153,18 @@ LoadedTensor read_npy(const fs::path& file) {
     throw InputError(fmt::format("{}: .npy header has no 'shape'", name));
   std::vector<int64_t> shape;
   const std::string dims = m[1];
-  static const std::regex kInt(R"(\d+)");
+  // Each dimension: digits, optionally signed, so that a negative one is refused rather than read
+  // as its absolute value; parsed with an overflow check.
+  static const std::regex kInt(R"([-+]?\d+)");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), kInt); it != std::sregex_iterator(); ++it) {
-    shape.push_back(std::stoll(it->str()));
+    const std::string t = it->str();
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(t.data() + (t[0] == '+' ? 1 : 0), t.data() + t.size(), v);
+    if (ec != std::errc{} || end != t.data() + t.size() || v < 0) {
+      throw InputError(fmt::format("{}: .npy shape dimension {} is not a size (0 to {})", name, t,
+                                   std::numeric_limits<int64_t>::max()));
+    }
+    shape.push_back(v);
   }
   StoredDtype d;
   if (descr == "<f4") {

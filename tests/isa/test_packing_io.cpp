@@ -146,6 +146,17 @@ TEST_F(TensorIo, MalformedNpyIsReported) {
   write_bytes(dir_ / "be.npy", big_endian);
   EXPECT_CONTAINS(input_error_of([&] { read_npy(dir_ / "be.npy"); }), "unsupported .npy dtype '>f4'");
   EXPECT_CONTAINS(input_error_of([&] { read_npy(dir_ / "missing.npy"); }), "cannot open");
+  // A negative dimension is refused, not read as its absolute value; so is one past int64.
+  std::string negative = bytes;
+  negative.replace(negative.find("(4, 4)"), 6, "(-4,4)");
+  write_bytes(dir_ / "neg.npy", negative);
+  EXPECT_CONTAINS(input_error_of([&] { read_npy(dir_ / "neg.npy"); }),
+                  ".npy shape dimension -4 is not a size");
+  std::string long_dim = bytes;
+  long_dim.replace(long_dim.find("(4, 4)"), 6, "(99999999999999999999, 4)");
+  write_bytes(dir_ / "long.npy", long_dim);
+  EXPECT_CONTAINS(input_error_of([&] { read_npy(dir_ / "long.npy"); }),
+                  ".npy shape dimension 99999999999999999999 is not a size");
 }
 
 TEST_F(TensorIo, SafetensorsByNameWithValidatedOffsets) {

@@ -242,6 +242,11 @@ TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
   std::string missing = text;
   missing.replace(missing.find("\"num_hidden_layers\": 2,"), 23, "");
   EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(missing, "c.json"); }), "num_hidden_layers");
+  // A dimension no integer holds: refused, not converted (the conversion was undefined).
+  std::string huge = text;
+  huge.replace(huge.find("\"num_hidden_layers\": 2,"), 23, "\"num_hidden_layers\": 1e30,");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(huge, "c.json"); }),
+                  "\"num_hidden_layers\": 1E30 is out of range for an integer");
   std::string rope = text;
   rope.replace(rope.find("\"llama3\""), 8, "\"wavy\"");
   EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(rope, "c.json"); }), "'wavy' is not modelled");

@@ -85,8 +85,13 @@ class Reader {
     if (v == nullptr) return std::nullopt;
     if (v->is_int64()) return v->as_int64();
     if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-    if (v->is_double() && std::floor(v->as_double()) == v->as_double())
+    if (v->is_double() && std::floor(v->as_double()) == v->as_double()) {
+      // 2^53: beyond it a double no longer holds every integer, and beyond 2^63 the conversion
+      // would be undefined; no model dimension comes near.
+      if (std::abs(v->as_double()) > 9007199254740992.0)
+        fail(k, fmt::format("{} is out of range for an integer", json::serialize(*v)));
       return static_cast<int64_t>(v->as_double());
+    }
     fail(k, fmt::format("expected an integer, got {}", json::serialize(*v)));
   }
   int64_t int_req(std::string_view k) {
