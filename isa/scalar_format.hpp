@@ -162,10 +162,13 @@ inline uint32_t encode_minifloat(const MiniFloat& F, float x, bool saturate, Rou
 }
 
 /// Round-to-nearest-even with saturation for bulk loops: the same results as
-/// encode_minifloat(F, x, true, kNearestEven) for every input (tested exhaustively around every
-/// code), but branch-free so the quantizers' inner loops vectorize. Normal results round on the
+/// encode_minifloat(F, x, true, kNearestEven) for every input of the element formats (E2M1, E2M3,
+/// E3M2, E4M3, E5M2; tested exhaustively around every code) and every non-negative input of
+/// UE4M3, but branch-free so the quantizers' inner loops vectorize. Normal results round on the
 /// float32 bit pattern; subnormal results are scaled to integer units of the smallest subnormal
 /// and rounded with the 2^23 trick (exact: the default FP environment rounds to nearest even).
+/// Not for BF16: the scale to subnormal units, 2^(127 + man_bits + bias - 1), is not a float
+/// there.
 inline uint32_t encode_minifloat_rne_sat(const MiniFloat& F, float x) {
   const uint32_t u = std::bit_cast<uint32_t>(x);
   const uint32_t a = u & 0x7FFFFFFFu;
@@ -176,10 +179,11 @@ inline uint32_t encode_minifloat_rne_sat(const MiniFloat& F, float x) {
   // Subnormal: |x| / 2^(emin - m), rounded to an integer number of smallest subnormals.
   const float scaled = std::bit_cast<float>(a) *
                        std::bit_cast<float>(static_cast<uint32_t>(127 + F.man_bits - (1 - F.bias)) << 23);
-  // Only a subnormal result uses `sub`, and then scaled < 2^23; a larger value, an infinity or a
-  // NaN (for which the comparison is false) is clamped first, so the conversion to int32 is
-  // always in range (converting an out-of-range float is undefined behaviour).
-  const float bounded = scaled < 8388608.0f ? scaled : 8388608.0f;
+  // Only a subnormal result uses `sub`, and then 0 <= scaled < 2^23. Anything else (a larger
+  // value, an infinity, a NaN, for which the comparison is false) is clamped first, so the
+  // conversion to int32 is always in range: converting an out-of-range float is undefined.
+  const float below = scaled < 8388608.0f ? scaled : 8388608.0f;
+  const float bounded = below > 0.0f ? below : 0.0f;
   const auto sub = static_cast<int32_t>((bounded + 8388608.0f) - 8388608.0f);
   const uint32_t min_normal_bits = static_cast<uint32_t>(127 + 1 - F.bias) << 23;
   int32_t mag = a < min_normal_bits ? sub : normal;
