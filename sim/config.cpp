@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -56,9 +57,53 @@ std::string join(const std::string& prefix, std::string_view key) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
+// The first byte of `text` that does not begin a well-formed UTF-8 sequence (overlong forms,
+// surrogates and code points past U+10FFFF included), or npos. toml11 3.7 reads past the end of
+// its buffer on some invalid sequences inside strings, so text is checked before it sees it.
+size_t invalid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return i;
+    }
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= text.size()) return i;
+      const auto d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
 Node parse_stream(std::istream& in, const std::string& name) {
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (const size_t bad = invalid_utf8(text); bad != std::string_view::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw InputError(fmt::format("{}:{}: invalid TOML: not UTF-8 (byte 0x{:02X})", name, line,
+                                 static_cast<unsigned char>(text[bad])));
+  }
+  std::istringstream checked(text);
   try {
-    return toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
+    return toml::parse<toml::discard_comments, std::map, std::vector>(checked, name);
   } catch (const toml::exception& e) {
     throw InputError(
         fmt::format("{}:{}: invalid TOML\n{}", e.location().file_name(), e.location().line(), e.what()));

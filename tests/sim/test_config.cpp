@@ -152,6 +152,14 @@ TEST(Config, MalformedTomlIsAnInputErrorWithLine) {
   EXPECT_CONTAINS(input_error_of([] { ConfigTree::from_string("a = 1\na = 2\n", "dup.toml"); }), "dup.toml");
   EXPECT_CONTAINS(input_error_of([] { ConfigTree::load_file(kData + "no_such_file.toml"); }),
                   "cannot open config file");
+  // Not UTF-8: refused before toml11 sees it (its 3.7 parser read past its buffer on the first).
+  EXPECT_CONTAINS(input_error_of([] { ConfigTree::from_string("a = 1\n'\xda' = 1\n", "utf.toml"); }),
+                  "utf.toml:2: invalid TOML: not UTF-8 (byte 0xDA)");
+  EXPECT_CONTAINS(input_error_of([] { ConfigTree::from_string("s = \"\xc0\xaf\"\n", "overlong.toml"); }),
+                  "overlong.toml:1: invalid TOML: not UTF-8 (byte 0xC0)");
+  EXPECT_CONTAINS(input_error_of([] { ConfigTree::from_string("s = \"\xed\xa0\x80\"\n", "surrogate.toml"); }),
+                  "not UTF-8 (byte 0xED)");
+  EXPECT_NO_THROW(ConfigTree::from_string("s = \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"\n", "ok.toml"));
 }
 
 TEST(Config, BaseInheritanceMergesTablesAndKeepsProvenance) {
