@@ -167,6 +167,17 @@ TEST_F(SweepTest, BadAxesAreRejectedNamingTheAxis) {
   EXPECT_CONTAINS(error_of("[[axis]]\nkey = \"gemm.m\"\nvalues = [1]\nstep = 3"),
                   "unknown key 'axis[0].step'");
   EXPECT_CONTAINS(error_of(""), "no [[axis]] tables");
+  // Sizes bounded before any point is listed (10^11 steps used to grow memory until killed).
+  EXPECT_CONTAINS(error_of("[[axis]]\nkey = \"gemm.m\"\nfrom = 64\nto = 4096\nsteps = 100000000000"),
+                  "'axis[0].steps' must be at most 1000000");
+  EXPECT_CONTAINS(error_of("[[axis]]\nkey = \"gemm.m\"\nfrom = 64\nto = 4096\nsteps = 1000\n"
+                           "[[axis]]\nkey = \"gemm.n\"\nfrom = 64\nto = 4096\nsteps = 1001"),
+                  "the grid has more than 1000000 points");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    spec("[[axis]]\nkey = \"gemm.m\"\nvalues = [64]",
+                         "mode = \"random\"\nsamples = 100000000000");
+                  }),
+                  "'samples' must be at most 1000000");
 }
 
 TEST_F(SweepTest, AFailingPointIsRecordedNotThrown) {

@@ -51,6 +51,9 @@ SweepAxis read_axis(ConfigReader& a, SweepMode mode) {
   }
   a.req("steps", steps, "points of the range, its ends included");
   if (steps < 1) a.fail("steps", "must be at least 1");
+  if (steps > static_cast<int64_t>(kMaxSweepPoints))
+    a.fail("steps",
+           fmt::format("must be at most {} (a sweep's points are listed before it runs)", kMaxSweepPoints));
   if (steps == 1 && x.from != x.to) a.fail("steps", "must be at least 2 for a range with distinct ends");
   for (int64_t i = 0; i < steps; ++i) {
     const double f = steps == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(steps - 1);
@@ -92,6 +95,9 @@ SweepSpec read_sweep_spec(const ConfigTree& tree, const std::filesystem::path& f
   if (s.mode == SweepMode::kRandom) {
     r.req("samples", s.samples, "random mode: points to draw");
     if (s.samples == 0) r.fail("samples", "must be at least 1");
+    if (s.samples > kMaxSweepPoints)
+      r.fail("samples",
+             fmt::format("must be at most {} (split a larger study into sweeps)", kMaxSweepPoints));
     r.opt("seed", s.seed, uint64_t{1}, "random mode: the seed");
   }
   if (s.kind == SweepKind::kRun) {
@@ -137,6 +143,17 @@ SweepSpec read_sweep_spec(const ConfigTree& tree, const std::filesystem::path& f
       if (s.axes[i].key == s.axes[j].key)
         throw InputError(fmt::format("{}: axis '{}' is swept twice (also at {})", s.axes[i].where,
                                      s.axes[i].key, s.axes[j].where));
+    }
+  }
+  if (s.mode == SweepMode::kGrid) {
+    uint64_t n = 1;
+    for (const SweepAxis& a : s.axes) {
+      n = n > kMaxSweepPoints / std::max<uint64_t>(1, a.values.size()) ? kMaxSweepPoints + 1
+                                                                       : n * a.values.size();
+    }
+    if (n > kMaxSweepPoints) {
+      throw InputError(fmt::format("{}: the grid has more than {} points: narrow an axis, or split the study",
+                                   file.string(), kMaxSweepPoints));
     }
   }
   if (s.mode == SweepMode::kZip) {

@@ -27,6 +27,10 @@
 
 namespace bwsim {
 
+/// The most points a sweep may have: they are listed (and their rows held) before and while it
+/// runs, and a larger study is better split into several sweeps.
+inline constexpr uint64_t kMaxSweepPoints = 1000000;
+
 enum class SweepKind { kGemm, kRun };
 enum class SweepMode { kGrid, kZip, kRandom };
 
