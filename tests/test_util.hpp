@@ -1,6 +1,10 @@
 // Helpers shared by the test programs.
 #pragma once
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -26,6 +30,14 @@ std::string input_error_of(Fn&& fn) {
     return e.what();
   }
   return "(no error)";
+}
+
+/// A directory of this test's own under the system's temporary directory: named by `prefix`,
+/// the test and the process, so two runs of the suite at once never share one.
+inline std::filesystem::path test_temp_dir(const std::string& prefix) {
+  return std::filesystem::temp_directory_path() /
+         (prefix + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+          std::to_string(::getpid()));
 }
 
 /// Golden values: `got` (case -> value text) against tests/data/golden/`file`, lines of

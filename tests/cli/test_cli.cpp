@@ -37,8 +37,7 @@ std::string slurp(const fs::path& p) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bwsim_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = bwsim::test_temp_dir("bwsim_cli_");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

@@ -72,9 +72,7 @@ class TensorIo : public ::testing::Test {
   void SetUp() override {
     // One directory per test: ctest runs these in parallel, and a shared one let one test's
     // TearDown delete the files another was writing.
-    dir_ =
-        fs::temp_directory_path() /
-        ("bwsim_tensor_io_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = test_temp_dir("bwsim_tensor_io_");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

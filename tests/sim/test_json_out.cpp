@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -30,7 +31,7 @@ TEST(JsonOut, PrettyPrintsDeterministically) {
 
 TEST(JsonOut, AtomicWriteReplacesWholeFileOrNothing) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "bwsim_json_out_test";
+  const fs::path dir = fs::temp_directory_path() / ("bwsim_json_out_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const fs::path f = dir / "out.json";
   write_file_atomic(f, "first", "--json");

@@ -17,8 +17,7 @@ namespace fs = std::filesystem;
 class ScenarioTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bwsim_scenario_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = test_temp_dir("bwsim_scenario_");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

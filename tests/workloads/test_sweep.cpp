@@ -23,8 +23,7 @@ class SweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
     setenv("BWSIM_CONFIG_DIR", BWSIM_CONFIG_DIR_FOR_TESTS, 1);
-    dir_ = fs::temp_directory_path() /
-           ("bwsim_sweep_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = test_temp_dir("bwsim_sweep_");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

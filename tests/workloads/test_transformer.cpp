@@ -258,9 +258,7 @@ TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
 class TransformerFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ =
-        fs::temp_directory_path() /
-        ("bwsim_transformer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = test_temp_dir("bwsim_transformer_");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
