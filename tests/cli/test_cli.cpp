@@ -540,6 +540,9 @@ TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
                                "--d writes the whole output: it needs --functional full"},
                               {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
                               {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
+                              // Was "internal error: tensor A is too large to track", exit 1.
+                              {"--hw b200 --m 10000000000 --n 256 --k 256 --functional off",
+                               "each dimension must be at most 16777216 (2^24)"},
                           });
   Result f = run("compare gemm --hw b200 --m 128 --n 128 --k 128 --formats bf16,nope --json '" + json + "'");
   EXPECT_EQ(f.code, 2);
