@@ -31,7 +31,9 @@ void SmSpec::read(ConfigReader& r) {
   r.opt("max_warps", max_warps, 64u, "resident warps per SM");
   r.opt("registers", registers, 65536u, "32-bit registers per SM");
   r.opt("max_cluster", max_cluster, 8u, "largest portable thread-block cluster (CTAs)");
-  r.check(count >= 1, "count", "must be at least 1");
+  // A physical range (the largest GPUs have under 200 SMs); far beyond it, a config would only
+  // build SMs until memory runs out.
+  r.check(count >= 1 && count <= 1024, "count", "must be between 1 and 1024");
   r.check(dies >= 1 && count % dies == 0, "dies", "must be at least 1 and divide sm.count");
   r.check(max_ctas >= 1, "max_ctas", "must be at least 1");
   r.check(max_cluster >= 1, "max_cluster", "must be at least 1");

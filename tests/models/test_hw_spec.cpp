@@ -48,6 +48,8 @@ TEST_F(HwSpecTest, ImpossibleCombinationsNameTheKey) {
                   "'smem.max_per_cta' must not exceed smem.capacity");
   EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"hbm.capacity=-1 GB"}); }),
                   "'hbm.capacity' is wrong: a size must not be negative");
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"sm.count=100000000"}); }),
+                  "'sm.count' must be between 1 and 1024");
   EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"sm.dies=3"}); }),
                   "'sm.dies' must be at least 1 and divide sm.count");
   EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"arch=sm_75"}); }),
