@@ -152,10 +152,6 @@ Outcome run_one(const Setup& s, const GemmProblem& p) {
 
 std::string bytes_text(uint64_t b) { return format_si(static_cast<double>(b), "B", 3); }
 
-double l2_hit_rate(const GemmTiming& t) {
-  return t.l2_read > 0 ? static_cast<double>(t.l2_hit) / static_cast<double>(t.l2_read) : 0.0;
-}
-
 boost::json::object outcome_json(const Outcome& o, const Setup& s) {
   const GemmTiming& t = o.timing;
   const GemmPlan& pl = t.plan;
@@ -256,7 +252,7 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
   kv("bound", fmt::format("{} ({})", t.bound, t.bound_detail));
   kv("HBM", fmt::format("read {}, write {}", bytes_text(t.hbm_read), bytes_text(t.hbm_write)));
   kv("L2", fmt::format("read {}, write {}, hit rate {:.1f}%", bytes_text(t.l2_read), bytes_text(t.l2_write),
-                       100 * l2_hit_rate(t)));
+                       100 * t.l2_hit_rate()));
   kv("SMEM", fmt::format("{} (TMA fills + operand reads)", bytes_text(t.smem)));
   kv("intensity", fmt::format("{:.1f} FLOP per HBM byte", t.arithmetic_intensity));
   if (!t.candidates.empty()) {
@@ -372,7 +368,7 @@ int run_compare(const cli::po::variables_map& vm) {
     t.add_row({p.format.name, std::string(mma_kind_name(g.plan.math.kind)), g.plan.tile.name(),
                fmt::format("{:.2f}", us), fmt::format("{:.1f}", g.tflops),
                fmt::format("{:.1f}", g.pct_of_peak), fmt::format("{:.2f}x", first / us), g.bound,
-               bytes_text(g.hbm_read + g.hbm_write), fmt::format("{:.0f}%", 100 * l2_hit_rate(g)),
+               bytes_text(g.hbm_read + g.hbm_write), fmt::format("{:.0f}%", 100 * g.l2_hit_rate()),
                o.functional ? sci(o.functional->error.rel_frobenius) : "-",
                o.functional ? db(o.functional->error.sqnr_db) : "-"});
     results.push_back(outcome_json(o, s));

@@ -221,10 +221,7 @@ void Executor::on_completion(uint64_t slot) {
 }
 
 void Executor::arrive(uint32_t slot, uint16_t barrier) {
-  CtaState& c = ctas_[slot];
-  if (barrier >= c.barriers.size())
-    throw std::logic_error(fmt::format("kernel {}: barrier {} not declared", kernel_->name, barrier));
-  Barrier& b = c.barriers[barrier];
+  Barrier& b = barrier_of(ctas_[slot], kOwnCta, barrier);
   if (++b.count < b.expected) return;
   b.count = 0;
   ++b.completions;

@@ -76,7 +76,7 @@ class Executor : public Component {
 
   void launch_pending(const std::vector<uint32_t>& sms);
   bool try_launch(uint32_t first_sm);
-  /// Places cluster `index`'s CTAs on the SMs from `first_sm`; returns their slots.
+  /// Places cluster `index`'s CTAs on the SMs from `first_sm` (their slots: clusters_[index].ctas).
   void place_cluster(uint32_t index, uint32_t first_sm, ClusterProgram& prog);
   void step(uint64_t role_id);
 

@@ -260,9 +260,8 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
   const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
   g.sm_cycles = g.time.seconds() * static_cast<double>(f.hz);
   g.flops = p.flops();
-  g.tflops = g.flops / g.time.seconds() * 1e-12;
   g.peak_tflops = hw.peak_flops(g.plan.math.kind, f) * 1e-12;
-  g.pct_of_peak = 100 * g.tflops / g.peak_tflops;
+  g.derive_throughput();
   g.hbm_read = stat(r, "gpu.bytes.hbm.read");
   g.hbm_write = stat(r, "gpu.bytes.hbm.write");
   g.l2_read = stat(r, "gpu.bytes.l2.read");

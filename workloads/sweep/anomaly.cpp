@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <utility>
 
@@ -14,18 +15,17 @@
 namespace bwsim {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool ends_with(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
-}
-
 // An axis value as a number in the key's own unit ("16 TB/s", "1.2 GHz", "148"), nullopt if it
 // is not one. Different spellings of one quantity compare equal.
 std::optional<double> amount(const std::string& text) {
+  // A plain number (every metric, most axis values) without the quantity parsers' exceptions.
+  double plain = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), plain);
+  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) return plain;
   const auto attempt = [&](auto parse) -> std::optional<double> {
     try {
       return parse(text);
-    } catch (...) {  // UnitError or std::invalid_argument: not this kind of quantity
+    } catch (...) {  // a UnitError: not this kind of quantity
       return std::nullopt;
     }
   };
@@ -39,18 +39,13 @@ std::optional<double> amount(const std::string& text) {
   if (auto v = attempt([](const std::string& t) { return parse_bytes_per_cycle(t).value; })) return v;
   if (auto v = attempt([](const std::string& t) { return static_cast<double>(parse_duration(t).tick.ps()); }))
     return v;
-  return attempt([](const std::string& t) {
-    size_t used = 0;
-    const double d = std::stod(t, &used);
-    if (used != t.size()) throw std::invalid_argument(t);
-    return d;
-  });
+  return std::nullopt;
 }
 
 }  // namespace
 
 std::optional<int> resource_direction(std::string_view key) {
-  if (!starts_with(key, "hw.")) return std::nullopt;
+  if (!key.starts_with("hw.")) return std::nullopt;
   const std::string_view k = key.substr(3);
   if (k.find("latency") != std::string_view::npos || k == "launch.gap" || k == "hbm.turnaround" ||
       k == "tma.issue" || k == "tensor.issue")
@@ -75,16 +70,16 @@ std::optional<int> resource_direction(std::string_view key) {
                                                           "hbm.capacity",
                                                           "nvlink.bandwidth"};
   if (std::find(kMore.begin(), kMore.end(), k) != kMore.end()) return 1;
-  if (starts_with(k, "tensor.rate.") || k == "fma.fp32_per_clk" || k == "mufu.exp2_per_clk" ||
+  if (k.starts_with("tensor.rate.") || k == "fma.fp32_per_clk" || k == "mufu.exp2_per_clk" ||
       k == "l2.cross_partition_bandwidth" || k == "hbm.bus_efficiency" || k == "launch.stream_efficiency")
     return 1;
   return std::nullopt;
 }
 
 std::optional<int> metric_direction(std::string_view m) {
-  if (m == "time.us" || ends_with(m, "_ms") || m == "e2e_s") return -1;
-  if (m == "throughput.tflops" || starts_with(m, "decode.tokens_per_s") ||
-      starts_with(m, "mtp.tokens_per_s") || m == "memory.max_concurrency")
+  if (m == "time.us" || m.ends_with("_ms") || m == "e2e_s") return -1;
+  if (m == "throughput.tflops" || m.starts_with("decode.tokens_per_s") || m.starts_with("mtp.tokens_per_s") ||
+      m == "memory.max_concurrency")
     return 1;
   return std::nullopt;
 }

@@ -120,7 +120,7 @@ std::vector<std::string> gemm_metrics(const GemmPoint& g) {
           fmt::format("{}", t.hbm_read),
           fmt::format("{}", t.hbm_write),
           fmt::format("{}", t.l2_read),
-          num(t.l2_read > 0 ? static_cast<double>(t.l2_hit) / static_cast<double>(t.l2_read) : 0.0),
+          num(t.l2_hit_rate()),
           num(t.arithmetic_intensity),
           err_rel,
           err_sqnr,
