@@ -189,6 +189,11 @@ void print_timing(std::ostream& out, const AttentionTiming& t, const AttentionPr
       t.hbm_tb_s, t.pct_of_hbm, to_string(hw.dram.bandwidth),
       format_si(static_cast<double>(t.l2_read), "B", 3), 100 * t.l2_hit_rate());
   out << fmt::format("  bound       {}: {}\n", t.bound, t.bound_detail);
+  if (!t.candidates.empty()) {
+    std::string c;
+    for (const auto& [name, us] : t.candidates) c += fmt::format("{}{} {:.2f} us", c.empty() ? "" : "; ", name, us);
+    out << fmt::format("  candidates  {}\n", c);
+  }
 }
 
 void print_functional(std::ostream& out, const AttentionFunctional& f, const FunctionalSpec& fs) {
@@ -269,6 +274,11 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
     tj["hbm_tb_s"] = tm->hbm_tb_s;
     tj["ops"] = {{"exp2", tm->exp2}, {"fma", tm->fma}};
     tj["sampled"] = tm->sampled;
+    if (!tm->candidates.empty()) {
+      boost::json::array cands;
+      for (const auto& [name, us] : tm->candidates) cands.push_back({{"plan", name}, {"us", us}});
+      tj["candidates"] = std::move(cands);
+    }
     doc["timing"] = std::move(tj);
   }
   return doc;

@@ -158,6 +158,31 @@ TEST(AttentionTiming, DecoupledRopeKeyIsReadOncePerToken) {
   }
 }
 
+// Issue #26's first reproduction, per kernel: 32 sequences x 8 KV heads (256 CTAs, one per SM)
+// decoding at 2304 tokens took 26.8 us on 148 SMs and 28.5 us on 200, where the one split that
+// filled 148 SMs left 56 CTAs for a second wave. The planner now simulates the splits that fill
+// whole waves and keeps the fastest.
+TEST(AttentionTiming, MoreSmsNeverSlowDecode) {
+  AttentionProblem p = decode(2304, KvFormat::kFp8Tensor);
+  p.batch = 32;
+  const HwSpec b200 = HwSpec::load("b200", {});
+  const std::vector<uint32_t> c = decode_split_candidates(p, b200, plan_attention(p, b200, {}));
+  EXPECT_EQ(c.front(), 1u);  // no split is always a candidate
+  double last = 1;
+  for (const char* sms : {"sm.count=132", "sm.count=148", "sm.count=200", "sm.count=220", "sm.count=256"}) {
+    const AttentionTiming t = simulate_attention(p, HwSpec::load("b200", {sms}));
+    EXPECT_LE(t.time.seconds(), last * 1.005) << sms;
+    last = std::min(last, t.time.seconds());
+    EXPECT_FALSE(t.candidates.empty());
+  }
+  // A forced split count is run as given, with no search.
+  AttentionTimingOptions o;
+  o.splits = 2;
+  const AttentionTiming forced = simulate_attention(p, b200, o);
+  EXPECT_EQ(forced.plan.splits, 2u);
+  EXPECT_TRUE(forced.candidates.empty());
+}
+
 TEST(AttentionTiming, SampledRunAgreesWithWholeRun) {
   const AttentionProblem p = prefill(8192, 8, 8, 128, true);
   AttentionTimingOptions whole;

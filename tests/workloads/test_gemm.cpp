@@ -243,6 +243,39 @@ TEST_F(Gemm, StreamKSharesTheLastWavesAndAddsPartialsInOrder) {
                   "Blackwell (tcgen05) kernels only");
 }
 
+// A grid capped below the GPU's clusters (CUTLASS's sm_count): the plan a smaller GPU would run.
+TEST_F(Gemm, GridCapKeepsTheSmallerGpusPlanAvailable) {
+  const HwSpec b200 = HwSpec::load("b200", {});
+  const GemmProblem p = problem(32, 10240, 8192, "nvfp4");
+  const TileConfig t = parse_tile("256x32x256:swap:streamk:grid=60");
+  EXPECT_EQ(t.grid, 60u);
+  const GemmPlan capped = make_plan(p, b200, t);
+  EXPECT_EQ(capped.clusters, 60u);
+  EXPECT_EQ(parse_tile(capped.tile.name()).grid, 60u);  // the reported plan can be forced back
+  EXPECT_CONTAINS(input_error_of([&] { (void)make_plan(p, b200, parse_tile("256x32x256:swap:grid=75")); }),
+                  "grid=75 clusters of 2 CTAs exceed the 148 SMs");
+  // Data-parallel plans cap too: 40 items on 20 clusters are two waves.
+  EXPECT_EQ(make_plan(p, b200, parse_tile("256x32x256:swap:grid=20")).clusters, 20u);
+  // The planner offers stream-K on 2..4 clusters per item below the GPU's count.
+  bool offered = false;
+  const HwSpec big = HwSpec::load("b200", {"sm.count=200"});
+  for (const GemmPlan& c : candidate_plans(p, big))
+    offered = offered || (c.tile.stream_k && c.tile.grid == 80 && c.tile.tile_n == 32);
+  EXPECT_TRUE(offered);
+}
+
+// Issue #26's first reproduction, per GEMM: qkv_proj of a 32-sequence Llama-3.1-70B decode took
+// 10.2 us on 160 SMs and 11.2 us on 200 (stream-K spread over every cluster, more fix-ups).
+TEST_F(Gemm, MoreSmsNeverSlowTheDecodeQkvProjection) {
+  const GemmProblem p = problem(32, 10240, 8192, "nvfp4");
+  double last = 1;
+  for (const char* sms : {"sm.count=148", "sm.count=160", "sm.count=200", "sm.count=256"}) {
+    const double t = simulate_gemm(p, HwSpec::load("b200", {sms})).time.seconds();
+    EXPECT_LE(t, last * 1.005) << sms;
+    last = std::min(last, t);
+  }
+}
+
 TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
   // Compute-bound: the tensor pipe's 2x rate shows (less the scale-factor traffic).
   const double big = timed("b200", 8192, 8192, 8192, "fp8_e4m3").time.seconds() /

@@ -100,9 +100,14 @@ struct AttentionTiming : KernelMetrics {
   uint64_t simulated_iterations = 0;      // CTA x KV-block iterations simulated
   std::shared_ptr<const GpuTrace> trace;  // with AttentionTimingOptions::trace
   std::string trace_note;                 // what the trace shows, when not the whole layer
+  /// Decode with the split count left to the planner: each candidate split and its time in us.
+  std::vector<std::pair<std::string, double>> candidates;
 };
 
 AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);
+/// Decode: the split counts the planner simulates (1, and those filling 1-6 whole waves).
+std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const HwSpec& hw,
+                                              const AttentionPlan& pl);
 AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
                                    const AttentionTimingOptions& o = {});
 

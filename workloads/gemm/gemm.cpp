@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -195,12 +196,13 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // The finalists are independent simulations: run them on parallel threads (results do not
     // depend on the thread count), then pick in candidate order.
     // Finalists: the three best by the analytic ranking, and the best of each family it may
-    // misjudge (swapped or not, multicast clusters or not, stream-K or not).
+    // misjudge (swapped or not, multicast clusters or not, stream-K or not, grid capped or not).
     std::vector<GemmPlan> fin;
     const auto family = [](const GemmPlan& c) {
-      return (c.tile.stream_k ? 4 : 0) + (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0);
+      return (c.tile.grid > 0 ? 8 : 0) + (c.tile.stream_k ? 4 : 0) + (c.tile.swap_ab ? 2 : 0) +
+             (c.tile.cluster_n > 1 ? 1 : 0);
     };
-    bool seen[8] = {false, false, false, false, false, false, false, false};
+    std::array<bool, 16> seen{};
     for (size_t i = 0; i < cands.size(); ++i) {
       const int f = family(cands[i]);
       if (i < 3 || !seen[f]) fin.push_back(cands[i]);

@@ -19,6 +19,7 @@ std::string TileConfig::name() const {
   if (raster != 8) s += fmt::format(":raster={}", raster);
   if (swap_ab) s += ":swap";
   if (stream_k) s += ":streamk";
+  if (grid > 0) s += fmt::format(":grid={}", grid);
   return s;
 }
 
@@ -26,7 +27,7 @@ TileConfig parse_tile(std::string_view text) {
   TileConfig t;
   const auto bad = [&](std::string_view why) {
     return InputError(fmt::format(
-        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk])", text,
+        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk][:grid=G])", text,
         why));
   };
   std::string_view rest = text;
@@ -73,6 +74,8 @@ TileConfig parse_tile(std::string_view text) {
       t.raster = n;
     } else if (key == "cluster") {
       t.cluster_n = n;
+    } else if (key == "grid") {
+      t.grid = n;
     } else {
       throw bad(fmt::format("unknown key '{}'", key));
     }
@@ -339,12 +342,18 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
     }
   }
   plan.work_items = uint64_t{plan.tiles_m} * (plan.tiles_n / t.cluster_n) * t.split_k;
-  plan.clusters = static_cast<uint32_t>(std::min<uint64_t>(plan.work_items, hw.sm.count / plan.cluster_size));
+  const uint32_t full = hw.sm.count / plan.cluster_size;
+  if (t.grid > full) {
+    throw tile_error(fmt::format("grid={} clusters of {} CTAs exceed the {} SMs of {}", t.grid,
+                                 plan.cluster_size, hw.sm.count, hw.name));
+  }
+  const uint32_t grid = t.grid > 0 ? t.grid : full;
+  plan.clusters = static_cast<uint32_t>(std::min<uint64_t>(plan.work_items, grid));
   if (t.stream_k) {
     if (!tcgen05) throw tile_error("stream-K is modelled for Blackwell (tcgen05) kernels only");
     if (t.split_k > 1) throw tile_error("stream-K replaces split-K: give one of them");
     // Every cluster works; the full waves run whole, the partial wave's K stages are shared.
-    plan.clusters = hw.sm.count / plan.cluster_size;
+    plan.clusters = grid;
     if (plan.work_items % plan.clusters == 0) {
       throw tile_error(
           fmt::format("{} work items fill {} clusters in whole waves: nothing for stream-K to even out",
@@ -442,11 +451,20 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
       const uint64_t full = hw.sm.count / plan.cluster_size;
       const bool sk = tcgen05 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
                       plan.work_items <= 8 * full && plan.k_iters() >= 4;
+      const uint64_t items = plan.work_items;
       plans.push_back(std::move(plan));
       if (sk) {
         TileConfig s = t;
         s.stream_k = true;
         plans.push_back(make_plan(p, hw, s));
+        // Stream-K on fewer clusters: a whole number of clusters per item (2, 3, 4), so each
+        // item's K is shared evenly with at most one fix-up per piece, as on a GPU with that many
+        // SMs. The grid sizes depend on the problem, not on the GPU: a larger GPU offers every
+        // one a smaller GPU does.
+        for (uint64_t per = 2; per <= 4 && per * items < full; ++per) {
+          s.grid = static_cast<uint32_t>(per * items);
+          plans.push_back(make_plan(p, hw, s));
+        }
       }
     } catch (const InputError&) {
       // a configuration that does not fit this problem or GPU is not a candidate

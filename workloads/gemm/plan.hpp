@@ -34,6 +34,12 @@ struct TileConfig {
   uint32_t split_k = 1;    // K split over CTAs, partials reduced by a second kernel
   uint32_t cluster_n = 1;  // Blackwell: CTA pairs per cluster along N, sharing A by TMA multicast
   uint32_t raster = 8;     // tile-rows per raster band (L2 reuse)
+  /// Most clusters launched (0: as many as the GPU holds): a persistent kernel may be launched on
+  /// fewer SMs than the GPU has (CUTLASS's KernelHardwareInfo::sm_count). The planner offers it
+  /// for stream-K, which otherwise spreads the last wave over every cluster and pays more fix-ups
+  /// the more SMs there are; with it, the plan a smaller GPU would run stays available on a
+  /// larger one.
+  uint32_t grid = 0;
   /// Swap A and B (compute D^T = B A^T): the weights fill the MMA's 128-row side and the few
   /// tokens of a decode step its narrow N side, instead of padding M up to 128 (what cuBLAS and
   /// TensorRT-LLM do for small M). Tile sizes are then in the swapped view: tile_m runs along N.
@@ -46,7 +52,8 @@ struct TileConfig {
   [[nodiscard]] std::string name() const;
 };
 
-/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4", "128x16:swap", "256x64:streamk".
+/// "256x256", "128x128x64", "256x128:stages=4:split=2:raster=4", "128x16:swap", "256x64:streamk",
+/// "256x32:swap:streamk:grid=80".
 /// Throws InputError naming --tile.
 TileConfig parse_tile(std::string_view text);
 

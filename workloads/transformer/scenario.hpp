@@ -56,7 +56,7 @@ struct Scenario {
   int64_t prefill_chunk = 8192;
   double memory_utilization = 0.9;
   double expert_imbalance = 1.0;
-  size_t gemm_finalists = 2;
+  size_t gemm_finalists = 0;
   int decode_samples = 5;  // contexts at which decode steps are simulated, linear between (0: all)
   bool timing = true;      // false: memory and capacity only
   MtpSpec mtp;

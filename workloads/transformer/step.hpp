@@ -38,7 +38,10 @@ struct StepOptions {
   int ep = 1;
   double expert_imbalance = 1.0;  // busiest expert's tokens / the mean (>= 1)
   ClockMode clock = ClockMode::kSustained;
-  size_t gemm_finalists = 2;  // GEMM plans simulated per shape (the analytic best first); 0: all
+  /// GEMM plans simulated per shape: 0, the planner's finalists as `bwsim gemm` takes them (the
+  /// analytic best three and the best of each family); N, only the analytic best N (faster, and a
+  /// sweep may then turn the wrong way where the ranking changes).
+  size_t gemm_finalists = 0;
   /// Record each simulated kernel for a trace (StepKernel::trace); null: no recording.
   const TraceOptions* trace = nullptr;
 };
