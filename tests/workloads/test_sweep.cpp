@@ -256,13 +256,27 @@ TEST(SweepAnomalies, MoreOfAResourceThatSlowsAPointDownIsFlagged) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(
       found[0],
-      "point 5: more 12 TB/s -> 16 TB/s makes time.us 20.05 -> 22 (+9.7%); more 12 TB/s -> 16 TB/s makes "
-      "throughput.tflops 49.9 -> 45 (-9.8%)");
+      "point 5: more 8 TB/s -> 16 TB/s makes time.us 20 -> 22 (+10.0%); more 8 TB/s -> 16 TB/s makes "
+      "throughput.tflops 50 -> 45 (-10.0%)");
   std::vector<std::string> f;
   ASSERT_TRUE(parse_csv_line(std::string_view(rows[2]).substr(0, rows[2].size() - 1), f));
   EXPECT_EQ(f.back(), "");  // recomputed from scratch: the stale text is gone
   ASSERT_TRUE(parse_csv_line(std::string_view(rows[5]).substr(0, rows[5].size() - 1), f));
-  EXPECT_EQ(f.back().substr(0, 21), "more 12 TB/s -> 16 TB");
+  EXPECT_EQ(f.back().substr(0, 20), "more 8 TB/s -> 16 TB");
+}
+
+// Small steps the wrong way, each within the tolerance, are flagged once they add up past it:
+// every point is held against the best that less of the resource reached.
+TEST(SweepAnomalies, DriftThatAddsUpIsFlagged) {
+  const std::string header =
+      csv_line({"point", "status", "hw.sm.count", "time.us", "throughput.tflops", "error", "anomaly"});
+  auto rows = rows_of({{"0", "ok", "132", "20", "", "", ""},
+                       {"1", "ok", "148", "20.08", "", "", ""},
+                       {"2", "ok", "160", "20.16", "", "", ""},
+                       {"3", "ok", "200", "19", "", "", ""}});
+  const std::vector<std::string> found = flag_anomalies(header, rows);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], "point 2: more 132 -> 160 makes time.us 20 -> 20.16 (+0.8%)");
 }
 
 TEST(SweepAnomalies, LatenciesRunTheOtherWayAndOtherAxesAreNotResources) {

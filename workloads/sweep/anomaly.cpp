@@ -119,20 +119,27 @@ std::vector<std::string> flag_anomalies(const std::string& header, std::map<uint
     }
     for (auto& [others, pts] : groups) {
       std::sort(pts.begin(), pts.end());
-      for (size_t j = 1; j < pts.size(); ++j) {
-        if (pts[j].first == pts[j - 1].first) continue;
-        const std::vector<std::string>& lo = fields[pts[j - 1].second];
-        const std::vector<std::string>& hi = fields[pts[j].second];
-        for (size_t m = first_metric; m + 2 < h.size(); ++m) {
-          const std::optional<int> better = metric_direction(h[m]);
-          const std::optional<double> a = amount(lo[m]);
+      // Each metric against the best any point with less of the resource reached: a run of small
+      // steps the wrong way adds up, and is flagged once it passes the tolerance.
+      for (size_t m = first_metric; m + 2 < h.size(); ++m) {
+        const std::optional<int> better = metric_direction(h[m]);
+        if (!better) continue;
+        std::optional<size_t> best;  // index into pts of the best so far
+        for (size_t j = 0; j < pts.size(); ++j) {
+          const std::vector<std::string>& hi = fields[pts[j].second];
           const std::optional<double> b = amount(hi[m]);
-          if (!better || !a || !b || *a == 0) continue;
-          const double change = (*b - *a) / std::abs(*a);
-          if (change * *better >= -kAnomalyTolerance) continue;
-          notes[pts[j].second].push_back(fmt::format("{} {} -> {} makes {} {} -> {} ({:+.1f}%)",
-                                                     *dir > 0 ? "more" : "less", lo[axis], hi[axis], h[m],
-                                                     lo[m], hi[m], 100 * change));
+          if (!b) continue;
+          if (best && pts[*best].first != pts[j].first) {
+            const std::vector<std::string>& lo = fields[pts[*best].second];
+            const double a = *amount(lo[m]);
+            const double change = a == 0 ? 0 : (*b - a) / std::abs(a);
+            if (change * *better < -kAnomalyTolerance) {
+              notes[pts[j].second].push_back(fmt::format("{} {} -> {} makes {} {} -> {} ({:+.1f}%)",
+                                                         *dir > 0 ? "more" : "less", lo[axis], hi[axis], h[m],
+                                                         lo[m], hi[m], 100 * change));
+            }
+          }
+          if (!best || (*b - *amount(fields[pts[*best].second][m])) * *better > 0) best = j;
         }
       }
     }
