@@ -97,6 +97,7 @@ AttentionTimingOptions timing_option(const cli::po::variables_map& vm) {
   to.rope = rope_mode == "fused" ? RopeMode::kFused : RopeMode::kSeparate;
   if (vm.count("exp-on-fma") != 0) to.exp_on_fma = vm["exp-on-fma"].as<double>();
   to.splits = vm["splits"].as<uint32_t>();
+  to.sms = vm["sms"].as<uint32_t>();
   to.block_n = vm["block-n"].as<uint32_t>();
   const auto& rescale = vm["rescale"].as<std::string>();
   if (rescale != "conditional" && rescale != "always")
@@ -268,6 +269,7 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
     boost::json::object tj{{"kernel", tm->plan.kernel},           {"ctas", tm->plan.ctas},
                            {"ctas_per_sm", tm->plan.ctas_per_sm}, {"block_n", tm->plan.block_n},
                            {"stages", tm->plan.stages},           {"splits", tm->plan.splits},
+                           {"sms", attention_sms(tm->plan, hw)},
                            {"exp_on_fma", tm->plan.exp_on_fma},   {"kernels", std::move(ks)}};
     for (auto& [key, value] : kernel_metrics_json(*tm))
       tj[key] = value;  // time, throughput, bytes, util, bound
@@ -380,6 +382,8 @@ cli::Command attention_command() {
             "exp-on-fma", cli::po::value<double>(),
             "fraction of exp2 as FMA polynomials (default: balanced with MUFU on tcgen05, 0 elsewhere)")(
             "splits", cli::po::value<uint32_t>()->default_value(0), "decode KV splits (0: fill the GPU)")(
+            "sms", cli::po::value<uint32_t>()->default_value(0),
+            "decode: run the attention kernel on this many SMs, as many per die (0: the planner's choice)")(
             "block-n", cli::po::value<uint32_t>()->default_value(0), "keys per KV block (0: 128)")(
             "sampling", cli::po::value<std::string>()->default_value("auto"),
             "auto (large layers: first wave at two KV lengths, then list-scheduled) or off (simulate every "

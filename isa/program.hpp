@@ -216,6 +216,9 @@ struct Kernel {
   uint32_t cluster_size = 1;  // CTAs per cluster, on aligned adjacent SMs; ranks (2i, 2i+1) form CTA pairs
   CtaResources resources;
   uint32_t flags = 0;  // global flags (kFlagArrive / kFlagWait), zero at launch
+  /// SMs the grid may use (0: all): the first sms / dies of every die. A persistent kernel
+  /// launched on fewer SMs than the GPU has, each CTA taking the next work item as it frees up.
+  uint32_t sms = 0;
   /// Builds the program of cluster `index` when it is launched.
   std::function<ClusterProgram(uint32_t index)> program;
 };

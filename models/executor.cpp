@@ -57,9 +57,7 @@ void Executor::start(const Kernel& k) {
   busy_before_ = busy_now();
   sim.stats().roi_begin();
   events_before_ = sim.events().executed();
-  std::vector<uint32_t> all(gpu_.hw.sm.count);
-  for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-  launch_pending(all);
+  launch_pending(allowed_sms());
 }
 
 bool Executor::run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
@@ -108,6 +106,24 @@ BusyTime Executor::busy_now() const {
   }
   b.dram = gpu_.mem.dram_busy();
   return b;
+}
+
+std::vector<uint32_t> Executor::allowed_sms() const {
+  const uint32_t count = gpu_.hw.sm.count;
+  std::vector<uint32_t> out;
+  if (kernel_->sms == 0 || kernel_->sms >= count) {
+    out.resize(count);
+    for (uint32_t i = 0; i < count; ++i) out[i] = i;
+    return out;
+  }
+  // As many on every die (the dies' L2 partitions and DRAM channels stay evenly loaded).
+  const uint32_t dies = std::max(1u, gpu_.hw.sm.dies);
+  const uint32_t per_die = count / dies;
+  const uint32_t take = std::max(1u, kernel_->sms / dies);
+  for (uint32_t d = 0; d < dies; ++d) {
+    for (uint32_t i = 0; i < std::min(take, per_die); ++i) out.push_back(d * per_die + i);
+  }
+  return out;
 }
 
 // Places pending clusters on the given SMs (a cluster of n CTAs on n aligned SMs) breadth-first,

@@ -75,6 +75,8 @@ class Executor : public Component {
   void flush(LoadGroup& g);
 
   void launch_pending(const std::vector<uint32_t>& sms);
+  /// The SMs the running kernel may use (Kernel::sms), in order.
+  [[nodiscard]] std::vector<uint32_t> allowed_sms() const;
   bool try_launch(uint32_t first_sm);
   /// Places cluster `index`'s CTAs on the SMs from `first_sm` (their slots: clusters_[index].ctas).
   void place_cluster(uint32_t index, uint32_t first_sm, ClusterProgram& prog);

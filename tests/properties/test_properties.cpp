@@ -5,10 +5,13 @@
 // many more cases with a random seed. Every counterexample found becomes a named test below the
 // properties.
 //
-// Held so far: roofline bounds (no kernel beats its tensor peak or its compulsory DRAM traffic),
+// Held: roofline bounds (no kernel beats its tensor peak or its compulsory DRAM traffic),
 // conservation (counted FLOPs and MACs against 2·M·N·K; bytes reaching L2 at least those read
-// from DRAM), invariance under units. Not yet: resource and work monotonicity
-// (the plausibility issue's main work; `bwsim sweep` flags those points meanwhile).
+// from DRAM), invariance under units. Written but still failing, so run only on request
+// (MONOTONE_PROP below): resource monotonicity (more SMs, clock, HBM / L2 / SMEM bandwidth never
+// slow a GEMM plan, the GEMM planner or decode attention, beyond 0.5%) and work monotonicity (a
+// larger M, N, K, batch or context never takes less time). scripts/plausibility holds whole
+// serving runs to resource monotonicity over wide sweeps.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -16,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -101,6 +105,103 @@ RC_GTEST_PROP(GemmProperties, UnitsChangeNothing, ()) {
   RC_ASSERT(a.plan.tile.name() == b.plan.tile.name());
 }
 
+// Resource and work monotonicity: RapidCheck properties that still find counterexamples (issue
+// #26 is open on them: the planners' searches and some wave effects). They run when
+// BWSIM_MONOTONE=1 (scripts/properties --monotone) and are skipped otherwise, so that CI stays
+// green while the counterexamples are worked off; each fixed one becomes a named test.
+#define MONOTONE_PROP(suite, name)                                                              \
+  void suite##_##name##_body();                                                                 \
+  TEST(suite, name) {                                                                           \
+    if (std::getenv("BWSIM_MONOTONE") == nullptr)                                               \
+      GTEST_SKIP() << "monotonicity properties are open (issue #26): scripts/properties --monotone"; \
+    EXPECT_TRUE(rc::check(#suite "." #name, [] { suite##_##name##_body(); }));                  \
+  }                                                                                             \
+  void suite##_##name##_body()
+
+// A resource raised by a factor: (key, value as TOML) for `hw`.
+struct Raise {
+  std::string key;
+  std::string value;
+};
+
+rc::Gen<Raise> raises(const std::string& hw) {
+  const HwSpec h = HwSpec::load(hw, {});
+  const double boost = static_cast<double>(h.clock.sm.hz);
+  const double sust = static_cast<double>(h.clock.sm_sustained.hz);
+  const uint32_t dies = h.sm.dies;
+  return rc::gen::mapcat(rc::gen::inRange(0, 5), [=](int which) {
+    return rc::gen::map(rc::gen::inRange(1, 9), [=](int step) {
+      const double f = 1 + 0.125 * step;  // 1.125x .. 2x
+      switch (which) {
+        case 0: {  // SMs, a whole number per die
+          const auto more = static_cast<uint32_t>(std::ceil(h.sm.count * f / dies)) * dies;
+          return Raise{"sm.count", std::to_string(std::min<uint32_t>(more, 1024))};
+        }
+        case 1:
+          return Raise{"clock.sm_sustained", fmt::format("\"{} MHz\"", std::floor(std::min(boost, sust * f) / 1e6))};
+        case 2:
+          return Raise{"hbm.bandwidth",
+                       fmt::format("\"{} GB/s\"", std::round(static_cast<double>(h.dram.bandwidth.bytes_per_s) * f / 1e9))};
+        case 3:
+          return Raise{"l2.slice_bandwidth", fmt::format("\"{} B/clk\"", std::round(h.l2.slice_bandwidth.value * f))};
+        default:
+          return Raise{"smem.bandwidth", fmt::format("\"{} B/clk\"", std::round(h.smem.bandwidth.value * f))};
+      }
+    });
+  });
+}
+
+// More of a resource never slows a plan: the base's chosen plan, forced on the richer GPU (its
+// grid held at the base's clusters, so the richer GPU runs the same kernel).
+MONOTONE_PROP(GemmProperties, MoreOfAResourceNeverSlowsAPlan) {
+  const GemmCase c = *gemm_cases();
+  const Raise r = *raises(c.hw);
+  RC_LOG() << text(c) << ", " << r.key << " = " << r.value << "\n";
+  const GemmTiming base = run(c);
+  GemmTimingOptions o;
+  o.tile = base.plan.tile;
+  if (o.tile->stream_k || base.plan.clusters < base.plan.work_items) o.tile->grid = base.plan.clusters;
+  const GemmTiming more = simulate_gemm(GemmProblem{c.m, c.n, c.k, parse_gemm_format(c.format)},
+                                        HwSpec::load(c.hw, {r.key + "=" + r.value}), o);
+  RC_ASSERT(more.time.seconds() <= base.time.seconds() * 1.005);
+}
+
+// The planner keeps that plan among its options, so its pick is never slower either.
+MONOTONE_PROP(GemmProperties, MoreOfAResourceNeverSlowsThePlanner) {
+  const GemmCase c = *gemm_cases();
+  const Raise r = *raises(c.hw);
+  RC_LOG() << text(c) << ", " << r.key << " = " << r.value << "\n";
+  const GemmProblem p{c.m, c.n, c.k, parse_gemm_format(c.format)};
+  const GemmTiming base = simulate_gemm(p, HwSpec::load(c.hw, {}));
+  const GemmTiming more = simulate_gemm(p, HwSpec::load(c.hw, {r.key + "=" + r.value}));
+  RC_LOG() << base.plan.tile.name() << " " << base.time.seconds() * 1e6 << " us -> " << more.plan.tile.name()
+           << " " << more.time.seconds() * 1e6 << " us\n";
+  RC_ASSERT(more.time.seconds() <= base.time.seconds() * 1.005);
+}
+
+// A larger problem never takes less time: one dimension grown by a block.
+MONOTONE_PROP(GemmProperties, MoreWorkNeverTakesLessTime) {
+  const GemmCase c = *gemm_cases();
+  GemmCase bigger = c;
+  switch (*rc::gen::inRange(0, 3)) {
+    case 0:
+      bigger.m += 64 * *rc::gen::inRange(1, 9);
+      break;
+    case 1:
+      bigger.n += 128 * *rc::gen::inRange(1, 9);
+      break;
+    default:
+      bigger.k += 256 * *rc::gen::inRange(1, 5);
+      break;
+  }
+  RC_LOG() << text(c) << " -> " << text(bigger) << "\n";
+  const HwSpec hw = HwSpec::load(c.hw, {});
+  const GemmTiming a = simulate_gemm(GemmProblem{c.m, c.n, c.k, parse_gemm_format(c.format)}, hw);
+  const GemmTiming b =
+      simulate_gemm(GemmProblem{bigger.m, bigger.n, bigger.k, parse_gemm_format(bigger.format)}, hw);
+  RC_ASSERT(b.time.seconds() >= a.time.seconds() * 0.995);
+}
+
 struct DecodeCase {
   std::string hw;
   std::string kv;
@@ -133,6 +234,58 @@ RC_GTEST_PROP(AttentionProperties, DecodeReadsItsCacheAndBeatsNoRoofline, ()) {
   RC_ASSERT(static_cast<double>(t.hbm_read + t.hbm_write) / t.time.seconds() <=
             static_cast<double>(hw.dram.bandwidth.bytes_per_s) * (1 + 1e-9));
   RC_ASSERT(t.flops / t.time.seconds() <= t.peak_tflops * 1e12 * (1 + 1e-9));
+}
+
+AttentionProblem decode_problem(const DecodeCase& c) {
+  AttentionProblem p;
+  p.batch = c.batch;
+  p.seq = c.seq;
+  p.q_len = 1;
+  p.heads = c.heads;
+  p.kv_heads = c.kv_heads;
+  p.head_dim = c.head_dim;
+  p.causal = true;
+  p.kv = *parse_kv_format(c.kv);
+  return p;
+}
+
+rc::Gen<DecodeCase> decode_cases() {
+  return rc::gen::apply(
+      [](const std::string& hw, const std::string& kv, int batch, int seq, int64_t kvh, int64_t group) {
+        return DecodeCase{hw, kv, batch, int64_t{seq} * 512, kvh * group, kvh, 128};
+      },
+      rc::gen::element<std::string>("b200", "h100"), rc::gen::element<std::string>("bf16", "fp8_e4m3"),
+      rc::gen::inRange(1, 33), rc::gen::inRange(1, 17), rc::gen::element<int64_t>(1, 2, 4, 8),
+      rc::gen::element<int64_t>(1, 4, 8));
+}
+
+// More of a resource never slows decode attention (its split count is searched on each GPU).
+MONOTONE_PROP(AttentionProperties, MoreOfAResourceNeverSlowsDecode) {
+  const DecodeCase c = *decode_cases();
+  const Raise r = *raises(c.hw);
+  RC_LOG() << c.hw << " batch " << c.batch << " seq " << c.seq << " heads " << c.heads << "/" << c.kv_heads << " "
+           << c.kv << ", " << r.key << " = " << r.value << "\n";
+  const AttentionProblem p = decode_problem(c);
+  const AttentionTiming base = simulate_attention(p, HwSpec::load(c.hw, {}));
+  const AttentionTiming more = simulate_attention(p, HwSpec::load(c.hw, {r.key + "=" + r.value}));
+  RC_ASSERT(more.time.seconds() <= base.time.seconds() * 1.005);
+}
+
+// A longer context or a larger batch never decodes faster.
+MONOTONE_PROP(AttentionProperties, MoreContextNeverDecodesFaster) {
+  const DecodeCase c = *decode_cases();
+  DecodeCase bigger = c;
+  if (*rc::gen::arbitrary<bool>()) {
+    bigger.seq += 512 * *rc::gen::inRange(1, 5);
+  } else {
+    bigger.batch += *rc::gen::inRange(1, 9);
+  }
+  const HwSpec hw = HwSpec::load(c.hw, {});
+  const AttentionTiming a = simulate_attention(decode_problem(c), hw);
+  const AttentionTiming b = simulate_attention(decode_problem(bigger), hw);
+  RC_LOG() << c.hw << " " << c.batch << "x" << c.seq << " " << a.time.seconds() * 1e6 << " us -> " << bigger.batch
+           << "x" << bigger.seq << " " << b.time.seconds() * 1e6 << " us\n";
+  RC_ASSERT(b.time.seconds() >= a.time.seconds() * 0.995);
 }
 
 }  // namespace

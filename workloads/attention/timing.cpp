@@ -740,6 +740,7 @@ Kernel main_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
   k.name = fmt::format("attention {}{}", pl.decode ? "split-KV decode" : "prefill",
                        cap > 0 ? fmt::format(" (first {} CTAs, {} KV blocks each)", count, cap) : "");
   k.clusters = static_cast<uint32_t>(count);
+  k.sms = pl.sms;
   k.resources = pl.resources;
   const Dims d = dims_of(p);
   k.program = [p, pl, hw, t, d, cap, &items](uint32_t i) {
@@ -985,12 +986,19 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     throw InputError(fmt::format("attention kernel on {}: {}", hw.name,
                                  probe.never_fits(pl.resources).value_or("does not fit")));
   }
+  if (pl.decode && o.sms != 0) {
+    if (o.sms > hw.sm.count || o.sms < hw.sm.dies) {
+      throw InputError(fmt::format("--sms {}: {} has {} SMs (at least one per die, {} dies)", o.sms, hw.name,
+                                   hw.sm.count, hw.sm.dies));
+    }
+    pl.sms = o.sms / hw.sm.dies * hw.sm.dies;
+  }
   if (pl.decode) {
     const uint64_t blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
     uint64_t splits = o.splits;
     if (splits == 0) {  // fill every resident slot once, keeping at least 4 blocks per split
       const uint64_t groups = static_cast<uint64_t>(p.batch * p.kv_heads);
-      const uint64_t slots = uint64_t{hw.sm.count} * pl.ctas_per_sm;
+      const uint64_t slots = uint64_t{attention_sms(pl, hw)} * pl.ctas_per_sm;
       splits = std::max<uint64_t>(1, std::min(slots / std::max<uint64_t>(1, groups), blocks / 4));
     }
     pl.splits = static_cast<uint32_t>(std::clamp<uint64_t>(splits, 1, blocks));
@@ -998,8 +1006,9 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
   const char* family = pl.tmem ? "fa4-like tcgen05" : (wgmma ? "fa3-like wgmma" : "fa2-like mma.sync");
   if (pl.decode) {
     pl.kernel =
-        fmt::format("split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits)",
-                    family, pl.rows, pl.tile_m, pl.splits);
+        fmt::format("split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits{})",
+                    family, pl.rows, pl.tile_m, pl.splits,
+                    pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "");
   } else {
     pl.kernel =
         fmt::format("{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
@@ -1125,7 +1134,7 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
   // Sampled runs: two cuts of the first wave, in KV blocks per CTA.
   const uint32_t sample_short = hw.simulation.attention_sample_short;
   const uint32_t sample_long = hw.simulation.attention_sample_long;
-  const uint64_t slots = uint64_t{hw.sm.count} * pl.ctas_per_sm;
+  const uint64_t slots = uint64_t{attention_sms(pl, hw)} * pl.ctas_per_sm;
   uint32_t longest = 0;
   for (const Item& it : items) longest = std::max(longest, it.blocks);
   r.sampled = pl.kv_iterations > whole && longest > sample_long;
@@ -1224,6 +1233,8 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
 
 }  // namespace
 
+uint32_t attention_sms(const AttentionPlan& pl, const HwSpec& hw) { return pl.sms != 0 ? pl.sms : hw.sm.count; }
+
 std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const HwSpec& hw,
                                               const AttentionPlan& pl) {
   // Split counts that fill whole waves of the resident slots: for w = 1..6 waves, the most
@@ -1248,25 +1259,55 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw, 
   AttentionPlan plan = plan_attention(p, hw, o);
   if (!plan.decode || o.splits != 0) return simulate_plan(p, hw, o, plan);
   // Decode picks its split count by simulating each candidate (see decode_split_candidates).
-  const std::vector<uint32_t> splits = decode_split_candidates(p, hw, plan);
-  std::vector<AttentionTiming> runs(splits.size());
-  parallel_for(static_cast<int64_t>(splits.size()), [&](int64_t i) {
+  // Unsplit, it may also run on fewer SMs (FlashInfer-style persistent CTAs): those on which its
+  // CTAs fill 2 or 3 whole waves, and 7/8 and 3/4 of the GPU, which a larger GPU would otherwise
+  // leave with a nearly empty last wave or pay for with a split's extra reduction launch.
+  std::vector<std::pair<uint32_t, uint32_t>> configs;  // (splits, SMs; 0 = all)
+  for (const uint32_t s : decode_split_candidates(p, hw, plan)) configs.emplace_back(s, o.sms);
+  if (o.sms == 0) {
+    const uint64_t ctas = static_cast<uint64_t>(p.batch * p.kv_heads);
+    const uint64_t per_sm = std::max(1u, plan.ctas_per_sm);
+    const uint32_t dies = std::max(1u, hw.sm.dies);
+    std::vector<uint64_t> budgets;
+    for (uint64_t w = 2; w <= 3; ++w) budgets.push_back(cdiv(cdiv(ctas, w * per_sm), dies) * dies);
+    // and 7/8 and 3/4 of the SMs, where a partial last wave on fewer SMs still beats both.
+    if (ctas > hw.sm.count * per_sm) {
+      for (uint64_t eighths = 7; eighths >= 6; --eighths) budgets.push_back(hw.sm.count * eighths / 8 / dies * dies);
+    }
+    for (const uint64_t b : budgets) {
+      const bool seen = std::find(configs.begin(), configs.end(), std::pair<uint32_t, uint32_t>(1, b)) != configs.end();
+      if (b < hw.sm.count && b >= dies && !seen) configs.emplace_back(1, static_cast<uint32_t>(b));
+    }
+  }
+  std::vector<AttentionTiming> runs(configs.size());
+  const auto options = [&](size_t i) {
     AttentionTimingOptions oi = o;
-    oi.splits = splits[static_cast<size_t>(i)];
+    oi.splits = configs[i].first;
+    oi.sms = configs[i].second;
+    return oi;
+  };
+  parallel_for(static_cast<int64_t>(configs.size()), [&](int64_t i) {
+    AttentionTimingOptions oi = options(static_cast<size_t>(i));
     oi.trace = nullptr;
     runs[static_cast<size_t>(i)] = simulate_plan(p, hw, oi, plan_attention(p, hw, oi));
   });
+  // Compared as a step runs them: each kernel (RoPE, attention, the split's reduction) is a launch.
+  const auto cost = [&](const AttentionTiming& t) {
+    return t.time + hw.launch.gap.tick * static_cast<int64_t>(t.kernels.size());
+  };
   size_t best = 0;
   for (size_t i = 1; i < runs.size(); ++i) {
-    if (runs[i].time < runs[best].time) best = i;
+    if (cost(runs[i]) < cost(runs[best])) best = i;
   }
   std::vector<std::pair<std::string, double>> candidates;
-  for (const AttentionTiming& t : runs)
-    candidates.emplace_back(fmt::format("splits={}", t.plan.splits), t.time.seconds() * 1e6);
+  for (const AttentionTiming& t : runs) {
+    candidates.emplace_back(
+        fmt::format("splits={}{}", t.plan.splits, t.plan.sms != 0 ? fmt::format(":sms={}", t.plan.sms) : ""),
+        t.time.seconds() * 1e6);
+  }
   AttentionTiming r;
   if (o.trace != nullptr) {  // the winner again, recorded
-    AttentionTimingOptions oi = o;
-    oi.splits = splits[best];
+    const AttentionTimingOptions oi = options(best);
     r = simulate_plan(p, hw, oi, plan_attention(p, hw, oi));
   } else {
     r = std::move(runs[best]);

@@ -46,6 +46,7 @@ struct AttentionTimingOptions {
   /// the two pipes (tcgen05 kernels, as FA4), 0 elsewhere.
   std::optional<double> exp_on_fma;
   uint32_t splits = 0;              // decode: KV splits per (sequence, KV head); 0: enough to fill the GPU
+  uint32_t sms = 0;                 // decode: SMs the attention kernel runs on (0: all)
   uint32_t block_n = 0;             // keys per KV block; 0: 128 (64 for head_dim > 128 on register kernels)
   bool conditional_rescale = true;  // FA4: rescale O only when the row max moved; false: every block
   /// Simulate whole up to this many CTA x KV-block iterations; above it, sample (0: default).
@@ -69,6 +70,7 @@ struct AttentionPlan {
   uint32_t block_n = 0;   // keys per KV block
   uint32_t stages = 0;    // KV SMEM ring depth (K and V blocks)
   uint32_t splits = 1;    // decode KV splits
+  uint32_t sms = 0;       // SMs the main kernel runs on (0: all of them)
   double exp_on_fma = 0;  // fraction of exp2 on the FMA pipe
   bool dequant = false;   // KV narrower than BF16: converted in SMEM
   bool rope_fused = false;
@@ -106,6 +108,8 @@ struct AttentionTiming : KernelMetrics {
 
 AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);
 /// Decode: the split counts the planner simulates (1, and those filling 1-6 whole waves).
+/// SMs the main kernel of `pl` runs on.
+uint32_t attention_sms(const AttentionPlan& pl, const HwSpec& hw);
 std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const HwSpec& hw,
                                               const AttentionPlan& pl);
 AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
