@@ -163,6 +163,8 @@ MONOTONE_PROP(GemmProperties, MoreOfAResourceNeverSlowsAPlan) {
   if (o.tile->stream_k || base.plan.clusters < base.plan.work_items) o.tile->grid = base.plan.clusters;
   const GemmTiming more = simulate_gemm(GemmProblem{c.m, c.n, c.k, parse_gemm_format(c.format)},
                                         HwSpec::load(c.hw, {r.key + "=" + r.value}), o);
+  RC_LOG() << base.plan.tile.name() << ": " << base.time.seconds() * 1e6 << " us -> " << more.time.seconds() * 1e6
+           << " us\n";
   RC_ASSERT(more.time.seconds() <= base.time.seconds() * 1.005);
 }
 
