@@ -49,28 +49,43 @@ class PlanRun {
   PlanRun& operator=(const PlanRun&) = delete;
 
   /// The whole kernel's time extrapolated from its steady state: runs until every cluster has
-  /// drained its first two work items (the gap between the last first-item and the last
-  /// second-item drain is one wave, which the remaining waves repeat). Nullopt if the kernel
-  /// ended first.
+  /// drained work items `lag - 1` and `2 lag - 1` (the gap between the last drains of the two is
+  /// `lag` waves, which the remaining waves repeat). `lag` is how many items a cluster's TMA producer
+  /// can run ahead (its stages over the item's K stages, at least one): with a K loop shorter
+  /// than the pipeline the next items' loads overlap the first, and the first two drains came
+  /// 3-4x too close together (a 2 x 1161216 x 256 expert GEMM estimated 35 us ran 161). Nullopt
+  /// if the kernel ended first.
   std::optional<double> estimate(uint64_t waves) {
     const uint64_t want = uint64_t{main_.clusters} * gemm_marks_per_item(plan_, hw_);
+    const uint64_t lag = lag_items();
+    const uint64_t a = lag - 1;
+    const uint64_t b = a + lag;
     size_t seen = 0;
-    uint64_t second = 0;
+    uint64_t drained_b = 0;
     Tick wave_end[2] = {Tick{}, Tick{}};
     const bool paused = gpu_.run_until(
         [&](const std::vector<std::pair<uint32_t, Tick>>& marks) {
           for (; seen < marks.size(); ++seen) {
             const auto& [id, t] = marks[seen];
-            if (id > 1) continue;
-            wave_end[id] = std::max(wave_end[id], t);
-            if (id == 1) ++second;
+            if (id == a) wave_end[0] = std::max(wave_end[0], t);
+            if (id == b) {
+              wave_end[1] = std::max(wave_end[1], t);
+              ++drained_b;
+            }
           }
-          return second >= want;
+          return drained_b >= want;
         },
         nanoseconds(250));
     if (!paused || sim_.events().empty()) return std::nullopt;
-    return (wave_end[1] - started_).seconds() +
-           (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
+    return (wave_end[1] - started_).seconds() + (static_cast<double>(waves) - 1 - static_cast<double>(b)) *
+                                                     (wave_end[1] - wave_end[0]).seconds() / static_cast<double>(lag);
+  }
+
+  /// Work items a cluster's producer can load ahead of its MMAs: the pipeline's stages over an
+  /// item's K stages, rounded up (at least 1).
+  [[nodiscard]] uint64_t lag_items() const {
+    const uint64_t k = std::max<uint64_t>(1, plan_.k_iters());
+    return std::max<uint64_t>(1, (plan_.tile.stages + k - 1) / k);
   }
 
   /// Runs the plan to the end (its split-K reduction too).
@@ -216,6 +231,24 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       seen[f] = true;
     }
     if (o.max_finalists > 0 && fin.size() > o.max_finalists) fin.resize(o.max_finalists);
+    if (o.max_finalists == 0) {
+      // Each data-parallel finalist's balanced twin (its waves on ceil(items / waves) clusters),
+      // which the analytic ranking cannot tell from the full grid: the plan a GPU with fewer SMs
+      // and the same waves runs (8 x 229376 x 4096 NVFP4 took 83.5 us on 132 SMs and 84.6 on
+      // 148, where its twin on 128 clusters takes 82.8).
+      const size_t ranked = fin.size();
+      for (size_t i = 0; i < ranked; ++i) {
+        const GemmPlan& c = fin[i];
+        if (c.tile.stream_k || c.tile.grid != 0 || c.work_items <= c.clusters) continue;
+        const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
+        TileConfig t = c.tile;
+        t.grid = static_cast<uint32_t>((c.work_items + waves - 1) / waves);
+        if (t.grid >= c.clusters) continue;
+        const std::string name = t.name();
+        if (std::none_of(fin.begin(), fin.end(), [&](const GemmPlan& f) { return f.tile.name() == name; }))
+          fin.push_back(make_plan(p, hw, t));
+      }
+    }
     cands = std::move(fin);
     const size_t finalists = cands.size();
     std::vector<double> est(finalists);
@@ -232,7 +265,10 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        const bool extrapolate = waves > hw.simulation.gemm_whole_run_waves && !c.tile.stream_k;
+        const uint64_t k = std::max<uint64_t>(1, c.k_iters());
+        const uint64_t lag = std::max<uint64_t>(1, (c.tile.stages + k - 1) / k);
+        const bool extrapolate =
+            waves > std::max<uint64_t>(hw.simulation.gemm_whole_run_waves, 2 * lag + 1) && !c.tile.stream_k;
         // A paused run has no trace: if it wins and a trace is wanted, it is run again.
         auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
         if (extrapolate) {
