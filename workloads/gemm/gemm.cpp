@@ -49,43 +49,29 @@ class PlanRun {
   PlanRun& operator=(const PlanRun&) = delete;
 
   /// The whole kernel's time extrapolated from its steady state: runs until every cluster has
-  /// drained work items `lag - 1` and `2 lag - 1` (the gap between the last drains of the two is
-  /// `lag` waves, which the remaining waves repeat). `lag` is how many items a cluster's TMA producer
-  /// can run ahead (its stages over the item's K stages, at least one): with a K loop shorter
-  /// than the pipeline the next items' loads overlap the first, and the first two drains came
-  /// 3-4x too close together (a 2 x 1161216 x 256 expert GEMM estimated 35 us ran 161). Nullopt
-  /// if the kernel ended first.
+  /// drained its first two work items (the gap between the last first-item and the last
+  /// second-item drain is one wave, which the remaining waves repeat). Nullopt if the kernel
+  /// ended first. Plans whose K loop is shorter than their pipeline are not estimated this way
+  /// (see simulate_gemm).
   std::optional<double> estimate(uint64_t waves) {
     const uint64_t want = uint64_t{main_.clusters} * gemm_marks_per_item(plan_, hw_);
-    const uint64_t lag = lag_items();
-    const uint64_t a = lag - 1;
-    const uint64_t b = a + lag;
     size_t seen = 0;
-    uint64_t drained_b = 0;
+    uint64_t second = 0;
     Tick wave_end[2] = {Tick{}, Tick{}};
     const bool paused = gpu_.run_until(
         [&](const std::vector<std::pair<uint32_t, Tick>>& marks) {
           for (; seen < marks.size(); ++seen) {
             const auto& [id, t] = marks[seen];
-            if (id == a) wave_end[0] = std::max(wave_end[0], t);
-            if (id == b) {
-              wave_end[1] = std::max(wave_end[1], t);
-              ++drained_b;
-            }
+            if (id > 1) continue;
+            wave_end[id] = std::max(wave_end[id], t);
+            if (id == 1) ++second;
           }
-          return drained_b >= want;
+          return second >= want;
         },
         nanoseconds(250));
     if (!paused || sim_.events().empty()) return std::nullopt;
-    return (wave_end[1] - started_).seconds() + (static_cast<double>(waves) - 1 - static_cast<double>(b)) *
-                                                     (wave_end[1] - wave_end[0]).seconds() / static_cast<double>(lag);
-  }
-
-  /// Work items a cluster's producer can load ahead of its MMAs: the pipeline's stages over an
-  /// item's K stages, rounded up (at least 1).
-  [[nodiscard]] uint64_t lag_items() const {
-    const uint64_t k = std::max<uint64_t>(1, plan_.k_iters());
-    return std::max<uint64_t>(1, (plan_.tile.stages + k - 1) / k);
+    return (wave_end[1] - started_).seconds() +
+           (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
   }
 
   /// Runs the plan to the end (its split-K reduction too).
@@ -238,15 +224,17 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       // 148, where its twin on 128 clusters takes 82.8).
       const size_t ranked = fin.size();
       for (size_t i = 0; i < ranked; ++i) {
-        const GemmPlan& c = fin[i];
+        const GemmPlan c = fin[i];
         if (c.tile.stream_k || c.tile.grid != 0 || c.work_items <= c.clusters) continue;
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        TileConfig t = c.tile;
-        t.grid = static_cast<uint32_t>((c.work_items + waves - 1) / waves);
-        if (t.grid >= c.clusters) continue;
-        const std::string name = t.name();
-        if (std::none_of(fin.begin(), fin.end(), [&](const GemmPlan& f) { return f.tile.name() == name; }))
-          fin.push_back(make_plan(p, hw, t));
+        for (const uint64_t grid : {(c.work_items + waves - 1) / waves}) {
+          TileConfig t = c.tile;
+          t.grid = static_cast<uint32_t>(grid);
+          if (t.grid >= c.clusters || t.grid == 0) continue;
+          const std::string name = t.name();
+          if (std::none_of(fin.begin(), fin.end(), [&](const GemmPlan& f) { return f.tile.name() == name; }))
+            fin.push_back(make_plan(p, hw, t));
+        }
       }
     }
     cands = std::move(fin);
@@ -265,10 +253,12 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
         // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
         // 12% fast that way), and a whole run of so few waves costs little more than two.
         const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        const uint64_t k = std::max<uint64_t>(1, c.k_iters());
-        const uint64_t lag = std::max<uint64_t>(1, (c.tile.stages + k - 1) / k);
-        const bool extrapolate =
-            waves > std::max<uint64_t>(hw.simulation.gemm_whole_run_waves, 2 * lag + 1) && !c.tile.stream_k;
+        // So are plans whose K loop is shorter than their pipeline: their first waves overlap
+        // and their outputs (as large as their weights) reach DRAM only once the L2 fills, so
+        // no early window is their steady state (a 64 x 1835008 x 256 expert GEMM: estimated
+        // 157 us, ran 500).
+        const bool short_k = c.k_iters() < c.tile.stages;
+        const bool extrapolate = waves > hw.simulation.gemm_whole_run_waves && !c.tile.stream_k && !short_k;
         // A paused run has no trace: if it wins and a trace is wanted, it is run again.
         auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
         if (extrapolate) {
@@ -302,6 +292,31 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       chosen = paused[best]->finish();
     }
     paused.clear();
+    if (!chosen) chosen = PlanRun(g.plan, hw, o.clock, o.trace).finish();  // traced, or never paused
+    // An extrapolated winner is checked against its whole run: where that run is slower than
+    // another finalist's estimate, the other is run whole too (at most two), and the faster
+    // whole run wins. A steady state the first waves do not show (an output as large as the
+    // weights, written back once the L2 fills: a 64 x 1835008 x 256 expert GEMM estimated at
+    // 157 us ran 500, against 159 for the runner-up) cannot then pick a plan 3x slow.
+    if (!whole[best]) {
+      std::vector<size_t> order(finalists);
+      for (size_t i = 0; i < finalists; ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost(a) < cost(b); });
+      int checked = 0;
+      for (const size_t i : order) {
+        if (i == best || checked == 2) continue;
+        const double actual = chosen->time.seconds() + (g.plan.tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
+        if (cost(i) >= actual) break;
+        ++checked;
+        Run other = whole[i] ? std::move(*whole[i]) : PlanRun(cands[i], hw, o.clock, o.trace).finish();
+        const double other_cost =
+            other.time.seconds() + (cands[i].tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
+        if (other_cost < actual) {
+          g.plan = cands[i];
+          chosen = std::move(other);
+        }
+      }
+    }
   }
   const Run r = chosen ? std::move(*chosen) : PlanRun(g.plan, hw, o.clock, o.trace).finish();
   g.kernels = r.kernels;
