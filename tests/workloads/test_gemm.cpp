@@ -276,6 +276,34 @@ TEST_F(Gemm, MoreSmsNeverSlowTheDecodeQkvProjection) {
   }
 }
 
+// Time as a step pays it: a split-K reduction is one more launch.
+double step_seconds(const GemmTiming& g, const HwSpec& hw) {
+  return g.time.seconds() + static_cast<double>(g.kernels.size() - 1) * hw.launch.gap.tick.seconds();
+}
+
+// Counterexamples of issue #26's sweeps, each a named regression.
+// DeepSeek-V3's decode experts (K = 256, one K stage per item, shorter than the pipeline): a
+// swap plan extrapolated from its first waves at 35 us ran 161 us, and the step went 15.6 ->
+// 19.9 ms when the SM clock rose from 1.6 to 1.8 GHz. Such plans are simulated whole.
+TEST_F(Gemm, ShortKLoopsAreNotExtrapolated) {
+  const GemmProblem p = problem(2, 1161216, 256, "nvfp4");
+  const HwSpec slow = HwSpec::load("b200", {"clock.sm_sustained=\"1.6 GHz\""});
+  const HwSpec fast = HwSpec::load("b200", {"clock.sm_sustained=\"1.8 GHz\""});
+  const GemmTiming a = simulate_gemm(p, slow);
+  const GemmTiming b = simulate_gemm(p, fast);
+  EXPECT_LE(step_seconds(b, fast), step_seconds(a, slow) * 1.005);
+  EXPECT_LT(b.time.seconds(), 90e-6);  // the 74-78 us plan, not the 161 us one
+}
+
+// DeepSeek-V3's kv_a_proj (2048 x 576 x 7168): on 200 SMs the analytic ranking left only
+// split-K finalists, 10.1 us plus a reduction launch against 11.3 us in one kernel on 160.
+TEST_F(Gemm, TheBestPlanWithoutSplitKStaysAFinalist) {
+  const GemmProblem p = problem(2048, 576, 7168, "nvfp4");
+  const HwSpec h160 = HwSpec::load("b200", {"sm.count=160"});
+  const HwSpec h200 = HwSpec::load("b200", {"sm.count=200"});
+  EXPECT_LE(step_seconds(simulate_gemm(p, h200), h200), step_seconds(simulate_gemm(p, h160), h160) * 1.005);
+}
+
 TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
   // Compute-bound: the tensor pipe's 2x rate shows (less the scale-factor traffic).
   const double big = timed("b200", 8192, 8192, 8192, "fp8_e4m3").time.seconds() /
