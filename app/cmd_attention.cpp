@@ -192,7 +192,8 @@ void print_timing(std::ostream& out, const AttentionTiming& t, const AttentionPr
   out << fmt::format("  bound       {}: {}\n", t.bound, t.bound_detail);
   if (!t.candidates.empty()) {
     std::string c;
-    for (const auto& [name, us] : t.candidates) c += fmt::format("{}{} {:.2f} us", c.empty() ? "" : "; ", name, us);
+    for (const auto& [name, us] : t.candidates)
+      c += fmt::format("{}{} {:.2f} us", c.empty() ? "" : "; ", name, us);
     out << fmt::format("  candidates  {}\n", c);
   }
 }
@@ -266,11 +267,15 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
     boost::json::array ks;
     for (const AttentionKernelTime& k : tm->kernels)
       ks.push_back({{"name", k.name}, {"us", k.us()}, {"sampled", k.sampled}});
-    boost::json::object tj{{"kernel", tm->plan.kernel},           {"ctas", tm->plan.ctas},
-                           {"ctas_per_sm", tm->plan.ctas_per_sm}, {"block_n", tm->plan.block_n},
-                           {"stages", tm->plan.stages},           {"splits", tm->plan.splits},
+    boost::json::object tj{{"kernel", tm->plan.kernel},
+                           {"ctas", tm->plan.ctas},
+                           {"ctas_per_sm", tm->plan.ctas_per_sm},
+                           {"block_n", tm->plan.block_n},
+                           {"stages", tm->plan.stages},
+                           {"splits", tm->plan.splits},
                            {"sms", attention_sms(tm->plan, hw)},
-                           {"exp_on_fma", tm->plan.exp_on_fma},   {"kernels", std::move(ks)}};
+                           {"exp_on_fma", tm->plan.exp_on_fma},
+                           {"kernels", std::move(ks)}};
     for (auto& [key, value] : kernel_metrics_json(*tm))
       tj[key] = value;  // time, throughput, bytes, util, bound
     tj["hbm_tb_s"] = tm->hbm_tb_s;

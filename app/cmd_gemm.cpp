@@ -393,8 +393,9 @@ void add_gemm_options(cli::po::options_description& desc) {
       "out", cli::po::value<std::string>()->default_value("bf16"), "output format: bf16, fp8_e4m3 or nvfp4")(
       "tile", cli::po::value<std::string>(),
       "force a configuration: MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk][:grid=G] "
-      "(grid: at most G clusters; default: the planner's pick)")("functional", cli::po::value<std::string>()->default_value("auto"),
-               "full, sample:N (N random 16x16 output patches), off, or auto (full when M*N*K <= 2^28)")(
+      "(grid: at most G clusters; default: the planner's pick)")(
+      "functional", cli::po::value<std::string>()->default_value("auto"),
+      "full, sample:N (N random 16x16 output patches), off, or auto (full when M*N*K <= 2^28)")(
       "a", cli::po::value<std::string>()->default_value("gen:student-t"),
       "A (M x K): gen:normal|student-t|outliers[:seed=N], FILE.npy or FILE.safetensors[:TENSOR]")(
       "b", cli::po::value<std::string>()->default_value("gen:normal"),

@@ -110,13 +110,13 @@ RC_GTEST_PROP(GemmProperties, UnitsChangeNothing, ()) {
 // #26 is open on them: the planners' searches and some wave effects). They run when
 // BWSIM_MONOTONE=1 (scripts/properties --monotone) and are skipped otherwise, so that CI stays
 // green while the counterexamples are worked off; each fixed one becomes a named test.
-#define MONOTONE_PROP(suite, name)                                                              \
-  void suite##_##name##_body();                                                                 \
-  TEST(suite, name) {                                                                           \
-    if (std::getenv("BWSIM_MONOTONE") == nullptr)                                               \
+#define MONOTONE_PROP(suite, name)                                                                   \
+  void suite##_##name##_body();                                                                      \
+  TEST(suite, name) {                                                                                \
+    if (std::getenv("BWSIM_MONOTONE") == nullptr)                                                    \
       GTEST_SKIP() << "monotonicity properties are open (issue #26): scripts/properties --monotone"; \
-    EXPECT_TRUE(rc::check(#suite "." #name, [] { suite##_##name##_body(); }));                  \
-  }                                                                                             \
+    EXPECT_TRUE(rc::check(#suite "." #name, [] { suite##_##name##_body(); }));                       \
+  }                                                                                                  \
   void suite##_##name##_body()
 
 // Time as a step pays it: every kernel after the first is one more launch (a split-K or
@@ -148,12 +148,15 @@ rc::Gen<Raise> raises(const std::string& hw) {
           return Raise{"sm.count", std::to_string(std::min<uint32_t>(more, 1024))};
         }
         case 1:
-          return Raise{"clock.sm_sustained", fmt::format("\"{} MHz\"", std::floor(std::min(boost, sust * f) / 1e6))};
+          return Raise{"clock.sm_sustained",
+                       fmt::format("\"{} MHz\"", std::floor(std::min(boost, sust * f) / 1e6))};
         case 2:
           return Raise{"hbm.bandwidth",
-                       fmt::format("\"{} GB/s\"", std::round(static_cast<double>(h.dram.bandwidth.bytes_per_s) * f / 1e9))};
+                       fmt::format("\"{} GB/s\"",
+                                   std::round(static_cast<double>(h.dram.bandwidth.bytes_per_s) * f / 1e9))};
         case 3:
-          return Raise{"l2.slice_bandwidth", fmt::format("\"{} B/clk\"", std::round(h.l2.slice_bandwidth.value * f))};
+          return Raise{"l2.slice_bandwidth",
+                       fmt::format("\"{} B/clk\"", std::round(h.l2.slice_bandwidth.value * f))};
         default:
           return Raise{"smem.bandwidth", fmt::format("\"{} B/clk\"", std::round(h.smem.bandwidth.value * f))};
       }
@@ -173,8 +176,8 @@ MONOTONE_PROP(GemmProperties, MoreOfAResourceNeverSlowsAPlan) {
   if (o.tile->stream_k || base.plan.clusters < base.plan.work_items) o.tile->grid = base.plan.clusters;
   const GemmTiming more = simulate_gemm(GemmProblem{c.m, c.n, c.k, parse_gemm_format(c.format)},
                                         HwSpec::load(c.hw, {r.key + "=" + r.value}), o);
-  RC_LOG() << base.plan.tile.name() << ": " << base.time.seconds() * 1e6 << " us -> " << more.time.seconds() * 1e6
-           << " us\n";
+  RC_LOG() << base.plan.tile.name() << ": " << base.time.seconds() * 1e6 << " us -> "
+           << more.time.seconds() * 1e6 << " us\n";
   RC_ASSERT(more.time.seconds() <= base.time.seconds() * 1.005);
 }
 
@@ -188,8 +191,8 @@ MONOTONE_PROP(GemmProperties, MoreOfAResourceNeverSlowsThePlanner) {
   const HwSpec richer = HwSpec::load(c.hw, {r.key + "=" + r.value});
   const GemmTiming base = simulate_gemm(p, hw);
   const GemmTiming more = simulate_gemm(p, richer);
-  RC_LOG() << base.plan.tile.name() << " " << step_seconds(base, hw) * 1e6 << " us -> " << more.plan.tile.name()
-           << " " << step_seconds(more, richer) * 1e6 << " us\n";
+  RC_LOG() << base.plan.tile.name() << " " << step_seconds(base, hw) * 1e6 << " us -> "
+           << more.plan.tile.name() << " " << step_seconds(more, richer) * 1e6 << " us\n";
   RC_ASSERT(step_seconds(more, richer) <= step_seconds(base, hw) * 1.005);
 }
 
@@ -279,8 +282,8 @@ rc::Gen<DecodeCase> decode_cases() {
 MONOTONE_PROP(AttentionProperties, MoreOfAResourceNeverSlowsDecode) {
   const DecodeCase c = *decode_cases();
   const Raise r = *raises(c.hw);
-  RC_LOG() << c.hw << " batch " << c.batch << " seq " << c.seq << " heads " << c.heads << "/" << c.kv_heads << " "
-           << c.kv << ", " << r.key << " = " << r.value << "\n";
+  RC_LOG() << c.hw << " batch " << c.batch << " seq " << c.seq << " heads " << c.heads << "/" << c.kv_heads
+           << " " << c.kv << ", " << r.key << " = " << r.value << "\n";
   const AttentionProblem p = decode_problem(c);
   const HwSpec hw = HwSpec::load(c.hw, {});
   const HwSpec richer = HwSpec::load(c.hw, {r.key + "=" + r.value});

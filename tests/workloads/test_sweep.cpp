@@ -254,10 +254,9 @@ TEST(SweepAnomalies, MoreOfAResourceThatSlowsAPointDownIsFlagged) {
                {"6", "error", "bf16", "8 TB/s", "", "", "no kernel", ""}});
   const std::vector<std::string> found = flag_anomalies(header, rows);
   ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(
-      found[0],
-      "point 5: more 8 TB/s -> 16 TB/s makes time.us 20 -> 22 (+10.0%); more 8 TB/s -> 16 TB/s makes "
-      "throughput.tflops 50 -> 45 (-10.0%)");
+  EXPECT_EQ(found[0],
+            "point 5: more 8 TB/s -> 16 TB/s makes time.us 20 -> 22 (+10.0%); more 8 TB/s -> 16 TB/s makes "
+            "throughput.tflops 50 -> 45 (-10.0%)");
   std::vector<std::string> f;
   ASSERT_TRUE(parse_csv_line(std::string_view(rows[2]).substr(0, rows[2].size() - 1), f));
   EXPECT_EQ(f.back(), "");  // recomputed from scratch: the stale text is gone

@@ -1005,10 +1005,9 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
   }
   const char* family = pl.tmem ? "fa4-like tcgen05" : (wgmma ? "fa3-like wgmma" : "fa2-like mma.sync");
   if (pl.decode) {
-    pl.kernel =
-        fmt::format("split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits{})",
-                    family, pl.rows, pl.tile_m, pl.splits,
-                    pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "");
+    pl.kernel = fmt::format(
+        "split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits{})", family, pl.rows,
+        pl.tile_m, pl.splits, pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "");
   } else {
     pl.kernel =
         fmt::format("{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
@@ -1233,7 +1232,9 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
 
 }  // namespace
 
-uint32_t attention_sms(const AttentionPlan& pl, const HwSpec& hw) { return pl.sms != 0 ? pl.sms : hw.sm.count; }
+uint32_t attention_sms(const AttentionPlan& pl, const HwSpec& hw) {
+  return pl.sms != 0 ? pl.sms : hw.sm.count;
+}
 
 std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const HwSpec& hw,
                                               const AttentionPlan& pl) {
@@ -1255,7 +1256,8 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   return out;
 }
 
-AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
+                                   const AttentionTimingOptions& o) {
   AttentionPlan plan = plan_attention(p, hw, o);
   if (!plan.decode || o.splits != 0) return simulate_plan(p, hw, o, plan);
   // Decode picks its split count by simulating each candidate (see decode_split_candidates).
@@ -1272,10 +1274,12 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw, 
     for (uint64_t w = 2; w <= 3; ++w) budgets.push_back(cdiv(cdiv(ctas, w * per_sm), dies) * dies);
     // and 7/8 and 3/4 of the SMs, where a partial last wave on fewer SMs still beats both.
     if (ctas > hw.sm.count * per_sm) {
-      for (uint64_t eighths = 7; eighths >= 6; --eighths) budgets.push_back(hw.sm.count * eighths / 8 / dies * dies);
+      for (uint64_t eighths = 7; eighths >= 6; --eighths)
+        budgets.push_back(hw.sm.count * eighths / 8 / dies * dies);
     }
     for (const uint64_t b : budgets) {
-      const bool seen = std::find(configs.begin(), configs.end(), std::pair<uint32_t, uint32_t>(1, b)) != configs.end();
+      const bool seen =
+          std::find(configs.begin(), configs.end(), std::pair<uint32_t, uint32_t>(1, b)) != configs.end();
       if (b < hw.sm.count && b >= dies && !seen) configs.emplace_back(1, static_cast<uint32_t>(b));
     }
   }

@@ -135,9 +135,9 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   // L2 lookup and the NoC both ways) before its first MMA, which streaming shapes do not hide.
   // It separates plans the DRAM bound ties (a 128-row decode GEMM: 224 items of 128x256 beat 448
   // of 128x128 by 10 us, and the two ranked within 0.3%).
-  const double t_fill =
-      hw.dram.latency.tick.seconds() +
-      static_cast<double>(hw.l2.hit_latency.count() + 2 * hw.noc.latency.count()) / static_cast<double>(hw.clock.l2.hz);
+  const double t_fill = hw.dram.latency.tick.seconds() +
+                        static_cast<double>(hw.l2.hit_latency.count() + 2 * hw.noc.latency.count()) /
+                            static_cast<double>(hw.clock.l2.hz);
   double t = std::max(t_items, t_hbm) + hw.simulation.wave_slack * t_items + std::ceil(waves) * t_fill;
   if (pl.tile.split_k > 1) {
     t += static_cast<double>(p.m) * static_cast<double>(p.n) * 4.0 * pl.tile.split_k /
@@ -306,7 +306,8 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       int checked = 0;
       for (const size_t i : order) {
         if (i == best || checked == 2) continue;
-        const double actual = chosen->time.seconds() + (g.plan.tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
+        const double actual =
+            chosen->time.seconds() + (g.plan.tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
         if (cost(i) >= actual) break;
         ++checked;
         Run other = whole[i] ? std::move(*whole[i]) : PlanRun(cands[i], hw, o.clock, o.trace).finish();

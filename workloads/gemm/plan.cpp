@@ -26,9 +26,10 @@ std::string TileConfig::name() const {
 TileConfig parse_tile(std::string_view text) {
   TileConfig t;
   const auto bad = [&](std::string_view why) {
-    return InputError(fmt::format(
-        "--tile {}: {} (expected MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk][:grid=G])", text,
-        why));
+    return InputError(
+        fmt::format("--tile {}: {} (expected "
+                    "MxN[xK][:stages=S][:split=S][:cluster=C][:raster=R][:swap][:streamk][:grid=G])",
+                    text, why));
   };
   std::string_view rest = text;
   const size_t colon = rest.find(':');

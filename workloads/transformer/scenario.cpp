@@ -161,8 +161,9 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   {
     ConfigReader c = r.opt_section("simulation", "how much to simulate");
     int64_t fin = 0;
-    c.opt("gemm_finalists", fin, int64_t{0},
-          "GEMM plans simulated per shape: 0, the planner's finalists (as bwsim gemm); N, the analytic best N");
+    c.opt(
+        "gemm_finalists", fin, int64_t{0},
+        "GEMM plans simulated per shape: 0, the planner's finalists (as bwsim gemm); N, the analytic best N");
     c.check(fin >= 0, "gemm_finalists", "must be >= 0");
     s.gemm_finalists = static_cast<size_t>(fin);
     c.opt("decode_samples", s.decode_samples, 5,
