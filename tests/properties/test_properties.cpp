@@ -227,34 +227,6 @@ struct DecodeCase {
   int64_t batch = 1, seq = 0, heads = 0, kv_heads = 0, head_dim = 0;
 };
 
-RC_GTEST_PROP(AttentionProperties, DecodeReadsItsCacheAndBeatsNoRoofline, ()) {
-  DecodeCase c;
-  c.hw = *rc::gen::element<std::string>("b200", "h100");
-  c.kv = *rc::gen::element<std::string>("bf16", "fp8_e4m3");
-  c.batch = *rc::gen::inRange(1, 9);
-  c.seq = int64_t{*rc::gen::inRange(1, 17)} * 512;
-  c.kv_heads = *rc::gen::element<int64_t>(1, 2, 4, 8);
-  c.heads = c.kv_heads * *rc::gen::element<int64_t>(1, 4, 8);
-  c.head_dim = *rc::gen::element<int64_t>(64, 128);
-  AttentionProblem p;
-  p.batch = c.batch;
-  p.seq = c.seq;
-  p.q_len = 1;
-  p.heads = c.heads;
-  p.kv_heads = c.kv_heads;
-  p.head_dim = c.head_dim;
-  p.causal = true;
-  p.kv = *parse_kv_format(c.kv);
-  const HwSpec hw = HwSpec::load(c.hw, {});
-  const AttentionTiming t = simulate_attention(p, hw, AttentionTimingOptions{});
-  const double cache =
-      static_cast<double>(p.batch * p.seq * p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
-  RC_ASSERT(static_cast<double>(t.hbm_read) >= cache * (1 - 1e-9));
-  RC_ASSERT(static_cast<double>(t.hbm_read + t.hbm_write) / t.time.seconds() <=
-            static_cast<double>(hw.dram.bandwidth.bytes_per_s) * (1 + 1e-9));
-  RC_ASSERT(t.flops / t.time.seconds() <= t.peak_tflops * 1e12 * (1 + 1e-9));
-}
-
 AttentionProblem decode_problem(const DecodeCase& c) {
   AttentionProblem p;
   p.batch = c.batch;
@@ -266,6 +238,26 @@ AttentionProblem decode_problem(const DecodeCase& c) {
   p.causal = true;
   p.kv = *parse_kv_format(c.kv);
   return p;
+}
+
+RC_GTEST_PROP(AttentionProperties, DecodeReadsItsCacheAndBeatsNoRoofline, ()) {
+  DecodeCase c;
+  c.hw = *rc::gen::element<std::string>("b200", "h100");
+  c.kv = *rc::gen::element<std::string>("bf16", "fp8_e4m3");
+  c.batch = *rc::gen::inRange(1, 9);
+  c.seq = int64_t{*rc::gen::inRange(1, 17)} * 512;
+  c.kv_heads = *rc::gen::element<int64_t>(1, 2, 4, 8);
+  c.heads = c.kv_heads * *rc::gen::element<int64_t>(1, 4, 8);
+  c.head_dim = *rc::gen::element<int64_t>(64, 128);
+  const AttentionProblem p = decode_problem(c);
+  const HwSpec hw = HwSpec::load(c.hw, {});
+  const AttentionTiming t = simulate_attention(p, hw, AttentionTimingOptions{});
+  const double cache =
+      static_cast<double>(p.batch * p.seq * p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
+  RC_ASSERT(static_cast<double>(t.hbm_read) >= cache * (1 - 1e-9));
+  RC_ASSERT(static_cast<double>(t.hbm_read + t.hbm_write) / t.time.seconds() <=
+            static_cast<double>(hw.dram.bandwidth.bytes_per_s) * (1 + 1e-9));
+  RC_ASSERT(t.flops / t.time.seconds() <= t.peak_tflops * 1e12 * (1 + 1e-9));
 }
 
 rc::Gen<DecodeCase> decode_cases() {
