@@ -1247,7 +1247,7 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   const uint64_t blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
   const uint64_t most = std::max<uint64_t>(1, blocks / 4);  // at least 4 KV blocks per split
   const uint64_t groups = std::max<uint64_t>(1, static_cast<uint64_t>(p.batch * p.kv_heads));
-  const uint64_t slots = uint64_t{hw.sm.count} * std::max(1u, pl.ctas_per_sm);
+  const uint64_t slots = uint64_t{attention_sms(pl, hw)} * std::max(1u, pl.ctas_per_sm);
   std::vector<uint32_t> out{1};
   for (uint64_t w = 1; w <= 6; ++w) {
     const uint64_t s = std::clamp<uint64_t>(w * slots / groups, 1, most);
