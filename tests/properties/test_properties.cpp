@@ -122,10 +122,10 @@ RC_GTEST_PROP(GemmProperties, UnitsChangeNothing, ()) {
 // Time as a step pays it: every kernel after the first is one more launch (a split-K or
 // split-KV reduction, a RoPE kernel), which the planners weigh when they choose.
 double step_seconds(const GemmTiming& g, const HwSpec& hw) {
-  return g.time.seconds() + static_cast<double>(g.kernels.size() - 1) * hw.launch.gap.tick.seconds();
+  return (g.time + hw.launch.gaps(g.kernels.size() - 1)).seconds();
 }
 double step_seconds(const AttentionTiming& t, const HwSpec& hw) {
-  return t.time.seconds() + static_cast<double>(t.kernels.size() - 1) * hw.launch.gap.tick.seconds();
+  return (t.time + hw.launch.gaps(t.kernels.size() - 1)).seconds();
 }
 
 // A resource raised by a factor: (key, value as TOML) for `hw`.

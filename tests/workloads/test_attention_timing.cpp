@@ -173,7 +173,7 @@ TEST(AttentionTiming, MoreSmsNeverSlowDecode) {
   for (const char* sms : {"sm.count=132", "sm.count=148", "sm.count=160", "sm.count=200", "sm.count=256"}) {
     const HwSpec hw = HwSpec::load("b200", {sms});
     const AttentionTiming t = simulate_attention(p, hw);
-    const double step = (t.time + hw.launch.gap.tick * static_cast<int64_t>(t.kernels.size())).seconds();
+    const double step = (t.time + hw.launch.gaps(t.kernels.size())).seconds();
     EXPECT_LE(step, last * 1.005) << sms;
     last = std::min(last, step);
     EXPECT_FALSE(t.candidates.empty());

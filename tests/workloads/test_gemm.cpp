@@ -278,7 +278,7 @@ TEST_F(Gemm, MoreSmsNeverSlowTheDecodeQkvProjection) {
 
 // Time as a step pays it: a split-K reduction is one more launch.
 double step_seconds(const GemmTiming& g, const HwSpec& hw) {
-  return g.time.seconds() + static_cast<double>(g.kernels.size() - 1) * hw.launch.gap.tick.seconds();
+  return (g.time + hw.launch.gaps(g.kernels.size() - 1)).seconds();
 }
 
 // Counterexamples of issue #26's sweeps, each a named regression.

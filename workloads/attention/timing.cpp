@@ -1296,9 +1296,7 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
     runs[static_cast<size_t>(i)] = simulate_plan(p, hw, oi, plan_attention(p, hw, oi));
   });
   // Compared as a step runs them: each kernel (RoPE, attention, the split's reduction) is a launch.
-  const auto cost = [&](const AttentionTiming& t) {
-    return t.time + hw.launch.gap.tick * static_cast<int64_t>(t.kernels.size());
-  };
+  const auto cost = [&](const AttentionTiming& t) { return t.time + hw.launch.gaps(t.kernels.size()); };
   size_t best = 0;
   for (size_t i = 1; i < runs.size(); ++i) {
     if (cost(runs[i]) < cost(runs[best])) best = i;

@@ -53,7 +53,7 @@ class PlanRun {
   /// second-item drain is one wave, which the remaining waves repeat). Nullopt if the kernel
   /// ended first. Plans whose K loop is shorter than their pipeline are not estimated this way
   /// (see simulate_gemm).
-  std::optional<double> estimate(uint64_t waves) {
+  std::optional<double> estimate() {
     const uint64_t want = uint64_t{main_.clusters} * gemm_marks_per_item(plan_, hw_);
     size_t seen = 0;
     uint64_t second = 0;
@@ -71,7 +71,7 @@ class PlanRun {
         nanoseconds(250));
     if (!paused || sim_.events().empty()) return std::nullopt;
     return (wave_end[1] - started_).seconds() +
-           (static_cast<double>(waves) - 2) * (wave_end[1] - wave_end[0]).seconds();
+           (static_cast<double>(plan_.waves()) - 2) * (wave_end[1] - wave_end[0]).seconds();
   }
 
   /// Runs the plan to the end (its split-K reduction too).
@@ -154,6 +154,22 @@ double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   return t;
 }
 
+// Whether a finalist is timed from its first two waves (PlanRun::estimate) rather than whole.
+// Plans of a few waves are simulated whole, reduction included: their tail wave weighs too much
+// to extrapolate from the first two (a 6.9-wave split-K decode plan came out 12% fast that way),
+// and a whole run of so few waves costs little more than two. So are stream-K plans, and plans
+// whose K loop is shorter than their pipeline: their first waves overlap and their outputs (as
+// large as their weights) reach DRAM only once the L2 fills, so no early window is their steady
+// state (a 64 x 1835008 x 256 expert GEMM: estimated 157 us, ran 500).
+bool extrapolated(const GemmPlan& c, const HwSpec& hw) {
+  return c.waves() > hw.simulation.gemm_whole_run_waves && !c.tile.stream_k && c.k_iters() >= c.tile.stages;
+}
+
+// A time as a step pays it: the plan's kernels each add a launch gap.
+double step_seconds(double kernel_seconds, const GemmPlan& c, const HwSpec& hw) {
+  return kernel_seconds + hw.launch.gaps(c.kernels()).seconds();
+}
+
 void classify(GemmTiming& g, const HwSpec& hw) {
   const double secs = g.time.seconds();
   const KernelResult& main = g.kernels.front();
@@ -225,17 +241,13 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       // 148, where its twin on 128 clusters takes 82.8).
       const size_t ranked = fin.size();
       for (size_t i = 0; i < ranked; ++i) {
-        const GemmPlan c = fin[i];
-        if (c.tile.stream_k || c.tile.grid != 0 || c.work_items <= c.clusters) continue;
-        const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        for (const uint64_t grid : {(c.work_items + waves - 1) / waves}) {
-          TileConfig t = c.tile;
-          t.grid = static_cast<uint32_t>(grid);
-          if (t.grid >= c.clusters || t.grid == 0) continue;
-          const std::string name = t.name();
-          if (std::none_of(fin.begin(), fin.end(), [&](const GemmPlan& f) { return f.tile.name() == name; }))
-            fin.push_back(make_plan(p, hw, t));
-        }
+        const std::optional<uint32_t> balanced = fin[i].balanced_grid();
+        if (!balanced) continue;
+        TileConfig t = fin[i].tile;
+        t.grid = *balanced;
+        const std::string name = t.name();
+        if (std::none_of(fin.begin(), fin.end(), [&](const GemmPlan& f) { return f.tile.name() == name; }))
+          fin.push_back(make_plan(p, hw, t));
       }
     }
     cands = std::move(fin);
@@ -250,20 +262,11 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       parallel_for(static_cast<int64_t>(finalists), [&](int64_t i) {
         const auto u = static_cast<size_t>(i);
         const GemmPlan& c = cands[u];
-        // Plans of a few waves are simulated whole, reduction included: their tail wave weighs
-        // too much to extrapolate from the first two (a 6.9-wave split-K decode plan came out
-        // 12% fast that way), and a whole run of so few waves costs little more than two.
-        const uint64_t waves = (c.work_items + c.clusters - 1) / c.clusters;
-        // So are plans whose K loop is shorter than their pipeline: their first waves overlap
-        // and their outputs (as large as their weights) reach DRAM only once the L2 fills, so
-        // no early window is their steady state (a 64 x 1835008 x 256 expert GEMM: estimated
-        // 157 us, ran 500).
-        const bool short_k = c.k_iters() < c.tile.stages;
-        const bool extrapolate = waves > hw.simulation.gemm_whole_run_waves && !c.tile.stream_k && !short_k;
+        const bool extrapolate = extrapolated(c, hw);
         // A paused run has no trace: if it wins and a trace is wanted, it is run again.
         auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
         if (extrapolate) {
-          if (const std::optional<double> e = run->estimate(waves)) {
+          if (const std::optional<double> e = run->estimate()) {
             est[u] = *e;
             paused[u] = std::move(run);
             return;
@@ -275,9 +278,7 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // Plans are compared as a step runs them: a split-K plan's reduction is a second launch and
     // pays one more launch gap (a 15.2 us split-K plan beat a 15.7 us stream-K one by its kernel
     // times, and lost by 1.5 us in the decode step).
-    const auto cost = [&](size_t i) {
-      return est[i] + (cands[i].tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
-    };
+    const auto cost = [&](size_t i) { return step_seconds(est[i], cands[i], hw); };
     size_t best = 0;
     for (size_t i = 0; i < finalists; ++i) {
       if (finalists > 1) g.candidates.emplace_back(cands[i].tile.name(), est[i] * 1e6);
@@ -306,14 +307,11 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
       int checked = 0;
       for (const size_t i : order) {
         if (i == best || checked == 2) continue;
-        const double actual =
-            chosen->time.seconds() + (g.plan.tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
+        const double actual = step_seconds(chosen->time.seconds(), g.plan, hw);
         if (cost(i) >= actual) break;
         ++checked;
         Run other = whole[i] ? std::move(*whole[i]) : PlanRun(cands[i], hw, o.clock, o.trace).finish();
-        const double other_cost =
-            other.time.seconds() + (cands[i].tile.split_k > 1 ? hw.launch.gap.tick.seconds() : 0.0);
-        if (other_cost < actual) {
+        if (step_seconds(other.time.seconds(), cands[i], hw) < actual) {
           g.plan = cands[i];
           chosen = std::move(other);
         }
@@ -324,16 +322,15 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // less (64 x 1835008 x 256 NVFP4: 159 us on the 40 clusters of a 160-SM GPU, 172 us on the
     // 50 of a 200-SM one, 157 us there on 37 or 43). Estimated first where the plan can be.
     const GemmPlan w = g.plan;
-    if (!w.tile.stream_k && w.tile.grid == 0 && w.work_items > w.clusters) {
+    if (!w.tile.stream_k && w.tile.grid == 0 && w.work_items > w.clusters) {  // several waves
       for (const uint32_t grid : {w.clusters * 7 / 8, w.clusters * 3 / 4}) {
         if (grid == 0) continue;
         TileConfig t = w.tile;
         t.grid = grid;
         const GemmPlan twin = make_plan(p, hw, t);
-        const uint64_t waves = (twin.work_items + twin.clusters - 1) / twin.clusters;
         PlanRun run(twin, hw, o.clock, o.trace);
-        if (waves > hw.simulation.gemm_whole_run_waves && twin.k_iters() >= twin.tile.stages) {
-          const std::optional<double> e = run.estimate(waves);
+        if (extrapolated(twin, hw)) {
+          const std::optional<double> e = run.estimate();
           if (e && *e >= chosen->time.seconds()) continue;
         }
         Run r = run.finish();

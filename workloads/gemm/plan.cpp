@@ -105,6 +105,14 @@ GemmProblem swapped(const GemmProblem& p) {
 }
 }  // namespace
 
+std::optional<uint32_t> GemmPlan::balanced_grid() const {
+  if (tile.stream_k || tile.grid != 0 || work_items <= clusters) return std::nullopt;
+  const uint64_t w = waves();
+  const auto balanced = static_cast<uint32_t>((work_items + w - 1) / w);
+  if (balanced >= clusters) return std::nullopt;
+  return balanced;
+}
+
 GemmProblem GemmPlan::user_problem() const { return tile.swap_ab ? swapped(problem) : problem; }
 
 uint64_t GemmPlan::k_iters(uint32_t s) const {
@@ -453,20 +461,14 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
       const bool sk = tcgen05 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
                       plan.work_items <= 8 * full && plan.k_iters() >= 4;
       const uint64_t items = plan.work_items;
-      const uint32_t clusters = plan.clusters;
+      // Data-parallel waves balanced over fewer clusters (GemmPlan::balanced_grid), with less
+      // traffic contending in each wave: a larger GPU keeps the smaller one's balanced plan.
+      const std::optional<uint32_t> balanced = plan.balanced_grid();
       plans.push_back(std::move(plan));
-      // Data-parallel waves balanced over fewer clusters: for the plan's wave count W, the grid
-      // ceil(items / W) runs the same waves with every cluster busy to the end, and less traffic
-      // contending in each wave; it is the grid any GPU with enough SMs for W waves would offer,
-      // so a larger GPU keeps the smaller one's balanced plan.
-      if (!t.stream_k && items > clusters) {
-        const uint64_t waves = (items + clusters - 1) / clusters;
-        const uint64_t balanced = (items + waves - 1) / waves;
-        if (balanced < clusters) {
-          TileConfig b = t;
-          b.grid = static_cast<uint32_t>(balanced);
-          plans.push_back(make_plan(p, hw, b));
-        }
+      if (balanced) {
+        TileConfig b = t;
+        b.grid = *balanced;
+        plans.push_back(make_plan(p, hw, b));
       }
       if (sk) {
         TileConfig s = t;

@@ -1,6 +1,7 @@
 // GEMM problems, tile configurations, and the kernels a configuration becomes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,9 +37,9 @@ struct TileConfig {
   uint32_t raster = 8;     // tile-rows per raster band (L2 reuse)
   /// Most clusters launched (0: as many as the GPU holds): a persistent kernel may be launched on
   /// fewer SMs than the GPU has (CUTLASS's KernelHardwareInfo::sm_count). The planner offers it
-  /// for stream-K, which otherwise spreads the last wave over every cluster and pays more fix-ups
-  /// the more SMs there are; with it, the plan a smaller GPU would run stays available on a
-  /// larger one.
+  /// for stream-K (which otherwise spreads the last wave over every cluster and pays more
+  /// fix-ups the more SMs there are) and for data-parallel plans (balanced waves, the grids of
+  /// smaller GPUs): the plan a smaller GPU would run stays available on a larger one.
   uint32_t grid = 0;
   /// Swap A and B (compute D^T = B A^T): the weights fill the MMA's 128-row side and the few
   /// tokens of a decode step its narrow N side, instead of padding M up to 128 (what cuBLAS and
@@ -96,6 +97,14 @@ struct GemmPlan {
   [[nodiscard]] uint64_t k_iters(uint32_t s = 0) const;
   /// The problem as the user posed it (`problem` with any swap undone).
   [[nodiscard]] GemmProblem user_problem() const;
+  /// Waves of work items over the clusters (the last may be partial).
+  [[nodiscard]] uint64_t waves() const { return (work_items + clusters - 1) / clusters; }
+  /// Kernels the plan launches: the main one, and the split-K reduction.
+  [[nodiscard]] size_t kernels() const { return tile.split_k > 1 ? 2 : 1; }
+  /// A data-parallel plan of several waves on the full grid: its waves balanced over fewer
+  /// clusters, ceil(work_items / waves), where that is fewer (the same waves with every cluster
+  /// busy to the end; the grid any GPU with enough SMs for those waves gives it). Else nullopt.
+  [[nodiscard]] std::optional<uint32_t> balanced_grid() const;
   /// Work item `w` in raster order.
   [[nodiscard]] GemmWorkItem work_item(uint64_t w) const;
   /// What cluster `cluster` computes, in order, of the first `total_work` items (all of them

@@ -125,13 +125,13 @@ std::vector<std::string> flag_anomalies(const std::string& header, std::map<uint
         const std::optional<int> better = metric_direction(h[m]);
         if (!better) continue;
         std::optional<size_t> best;  // index into pts of the best so far
+        double a = 0;                // its value
         for (size_t j = 0; j < pts.size(); ++j) {
           const std::vector<std::string>& hi = fields[pts[j].second];
           const std::optional<double> b = amount(hi[m]);
           if (!b) continue;
           if (best && pts[*best].first != pts[j].first) {
             const std::vector<std::string>& lo = fields[pts[*best].second];
-            const double a = *amount(lo[m]);
             const double change = a == 0 ? 0 : (*b - a) / std::abs(a);
             if (change * *better < -kAnomalyTolerance) {
               notes[pts[j].second].push_back(fmt::format("{} {} -> {} makes {} {} -> {} ({:+.1f}%)",
@@ -139,7 +139,10 @@ std::vector<std::string> flag_anomalies(const std::string& header, std::map<uint
                                                          lo[m], hi[m], 100 * change));
             }
           }
-          if (!best || (*b - *amount(fields[pts[*best].second][m])) * *better > 0) best = j;
+          if (!best || (*b - a) * *better > 0) {
+            best = j;
+            a = *b;
+          }
         }
       }
     }

@@ -33,7 +33,7 @@ class Builder {
       go.trace = o_.trace;
       const GemmTiming g = simulate_gemm(p, hw_, go);
       StepKernel k;
-      k.gap_each = hw_.launch.gap.tick * static_cast<int64_t>(g.kernels.size());
+      k.gap_each = hw_.launch.gaps(g.kernels.size());
       k.each = g.time + k.gap_each;
       k.flops_each = g.flops;
       k.hbm_bytes_each = static_cast<double>(g.hbm_read + g.hbm_write);
@@ -106,7 +106,7 @@ class Builder {
                                      m_.name, kv_format_name(p.kv), e.what()));
       }
       StepKernel k;
-      k.gap_each = hw_.launch.gap.tick * static_cast<int64_t>(t.kernels.size());
+      k.gap_each = hw_.launch.gaps(t.kernels.size());
       k.each = t.time + k.gap_each;
       k.flops_each = t.flops;
       k.hbm_bytes_each = static_cast<double>(t.hbm_read + t.hbm_write);
