@@ -19,6 +19,7 @@ cli::Command run_command();
 cli::Command sweep_command();
 cli::Command sweep_merge_command();
 cli::Command plot_command();
+cli::Command validate_command();
 cli::Command version_command();
 
 /// --hw FILE and --set KEY=VALUE, shared by every command that builds a GPU.

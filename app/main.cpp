@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
       bwsim::app::micro_command(),       bwsim::app::gemm_command(),      bwsim::app::compare_command(),
       bwsim::app::rope_command(),        bwsim::app::attention_command(), bwsim::app::model_command(),
       bwsim::app::numerics_command(),    bwsim::app::run_command(),       bwsim::app::sweep_command(),
-      bwsim::app::sweep_merge_command(), bwsim::app::plot_command(),      bwsim::app::version_command()};
+      bwsim::app::sweep_merge_command(), bwsim::app::plot_command(),      bwsim::app::validate_command(),
+      bwsim::app::version_command()};
   return bwsim::cli::main(argc, argv, commands, BWSIM_VERSION);
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <span>
 #include <utility>
+#include <vector>
 
 namespace bwsim {
 namespace {
@@ -95,6 +96,12 @@ constexpr std::array kBandwidthUnits{UnitDef{"B/s", 1},
 constexpr std::array kPerCycleUnits{UnitDef{"B/clk", 1}, UnitDef{"B/cycle", 1}};
 constexpr std::array kDurationUnits{UnitDef{"ps", 1},   UnitDef{"ns", 1e3}, UnitDef{"us", 1e6},
                                     UnitDef{"µs", 1e6}, UnitDef{"ms", 1e9}, UnitDef{"s", 1e12}};
+constexpr std::array kTimeUnits{UnitDef{"ns", 1e-9}, UnitDef{"us", 1e-6}, UnitDef{"µs", 1e-6},
+                                UnitDef{"ms", 1e-3}, UnitDef{"s", 1}};
+constexpr std::array kFlopRateUnits{UnitDef{"GFLOP/s", 1e9},  UnitDef{"TFLOP/s", 1e12},
+                                    UnitDef{"PFLOP/s", 1e15}, UnitDef{"GFLOPS", 1e9},
+                                    UnitDef{"TFLOPS", 1e12},  UnitDef{"PFLOPS", 1e15}};
+constexpr std::array kTokenRateUnits{UnitDef{"tokens/s", 1}, UnitDef{"ktokens/s", 1e3}};
 constexpr std::array kCycleUnits{UnitDef{"cycles", 1}, UnitDef{"cycle", 1}, UnitDef{"clk", 1}};
 
 // "KB" is written for both 1000 and 1024 bytes; refuse to guess.
@@ -170,6 +177,55 @@ Cycles parse_cycles(std::string_view text) {
   double v = scaled(text, "a cycle count", kCycleUnits);
   if (v != std::floor(v)) throw UnitError{fmt::format("cycle count \"{}\" is not whole", text)};
   return Cycles{static_cast<int64_t>(v)};
+}
+
+Measured parse_measured(std::string_view text) {
+  static constexpr std::array<std::pair<Measured::Kind, std::span<const UnitDef>>, 4> kKinds{
+      {{Measured::Kind::kTime, kTimeUnits},
+       {Measured::Kind::kFlopRate, kFlopRateUnits},
+       {Measured::Kind::kBandwidth, kBandwidthUnits},
+       {Measured::Kind::kTokenRate, kTokenRateUnits}}};
+  std::vector<UnitDef> all;
+  for (const auto& [kind, units] : kKinds) all.insert(all.end(), units.begin(), units.end());
+  reject_ambiguous_kilo(text);
+  const Split q = split_quantity(text, "a measured value", all);
+  for (const auto& [kind, units] : kKinds) {
+    for (const auto& u : units) {
+      if (u.name != q.unit) continue;
+      if (q.number <= 0) throw UnitError{fmt::format("a measured value must be positive, got \"{}\"", text)};
+      return {kind, q.number * u.scale};
+    }
+  }
+  throw UnitError{
+      fmt::format("unknown unit \"{}\" in \"{}\" (units: {})", q.unit, text, expected_units(all))};
+}
+
+std::string_view measured_unit(Measured::Kind kind) {
+  switch (kind) {
+    case Measured::Kind::kTime:
+      return "us";
+    case Measured::Kind::kFlopRate:
+      return "TFLOP/s";
+    case Measured::Kind::kBandwidth:
+      return "GB/s";
+    case Measured::Kind::kTokenRate:
+      return "tokens/s";
+  }
+  return "";
+}
+
+double in_report_unit(Measured::Kind kind, double value) {
+  switch (kind) {
+    case Measured::Kind::kTime:
+      return value * 1e6;
+    case Measured::Kind::kFlopRate:
+      return value * 1e-12;
+    case Measured::Kind::kBandwidth:
+      return value * 1e-9;
+    case Measured::Kind::kTokenRate:
+      return value;
+  }
+  return value;
 }
 
 std::string to_string(Frequency f) { return with_prefix(static_cast<double>(f.hz), kFrequencyUnits); }

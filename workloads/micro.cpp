@@ -204,7 +204,9 @@ MicroResult tma_bandwidth(const HwSpec& hw, const MicroOptions& o) {
     const uint64_t rows = buffer / kRowBytes;
     const uint32_t src = gpu.amap.allocate("src", rows, kRowBytes);
     const uint32_t dst = o.copy ? gpu.amap.allocate("dst", rows, kRowBytes) : src;
-    const KernelResult r = stream(gpu, src, dst, rows, box / kRowBytes, slots, o.copy, "tma-stream");
+    KernelResult r;
+    for (uint32_t rep = 0; rep < std::max<uint32_t>(o.repeat, 1); ++rep)
+      r = stream(gpu, src, dst, rows, box / kRowBytes, slots, o.copy, "tma-stream");
     const double moved = static_cast<double>(rows / (box / kRowBytes) * box) * (o.copy ? 2.0 : 1.0);
     res.rows.push_back(
         MicroRow{{{"inflight_bytes_per_sm", static_cast<double>(slots * box)},

@@ -23,6 +23,9 @@ struct MicroOptions {
   uint64_t box_bytes = 16384;      // tma-bandwidth / l2-bandwidth box size
   uint64_t buffer_bytes = 0;       // 0: a size that suits the benchmark
   uint32_t cluster = 1;            // cta-occupancy: CTAs per cluster
+  /// tma-bandwidth: runs of the stream back to back on one GPU, the last one timed (a benchmark's
+  /// timing loop: each run pays the write-back of the dirty lines the one before left in L2)
+  uint32_t repeat = 1;
 };
 
 /// One measurement: named values (stable metric names) in a row.

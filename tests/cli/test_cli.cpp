@@ -909,3 +909,32 @@ TEST_F(Cli, PlotDrawsSweepChartsAndRooflines) {
                            {"'" + csv + "' --x gemm.m --y time.us --kind pie -o x.svg", "--kind pie"}});
   EXPECT_FALSE(fs::exists(dir_ / "x.svg"));
 }
+
+TEST_F(Cli, ValidateReportsEachPointAndItsErrorAndRejectsBadSets) {
+  const fs::path set = dir_ / "set.toml";
+  std::ofstream(set)
+      << "[source]\ntitle = \"t\"\nurl = \"u\"\n\n[[point]]\nid = \"copy\"\nkind = \"memory\"\n"
+         "hw = \"h100\"\npattern = \"copy\"\nbytes = \"256 MiB\"\nmeasured = \"2.90 TB/s\"\n"
+         "locator = \"l\"\nquote = \"q\"\n";
+  const std::string json = (dir_ / "v.json").string();
+  Result r = run("validate --quiet -j 1 --dir '" + set.string() + "' --json '" + json + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "copy 256 MiB");
+  EXPECT_CONTAINS(r.out, "kernel-level");
+  const boost::json::value doc = boost::json::parse(slurp(json));
+  const auto& p = doc.at("points").as_array().at(0).as_object();
+  EXPECT_NEAR(p.at("measured").to_number<double>(), 2900, 1e-9);
+  EXPECT_NEAR(p.at("error").to_number<double>(), p.at("predicted").to_number<double>() / 2900 - 1, 1e-9);
+  EXPECT_EQ(doc.at("kernel_level").at("points").as_int64(), 1);
+
+  const fs::path bad = dir_ / "bad.toml";
+  std::ofstream(bad) << "[source]\ntitle = \"t\"\nurl = \"u\"\n\n[[point]]\nid = \"x\"\nkind = \"memory\"\n"
+                        "hw = \"h100\"\npattern = \"copy\"\nbytes = \"256 MiB\"\nmeasured = \"2.90 TB/s\"\n"
+                        "locator = \"l\"\nquote = \"q\"\nspeed = 3\n";
+  expect_rejected("validate",
+                  {{"--dir '" + bad.string() + "'", "bad.toml:14: unknown key 'point[0].speed'"},
+                   {"--dir '" + set.string() + "' --only serving", "--only serving"},
+                   {"--dir '" + set.string() + "' --source nope", "--source nope: no such source"},
+                   {"--dir '" + set.string() + "' --hw b200", "--hw b200: no point"},
+                   {"--dir '" + (dir_ / "none").string() + "'", "no such validation file"}});
+}

@@ -75,5 +75,34 @@ TEST(Units, FormatsSiForReports) {
   EXPECT_EQ(format_si(0.5, "s"), "500 ms");
 }
 
+TEST(Units, ParsesMeasuredValuesByKind) {
+  const Measured t = parse_measured("335.4 us");
+  EXPECT_EQ(t.kind, Measured::Kind::kTime);
+  EXPECT_DOUBLE_EQ(t.value, 335.4e-6);
+  EXPECT_DOUBLE_EQ(parse_measured("1.397 ms").value, 1.397e-3);
+  const Measured f = parse_measured("1216.9 TFLOP/s");
+  EXPECT_EQ(f.kind, Measured::Kind::kFlopRate);
+  EXPECT_DOUBLE_EQ(f.value, 1216.9e12);
+  EXPECT_DOUBLE_EQ(parse_measured("1216.9 TFLOPS").value, 1216.9e12);
+  const Measured b = parse_measured("2.90 TB/s");
+  EXPECT_EQ(b.kind, Measured::Kind::kBandwidth);
+  EXPECT_DOUBLE_EQ(b.value, 2.9e12);
+  EXPECT_EQ(parse_measured("7007 tokens/s").kind, Measured::Kind::kTokenRate);
+  EXPECT_DOUBLE_EQ(in_report_unit(Measured::Kind::kTime, 335.4e-6), 335.4);
+  EXPECT_DOUBLE_EQ(in_report_unit(Measured::Kind::kBandwidth, 2.9e12), 2900);
+  const auto message = [](const char* text) {
+    try {
+      parse_measured(text);
+    } catch (const UnitError& e) {
+      return e.message;
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message("12 furlongs").find("unknown unit \"furlongs\""), std::string::npos);
+  EXPECT_NE(message("0 us").find("must be positive"), std::string::npos);
+  EXPECT_NE(message("3 KB/s").find("ambiguous"), std::string::npos);
+  EXPECT_NE(message("fast").find("<number> <unit>"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bwsim

@@ -1,0 +1,221 @@
+// bwsim validate: every published measurement in validation/ run through the model, predicted
+// against measured, with the error of each and the error per group and per GPU.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <map>
+
+#include "app/commands.hpp"
+#include "app/progress.hpp"
+#include "sim/config.hpp"
+#include "sim/errors.hpp"
+#include "sim/parallel.hpp"
+#include "sim/table.hpp"
+#include "workloads/validate/validation.hpp"
+
+namespace bwsim::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path validation_dir(const cli::po::variables_map& vm) {
+  if (vm.count("dir") != 0) return vm["dir"].as<std::string>();
+  return config_dir().parent_path() / "validation";
+}
+
+std::string pct(double e) { return fmt::format("{:+.1f}%", e * 100); }
+std::string number(double v) { return fmt::format("{:.4g}", v); }
+
+// Groups results by a key (the group, the GPU), in first-seen order.
+template <class Key>
+std::vector<std::pair<std::string, std::vector<const ValidationResult*>>> group_by(
+    const std::vector<ValidationResult>& results, Key key) {
+  std::vector<std::pair<std::string, std::vector<const ValidationResult*>>> out;
+  for (const ValidationResult& r : results) {
+    const std::string k = key(r);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+    if (it == out.end()) {
+      out.emplace_back(k, std::vector<const ValidationResult*>{});
+      it = out.end() - 1;
+    }
+    it->second.push_back(&r);
+  }
+  return out;
+}
+
+boost::json::object summary_json(const ErrorSummary& s) {
+  return {{"name", s.name}, {"points", s.points}, {"mape", s.mape},
+          {"bias", s.bias}, {"worst", s.worst},   {"worst_id", s.worst_id}};
+}
+
+void add_summary_row(TextTable& t, const ErrorSummary& s) {
+  t.add_row({s.name, std::to_string(s.points), s.points > 0 ? fmt::format("{:.1f}%", s.mape * 100) : "-",
+             s.points > 0 ? pct(s.bias) : "-", s.points > 0 ? fmt::format("{:.1f}%", s.worst * 100) : "-",
+             s.worst_id});
+}
+
+int run_validate(const cli::po::variables_map& vm) {
+  const fs::path dir = validation_dir(vm);
+  ValidationFilter filter;
+  if (vm.count("only") != 0) {
+    const std::string only = vm["only"].as<std::string>();
+    filter.only = parse_validation_group(only);
+    if (!filter.only) throw InputError(fmt::format("--only {}: expected gemm, attention or memory", only));
+  }
+  if (vm.count("hw") != 0) filter.hw = vm["hw"].as<std::string>();
+  if (vm.count("source") != 0) filter.source = vm["source"].as<std::string>();
+  const int64_t jobs_flag = vm["jobs"].as<int64_t>();
+  if (jobs_flag < 0) throw InputError(fmt::format("-j {}: expected 0 (all cores) or more", jobs_flag));
+  const unsigned jobs = jobs_flag == 0 ? worker_threads() : static_cast<unsigned>(jobs_flag);
+
+  const ValidationSet set = load_validation_set(dir);
+  if (!filter.hw.empty() && std::none_of(set.points.begin(), set.points.end(),
+                                         [&](const ValidationPoint& p) { return p.hw == filter.hw; })) {
+    throw InputError(fmt::format("--hw {}: no point of {} ran on it", filter.hw, dir.string()));
+  }
+  if (!filter.source.empty() && std::none_of(set.sources.begin(), set.sources.end(),
+                                             [&](const auto& s) { return s.name == filter.source; })) {
+    std::string names;
+    for (const auto& s : set.sources) names.append(names.empty() ? "" : ", ").append(s.name);
+    throw InputError(
+        fmt::format("--source {}: no such source in {} (sources: {})", filter.source, dir.string(), names));
+  }
+  const std::vector<const ValidationPoint*> points = select_points(set, filter);
+  if (points.empty()) throw InputError("no validation point matches --only / --hw / --source");
+
+  size_t to_run = 0;
+  for (const ValidationPoint* p : points) to_run += p->skip.empty() ? 1 : 0;
+  Progress progress("validate", points.size(), points.size() - to_run, vm.count("quiet") != 0);
+  std::vector<const ValidationPoint*> runnable;
+  for (const ValidationPoint* p : points) {
+    if (p->skip.empty()) runnable.push_back(p);
+  }
+  std::vector<ValidationResult> ran =
+      run_validation(runnable, jobs, [&](size_t) { progress.point_done(true); });
+  std::vector<ValidationResult> results;
+  {
+    size_t next = 0;
+    for (const ValidationPoint* p : points) {
+      if (p->skip.empty()) {
+        results.push_back(ran[next++]);
+      } else {
+        results.push_back(ValidationResult{p, false, 0, 0, "", ""});
+      }
+    }
+  }
+
+  std::ostream& out = cli::text_out(vm);
+  out << fmt::format("bwsim validate: {} points from {} ({} sources), {} run, {} not run yet\n\n",
+                     points.size(), dir.string(), set.sources.size(), to_run, points.size() - to_run);
+
+  using A = TextTable::Align;
+  TextTable t({"point", "gpu", "what", "measured", "predicted", "unit", "error", "model"},
+              {A::kLeft, A::kLeft, A::kLeft, A::kRight, A::kRight, A::kLeft, A::kRight, A::kLeft});
+  boost::json::array jpoints;
+  bool failed = false;
+  for (const auto& [group, rs] : group_by(results, [](const ValidationResult& r) {
+         return std::string(validation_group_name(r.point->group));
+       })) {
+    t.add_section(group);
+    for (const ValidationResult* r : rs) {
+      const ValidationPoint& p = *r->point;
+      const auto kind = p.measured.kind;
+      boost::json::object j{{"id", p.id},
+                            {"source", set.sources[p.source].name},
+                            {"group", validation_group_name(p.group)},
+                            {"hw", p.hw},
+                            {"gpu", p.gpu},
+                            {"library", p.library},
+                            {"what", p.what},
+                            {"unit", measured_unit(kind)},
+                            {"measured", in_report_unit(kind, p.measured.value)},
+                            {"where", p.where}};
+      if (!p.skip.empty()) {
+        j["skip"] = p.skip;
+      } else if (!r->ran) {
+        failed = true;
+        j["failure"] = r->failure;
+        t.add_row({p.id, p.hw, p.what, number(in_report_unit(kind, p.measured.value)), "-",
+                   std::string(measured_unit(kind)), "-", "failed: " + r->failure});
+      } else {
+        j["predicted"] = in_report_unit(kind, r->predicted);
+        j["error"] = r->error;
+        j["model"] = r->detail;
+        t.add_row({p.id, p.hw, p.what, number(in_report_unit(kind, p.measured.value)),
+                   number(in_report_unit(kind, r->predicted)), std::string(measured_unit(kind)),
+                   pct(r->error), r->detail});
+      }
+      jpoints.emplace_back(std::move(j));
+    }
+  }
+  out << t.render() << "\n";
+
+  // Summaries: per group, per GPU, and all kernel-level points together.
+  TextTable s({"", "points", "MAPE", "bias", "worst", "worst point"},
+              {A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kLeft});
+  boost::json::array jgroups;
+  boost::json::array jgpus;
+  s.add_section("per group");
+  for (const auto& [name, rs] : group_by(results, [](const ValidationResult& r) {
+         return std::string(validation_group_name(r.point->group));
+       })) {
+    const ErrorSummary e = summarize(name, rs);
+    add_summary_row(s, e);
+    jgroups.emplace_back(summary_json(e));
+  }
+  s.add_section("per GPU");
+  for (const auto& [name, rs] : group_by(results, [](const ValidationResult& r) { return r.point->hw; })) {
+    const ErrorSummary e = summarize(name, rs);
+    add_summary_row(s, e);
+    jgpus.emplace_back(summary_json(e));
+  }
+  std::vector<const ValidationResult*> all;
+  for (const ValidationResult& r : results) all.push_back(&r);
+  const ErrorSummary total = summarize("kernel-level", all);
+  s.add_section("all");
+  add_summary_row(s, total);
+  out << s.render();
+  out << "error = predicted / measured - 1 of the measured quantity (a rate: + is faster than measured; a "
+         "time: "
+         "+ is slower)\n";
+
+  boost::json::array jskipped;
+  if (to_run < points.size()) {
+    out << "\nnot run yet:\n";
+    for (const ValidationPoint* p : points) {
+      if (p->skip.empty()) continue;
+      out << fmt::format("  {} ({}): {}\n", p->id, p->where, p->skip);
+    }
+  }
+  boost::json::object doc{{"command", "validate"},        {"dir", dir.string()},
+                          {"points", std::move(jpoints)}, {"groups", std::move(jgroups)},
+                          {"gpus", std::move(jgpus)},     {"kernel_level", summary_json(total)}};
+  cli::write_json_option(vm, doc);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+cli::Command validate_command() {
+  return cli::Command{
+      "validate", "run the published hardware measurements in validation/ and report the model's error",
+      "bwsim validate [--only gemm|attention|memory] [--hw NAME] [--source NAME] [-j N] [--dir DIR] [--json "
+      "FILE]",
+      [](cli::po::options_description& desc, cli::po::positional_options_description&) {
+        desc.add_options()("only", cli::po::value<std::string>(), "one group: gemm, attention or memory")(
+            "hw", cli::po::value<std::string>(), "only the points of this configured GPU (b200, h100, ...)")(
+            "source", cli::po::value<std::string>(),
+            "only the points of this source (a file name in the set)")(
+            "jobs,j", cli::po::value<int64_t>()->default_value(0), "points run at once (0: one per core)")(
+            "dir", cli::po::value<std::string>(),
+            "the validation set: a directory of .toml files or one file (default: the project's "
+            "validation/)")("quiet", "no progress on stderr");
+        add_json_option(desc);
+      },
+      run_validate};
+}
+
+}  // namespace bwsim::app

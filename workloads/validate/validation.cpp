@@ -1,0 +1,361 @@
+#include "workloads/validate/validation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "models/hw_spec.hpp"
+#include "sim/config.hpp"
+#include "sim/errors.hpp"
+#include "sim/parallel.hpp"
+#include "workloads/attention/timing.hpp"
+#include "workloads/gemm/format.hpp"
+#include "workloads/gemm/gemm.hpp"
+#include "workloads/micro.hpp"
+
+namespace bwsim {
+
+std::string_view validation_group_name(ValidationGroup g) {
+  switch (g) {
+    case ValidationGroup::kGemm:
+      return "gemm";
+    case ValidationGroup::kAttention:
+      return "attention";
+    case ValidationGroup::kMemory:
+      return "memory";
+  }
+  return "";
+}
+
+std::optional<ValidationGroup> parse_validation_group(std::string_view name) {
+  for (const ValidationGroup g :
+       {ValidationGroup::kGemm, ValidationGroup::kAttention, ValidationGroup::kMemory}) {
+    if (validation_group_name(g) == name) return g;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr std::array kGroups{
+    std::pair<std::string_view, ValidationGroup>{"gemm", ValidationGroup::kGemm},
+    std::pair<std::string_view, ValidationGroup>{"attention", ValidationGroup::kAttention},
+    std::pair<std::string_view, ValidationGroup>{"memory", ValidationGroup::kMemory}};
+constexpr std::array kPatterns{std::pair<std::string_view, StreamPattern>{"read", StreamPattern::kRead},
+                               std::pair<std::string_view, StreamPattern>{"copy", StreamPattern::kCopy}};
+
+// Loaded configs by name: a set names a handful of GPUs many times.
+class HwCache {
+ public:
+  const HwSpec& get(const std::string& name, ConfigReader& r) {
+    auto it = cache_.find(name);
+    if (it != cache_.end()) return it->second;
+    try {
+      return cache_.emplace(name, HwSpec::load(name, {})).first->second;
+    } catch (const InputError& e) {
+      r.fail("hw", fmt::format("is \"{}\", which does not load: {}", name, e.what()));
+    }
+  }
+
+ private:
+  std::map<std::string, HwSpec> cache_;
+};
+
+// Rethrows an InputError from a model check located at `key` of the point.
+template <class F>
+void located(ConfigReader& r, std::string_view key, F&& check) {
+  try {
+    check();
+  } catch (const InputError& e) {
+    r.fail(key, fmt::format("describes a run the model cannot do: {}", e.what()));
+  }
+}
+
+std::string shape_text(int64_t m, int64_t n, int64_t k) { return fmt::format("{}x{}x{}", m, n, k); }
+
+void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
+  r.req("m", p.gemm.m, "rows of A and D");
+  r.req("n", p.gemm.n, "rows of B (output features)");
+  r.req("k", p.gemm.k, "the reduction dimension");
+  for (const char* key : {"m", "n", "k"}) {
+    const int64_t v = key[0] == 'm' ? p.gemm.m : key[0] == 'n' ? p.gemm.n : p.gemm.k;
+    r.check(v > 0, key, "must be positive");
+  }
+  std::string format;
+  r.req("format", format, "A and B format, as bwsim gemm --format");
+  located(r, "format", [&] { p.gemm.format = parse_gemm_format(format, "format"); });
+  std::string out;
+  r.opt("out", out, std::string("bf16"), "output format, as bwsim gemm --out");
+  located(r, "out", [&] { p.gemm.out = parse_gemm_out(out); });
+  if (p.skip.empty()) located(r, "m", [&] { check_gemm(p.gemm, hw); });
+  r.check(p.measured.kind == Measured::Kind::kTime || p.measured.kind == Measured::Kind::kFlopRate,
+          "measured", "must be a time or a FLOP rate for a GEMM");
+  p.what = fmt::format("{} {}", format, shape_text(p.gemm.m, p.gemm.n, p.gemm.k));
+}
+
+void read_attention(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
+  AttentionProblem& a = p.attention;
+  r.opt("batch", a.batch, int64_t{1}, "sequences");
+  r.req("seq", a.seq, "KV length");
+  r.opt("q_len", a.q_len, a.seq, "queries (default: all, a prefill)");
+  r.req("heads", a.heads, "query heads");
+  r.opt("kv_heads", a.kv_heads, a.heads, "KV heads");
+  r.req("head_dim", a.head_dim, "head dimension");
+  r.opt("causal", a.causal, false, "causal mask");
+  for (const char* key : {"batch", "seq", "q_len", "heads", "kv_heads", "head_dim"}) {
+    const std::string_view k = key;
+    const int64_t v = k == "batch"      ? a.batch
+                      : k == "seq"      ? a.seq
+                      : k == "q_len"    ? a.q_len
+                      : k == "heads"    ? a.heads
+                      : k == "kv_heads" ? a.kv_heads
+                                        : a.head_dim;
+    r.check(v > 0, key, "must be positive");
+  }
+  std::string kv;
+  r.opt("kv_format", kv, std::string("bf16"), "KV-cache format, as bwsim attention --kv-format");
+  const auto f = parse_kv_format(kv);
+  r.check(f.has_value(), "kv_format", fmt::format("is \"{}\", not a KV format bwsim attention knows", kv));
+  a.kv = *f;
+  located(r, "seq", [&] {
+    check_attention(a);
+    if (p.skip.empty()) check_attention_timing(a, hw, {});
+  });
+  r.check(p.measured.kind == Measured::Kind::kTime, "measured",
+          "must be a time for attention (benchmarks count causal FLOPs differently; give the time)");
+  p.what = fmt::format("b{} s{}{} h{}/{} d{}{}{}", a.batch, a.seq,
+                       a.q_len != a.seq ? fmt::format(" q{}", a.q_len) : "", a.heads, a.kv_heads, a.head_dim,
+                       a.causal ? " causal" : "", a.kv != KvFormat::kBf16 ? fmt::format(" kv {}", kv) : "");
+}
+
+void read_memory(ConfigReader& r, ValidationPoint& p) {
+  r.req_enum("pattern", p.pattern, kPatterns, "read: a streaming read; copy: read and write as many bytes");
+  ByteSize size;
+  r.req("bytes", size, "bytes read (a copy writes as many more)");
+  r.check(size.bytes >= (uint64_t{1} << 20), "bytes", "must be at least 1 MiB");
+  r.check(size.bytes <= (uint64_t{64} << 30), "bytes", "must be at most 64 GiB");
+  p.bytes = size.bytes;
+  r.check(p.measured.kind == Measured::Kind::kBandwidth || p.measured.kind == Measured::Kind::kTime,
+          "measured", "must be a bandwidth or a time for a memory stream");
+  p.what = fmt::format("{} {}", p.pattern == StreamPattern::kCopy ? "copy" : "read", to_string(size));
+}
+
+void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& hws,
+               std::set<std::string>& ids) {
+  const ConfigTree tree = ConfigTree::load_file(file);
+  ConfigReader root(tree);
+  ValidationSource src;
+  src.name = file.stem().string();
+  src.file = file.string();
+  ConfigReader s = root.section("source", "where the measurements come from");
+  s.req("title", src.title, "what the source is (paper and table, repository and file, blog)");
+  s.req("url", src.url, "where to find it, pinned by commit or date");
+  std::string library, conditions, gpu;
+  s.opt("library", library, std::string(), "what ran, for points that do not say");
+  s.opt("conditions", conditions, std::string(), "conditions of every point (clock, power limit, data)");
+  s.opt("gpu", gpu, std::string(), "the GPU as the source names it, for points that do not say");
+  std::string notes;
+  s.opt("notes", notes, std::string(), "anything a reader should know");
+  const size_t source_index = set.sources.size();
+  set.sources.push_back(src);
+  for (ConfigReader& r : root.table_array("point", "one measurement")) {
+    ValidationPoint p;
+    p.source = source_index;
+    p.where = r.where("id");
+    r.req("id", p.id, "unique name of the point");
+    r.check(!p.id.empty(), "id", "must not be empty");
+    r.check(ids.insert(p.id).second, "id", fmt::format("\"{}\" is used twice", p.id));
+    r.req_enum("kind", p.group, kGroups, "what ran");
+    r.req("hw", p.hw, "the configured GPU it ran on (configs/hw)");
+    const HwSpec& hw = hws.get(p.hw, r);
+    r.opt("gpu", p.gpu, gpu, "the GPU as the source names it");
+    r.opt("library", p.library, library, "what ran, with its version");
+    r.opt("conditions", p.conditions, conditions, "clock, power limit, data, timing method");
+    r.req("measured", p.measured_text, "the value as published, with its unit");
+    try {
+      p.measured = parse_measured(p.measured_text);
+    } catch (const UnitError& e) {
+      r.fail("measured", e.message);
+    }
+    r.req("locator", p.locator, "where in the source (table, figure, row)");
+    r.req("quote", p.quote, "the source's text that holds the number");
+    r.check(!p.locator.empty(), "locator",
+            "must not be empty: a row whose source cannot be named does not go in");
+    r.check(!p.quote.empty(), "quote",
+            "must not be empty: a row whose source cannot be named does not go in");
+    r.opt("skip", p.skip, std::string(), "why the model cannot run this point yet (listed, not run)");
+    switch (p.group) {
+      case ValidationGroup::kGemm:
+        read_gemm(r, p, hw);
+        break;
+      case ValidationGroup::kAttention:
+        read_attention(r, p, hw);
+        break;
+      case ValidationGroup::kMemory:
+        read_memory(r, p);
+        break;
+    }
+    set.points.push_back(std::move(p));
+  }
+  root.finish();
+}
+
+double gemm_prediction(const ValidationPoint& p, std::string& detail) {
+  const HwSpec hw = HwSpec::load(p.hw, {});
+  const GemmTiming t = simulate_gemm(p.gemm, hw);
+  detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
+  const double secs = t.time.seconds();
+  return p.measured.kind == Measured::Kind::kTime ? secs : p.gemm.flops() / secs;
+}
+
+double attention_prediction(const ValidationPoint& p, std::string& detail) {
+  const HwSpec hw = HwSpec::load(p.hw, {});
+  const AttentionTiming t = simulate_attention(p.attention, hw);
+  detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
+  return t.time.seconds();
+}
+
+double memory_prediction(const ValidationPoint& p, std::string& detail) {
+  const HwSpec hw = HwSpec::load(p.hw, {});
+  MicroOptions o;
+  o.copy = p.pattern == StreamPattern::kCopy;
+  o.buffer_bytes = p.bytes;
+  o.repeat = 2;  // timed in a loop: the run pays for the dirty lines the previous one left in L2
+  o.inflight = {32768, 131072, 524288};  // a tuned streaming kernel: the best of these
+  const MicroResult r = run_micro("tma-bandwidth", hw, o);
+  double best = 0;
+  double inflight = 0;
+  for (const MicroRow& row : r.rows) {
+    if (row.at("tb_per_s") > best) {
+      best = row.at("tb_per_s");
+      inflight = row.at("inflight_bytes_per_sm");
+    }
+  }
+  detail =
+      fmt::format("TMA stream, {} in flight per SM", to_string(ByteSize{static_cast<uint64_t>(inflight)}));
+  const double bw = best * 1e12;
+  if (p.measured.kind == Measured::Kind::kBandwidth) return bw;
+  const double moved = static_cast<double>(p.bytes) * (o.copy ? 2.0 : 1.0);
+  return moved / bw;
+}
+
+}  // namespace
+
+ValidationSet load_validation_set(const std::filesystem::path& dir_or_file) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir_or_file, ec)) {
+    for (const auto& e : std::filesystem::directory_iterator(dir_or_file, ec)) {
+      if (e.is_regular_file() && e.path().extension() == ".toml") files.push_back(e.path());
+    }
+    if (ec)
+      throw InputError(fmt::format("{}: cannot list the directory: {}", dir_or_file.string(), ec.message()));
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      throw InputError(fmt::format("{}: no .toml validation files here", dir_or_file.string()));
+  } else if (std::filesystem::is_regular_file(dir_or_file, ec)) {
+    files.push_back(dir_or_file);
+  } else {
+    throw InputError(fmt::format("{}: no such validation file or directory", dir_or_file.string()));
+  }
+  ValidationSet set;
+  HwCache hws;
+  std::set<std::string> ids;
+  for (const auto& f : files) read_file(f, set, hws, ids);
+  return set;
+}
+
+std::vector<const ValidationPoint*> select_points(const ValidationSet& set, const ValidationFilter& f) {
+  std::vector<const ValidationPoint*> out;
+  for (const ValidationPoint& p : set.points) {
+    if (f.only && p.group != *f.only) continue;
+    if (!f.hw.empty() && p.hw != f.hw) continue;
+    if (!f.source.empty() && set.sources[p.source].name != f.source) continue;
+    out.push_back(&p);
+  }
+  return out;
+}
+
+ValidationResult run_validation_point(const ValidationPoint& p) {
+  ValidationResult r;
+  r.point = &p;
+  if (!p.skip.empty()) return r;
+  try {
+    switch (p.group) {
+      case ValidationGroup::kGemm:
+        r.predicted = gemm_prediction(p, r.detail);
+        break;
+      case ValidationGroup::kAttention:
+        r.predicted = attention_prediction(p, r.detail);
+        break;
+      case ValidationGroup::kMemory:
+        r.predicted = memory_prediction(p, r.detail);
+        break;
+    }
+    r.ran = true;
+    r.error = r.predicted / p.measured.value - 1.0;
+  } catch (const std::exception& e) {
+    r.failure = e.what();
+  }
+  return r;
+}
+
+std::vector<ValidationResult> run_validation(const std::vector<const ValidationPoint*>& points, unsigned jobs,
+                                             const std::function<void(size_t)>& progress) {
+  std::vector<ValidationResult> results(points.size());
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  std::mutex lock;
+  const auto work = [&] {
+    for (size_t i = next++; i < points.size(); i = next++) {
+      results[i] = run_validation_point(*points[i]);
+      const size_t d = ++done;
+      if (progress) {
+        const std::scoped_lock l(lock);
+        progress(d);
+      }
+    }
+  };
+  if (jobs <= 1) {
+    work();
+  } else {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 0; t < jobs && t < points.size(); ++t) {
+      pool.emplace_back([&] {
+        const SerialScope serial;
+        work();
+      });
+    }
+  }
+  return results;
+}
+
+ErrorSummary summarize(const std::string& name, const std::vector<const ValidationResult*>& results) {
+  ErrorSummary s;
+  s.name = name;
+  double abs_sum = 0;
+  double sum = 0;
+  for (const ValidationResult* r : results) {
+    if (!r->ran) continue;
+    ++s.points;
+    abs_sum += std::abs(r->error);
+    sum += r->error;
+    if (std::abs(r->error) > s.worst) {
+      s.worst = std::abs(r->error);
+      s.worst_id = r->point->id;
+    }
+  }
+  if (s.points > 0) {
+    s.mape = abs_sum / static_cast<double>(s.points);
+    s.bias = sum / static_cast<double>(s.points);
+  }
+  return s;
+}
+
+}  // namespace bwsim
