@@ -4,6 +4,9 @@
 // bwsim reads and checks the data; scripts/plot.py draws it with matplotlib.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+
 #include <boost/json.hpp>
 
 #include <unistd.h>
@@ -204,6 +207,54 @@ int run_plot(const cli::po::variables_map& vm) {
   std::optional<json::value> doc;
   if (fs::path(input).extension() == ".json") doc = read_json(input);
   json::array series_out;
+  if (doc && command_of(*doc) == "validate") {
+    // A `bwsim validate --json` report: predicted against measured, a panel per quantity (the
+    // groups' units differ), a colour per GPU.
+    json::array panels;
+    try {
+      std::vector<std::string> units;
+      std::map<std::string, std::map<std::string, std::array<json::array, 3>>>
+          by;  // unit -> gpu -> x, y, names
+      std::map<std::string, std::vector<std::string>> gpu_order;
+      for (const json::value& v : doc->as_object().at("points").as_array()) {
+        const json::object& p = v.as_object();
+        if (!p.contains("predicted")) continue;
+        const std::string unit = json::value_to<std::string>(p.at("unit"));
+        const std::string gpu = json::value_to<std::string>(p.at("hw"));
+        if (std::find(units.begin(), units.end(), unit) == units.end()) units.push_back(unit);
+        auto& order = gpu_order[unit];
+        if (std::find(order.begin(), order.end(), gpu) == order.end()) order.push_back(gpu);
+        auto& s = by[unit][gpu];
+        s[0].push_back(json::value_to<double>(p.at("measured")));
+        s[1].push_back(json::value_to<double>(p.at("predicted")));
+        s[2].push_back(p.at("id"));
+      }
+      for (const std::string& unit : units) {
+        json::array series;
+        for (const std::string& gpu : gpu_order[unit]) {
+          auto& s = by[unit][gpu];
+          series.push_back({{"label", gpu}, {"x", s[0]}, {"y", s[1]}, {"names", s[2]}});
+        }
+        const std::string quantity = unit == "us" ? "time" : unit == "GB/s" ? "bandwidth" : "throughput";
+        panels.push_back(
+            {{"title", fmt::format("{} ({})", quantity, unit)}, {"unit", unit}, {"series", series}});
+      }
+    } catch (const std::exception& e) {
+      throw InputError(
+          fmt::format("{}: not a complete `bwsim validate --json` report ({})", input, e.what()));
+    }
+    if (panels.empty()) throw InputError(fmt::format("{}: no point with a prediction to plot", input));
+    job["kind"] = "validation";
+    job["panels"] = std::move(panels);
+    job["x_label"] = "measured";
+    job["y_label"] = "predicted";
+    job["title"] = vm.count("title") != 0
+                       ? vm["title"].as<std::string>()
+                       : fmt::format("bwsim vs measured: {}", fs::path(input).filename().string());
+    draw(std::move(job), output);
+    cli::write_json_option(vm, json::object{{"command", "plot"}, {"input", input}, {"output", output}});
+    return 0;
+  }
   if (kind == "roofline") {
     const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), {});
     const Frequency f = hw.clock.sm_sustained;

@@ -1,6 +1,7 @@
 // bwsim validate: every published measurement in validation/ run through the model, predicted
 // against measured, with the error of each and the error per group and per GPU.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <boost/json.hpp>
 
@@ -10,6 +11,7 @@
 
 #include "app/commands.hpp"
 #include "app/progress.hpp"
+#include "models/hw_spec.hpp"
 #include "sim/config.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
@@ -71,7 +73,13 @@ int run_validate(const cli::po::variables_map& vm) {
   if (jobs_flag < 0) throw InputError(fmt::format("-j {}: expected 0 (all cores) or more", jobs_flag));
   const unsigned jobs = jobs_flag == 0 ? worker_threads() : static_cast<unsigned>(jobs_flag);
 
+  std::vector<std::string> sets;
+  if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
   const ValidationSet set = load_validation_set(dir);
+  if (!sets.empty()) {
+    for (const ValidationPoint* p : select_points(set, filter))
+      HwSpec::load(p->hw, sets);  // bad keys: exit 2 now
+  }
   if (!filter.hw.empty() && std::none_of(set.points.begin(), set.points.end(),
                                          [&](const ValidationPoint& p) { return p.hw == filter.hw; })) {
     throw InputError(fmt::format("--hw {}: no point of {} ran on it", filter.hw, dir.string()));
@@ -93,8 +101,8 @@ int run_validate(const cli::po::variables_map& vm) {
   for (const ValidationPoint* p : points) {
     if (p->skip.empty()) runnable.push_back(p);
   }
-  std::vector<ValidationResult> ran =
-      run_validation(runnable, jobs, [&](size_t) { progress.point_done(true); });
+  std::vector<ValidationResult> ran = run_validation(
+      runnable, jobs, [&](size_t) { progress.point_done(true); }, sets);
   std::vector<ValidationResult> results;
   {
     size_t next = 0;
@@ -178,9 +186,9 @@ int run_validate(const cli::po::variables_map& vm) {
   s.add_section("all");
   add_summary_row(s, total);
   out << s.render();
-  out << "error = predicted / measured - 1 of the measured quantity (a rate: + is faster than measured; a "
-         "time: "
-         "+ is slower)\n";
+  out << "error = predicted speed / measured speed - 1 (a time: measured / predicted - 1): + is faster than "
+         "the "
+         "hardware\n";
 
   boost::json::array jskipped;
   if (to_run < points.size()) {
@@ -212,7 +220,9 @@ cli::Command validate_command() {
             "jobs,j", cli::po::value<int64_t>()->default_value(0), "points run at once (0: one per core)")(
             "dir", cli::po::value<std::string>(),
             "the validation set: a directory of .toml files or one file (default: the project's "
-            "validation/)")("quiet", "no progress on stderr");
+            "validation/)")("set", cli::po::value<std::vector<std::string>>()->composing(),
+                            "override a key of every point's hardware config, e.g. --set "
+                            "clock.sm_sustained=\"1.6 GHz\" (repeatable)")("quiet", "no progress on stderr");
         add_json_option(desc);
       },
       run_validate};

@@ -7,6 +7,8 @@ what to draw:
    "logx", "logy", "output",
    "series": [{"label", "x": [...], "y": [...], "names": [...]?}],   # x: numbers, or strings (categories)
    "roofs": [{"label", "tflops"}], "bandwidth_tb_s": number}          # roofline only
+  validation: {"kind": "validation", "title", "output",
+               "panels": [{"title", "unit", "series": [{"label", "x": measured, "y": predicted, "names"}]}]}
 """
 import json
 import sys
@@ -70,11 +72,42 @@ def draw_roofline(ax, job):
     ax.set_yscale("log")
 
 
+def draw_validation(job):
+    panels = job["panels"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5), dpi=120, squeeze=False)
+    colours = {}
+    for ax, panel in zip(axes[0], panels):
+        vals = [v for s in panel["series"] for v in s["x"] + s["y"]]
+        lo, hi = min(vals) / 1.5, max(vals) * 1.5
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="predicted = measured")
+        ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.2, label="±10%")
+        for s in panel["series"]:
+            if s["label"] not in colours:
+                colours[s["label"]] = f"C{len(colours) % 10}"
+            ax.scatter(s["x"], s["y"], label=s["label"], color=colours[s["label"]], zorder=3, s=18)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f'measured ({panel["unit"]})')
+        ax.set_ylabel(f'predicted ({panel["unit"]})')
+        ax.set_title(panel["title"], fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(job["title"], fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(job["output"], metadata={"Date": None} if job["output"].endswith(".svg") else None)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: plot.py JOB.json")
     with open(sys.argv[1]) as f:
         job = json.load(f)
+    if job["kind"] == "validation":
+        draw_validation(job)
+        return
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     if job["kind"] == "roofline":
         draw_roofline(ax, job)

@@ -926,6 +926,11 @@ TEST_F(Cli, ValidateReportsEachPointAndItsErrorAndRejectsBadSets) {
   EXPECT_NEAR(p.at("measured").to_number<double>(), 2900, 1e-9);
   EXPECT_NEAR(p.at("error").to_number<double>(), p.at("predicted").to_number<double>() / 2900 - 1, 1e-9);
   EXPECT_EQ(doc.at("kernel_level").at("points").as_int64(), 1);
+  // The report plots as predicted against measured.
+  const fs::path svg = dir_ / "v.svg";
+  Result plot = run("plot '" + json + "' -o '" + svg.string() + "'");
+  ASSERT_EQ(plot.code, 0) << plot.err;
+  EXPECT_CONTAINS(slurp(svg), "predicted (GB/s)");
 
   const fs::path bad = dir_ / "bad.toml";
   std::ofstream(bad) << "[source]\ntitle = \"t\"\nurl = \"u\"\n\n[[point]]\nid = \"x\"\nkind = \"memory\"\n"

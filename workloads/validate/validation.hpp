@@ -78,23 +78,27 @@ struct ValidationResult {
   const ValidationPoint* point = nullptr;
   bool ran = false;
   double predicted = 0;  // canonical unit of point->measured.kind
-  double error = 0;      // predicted / measured - 1 (of the measured quantity)
+  double error = 0;      // predicted speed / measured speed - 1 (a time's speed is its inverse):
+                         // + is faster than the hardware
   std::string detail;    // the plan or kernel the model chose
   std::string failure;   // set when the model could not run it (never for a loaded point)
 };
 
 /// Runs the points on `jobs` threads; results in the order given. `progress` (may be empty) is
 /// called after each point with the number done.
-ValidationResult run_validation_point(const ValidationPoint& p);
+/// `overrides` ("key=value", as --set) apply to every point's hardware config.
+ValidationResult run_validation_point(const ValidationPoint& p,
+                                      const std::vector<std::string>& overrides = {});
 std::vector<ValidationResult> run_validation(const std::vector<const ValidationPoint*>& points, unsigned jobs,
-                                             const std::function<void(size_t)>& progress = {});
+                                             const std::function<void(size_t)>& progress = {},
+                                             const std::vector<std::string>& overrides = {});
 
 /// Error statistics of a group of results (those that ran).
 struct ErrorSummary {
   std::string name;
   size_t points = 0;
   double mape = 0;   // mean |error|
-  double bias = 0;   // mean error (positive: the model predicts more of the measured quantity)
+  double bias = 0;   // mean error (positive: the model is faster than the hardware)
   double worst = 0;  // |error| of the worst point
   std::string worst_id;
 };
