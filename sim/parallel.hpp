@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <thread>
@@ -48,6 +49,38 @@ void parallel_for(int64_t n, F&& f) {
         } catch (...) {
           errors[static_cast<size_t>(t)] = std::current_exception();
         }
+      });
+    }
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+/// Runs f(i) for every i in [0, n) on `jobs` threads (1: on this thread), each taking the next
+/// unclaimed item, for independent jobs of uneven cost (sweep or validation points). Each thread
+/// runs inside a SerialScope. The first exception stops the claiming of new items and is
+/// rethrown here once every thread has finished its current item.
+template <class F>
+void run_jobs(size_t n, unsigned jobs, F&& f) {
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(std::max(1u, jobs));
+  const auto work = [&](size_t t) {
+    try {
+      for (size_t i = next++; i < n; i = next++) f(i);
+    } catch (...) {
+      errors[t] = std::current_exception();
+      next = n;
+    }
+  };
+  if (jobs <= 1) {
+    work(0);
+  } else {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 0; t < jobs && t < n; ++t) {
+      pool.emplace_back([&work, t] {
+        const SerialScope serial;
+        work(t);
       });
     }
   }

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
 #include "tests/test_util.hpp"
 
 #include "sim/errors.hpp"
+#include "sim/parallel.hpp"
 #include "sim/simulation.hpp"
 
 namespace bwsim {
@@ -96,6 +101,22 @@ TEST(Simulation, ComponentsCarryPathAndStatGroup) {
   StatId id = c.stat_group().counter("tokens", "tokens consumed");
   sim.stats().add(id, 2);
   EXPECT_EQ(sim.stats().value("gpu.sm3.consumer.tokens"), 2u);
+}
+
+TEST(RunJobs, RunsEveryItemOnceAtAnyJobCountAndStopsAtAFailure) {
+  for (unsigned jobs : {1u, 3u}) {
+    std::vector<std::atomic<int>> seen(50);
+    run_jobs(seen.size(), jobs, [&](size_t i) { ++seen[i]; });
+    for (const auto& s : seen) EXPECT_EQ(s.load(), 1) << jobs;
+    std::atomic<size_t> ran{0};
+    EXPECT_THROW(run_jobs(1000, jobs,
+                          [&](size_t i) {
+                            ++ran;
+                            if (i == 5) throw std::runtime_error("item 5");
+                          }),
+                 std::runtime_error);
+    EXPECT_LT(ran.load(), 1000u) << "claiming stops after a failure";
+  }
 }
 
 }  // namespace

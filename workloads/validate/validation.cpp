@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "models/hw_spec.hpp"
 #include "sim/config.hpp"
@@ -315,30 +314,16 @@ std::vector<ValidationResult> run_validation(const std::vector<const ValidationP
                                              const std::function<void(size_t)>& progress,
                                              const std::vector<std::string>& overrides) {
   std::vector<ValidationResult> results(points.size());
-  std::atomic<size_t> next{0};
   std::atomic<size_t> done{0};
   std::mutex lock;
-  const auto work = [&] {
-    for (size_t i = next++; i < points.size(); i = next++) {
-      results[i] = run_validation_point(*points[i], overrides);
-      const size_t d = ++done;
-      if (progress) {
-        const std::scoped_lock l(lock);
-        progress(d);
-      }
+  run_jobs(points.size(), jobs, [&](size_t i) {
+    results[i] = run_validation_point(*points[i], overrides);  // never throws
+    const size_t d = ++done;
+    if (progress) {
+      const std::scoped_lock l(lock);
+      progress(d);
     }
-  };
-  if (jobs <= 1) {
-    work();
-  } else {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 0; t < jobs && t < points.size(); ++t) {
-      pool.emplace_back([&] {
-        const SerialScope serial;
-        work();
-      });
-    }
-  }
+  });
   return results;
 }
 
