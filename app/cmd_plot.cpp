@@ -246,8 +246,6 @@ int run_plot(const cli::po::variables_map& vm) {
     if (panels.empty()) throw InputError(fmt::format("{}: no point with a prediction to plot", input));
     job["kind"] = "validation";
     job["panels"] = std::move(panels);
-    job["x_label"] = "measured";
-    job["y_label"] = "predicted";
     job["title"] = vm.count("title") != 0
                        ? vm["title"].as<std::string>()
                        : fmt::format("bwsim vs measured: {}", fs::path(input).filename().string());

@@ -7,7 +7,7 @@
 
 #include <cmath>
 #include <iostream>
-#include <map>
+#include <set>
 
 #include "app/commands.hpp"
 #include "app/progress.hpp"
@@ -76,10 +76,6 @@ int run_validate(const cli::po::variables_map& vm) {
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
   const ValidationSet set = load_validation_set(dir);
-  if (!sets.empty()) {
-    for (const ValidationPoint* p : select_points(set, filter))
-      HwSpec::load(p->hw, sets);  // bad keys: exit 2 now
-  }
   if (!filter.hw.empty() && std::none_of(set.points.begin(), set.points.end(),
                                          [&](const ValidationPoint& p) { return p.hw == filter.hw; })) {
     throw InputError(fmt::format("--hw {}: no point of {} ran on it", filter.hw, dir.string()));
@@ -93,27 +89,22 @@ int run_validate(const cli::po::variables_map& vm) {
   }
   const std::vector<const ValidationPoint*> points = select_points(set, filter);
   if (points.empty()) throw InputError("no validation point matches --only / --hw / --source");
+  if (!sets.empty()) {
+    std::set<std::string> gpus;
+    for (const ValidationPoint* p : points) {
+      if (gpus.insert(p->hw).second) HwSpec::load(p->hw, sets);  // a bad key exits 2 before anything runs
+    }
+  }
 
   size_t to_run = 0;
   for (const ValidationPoint* p : points) to_run += p->skip.empty() ? 1 : 0;
   Progress progress("validate", points.size(), points.size() - to_run, vm.count("quiet") != 0);
-  std::vector<const ValidationPoint*> runnable;
-  for (const ValidationPoint* p : points) {
-    if (p->skip.empty()) runnable.push_back(p);
-  }
-  std::vector<ValidationResult> ran = run_validation(
-      runnable, jobs, [&](size_t) { progress.point_done(true); }, sets);
-  std::vector<ValidationResult> results;
-  {
-    size_t next = 0;
-    for (const ValidationPoint* p : points) {
-      if (p->skip.empty()) {
-        results.push_back(ran[next++]);
-      } else {
-        results.push_back(ValidationResult{p, false, 0, 0, "", ""});
-      }
-    }
-  }
+  const std::vector<ValidationResult> results = run_validation(
+      points, jobs,
+      [&](const ValidationResult& r) {
+        if (r.point->skip.empty()) progress.point_done(true);
+      },
+      sets);
 
   std::ostream& out = cli::text_out(vm);
   out << fmt::format("bwsim validate: {} points from {} ({} sources), {} run, {} not run yet\n\n",
@@ -181,16 +172,15 @@ int run_validate(const cli::po::variables_map& vm) {
     jgpus.emplace_back(summary_json(e));
   }
   std::vector<const ValidationResult*> all;
+  all.reserve(results.size());
   for (const ValidationResult& r : results) all.push_back(&r);
   const ErrorSummary total = summarize("kernel-level", all);
   s.add_section("all");
   add_summary_row(s, total);
   out << s.render();
-  out << "error = predicted speed / measured speed - 1 (a time: measured / predicted - 1): + is faster than "
-         "the "
-         "hardware\n";
+  out << "error = predicted speed / measured speed - 1 (a time: measured / predicted - 1): "
+         "+ is faster than the hardware\n";
 
-  boost::json::array jskipped;
   if (to_run < points.size()) {
     out << "\nnot run yet:\n";
     for (const ValidationPoint* p : points) {
@@ -210,8 +200,8 @@ int run_validate(const cli::po::variables_map& vm) {
 cli::Command validate_command() {
   return cli::Command{
       "validate", "run the published hardware measurements in validation/ and report the model's error",
-      "bwsim validate [--only gemm|attention|memory] [--hw NAME] [--source NAME] [-j N] [--dir DIR] [--json "
-      "FILE]",
+      "bwsim validate [--only gemm|attention|memory] [--hw NAME] [--source NAME] [-j N] [--dir DIR] "
+      "[--set KEY=VALUE] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         desc.add_options()("only", cli::po::value<std::string>(), "one group: gemm, attention or memory")(
             "hw", cli::po::value<std::string>(), "only the points of this configured GPU (b200, h100, ...)")(

@@ -40,6 +40,28 @@ inline std::filesystem::path test_temp_dir(const std::string& prefix) {
           std::to_string(::getpid()));
 }
 
+/// A fixture with a fresh temporary directory of its own (test_temp_dir), removed afterwards, and
+/// a helper that writes a text file into it.
+class TempDirTest : public ::testing::Test {
+ protected:
+  explicit TempDirTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override {
+    dir_ = test_temp_dir(prefix_);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path write(const std::string& name, const std::string& text) {
+    const std::filesystem::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::filesystem::path dir_;
+
+ private:
+  std::string prefix_;
+};
+
 /// Golden values: `got` (case -> value text) against tests/data/golden/`file`, lines of
 /// "case value text". With BWSIM_REFRESH_GOLDEN set, rewrites the file (`header` names the
 /// columns) and skips: run that after an intended model change and commit the file with it.

@@ -255,20 +255,9 @@ TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
   EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(heads, "c.json"); }), "kv_heads = 3");
 }
 
-class TransformerFiles : public ::testing::Test {
+class TransformerFiles : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = test_temp_dir("bwsim_transformer_");
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
-  fs::path dir_;
+  TransformerFiles() : TempDirTest("bwsim_transformer_") {}
 };
 
 TEST_F(TransformerFiles, BadTomlModelsSayWhereAndWhat) {

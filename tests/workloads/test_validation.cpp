@@ -18,19 +18,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Validation : public ::testing::Test {
+class Validation : public TempDirTest {
  protected:
+  Validation() : TempDirTest("bwsim_validation_") {}
   void SetUp() override {
     ::setenv("BWSIM_CONFIG_DIR", BWSIM_CONFIG_DIR_FOR_TESTS, 1);
-    dir_ = test_temp_dir("bwsim_validation_");
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
+    TempDirTest::SetUp();
   }
   static std::string source() {
     return "[source]\ntitle = \"a test source\"\nurl = \"https://example.org (2026-12-06)\"\n";
@@ -45,7 +38,6 @@ class Validation : public ::testing::Test {
     const fs::path p = write("bad.toml", text);
     return input_error_of([&] { load_validation_set(p); });
   }
-  fs::path dir_;
 };
 
 TEST_F(Validation, ReadsAPointWithItsSource) {

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -19,33 +18,31 @@
 #include "workloads/micro.hpp"
 
 namespace bwsim {
-
-std::string_view validation_group_name(ValidationGroup g) {
-  switch (g) {
-    case ValidationGroup::kGemm:
-      return "gemm";
-    case ValidationGroup::kAttention:
-      return "attention";
-    case ValidationGroup::kMemory:
-      return "memory";
-  }
-  return "";
-}
-
-std::optional<ValidationGroup> parse_validation_group(std::string_view name) {
-  for (const ValidationGroup g :
-       {ValidationGroup::kGemm, ValidationGroup::kAttention, ValidationGroup::kMemory}) {
-    if (validation_group_name(g) == name) return g;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 constexpr std::array kGroups{
     std::pair<std::string_view, ValidationGroup>{"gemm", ValidationGroup::kGemm},
     std::pair<std::string_view, ValidationGroup>{"attention", ValidationGroup::kAttention},
     std::pair<std::string_view, ValidationGroup>{"memory", ValidationGroup::kMemory}};
+
+}  // namespace
+
+std::string_view validation_group_name(ValidationGroup g) {
+  for (const auto& [name, group] : kGroups) {
+    if (group == g) return name;
+  }
+  return "";
+}
+
+std::optional<ValidationGroup> parse_validation_group(std::string_view name) {
+  for (const auto& [n, group] : kGroups) {
+    if (n == name) return group;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 constexpr std::array kPatterns{std::pair<std::string_view, StreamPattern>{"read", StreamPattern::kRead},
                                std::pair<std::string_view, StreamPattern>{"copy", StreamPattern::kCopy}};
 
@@ -76,16 +73,21 @@ void located(ConfigReader& r, std::string_view key, F&& check) {
   }
 }
 
+void req_positive(ConfigReader& r, std::string_view key, int64_t& out, std::string_view doc) {
+  r.req(key, out, doc);
+  r.check(out > 0, key, "must be positive");
+}
+void opt_positive(ConfigReader& r, std::string_view key, int64_t& out, int64_t dflt, std::string_view doc) {
+  r.opt(key, out, dflt, doc);
+  r.check(out > 0, key, "must be positive");
+}
+
 std::string shape_text(int64_t m, int64_t n, int64_t k) { return fmt::format("{}x{}x{}", m, n, k); }
 
 void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
-  r.req("m", p.gemm.m, "rows of A and D");
-  r.req("n", p.gemm.n, "rows of B (output features)");
-  r.req("k", p.gemm.k, "the reduction dimension");
-  for (const char* key : {"m", "n", "k"}) {
-    const int64_t v = key[0] == 'm' ? p.gemm.m : key[0] == 'n' ? p.gemm.n : p.gemm.k;
-    r.check(v > 0, key, "must be positive");
-  }
+  req_positive(r, "m", p.gemm.m, "rows of A and D");
+  req_positive(r, "n", p.gemm.n, "rows of B (output features)");
+  req_positive(r, "k", p.gemm.k, "the reduction dimension");
   std::string format;
   r.req("format", format, "A and B format, as bwsim gemm --format");
   located(r, "format", [&] { p.gemm.format = parse_gemm_format(format, "format"); });
@@ -100,23 +102,13 @@ void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
 
 void read_attention(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
   AttentionProblem& a = p.attention;
-  r.opt("batch", a.batch, int64_t{1}, "sequences");
-  r.req("seq", a.seq, "KV length");
-  r.opt("q_len", a.q_len, a.seq, "queries (default: all, a prefill)");
-  r.req("heads", a.heads, "query heads");
-  r.opt("kv_heads", a.kv_heads, a.heads, "KV heads");
-  r.req("head_dim", a.head_dim, "head dimension");
+  opt_positive(r, "batch", a.batch, int64_t{1}, "sequences");
+  req_positive(r, "seq", a.seq, "KV length");
+  opt_positive(r, "q_len", a.q_len, a.seq, "queries (default: all, a prefill)");
+  req_positive(r, "heads", a.heads, "query heads");
+  opt_positive(r, "kv_heads", a.kv_heads, a.heads, "KV heads");
+  req_positive(r, "head_dim", a.head_dim, "head dimension");
   r.opt("causal", a.causal, false, "causal mask");
-  for (const char* key : {"batch", "seq", "q_len", "heads", "kv_heads", "head_dim"}) {
-    const std::string_view k = key;
-    const int64_t v = k == "batch"      ? a.batch
-                      : k == "seq"      ? a.seq
-                      : k == "q_len"    ? a.q_len
-                      : k == "heads"    ? a.heads
-                      : k == "kv_heads" ? a.kv_heads
-                                        : a.head_dim;
-    r.check(v > 0, key, "must be positive");
-  }
   std::string kv;
   r.opt("kv_format", kv, std::string("bf16"), "KV-cache format, as bwsim attention --kv-format");
   const auto f = parse_kv_format(kv);
@@ -311,17 +303,15 @@ ValidationResult run_validation_point(const ValidationPoint& p, const std::vecto
 }
 
 std::vector<ValidationResult> run_validation(const std::vector<const ValidationPoint*>& points, unsigned jobs,
-                                             const std::function<void(size_t)>& progress,
+                                             const std::function<void(const ValidationResult&)>& progress,
                                              const std::vector<std::string>& overrides) {
   std::vector<ValidationResult> results(points.size());
-  std::atomic<size_t> done{0};
   std::mutex lock;
   run_jobs(points.size(), jobs, [&](size_t i) {
     results[i] = run_validation_point(*points[i], overrides);  // never throws
-    const size_t d = ++done;
     if (progress) {
       const std::scoped_lock l(lock);
-      progress(d);
+      progress(results[i]);
     }
   });
   return results;

@@ -84,14 +84,15 @@ struct ValidationResult {
   std::string failure;   // set when the model could not run it (never for a loaded point)
 };
 
-/// Runs the points on `jobs` threads; results in the order given. `progress` (may be empty) is
-/// called after each point with the number done.
+/// Runs the points on `jobs` threads; results in the order given (a skipped point comes back at
+/// once, not run). `progress` (may be empty) is called with each result as it is done.
 /// `overrides` ("key=value", as --set) apply to every point's hardware config.
 ValidationResult run_validation_point(const ValidationPoint& p,
                                       const std::vector<std::string>& overrides = {});
-std::vector<ValidationResult> run_validation(const std::vector<const ValidationPoint*>& points, unsigned jobs,
-                                             const std::function<void(size_t)>& progress = {},
-                                             const std::vector<std::string>& overrides = {});
+std::vector<ValidationResult> run_validation(
+    const std::vector<const ValidationPoint*>& points, unsigned jobs,
+    const std::function<void(const ValidationResult&)>& progress = {},
+    const std::vector<std::string>& overrides = {});
 
 /// Error statistics of a group of results (those that ran).
 struct ErrorSummary {
