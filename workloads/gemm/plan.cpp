@@ -352,6 +352,10 @@ GemmPlan make_plan(const GemmProblem& p, const HwSpec& hw, TileConfig t) {
   }
   plan.work_items = uint64_t{plan.tiles_m} * (plan.tiles_n / t.cluster_n) * t.split_k;
   const uint32_t full = hw.sm.count / plan.cluster_size;
+  if (full == 0) {
+    throw tile_error(fmt::format("a cluster of {} CTAs needs more than the {} SMs of {}", plan.cluster_size,
+                                 hw.sm.count, hw.name));
+  }
   if (t.grid > full) {
     throw tile_error(fmt::format("grid={} clusters of {} CTAs exceed the {} SMs of {}", t.grid,
                                  plan.cluster_size, hw.sm.count, hw.name));
@@ -457,8 +461,8 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
       // GEMM streams its weights, and idle clusters leave HBM idle) of a few waves (simulated
       // whole; the tail weighs most there). On compute-bound shapes its fix-ups cost more than
       // the tail it saves (simulated: 1-3% slower at M = 1024).
-      const uint64_t full = hw.sm.count / plan.cluster_size;
-      const bool sk = tcgen05 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
+      const uint64_t full = hw.sm.count / plan.cluster_size;  // 0 on a GPU smaller than the cluster
+      const bool sk = tcgen05 && full > 0 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
                       plan.work_items <= 8 * full && plan.k_iters() >= 4;
       const uint64_t items = plan.work_items;
       // Data-parallel waves balanced over fewer clusters (GemmPlan::balanced_grid), with less
