@@ -88,9 +88,8 @@ AttentionData data_option(const cli::po::variables_map& vm, const AttentionProbl
 AttentionTimingOptions timing_option(const cli::po::variables_map& vm) {
   AttentionTimingOptions to;
   const auto& clock = vm["clock"].as<std::string>();
-  if (clock != "sustained" && clock != "boost")
-    throw InputError(fmt::format("--clock {}: expected sustained or boost", clock));
-  to.clock = clock == "boost" ? ClockMode::kBoost : ClockMode::kSustained;
+  check_clock_flag(clock);
+  to.clock = clock == "boost" ? ClockMode::kBoost : ClockMode::kGoverned;
   const auto& rope_mode = vm["rope-mode"].as<std::string>();
   if (rope_mode != "separate" && rope_mode != "fused")
     throw InputError(fmt::format("--rope-mode {}: expected separate or fused", rope_mode));
@@ -125,7 +124,7 @@ Work work_of(const AttentionProblem& p, const HwSpec& hw) {
                static_cast<double>(p.kv_elements_per_token()) * kv_bits_per_element(p.kv) / 8;
   w.qo_bytes = static_cast<double>(p.batch) * static_cast<double>(p.q_len) * static_cast<double>(p.heads) *
                static_cast<double>(p.qk_dim() + p.v_dim()) * 2;
-  w.peak = hw.peak_flops(MmaKind::kF16, hw.clock.sm_sustained);
+  w.peak = hw.peak_flops(MmaKind::kF16, hw.clock.run);
   w.bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
   w.t_math = w.flops / w.peak;
   w.t_mem = (w.kv_bytes + w.qo_bytes) / w.bw;
@@ -380,7 +379,7 @@ cli::Command attention_command() {
             "k-rope-file", cli::po::value<std::string>(),
             "MLA's shared rope key from a file: [batch, seq, rope_dim], before RoPE")(
             "timing", cli::po::value<std::string>()->default_value("on"), "simulate the kernels: on or off")(
-            "clock", cli::po::value<std::string>()->default_value("sustained"),
+            "clock", cli::po::value<std::string>()->default_value("governed"),
             "SM clock: sustained or boost")(
             "rope-mode", cli::po::value<std::string>()->default_value("separate"),
             "separate (its own kernel over the new tokens) or fused (into the attention kernel)")(

@@ -120,10 +120,9 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
   s.problem.format = first_format;
   s.problem.out = parse_gemm_out(vm["out"].as<std::string>());
   const auto& clock = vm["clock"].as<std::string>();
-  if (clock != "sustained" && clock != "boost")
-    throw InputError(fmt::format("--clock {}: expected sustained or boost", clock));
+  check_clock_flag(clock);
   s.clock = clock;
-  s.timing.clock = clock == "boost" ? ClockMode::kBoost : ClockMode::kSustained;
+  s.timing.clock = clock == "boost" ? ClockMode::kBoost : ClockMode::kGoverned;
   if (vm.count("tile") != 0) s.timing.tile = parse_tile(vm["tile"].as<std::string>());
   s.functional = parse_functional(vm["functional"].as<std::string>(), s.problem);
   s.functional.seed = seed;
@@ -231,14 +230,13 @@ std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : 
 void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
   const GemmTiming& t = o.timing;
   const GemmPlan& pl = t.plan;
-  const Frequency f = s.timing.clock == ClockMode::kBoost ? s.hw.clock.sm : s.hw.clock.sm_sustained;
-  out << fmt::format("GEMM {} x {} x {}  {} -> {}  on {} ({} SM clock {})\n", s.problem.m, s.problem.n,
-                     s.problem.k, pl.problem.format.name, gemm_out_name(pl.problem.out), s.hw.name, s.clock,
-                     to_string(f));
+  out << fmt::format("GEMM {} x {} x {}  {} -> {}  on {}\n", s.problem.m, s.problem.n, s.problem.k,
+                     pl.problem.format.name, gemm_out_name(pl.problem.out), s.hw.name);
   const double waves = static_cast<double>(pl.work_items) / pl.clusters;
   const auto kv = [&](std::string_view key, const std::string& value) {
     out << fmt::format("  {:<12}{}\n", key, value);
   };
+  kv("clock", t.power.clock_text(s.hw));
   kv("instruction", fmt::format("kind::{}{}", mma_kind_name(pl.math.kind),
                                 pl.math.weight_only ? " (weights dequantized to BF16 on chip)" : ""));
   kv("plan", fmt::format("{}{}; {} clusters of {} CTA{}, {} work items = {:.2f} waves", pl.tile.name(),
@@ -255,6 +253,7 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
                        100 * t.l2_hit_rate()));
   kv("SMEM", fmt::format("{} (TMA fills + operand reads)", bytes_text(t.smem)));
   kv("intensity", fmt::format("{:.1f} FLOP per HBM byte", t.arithmetic_intensity));
+  kv("energy", energy_text(t.power, t.flops));
   if (!t.candidates.empty()) {
     std::string c;
     for (const auto& [name, us] : t.candidates)
@@ -350,14 +349,16 @@ int run_compare(const cli::po::variables_map& vm) {
   }
   std::ostream& out = cli::text_out(vm);
   out << fmt::format("GEMM {} x {} x {} -> {} on {} ({} SM clock); functional: {}\n\n", s.problem.m,
-                     s.problem.n, s.problem.k, gemm_out_name(s.problem.out), s.hw.name, s.clock,
-                     s.functional.name());
-  TextTable t({"format", "kind", "plan", "time us", "TFLOP/s", "% peak", "speedup", "bound", "HBM bytes",
-               "L2 hit", "rel. error", "SQNR dB"},
-              {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kLeft,
-               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
-               TextTable::Align::kRight, TextTable::Align::kLeft, TextTable::Align::kRight,
-               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
+                     s.problem.n, s.problem.k, gemm_out_name(s.problem.out), s.hw.name,
+                     s.clock == "boost" ? "boost" : "power-governed", s.functional.name());
+  TextTable t(
+      {"format", "kind", "plan", "time us", "TFLOP/s", "% peak", "speedup", "bound", "HBM bytes", "L2 hit",
+       "clock GHz", "energy uJ", "W", "pJ/FLOP", "rel. error", "SQNR dB"},
+      {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
+       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
+       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kLeft,
+       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
+       TextTable::Align::kRight});
   boost::json::array results;
   double first = 0;
   for (const GemmProblem& p : problems) {
@@ -369,6 +370,9 @@ int run_compare(const cli::po::variables_map& vm) {
                fmt::format("{:.2f}", us), fmt::format("{:.1f}", g.tflops),
                fmt::format("{:.1f}", g.pct_of_peak), fmt::format("{:.2f}x", first / us), g.bound,
                bytes_text(g.hbm_read + g.hbm_write), fmt::format("{:.0f}%", 100 * g.l2_hit_rate()),
+               fmt::format("{:.3f}", g.power.clock.ghz()), fmt::format("{:.1f}", g.power.joules() * 1e6),
+               fmt::format("{:.0f}", g.power.watts()),
+               fmt::format("{:.3f}", g.power.joules() / g.flops * 1e12),
                o.functional ? sci(o.functional->error.rel_frobenius) : "-",
                o.functional ? db(o.functional->error.sqnr_db) : "-"});
     results.push_back(outcome_json(o, s));
@@ -376,8 +380,9 @@ int run_compare(const cli::po::variables_map& vm) {
   out << t.render();
   out << fmt::format(
       "\nspeedup: against {}; rel. error: ||D - D_ref||_F / ||D_ref||_F against the float64 product "
-      "of the unquantized inputs\n",
-      formats.front().name);
+      "of the unquantized inputs; clock: what the power governor chose (power.limit {}); energy: the "
+      "whole GEMM, static power included\n",
+      formats.front().name, to_string(s.hw.power.limit));
   boost::json::object doc{
       {"command", "compare gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
   doc["results"] = std::move(results);
@@ -401,8 +406,8 @@ void add_gemm_options(cli::po::options_description& desc) {
       "b", cli::po::value<std::string>()->default_value("gen:normal"),
       "B (N x K, a Linear weight's layout): as --a")("seed", cli::po::value<uint64_t>()->default_value(1),
                                                      "seed of generated A (B: seed + 1) and of the sampling")(
-      "clock", cli::po::value<std::string>()->default_value("sustained"),
-      "SM clock: sustained (what long GEMMs hold) or boost");
+      "clock", cli::po::value<std::string>()->default_value("governed"),
+      "SM clock: governed (the highest within power.limit, per kernel) or boost (power limit not applied)");
   add_quant_options(desc, "NVFP4 weights (B): one scale per 16x16 tile");
   add_json_option(desc);
 }

@@ -53,23 +53,25 @@ int run_info(const cli::po::variables_map& vm) {
   }
 
   const double bw = static_cast<double>(hw.dram.bandwidth.bytes_per_s);
-  TextTable peaks(
-      {"format", "kind", "MAC/clk/SM", "datasheet", "sustained", "boost", "ridge FLOP/B"},
-      {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
-       TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
+  TextTable peaks({"format", "kind", "MAC/clk/SM", "datasheet", "full-load clock", "at full load", "boost",
+                   "ridge FLOP/B"},
+                  {TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kRight,
+                   TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
+                   TextTable::Align::kRight, TextTable::Align::kRight});
   boost::json::object peak_json;
   boost::json::object peak_datasheet_json;
   boost::json::object peak_boost_json;
   boost::json::object ridge_json;
   for (MmaKind k : kinds_of(hw.arch)) {
     if (hw.tensor.rate(k) == 0) continue;
-    const double p = hw.peak_flops(k, hw.clock.sm_sustained);
+    const Frequency full = full_load_clock(hw, k);
+    const double p = hw.peak_flops(k, full);
     const double pd = hw.peak_flops(k, hw.clock.sm_datasheet);
     const double pb = hw.peak_flops(k, hw.clock.sm);
     const std::string unit = k == MmaKind::kI8 ? "OP/s" : "FLOP/s";
     peaks.add_row({std::string(format_label(k)), std::string(mma_kind_name(k)),
-                   std::to_string(hw.tensor.rate(k)), format_si(pd, unit), format_si(p, unit),
-                   format_si(pb, unit), fmt::format("{:.0f}", p / bw)});
+                   std::to_string(hw.tensor.rate(k)), format_si(pd, unit), to_string(full),
+                   format_si(p, unit), format_si(pb, unit), fmt::format("{:.0f}", p / bw)});
     peak_json[format_label(k)] = p;
     peak_datasheet_json[format_label(k)] = pd;
     peak_boost_json[format_label(k)] = pb;
@@ -82,9 +84,10 @@ int run_info(const cli::po::variables_map& vm) {
   cli::text_out(vm) << fmt::format("{}  ({}, {} SMs, {})\n\n", hw.name, arch_name(hw.arch), hw.sm.count,
                                    hw_name);
   cli::text_out(vm) << fmt::format(
-      "Dense tensor peaks at the datasheet clock {}, the sustained clock {} (what workloads run at) and "
-      "boost {}; ridge point at the sustained clock\n",
-      to_string(hw.clock.sm_datasheet), to_string(hw.clock.sm_sustained), to_string(hw.clock.sm));
+      "Dense tensor peaks at the datasheet clock {}, at the highest clock a full tensor load holds within "
+      "the {} power limit (tensor math, SM clocking and idle power only: real kernels also move data) and at "
+      "boost {}; ridge point at the full-load clock\n",
+      to_string(hw.clock.sm_datasheet), to_string(hw.power.limit), to_string(hw.clock.sm));
   cli::text_out(vm) << peaks.render() << "\n";
   cli::text_out(vm) << fmt::format("Memory   {} {}, {} peak over {} channels; {:.1f} GB/s per channel\n",
                                    hw.dram.kind, to_string(hw.dram.capacity), to_string(hw.dram.bandwidth),

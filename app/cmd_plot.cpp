@@ -255,7 +255,7 @@ int run_plot(const cli::po::variables_map& vm) {
   }
   if (kind == "roofline") {
     const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), {});
-    const Frequency f = hw.clock.sm_sustained;
+    const Frequency f = hw.clock.sm_datasheet;
     json::array roofs;
     for (const auto& [label, k] :
          {std::pair{"BF16", MmaKind::kF16}, std::pair{"FP8", MmaKind::kF8F6F4},
@@ -267,7 +267,7 @@ int run_plot(const cli::po::variables_map& vm) {
     job["x_label"] = "arithmetic intensity (FLOP per HBM byte)";
     job["y_label"] = "achieved TFLOP/s";
     job["title"] =
-        fmt::format("roofline on {} (sustained clock): {}", hw.name, fs::path(input).filename().string());
+        fmt::format("roofline on {} (datasheet clock): {}", hw.name, fs::path(input).filename().string());
     if (doc && command_of(*doc) == "run") {
       // A `bwsim run --json` report: the decode step's kernels (and the first prefill chunk's).
       const auto step = [&](const json::value* s, const std::string& label) {

@@ -31,6 +31,9 @@ boost::json::object decode_json(const DecodeResult& d) {
                         {"tokens_per_pass", d.tokens_per_pass},
                         {"tokens_per_s_user", d.tokens_per_s_user},
                         {"tokens_per_s_gpu", d.tokens_per_s_gpu},
+                        {"avg_power_w", d.avg_power_w},
+                        {"joules_per_token", d.joules_per_token},
+                        {"tokens_per_joule", d.tokens_per_joule},
                         {"step", step_json(d.step)}};
   if (d.draft) o["draft_step"] = step_json(*d.draft);
   if (!d.alpha.empty()) {
@@ -201,13 +204,17 @@ int run_run(const cli::po::variables_map& vm) {
   out << fmt::format("\nlatency and throughput\n");
   out << fmt::format("  TTFT        {:.2f} ms ({} prefill chunk(s) of up to {} tokens)\n", r.ttft_s * 1e3,
                      r.prefill_chunks.size(), s.prefill_chunk);
-  TextTable t({"decode", "ITL ms", "tokens/pass", "tokens/s/user", "tokens/s/GPU", "end-to-end s"},
+  TextTable t({"decode", "ITL ms", "tokens/pass", "tokens/s/user", "tokens/s/GPU", "end-to-end s", "W/GPU",
+               "tokens/J", "mJ/token"},
               {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
+               TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
                TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight});
   const auto row = [&](const std::string& label, const DecodeResult& d) {
     t.add_row({label, fmt::format("{:.3f}", d.itl_s * 1e3), fmt::format("{:.3f}", d.tokens_per_pass),
                fmt::format("{:.1f}", d.tokens_per_s_user), fmt::format("{:.0f}", d.tokens_per_s_gpu),
-               fmt::format("{:.2f}", r.ttft_s + static_cast<double>(s.output) * d.itl_s)});
+               fmt::format("{:.2f}", r.ttft_s + static_cast<double>(s.output) * d.itl_s),
+               fmt::format("{:.0f}", d.avg_power_w), fmt::format("{:.2f}", d.tokens_per_joule),
+               fmt::format("{:.1f}", d.joules_per_token * 1e3)});
   };
   row("standard", r.decode);
   if (r.mtp) row(fmt::format("MTP k={}", s.mtp.drafts), *r.mtp);

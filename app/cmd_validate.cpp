@@ -16,6 +16,7 @@
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
 #include "sim/table.hpp"
+#include "workloads/gemm/format.hpp"
 #include "workloads/validate/validation.hpp"
 
 namespace bwsim::app {
@@ -69,6 +70,8 @@ int run_validate(const cli::po::variables_map& vm) {
   }
   if (vm.count("hw") != 0) filter.hw = vm["hw"].as<std::string>();
   if (vm.count("source") != 0) filter.source = vm["source"].as<std::string>();
+  if (vm.count("format") != 0)
+    filter.format = parse_gemm_format(vm["format"].as<std::string>(), "--format").name;
   const int64_t jobs_flag = vm["jobs"].as<int64_t>();
   if (jobs_flag < 0) throw InputError(fmt::format("-j {}: expected 0 (all cores) or more", jobs_flag));
   const unsigned jobs = jobs_flag == 0 ? worker_threads() : static_cast<unsigned>(jobs_flag);
@@ -88,7 +91,7 @@ int run_validate(const cli::po::variables_map& vm) {
         fmt::format("--source {}: no such source in {} (sources: {})", filter.source, dir.string(), names));
   }
   const std::vector<const ValidationPoint*> points = select_points(set, filter);
-  if (points.empty()) throw InputError("no validation point matches --only / --hw / --source");
+  if (points.empty()) throw InputError("no validation point matches --only / --hw / --source / --format");
   if (!sets.empty()) {
     std::set<std::string> gpus;
     for (const ValidationPoint* p : points) {
@@ -207,6 +210,8 @@ cli::Command validate_command() {
             "hw", cli::po::value<std::string>(), "only the points of this configured GPU (b200, h100, ...)")(
             "source", cli::po::value<std::string>(),
             "only the points of this source (a file name in the set)")(
+            "format", cli::po::value<std::string>(),
+            "only the GEMM points in this format (bf16, fp8, nvfp4, ...)")(
             "jobs,j", cli::po::value<int64_t>()->default_value(0), "points run at once (0: one per core)")(
             "dir", cli::po::value<std::string>(),
             "the validation set: a directory of .toml files or one file (default: the project's "

@@ -49,6 +49,7 @@ void Executor::start(const Kernel& k) {
   clusters_.assign(k.clusters, Cluster{});
   next_cluster_ = 0;
   finished_clusters_ = 0;
+  sm_used_.assign(gpu_.hw.sm.count, false);
   marks_.clear();
   flags_.reset(k.flags);
   Simulation& sim = gpu_.sim;
@@ -85,6 +86,7 @@ KernelResult Executor::finish() {
       static_cast<double>((r.end - r.start).ps()) * static_cast<double>(gpu_.sm_clock.frequency().hz) * 1e-12;
   r.events = sim.events().executed() - events_before_;
   r.ctas = k.clusters * k.cluster_size;
+  r.sms_used = static_cast<uint32_t>(std::count(sm_used_.begin(), sm_used_.end(), true));
   r.marks = std::move(marks_);
   if (GpuTrace* t = gpu_.trace()) t->kernel(k.name, r.start, r.end, r.ctas);
   r.stats = sim.stats().roi_delta();
@@ -185,6 +187,7 @@ void Executor::place_cluster(uint32_t index, uint32_t first_sm, ClusterProgram& 
     c.cluster = index;
     c.rank = i;
     c.sm = first_sm + i;
+    sm_used_[c.sm] = true;
     c.prog = std::move(prog.ctas[i]);
     c.barriers.resize(c.prog.barrier_counts.size());
     for (size_t b = 0; b < c.barriers.size(); ++b)

@@ -142,6 +142,7 @@ class Executor : public Component {
   Tick start_{0};
   BusyTime busy_before_;
   uint64_t events_before_ = 0;
+  std::vector<bool> sm_used_;  // SMs that have run a CTA of the kernel
   std::deque<CtaState> ctas_;
   std::vector<uint32_t> free_slots_;
   std::vector<Cluster> clusters_;

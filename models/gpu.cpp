@@ -7,7 +7,7 @@ namespace bwsim {
 Gpu::Gpu(Simulation& s, HwSpec spec, ClockMode mode)
     : sim(s),
       hw(std::move(spec)),
-      sm_clock("sm", mode == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained),
+      sm_clock("sm", mode == ClockMode::kBoost ? hw.clock.sm : hw.clock.run),
       l2_clock("l2", hw.clock.l2),
       amap(hw.l2.block.bytes, hw.l2.block_width.bytes, hw.l2.sector.bytes),
       mem_path_(make_memory_path(s, hw, l2_clock, amap)),

@@ -19,9 +19,9 @@
 
 namespace bwsim {
 
-/// Which SM clock a run uses: microbenchmarks run light and boost (clock.sm); sustained dense
-/// work runs at clock.sm_sustained, the clock held at the power limit under continuous tensor load.
-enum class ClockMode { kBoost, kSustained };
+/// Which SM clock a run uses: microbenchmarks run light and boost (clock.sm); workloads run at
+/// the clock the power governor chose for the kernel (clock.run, models/power.hpp).
+enum class ClockMode { kBoost, kGoverned };
 
 /// Busy time of each kind of resource over a kernel, summed over its instances.
 struct BusyTime {
@@ -40,6 +40,7 @@ struct KernelResult {
   double sm_cycles = 0;  // duration in SM cycles
   uint64_t events = 0;
   uint32_t ctas = 0;
+  uint32_t sms_used = 0;                         // SMs that ran a CTA (the others are clock-gated)
   std::vector<std::pair<uint32_t, Tick>> marks;  // kMark ops in execution order
   StatsRegistry::Snapshot stats;                 // counters accumulated during the kernel
   BusyTime busy;
@@ -50,7 +51,7 @@ class Executor;
 
 class Gpu {
  public:
-  Gpu(Simulation& s, HwSpec spec, ClockMode mode = ClockMode::kSustained);
+  Gpu(Simulation& s, HwSpec spec, ClockMode mode = ClockMode::kGoverned);
   ~Gpu();
   Gpu(const Gpu&) = delete;
   Gpu& operator=(const Gpu&) = delete;

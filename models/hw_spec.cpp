@@ -14,11 +14,19 @@ void ClockSpec::read(ConfigReader& r) {
   r.req("sm", sm, "SM clock at max boost; light-load runs such as microbenchmarks use it");
   r.req("sm_datasheet", sm_datasheet,
         "SM clock the datasheet's dense tensor peaks imply (peak / rate / SMs)");
-  r.req("sm_sustained", sm_sustained,
-        "SM clock held under sustained dense tensor load at the power limit; workloads run at it");
+  r.req("sm_min", sm_min, "lowest DVFS point of the SM clock (the power governor's floor)");
+  r.opt("sm_step", sm_step, Frequency{15'000'000},
+        "DVFS granularity: supported clocks are sm_min + n x this");
+  r.opt("lock", lock, Frequency{},
+        "lock the SM clock at most here, as nvidia-smi -lgc does (the power limit still applies); "
+        "0 Hz: not locked");
   r.opt("l2", l2, sm, "clock of the L2 slices and the NoC");
-  r.check(sm_sustained <= sm, "sm_sustained", "must not exceed clock.sm");
   r.check(sm_datasheet <= sm, "sm_datasheet", "must not exceed clock.sm");
+  r.check(sm_min.hz > 0 && sm_min <= sm, "sm_min", "must be positive and not exceed clock.sm");
+  r.check(sm_step.hz > 0, "sm_step", "must be positive");
+  r.check(lock.hz == 0 || lock >= sm_min, "lock",
+          fmt::format("must be at least clock.sm_min ({}) or 0 Hz (not locked)", to_string(sm_min)));
+  run = lock.hz > 0 ? std::min(lock, sm) : sm;
 }
 
 void SmSpec::read(ConfigReader& r) {
@@ -105,6 +113,14 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
   if (r.has("nvlink")) {
     ConfigReader c = r.section("nvlink", "NVLink, for multi-GPU runs");
     hw.nvlink.read(c);
+  }
+  {
+    ConfigReader c =
+        r.section("power", "board power: limit, idle power, DVFS voltages, energy per operation");
+    std::array<bool, PowerSpec::kKinds> kinds{};
+    for (const auto& [name, kind] : kMmaKindNames)
+      kinds[static_cast<size_t>(kind)] = hw.tensor.rate(kind) > 0;
+    hw.power.read(c, kinds, has_tmem(hw.arch), hw.nvlink.present, hw.sm.dies > 1);
   }
   r.finish();
   // Every key belongs to the unit that reads it (models/unit.hpp): a key read outside a unit's

@@ -18,6 +18,7 @@
 #include "models/launch.hpp"
 #include "models/memory_system.hpp"
 #include "models/nvlink.hpp"
+#include "models/power.hpp"
 #include "models/scalar_pipes.hpp"
 #include "models/simulation_spec.hpp"
 #include "models/smem_port.hpp"
@@ -30,10 +31,15 @@
 namespace bwsim {
 
 struct ClockSpec {
-  Frequency sm;            // max boost: light-load runs (microbenchmarks)
+  Frequency sm;            // max boost: light-load runs (microbenchmarks), the governor's ceiling
   Frequency sm_datasheet;  // the clock datasheet peaks are quoted at
-  Frequency sm_sustained;  // held under sustained dense tensor load at the power limit (workloads)
-  Frequency l2;            // L2 slices and the NoC
+  Frequency sm_min;        // lowest DVFS point
+  Frequency sm_step;       // DVFS granularity (supported clocks are sm_min + n x sm_step)
+  Frequency lock;          // nvidia-smi -lgc: caps the governor (0: not locked)
+  Frequency l2;            // L2 slices and the NoC (fixed: not under the governor)
+  /// Not a config key: the SM clock the kernels of a run use, which the power governor
+  /// (models/power.hpp) sets per kernel; boost until it does.
+  Frequency run;
   void read(ConfigReader& r);
 };
 
@@ -61,6 +67,7 @@ struct HwSpec {
   NocSpec noc;
   DramSpec dram;
   NvlinkSpec nvlink;
+  PowerSpec power;
   LaunchSpec launch;
   SimulationSpec simulation;
 

@@ -57,6 +57,7 @@ boost::json::object kernel_metrics_json(const KernelMetrics& m) {
                {"fma", m.util.fma}};
   j["bound"] = m.bound;
   j["bound_detail"] = m.bound_detail;
+  if (m.power.seconds > 0) j["power"] = power_json(m.power, m.flops);
   return j;
 }
 

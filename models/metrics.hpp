@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "models/power.hpp"
 #include "sim/time.hpp"
 
 namespace bwsim {
@@ -36,6 +37,8 @@ struct KernelMetrics {
   Utilization util;
   std::string bound;         // classify_bound's label
   std::string bound_detail;  // the utilizations behind it
+  Activity activity;         // what the kernels did, for the energy model
+  PowerReport power;         // energy, power and the clock the governor chose
 
   [[nodiscard]] double l2_hit_rate() const {
     return l2_read > 0 ? static_cast<double>(l2_hit) / static_cast<double>(l2_read) : 0.0;

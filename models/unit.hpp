@@ -32,7 +32,7 @@
 namespace bwsim {
 
 /// Every unit that may own config keys.
-inline constexpr std::array<std::string_view, 13> kUnitNames{
+inline constexpr std::array<std::string_view, 14> kUnitNames{
     "gpu",           // name, arch: what the reports call the GPU and which instructions exist
     "clocks",        // the SM and L2 clock domains
     "occupancy",     // what makes a CTA fit on an SM (CTA, warp, register, SMEM, TMEM limits)
@@ -45,6 +45,7 @@ inline constexpr std::array<std::string_view, 13> kUnitNames{
     "dram",          // device-memory channels (impl-selected)
     "nvlink",        // GPU-to-GPU links (all-reduce in model steps)
     "launch",        // kernel launch gaps and element-wise streams in model steps
+    "power",         // energy per operation, the power limit and the clock governor
     "simulation",    // not hardware: the GEMM planner's estimate and the sampling settings
 };
 

@@ -448,6 +448,10 @@ constexpr char kSizeType[] = "size", kSizeEx[] = "228 KiB";
 constexpr char kBwType[] = "bandwidth", kBwEx[] = "8 TB/s";
 constexpr char kBpcType[] = "bytes per cycle", kBpcEx[] = "128 B/clk";
 constexpr char kDurType[] = "duration", kDurEx[] = "552 ns";
+constexpr char kPowType[] = "power", kPowEx[] = "700 W";
+constexpr char kVoltType[] = "voltage", kVoltEx[] = "0.9 V";
+constexpr char kEnType[] = "energy", kEnEx[] = "0.25 pJ";
+constexpr char kEpbType[] = "energy per byte", kEpbEx[] = "3.9 pJ/bit";
 
 template <>
 struct Conv<Frequency> : QuantityConv<Frequency, &parse_frequency, kFreqType, kFreqEx> {};
@@ -459,6 +463,15 @@ template <>
 struct Conv<BytesPerCycle> : QuantityConv<BytesPerCycle, &parse_bytes_per_cycle, kBpcType, kBpcEx> {};
 template <>
 struct Conv<Duration> : QuantityConv<Duration, &parse_duration, kDurType, kDurEx> {};
+
+template <>
+struct Conv<Power> : QuantityConv<Power, &parse_power, kPowType, kPowEx> {};
+template <>
+struct Conv<Voltage> : QuantityConv<Voltage, &parse_voltage, kVoltType, kVoltEx> {};
+template <>
+struct Conv<Energy> : QuantityConv<Energy, &parse_energy, kEnType, kEnEx> {};
+template <>
+struct Conv<EnergyPerByte> : QuantityConv<EnergyPerByte, &parse_energy_per_byte, kEpbType, kEpbEx> {};
 
 template <>
 struct Conv<Cycles> {
@@ -608,6 +621,10 @@ BWSIM_CONFIG_TYPE(Bandwidth)
 BWSIM_CONFIG_TYPE(BytesPerCycle)
 BWSIM_CONFIG_TYPE(Duration)
 BWSIM_CONFIG_TYPE(Cycles)
+BWSIM_CONFIG_TYPE(Power)
+BWSIM_CONFIG_TYPE(Voltage)
+BWSIM_CONFIG_TYPE(Energy)
+BWSIM_CONFIG_TYPE(EnergyPerByte)
 BWSIM_CONFIG_TYPE(std::vector<double>)
 BWSIM_CONFIG_TYPE(std::vector<int64_t>)
 BWSIM_CONFIG_TYPE(std::vector<std::string>)

@@ -102,6 +102,13 @@ constexpr std::array kFlopRateUnits{UnitDef{"GFLOP/s", 1e9},  UnitDef{"TFLOP/s",
                                     UnitDef{"PFLOP/s", 1e15}, UnitDef{"GFLOPS", 1e9},
                                     UnitDef{"TFLOPS", 1e12},  UnitDef{"PFLOPS", 1e15}};
 constexpr std::array kTokenRateUnits{UnitDef{"tokens/s", 1}, UnitDef{"ktokens/s", 1e3}};
+constexpr std::array kPowerUnits{UnitDef{"mW", 1e-3}, UnitDef{"W", 1}, UnitDef{"kW", 1e3}};
+constexpr std::array kVoltageUnits{UnitDef{"mV", 1e-3}, UnitDef{"V", 1}};
+constexpr std::array kEnergyUnits{UnitDef{"fJ", 1e-15}, UnitDef{"pJ", 1e-12}, UnitDef{"nJ", 1e-9},
+                                  UnitDef{"uJ", 1e-6},  UnitDef{"mJ", 1e-3},  UnitDef{"J", 1}};
+constexpr std::array kEnergyPerByteUnits{UnitDef{"fJ/bit", 8e-15}, UnitDef{"pJ/bit", 8e-12},
+                                         UnitDef{"fJ/B", 1e-15}, UnitDef{"pJ/B", 1e-12},
+                                         UnitDef{"nJ/B", 1e-9}};
 constexpr std::array kCycleUnits{UnitDef{"cycles", 1}, UnitDef{"cycle", 1}, UnitDef{"clk", 1}};
 
 // "KB" is written for both 1000 and 1024 bytes; refuse to guess.
@@ -177,6 +184,13 @@ Cycles parse_cycles(std::string_view text) {
   double v = scaled(text, "a cycle count", kCycleUnits);
   if (v != std::floor(v)) throw UnitError{fmt::format("cycle count \"{}\" is not whole", text)};
   return Cycles{static_cast<int64_t>(v)};
+}
+
+Power parse_power(std::string_view text) { return {scaled(text, "a power", kPowerUnits)}; }
+Voltage parse_voltage(std::string_view text) { return {scaled(text, "a voltage", kVoltageUnits)}; }
+Energy parse_energy(std::string_view text) { return {scaled(text, "an energy", kEnergyUnits)}; }
+EnergyPerByte parse_energy_per_byte(std::string_view text) {
+  return {scaled(text, "an energy per byte", kEnergyPerByteUnits)};
 }
 
 Measured parse_measured(std::string_view text) {
@@ -266,5 +280,16 @@ std::string to_string(Duration d) {
 }
 
 std::string to_string(Cycles c) { return fmt::format("{} cycles", c.count()); }
+
+std::string to_string(Power p) { return fmt::format("{} W", format_number(p.watts)); }
+std::string to_string(Voltage v) { return fmt::format("{} V", format_number(v.volts)); }
+std::string to_string(Energy e) {
+  // Shortest exact text over the prefixes that keep the number at or above 1.
+  return with_prefix(e.joules, kEnergyUnits);
+}
+std::string to_string(EnergyPerByte e) {
+  static constexpr std::array kPrint{UnitDef{"fJ/B", 1e-15}, UnitDef{"pJ/B", 1e-12}, UnitDef{"nJ/B", 1e-9}};
+  return with_prefix(e.joules, kPrint);
+}
 
 }  // namespace bwsim

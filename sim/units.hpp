@@ -1,5 +1,5 @@
 // Physical quantities read from configs. Each type has exactly one canonical unit in memory
-// (Hz, bytes, bytes/s, ps) and prints back in a unit a person would write.
+// (Hz, bytes, bytes/s, ps, W, V, J) and prints back in a unit a person would write.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,30 @@ struct Duration {
   friend constexpr auto operator<=>(Duration, Duration) = default;
 };
 
+/// Watts (board power, power limits).
+struct Power {
+  double watts = 0;
+  friend constexpr auto operator<=>(Power, Power) = default;
+};
+
+/// Volts (DVFS operating points).
+struct Voltage {
+  double volts = 0;
+  friend constexpr auto operator<=>(Voltage, Voltage) = default;
+};
+
+/// Joules of one operation ("0.5 pJ" per FLOP, per exp2, per SM cycle).
+struct Energy {
+  double joules = 0;
+  friend constexpr auto operator<=>(Energy, Energy) = default;
+};
+
+/// Joules per byte moved; written per byte or per bit as sources publish it ("3.9 pJ/bit").
+struct EnergyPerByte {
+  double joules = 0;
+  friend constexpr auto operator<=>(EnergyPerByte, EnergyPerByte) = default;
+};
+
 /// Parsers: each accepts "<number> <unit>" and throws UnitError with a message that says what
 /// was expected. Callers (the config reader) add the file, line and key.
 struct UnitError {
@@ -52,6 +76,10 @@ Bandwidth parse_bandwidth(std::string_view text);
 BytesPerCycle parse_bytes_per_cycle(std::string_view text);
 Duration parse_duration(std::string_view text);
 Cycles parse_cycles(std::string_view text);
+Power parse_power(std::string_view text);
+Voltage parse_voltage(std::string_view text);
+Energy parse_energy(std::string_view text);
+EnergyPerByte parse_energy_per_byte(std::string_view text);
 
 /// A measured value as a benchmark publishes it: a time, a FLOP rate, a bandwidth or a token
 /// rate, in its canonical unit (seconds, FLOP/s, bytes/s, tokens/s).
@@ -74,6 +102,10 @@ std::string to_string(Bandwidth b);
 std::string to_string(BytesPerCycle b);
 std::string to_string(Duration d);
 std::string to_string(Cycles c);
+std::string to_string(Power p);
+std::string to_string(Voltage v);
+std::string to_string(Energy e);
+std::string to_string(EnergyPerByte e);
 
 /// Shortest decimal text that reads back as the same double ("1.965", "7.7", "1e-05").
 std::string format_number(double v);

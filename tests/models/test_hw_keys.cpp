@@ -3,8 +3,8 @@
 // An architect's sweep over a key that no part of the model reads measures nothing and says so
 // nowhere. Two guards: each key read names the unit that consumes it (ConfigReader::owned_by,
 // checked again here), and each numeric key set in a shipped config, changed on its own, moves
-// some probe's time or bytes: a microbenchmark, a small GEMM or attention kernel, a capacity or
-// an all-reduce. A key that moves none of them is an error.
+// some probe's time, bytes or energy: a microbenchmark, a small GEMM or attention kernel, a
+// capacity, an all-reduce, the energy model. A key that moves none of them is an error.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -66,6 +66,8 @@ class Probes {
     if (stop()) return got_;
     capacity_probe();
     if (stop()) return got_;
+    energy_probe();
+    if (stop()) return got_;
     if (hw_.nvlink.present) push(ring_all_reduce_seconds(hw_.nvlink, 64e6, 8));
     if (stop()) return got_;
     micros();
@@ -96,6 +98,32 @@ class Probes {
     const Capacity c = capacity(m, QuantPlan::bf16(), hw_, o);
     push(c.usable);
     push(static_cast<double>(c.max_sequences));
+  }
+
+  // The energy model on a fixed activity, at boost and at the lowest clock, for every kind; and
+  // a GEMM under a quarter of the power budget above idle, where the governor searches the DVFS
+  // points.
+  void energy_probe() {
+    Activity a;
+    a.mma_macs = a.fma = a.exp2 = a.smem_bytes = a.tmem_bytes = a.l2_bytes = a.die_link_bytes = a.dram_bytes =
+        a.nvlink_bytes = 1e9;
+    for (const auto& [name, kind] : kMmaKindNames) {
+      if (hw_.tensor.rate(kind) == 0) continue;
+      push(kernel_energy(hw_, kind, a, 1e-3, hw_.clock.sm).total());
+    }
+    push(kernel_energy(hw_, MmaKind::kF16, a, 1e-3, hw_.clock.sm_min).total());
+    HwSpec tight = hw_;
+    tight.power.limit.watts = hw_.power.idle.watts + (hw_.power.limit.watts - hw_.power.idle.watts) / 4;
+    GemmTimingOptions o;
+    o.max_finalists = 1;
+    try {
+      const GemmTiming g = simulate_gemm(GemmProblem{2048, 2048, 2048, parse_gemm_format("bf16")}, tight, o);
+      push(static_cast<double>(g.power.clock.hz));
+      push(static_cast<double>(g.time.ps()));
+      push(g.power.joules());
+    } catch (const InputError&) {
+      push(-1);
+    }
   }
 
   void micro(const std::string& name, const MicroOptions& o) {
@@ -174,6 +202,7 @@ class Probes {
       push(static_cast<double>(g.time.ps()));
       for (uint64_t b : {g.hbm_read, g.hbm_write, g.l2_read, g.l2_write, g.l2_hit, g.smem})
         push(static_cast<double>(b));
+      push(g.power.joules());
     } catch (const InputError&) {
       push(-1);
     }
@@ -194,6 +223,7 @@ class Probes {
       for (uint64_t b : {t.hbm_read, t.hbm_write, t.l2_read}) push(static_cast<double>(b));
       push(t.exp2);
       push(t.fma);
+      push(t.power.joules());
     } catch (const InputError&) {
       push(-1);
     }
@@ -223,8 +253,9 @@ class Probes {
     StepOptions o;
     o.gemm_finalists = 1;
     StepCache cache;
-    push(static_cast<double>(
-        simulate_step(m, QuantPlan::bf16(), hw_, StepShape{1, 1, 512, false}, o, cache).time.ps()));
+    const StepTiming t = simulate_step(m, QuantPlan::bf16(), hw_, StepShape{1, 1, 512, false}, o, cache);
+    push(static_cast<double>(t.time.ps()));
+    push(t.power.joules());
   }
 
   const HwSpec& hw_;
@@ -234,7 +265,8 @@ class Probes {
 
 bool numeric(const ParamRecord& p) {
   return p.type == "integer" || p.type == "number" || p.type == "cycles" || p.type == "frequency" ||
-         p.type == "size" || p.type == "bandwidth" || p.type == "bytes per cycle" || p.type == "duration";
+         p.type == "size" || p.type == "bandwidth" || p.type == "bytes per cycle" || p.type == "duration" ||
+         p.type == "power" || p.type == "voltage" || p.type == "energy" || p.type == "energy per byte";
 }
 
 // `p`'s value times `f`, as a --set assignment; nullopt when the result is not a new value.
@@ -256,6 +288,13 @@ std::optional<std::string> scaled(const ParamRecord& p, double f) {
 // Keys changed together with a key because the reader ties them (a CTA's SMEM within the SM's).
 std::vector<std::string> companions(const std::string& key) {
   if (key == "smem.capacity") return {"smem.max_per_cta"};
+  return {};
+}
+
+// Keys a change must bring along that the config does not set: a second die needs the energy of
+// the link between them.
+std::vector<std::string> required_with(const std::string& key) {
+  if (key == "sm.dies") return {"power.energy.die_link=\"1.3 pJ/bit\""};
   return {};
 }
 
@@ -282,6 +321,7 @@ void expect_every_key_moves_something(const std::string& config) {
         if (it == records.end()) continue;
         if (auto cs = scaled(*it, f)) sets.push_back(*cs);
       }
+      for (const std::string& r : required_with(p.path)) sets.push_back(r);
       std::optional<HwSpec> hw;
       try {
         hw = HwSpec::load(config, sets);
@@ -330,18 +370,21 @@ TEST(HwKeys, SmemLatencyShowsInTheMmaLatencyMicro) {
   EXPECT_NEAR(slow, base + 30, 0.01);
 }
 
+// At the 1.4 GHz clock it was written at (the planner's choice depends on the clock).
 TEST(HwKeys, TmaMulticastOffRemovesClustersAndReadsMoreThroughL2) {
   const GemmProblem p{2048, 2048, 2048, parse_gemm_format("nvfp4")};
-  const GemmTiming on = simulate_gemm(p, HwSpec::load("b200", {}));
-  const GemmTiming off = simulate_gemm(p, HwSpec::load("b200", {"tma.multicast=false"}));
+  const std::string lock = "clock.lock=\"1.4 GHz\"";
+  const GemmTiming on = simulate_gemm(p, HwSpec::load("b200", {lock}));
+  const GemmTiming off = simulate_gemm(p, HwSpec::load("b200", {"tma.multicast=false", lock}));
   EXPECT_GT(on.plan.tile.cluster_n, 1u);
   EXPECT_EQ(off.plan.tile.cluster_n, 1u);
   EXPECT_GT(off.l2_read, on.l2_read);
   GemmTimingOptions forced;
   forced.tile = parse_tile(on.plan.tile.name());
-  EXPECT_CONTAINS(
-      input_error_of([&] { simulate_gemm(p, HwSpec::load("b200", {"tma.multicast=false"}), forced); }),
-      "tma.multicast is off");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    simulate_gemm(p, HwSpec::load("b200", {"tma.multicast=false", lock}), forced);
+                  }),
+                  "tma.multicast is off");
 }
 
 }  // namespace

@@ -98,8 +98,9 @@ RC_GTEST_PROP(GemmProperties, UnitsChangeNothing, ()) {
   c.hw = "b200";
   c.format = *rc::gen::elementOf(formats_of("b200"));
   const GemmTiming a = run(c);
-  const GemmTiming b = run(c, {"hbm.bandwidth=\"7700 GB/s\"", "clock.sm_sustained=\"1400 MHz\"",
-                               "l2.capacity=\"129024 KiB\"", "smem.latency=\"30 cycles\""});
+  const GemmTiming b =
+      run(c, {"hbm.bandwidth=\"7700 GB/s\"", "power.limit=\"1000000 mW\"", "clock.sm=\"1.965 GHz\"",
+              "l2.capacity=\"129024 KiB\"", "smem.latency=\"30 cycles\""});
   RC_ASSERT(a.time == b.time);
   RC_ASSERT(a.hbm_read == b.hbm_read);
   RC_ASSERT(a.l2_read == b.l2_read);
@@ -136,8 +137,7 @@ struct Raise {
 
 rc::Gen<Raise> raises(const std::string& hw) {
   const HwSpec h = HwSpec::load(hw, {});
-  const double boost = static_cast<double>(h.clock.sm.hz);
-  const double sust = static_cast<double>(h.clock.sm_sustained.hz);
+  const double limit = h.power.limit.watts;
   const uint32_t dies = h.sm.dies;
   return rc::gen::mapcat(rc::gen::inRange(0, 5), [=](int which) {
     return rc::gen::map(rc::gen::inRange(1, 9), [=](int step) {
@@ -148,8 +148,7 @@ rc::Gen<Raise> raises(const std::string& hw) {
           return Raise{"sm.count", std::to_string(std::min<uint32_t>(more, 1024))};
         }
         case 1:
-          return Raise{"clock.sm_sustained",
-                       fmt::format("\"{} MHz\"", std::floor(std::min(boost, sust * f) / 1e6))};
+          return Raise{"power.limit", fmt::format("\"{} W\"", std::round(limit * f))};
         case 2:
           return Raise{"hbm.bandwidth",
                        fmt::format("\"{} GB/s\"",

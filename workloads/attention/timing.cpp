@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <queue>
 
 #include "isa/mma.hpp"
@@ -1027,6 +1028,7 @@ struct Counters {
   double tensor = 0, tensor_math = 0, smem = 0, dram = 0;  // busy seconds
   double seconds = 0;
   double iterations = 0;  // CTA x KV-block iterations run
+  Activity act;           // for the energy model
 };
 
 Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
@@ -1042,6 +1044,8 @@ Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
     if (n == "gpu.ops.exp2") c.exp2 = v;
     if (n == "gpu.ops.fma") c.fma = v;
   }
+  c.act = Activity::from_stats({}, k.stats, info);
+  c.act.active_sms = k.sms_used;
   c.tensor = k.busy.tensor.seconds();
   c.tensor_math = k.busy.tensor_math.seconds();
   c.smem = k.busy.smem.seconds();
@@ -1066,6 +1070,7 @@ Counters axpy(const Counters& a, double f, const Counters& b) {
   c.dram = a.dram + f * b.dram;
   c.seconds = a.seconds + f * b.seconds;
   c.iterations = a.iterations + f * b.iterations;
+  c.act = Activity::axpy(a.act, f, b.act);
   return c;
 }
 Counters minus(const Counters& a, const Counters& b) { return axpy(a, -1, b); }
@@ -1193,13 +1198,15 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
         AttentionKernelTime{fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"),
                             Tick{std::llround(main_s * 1e12)}, true};
   }
-  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
+  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.run;
+  r.activity = main.act;
   for (const auto* k : {&whole_run.rope, &whole_run.attention, &whole_run.reduce}) {
     if (*k) r.kernels.push_back(**k);
   }
   for (const AttentionKernelTime& k : r.kernels) r.time += k.time;
   r.sm_cycles = r.time.seconds() * static_cast<double>(f.hz);
   r.flops = 2 * p.macs();
+  r.activity.mma_macs = p.macs();  // the useful MACs (GQA row padding and masked keys are zeros)
   r.peak_tflops = hw.peak_flops(MmaKind::kF16, f) * 1e-12;
   r.derive_throughput();
   const auto bytes = [](double b) { return static_cast<uint64_t>(std::llround(b)); };
@@ -1256,8 +1263,10 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   return out;
 }
 
-AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
-                                   const AttentionTimingOptions& o) {
+namespace {
+
+// The layer at the SM clock in hw.clock.run.
+AttentionTiming simulate_at(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   AttentionPlan plan = plan_attention(p, hw, o);
   if (!plan.decode || o.splits != 0) return simulate_plan(p, hw, o, plan);
   // Decode picks its split count by simulating each candidate (see decode_split_candidates).
@@ -1316,6 +1325,39 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   }
   if (runs.size() > 1) r.candidates = std::move(candidates);
   return r;
+}
+
+}  // namespace
+
+AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
+                                   const AttentionTimingOptions& o) {
+  // Attention's tensor work is BF16 (narrower KV is dequantized to BF16 on chip).
+  constexpr MmaKind kKind = MmaKind::kF16;
+  if (o.clock == ClockMode::kBoost) {
+    AttentionTiming t = simulate_at(p, at_clock(hw, hw.clock.sm), o);
+    t.power = power_at(hw, kKind, {t.time, t.activity}, hw.clock.sm, ClockLimit::kUngoverned);
+    return t;
+  }
+  // Planned at the governor's ceiling, then run with the plan fixed at the clocks it tries.
+  const Frequency cap = clock_cap(hw);
+  AttentionTiming t = simulate_at(p, at_clock(hw, cap), o);
+  AttentionTimingOptions fixed = o;
+  fixed.splits = t.plan.splits;
+  fixed.sms = t.plan.sms;
+  std::map<uint64_t, AttentionTiming> runs;
+  const PowerReport pr = govern(hw, kKind, {t.time, t.activity}, [&](Frequency f) {
+    AttentionTiming r = simulate_at(p, at_clock(hw, f), fixed);
+    const GovernedRun out{r.time, r.activity};
+    runs.insert_or_assign(f.hz, std::move(r));
+    return out;
+  });
+  if (pr.clock != cap) {
+    std::vector<std::pair<std::string, double>> candidates = std::move(t.candidates);
+    t = std::move(runs.at(pr.clock.hz));
+    t.candidates = std::move(candidates);
+  }
+  t.power = pr;
+  return t;
 }
 
 }  // namespace bwsim

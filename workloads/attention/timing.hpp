@@ -40,7 +40,7 @@ namespace bwsim {
 enum class RopeMode { kSeparate, kFused };
 
 struct AttentionTimingOptions {
-  ClockMode clock = ClockMode::kSustained;
+  ClockMode clock = ClockMode::kGoverned;
   RopeMode rope = RopeMode::kSeparate;  // with a RoPE: its own kernel, or fused into the attention kernel
   /// Fraction of exp2 computed by a polynomial on the FMA pipe instead of MUFU; unset: balance
   /// the two pipes (tcgen05 kernels, as FA4), 0 elsewhere.

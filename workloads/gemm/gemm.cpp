@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "isa/mma.hpp"
 #include "sim/parallel.hpp"
@@ -105,7 +107,7 @@ class PlanRun {
 // best few are then simulated.
 double analytic_estimate(const GemmPlan& pl, const HwSpec& hw) {
   const GemmProblem& p = pl.problem;
-  const double f = static_cast<double>(hw.clock.sm_sustained.hz);
+  const double f = static_cast<double>(hw.clock.run.hz);
   const double rate = static_cast<double>(hw.tensor.rate(pl.math.kind));
   const double tile_k = static_cast<double>(p.k) / pl.tile.split_k;
   const double tiles_per_item = pl.tile.cluster_n;
@@ -197,7 +199,10 @@ void check_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions&
   }
 }
 
-GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
+namespace {
+
+// The GEMM at the SM clock in hw.clock.run: plan, simulate, account.
+GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
   GemmTiming g;
   std::optional<Run> chosen;  // the chosen plan's whole run, when the finalists' stage made one
   if (o.tile) {
@@ -222,16 +227,18 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
     // Finalists: the three best by the analytic ranking, and the best of each family it may
     // misjudge (swapped or not, multicast clusters or not, stream-K or not, grid capped or not,
     // split-K or not: a split's reduction launch can lose to one kernel the ranking put behind).
+    // The K stage is a family too: a short K loop pipelines better in narrow stages, which the
+    // ranking can put behind (h100 FP8 320 x 256 x 512: 128x64x128 at 1.97 us was the finalist,
+    // 128x64x64 took 1.89 us, as it did for 384 rows).
     std::vector<GemmPlan> fin;
     const auto family = [](const GemmPlan& c) {
-      return (c.tile.split_k > 1 ? 16 : 0) + (c.tile.grid > 0 ? 8 : 0) + (c.tile.stream_k ? 4 : 0) +
-             (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0);
+      return std::pair{(c.tile.split_k > 1 ? 16 : 0) + (c.tile.grid > 0 ? 8 : 0) + (c.tile.stream_k ? 4 : 0) +
+                           (c.tile.swap_ab ? 2 : 0) + (c.tile.cluster_n > 1 ? 1 : 0),
+                       c.tile.k_stage};
     };
-    std::array<bool, 32> seen{};
+    std::set<std::pair<int, uint32_t>> seen;
     for (size_t i = 0; i < cands.size(); ++i) {
-      const int f = family(cands[i]);
-      if (i < 3 || !seen[f]) fin.push_back(cands[i]);
-      seen[f] = true;
+      if (seen.insert(family(cands[i])).second || i < 3) fin.push_back(cands[i]);
     }
     if (o.max_finalists > 0 && fin.size() > o.max_finalists) fin.resize(o.max_finalists);
     if (o.max_finalists == 0) {
@@ -346,7 +353,11 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
   g.time = r.time;
   g.trace = r.trace;
   if (!o.tile && g.candidates.empty()) g.candidates.emplace_back(g.plan.tile.name(), r.time.seconds() * 1e6);
-  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.sm_sustained;
+  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.run;
+  g.activity = Activity::from_stats(r.before, r.after, r.info);
+  for (const KernelResult& k : r.kernels)
+    g.activity.active_sms = std::max<double>(g.activity.active_sms, k.sms_used);
+  g.activity.mma_macs = p.flops() / 2;  // the problem's MACs (the counter includes the zero padding)
   g.sm_cycles = g.time.seconds() * static_cast<double>(f.hz);
   g.flops = p.flops();
   g.peak_tflops = hw.peak_flops(g.plan.math.kind, f) * 1e-12;
@@ -360,6 +371,71 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
   g.arithmetic_intensity = g.flops / static_cast<double>(std::max<uint64_t>(1, g.hbm_read + g.hbm_write));
   classify(g, hw);
   return g;
+}
+
+}  // namespace
+
+GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
+  if (o.clock == ClockMode::kBoost) {
+    GemmTiming g = simulate_at(p, at_clock(hw, hw.clock.sm), o);
+    g.power = power_at(hw, g.plan.math.kind, {g.time, g.activity}, hw.clock.sm, ClockLimit::kUngoverned);
+    return g;
+  }
+  // Planned at the governor's ceiling; the winner is then run at the clocks the governor tries
+  // (the plan fixed: a lower clock changes how long it takes, not what it is).
+  const Frequency cap = clock_cap(hw);
+  const auto governed = [&](GemmTiming at_cap) {
+    GemmTimingOptions fixed = o;
+    fixed.tile = at_cap.plan.tile;
+    std::map<uint64_t, GemmTiming> runs;
+    const PowerReport pr =
+        govern(hw, at_cap.plan.math.kind, {at_cap.time, at_cap.activity}, [&](Frequency f) {
+          GemmTiming r = simulate_at(p, at_clock(hw, f), fixed);
+          const GovernedRun out{r.time, r.activity};
+          runs.insert_or_assign(f.hz, std::move(r));
+          return out;
+        });
+    GemmTiming g = pr.clock != cap ? std::move(runs.at(pr.clock.hz)) : std::move(at_cap);
+    g.power = pr;
+    return g;
+  };
+  GemmTiming planned = simulate_at(p, at_clock(hw, cap), o);
+  std::vector<std::pair<std::string, double>> candidates = planned.candidates;
+  const double cap_seconds = planned.time.seconds();
+  GemmTiming best = governed(std::move(planned));
+  // Where the power limit binds, the fastest plan at the ceiling need not be the fastest within
+  // the limit: a plan that pads M to a CTA pair's 256 rows spends twice the tensor energy of a
+  // 128-row one for the same time at boost (128 x 57344 x 8192 NVFP4 on 160 SMs: the padded plan
+  // won at boost, 44.3 us, and fell to 51.4 us at 1.35 GHz; the 128-row stream-K plan holds
+  // boost at 44.5). The next finalists by the ceiling's estimate are governed too, and the
+  // fastest governed plan wins, compared as a step runs it.
+  if (!o.tile && (best.power.limit == ClockLimit::kPower || best.power.limit == ClockLimit::kPowerFloor)) {
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto& [name, us] : candidates) {
+      if (name != best.plan.tile.name()) order.emplace_back(us, name);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (order.size() > 2) order.resize(2);
+    const auto cost = [&](const GemmTiming& g) { return step_seconds(g.time.seconds(), g.plan, hw); };
+    // The tensor MACs a plan executes, padding included: most of a compute-bound kernel's energy.
+    const auto macs = [&](const GemmPlan& pl) {
+      return static_cast<double>(pl.tiles_m) * pl.tile.tile_m * static_cast<double>(pl.tiles_n) *
+             pl.tile.tile_n * static_cast<double>(p.k);
+    };
+    for (const auto& [us, name] : order) {
+      GemmTimingOptions forced = o;
+      forced.tile = parse_tile(name);
+      // One that executes no fewer MACs and is no faster at the ceiling cannot hold a higher clock
+      // for long enough to win (the byte energies differ by little): not run.
+      const GemmPlan other_plan = make_plan(p, hw, *forced.tile);
+      if (macs(other_plan) >= macs(best.plan) && us * 1e-6 >= cap_seconds) continue;
+      GemmTiming other = governed(simulate_at(p, at_clock(hw, cap), forced));
+      if (cost(other) < cost(best)) best = std::move(other);
+    }
+  }
+  best.candidates = std::move(candidates);  // the planner's, estimated at the ceiling
+  return best;
 }
 
 }  // namespace bwsim

@@ -15,7 +15,7 @@ namespace bwsim {
 
 struct GemmTimingOptions {
   std::optional<TileConfig> tile;  // force a configuration (--tile)
-  ClockMode clock = ClockMode::kSustained;
+  ClockMode clock = ClockMode::kGoverned;
   /// Simulate at most this many of the planner's finalists (0: all of them: the analytic top
   /// three and the best of each swap / multicast family). Whole-model replays use 1 or 2.
   size_t max_finalists = 0;

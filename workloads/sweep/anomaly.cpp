@@ -50,12 +50,13 @@ std::optional<int> resource_direction(std::string_view key) {
   if (k.find("latency") != std::string_view::npos || k == "launch.gap" || k == "hbm.turnaround" ||
       k == "tma.issue" || k == "tensor.issue")
     return -1;
-  static constexpr std::array<std::string_view, 19> kMore{"sm.count",
+  static constexpr std::array<std::string_view, 20> kMore{"sm.count",
                                                           "sm.max_ctas",
                                                           "sm.max_warps",
                                                           "sm.registers",
                                                           "clock.sm",
-                                                          "clock.sm_sustained",
+                                                          "power.limit",
+                                                          "clock.lock",
                                                           "clock.l2",
                                                           "smem.bandwidth",
                                                           "smem.capacity",

@@ -74,7 +74,7 @@ GemmPoint prepare_gemm(const SweepSpec& s, const Applied& a) {
   } catch (const InputError& e) {
     throw InputError(fmt::format("gemm.out: {}", e.what()));
   }
-  g.timing.clock = g.job.clock == "boost" ? ClockMode::kBoost : ClockMode::kSustained;
+  g.timing.clock = g.job.clock == "boost" ? ClockMode::kBoost : ClockMode::kGoverned;
   if (!g.job.tile.empty()) g.timing.tile = parse_tile(g.job.tile);
   if (g.job.functional != "off" && !g.job.functional.starts_with("sample:")) {
     throw InputError(
@@ -124,7 +124,12 @@ std::vector<std::string> gemm_metrics(const GemmPoint& g) {
           num(t.arithmetic_intensity),
           err_rel,
           err_sqnr,
-          err_max};
+          err_max,
+          num(t.power.clock.ghz()),
+          std::string(clock_limit_name(t.power.limit)),
+          num(t.power.joules()),
+          num(t.power.watts()),
+          num(t.flops / t.power.joules() * 1e-12)};
 }
 
 std::vector<std::string> run_metrics(const Scenario& s) {
@@ -150,6 +155,10 @@ std::vector<std::string> run_metrics(const Scenario& s) {
   m.push_back(mtp ? num(r.mtp->tokens_per_s_gpu) : "");
   m.push_back(mtp ? num(r.mtp->tokens_per_s_user / r.decode.tokens_per_s_user) : "");
   m.push_back(opt(r.e2e_s));
+  m.push_back(opt(r.decode.avg_power_w));
+  m.push_back(opt(r.decode.tokens_per_joule));
+  m.push_back(opt(r.decode.joules_per_token * 1e3));
+  m.push_back(mtp ? num(r.mtp->tokens_per_joule) : "");
   return m;
 }
 
@@ -170,7 +179,12 @@ const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
                                              "intensity.flop_per_hbm_byte",
                                              "error.rel_frobenius",
                                              "error.sqnr_db",
-                                             "error.max_abs"};
+                                             "error.max_abs",
+                                             "power.clock_ghz",
+                                             "power.limited_by",
+                                             "power.energy_j",
+                                             "power.avg_power_w",
+                                             "power.tflops_per_w"};
   static const std::vector<std::string> run{"memory.fits",
                                             "memory.tp",
                                             "memory.bytes.weights_per_gpu",
@@ -187,7 +201,11 @@ const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
                                             "mtp.tokens_per_s_user",
                                             "mtp.tokens_per_s_gpu",
                                             "mtp.speedup",
-                                            "e2e_s"};
+                                            "e2e_s",
+                                            "decode.avg_power_w",
+                                            "decode.tokens_per_joule",
+                                            "decode.mj_per_token",
+                                            "mtp.tokens_per_joule"};
   return kind == SweepKind::kGemm ? gemm : run;
 }
 

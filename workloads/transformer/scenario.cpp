@@ -257,14 +257,17 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     return c;
   }();
   const auto run_decode = [&](int64_t q_len, bool logits_all) {
-    std::vector<std::pair<int64_t, double>> samples;
+    std::vector<std::pair<int64_t, double>> samples, energies;
     for (int64_t ctx : contexts) {
       const StepShape sh{res.concurrency, q_len, std::max(ctx + q_len - 1, q_len), logits_all};
-      samples.emplace_back(ctx, simulate_step(s.model, s.quant, s.hw, sh, so, cache).time.seconds());
+      const StepTiming st = simulate_step(s.model, s.quant, s.hw, sh, so, cache);
+      samples.emplace_back(ctx, st.time.seconds());
+      energies.emplace_back(ctx, st.power.joules());
     }
     const int64_t mid = contexts[contexts.size() / 2];
     DecodeResult d;
     d.pass_s = mean_step(samples);
+    d.pass_j = mean_step(energies);
     d.step = simulate_step(s.model, s.quant, s.hw,
                            StepShape{res.concurrency, q_len, std::max(mid + q_len - 1, q_len), logits_all},
                            so, cache);
@@ -274,6 +277,9 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     d.itl_s = d.pass_s / d.tokens_per_pass;
     d.tokens_per_s_user = 1 / d.itl_s;
     d.tokens_per_s_gpu = static_cast<double>(res.concurrency) / d.itl_s / s.tp;
+    d.avg_power_w = d.pass_j / d.pass_s;
+    d.joules_per_token = d.pass_j * s.tp / (static_cast<double>(res.concurrency) * d.tokens_per_pass);
+    d.tokens_per_joule = 1 / d.joules_per_token;
   };
   res.decode = run_decode(1, false);
   finish(res.decode);
@@ -290,6 +296,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
     const StepShape dsh{res.concurrency, s.mtp.modules ? 1 : k, mid, !s.mtp.modules};
     m.draft = simulate_step(draft, s.quant, s.hw, dsh, so, cache);
     m.pass_s += m.draft->time.seconds() * (s.mtp.modules ? k : 1);
+    m.pass_j += m.draft->power.joules() * (s.mtp.modules ? k : 1);
     m.alpha = s.mtp.alpha;
     m.tokens_per_pass = expected_tokens_per_pass(s.mtp.alpha);
     if (s.mtp.toy) {  // acceptance per position and tokens per pass as the verify rule produced them

@@ -74,6 +74,10 @@ struct DecodeResult {
   double tokens_per_pass = 1;  // emitted per sequence per step
   double tokens_per_s_user = 0;
   double tokens_per_s_gpu = 0;
+  double pass_j = 0;            // energy of one GPU over a mean pass (drafts included)
+  double avg_power_w = 0;       // one GPU's average power while decoding
+  double joules_per_token = 0;  // the TP group's energy per emitted token
+  double tokens_per_joule = 0;
   StepTiming step;                          // at the mean context (the verify step with MTP)
   std::optional<StepTiming> draft;          // one draft module / head step (MTP)
   std::vector<double> alpha;                // MTP: per-position acceptance used

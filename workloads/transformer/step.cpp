@@ -12,6 +12,13 @@
 namespace bwsim {
 namespace {
 
+// A kernel's power report with its launch gaps added: the GPU idles through them.
+PowerReport with_gaps(PowerReport p, Tick gaps, const HwSpec& hw) {
+  p.energy.static_j += hw.power.idle.watts * gaps.seconds();
+  p.seconds += gaps.seconds();
+  return p;
+}
+
 class Builder {
  public:
   Builder(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s, const StepOptions& o,
@@ -41,6 +48,7 @@ class Builder {
       k.l2_bytes_each = static_cast<double>(g.l2_read + g.l2_write);
       k.bound = g.bound;
       k.trace = g.trace;
+      k.power_each = with_gaps(g.power, k.gap_each, hw_);
       return k;
     });
   }
@@ -59,6 +67,13 @@ class Builder {
       k.hbm_read_each = read;
       k.l2_bytes_each = bytes;
       k.bound = "HBM";
+      // Its bytes through L2 and DRAM at boost (a stream's power is far below any limit).
+      Activity a;
+      a.dram_bytes = bytes;
+      a.l2_bytes = bytes;
+      const Tick run = k.each - k.gap_each;
+      k.power_each = with_gaps(power_at(hw_, MmaKind::kF16, {run, a}, hw_.clock.sm, ClockLimit::kBoost),
+                               k.gap_each, hw_);
       return k;
     });
   }
@@ -77,6 +92,14 @@ class Builder {
           k.gap_each = hw_.launch.gap.tick;
           k.each = seconds_to_tick(ring_all_reduce_seconds(hw_.nvlink, bytes, n)) + k.gap_each;
           k.bound = "NVLink";
+          // Each GPU sends 2 (n - 1) / n of the data, reading and writing it once in DRAM.
+          Activity a;
+          a.nvlink_bytes = 2 * (n - 1) / n * bytes;
+          a.dram_bytes = 2 * a.nvlink_bytes;
+          a.l2_bytes = a.dram_bytes;
+          const Tick run = k.each - k.gap_each;
+          k.power_each = with_gaps(power_at(hw_, MmaKind::kF16, {run, a}, hw_.clock.sm, ClockLimit::kBoost),
+                                   k.gap_each, hw_);
           return k;
         });
   }
@@ -115,6 +138,7 @@ class Builder {
       k.bound = t.bound;
       k.trace = t.trace;
       k.trace_note = t.trace_note;
+      k.power_each = with_gaps(t.power, k.gap_each, hw_);
       return k;
     });
   }
@@ -126,11 +150,19 @@ class Builder {
     StepTiming t;
     t.shape = s_;
     t.kernels = std::move(out_);
+    t.power.clock = hw_.clock.sm;
     for (const StepKernel& k : t.kernels) {
       t.time += k.total();
       t.flops += k.flops_each * static_cast<double>(k.launches);
       t.hbm_bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
+      t.power.energy.add(k.power_each.energy, static_cast<double>(k.launches));
+      if (k.power_each.clock < t.power.clock ||
+          (k.power_each.clock == t.power.clock && k.power_each.limit > t.power.limit)) {
+        t.power.clock = k.power_each.clock;
+        t.power.limit = k.power_each.limit;
+      }
     }
+    t.power.seconds = t.time.seconds();
     return t;
   }
 

@@ -37,7 +37,7 @@ struct StepOptions {
   /// experts / tp whole experts).
   int ep = 1;
   double expert_imbalance = 1.0;  // busiest expert's tokens / the mean (>= 1)
-  ClockMode clock = ClockMode::kSustained;
+  ClockMode clock = ClockMode::kGoverned;
   /// GEMM plans simulated per shape: 0, the planner's finalists as `bwsim gemm` takes them (the
   /// analytic best three and the best of each family); N, only the analytic best N (faster, and a
   /// sweep may then turn the wrong way where the ranking changes).
@@ -58,6 +58,7 @@ struct StepKernel {
   double hbm_read_each = 0;
   double l2_bytes_each = 0;  // read + write
   Tick gap_each{0};          // launch gaps inside `each` (one per CUDA kernel)
+  PowerReport power_each;    // one launch: its energy (the idle power of its gaps included) and clock
   std::string bound;
   std::shared_ptr<const GpuTrace> trace;  // the simulated kernels (with StepOptions::trace)
   std::string trace_note;
@@ -76,6 +77,8 @@ struct StepTiming {
   Tick time{0};
   double flops = 0;
   double hbm_bytes = 0;
+  /// Energy over the step's time; clock: the lowest any kernel ran at (limit: why it did).
+  PowerReport power;
 };
 
 /// Simulated kernels reused across steps (a decode run changes only the attention context).

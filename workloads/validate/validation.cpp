@@ -165,6 +165,15 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
     r.req_enum("kind", p.group, kGroups, "what ran");
     r.req("hw", p.hw, "the configured GPU it ran on (configs/hw)");
     const HwSpec& hw = hws.get(p.hw, r);
+    r.opt("hw_set", p.hw_set, std::vector<std::string>{},
+          "config overrides for the GPU as it ran, where not stock (a power limit, a clock lock)");
+    if (!p.hw_set.empty()) {
+      try {
+        (void)HwSpec::load(p.hw, p.hw_set);
+      } catch (const InputError& e) {
+        r.fail("hw_set", e.what());
+      }
+    }
     r.opt("gpu", p.gpu, gpu, "the GPU as the source names it");
     r.opt("library", p.library, library, "what ran, with its version");
     r.opt("conditions", p.conditions, conditions, "clock, power limit, data, timing method");
@@ -197,9 +206,17 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
   root.finish();
 }
 
+// The point's own overrides (the GPU as it ran), then the command line's.
+std::vector<std::string> with_point_sets(const ValidationPoint& p,
+                                         const std::vector<std::string>& overrides) {
+  std::vector<std::string> all = p.hw_set;
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  return all;
+}
+
 double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                        std::string& detail) {
-  const HwSpec hw = HwSpec::load(p.hw, overrides);
+  const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const GemmTiming t = simulate_gemm(p.gemm, hw);
   detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
   const double secs = t.time.seconds();
@@ -208,7 +225,7 @@ double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>&
 
 double attention_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                             std::string& detail) {
-  const HwSpec hw = HwSpec::load(p.hw, overrides);
+  const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const AttentionTiming t = simulate_attention(p.attention, hw);
   detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
   return t.time.seconds();
@@ -216,7 +233,7 @@ double attention_prediction(const ValidationPoint& p, const std::vector<std::str
 
 double memory_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                          std::string& detail) {
-  const HwSpec hw = HwSpec::load(p.hw, overrides);
+  const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   MicroOptions o;
   o.copy = p.pattern == StreamPattern::kCopy;
   o.buffer_bytes = p.bytes;
@@ -271,6 +288,7 @@ std::vector<const ValidationPoint*> select_points(const ValidationSet& set, cons
     if (f.only && p.group != *f.only) continue;
     if (!f.hw.empty() && p.hw != f.hw) continue;
     if (!f.source.empty() && set.sources[p.source].name != f.source) continue;
+    if (!f.format.empty() && (p.group != ValidationGroup::kGemm || p.gemm.format.name != f.format)) continue;
     out.push_back(&p);
   }
   return out;

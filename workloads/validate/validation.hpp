@@ -42,10 +42,11 @@ struct ValidationPoint {
   std::string where;  // "validation/x.toml:12"
   size_t source = 0;  // index into ValidationSet::sources
   ValidationGroup group = ValidationGroup::kGemm;
-  std::string hw;       // configured GPU (configs/hw name)
-  std::string gpu;      // the GPU as the source names it
-  std::string library;  // what ran, with its version where known
-  std::string what;     // a short label for reports ("fp8 4096x4096x4096")
+  std::string hw;                   // configured GPU (configs/hw name)
+  std::vector<std::string> hw_set;  // the GPU as it ran, where not stock ("power.limit=\"400 W\"")
+  std::string gpu;                  // the GPU as the source names it
+  std::string library;              // what ran, with its version where known
+  std::string what;                 // a short label for reports ("fp8 4096x4096x4096")
   GemmProblem gemm;
   AttentionProblem attention;
   StreamPattern pattern = StreamPattern::kCopy;
@@ -70,6 +71,7 @@ struct ValidationFilter {
   std::optional<ValidationGroup> only;
   std::string hw;      // empty: all
   std::string source;  // empty: all
+  std::string format;  // GEMM points in this format only (bf16, fp8, nvfp4, ...); empty: all points
 };
 /// The points the filter keeps, in set order (skipped ones included).
 std::vector<const ValidationPoint*> select_points(const ValidationSet& set, const ValidationFilter& f);
