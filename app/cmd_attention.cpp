@@ -163,7 +163,8 @@ void print_problem(std::ostream& out, const AttentionProblem& p, const Attention
 void print_timing(std::ostream& out, const AttentionTiming& t, const AttentionProblem& p, const HwSpec& hw,
                   const std::string& clock) {
   const AttentionPlan& pl = t.plan;
-  out << fmt::format("\ntiming: {} ({} SM clock)\n", hw.name, clock);
+  out << fmt::format("\ntiming: {} ({} SM clock)\n", hw.name, clock == "boost" ? "boost" : "power-governed");
+  out << fmt::format("  clock       {}\n", t.power.clock_text(hw));
   out << fmt::format("  kernel      {}\n", pl.kernel);
   out << fmt::format(
       "  grid        {} CTAs, {} per SM, {} KV blocks of {} keys in all; {} KV stages{}{}\n", pl.ctas,
@@ -189,6 +190,7 @@ void print_timing(std::ostream& out, const AttentionTiming& t, const AttentionPr
       t.hbm_tb_s, t.pct_of_hbm, to_string(hw.dram.bandwidth),
       format_si(static_cast<double>(t.l2_read), "B", 3), 100 * t.l2_hit_rate());
   out << fmt::format("  bound       {}: {}\n", t.bound, t.bound_detail);
+  out << fmt::format("  energy      {}\n", energy_text(t.power, t.flops));
   if (!t.candidates.empty()) {
     std::string c;
     for (const auto& [name, us] : t.candidates)
