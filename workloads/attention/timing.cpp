@@ -1024,11 +1024,11 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
 namespace {
 
 struct Counters {
-  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0, exp2 = 0, fma = 0;
+  double hbm_read = 0, hbm_write = 0, l2_read = 0, l2_write = 0, l2_hit = 0;
   double tensor = 0, tensor_math = 0, smem = 0, dram = 0;  // busy seconds
   double seconds = 0;
   double iterations = 0;  // CTA x KV-block iterations run
-  Activity act;           // for the energy model
+  Activity act;           // every operation count (exp2, FMA, MACs, bytes), for utilizations and energy
 };
 
 Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
@@ -1041,8 +1041,6 @@ Counters counters(const KernelResult& k, const std::vector<StatInfo>& info) {
     if (n == "gpu.bytes.l2.read") c.l2_read = v;
     if (n == "gpu.bytes.l2.hit") c.l2_hit = v;
     if (n == "gpu.bytes.l2.write") c.l2_write = v;
-    if (n == "gpu.ops.exp2") c.exp2 = v;
-    if (n == "gpu.ops.fma") c.fma = v;
   }
   c.act = Activity::from_stats({}, k.stats, info);
   c.act.active_sms = k.sms_used;
@@ -1062,8 +1060,6 @@ Counters axpy(const Counters& a, double f, const Counters& b) {
   c.l2_read = a.l2_read + f * b.l2_read;
   c.l2_hit = a.l2_hit + f * b.l2_hit;
   c.l2_write = a.l2_write + f * b.l2_write;
-  c.exp2 = a.exp2 + f * b.exp2;
-  c.fma = a.fma + f * b.fma;
   c.tensor = a.tensor + f * b.tensor;
   c.tensor_math = a.tensor_math + f * b.tensor_math;
   c.smem = a.smem + f * b.smem;
@@ -1215,8 +1211,8 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
   r.l2_read = bytes(main.l2_read);
   r.l2_write = bytes(main.l2_write);
   r.l2_hit = bytes(main.l2_hit);
-  r.exp2 = main.exp2;
-  r.fma = main.fma;
+  r.exp2 = main.act.exp2;
+  r.fma = main.act.fma;
   const double secs = r.time.seconds();
   r.hbm_tb_s = (main.hbm_read + main.hbm_write) / secs * 1e-12;
   r.pct_of_hbm =
@@ -1230,8 +1226,8 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
   r.util.hbm = steady.dram / (span * hw.dram.channels());
   r.util.l2 = (steady.l2_read + steady.l2_write) / span /
               (hw.l2.slice_bandwidth.value * hw.l2.slices * static_cast<double>(hw.clock.l2.hz));
-  r.util.mufu = steady.exp2 / (cyc * hw.pipes.mufu_exp2_per_clk);
-  r.util.fma = steady.fma / (cyc * hw.pipes.fma_fp32_per_clk);
+  r.util.mufu = steady.act.exp2 / (cyc * hw.pipes.mufu_exp2_per_clk);
+  r.util.fma = steady.act.fma / (cyc * hw.pipes.fma_fp32_per_clk);
   r.bound = classify_bound(r.util, 0);
   r.bound_detail = utilization_text(r.util) + (r.sampled ? " (steady state of the sampled wave)" : "");
   return r;
