@@ -324,6 +324,10 @@ int run_attention(const cli::po::variables_map& vm) {
   if (trace) {
     TraceDoc td;
     tm->trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
+    if (const auto& ks = tm->trace->kernels(); !ks.empty()) {
+      trace_power(td, td.process("GPU", 0), tm->power, ks.front().start);
+      trace_idle_power(td, td.process("GPU", 0), hw.power.idle, ks.back().end);
+    }
     td.metadata("problem", json_quote(fmt::format(
                                "attention batch {} seq {} queries {} heads {} / {} head_dim {}{} KV {}: {}",
                                p.batch, p.seq, p.q_len, p.heads, p.kv_heads, p.head_dim,

@@ -62,8 +62,8 @@ int run_micro_cmd(const cli::po::variables_map& vm) {
   const MicroResult r = run_micro(name, hw, o);
 
   std::ostream& out = cli::text_out(vm);
-  out << fmt::format("{} on {} at {} (boost): {}\n\n", r.name, hw.name, to_string(hw.clock.sm),
-                     r.description);
+  out << fmt::format("{} on {} at {} (boost, power limit not applied): {}\n\n", r.name, hw.name,
+                     to_string(hw.clock.sm), r.description);
   std::vector<std::string> header;
   for (const auto& [k, v] : r.rows.front().values) header.push_back(k);
   TextTable t(header, std::vector<TextTable::Align>(header.size(), TextTable::Align::kRight));
@@ -79,6 +79,7 @@ int run_micro_cmd(const cli::po::variables_map& vm) {
     rows.emplace_back(std::move(jrow));
   }
   out << t.render();
+  out << "energy_uj, avg_w: the timed kernel's energy (static power included) and average power\n";
   boost::json::object doc{{"command", "micro"}, {"name", r.name}, {"hw", hw.name}, {"rows", std::move(rows)}};
   cli::write_json_option(vm, doc);
   return 0;

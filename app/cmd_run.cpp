@@ -89,7 +89,7 @@ void write_run_trace(const TraceRequest& req, const Scenario& s, const ScenarioR
     }
   }
   for (size_t i = 0; i < steps.size(); ++i)
-    emit_step_trace(doc, *steps[i].step, steps[i].offset, steps[i].label, detailed[i]);
+    emit_step_trace(doc, *steps[i].step, steps[i].offset, steps[i].label, detailed[i], s.hw.power.idle);
   doc.metadata("scenario", json_quote(fmt::format("{} ({})", s.name, s.source)));
   doc.metadata("layout",
                json_quote("the prompt's prefill chunks, then one decode step at the mean context "

@@ -14,7 +14,7 @@ void add_trace_options(cli::po::options_description& desc) {
   desc.add_options()(
       "trace", cli::po::value<std::string>(),
       "write a Chrome trace-event JSON timeline to FILE (open it in ui.perfetto.dev): kernels, "
-      "CTAs per SM, TMA/MMA/epilogue phases, HBM and L2 bandwidth")(
+      "CTAs per SM, TMA/MMA/epilogue phases, HBM and L2 bandwidth, power and SM clock")(
       "trace-sms", cli::po::value<std::string>()->default_value("all"),
       "SMs that get per-SM detail in the trace: all, or a list such as 0-7,64")(
       "trace-max-events", cli::po::value<uint64_t>()->default_value(800000),

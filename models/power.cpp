@@ -321,6 +321,15 @@ Frequency full_load_clock(const HwSpec& hw, MmaKind kind) {
   return best;
 }
 
+void trace_power(TraceDoc& doc, uint32_t pid, const PowerReport& p, Tick at) {
+  doc.counter(pid, "Power (W)", at, p.watts());
+  doc.counter(pid, "SM clock (MHz)", at, static_cast<double>(p.clock.hz) * 1e-6);
+}
+
+void trace_idle_power(TraceDoc& doc, uint32_t pid, Power idle, Tick at) {
+  doc.counter(pid, "Power (W)", at, idle.watts);
+}
+
 std::string energy_text(const PowerReport& p, double flops) {
   const double j = p.joules();
   if (j <= 0) return "-";

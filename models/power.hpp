@@ -29,6 +29,7 @@
 #include "sim/config.hpp"
 #include "sim/stats.hpp"
 #include "sim/time.hpp"
+#include "sim/trace.hpp"
 #include "sim/units.hpp"
 
 namespace bwsim {
@@ -147,6 +148,12 @@ void check_clock_flag(const std::string& v);
 /// within power.limit, counting the tensor math, clocking and static power only (real kernels
 /// also move data, so they hold this clock at best): what `bwsim info` shows per kind.
 Frequency full_load_clock(const HwSpec& hw, MmaKind kind);
+
+/// Trace counter tracks on process `pid`: "Power (W)" at `p`'s average power and "SM clock
+/// (MHz)" at its clock, from `at` on (counters are step functions).
+void trace_power(TraceDoc& doc, uint32_t pid, const PowerReport& p, Tick at);
+/// "Power (W)" back to `idle` from `at` on, after the last kernel.
+void trace_idle_power(TraceDoc& doc, uint32_t pid, Power idle, Tick at);
 
 /// "1.23 mJ, 688 W average (static 10%, tensor 61%, DRAM 12%); 1.45 TFLOP/s per W" (the
 /// efficiency when flops > 0).

@@ -8,6 +8,7 @@
 
 #include "isa/mma.hpp"
 #include "models/gpu.hpp"
+#include "models/power.hpp"
 #include "sim/errors.hpp"
 #include "sim/rng.hpp"
 
@@ -89,6 +90,18 @@ void check_mma(const HwSpec& hw, const MicroOptions& o) {
   }
 }
 
+// The timed kernel's energy and average power, at boost with the power limit not applied (as a
+// microbenchmark runs), from what it counted: energy_uj, avg_w.
+void add_power(MicroRow& row, const Gpu& gpu, Simulation& sim, const KernelResult& r,
+               MmaKind kind = MmaKind::kF16) {
+  Activity a = Activity::from_stats({}, r.stats, sim.stats().info());
+  a.active_sms = r.sms_used;
+  const PowerReport p =
+      power_at(gpu.hw, kind, GovernedRun{r.duration(), a}, gpu.hw.clock.sm, ClockLimit::kUngoverned);
+  row.values.emplace_back("energy_uj", p.joules() * 1e6);
+  row.values.emplace_back("avg_w", p.watts());
+}
+
 double cycles(const Gpu& g, Tick t) {
   return static_cast<double>(t.ps()) * static_cast<double>(g.sm_clock.frequency().hz) * 1e-12;
 }
@@ -112,9 +125,9 @@ MicroResult mma_latency(const HwSpec& hw, const MicroOptions& o) {
   for (const auto& [id, when] : r.marks) t[id] = when;
   for (uint32_t i = 0; i < reps; ++i) lat.push_back(cycles(gpu, t[2 * i + 1] - t[2 * i]));
   std::sort(lat.begin(), lat.end());
-  return {"mma-latency",
-          "one MMA, issue -> commit -> mbarrier (median over repetitions)",
-          {MicroRow{{{"cycles", lat[lat.size() / 2]}, {"m", o.m}, {"n", o.n}}}}};
+  MicroRow row{{{"cycles", lat[lat.size() / 2]}, {"m", o.m}, {"n", o.n}}};
+  add_power(row, gpu, sim, r, o.kind);
+  return {"mma-latency", "one MMA, issue -> commit -> mbarrier (median over repetitions)", {row}};
 }
 
 MicroResult mma_throughput(const HwSpec& hw, const MicroOptions& o) {
@@ -128,9 +141,11 @@ MicroResult mma_throughput(const HwSpec& hw, const MicroOptions& o) {
   const double total = cycles(gpu, r.marks.at(1).second - r.marks.at(0).second);
   const double per = total / o.count;
   const double flop = 2.0 * o.m * o.n * mma_k(o.kind);
+  MicroRow row{{{"cycles_per_mma", per}, {"flop_per_clk", flop / per}, {"m", o.m}, {"n", o.n}}};
+  add_power(row, gpu, sim, r, o.kind);
   return {"mma-throughput",
           "back-to-back MMAs into one accumulator: cycles each, FLOP per clock (per SM, or per pair)",
-          {MicroRow{{{"cycles_per_mma", per}, {"flop_per_clk", flop / per}, {"m", o.m}, {"n", o.n}}}}};
+          {row}};
 }
 
 MicroResult smem_bandwidth(const HwSpec& hw, const MicroOptions& o) {
@@ -149,10 +164,10 @@ MicroResult smem_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   const KernelResult r = gpu.run(one_cta("smem-bandwidth", roles, {}, hw.sm.count));
   const double secs = r.duration().seconds();
   const double bytes = static_cast<double>(chunk) * o.count * hw.sm.count;
-  return {"smem-bandwidth",
-          "ld.shared streams on every SM",
-          {MicroRow{{{"bytes_per_clk_per_sm", bytes / hw.sm.count / cycles(gpu, r.duration())},
-                     {"tb_per_s", bytes / secs * 1e-12}}}}};
+  MicroRow row{{{"bytes_per_clk_per_sm", bytes / hw.sm.count / cycles(gpu, r.duration())},
+                {"tb_per_s", bytes / secs * 1e-12}}};
+  add_power(row, gpu, sim, r);
+  return {"smem-bandwidth", "ld.shared streams on every SM", {row}};
 }
 
 // Every SM streams its share of a buffer with `slots` boxes in flight; copy mode stores each
@@ -208,11 +223,12 @@ MicroResult tma_bandwidth(const HwSpec& hw, const MicroOptions& o) {
     for (uint32_t rep = 0; rep < std::max<uint32_t>(o.repeat, 1); ++rep)
       r = stream(gpu, src, dst, rows, box / kRowBytes, slots, o.copy, "tma-stream");
     const double moved = static_cast<double>(rows / (box / kRowBytes) * box) * (o.copy ? 2.0 : 1.0);
-    res.rows.push_back(
-        MicroRow{{{"inflight_bytes_per_sm", static_cast<double>(slots * box)},
+    MicroRow row{{{"inflight_bytes_per_sm", static_cast<double>(slots * box)},
                   {"tb_per_s", moved / r.duration().seconds() * 1e-12},
                   {"hbm_read_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.read")) * 1e-9},
-                  {"hbm_write_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.write")) * 1e-9}}});
+                  {"hbm_write_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.write")) * 1e-9}}};
+    add_power(row, gpu, sim, r);
+    res.rows.push_back(std::move(row));
   }
   return res;
 }
@@ -229,16 +245,20 @@ MicroResult l2_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   const uint64_t miss_before = sim.stats().value("gpu.bytes.l2.miss");
   const KernelResult r = stream(gpu, src, src, rows, box / kRowBytes, slots, false, "l2-read");
   const double moved = static_cast<double>(rows / (box / kRowBytes) * box);
-  return {"l2-bandwidth",
-          "all SMs re-read a buffer that fits in L2",
-          {MicroRow{
-              {{"tb_per_s", moved / r.duration().seconds() * 1e-12},
-               {"miss_bytes", static_cast<double>(sim.stats().value("gpu.bytes.l2.miss") - miss_before)}}}}};
+  MicroRow row{{{"tb_per_s", moved / r.duration().seconds() * 1e-12},
+                {"miss_bytes", static_cast<double>(sim.stats().value("gpu.bytes.l2.miss") - miss_before)}}};
+  add_power(row, gpu, sim, r);
+  return {"l2-bandwidth", "all SMs re-read a buffer that fits in L2", {row}};
 }
 
 // A pointer chase from SM 0: `count` dependent 32-byte loads to blocks homed near (on SM 0's
 // die) or far; `warm` first touches the same addresses so the chase hits in L2.
-double chase(const HwSpec& hw, uint32_t count, bool far, bool warm, uint64_t buffer) {
+struct Chase {
+  double cycles = 0;  // per load
+  MicroRow power;     // the whole kernel's energy_uj, avg_w
+};
+
+Chase chase(const HwSpec& hw, uint32_t count, bool far, bool warm, uint64_t buffer) {
   Simulation sim;
   Gpu gpu(sim, hw, ClockMode::kBoost);
   const uint64_t rows = buffer / kRowBytes;
@@ -264,7 +284,9 @@ double chase(const HwSpec& hw, uint32_t count, bool far, bool warm, uint64_t buf
   for (const Region& r : picks) ops.push_back(Op::load(r));
   ops.push_back(Op::mark(1));
   const KernelResult r = gpu.run(one_cta("chase", {Role{"ldg", ops}}, {}));
-  return cycles(gpu, r.marks.at(1).second - r.marks.at(0).second) / count;
+  Chase c{cycles(gpu, r.marks.at(1).second - r.marks.at(0).second) / count, {}};
+  add_power(c.power, gpu, sim, r);
+  return c;
 }
 
 MicroResult latency_micro(const HwSpec& hw, const MicroOptions& o, bool l2) {
@@ -272,13 +294,15 @@ MicroResult latency_micro(const HwSpec& hw, const MicroOptions& o, bool l2) {
   const uint64_t buffer =
       o.buffer_bytes != 0 ? o.buffer_bytes : (l2 ? hw.l2.capacity.bytes / 8 : 16 * hw.l2.capacity.bytes);
   MicroRow row;
-  const double near = chase(hw, count, false, l2, buffer);
-  row.values.emplace_back("near_cycles", near);
+  const Chase near = chase(hw, count, false, l2, buffer);
+  row.values.emplace_back("near_cycles", near.cycles);
   if (hw.l2.partitions > 1) {
-    const double far = chase(hw, count, true, l2, buffer);
+    const double far = chase(hw, count, true, l2, buffer).cycles;
     row.values.emplace_back("far_cycles", far);
-    row.values.emplace_back("cross_die_penalty_cycles", far - near);
+    row.values.emplace_back("cross_die_penalty_cycles", far - near.cycles);
   }
+  // The near chase's energy: an SM waiting on memory draws close to idle.
+  for (const auto& v : near.power.values) row.values.push_back(v);
   return {l2 ? "l2-latency" : "hbm-latency",
           l2 ? "dependent loads that hit in L2, data homed on the SM's die and on the other"
              : "dependent loads that miss L2, data homed on the SM's die and on the other",
@@ -313,13 +337,14 @@ MicroResult cta_occupancy(const HwSpec& hw, const MicroOptions& o) {
   k.resources.registers_per_thread = 64;
   const KernelResult r = gpu.run(k);
   const double waves = std::round(cycles(gpu, r.duration()) / kBusy);
+  MicroRow row{
+      {{"ctas_per_sm", std::ceil(per_sm / waves)}, {"waves", waves}, {"cycles", cycles(gpu, r.duration())}}};
+  add_power(row, gpu, sim, r);
   return {"cta-occupancy",
           fmt::format(
               "one-warp CTAs (64 registers per thread, no SMEM) resident at once per SM, in clusters of {}",
               o.cluster),
-          {MicroRow{{{"ctas_per_sm", std::ceil(per_sm / waves)},
-                     {"waves", waves},
-                     {"cycles", cycles(gpu, r.duration())}}}}};
+          {row}};
 }
 
 std::vector<std::pair<std::string, std::string>> micro_list() {

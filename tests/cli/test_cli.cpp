@@ -637,7 +637,8 @@ TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
   for (const char* track : {"GPU/kernels", "SM 0/MMA (tensor pipe)", "SM 0/TMA 0", "SM 0/CTA slot 0",
                             "SM 0/CTA slot 0 epilogue", "SM 127/MMA (tensor pipe)"})
     EXPECT_TRUE(t.threads.count(track)) << track;
-  for (const char* c : {"GPU/HBM read (GB/s)", "GPU/HBM write (GB/s)", "GPU/L2 (GB/s)"})
+  for (const char* c : {"GPU/HBM read (GB/s)", "GPU/HBM write (GB/s)", "GPU/L2 (GB/s)", "GPU/Power (W)",
+                        "GPU/SM clock (MHz)"})
     EXPECT_TRUE(t.counters.count(c)) << c;
   ASSERT_EQ(t.on("GPU/kernels").size(), 1u);
   EXPECT_CONTAINS(t.on("GPU/kernels")[0], "gemm 1024x1024x1024 nvfp4");
@@ -678,6 +679,7 @@ TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
             (std::vector<std::string>{"rope", "attention split-KV decode", "split-KV reduce x4"}));
   EXPECT_EQ(trace::overlap(t), "");
   EXPECT_TRUE(t.threads.count("SM 0/MMA (tensor pipe)"));
+  EXPECT_TRUE(t.counters.count("GPU/Power (W)"));
   // A serving run: the prompt's prefill, then a decode step and an MTP pass, layer by layer.
   const std::string scenario =
       std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";
@@ -696,6 +698,7 @@ TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
   EXPECT_EQ(t.on("GPU/layers").size(), 32u * 3 + (steps.size() - 3));  // an MTP draft is one layer
   for (const char* track : {"GPU/kernels", "GPU/simulated kernels", "SM 7/MMA (tensor pipe)"})
     EXPECT_TRUE(t.threads.count(track)) << track;
+  for (const char* c : {"GPU/Power (W)", "GPU/SM clock (MHz)"}) EXPECT_TRUE(t.counters.count(c)) << c;
   EXPECT_FALSE(t.threads.count("SM 8/MMA (tensor pipe)"));
   EXPECT_EQ(trace::overlap(t), "");
   EXPECT_EQ(t.metadata.at("dropped_detail_spans").as_int64(), 0);

@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "isa/mma.hpp"
 #include "models/hw_spec.hpp"
 #include "models/power.hpp"
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
 #include "workloads/attention/timing.hpp"
 #include "workloads/gemm/gemm.hpp"
+#include "workloads/micro.hpp"
 
 namespace bwsim {
 namespace {
@@ -45,6 +47,23 @@ TEST(Power, AKernelsEnergyIsItsCountedOperationsPlusStaticPowerTimesTime) {
   EXPECT_NEAR(g.power.energy.tensor_j, 2e-12 * a.mma_macs, 1e-18);
   EXPECT_DOUBLE_EQ(g.power.watts(), g.power.joules() / t);
   EXPECT_EQ(g.power.limit, ClockLimit::kBoost);  // milliwatts against a 1000 W limit
+}
+
+// A microbenchmark's energy is its counted work too: back-to-back MMAs on one SM, with the SRAM
+// energies zeroed, cost 1 pJ per FLOP over the static 10 W.
+TEST(Power, AMicrobenchmarksEnergyIsItsFlopsPlusStaticPower) {
+  const HwSpec hw = HwSpec::load(std::string(BWSIM_TEST_DATA_DIR) + "/hw/simple.toml",
+                                 {"power.energy.smem=0 pJ/B", "power.energy.tmem=0 pJ/B"});
+  MicroOptions o;
+  o.m = 128;
+  o.n = 128;
+  o.count = 64;
+  const MicroRow r = run_micro("mma-throughput", hw, o).rows.at(0);
+  const double joules = r.at("energy_uj") * 1e-6;
+  const double seconds = joules / r.at("avg_w");
+  const double flops = 2.0 * 128 * 128 * mma_k(MmaKind::kF16) * o.count;
+  EXPECT_NEAR(joules - 10 * seconds, flops * 1e-12, 1e-6 * flops * 1e-12);
+  EXPECT_GT(r.at("avg_w"), 10);
 }
 
 TEST(Power, DynamicEnergyScalesWithTheSquareOfTheVoltage) {

@@ -185,9 +185,19 @@ TEST(TransformerStep, LaunchesLayTheStepOutAsATimeline) {
   const std::vector<bool> detailed = emit_step_detail(doc, t, microseconds(10), 1000000, done);
   EXPECT_EQ(std::count(detailed.begin(), detailed.end(), true),
             6);  // qkv, attention, o, gate_up, down, lm_head
-  emit_step_trace(doc, t, microseconds(10), "decode", detailed);
+  emit_step_trace(doc, t, microseconds(10), "decode", detailed, hw.power.idle);
   EXPECT_EQ(step_trace_length(t), sum);
   const std::string text = doc.text();
+  // A power and a clock counter per launch; power back to idle after the step.
+  const auto count_of = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t pos = 0; (pos = text.find(s, pos)) != std::string::npos; ++pos) ++n;
+    return n;
+  };
+  EXPECT_EQ(count_of("\"name\":\"Power (W)\""), t.launches.size() + 1);
+  EXPECT_EQ(count_of("\"name\":\"SM clock (MHz)\""), t.launches.size());
+  EXPECT_NE(text.find(fmt::format("\"name\":\"Power (W)\",\"args\":{{\"value\":{}}}", hw.power.idle.watts)),
+            std::string::npos);
   size_t layers = 0;
   for (size_t pos = 0; (pos = text.find("\"name\":\"layer ", pos)) != std::string::npos; ++pos) ++layers;
   EXPECT_EQ(layers, 32u);

@@ -388,7 +388,7 @@ Tick step_trace_length(const StepTiming& t) {
 }
 
 void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std::string& label,
-                     const std::vector<bool>& detailed) {
+                     const std::vector<bool>& detailed, Power idle) {
   const uint32_t gpu = doc.process("GPU", 0);
   const uint32_t steps = doc.thread(gpu, "steps", 0);
   const uint32_t layers = doc.thread(gpu, "layers", 1);
@@ -413,6 +413,7 @@ void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std:
     doc.span(gpu, kernels, k.name, at, at + run,
              fmt::format(R"("shape":{},"kind":{},"bound":{},"us":{:.4f})", json_quote(k.shape),
                          json_quote(k.kind), json_quote(k.bound), run.seconds() * 1e6));
+    trace_power(doc, gpu, k.power_each, start);  // over the whole launch, its gap at idle included
     at = end;
     if (i < detailed.size() && detailed[i]) continue;
     // Average bandwidth over the kernel.
@@ -424,6 +425,7 @@ void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std:
       doc.counter(gpu, c, start + run, 0);
   }
   close_layer();
+  trace_idle_power(doc, gpu, idle, at);
   doc.span(gpu, steps, label, offset, at,
            fmt::format(R"("batch":{},"q_len":{},"context":{},"ms":{:.4f})", t.shape.batch, t.shape.q_len,
                        t.shape.context, t.time.seconds() * 1e3));

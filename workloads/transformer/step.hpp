@@ -103,8 +103,9 @@ std::vector<bool> emit_step_detail(TraceDoc& doc, const StepTiming& t, Tick offs
                                    std::vector<const GpuTrace*>& done);
 /// Draws step `t` into `doc` from `offset` on: a span for the step on the GPU's "steps" track,
 /// one per decoder layer on "layers", one per launch on "kernels", and each launch's average
-/// HBM and L2 bandwidth on the counters (except launches `detailed` drew over time).
+/// HBM and L2 bandwidth on the counters (except launches `detailed` drew over time), and each
+/// launch's average power and clock (power back to `idle` after the step).
 void emit_step_trace(TraceDoc& doc, const StepTiming& t, Tick offset, const std::string& label,
-                     const std::vector<bool>& detailed);
+                     const std::vector<bool>& detailed, Power idle);
 
 }  // namespace bwsim
