@@ -462,8 +462,8 @@ std::vector<GemmPlan> candidate_plans(const GemmProblem& p, const HwSpec& hw) {
       // whole; the tail weighs most there). On compute-bound shapes its fix-ups cost more than
       // the tail it saves (simulated: 1-3% slower at M = 1024).
       const uint64_t full = hw.sm.count / plan.cluster_size;  // 0 on a GPU smaller than the cluster
-      const bool sk = tcgen05 && full > 0 && std::min(p.m, p.n) <= 256 && t.split_k == 1 && plan.work_items % full != 0 &&
-                      plan.work_items <= 8 * full && plan.k_iters() >= 4;
+      const bool sk = tcgen05 && full > 0 && std::min(p.m, p.n) <= 256 && t.split_k == 1 &&
+                      plan.work_items % full != 0 && plan.work_items <= 8 * full && plan.k_iters() >= 4;
       const uint64_t items = plan.work_items;
       // Data-parallel waves balanced over fewer clusters (GemmPlan::balanced_grid), with less
       // traffic contending in each wave: a larger GPU keeps the smaller one's balanced plan.
