@@ -167,6 +167,15 @@ Frequency clock_cap(const HwSpec& hw) {
   return hw.clock.lock.hz > 0 ? std::min(hw.clock.lock, hw.clock.sm) : hw.clock.sm;
 }
 
+std::vector<Frequency> dvfs_points(const HwSpec& hw) {
+  const Frequency cap = clock_cap(hw);
+  std::vector<Frequency> out;
+  const uint64_t step = std::max<uint64_t>(1, hw.clock.sm_step.hz);
+  for (uint64_t f = hw.clock.sm_min.hz; f < cap.hz; f += step) out.push_back(Frequency{f});
+  out.push_back(cap);
+  return out;
+}
+
 HwSpec at_clock(const HwSpec& hw, Frequency f) {
   HwSpec h = hw;
   h.clock.run = f;
@@ -210,11 +219,9 @@ PowerReport govern(const HwSpec& hw, MmaKind kind, const GovernedRun& at_cap,
   };
   if (watts(at_cap, cap) <= limit) return power_at(hw, kind, at_cap, cap, at_top);
 
-  // The DVFS points below the cap: sm_min + n x step.
-  std::vector<Frequency> grid;
-  const uint64_t step = std::max<uint64_t>(1, hw.clock.sm_step.hz);
-  for (uint64_t f = hw.clock.sm_min.hz; f < cap.hz; f += step) grid.push_back(Frequency{f});
-  if (grid.empty()) grid.push_back(cap);
+  // The DVFS points below the cap.
+  std::vector<Frequency> grid = dvfs_points(hw);
+  if (grid.size() > 1) grid.pop_back();
   const auto n = static_cast<int>(grid.size());
 
   // With the counts fixed, a run of time t at clock f draws fixed_w(f) + ops_j(f) / t. A run
@@ -305,19 +312,15 @@ void check_clock_flag(const std::string& v) {
 }
 
 Frequency full_load_clock(const HwSpec& hw, MmaKind kind) {
-  const Frequency cap = clock_cap(hw);
   const auto macs_per_s = [&](Frequency f) {
     return static_cast<double>(hw.tensor.rate(kind)) * hw.sm.count * static_cast<double>(f.hz);
   };
   Frequency best = hw.clock.sm_min;
-  for (uint64_t f = hw.clock.sm_min.hz; f <= cap.hz; f += std::max<uint64_t>(1, hw.clock.sm_step.hz)) {
+  for (const Frequency f : dvfs_points(hw)) {
     Activity a;
-    a.mma_macs = macs_per_s(Frequency{f});
-    if (kernel_energy(hw, kind, a, 1.0, Frequency{f}).total() <= hw.power.limit.watts) best = Frequency{f};
+    a.mma_macs = macs_per_s(f);
+    if (kernel_energy(hw, kind, a, 1.0, f).total() <= hw.power.limit.watts) best = f;
   }
-  Activity a;
-  a.mma_macs = macs_per_s(cap);
-  if (kernel_energy(hw, kind, a, 1.0, cap).total() <= hw.power.limit.watts) best = cap;
   return best;
 }
 

@@ -1335,24 +1335,14 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
     return t;
   }
   // Planned at the governor's ceiling, then run with the plan fixed at the clocks it tries.
-  const Frequency cap = clock_cap(hw);
-  AttentionTiming t = simulate_at(p, at_clock(hw, cap), o);
+  AttentionTiming planned = simulate_at(p, at_clock(hw, clock_cap(hw)), o);
   AttentionTimingOptions fixed = o;
-  fixed.splits = t.plan.splits;
-  fixed.sms = t.plan.sms;
-  std::map<uint64_t, AttentionTiming> runs;
-  const PowerReport pr = govern(hw, kKind, {t.time, t.activity}, [&](Frequency f) {
-    AttentionTiming r = simulate_at(p, at_clock(hw, f), fixed);
-    const GovernedRun out{r.time, r.activity};
-    runs.insert_or_assign(f.hz, std::move(r));
-    return out;
-  });
-  if (pr.clock != cap) {
-    std::vector<std::pair<std::string, double>> candidates = std::move(t.candidates);
-    t = std::move(runs.at(pr.clock.hz));
-    t.candidates = std::move(candidates);
-  }
-  t.power = pr;
+  fixed.splits = planned.plan.splits;
+  fixed.sms = planned.plan.sms;
+  std::vector<std::pair<std::string, double>> candidates = std::move(planned.candidates);
+  AttentionTiming t = run_governed(hw, kKind, std::move(planned),
+                                   [&](const HwSpec& at_f) { return simulate_at(p, at_f, fixed); });
+  t.candidates = std::move(candidates);  // the planner's, at the ceiling
   return t;
 }
 

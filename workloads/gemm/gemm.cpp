@@ -387,17 +387,9 @@ GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimin
   const auto governed = [&](GemmTiming at_cap) {
     GemmTimingOptions fixed = o;
     fixed.tile = at_cap.plan.tile;
-    std::map<uint64_t, GemmTiming> runs;
-    const PowerReport pr =
-        govern(hw, at_cap.plan.math.kind, {at_cap.time, at_cap.activity}, [&](Frequency f) {
-          GemmTiming r = simulate_at(p, at_clock(hw, f), fixed);
-          const GovernedRun out{r.time, r.activity};
-          runs.insert_or_assign(f.hz, std::move(r));
-          return out;
-        });
-    GemmTiming g = pr.clock != cap ? std::move(runs.at(pr.clock.hz)) : std::move(at_cap);
-    g.power = pr;
-    return g;
+    const MmaKind kind = at_cap.plan.math.kind;
+    return run_governed(hw, kind, std::move(at_cap),
+                        [&](const HwSpec& at_f) { return simulate_at(p, at_f, fixed); });
   };
   GemmTiming planned = simulate_at(p, at_clock(hw, cap), o);
   std::vector<std::pair<std::string, double>> candidates = planned.candidates;

@@ -19,6 +19,13 @@ PowerReport with_gaps(PowerReport p, Tick gaps, const HwSpec& hw) {
   return p;
 }
 
+// An unsimulated kernel's (a stream's, an all-reduce's) power: its bytes at boost, which it holds
+// (data movement alone draws far below any power limit), over its run, the gap at idle.
+PowerReport unsimulated_power(const HwSpec& hw, const Activity& a, const StepKernel& k) {
+  return with_gaps(power_at(hw, MmaKind::kF16, {k.each - k.gap_each, a}, hw.clock.sm, ClockLimit::kBoost),
+                   k.gap_each, hw);
+}
+
 class Builder {
  public:
   Builder(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s, const StepOptions& o,
@@ -67,13 +74,10 @@ class Builder {
       k.hbm_read_each = read;
       k.l2_bytes_each = bytes;
       k.bound = "HBM";
-      // Its bytes through L2 and DRAM at boost (a stream's power is far below any limit).
       Activity a;
       a.dram_bytes = bytes;
       a.l2_bytes = bytes;
-      const Tick run = k.each - k.gap_each;
-      k.power_each = with_gaps(power_at(hw_, MmaKind::kF16, {run, a}, hw_.clock.sm, ClockLimit::kBoost),
-                               k.gap_each, hw_);
+      k.power_each = unsimulated_power(hw_, a, k);
       return k;
     });
   }
@@ -97,9 +101,7 @@ class Builder {
           a.nvlink_bytes = 2 * (n - 1) / n * bytes;
           a.dram_bytes = 2 * a.nvlink_bytes;
           a.l2_bytes = a.dram_bytes;
-          const Tick run = k.each - k.gap_each;
-          k.power_each = with_gaps(power_at(hw_, MmaKind::kF16, {run, a}, hw_.clock.sm, ClockLimit::kBoost),
-                                   k.gap_each, hw_);
+          k.power_each = unsimulated_power(hw_, a, k);
           return k;
         });
   }
