@@ -194,11 +194,13 @@ EnergyPerByte parse_energy_per_byte(std::string_view text) {
 }
 
 Measured parse_measured(std::string_view text) {
-  static constexpr std::array<std::pair<Measured::Kind, std::span<const UnitDef>>, 4> kKinds{
+  static constexpr std::array<std::pair<Measured::Kind, std::span<const UnitDef>>, 6> kKinds{
       {{Measured::Kind::kTime, kTimeUnits},
        {Measured::Kind::kFlopRate, kFlopRateUnits},
        {Measured::Kind::kBandwidth, kBandwidthUnits},
-       {Measured::Kind::kTokenRate, kTokenRateUnits}}};
+       {Measured::Kind::kTokenRate, kTokenRateUnits},
+       {Measured::Kind::kClock, kFrequencyUnits},
+       {Measured::Kind::kPower, kPowerUnits}}};
   std::vector<UnitDef> all;
   for (const auto& [kind, units] : kKinds) all.insert(all.end(), units.begin(), units.end());
   reject_ambiguous_kilo(text);
@@ -224,6 +226,10 @@ std::string_view measured_unit(Measured::Kind kind) {
       return "GB/s";
     case Measured::Kind::kTokenRate:
       return "tokens/s";
+    case Measured::Kind::kClock:
+      return "MHz";
+    case Measured::Kind::kPower:
+      return "W";
   }
   return "";
 }
@@ -237,6 +243,10 @@ double in_report_unit(Measured::Kind kind, double value) {
     case Measured::Kind::kBandwidth:
       return value * 1e-9;
     case Measured::Kind::kTokenRate:
+      return value;
+    case Measured::Kind::kClock:
+      return value * 1e-6;
+    case Measured::Kind::kPower:
       return value;
   }
   return value;

@@ -84,14 +84,14 @@ EnergyPerByte parse_energy_per_byte(std::string_view text);
 /// A measured value as a benchmark publishes it: a time, a FLOP rate, a bandwidth or a token
 /// rate, in its canonical unit (seconds, FLOP/s, bytes/s, tokens/s).
 struct Measured {
-  enum class Kind { kTime, kFlopRate, kBandwidth, kTokenRate };
+  enum class Kind { kTime, kFlopRate, kBandwidth, kTokenRate, kClock, kPower };
   Kind kind = Kind::kTime;
   double value = 0;
 };
-/// Parses "335.4 us", "1216.9 TFLOP/s" (or "TFLOPS"), "2.90 TB/s", "7007 tokens/s"; the value
-/// must be positive.
+/// Parses "335.4 us", "1216.9 TFLOP/s" (or "TFLOPS"), "2.90 TB/s", "7007 tokens/s", a clock
+/// "1755 MHz" or a power "690 W"; the value must be positive.
 Measured parse_measured(std::string_view text);
-/// The unit a report prints a kind in: "us", "TFLOP/s", "GB/s", "tokens/s".
+/// The unit a report prints a kind in: "us", "TFLOP/s", "GB/s", "tokens/s", "MHz", "W".
 std::string_view measured_unit(Measured::Kind kind);
 /// `value` (canonical) in measured_unit(kind).
 double in_report_unit(Measured::Kind kind, double value);

@@ -88,6 +88,13 @@ TEST(Units, ParsesMeasuredValuesByKind) {
   EXPECT_EQ(b.kind, Measured::Kind::kBandwidth);
   EXPECT_DOUBLE_EQ(b.value, 2.9e12);
   EXPECT_EQ(parse_measured("7007 tokens/s").kind, Measured::Kind::kTokenRate);
+  const Measured clock = parse_measured("1755 MHz");  // a governor's clock, measured
+  EXPECT_EQ(clock.kind, Measured::Kind::kClock);
+  EXPECT_DOUBLE_EQ(clock.value, 1.755e9);
+  EXPECT_DOUBLE_EQ(in_report_unit(Measured::Kind::kClock, clock.value), 1755);
+  const Measured watts = parse_measured("0.69 kW");
+  EXPECT_EQ(watts.kind, Measured::Kind::kPower);
+  EXPECT_DOUBLE_EQ(watts.value, 690);
   EXPECT_DOUBLE_EQ(in_report_unit(Measured::Kind::kTime, 335.4e-6), 335.4);
   EXPECT_DOUBLE_EQ(in_report_unit(Measured::Kind::kBandwidth, 2.9e12), 2900);
   const auto message = [](const char* text) {

@@ -66,7 +66,7 @@ TEST_F(Validation, BadRowsNameTheFileAndLine) {
   expect(source() + std::string(p).replace(p.find("TFLOP/s"), 7, "furlongs"), "unknown unit \"furlongs\"");
   expect(source() + std::string(p).replace(p.find("\"fp8\""), 5, "\"fp5\""), "fp5");
   expect(source() + std::string(p).replace(p.find("gemm"), 4, "conv"),
-         "expected one of: gemm, attention, memory");
+         "expected one of: gemm, attention, memory, power");
   expect(source() + std::string(p).replace(p.find("| 1216.9 |"), 10, ""),
          "a row whose source cannot be named");
   expect(source() + gemm_point() + gemm_point(), "\"p\" is used twice");
@@ -108,6 +108,42 @@ TEST_F(Validation, APointRunsTheGpuAsItRanAndFormatsFilter) {
   EXPECT_EQ(select_points(stock, f).size(), 1u);
   f.format = "bf16";
   EXPECT_TRUE(select_points(stock, f).empty());
+}
+
+// A power point is a GEMM whose SM clock or power was measured: the governor's clock and the
+// kernel's average power are compared with it, and a speed is refused as its measured value.
+TEST_F(Validation, APowerPointComparesTheGovernorsClockAndPower) {
+  std::string clock = gemm_point();
+  clock.replace(clock.find("\"gemm\""), 6, "\"power\"");
+  std::string watts = clock;
+  clock.replace(clock.find("1216.9 TFLOP/s"), 14, "1500 MHz");
+  watts.replace(watts.find("id = \"p\""), 8, "id = \"w\"");
+  watts.replace(watts.find("1216.9 TFLOP/s"), 14, "700 W");
+  const ValidationSet set = load_validation_set(write("p.toml", source() + clock + watts));
+  ASSERT_EQ(set.points.size(), 2u);
+  EXPECT_EQ(set.points[0].group, ValidationGroup::kPower);
+  EXPECT_EQ(set.points[0].measured.kind, Measured::Kind::kClock);
+  EXPECT_EQ(set.points[1].measured.kind, Measured::Kind::kPower);
+  const ValidationResult c = run_validation_point(set.points[0]);
+  const ValidationResult w = run_validation_point(set.points[1]);
+  ASSERT_TRUE(c.ran && w.ran) << c.failure << w.failure;
+  // A 4096^3 FP8 GEMM on H100 is power-limited: below boost, at the limit.
+  EXPECT_LT(c.predicted, 1.98e9);
+  EXPECT_GT(c.predicted, 0.9e9);
+  EXPECT_NEAR(c.error, c.predicted / 1.5e9 - 1, 1e-12);
+  EXPECT_LE(w.predicted, 700.0 + 1e-9);
+  EXPECT_GT(w.predicted, 600.0);
+  EXPECT_NE(c.detail.find("power-limited"), std::string::npos) << c.detail;
+  EXPECT_NE(error_of(source() + std::string(clock).replace(clock.find("1500 MHz"), 8, "1 ms")).find(
+                "must be an SM clock (MHz) or a power (W)"),
+            std::string::npos);
+  // --only power keeps them; --format (GEMM speed points) does not.
+  ValidationFilter f;
+  f.only = ValidationGroup::kPower;
+  EXPECT_EQ(select_points(set, f).size(), 2u);
+  ValidationFilter fmt_only;
+  fmt_only.format = "fp8";
+  EXPECT_TRUE(select_points(set, fmt_only).empty());
 }
 
 TEST_F(Validation, ASkippedPointIsListedNotRunAndNotModelChecked) {

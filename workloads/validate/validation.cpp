@@ -23,7 +23,8 @@ namespace {
 constexpr std::array kGroups{
     std::pair<std::string_view, ValidationGroup>{"gemm", ValidationGroup::kGemm},
     std::pair<std::string_view, ValidationGroup>{"attention", ValidationGroup::kAttention},
-    std::pair<std::string_view, ValidationGroup>{"memory", ValidationGroup::kMemory}};
+    std::pair<std::string_view, ValidationGroup>{"memory", ValidationGroup::kMemory},
+    std::pair<std::string_view, ValidationGroup>{"power", ValidationGroup::kPower}};
 
 }  // namespace
 
@@ -95,8 +96,13 @@ void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
   r.opt("out", out, std::string("bf16"), "output format, as bwsim gemm --out");
   located(r, "out", [&] { p.gemm.out = parse_gemm_out(out); });
   if (p.skip.empty()) located(r, "m", [&] { check_gemm(p.gemm, hw); });
-  r.check(p.measured.kind == Measured::Kind::kTime || p.measured.kind == Measured::Kind::kFlopRate,
-          "measured", "must be a time or a FLOP rate for a GEMM");
+  if (p.group == ValidationGroup::kPower) {
+    r.check(p.measured.kind == Measured::Kind::kClock || p.measured.kind == Measured::Kind::kPower,
+            "measured", "must be an SM clock (MHz) or a power (W) for a power point");
+  } else {
+    r.check(p.measured.kind == Measured::Kind::kTime || p.measured.kind == Measured::Kind::kFlopRate,
+            "measured", "must be a time or a FLOP rate for a GEMM");
+  }
   p.what = fmt::format("{} {}", format, shape_text(p.gemm.m, p.gemm.n, p.gemm.k));
 }
 
@@ -192,6 +198,7 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
     r.opt("skip", p.skip, std::string(), "why the model cannot run this point yet (listed, not run)");
     switch (p.group) {
       case ValidationGroup::kGemm:
+      case ValidationGroup::kPower:  // a GEMM whose clock or power was measured
         read_gemm(r, p, hw);
         break;
       case ValidationGroup::kAttention:
@@ -218,9 +225,21 @@ double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>&
                        std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const GemmTiming t = simulate_gemm(p.gemm, hw);
-  detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
   const double secs = t.time.seconds();
-  return p.measured.kind == Measured::Kind::kTime ? secs : p.gemm.flops() / secs;
+  switch (p.measured.kind) {
+    case Measured::Kind::kClock:
+    case Measured::Kind::kPower:
+      detail = fmt::format("{}, {:.0f} W, {:.0f} TFLOP/s; {}", t.power.clock_text(hw), t.power.watts(),
+                           p.gemm.flops() / secs * 1e-12, t.plan.tile.name());
+      return p.measured.kind == Measured::Kind::kClock ? static_cast<double>(t.power.clock.hz)
+                                                       : t.power.watts();
+    case Measured::Kind::kTime:
+      detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
+      return secs;
+    default:
+      detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
+      return p.gemm.flops() / secs;
+  }
 }
 
 double attention_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
@@ -301,6 +320,7 @@ ValidationResult run_validation_point(const ValidationPoint& p, const std::vecto
   try {
     switch (p.group) {
       case ValidationGroup::kGemm:
+      case ValidationGroup::kPower:
         r.predicted = gemm_prediction(p, overrides, r.detail);
         break;
       case ValidationGroup::kAttention:

@@ -21,9 +21,11 @@
 
 namespace bwsim {
 
-enum class ValidationGroup { kGemm, kAttention, kMemory };
+/// What a point checks: a kernel's speed (gemm, attention, memory), or the clock the power
+/// governor holds or the power a kernel draws (power: a GEMM with a measured clock or power).
+enum class ValidationGroup { kGemm, kAttention, kMemory, kPower };
 std::string_view validation_group_name(ValidationGroup g);
-/// "gemm", "attention", "memory"; nullopt otherwise.
+/// "gemm", "attention", "memory", "power"; nullopt otherwise.
 std::optional<ValidationGroup> parse_validation_group(std::string_view name);
 
 /// A memory point: a streaming kernel over `bytes` (read; copy: read `bytes` and write as many,
@@ -81,7 +83,8 @@ struct ValidationResult {
   bool ran = false;
   double predicted = 0;  // canonical unit of point->measured.kind
   double error = 0;      // predicted speed / measured speed - 1 (a time's speed is its inverse):
-                         // + is faster than the hardware
+                         // + is faster than the hardware; a power point: predicted / measured - 1
+                         // (+: a higher clock, more watts)
   std::string detail;    // the plan or kernel the model chose
   std::string failure;   // set when the model could not run it (never for a loaded point)
 };
