@@ -174,7 +174,7 @@ int run_validate(const cli::po::variables_map& vm) {
   for (const ValidationResult& r : results) {
     if (r.point->group != ValidationGroup::kPower) speed.push_back(r);
   }
-  s.add_section("per GPU (kernel speed)");
+  if (!speed.empty()) s.add_section("per GPU (kernel speed)");
   for (const auto& [name, rs] : group_by(speed, [](const ValidationResult& r) { return r.point->hw; })) {
     const ErrorSummary e = summarize(name, rs);
     add_summary_row(s, e);
@@ -184,8 +184,10 @@ int run_validate(const cli::po::variables_map& vm) {
   all.reserve(speed.size());
   for (const ValidationResult& r : speed) all.push_back(&r);
   const ErrorSummary total = summarize("kernel-level", all);
-  s.add_section("all (kernel speed)");
-  add_summary_row(s, total);
+  if (!speed.empty()) {
+    s.add_section("all (kernel speed)");
+    add_summary_row(s, total);
+  }
   out << s.render();
   out << "error = predicted speed / measured speed - 1 (a time: measured / predicted - 1): "
          "+ is faster than the hardware; power points: predicted / measured - 1 (+: a higher clock, "

@@ -137,6 +137,16 @@ TEST_F(Validation, APowerPointComparesTheGovernorsClockAndPower) {
   EXPECT_NE(error_of(source() + std::string(clock).replace(clock.find("1500 MHz"), 8, "1 ms")).find(
                 "must be an SM clock (MHz) or a power (W)"),
             std::string::npos);
+  // An attention layer's clock: the attention keys, with workload = "attention".
+  const std::string attn =
+      "\n[[point]]\nid = \"a\"\nkind = \"power\"\nworkload = \"attention\"\nhw = \"b200\"\nbatch = 4\n"
+      "seq = 8192\nheads = 16\nhead_dim = 128\nmeasured = \"1580 MHz\"\nlocator = \"l\"\nquote = \"q\"\n";
+  const ValidationSet a = load_validation_set(write("a.toml", source() + attn));
+  EXPECT_TRUE(a.points.at(0).is_attention);
+  EXPECT_EQ(a.points.at(0).attention.seq, 8192);
+  EXPECT_NE(error_of(source() + std::string(attn).replace(attn.find("\"attention\""), 11, "\"conv\"")).find(
+                "expected gemm or attention"),
+            std::string::npos);
   // --only power keeps them; --format (GEMM speed points) does not.
   ValidationFilter f;
   f.only = ValidationGroup::kPower;

@@ -85,6 +85,12 @@ void opt_positive(ConfigReader& r, std::string_view key, int64_t& out, int64_t d
 
 std::string shape_text(int64_t m, int64_t n, int64_t k) { return fmt::format("{}x{}x{}", m, n, k); }
 
+// A power point's measured value: an SM clock or a power.
+void check_power_measured(ConfigReader& r, const ValidationPoint& p) {
+  r.check(p.measured.kind == Measured::Kind::kClock || p.measured.kind == Measured::Kind::kPower, "measured",
+          "must be an SM clock (MHz) or a power (W) for a power point");
+}
+
 void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
   req_positive(r, "m", p.gemm.m, "rows of A and D");
   req_positive(r, "n", p.gemm.n, "rows of B (output features)");
@@ -97,8 +103,7 @@ void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
   located(r, "out", [&] { p.gemm.out = parse_gemm_out(out); });
   if (p.skip.empty()) located(r, "m", [&] { check_gemm(p.gemm, hw); });
   if (p.group == ValidationGroup::kPower) {
-    r.check(p.measured.kind == Measured::Kind::kClock || p.measured.kind == Measured::Kind::kPower,
-            "measured", "must be an SM clock (MHz) or a power (W) for a power point");
+    check_power_measured(r, p);
   } else {
     r.check(p.measured.kind == Measured::Kind::kTime || p.measured.kind == Measured::Kind::kFlopRate,
             "measured", "must be a time or a FLOP rate for a GEMM");
@@ -107,6 +112,7 @@ void read_gemm(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
 }
 
 void read_attention(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
+  p.is_attention = true;
   AttentionProblem& a = p.attention;
   opt_positive(r, "batch", a.batch, int64_t{1}, "sequences");
   req_positive(r, "seq", a.seq, "KV length");
@@ -124,8 +130,12 @@ void read_attention(ConfigReader& r, ValidationPoint& p, const HwSpec& hw) {
     check_attention(a);
     if (p.skip.empty()) check_attention_timing(a, hw, {});
   });
-  r.check(p.measured.kind == Measured::Kind::kTime, "measured",
-          "must be a time for attention (benchmarks count causal FLOPs differently; give the time)");
+  if (p.group == ValidationGroup::kPower) {
+    check_power_measured(r, p);
+  } else {
+    r.check(p.measured.kind == Measured::Kind::kTime, "measured",
+            "must be a time for attention (benchmarks count causal FLOPs differently; give the time)");
+  }
   p.what = fmt::format("b{} s{}{} h{}/{} d{}{}{}", a.batch, a.seq,
                        a.q_len != a.seq ? fmt::format(" q{}", a.q_len) : "", a.heads, a.kv_heads, a.head_dim,
                        a.causal ? " causal" : "", a.kv != KvFormat::kBf16 ? fmt::format(" kv {}", kv) : "");
@@ -198,9 +208,20 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
     r.opt("skip", p.skip, std::string(), "why the model cannot run this point yet (listed, not run)");
     switch (p.group) {
       case ValidationGroup::kGemm:
-      case ValidationGroup::kPower:  // a GEMM whose clock or power was measured
         read_gemm(r, p, hw);
         break;
+      case ValidationGroup::kPower: {  // a GEMM or an attention layer whose clock or power was measured
+        std::string workload;
+        r.opt("workload", workload, std::string("gemm"), "power points: what ran, gemm or attention");
+        r.check(workload == "gemm" || workload == "attention", "workload",
+                fmt::format("is \"{}\"; expected gemm or attention", workload));
+        if (workload == "attention") {
+          read_attention(r, p, hw);
+        } else {
+          read_gemm(r, p, hw);
+        }
+        break;
+      }
       case ValidationGroup::kAttention:
         read_attention(r, p, hw);
         break;
@@ -246,6 +267,11 @@ double attention_prediction(const ValidationPoint& p, const std::vector<std::str
                             std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const AttentionTiming t = simulate_attention(p.attention, hw);
+  if (p.measured.kind == Measured::Kind::kClock || p.measured.kind == Measured::Kind::kPower) {
+    detail = fmt::format("{}, {:.0f} W; {}", t.power.clock_text(hw), t.power.watts(), t.plan.kernel);
+    return p.measured.kind == Measured::Kind::kClock ? static_cast<double>(t.power.clock.hz)
+                                                     : t.power.watts();
+  }
   detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
   return t.time.seconds();
 }
@@ -320,8 +346,11 @@ ValidationResult run_validation_point(const ValidationPoint& p, const std::vecto
   try {
     switch (p.group) {
       case ValidationGroup::kGemm:
-      case ValidationGroup::kPower:
         r.predicted = gemm_prediction(p, overrides, r.detail);
+        break;
+      case ValidationGroup::kPower:
+        r.predicted = p.is_attention ? attention_prediction(p, overrides, r.detail)
+                                     : gemm_prediction(p, overrides, r.detail);
         break;
       case ValidationGroup::kAttention:
         r.predicted = attention_prediction(p, overrides, r.detail);

@@ -22,7 +22,8 @@
 namespace bwsim {
 
 /// What a point checks: a kernel's speed (gemm, attention, memory), or the clock the power
-/// governor holds or the power a kernel draws (power: a GEMM with a measured clock or power).
+/// governor holds or the power a kernel draws (power: a GEMM or an attention layer, `workload`,
+/// with a measured clock or power).
 enum class ValidationGroup { kGemm, kAttention, kMemory, kPower };
 std::string_view validation_group_name(ValidationGroup g);
 /// "gemm", "attention", "memory", "power"; nullopt otherwise.
@@ -49,6 +50,7 @@ struct ValidationPoint {
   std::string gpu;                  // the GPU as the source names it
   std::string library;              // what ran, with its version where known
   std::string what;                 // a short label for reports ("fp8 4096x4096x4096")
+  bool is_attention = false;        // attention points, and power points whose workload is attention
   GemmProblem gemm;
   AttentionProblem attention;
   StreamPattern pattern = StreamPattern::kCopy;
