@@ -134,8 +134,8 @@ TEST_F(Validation, APowerPointComparesTheGovernorsClockAndPower) {
   EXPECT_LE(w.predicted, 700.0 + 1e-9);
   EXPECT_GT(w.predicted, 600.0);
   EXPECT_NE(c.detail.find("power-limited"), std::string::npos) << c.detail;
-  EXPECT_NE(error_of(source() + std::string(clock).replace(clock.find("1500 MHz"), 8, "1 ms")).find(
-                "must be an SM clock (MHz) or a power (W)"),
+  EXPECT_NE(error_of(source() + std::string(clock).replace(clock.find("1500 MHz"), 8, "1 ms"))
+                .find("must be an SM clock (MHz) or a power (W)"),
             std::string::npos);
   // An attention layer's clock: the attention keys, with workload = "attention".
   const std::string attn =
@@ -144,8 +144,8 @@ TEST_F(Validation, APowerPointComparesTheGovernorsClockAndPower) {
   const ValidationSet a = load_validation_set(write("a.toml", source() + attn));
   EXPECT_TRUE(a.points.at(0).is_attention);
   EXPECT_EQ(a.points.at(0).attention.seq, 8192);
-  EXPECT_NE(error_of(source() + std::string(attn).replace(attn.find("\"attention\""), 11, "\"conv\"")).find(
-                "expected gemm or attention"),
+  EXPECT_NE(error_of(source() + std::string(attn).replace(attn.find("\"attention\""), 11, "\"conv\""))
+                .find("expected gemm or attention"),
             std::string::npos);
   // --only power keeps them; --format (GEMM speed points) does not.
   ValidationFilter f;
