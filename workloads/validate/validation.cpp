@@ -169,11 +169,18 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
   s.opt("gpu", gpu, std::string(), "the GPU as the source names it, for points that do not say");
   std::string notes;
   s.opt("notes", notes, std::string(), "anything a reader should know");
+  std::string timing;
+  s.opt("timing", timing, std::string("kernel"),
+        "kernel: the kernel's own time; loop: a mean over back-to-back launches (launch.gap added)");
+  s.check(timing == "kernel" || timing == "loop", "timing",
+          fmt::format("is \"{}\"; expected kernel or loop", timing));
+  src.loop_timed = timing == "loop";
   const size_t source_index = set.sources.size();
   set.sources.push_back(src);
   for (ConfigReader& r : root.table_array("point", "one measurement")) {
     ValidationPoint p;
     p.source = source_index;
+    p.loop_timed = src.loop_timed;
     p.where = r.where("id");
     r.req("id", p.id, "unique name of the point");
     r.check(!p.id.empty(), "id", "must not be empty");
@@ -242,11 +249,17 @@ std::vector<std::string> with_point_sets(const ValidationPoint& p,
   return all;
 }
 
+// The time the source's method would have measured for a kernel of `kernel` time: a loop of
+// back-to-back launches adds the launch-to-launch gap to every iteration.
+double measured_seconds(const ValidationPoint& p, const HwSpec& hw, Tick kernel) {
+  return (kernel + (p.loop_timed ? hw.launch.gap.tick : Tick{0})).seconds();
+}
+
 double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                        std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const GemmTiming t = simulate_gemm(p.gemm, hw);
-  const double secs = t.time.seconds();
+  const double secs = measured_seconds(p, hw, t.time);
   switch (p.measured.kind) {
     case Measured::Kind::kClock:
     case Measured::Kind::kPower:
@@ -273,7 +286,7 @@ double attention_prediction(const ValidationPoint& p, const std::vector<std::str
                                                      : t.power.watts();
   }
   detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
-  return t.time.seconds();
+  return measured_seconds(p, hw, t.time);
 }
 
 double memory_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
@@ -295,10 +308,9 @@ double memory_prediction(const ValidationPoint& p, const std::vector<std::string
   }
   detail =
       fmt::format("TMA stream, {} in flight per SM", to_string(ByteSize{static_cast<uint64_t>(inflight)}));
-  const double bw = best * 1e12;
-  if (p.measured.kind == Measured::Kind::kBandwidth) return bw;
   const double moved = static_cast<double>(p.bytes) * (o.copy ? 2.0 : 1.0);
-  return moved / bw;
+  const double secs = measured_seconds(p, hw, seconds_to_tick(moved / (best * 1e12)));
+  return p.measured.kind == Measured::Kind::kBandwidth ? moved / secs : secs;
 }
 
 }  // namespace

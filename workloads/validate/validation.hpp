@@ -38,6 +38,10 @@ struct ValidationSource {
   std::string file;  // path as found
   std::string title;
   std::string url;  // with the commit or date that pins it
+  /// How the source timed: the kernel alone (a profiler, CUDA events around one launch), or a
+  /// mean over launches back to back (one event pair around a loop: each iteration includes the
+  /// GPU's launch-to-launch gap, launch.gap, which the prediction then adds).
+  bool loop_timed = false;
 };
 
 struct ValidationPoint {
@@ -50,6 +54,7 @@ struct ValidationPoint {
   std::string gpu;                  // the GPU as the source names it
   std::string library;              // what ran, with its version where known
   std::string what;                 // a short label for reports ("fp8 4096x4096x4096")
+  bool loop_timed = false;          // the source's timing (ValidationSource::loop_timed)
   bool is_attention = false;        // attention points, and power points whose workload is attention
   GemmProblem gemm;
   AttentionProblem attention;
