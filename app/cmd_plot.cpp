@@ -235,7 +235,11 @@ int run_plot(const cli::po::variables_map& vm) {
           auto& s = by[unit][gpu];
           series.push_back({{"label", gpu}, {"x", s[0]}, {"y", s[1]}, {"names", s[2]}});
         }
-        const std::string quantity = unit == "us" ? "time" : unit == "GB/s" ? "bandwidth" : "throughput";
+        const std::string quantity = unit == "us"     ? "time"
+                                     : unit == "GB/s" ? "bandwidth"
+                                     : unit == "MHz"  ? "SM clock (power points)"
+                                     : unit == "W"    ? "power (power points)"
+                                                      : "throughput";
         panels.push_back(
             {{"title", fmt::format("{} ({})", quantity, unit)}, {"unit", unit}, {"series", series}});
       }
