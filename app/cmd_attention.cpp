@@ -324,10 +324,7 @@ int run_attention(const cli::po::variables_map& vm) {
   if (trace) {
     TraceDoc td;
     tm->trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
-    if (const auto& ks = tm->trace->kernels(); !ks.empty()) {
-      trace_power(td, td.process("GPU", 0), tm->power, ks.front().start);
-      trace_idle_power(td, td.process("GPU", 0), hw.power.idle, ks.back().end);
-    }
+    add_power_tracks(td, *tm->trace, tm->power, hw.power.idle);
     td.metadata("problem", json_quote(fmt::format(
                                "attention batch {} seq {} queries {} heads {} / {} head_dim {}{} KV {}: {}",
                                p.batch, p.seq, p.q_len, p.heads, p.kv_heads, p.head_dim,
@@ -386,9 +383,9 @@ cli::Command attention_command() {
             "MLA's shared rope key from a file: [batch, seq, rope_dim], before RoPE")(
             "timing", cli::po::value<std::string>()->default_value("on"), "simulate the kernels: on or off")(
             "clock", cli::po::value<std::string>()->default_value("governed"),
-            "SM clock: sustained or boost")(
-            "rope-mode", cli::po::value<std::string>()->default_value("separate"),
-            "separate (its own kernel over the new tokens) or fused (into the attention kernel)")(
+            "SM clock: governed (the highest within power.limit, per kernel) or boost (power limit not "
+            "applied)")("rope-mode", cli::po::value<std::string>()->default_value("separate"),
+                        "separate (its own kernel over the new tokens) or fused (into the attention kernel)")(
             "exp-on-fma", cli::po::value<double>(),
             "fraction of exp2 as FMA polynomials (default: balanced with MUFU on tcgen05, 0 elsewhere)")(
             "splits", cli::po::value<uint32_t>()->default_value(0), "decode KV splits (0: fill the GPU)")(

@@ -311,10 +311,7 @@ int run_gemm(const cli::po::variables_map& vm) {
   if (trace) {
     TraceDoc td;
     o.timing.trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
-    if (const auto& ks = o.timing.trace->kernels(); !ks.empty()) {
-      trace_power(td, td.process("GPU", 0), o.timing.power, ks.front().start);
-      trace_idle_power(td, td.process("GPU", 0), s.hw.power.idle, ks.back().end);
-    }
+    add_power_tracks(td, *o.timing.trace, o.timing.power, s.hw.power.idle);
     td.metadata("problem", json_quote(fmt::format("GEMM {} x {} x {} {} -> {}, plan {}", s.problem.m,
                                                   s.problem.n, s.problem.k, format.name,
                                                   gemm_out_name(s.problem.out), o.timing.plan.tile.name())));

@@ -45,6 +45,14 @@ std::optional<TraceRequest> trace_request(const cli::po::variables_map& vm, uint
   return r;
 }
 
+void add_power_tracks(TraceDoc& doc, const GpuTrace& rec, const PowerReport& p, Power idle) {
+  const auto& ks = rec.kernels();
+  if (ks.empty()) return;
+  const uint32_t gpu = doc.process("GPU", 0);
+  trace_power(doc, gpu, p, ks.front().start);
+  trace_idle_power(doc, gpu, idle, ks.back().end);
+}
+
 void write_trace(const TraceRequest& r, TraceDoc& doc, const std::string& command, const std::string& hw,
                  std::ostream& out) {
   doc.metadata("generator", json_quote(fmt::format("bwsim {}", BWSIM_VERSION)));

@@ -26,7 +26,7 @@ void ClockSpec::read(ConfigReader& r) {
   r.check(sm_step.hz > 0, "sm_step", "must be positive");
   r.check(lock.hz == 0 || lock >= sm_min, "lock",
           fmt::format("must be at least clock.sm_min ({}) or 0 Hz (not locked)", to_string(sm_min)));
-  run = lock.hz > 0 ? std::min(lock, sm) : sm;
+  run = cap();
 }
 
 void SmSpec::read(ConfigReader& r) {

@@ -7,6 +7,7 @@
 // info --explain), records which unit consumes it, and rejects the keys nobody reads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ struct ClockSpec {
   /// Not a config key: the SM clock the kernels of a run use, which the power governor
   /// (models/power.hpp) sets per kernel; boost until it does.
   Frequency run;
+  /// The highest SM clock the governor may choose: lock if set, else sm.
+  [[nodiscard]] Frequency cap() const { return lock.hz > 0 ? std::min(lock, sm) : sm; }
   void read(ConfigReader& r);
 };
 

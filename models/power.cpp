@@ -163,9 +163,7 @@ EnergyBreakdown kernel_energy(const HwSpec& hw, MmaKind kind, const Activity& a,
   return e;
 }
 
-Frequency clock_cap(const HwSpec& hw) {
-  return hw.clock.lock.hz > 0 ? std::min(hw.clock.lock, hw.clock.sm) : hw.clock.sm;
-}
+Frequency clock_cap(const HwSpec& hw) { return hw.clock.cap(); }
 
 std::vector<Frequency> dvfs_points(const HwSpec& hw) {
   const Frequency cap = clock_cap(hw);
@@ -305,10 +303,15 @@ PowerReport govern(const HwSpec& hw, MmaKind kind, const GovernedRun& at_cap,
   return out;
 }
 
+std::string clock_setting_problem(const std::string& v) {
+  if (v == "sustained") return std::string(kSustainedGone);
+  if (v != "governed" && v != "boost") return "expected governed or boost";
+  return "";
+}
+
 void check_clock_flag(const std::string& v) {
-  if (v == "sustained") throw InputError(fmt::format("--clock sustained: {}", kSustainedGone));
-  if (v != "governed" && v != "boost")
-    throw InputError(fmt::format("--clock {}: expected governed or boost", v));
+  if (const std::string why = clock_setting_problem(v); !why.empty())
+    throw InputError(fmt::format("--clock {}: {}", v, why));
 }
 
 Frequency full_load_clock(const HwSpec& hw, MmaKind kind) {

@@ -164,6 +164,9 @@ PowerReport power_at(const HwSpec& hw, MmaKind kind, const GovernedRun& run, Fre
 inline constexpr std::string_view kSustainedGone =
     "\"sustained\" is gone: the power governor now picks each kernel's clock within power.limit; "
     "write governed (the default), boost (no power limit), or set clock.lock";
+/// What is wrong with an SM clock setting (--clock, a sweep's gemm.clock): empty for governed
+/// or boost.
+std::string clock_setting_problem(const std::string& v);
 /// Throws InputError naming --clock unless `v` is governed or boost.
 void check_clock_flag(const std::string& v);
 /// The highest DVFS point at which a kernel keeping every tensor pipe busy with `kind` stays

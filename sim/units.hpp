@@ -81,8 +81,8 @@ Voltage parse_voltage(std::string_view text);
 Energy parse_energy(std::string_view text);
 EnergyPerByte parse_energy_per_byte(std::string_view text);
 
-/// A measured value as a benchmark publishes it: a time, a FLOP rate, a bandwidth or a token
-/// rate, in its canonical unit (seconds, FLOP/s, bytes/s, tokens/s).
+/// A measured value as a benchmark publishes it: a time, a FLOP rate, a bandwidth, a token rate,
+/// an SM clock or a power, in its canonical unit (seconds, FLOP/s, bytes/s, tokens/s, Hz, W).
 struct Measured {
   enum class Kind { kTime, kFlopRate, kBandwidth, kTokenRate, kClock, kPower };
   Kind kind = Kind::kTime;

@@ -92,9 +92,8 @@ void check_mma(const HwSpec& hw, const MicroOptions& o) {
 
 // The timed kernel's energy and average power, at boost with the power limit not applied (as a
 // microbenchmark runs), from what it counted: energy_uj, avg_w.
-void add_power(MicroRow& row, const Gpu& gpu, Simulation& sim, const KernelResult& r,
-               MmaKind kind = MmaKind::kF16) {
-  Activity a = Activity::from_stats({}, r.stats, sim.stats().info());
+void add_power(MicroRow& row, const Gpu& gpu, const KernelResult& r, MmaKind kind = MmaKind::kF16) {
+  Activity a = Activity::from_stats({}, r.stats, gpu.sim.stats().info());
   a.active_sms = r.sms_used;
   const PowerReport p =
       power_at(gpu.hw, kind, GovernedRun{r.duration(), a}, gpu.hw.clock.sm, ClockLimit::kUngoverned);
@@ -126,7 +125,7 @@ MicroResult mma_latency(const HwSpec& hw, const MicroOptions& o) {
   for (uint32_t i = 0; i < reps; ++i) lat.push_back(cycles(gpu, t[2 * i + 1] - t[2 * i]));
   std::sort(lat.begin(), lat.end());
   MicroRow row{{{"cycles", lat[lat.size() / 2]}, {"m", o.m}, {"n", o.n}}};
-  add_power(row, gpu, sim, r, o.kind);
+  add_power(row, gpu, r, o.kind);
   return {"mma-latency", "one MMA, issue -> commit -> mbarrier (median over repetitions)", {row}};
 }
 
@@ -142,7 +141,7 @@ MicroResult mma_throughput(const HwSpec& hw, const MicroOptions& o) {
   const double per = total / o.count;
   const double flop = 2.0 * o.m * o.n * mma_k(o.kind);
   MicroRow row{{{"cycles_per_mma", per}, {"flop_per_clk", flop / per}, {"m", o.m}, {"n", o.n}}};
-  add_power(row, gpu, sim, r, o.kind);
+  add_power(row, gpu, r, o.kind);
   return {"mma-throughput",
           "back-to-back MMAs into one accumulator: cycles each, FLOP per clock (per SM, or per pair)",
           {row}};
@@ -166,7 +165,7 @@ MicroResult smem_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   const double bytes = static_cast<double>(chunk) * o.count * hw.sm.count;
   MicroRow row{{{"bytes_per_clk_per_sm", bytes / hw.sm.count / cycles(gpu, r.duration())},
                 {"tb_per_s", bytes / secs * 1e-12}}};
-  add_power(row, gpu, sim, r);
+  add_power(row, gpu, r);
   return {"smem-bandwidth", "ld.shared streams on every SM", {row}};
 }
 
@@ -227,7 +226,7 @@ MicroResult tma_bandwidth(const HwSpec& hw, const MicroOptions& o) {
                   {"tb_per_s", moved / r.duration().seconds() * 1e-12},
                   {"hbm_read_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.read")) * 1e-9},
                   {"hbm_write_gb", static_cast<double>(sim.stats().value("gpu.bytes.hbm.write")) * 1e-9}}};
-    add_power(row, gpu, sim, r);
+    add_power(row, gpu, r);
     res.rows.push_back(std::move(row));
   }
   return res;
@@ -247,7 +246,7 @@ MicroResult l2_bandwidth(const HwSpec& hw, const MicroOptions& o) {
   const double moved = static_cast<double>(rows / (box / kRowBytes) * box);
   MicroRow row{{{"tb_per_s", moved / r.duration().seconds() * 1e-12},
                 {"miss_bytes", static_cast<double>(sim.stats().value("gpu.bytes.l2.miss") - miss_before)}}};
-  add_power(row, gpu, sim, r);
+  add_power(row, gpu, r);
   return {"l2-bandwidth", "all SMs re-read a buffer that fits in L2", {row}};
 }
 
@@ -285,7 +284,7 @@ Chase chase(const HwSpec& hw, uint32_t count, bool far, bool warm, uint64_t buff
   ops.push_back(Op::mark(1));
   const KernelResult r = gpu.run(one_cta("chase", {Role{"ldg", ops}}, {}));
   Chase c{cycles(gpu, r.marks.at(1).second - r.marks.at(0).second) / count, {}};
-  add_power(c.power, gpu, sim, r);
+  add_power(c.power, gpu, r);
   return c;
 }
 
@@ -339,7 +338,7 @@ MicroResult cta_occupancy(const HwSpec& hw, const MicroOptions& o) {
   const double waves = std::round(cycles(gpu, r.duration()) / kBusy);
   MicroRow row{
       {{"ctas_per_sm", std::ceil(per_sm / waves)}, {"waves", waves}, {"cycles", cycles(gpu, r.duration())}}};
-  add_power(row, gpu, sim, r);
+  add_power(row, gpu, r);
   return {"cta-occupancy",
           fmt::format(
               "one-warp CTAs (64 registers per thread, no SMEM) resident at once per SM, in clusters of {}",

@@ -1194,7 +1194,7 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
         AttentionKernelTime{fmt::format("attention {}", pl.decode ? "split-KV decode" : "prefill"),
                             Tick{std::llround(main_s * 1e12)}, true};
   }
-  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.run;
+  const Frequency f = hw.clock.run;  // simulate_attention sets it for boost and governed runs alike
   r.activity = main.act;
   for (const auto* k : {&whole_run.rope, &whole_run.attention, &whole_run.reduce}) {
     if (*k) r.kernels.push_back(**k);

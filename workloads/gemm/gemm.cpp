@@ -353,7 +353,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
   g.time = r.time;
   g.trace = r.trace;
   if (!o.tile && g.candidates.empty()) g.candidates.emplace_back(g.plan.tile.name(), r.time.seconds() * 1e6);
-  const Frequency f = o.clock == ClockMode::kBoost ? hw.clock.sm : hw.clock.run;
+  const Frequency f = hw.clock.run;  // simulate_gemm sets it for boost and governed runs alike
   g.activity = Activity::from_stats(r.before, r.after, r.info);
   for (const KernelResult& k : r.kernels)
     g.activity.active_sms = std::max<double>(g.activity.active_sms, k.sms_used);

@@ -128,8 +128,7 @@ SweepSpec read_sweep_spec(const ConfigTree& tree, const std::filesystem::path& f
     g.opt("out", j.out, std::string("bf16"), "output format");
     g.opt("tile", j.tile, std::string(), "force a configuration (as --tile); empty: the planner's pick");
     g.opt("clock", j.clock, std::string("governed"), "SM clock: governed (power governor) or boost");
-    if (j.clock == "sustained") g.fail("clock", std::string(kSustainedGone));
-    if (j.clock != "governed" && j.clock != "boost") g.fail("clock", "must be \"governed\" or \"boost\"");
+    if (const std::string why = clock_setting_problem(j.clock); !why.empty()) g.fail("clock", why);
     g.opt("hw", j.hw, std::string("b200"), "GPU: configs/hw name or file");
     g.opt("functional", j.functional, std::string("off"), "numerics: off or sample:N (N output patches)");
     g.opt("seed", j.seed, uint64_t{1}, "seed of the generated operands (A student-t, B normal)");

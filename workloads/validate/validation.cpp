@@ -255,36 +255,33 @@ double measured_seconds(const ValidationPoint& p, const HwSpec& hw, Tick kernel)
   return (kernel + (p.loop_timed ? hw.launch.gap.tick : Tick{0})).seconds();
 }
 
+// A power point's prediction: the governor's clock or the kernel's average power (`what` names
+// the kernel in the detail).
+double governor_prediction(const ValidationPoint& p, const HwSpec& hw, const PowerReport& pr,
+                           const std::string& what, std::string& detail) {
+  detail = fmt::format("{}, {:.0f} W; {}", pr.clock_text(hw), pr.watts(), what);
+  return p.measured.kind == Measured::Kind::kClock ? static_cast<double>(pr.clock.hz) : pr.watts();
+}
+
 double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                        std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const GemmTiming t = simulate_gemm(p.gemm, hw);
   const double secs = measured_seconds(p, hw, t.time);
-  switch (p.measured.kind) {
-    case Measured::Kind::kClock:
-    case Measured::Kind::kPower:
-      detail = fmt::format("{}, {:.0f} W, {:.0f} TFLOP/s; {}", t.power.clock_text(hw), t.power.watts(),
-                           p.gemm.flops() / secs * 1e-12, t.plan.tile.name());
-      return p.measured.kind == Measured::Kind::kClock ? static_cast<double>(t.power.clock.hz)
-                                                       : t.power.watts();
-    case Measured::Kind::kTime:
-      detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
-      return secs;
-    default:
-      detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
-      return p.gemm.flops() / secs;
+  if (p.group == ValidationGroup::kPower) {
+    return governor_prediction(
+        p, hw, t.power, fmt::format("{:.0f} TFLOP/s, {}", p.gemm.flops() / secs * 1e-12, t.plan.tile.name()),
+        detail);
   }
+  detail = fmt::format("{} ({})", t.plan.tile.name(), t.bound);
+  return p.measured.kind == Measured::Kind::kTime ? secs : p.gemm.flops() / secs;
 }
 
 double attention_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                             std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
   const AttentionTiming t = simulate_attention(p.attention, hw);
-  if (p.measured.kind == Measured::Kind::kClock || p.measured.kind == Measured::Kind::kPower) {
-    detail = fmt::format("{}, {:.0f} W; {}", t.power.clock_text(hw), t.power.watts(), t.plan.kernel);
-    return p.measured.kind == Measured::Kind::kClock ? static_cast<double>(t.power.clock.hz)
-                                                     : t.power.watts();
-  }
+  if (p.group == ValidationGroup::kPower) return governor_prediction(p, hw, t.power, t.plan.kernel, detail);
   detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
   return measured_seconds(p, hw, t.time);
 }
