@@ -20,7 +20,6 @@
 
 #include <array>
 #include <functional>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -140,23 +139,6 @@ struct GovernedRun {
 /// chosen clock.
 PowerReport govern(const HwSpec& hw, MmaKind kind, const GovernedRun& at_cap,
                    const std::function<GovernedRun(Frequency)>& run_at);
-/// The governor around a workload's simulation: `at_cap` ran at clock_cap(hw) (a timing with
-/// `time`, `activity` and `power`); `simulate(hw_at_f)` runs the same plan on the GPU at
-/// another clock. Returns the run at the chosen clock, its `power` set.
-template <class Timing, class Simulate>
-Timing run_governed(const HwSpec& hw, MmaKind kind, Timing at_cap, const Simulate& simulate) {
-  std::map<uint64_t, Timing> runs;
-  const PowerReport pr = govern(hw, kind, {at_cap.time, at_cap.activity}, [&](Frequency f) {
-    Timing r = simulate(at_clock(hw, f));
-    const GovernedRun out{r.time, r.activity};
-    runs.insert_or_assign(f.hz, std::move(r));
-    return out;
-  });
-  Timing t = pr.clock != clock_cap(hw) ? std::move(runs.at(pr.clock.hz)) : std::move(at_cap);
-  t.power = pr;
-  return t;
-}
-
 /// The report of a run at `f` without a search (limit says why it ran there).
 PowerReport power_at(const HwSpec& hw, MmaKind kind, const GovernedRun& run, Frequency f, ClockLimit limit);
 

@@ -11,6 +11,7 @@
 #include <queue>
 
 #include "isa/mma.hpp"
+#include "models/governor.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "isa/mma.hpp"
+#include "models/governor.hpp"
 #include "sim/parallel.hpp"
 
 namespace bwsim {
