@@ -4,6 +4,8 @@
 #include <bit>
 #include <stdexcept>
 
+#include "sim/rng.hpp"
+
 namespace bwsim {
 
 namespace {
@@ -55,10 +57,22 @@ uint32_t AddressMap::allocate(std::string name, uint64_t rows, uint64_t row_byte
   t.block_cols = (row_bytes + width - 1) / width;
   t.all_rows = rows_pattern(0, block_rows, width / sector_);
   t.first_block = next_block_;
+  // A multiple of 2^40 blocks (4 EiB of 4 KiB blocks), far beyond any tensor a run can track, so
+  // two tensors' hash indices do not meet.
+  t.interleave_base = (mix64(t.id + 0x5EEDull) >> 40) << 40;
   next_block_ += (rows + block_rows - 1) / block_rows * t.block_cols;
   next_ = (next_ + t.bytes() + 0xFFFF) / 0x10000 * 0x10000;
   tensors_.push_back(std::move(t));
   return tensors_.back().id;
+}
+
+uint64_t AddressMap::interleave_index(uint64_t ordinal) const {
+  // The tensor holding the ordinal: the last whose first block is at or before it.
+  const auto it = std::upper_bound(tensors_.begin(), tensors_.end(), ordinal,
+                                   [](uint64_t o, const TensorLayout& t) { return o < t.first_block; });
+  if (it == tensors_.begin()) return ordinal;
+  const TensorLayout& t = *std::prev(it);
+  return t.interleave_base + (ordinal - t.first_block);
 }
 
 }  // namespace bwsim

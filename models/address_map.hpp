@@ -30,9 +30,13 @@ struct TensorLayout {
   uint32_t block_width = 0;
   uint64_t block_cols = 0;   // blocks across a row
   uint64_t first_block = 0;  // ordinal of block (0, 0) in the whole address space
-  int8_t rows_shift = -1;    // log2(block_rows) when a power of two (-1: divide), likewise:
-  int8_t width_shift = -1;   // log2(block_width)
-  u128 all_rows = 0;         // a bit at the first sector of each of a block's rows
+  /// Where the address hashes start on this tensor (AddressMap::interleave_index): drawn from the
+  /// tensor's allocation index alone, so a tensor is spread the same way whatever the sizes of
+  /// the tensors allocated before it.
+  uint64_t interleave_base = 0;
+  int8_t rows_shift = -1;   // log2(block_rows) when a power of two (-1: divide), likewise:
+  int8_t width_shift = -1;  // log2(block_width)
+  u128 all_rows = 0;        // a bit at the first sector of each of a block's rows
   [[nodiscard]] uint64_t bytes() const { return rows * stride; }
 };
 
@@ -58,6 +62,13 @@ class AddressMap {
   [[nodiscard]] size_t tensor_count() const { return tensors_.size(); }
   [[nodiscard]] uint64_t allocated_bytes() const { return next_; }
   [[nodiscard]] uint64_t sector_bytes() const { return sector_; }
+
+  /// The index the L2 and DRAM address hashes take for the block with this ordinal: the block's
+  /// position in its tensor after the tensor's interleave_base. Consecutive blocks of a tensor
+  /// stay consecutive (spread evenly over partitions, slices and channels), and a tensor's
+  /// spread does not move when an earlier tensor grows, as one in its own allocation would not:
+  /// a larger batch or sequence never re-deals a later tensor's blocks.
+  [[nodiscard]] uint64_t interleave_index(uint64_t ordinal) const;
 
   /// Calls f(BlockAccess) for each block `r` touches, row-major over blocks. Throws
   /// std::out_of_range if the region leaves the tensor.

@@ -112,18 +112,23 @@ BusyTime Executor::busy_now() const {
 
 std::vector<uint32_t> Executor::allowed_sms() const {
   const uint32_t count = gpu_.hw.sm.count;
-  std::vector<uint32_t> out;
-  if (kernel_->sms == 0 || kernel_->sms >= count) {
-    out.resize(count);
-    for (uint32_t i = 0; i < count; ++i) out[i] = i;
-    return out;
-  }
-  // As many on every die (the dies' L2 partitions and DRAM channels stay evenly loaded).
   const uint32_t dies = std::max(1u, gpu_.hw.sm.dies);
   const uint32_t per_die = count / dies;
-  const uint32_t take = std::max(1u, kernel_->sms / dies);
-  for (uint32_t d = 0; d < dies; ++d) {
-    for (uint32_t i = 0; i < std::min(take, per_die); ++i) out.push_back(d * per_die + i);
+  // A restricted kernel (Kernel::sms) gets as many SMs on every die (the dies' L2 partitions and
+  // DRAM channels stay evenly loaded).
+  const bool whole_gpu = kernel_->sms == 0 || kernel_->sms >= count;
+  const uint32_t take = whole_gpu ? per_die : std::max(1u, kernel_->sms / dies);
+  // The CTA scheduler spreads a grid over the SMs before it stacks CTAs (docs/architecture.md,
+  // design notes); across dies its order is not published: consecutive clusters alternate
+  // between the dies, a cluster's worth of SMs at a time, so that cluster i lands on the same
+  // die and slot whatever the grid size or SM count.
+  const uint32_t step = std::max(1u, kernel_->cluster_size);
+  std::vector<uint32_t> out;
+  out.reserve(static_cast<size_t>(take) * dies);
+  for (uint32_t j = 0; j < std::min(take, per_die); j += step) {
+    for (uint32_t d = 0; d < dies; ++d) {
+      for (uint32_t i = j; i < std::min({j + step, take, per_die}); ++i) out.push_back(d * per_die + i);
+    }
   }
   return out;
 }

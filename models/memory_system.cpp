@@ -133,7 +133,7 @@ uint64_t spread(uint64_t i, uint64_t n, uint64_t salt) { return (i + mix64((i / 
 }  // namespace
 
 uint32_t MemorySystem::home_partition(uint64_t ordinal) const {
-  return static_cast<uint32_t>(spread(ordinal, partitions_, 1));
+  return static_cast<uint32_t>(spread(amap_.interleave_index(ordinal), partitions_, 1));
 }
 
 const MemorySystem::Route& MemorySystem::route(uint64_t ordinal) {
@@ -144,8 +144,9 @@ const MemorySystem::Route& MemorySystem::route(uint64_t ordinal) {
 }
 
 MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
-  const auto p = static_cast<uint32_t>(spread(ordinal, partitions_, 1));
-  const uint64_t q = ordinal / partitions_;  // consecutive within a partition
+  const uint64_t index = amap_.interleave_index(ordinal);
+  const auto p = static_cast<uint32_t>(spread(index, partitions_, 1));
+  const uint64_t q = index / partitions_;  // consecutive within a partition
   const auto s = static_cast<uint32_t>(spread(q, slices_per_partition_, 2));
   const auto c = static_cast<uint32_t>(spread(q, channels_per_partition_, 3));
   const uint32_t slice = p * slices_per_partition_ + s;

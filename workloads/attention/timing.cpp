@@ -1254,8 +1254,18 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   const uint64_t slots = uint64_t{attention_sms(pl, hw)} * std::max(1u, pl.ctas_per_sm);
   std::vector<uint32_t> out{1};
   for (uint64_t w = 1; w <= 6; ++w) {
-    const uint64_t s = std::clamp<uint64_t>(w * slots / groups, 1, most);
-    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(static_cast<uint32_t>(s));
+    // Balanced: the fewest splits with the same KV blocks per split, as FlashAttention's
+    // num_splits_heuristic skips a split count that does not lower ceil(blocks / splits)
+    // (csrc/flash_attn/flash_api.cpp, is_split_eligible): 40 blocks in 9 splits are 5 per split
+    // at most, as in 8, with one more partial to reduce.
+    const uint64_t fit = std::clamp<uint64_t>(w * slots / groups, 1, most);
+    const uint64_t s = cdiv(blocks, cdiv(blocks, fit));
+    // and the next balanced split count below it: what a GPU with somewhat fewer slots fills
+    // its w waves with, so that more SMs keep the smaller GPU's pick in reach.
+    const uint64_t below = s > 1 ? cdiv(blocks, cdiv(blocks, s - 1)) : 1;
+    for (const uint64_t c : {s, below}) {
+      if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(static_cast<uint32_t>(c));
+    }
   }
   return out;
 }
