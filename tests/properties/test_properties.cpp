@@ -5,11 +5,13 @@
 // many more cases with a random seed. Every counterexample found becomes a named test below the
 // properties.
 //
-// Held: roofline bounds (no kernel beats its tensor peak or its compulsory DRAM traffic),
-// conservation (counted FLOPs and MACs against 2·M·N·K; bytes reaching L2 at least those read
-// from DRAM), invariance under units, resource monotonicity (more SMs, power, HBM / L2 / SMEM
-// bandwidth never slow a GEMM plan, the GEMM planner or decode attention) and work monotonicity
-// (a larger M, N or K, batch or context never takes less time, as a step pays it).
+// Held: roofline bounds (no GEMM, decode or prefill attention beats its tensor peak or its
+// compulsory DRAM traffic), conservation (counted FLOPs and MACs against 2·M·N·K; bytes reaching
+// L2 at least those read from DRAM), invariance (units; keys reordered and a config split over
+// `base =` files), resource monotonicity (more SMs, power, HBM / L2 / SMEM bandwidth never slow a
+// GEMM plan, the GEMM planner or decode attention), work monotonicity (a larger M, N or K, batch,
+// context or prompt never takes less time, as a step pays it) and the formats' order where
+// physics sets it (a memory-bound GEMM: NVFP4 and MXFP4 no slower than FP8, FP8 than BF16).
 // scripts/plausibility holds whole serving runs to resource monotonicity over wide sweeps.
 //
 // Tolerance. Whole runs are held to 0.5%. A single kernel's event order is not monotone in its
@@ -27,8 +29,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include "models/hw_spec.hpp"
 #include "workloads/attention/timing.hpp"
@@ -396,6 +403,62 @@ RC_GTEST_PROP(AttentionProperties, MorePromptNeverPrefillsFaster, ()) {
   RC_LOG() << text(c) << " " << step_seconds(a, hw) * 1e6 << " us -> " << text(bigger) << " "
            << step_seconds(b, hw) * 1e6 << " us\n";
   assert_not_slower(step_seconds(a, hw), step_seconds(b, hw));
+}
+
+// The same GPU written another way times the same, bit for bit: every table's keys in reverse
+// order, the file split in two joined by `base =`, and rates and clocks in other units.
+TEST(Invariance, AConfigReorderedSplitAndReunitedTimesTheSame) {
+  namespace fs = std::filesystem;
+  std::ifstream in(std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/hw/b200.toml");
+  ASSERT_TRUE(in.good());
+  std::vector<std::vector<std::string>> sections(1);  // [0]: the top-level keys
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') sections.emplace_back();
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"\"7.7 TB/s\"", "\"7700 GB/s\""}, {"\"1.965 GHz\"", "\"1965 MHz\""}}) {
+      if (const size_t at = line.find(from); at != std::string::npos) line.replace(at, from.size(), to);
+    }
+    sections.back().push_back(line);
+  }
+  ASSERT_GT(sections.size(), 6u);
+  // Sections [from, to), each header first and its keys reversed.
+  const auto text = [&](size_t from, size_t to) {
+    std::string out;
+    for (size_t i = from; i < to; ++i) {
+      const std::vector<std::string>& sec = sections[i];
+      const size_t keys = i == 0 ? 0 : 1;
+      if (keys == 1) out += sec.front() + "\n";
+      for (size_t j = sec.size(); j > keys; --j) out += sec[j - 1] + "\n";
+    }
+    return out;
+  };
+  const fs::path dir = fs::temp_directory_path() / ("bwsim_invariance_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const size_t half = sections.size() / 2;
+  std::ofstream(dir / "part.toml") << text(0, half);
+  std::ofstream(dir / "whole.toml") << "base = \"part.toml\"\n" << text(half, sections.size());
+  const HwSpec stock = HwSpec::load("b200", {});
+  const HwSpec other = HwSpec::load((dir / "whole.toml").string(), {});
+  fs::remove_all(dir);
+  for (const GemmProblem& p : {GemmProblem{2048, 2048, 2048, parse_gemm_format("nvfp4")},
+                               GemmProblem{64, 8192, 8192, parse_gemm_format("fp8_e4m3")}}) {
+    const GemmTiming a = simulate_gemm(p, stock);
+    const GemmTiming b = simulate_gemm(p, other);
+    EXPECT_EQ(a.time, b.time);
+    EXPECT_EQ(a.plan.tile.name(), b.plan.tile.name());
+    EXPECT_EQ(a.hbm_read, b.hbm_read);
+    EXPECT_EQ(a.l2_read, b.l2_read);
+    EXPECT_EQ(a.power.joules(), b.power.joules());
+  }
+  for (const AttentionProblem& p : {decode_problem(DecodeCase{"b200", "fp8_e4m3", 8, 4096, 32, 8, 128}),
+                                    prefill_problem(PrefillCase{"b200", 1, 2048, 16, 4, 128, true})}) {
+    const AttentionTiming a = simulate_attention(p, stock);
+    const AttentionTiming b = simulate_attention(p, other);
+    EXPECT_EQ(a.time, b.time);
+    EXPECT_EQ(a.hbm_read, b.hbm_read);
+    EXPECT_EQ(a.power.joules(), b.power.joules());
+  }
 }
 
 // Counterexamples RapidCheck found, each kept as a named case (seed 20261206 unless named).
