@@ -40,7 +40,11 @@ Tick TmaEngine::load(const Region& r, std::span<const uint32_t> dest_sms,
   // The fill streams into SMEM as the data arrives. It shares the SMEM port with MMA operand
   // fetches, which the hardware interleaves finely; chunks of kFillChunk bytes let the fill
   // back-fill the gaps between reserved fetch windows instead of queueing behind all of them.
-  constexpr uint64_t kFillChunk = 4096;
+  // Four 128-byte lines (4 cycles of a 128 B/clk port): with 4 KiB chunks (32 cycles) a kernel
+  // near the port's limit (FP8 256x256x128 pairs need ~100% of it) fell into one of two regimes
+  // by the phase of its fills against the fetches, 875k or 965k cycles a 10 MHz clock step
+  // apart; at 512 B the time moves smoothly with the clock.
+  constexpr uint64_t kFillChunk = 512;
   const Tick fill = smem_->time_for(m.bytes);
   const uint64_t chunks = std::max<uint64_t>(1, (m.bytes + kFillChunk - 1) / kFillChunk);
   const Tick piece = Tick{(fill.ps() + static_cast<int64_t>(chunks) - 1) / static_cast<int64_t>(chunks)};

@@ -307,10 +307,12 @@ TEST_F(Gemm, TheBestPlanWithoutSplitKStaysAFinalist) {
 }
 
 TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
-  // Compute-bound: the tensor pipe's 2x rate shows (less the scale-factor traffic).
+  // Compute-bound: the tensor pipe's 2x rate shows, less the scale-factor traffic and the lower
+  // clock FP4's power allows (at 1000 W: FP8 1.575 GHz at 91% of its peak, NVFP4 1.395 GHz at
+  // 80%: 1.56x; it was 1.6x and more while FP8 fell into the slow SMEM-port regime).
   const double big = timed("b200", 8192, 8192, 8192, "fp8_e4m3").time.seconds() /
                      timed("b200", 8192, 8192, 8192, "nvfp4").time.seconds();
-  EXPECT_GT(big, 1.6);
+  EXPECT_GT(big, 1.5);
   EXPECT_LT(big, 2.1);
   // Decode: the speedup is the ratio of bytes streamed (4.5 vs 8 bits per weight), not of FLOPs.
   const GemmTiming& f8 = timed("b200", 16, 32768, 32768, "fp8_e4m3");
@@ -322,6 +324,26 @@ TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
   const double small = timed("b200", 256, 256, 512, "fp8_e4m3").time.seconds() /
                        timed("b200", 256, 256, 512, "nvfp4").time.seconds();
   EXPECT_LT(small, 1.3);
+}
+
+// A plan near the SMEM port's limit (FP8 256x256x128 CTA pairs, cluster 4: TMA fills and MMA
+// operand fetches need ~100% of it) times smoothly with the SM clock: with 4 KiB fill chunks it
+// ran 284k or 316k cycles by the phase of fills against fetches (176.5 us at 1.61 GHz, 194.8 at
+// 1.62, 174.8 at 1.63), and the power governor landed prefill GEMMs in either regime.
+TEST_F(Gemm, AFasterClockNeverFallsIntoASlowerRegime) {
+  GemmTimingOptions o;
+  o.tile = parse_tile("256x256x128:stages=6:cluster=4");
+  double last = 1;
+  double first = 0;
+  for (const char* mhz : {"1600", "1610", "1620", "1630", "1640", "1650", "1660", "1670"}) {
+    const HwSpec hw =
+        HwSpec::load("b200", {"power.limit=\"10 kW\"", std::string("clock.lock=\"") + mhz + " MHz\""});
+    const double t = simulate_gemm(problem(2048, 16384, 8192, "fp8_e4m3"), hw, o).time.seconds();
+    EXPECT_LE(t, last * 1.02) << mhz << " MHz";  // the kernel-level arrival-order bound
+    if (first == 0) first = t;
+    last = t;
+  }
+  EXPECT_LT(last, first);
 }
 
 // The planner pauses each finalist after two items per cluster and goes on with the winner's
