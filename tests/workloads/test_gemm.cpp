@@ -326,6 +326,23 @@ TEST_F(Gemm, Fp4DoublesFp8OnlyWhereComputeBinds) {
   EXPECT_LT(small, 1.3);
 }
 
+// A GEMM whose timing would track more blocks than the memory budget holds is refused before
+// anything runs, naming the budget (a 1M^3 GEMM grew to 24 GB and was killed by the OS).
+TEST_F(Gemm, AGemmTooLargeToTrackIsRefusedBeforeItRuns) {
+  const HwSpec b200 = HwSpec::load("b200", {});
+  const GemmProblem huge = problem(int64_t{1} << 20, int64_t{1} << 20, int64_t{1} << 20, "bf16");
+  EXPECT_GT(gemm_simulation_bytes(huge, b200), uint64_t{1} << 39);  // ~640 GiB
+  EXPECT_CONTAINS(input_error_of([&] { (void)simulate_gemm(huge, b200); }), "of simulator memory");
+  const GemmProblem p = problem(4096, 4096, 4096, "bf16");
+  GemmTimingOptions o;
+  o.max_memory = uint64_t{64} << 20;
+  EXPECT_CONTAINS(input_error_of([&] { check_gemm(p, b200, o); }),
+                  "above the budget of 64 MiB (--max-memory)");
+  o.max_memory = uint64_t{1} << 30;
+  EXPECT_NO_THROW(check_gemm(p, b200, o));
+  EXPECT_LT(gemm_simulation_bytes(p, b200), uint64_t{1} << 30);
+}
+
 // A plan near the SMEM port's limit (FP8 256x256x128 CTA pairs, cluster 4: TMA fills and MMA
 // operand fetches need ~100% of it) times smoothly with the SM clock: with 4 KiB fill chunks it
 // ran 284k or 316k cycles by the phase of fills against fetches (176.5 us at 1.61 GHz, 194.8 at

@@ -9,9 +9,13 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
+
+#include <unistd.h>
 
 #include "isa/mma.hpp"
 #include "models/governor.hpp"
+#include "sim/errors.hpp"
 #include "sim/parallel.hpp"
 
 namespace bwsim {
@@ -192,7 +196,59 @@ void classify(GemmTiming& g, const HwSpec& hw) {
 
 }  // namespace
 
+namespace {
+// Simulator memory per tracked block of an operand or the output, measured with --functional off
+// on the development machine (peak RSS over blocks, 2026-12-06): 16384^3 NVFP4 ~180 B, 65536 x
+// 256 x 65536 BF16 ~115 B, beside a ~55 MB base; rounded up.
+constexpr uint64_t kTrackedBlockBytes = 256;
+constexpr uint64_t kBaseBytes = uint64_t{64} << 20;
+
+std::string gib(uint64_t bytes) {
+  const auto b = static_cast<double>(bytes);
+  return b < 0x1p30 ? fmt::format("{:.0f} MiB", b / 0x1p20) : fmt::format("{:.1f} GiB", b / 0x1p30);
+}
+}  // namespace
+
+uint64_t default_memory_budget() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return uint64_t{8} << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
+}
+
+uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw) {
+  const GemmMath m = gemm_math(p.format, hw.arch, hw.name);
+  const auto m_ = static_cast<double>(p.m);
+  const auto n_ = static_cast<double>(p.n);
+  const auto k_ = static_cast<double>(p.k);
+  // A, B and D, plus one FP32 copy of D for a split's or stream-K's partials.
+  const double bytes =
+      m_ * k_ * m.a_bits / 8 + n_ * k_ * m.b_bits / 8 + m_ * n_ * (gemm_out_bits(p.out) / 8.0 + 4);
+  const double blocks = bytes / static_cast<double>(hw.l2.block.bytes) + 1;
+  const double total = blocks * kTrackedBlockBytes + kBaseBytes;
+  return total >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(total);
+}
+
+namespace {
+void check_memory(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
+  // A shape the planner refuses anyway (a dimension <= 0 or over 2^24) gets its own message.
+  constexpr int64_t kMaxDim = int64_t{1} << 24;
+  if (std::min({p.m, p.n, p.k}) <= 0 || std::max({p.m, p.n, p.k}) > kMaxDim) return;
+  const uint64_t budget = o.max_memory != 0 ? o.max_memory : default_memory_budget();
+  if (const uint64_t need = gemm_simulation_bytes(p, hw); need > budget) {
+    throw InputError(fmt::format(
+        "GEMM {} x {} x {} ({}): timing it would hold about {} of simulator memory (the L2 model "
+        "tracks every {}-byte block of A, B and D), above the budget of {} ({}); time a smaller "
+        "shape (a large GEMM's throughput is its steady state: M, N and K of a few thousand show it) "
+        "or raise the budget",
+        p.m, p.n, p.k, p.format.name, gib(need), hw.l2.block.bytes, gib(budget),
+        o.max_memory != 0 ? "--max-memory" : "half of this machine's memory; --max-memory to change it"));
+  }
+}
+}  // namespace
+
 void check_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
+  check_memory(p, hw, o);
   if (o.tile) {
     make_plan(p, hw, *o.tile);
   } else {
@@ -377,6 +433,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
 }  // namespace
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
+  check_memory(p, hw, o);
   if (o.clock == ClockMode::kBoost) {
     GemmTiming g = simulate_at(p, at_clock(hw, hw.clock.sm), o);
     g.power = power_at(hw, g.plan.math.kind, {g.time, g.activity}, hw.clock.sm, ClockLimit::kUngoverned);

@@ -21,7 +21,16 @@ struct GemmTimingOptions {
   size_t max_finalists = 0;
   /// Record the chosen run for a trace (GemmTiming::trace); null: no recording.
   const TraceOptions* trace = nullptr;
+  /// Memory the simulation may hold, bytes (gemm_simulation_bytes); 0: half of this machine's
+  /// physical memory. Above it the GEMM is refused (InputError) before anything runs.
+  uint64_t max_memory = 0;
 };
+
+/// The simulator memory timing `p` takes, estimated before it runs: the L2 model tracks every
+/// block of A, B and D it touches (a route, tags and fill state), kTrackedBlockBytes each.
+uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw);
+/// Half of this machine's physical memory: the default memory budget of a simulation.
+uint64_t default_memory_budget();
 
 /// The GEMM's metrics (all kernels: the main one and any split-K reduction; utilizations of
 /// the main one) and how it was planned.
