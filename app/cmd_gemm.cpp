@@ -109,12 +109,7 @@ std::string duration_text(double seconds) {
 // time is over --max-time, with the estimate and what to do instead.
 void check_functional_time(const cli::po::variables_map& vm, const GemmProblem& p) {
   const std::string& text = vm["max-time"].as<std::string>();
-  double limit = 0;
-  try {
-    limit = parse_duration(text).tick.seconds();
-  } catch (const UnitError& e) {
-    throw InputError(fmt::format("--max-time {}: {}", text, e.message));
-  }
+  const double limit = parse_flag("--max-time", text, [&] { return parse_duration(text); }).tick.seconds();
   const double macs = static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
   const double estimate = macs / kFunctionalMacsPerSecond;
   if (estimate > limit) {
@@ -160,11 +155,7 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
   if (vm.count("tile") != 0) s.timing.tile = parse_tile(vm["tile"].as<std::string>());
   if (vm.count("max-memory") != 0) {
     const std::string& text = vm["max-memory"].as<std::string>();
-    try {
-      s.timing.max_memory = parse_byte_size(text).bytes;
-    } catch (const UnitError& e) {
-      throw InputError(fmt::format("--max-memory {}: {}", text, e.message));
-    }
+    s.timing.max_memory = parse_flag("--max-memory", text, [&] { return parse_byte_size(text); }).bytes;
     if (s.timing.max_memory == 0)
       throw InputError(fmt::format("--max-memory {}: must be more than 0 B", text));
   }

@@ -28,11 +28,7 @@ std::vector<uint64_t> inflight_option(const std::string& s) {
   std::vector<uint64_t> out;
   for (const std::string_view item : split(s, ',')) {
     if (item.empty()) throw InputError(fmt::format("--inflight {}: an empty entry in the list", s));
-    try {
-      out.push_back(parse_byte_size(std::string(item)).bytes);
-    } catch (const UnitError& e) {
-      throw InputError(fmt::format("--inflight {}: {}", s, e.message));
-    }
+    out.push_back(parse_flag("--inflight", s, [&] { return parse_byte_size(item); }).bytes);
   }
   return out;
 }

@@ -1,7 +1,13 @@
 // The bwsim subcommands. Each lives in its own file; main.cpp lists them.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <string_view>
+
 #include "sim/cli.hpp"
+#include "sim/errors.hpp"
+#include "sim/units.hpp"
 
 namespace bwsim::app {
 
@@ -26,5 +32,16 @@ cli::Command version_command();
 void add_hw_options(cli::po::options_description& desc);
 /// --json FILE.
 void add_json_option(cli::po::options_description& desc);
+
+/// A flag's value read with one of the unit parsers (parse_byte_size, parse_duration, ...) in
+/// `parse`: a bad value exits 2 as "FLAG TEXT: what is wrong".
+template <class Parse>
+auto parse_flag(std::string_view flag, std::string_view text, Parse parse) {
+  try {
+    return parse();
+  } catch (const UnitError& e) {
+    throw InputError(fmt::format("{} {}: {}", flag, text, e.message));
+  }
+}
 
 }  // namespace bwsim::app

@@ -235,15 +235,22 @@ struct DecodeCase {
   int64_t batch = 1, seq = 0, heads = 0, kv_heads = 0, head_dim = 0;
 };
 
-AttentionProblem decode_problem(const DecodeCase& c) {
+// An attention layer of `q_len` queries per sequence over `seq` keys (BF16 KV unless set after).
+AttentionProblem attention_problem(int64_t batch, int64_t seq, int64_t q_len, int64_t heads, int64_t kv_heads,
+                                   int64_t head_dim, bool causal) {
   AttentionProblem p;
-  p.batch = c.batch;
-  p.seq = c.seq;
-  p.q_len = 1;
-  p.heads = c.heads;
-  p.kv_heads = c.kv_heads;
-  p.head_dim = c.head_dim;
-  p.causal = true;
+  p.batch = batch;
+  p.seq = seq;
+  p.q_len = q_len;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = head_dim;
+  p.causal = causal;
+  return p;
+}
+
+AttentionProblem decode_problem(const DecodeCase& c) {
+  AttentionProblem p = attention_problem(c.batch, c.seq, 1, c.heads, c.kv_heads, c.head_dim, true);
   p.kv = *parse_kv_format(c.kv);
   return p;
 }
@@ -344,15 +351,7 @@ struct PrefillCase {
 };
 
 AttentionProblem prefill_problem(const PrefillCase& c) {
-  AttentionProblem p;
-  p.batch = c.batch;
-  p.seq = c.seq;
-  p.q_len = c.seq;
-  p.heads = c.heads;
-  p.kv_heads = c.kv_heads;
-  p.head_dim = c.head_dim;
-  p.causal = c.causal;
-  return p;
+  return attention_problem(c.batch, c.seq, c.seq, c.heads, c.kv_heads, c.head_dim, c.causal);
 }
 
 rc::Gen<PrefillCase> prefill_cases() {

@@ -231,9 +231,8 @@ uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw) {
 
 namespace {
 void check_memory(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o) {
-  // A shape the planner refuses anyway (a dimension <= 0 or over 2^24) gets its own message.
-  constexpr int64_t kMaxDim = int64_t{1} << 24;
-  if (std::min({p.m, p.n, p.k}) <= 0 || std::max({p.m, p.n, p.k}) > kMaxDim) return;
+  // A shape the planner refuses anyway (a dimension <= 0 or over kMaxGemmDim) gets its own message.
+  if (std::min({p.m, p.n, p.k}) <= 0 || std::max({p.m, p.n, p.k}) > kMaxGemmDim) return;
   const uint64_t budget = o.max_memory != 0 ? o.max_memory : default_memory_budget();
   if (const uint64_t need = gemm_simulation_bytes(p, hw); need > budget) {
     throw InputError(fmt::format(

@@ -215,12 +215,9 @@ GemmMath check_problem(const GemmProblem& p, const HwSpec& hw) {
     throw InputError(
         fmt::format("GEMM shape M={} N={} K={}: every dimension must be positive", p.m, p.n, p.k));
   }
-  // The address map tracks at most 2^28 block rows of a tensor; 2^24 per dimension stays inside
-  // it for every format and is far above any transformer GEMM (16.7 M tokens, features or K).
-  constexpr int64_t kMaxDim = int64_t{1} << 24;
-  if (p.m > kMaxDim || p.n > kMaxDim || p.k > kMaxDim) {
+  if (p.m > kMaxGemmDim || p.n > kMaxGemmDim || p.k > kMaxGemmDim) {
     throw InputError(fmt::format("GEMM shape M={} N={} K={}: each dimension must be at most {} (2^24)", p.m,
-                                 p.n, p.k, kMaxDim));
+                                 p.n, p.k, kMaxGemmDim));
   }
   const GemmMath m = gemm_math(p.format, hw.arch, hw.name);
   const int scale_k = std::max(m.a_scale_block, m.b_scale_block);

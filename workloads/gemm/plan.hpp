@@ -14,6 +14,10 @@
 
 namespace bwsim {
 
+/// The largest M, N or K a GEMM may have: the address map tracks at most 2^28 block rows of a
+/// tensor, and 2^24 per dimension stays inside it for every format (16.7 M tokens, features or K).
+constexpr int64_t kMaxGemmDim = int64_t{1} << 24;
+
 /// D[M x N] = A[M x K] * B[N x K]^T (the TN layout block-scaled MMAs need).
 struct GemmProblem {
   int64_t m = 0;
