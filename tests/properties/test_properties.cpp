@@ -31,6 +31,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,8 @@
 #include "workloads/attention/timing.hpp"
 #include "workloads/gemm/format.hpp"
 #include "workloads/gemm/gemm.hpp"
+#include "workloads/transformer/capacity.hpp"
+#include "workloads/transformer/step.hpp"
 
 namespace bwsim {
 namespace {
@@ -402,6 +405,137 @@ RC_GTEST_PROP(AttentionProperties, MorePromptNeverPrefillsFaster, ()) {
   RC_LOG() << text(c) << " " << step_seconds(a, hw) * 1e6 << " us -> " << text(bigger) << " "
            << step_seconds(b, hw) * 1e6 << " us\n";
   assert_not_slower(step_seconds(a, hw), step_seconds(b, hw));
+}
+
+// Model steps: every kernel a serving stack launches per layer (GEMMs, attention, the
+// element-wise streams between them, the TP group's all-reduces), summed as a step pays them.
+struct StepCase {
+  std::string hw;     // b200 (NVFP4, FP8 KV) or h100 (FP8, FP8 KV)
+  std::string model;  // a dense and an MoE model
+  int tp = 1;
+  StepShape shape;
+};
+
+std::string text(const StepCase& c) {
+  return fmt::format("{} {} tp{} batch {} x {} new at context {}", c.hw, c.model, c.tp, c.shape.batch,
+                     c.shape.q_len, c.shape.context);
+}
+
+QuantPlan quant_for(const std::string& hw) {
+  return QuantPlan::uniform(hw == "h100" ? Scheme::kFp8E4M3 : Scheme::kNvfp4, KvFormat::kFp8Tensor);
+}
+
+const ModelSpec& model_named(const std::string& name) {
+  static std::map<std::string, ModelSpec> models;
+  auto it = models.find(name);
+  if (it == models.end()) it = models.emplace(name, load_model(name)).first;
+  return it->second;
+}
+
+// One step on `c`'s GPU with `sets`. Kernels are cached per (GPU, overrides, model, TP) across
+// cases, as a run reuses them across steps: the generated values come from small sets so that
+// most kernels of a case were simulated by an earlier one.
+StepTiming step(const StepCase& c, const std::vector<std::string>& sets = {}) {
+  static std::map<std::string, StepCache> caches;
+  std::string key = fmt::format("{}|{}|{}", c.hw, c.model, c.tp);
+  for (const std::string& s : sets) key += "|" + s;
+  StepOptions o;
+  o.tp = c.tp;
+  // GEMMs as `bwsim run` plans them: the planner's finalists (the analytic best alone may turn
+  // the wrong way where the ranking changes, as StepOptions::gemm_finalists says).
+  return simulate_step(model_named(c.model), quant_for(c.hw), HwSpec::load(c.hw, sets), c.shape, o,
+                       caches[key]);
+}
+
+rc::Gen<StepCase> step_cases() {
+  return rc::gen::apply(
+      [](const std::string& hw, const std::string& model, int tp, bool prefill, int64_t batch,
+         int64_t tokens) {
+        StepCase c{hw, model, tp, {}};
+        c.shape.batch = prefill ? 1 : batch;
+        c.shape.q_len = prefill ? tokens / 4 : 1;
+        c.shape.context = tokens;
+        return c;
+      },
+      rc::gen::element<std::string>("b200", "h100"),
+      rc::gen::element<std::string>("llama-3.1-8b", "mixtral-8x7b"), rc::gen::element(1, 2),
+      rc::gen::arbitrary<bool>(), rc::gen::element<int64_t>(1, 8, 32),
+      rc::gen::element<int64_t>(1024, 2048, 4096));
+}
+
+// Whole steps are held to 0.5%, as runs are: a step sums dozens of kernels.
+void assert_step_not_slower(double slower, double faster) { RC_ASSERT(slower <= faster * 1.005); }
+
+// Every kernel of a step beats no roofline (no kernel moves its HBM bytes faster than the
+// bandwidth, no GEMM or attention kernel runs above the tensor peak at boost), the step is the
+// sum of its launches, and a decode step reads every sequence's KV cache.
+RC_GTEST_PROP(StepProperties, KernelsBeatNoRooflineAndAddUp, ()) {
+  const StepCase c = *step_cases();
+  RC_LOG() << text(c) << "\n";
+  const HwSpec hw = HwSpec::load(c.hw, {});
+  const StepTiming t = step(c);
+  Tick sum{0};
+  double flops = 0, bytes = 0, kv_read = 0;
+  for (const StepKernel& k : t.kernels) {
+    RC_LOG() << k.kind << " " << k.name << " " << k.shape << ": " << k.us_each() << " us\n";
+    sum += k.total();
+    flops += k.flops_each * static_cast<double>(k.launches);
+    bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
+    const double secs = k.run_each().seconds();
+    RC_ASSERT(secs > 0);
+    RC_ASSERT(k.hbm_bytes_each / secs <= static_cast<double>(hw.dram.bandwidth.bytes_per_s) * (1 + 1e-9));
+    if (k.kind == "stream") {  // at the stream efficiency of peak, exactly
+      RC_ASSERT(std::abs(k.hbm_bytes_each / (static_cast<double>(hw.dram.bandwidth.bytes_per_s) *
+                                             hw.launch.stream_efficiency) -
+                         secs) <= 1e-12 + 1e-9 * secs);
+    }
+    if (k.kind == "attention") kv_read += k.hbm_read_each * static_cast<double>(k.launches);
+  }
+  RC_ASSERT(t.time == sum);
+  RC_ASSERT(std::abs(t.flops - flops) <= 1e-9 * flops);
+  RC_ASSERT(std::abs(t.hbm_bytes - bytes) <= 1e-9 * bytes);
+  if (c.shape.q_len == 1) {
+    CapacityOptions co;
+    co.tp = c.tp;
+    const double per_token = capacity(model_named(c.model), quant_for(c.hw), hw, co).kv_per_token;
+    RC_ASSERT(kv_read >= static_cast<double>(c.shape.batch * (c.shape.context - 1)) * per_token * (1 - 1e-9));
+  }
+}
+
+// More of any resource never slows a step: SMs, power, HBM / L2 / SMEM bandwidth, and the
+// NVLink bandwidth of a TP group's all-reduces.
+RC_GTEST_PROP(StepProperties, MoreOfAResourceNeverSlowsAStep, ()) {
+  const StepCase c = *step_cases();
+  const HwSpec hw = HwSpec::load(c.hw, {});
+  const Raise r =
+      c.tp > 1 && *rc::gen::inRange(0, 6) == 0
+          ? Raise{"nvlink.bandwidth",
+                  fmt::format("\"{} GB/s\"", std::round(static_cast<double>(hw.nvlink.bandwidth.bytes_per_s) *
+                                                        (1 + 0.25 * *rc::gen::inRange(1, 5)) / 1e9))}
+          : *raises(c.hw);
+  RC_LOG() << text(c) << ", " << r.key << " = " << r.value << "\n";
+  const double base = step(c).time.seconds();
+  const double more = step(c, {r.key + "=" + r.value}).time.seconds();
+  RC_LOG() << base * 1e6 << " us -> " << more * 1e6 << " us\n";
+  assert_step_not_slower(more, base);
+}
+
+// A larger batch, a longer context or a longer prefill chunk never takes less time.
+RC_GTEST_PROP(StepProperties, MoreWorkNeverTakesLessTime, ()) {
+  const StepCase c = *step_cases();
+  StepCase bigger = c;
+  if (c.shape.q_len > 1) {
+    bigger.shape.q_len *= 2;
+    bigger.shape.context += c.shape.q_len;
+  } else if (*rc::gen::arbitrary<bool>()) {
+    bigger.shape.batch *= 2;
+  } else {
+    bigger.shape.context *= 2;
+  }
+  const double a = step(c).time.seconds();
+  const double b = step(bigger).time.seconds();
+  RC_LOG() << text(c) << " " << a * 1e6 << " us -> " << text(bigger) << " " << b * 1e6 << " us\n";
+  assert_step_not_slower(a, b);
 }
 
 // The same GPU written another way times the same, bit for bit: every table's keys in reverse
