@@ -214,7 +214,7 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   return s;
 }
 
-ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
+ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCache* shared) {
   ScenarioResult res;
   CapacityOptions co;
   co.tp = s.tp;
@@ -236,7 +236,8 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace) {
   so.expert_imbalance = s.expert_imbalance;
   so.gemm_finalists = s.gemm_finalists;
   so.trace = trace;
-  StepCache cache;
+  StepCache own;
+  StepCache& cache = shared != nullptr ? *shared : own;
   // Time to first token: the prompt's chunks, one after another.
   for (int64_t c0 = 0; c0 < s.prompt; c0 += s.prefill_chunk) {
     const int64_t len = std::min(s.prefill_chunk, s.prompt - c0);
