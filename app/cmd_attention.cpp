@@ -293,6 +293,7 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
 }
 
 int run_attention(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
   const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
@@ -396,6 +397,7 @@ cli::Command attention_command() {
             "auto (large layers: first wave at two KV lengths, then list-scheduled) or off (simulate every "
             "CTA whole)")("rescale", cli::po::value<std::string>()->default_value("conditional"),
                           "O rescaling on tcgen05: conditional (FA4) or always");
+        add_progress_option(desc);
         add_json_option(desc);
         add_trace_options(desc);
       },

@@ -330,6 +330,7 @@ void write_d(const std::string& path, const Setup& s, const GemmFunctional& f) {
 // Commands
 
 int run_gemm(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   const GemmFormat format = parse_gemm_format(vm["format"].as<std::string>());
   Setup s = setup(vm, format);
   const std::optional<TraceRequest> trace = trace_request(vm, s.hw.sm.count);
@@ -365,6 +366,7 @@ std::string default_formats(Arch arch) {
 }
 
 int run_compare(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   if (vm.count("what") == 0 || vm["what"].as<std::string>() != "gemm") {
     throw InputError(
         fmt::format("bwsim compare {}: only 'gemm' can be compared so far (bwsim compare gemm ...)",
@@ -428,6 +430,7 @@ int run_compare(const cli::po::variables_map& vm) {
 }
 
 void add_gemm_options(cli::po::options_description& desc) {
+  add_progress_option(desc);
   add_hw_options(desc);
   desc.add_options()("m", cli::po::value<int64_t>(), "rows of A and D (tokens)")(
       "n", cli::po::value<int64_t>(), "rows of B (output features) = columns of D")(

@@ -217,6 +217,7 @@ boost::json::array run_steps(const cli::po::variables_map& vm, std::ostream& out
 }
 
 int run_model(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   if (vm.count("model") == 0)
     throw InputError("--model FILE is required (.toml or a Hugging Face config.json)");
   std::vector<std::string> model_sets;
@@ -277,6 +278,7 @@ cli::Command model_command() {
             "prompt", cli::po::value<int64_t>()->default_value(2048), "prefill: prompt tokens")(
             "memory-utilization", cli::po::value<double>()->default_value(0.9),
             "share of HBM the serving stack may use");
+        add_progress_option(desc);
         add_json_option(desc);
       },
       run_model};

@@ -20,6 +20,7 @@ namespace {
 std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "inf"; }
 
 int run_numerics(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   if (vm.count("model") == 0)
     throw InputError("--model is required (a configs/models name, .toml or config.json)");
   const ModelSpec m = load_model(vm["model"].as<std::string>());
@@ -142,6 +143,7 @@ cli::Command numerics_command() {
             "width", cli::po::value<int64_t>()->default_value(512), "hidden size at most")(
             "vocab", cli::po::value<int64_t>()->default_value(2048), "vocabulary at most")(
             "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the weights and the prompt");
+        add_progress_option(desc);
         add_json_option(desc);
       },
       run_numerics};

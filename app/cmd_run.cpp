@@ -99,6 +99,7 @@ void write_run_trace(const TraceRequest& req, const Scenario& s, const ScenarioR
 }
 
 int run_run(const cli::po::variables_map& vm) {
+  const ProgressBar bar(vm);
   if (vm.count("scenario") == 0) throw InputError("a scenario file is required: bwsim run SCENARIO.toml");
   std::filesystem::path file = vm["scenario"].as<std::string>();
   try {
@@ -276,6 +277,7 @@ cli::Command run_command() {
             "hw-set", cli::po::value<std::vector<std::string>>()->composing(),
             "override a hardware key: KEY=VALUE (repeatable)");
         pos.add("scenario", 1);
+        add_progress_option(desc);
         add_json_option(desc);
         add_trace_options(desc);
       },

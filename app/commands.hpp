@@ -1,12 +1,15 @@
 // The bwsim subcommands. Each lives in its own file; main.cpp lists them.
 #pragma once
 
+#include <memory>
+
 #include <fmt/format.h>
 
 #include <string_view>
 
 #include "sim/cli.hpp"
 #include "sim/errors.hpp"
+#include "sim/progress.hpp"
 #include "sim/units.hpp"
 
 namespace bwsim::app {
@@ -32,6 +35,21 @@ cli::Command version_command();
 void add_hw_options(cli::po::options_description& desc);
 /// --json FILE.
 void add_json_option(cli::po::options_description& desc);
+/// --quiet, for commands that draw a progress bar.
+void add_progress_option(cli::po::options_description& desc);
+
+/// While alive, a progress bar with an ETA on stderr (sim/progress.hpp) for the simulation the
+/// command runs: on a terminal, without --quiet, after the first 2 s.
+class ProgressBar {
+ public:
+  explicit ProgressBar(const cli::po::variables_map& vm);
+  ~ProgressBar();
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+
+ private:
+  std::unique_ptr<progress::StderrBar> bar_;
+};
 
 /// A flag's value read with one of the unit parsers (parse_byte_size, parse_duration, ...) in
 /// `parse`: a bad value exits 2 as "FLAG TEXT: what is wrong".

@@ -14,4 +14,18 @@ void add_json_option(cli::po::options_description& desc) {
                      "also write machine-readable results to FILE (- for stdout)");
 }
 
+void add_progress_option(cli::po::options_description& desc) {
+  desc.add_options()("quiet", "no progress bar on stderr (one is drawn on a terminal after 2 s)");
+}
+
+ProgressBar::ProgressBar(const cli::po::variables_map& vm) {
+  if (vm.count("quiet") != 0 || !progress::StderrBar::wanted()) return;
+  bar_ = std::make_unique<progress::StderrBar>();
+  progress::listen(bar_.get());
+}
+
+ProgressBar::~ProgressBar() {
+  if (bar_) progress::listen(nullptr);
+}
+
 }  // namespace bwsim::app

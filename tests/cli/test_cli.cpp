@@ -81,6 +81,22 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_CONTAINS(ih.out, "--explain");
 }
 
+// The progress bar (sim/progress.hpp) is drawn on a terminal only: through a file, stderr stays
+// empty; every simulating command takes --quiet.
+TEST_F(Cli, ProgressIsForTerminalsAndQuietSilencesIt) {
+  const Result g = run("gemm --m 4096 --n 4096 --k 4096 --functional off");
+  EXPECT_EQ(g.code, 0);
+  EXPECT_EQ(g.err, "");
+  for (const char* args :
+       {"gemm --m 256 --n 256 --k 256 --quiet",
+        "attention --seq 256 --heads 8 --head-dim 64 --functional off --quiet",
+        "model --model llama-3.1-8b --quiet", "numerics --model llama-3.1-8b --layers 1 --quiet"}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.err;
+    EXPECT_EQ(r.err, "") << args;
+  }
+}
+
 TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("").code, 2);
   Result u = run("frobnicate");

@@ -17,6 +17,7 @@
 #include "models/governor.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
+#include "sim/progress.hpp"
 
 namespace bwsim {
 namespace {
@@ -86,6 +87,18 @@ class PlanRun {
     Run r;
     r.trace = trace_;
     r.before = before_;
+    if (progress::active()) {
+      // Drained work items against all of them, in windows of simulated time (the events run in
+      // the same order as in one call).
+      progress::Scope bar(fmt::format("simulating {}", plan_.tile.name()),
+                          static_cast<double>(plan_.work_items) * gemm_marks_per_item(plan_, hw_));
+      gpu_.run_until(
+          [&](const std::vector<std::pair<uint32_t, Tick>>& marks) {
+            bar.set(static_cast<double>(marks.size()));
+            return false;
+          },
+          microseconds(2));
+    }
     r.kernels.push_back(gpu_.finish());
     if (plan_.tile.split_k > 1) r.kernels.push_back(gpu_.run(splitk_reduce_kernel(plan_, hw_, t_)));
     r.after = sim_.stats().snapshot();

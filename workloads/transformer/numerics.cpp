@@ -9,6 +9,7 @@
 #include "isa/scalar_format.hpp"
 #include "isa/tensor_io.hpp"
 #include "sim/errors.hpp"
+#include "sim/progress.hpp"
 #include "sim/rng.hpp"
 #include "workloads/attention/attention.hpp"
 #include "workloads/gemm/functional.hpp"
@@ -408,6 +409,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   }
   Vec x(xq.begin(), xq.end());
   const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
+  progress::Scope bar("numerics: decoder layers", s.layers + 1);  // and the head
   for (int l = 0; l < s.layers; ++l) {
     const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
     const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
@@ -535,6 +537,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     }
     const Vec xd(xq.begin(), xq.end());
     r.residual.push_back(compare(std::span<const double>(xd), std::span<const double>(x)));
+    bar.advance();
   }
   // The head: final norm and lm_head over every position.
   const Tensor wlm = gaussian(s.vocab, s.H, inv_sqrt(s.H), o.seed, 0xFF);
