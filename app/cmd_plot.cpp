@@ -164,14 +164,19 @@ void draw(json::object job, const std::string& output) {
   const std::string ext = fs::path(output).extension().string();
   if (ext != ".svg" && ext != ".png" && ext != ".pdf")
     throw InputError(fmt::format("-o {}: expected a .svg, .png or .pdf file", output));
-  job["output"] = fs::absolute(output).string();
+  // The script draws into a temporary file beside the output (with the output's extension, which
+  // chooses the format), renamed over it once complete: a failed or killed run leaves the old
+  // file or the new one, never half of one.
+  const fs::path final_path = fs::absolute(output);
+  const fs::path tmp_path =
+      final_path.parent_path() / fmt::format(".{}.tmp-{}{}", final_path.stem().string(), ::getpid(), ext);
+  job["output"] = tmp_path.string();
   const char* env = std::getenv("BWSIM_PLOT_SCRIPT");
   const std::string script =
       env != nullptr && *env != '\0' ? env : std::string(BWSIM_SOURCE_DIR) + "/scripts/plot.py";
   if (!fs::exists(script)) throw std::runtime_error(fmt::format("plot script {} is missing", script));
   const fs::path job_file = fs::temp_directory_path() / fmt::format("bwsim-plot-{}.json", ::getpid());
   std::ofstream(job_file) << json::serialize(job);
-  const std::string tmp_out = job["output"].as_string().c_str();
   // Debian's python3 (with python3-matplotlib) before whatever python3 is first on PATH (a
   // pyenv or venv one may lack matplotlib); $BWSIM_PYTHON overrides both.
   const char* py_env = std::getenv("BWSIM_PYTHON");
@@ -182,10 +187,17 @@ void draw(json::object job, const std::string& output) {
   const int rc = std::system(cmd.c_str());
   fs::remove(job_file);
   if (rc != 0) {
-    fs::remove(tmp_out);
+    std::error_code ec;
+    fs::remove(tmp_path, ec);
     throw std::runtime_error(
         "drawing failed (python3 with matplotlib is needed: scripts/setup-deps.sh installs "
         "python3-matplotlib)");
+  }
+  std::error_code ec;
+  fs::rename(tmp_path, final_path, ec);
+  if (ec) {
+    fs::remove(tmp_path, ec);
+    throw InputError(fmt::format("-o {}: cannot write it ({})", output, ec.message()));
   }
 }
 

@@ -11,6 +11,9 @@ packages=(
   libfmt-dev libtoml11-dev
   libgtest-dev libbenchmark-dev librapidcheck-dev
 )
+# Extra packages a script needs beyond the build (scripts/fuzz: clang and its libFuzzer runtime).
+read -r -a extra <<<"${BWSIM_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -43,10 +43,11 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result run(const std::string& args) {
-    const std::string cmd = "cd '" + std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/..' && BWSIM_CONFIG_DIR= '" +
-                            BWSIM_BINARY + "' " + args + " > '" + (dir_ / "out").string() + "' 2> '" +
-                            (dir_ / "err").string() + "'";
+  // `env`: assignments put before the command ("NAME='value' ").
+  Result run(const std::string& args, const std::string& env = "") {
+    const std::string cmd = "cd '" + std::string(BWSIM_CONFIG_DIR_FOR_TESTS) +
+                            "/..' && BWSIM_CONFIG_DIR= " + env + "'" + BWSIM_BINARY + "' " + args + " > '" +
+                            (dir_ / "out").string() + "' 2> '" + (dir_ / "err").string() + "'";
     const int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "out"), slurp(dir_ / "err")};
   }
@@ -936,6 +937,18 @@ TEST_F(Cli, PlotDrawsSweepChartsAndRooflines) {
                             "expected a .svg, .png or .pdf file"},
                            {"'" + csv + "' --x gemm.m --y time.us --kind pie -o x.svg", "--kind pie"}});
   EXPECT_FALSE(fs::exists(dir_ / "x.svg"));
+  // A drawing that fails half-way (the script writes part of its output and exits 1) leaves
+  // the old file as it was and no temporary beside it.
+  const fs::path broken = dir_ / "broken.py";
+  std::ofstream(broken)
+      << "import json, sys\nopen(json.load(open(sys.argv[1]))['output'], 'w').write('<svg')\n"
+         "sys.exit(1)\n";
+  Result half = run("plot '" + csv + "' --x gemm.m --y time.us -o '" + svg.string() + "'",
+                    "BWSIM_PLOT_SCRIPT='" + broken.string() + "' ");
+  EXPECT_EQ(half.code, 1);
+  EXPECT_EQ(slurp(svg), drawn);
+  for (const auto& e : fs::directory_iterator(dir_))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
 TEST_F(Cli, ValidateReportsEachPointAndItsErrorAndRejectsBadSets) {
