@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,7 +87,7 @@ void StderrBar::begin() {
 StderrBar::~StderrBar() { done(); }
 
 void StderrBar::done() {
-  if (drawn_) std::fprintf(stderr, "\r%*s\r", 100, "");
+  if (drawn_) std::fprintf(stderr, "\r%*s\r", static_cast<int>(width_), "");
   std::fflush(stderr);
   drawn_ = false;
 }
@@ -107,7 +108,11 @@ void StderrBar::update(std::string_view what, double fraction) {
       fmt::format("\r[{}{}] {:3.0f}% {}{}, {} elapsed, ETA {}", std::string(static_cast<size_t>(filled), '#'),
                   std::string(static_cast<size_t>(kWidth - filled), '.'), fraction * 100, what,
                   passes_ > 1 ? fmt::format(" (pass {})", passes_) : "", clock_text(elapsed), eta);
-  std::fprintf(stderr, "%-99s", line.c_str());
+  // One line, however narrow the terminal: cut to its width (a wrapped line would not redraw).
+  winsize ws{};
+  const size_t width = ioctl(fileno(stderr), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 99;
+  width_ = std::min<size_t>(width, 200);
+  std::fprintf(stderr, "\r%-*s", static_cast<int>(width_), line.substr(1, width_).c_str());
   std::fflush(stderr);
 }
 

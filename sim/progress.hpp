@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -70,6 +71,7 @@ class StderrBar final : public Listener {
  private:
   std::chrono::steady_clock::time_point start_, last_, pass_start_;
   int passes_ = 0;
+  size_t width_ = 99;  // of the last line drawn
   bool drawn_ = false;
 };
 

@@ -98,10 +98,10 @@ struct ScenarioResult {
 };
 
 /// Runs the scenario; with `trace`, every simulated kernel is recorded (StepKernel::trace).
-/// `cache` (optional) carries simulated kernels across runs of the same model, quantization plan,
+/// `shared` (optional) carries simulated kernels across runs of the same model, quantization plan,
 /// GPU, TP degree and GEMM finalists (kernels are keyed by name and shape only).
 ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace = nullptr,
-                            StepCache* cache = nullptr);
+                            StepCache* shared = nullptr);
 
 /// A claim metric's simulated value; NaN where the run has none (MTP metrics without MTP, latency
 /// when the model does not fit).
