@@ -1,4 +1,5 @@
-// Progress of a long command on stderr (sweep points, validation points).
+// Progress of a long command on stderr (sweep points, validation points); sim/progress.hpp
+// draws the bar of a single simulation.
 #pragma once
 
 #include <fmt/format.h>
@@ -11,6 +12,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+
+#include "sim/progress.hpp"
 
 namespace bwsim::app {
 
@@ -37,9 +40,9 @@ class Progress {
     const double eta = elapsed / static_cast<double>(done_) * static_cast<double>(todo - done_);
     const uint64_t finished = skipped_ + done_;
     const double frac = static_cast<double>(finished) / static_cast<double>(std::max<uint64_t>(1, total_));
-    const std::string tail =
-        fmt::format("{}/{} points{}, {:.0f}s elapsed, ETA {}", finished, total_,
-                    failed_ > 0 ? fmt::format(" ({} failed)", failed_) : "", elapsed, clock_text(eta));
+    const std::string tail = fmt::format("{}/{} points{}, {:.0f}s elapsed, ETA {}", finished, total_,
+                                         failed_ > 0 ? fmt::format(" ({} failed)", failed_) : "", elapsed,
+                                         progress::clock_text(eta));
     if (tty_) {
       constexpr int kWidth = 30;
       const int filled = static_cast<int>(frac * kWidth);
@@ -59,11 +62,6 @@ class Progress {
   [[nodiscard]] uint64_t failed() const { return failed_; }
 
  private:
-  static std::string clock_text(double s) {
-    const auto t = std::llround(s);
-    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-                     : fmt::format("{}:{:02}", t / 60, t % 60);
-  }
   std::string label_;
   uint64_t total_, skipped_;
   bool quiet_, tty_;

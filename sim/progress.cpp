@@ -20,12 +20,6 @@ thread_local Scope* t_innermost = nullptr;
 
 bool reporting() { return g_listener != nullptr && std::this_thread::get_id() == g_owner; }
 
-std::string clock_text(double s) {
-  const auto t = std::llround(std::max(0.0, s));
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-                   : fmt::format("{}:{:02}", t / 60, t % 60);
-}
-
 }  // namespace
 
 void listen(Listener* l) {
@@ -35,6 +29,12 @@ void listen(Listener* l) {
 }
 
 bool active() { return reporting(); }
+
+std::string clock_text(double seconds) {
+  const auto t = std::llround(std::max(0.0, seconds));
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{}:{:02}", t / 60, t % 60);
+}
 
 Scope::Scope(std::string what, double total)
     : what_(std::move(what)), total_(std::max(total, 1e-300)), parent_(nullptr), active_(reporting()) {

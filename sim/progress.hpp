@@ -32,6 +32,8 @@ class Listener {
 void listen(Listener* l);
 /// Whether a listener takes this thread's progress (work that reports at a cost checks first).
 bool active();
+/// A duration for a progress line: "M:SS", or "H:MM:SS" from an hour.
+std::string clock_text(double seconds);
 
 /// A stage of `total` units, inside the current unit of the enclosing scope.
 class Scope {
