@@ -1,7 +1,5 @@
 #include "workloads/transformer/scenario.hpp"
 
-#include "sim/progress.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -248,17 +246,16 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
   progress::Scope bar("serving run: steps",
                       static_cast<double>((s.prompt + s.prefill_chunk - 1) / s.prefill_chunk + decode_steps +
                                           (s.mtp.drafts > 0 ? decode_steps + 1 : 0)));
-  const auto step_ = [&](const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& sh,
-                         const StepOptions& so_, StepCache& c) {
-    StepTiming t = simulate_step(m, q, hw, sh, so_, c);
+  // Every step of the run: the scenario's plan, GPU, options and kernel cache.
+  const auto step_ = [&](const ModelSpec& m, const StepShape& sh) {
+    StepTiming t = simulate_step(m, s.quant, s.hw, sh, so, cache);
     bar.advance();
     return t;
   };
   // Time to first token: the prompt's chunks, one after another.
   for (int64_t c0 = 0; c0 < s.prompt; c0 += s.prefill_chunk) {
     const int64_t len = std::min(s.prefill_chunk, s.prompt - c0);
-    res.prefill_chunks.push_back(
-        step_(s.model, s.quant, s.hw, StepShape{1, len, c0 + len, false}, so, cache));
+    res.prefill_chunks.push_back(step_(s.model, StepShape{1, len, c0 + len, false}));
     res.ttft_s += res.prefill_chunks.back().time.seconds();
   }
   // Decode: steps at evenly spaced contexts over the output (time is linear in the context).
@@ -277,7 +274,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
     std::vector<std::pair<int64_t, double>> samples, energies;
     for (int64_t ctx : contexts) {
       const StepShape sh{res.concurrency, q_len, std::max(ctx + q_len - 1, q_len), logits_all};
-      const StepTiming st = step_(s.model, s.quant, s.hw, sh, so, cache);
+      const StepTiming st = step_(s.model, sh);
       samples.emplace_back(ctx, st.time.seconds());
       energies.emplace_back(ctx, st.power.joules());
     }
@@ -285,9 +282,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
     DecodeResult d;
     d.pass_s = mean_step(samples);
     d.pass_j = mean_step(energies);
-    d.step =
-        step_(s.model, s.quant, s.hw,
-              StepShape{res.concurrency, q_len, std::max(mid + q_len - 1, q_len), logits_all}, so, cache);
+    d.step = step_(s.model, StepShape{res.concurrency, q_len, std::max(mid + q_len - 1, q_len), logits_all});
     return d;
   };
   const auto finish = [&](DecodeResult& d) {
@@ -311,7 +306,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
     if (draft.moe) draft.moe->dense_layers = 0;
     const int64_t mid = contexts[contexts.size() / 2];
     const StepShape dsh{res.concurrency, s.mtp.modules ? 1 : k, mid, !s.mtp.modules};
-    m.draft = step_(draft, s.quant, s.hw, dsh, so, cache);
+    m.draft = step_(draft, dsh);
     m.pass_s += m.draft->time.seconds() * (s.mtp.modules ? k : 1);
     m.pass_j += m.draft->power.joules() * (s.mtp.modules ? k : 1);
     m.alpha = s.mtp.alpha;
