@@ -106,6 +106,7 @@ AttentionTimingOptions timing_option(const cli::po::variables_map& vm) {
   if (sampling != "auto" && sampling != "off")
     throw InputError(fmt::format("--sampling {}: expected auto or off", sampling));
   if (sampling == "off") to.whole_run_blocks = std::numeric_limits<uint64_t>::max();
+  to.l2_dirty = l2_flush(vm);
   check_attention_options(to);  // a bad option is an error even with --timing off
   return to;
 }
@@ -319,9 +320,12 @@ int run_attention(const cli::po::variables_map& vm) {
 
   std::ostream& out = cli::text_out(vm);
   print_problem(out, p, data, w, hw);
+  if (to.l2_dirty != 0)
+    out << fmt::format("  l2 start    {} of dirty lines (--l2-flush)\n", to_string(ByteSize{to.l2_dirty}));
   if (tm) print_timing(out, *tm, p, hw, vm["clock"].as<std::string>());
   print_functional(out, f, fs);
-  const boost::json::object doc = report_json(p, data, w, f, fs, tm, hw);
+  boost::json::object doc = report_json(p, data, w, f, fs, tm, hw);
+  if (to.l2_dirty != 0) doc["l2_flush_bytes"] = to.l2_dirty;
   if (trace) {
     TraceDoc td;
     tm->trace->emit(td, Tick{0}, "kernels", trace->options.max_events);
@@ -398,6 +402,7 @@ cli::Command attention_command() {
             "CTA whole)")("rescale", cli::po::value<std::string>()->default_value("conditional"),
                           "O rescaling on tcgen05: conditional (FA4) or always");
         add_progress_option(desc);
+        add_l2_flush_option(desc);
         add_json_option(desc);
         add_trace_options(desc);
       },

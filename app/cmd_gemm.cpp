@@ -159,6 +159,7 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
     if (s.timing.max_memory == 0)
       throw InputError(fmt::format("--max-memory {}: must be more than 0 B", text));
   }
+  s.timing.l2_dirty = l2_flush(vm);
   s.functional = parse_functional(vm["functional"].as<std::string>(), s.problem);
   s.functional.seed = seed;
   if (s.functional.mode == FunctionalSpec::Mode::kFull) check_functional_time(vm, s.problem);
@@ -273,6 +274,8 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
     out << fmt::format("  {:<12}{}\n", key, value);
   };
   kv("clock", t.power.clock_text(s.hw));
+  if (s.timing.l2_dirty != 0)
+    kv("l2 start", fmt::format("{} of dirty lines (--l2-flush)", to_string(ByteSize{s.timing.l2_dirty})));
   kv("instruction", fmt::format("kind::{}{}", mma_kind_name(pl.math.kind),
                                 pl.math.weight_only ? " (weights dequantized to BF16 on chip)" : ""));
   kv("plan", fmt::format("{}{}; {} clusters of {} CTA{}, {} work items = {:.2f} waves", pl.tile.name(),
@@ -356,6 +359,7 @@ int run_gemm(const cli::po::variables_map& vm) {
   }
   boost::json::object doc{
       {"command", "gemm"}, {"hw", s.hw.name}, {"clock", s.clock}, {"problem", problem_json(s)}};
+  if (s.timing.l2_dirty != 0) doc["l2_flush_bytes"] = s.timing.l2_dirty;
   doc["result"] = outcome_json(o, s);
   cli::write_json_option(vm, doc);
   return 0;
@@ -431,6 +435,7 @@ int run_compare(const cli::po::variables_map& vm) {
 
 void add_gemm_options(cli::po::options_description& desc) {
   add_progress_option(desc);
+  add_l2_flush_option(desc);
   add_hw_options(desc);
   desc.add_options()("m", cli::po::value<int64_t>(), "rows of A and D (tokens)")(
       "n", cli::po::value<int64_t>(), "rows of B (output features) = columns of D")(

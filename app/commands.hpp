@@ -37,6 +37,11 @@ void add_hw_options(cli::po::options_description& desc);
 void add_json_option(cli::po::options_description& desc);
 /// --quiet, for commands that draw a progress bar.
 void add_progress_option(cli::po::options_description& desc);
+/// --l2-flush BYTES: time the kernel as a benchmark that writes BYTES to flush L2 right before
+/// it does (it starts with that buffer's dirty lines in L2, L2Start); l2_flush() reads it (0:
+/// absent).
+void add_l2_flush_option(cli::po::options_description& desc);
+uint64_t l2_flush(const cli::po::variables_map& vm);
 
 /// While alive, a progress bar with an ETA on stderr (sim/progress.hpp) for the simulation the
 /// command runs: on a terminal, without --quiet, after the first 2 s.

@@ -18,6 +18,19 @@ void add_progress_option(cli::po::options_description& desc) {
   desc.add_options()("quiet", "no progress bar on stderr (one is drawn on a terminal after 2 s)");
 }
 
+void add_l2_flush_option(cli::po::options_description& desc) {
+  desc.add_options()("l2-flush", cli::po::value<std::string>(),
+                     "time the kernel after a write of this many bytes, as a benchmark that flushes L2 "
+                     "by writing a buffer does (triton's do_bench: \"256 MiB\"): it starts with those "
+                     "dirty lines in L2 and writes them back");
+}
+
+uint64_t l2_flush(const cli::po::variables_map& vm) {
+  if (vm.count("l2-flush") == 0) return 0;
+  const std::string& text = vm["l2-flush"].as<std::string>();
+  return parse_flag("--l2-flush", text, [&] { return parse_byte_size(text); }).bytes;
+}
+
 ProgressBar::ProgressBar(const cli::po::variables_map& vm) {
   if (vm.count("quiet") != 0 || !progress::StderrBar::wanted()) return;
   bar_ = std::make_unique<progress::StderrBar>();

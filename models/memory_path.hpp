@@ -31,6 +31,19 @@ struct MemResult {
   uint64_t miss_bytes = 0;  // fetched from DRAM
 };
 
+/// The L2 as a kernel finds it. A benchmark that flushes L2 by writing a buffer larger than it
+/// before each timed call (triton's do_bench and cudnn-frontend zero 256 MiB; nvbench memsets
+/// one) leaves it full of that buffer's dirty lines: the kernel's first fills evict them, and
+/// each eviction writes its line back to device memory.
+struct L2Start {
+  /// Bytes of another buffer's dirty lines in L2 (at most its capacity; 0: a clean L2). The
+  /// kernel's fills first take the ways those lines leave free, then evict them one for one.
+  uint64_t dirty_bytes = 0;
+  /// A sampled run (part of a kernel, extrapolated): the write-back spread over the sample,
+  /// as this share of every byte the kernel fills (read misses and writes); 0: not.
+  double writeback_share = 0;
+};
+
 class MemoryPath {
  public:
   virtual ~MemoryPath() = default;
@@ -48,6 +61,8 @@ class MemoryPath {
   /// The die an SM sits on, and the die whose L2 partition is home to a block.
   [[nodiscard]] virtual uint32_t die_of_sm(uint32_t sm) const = 0;
   [[nodiscard]] virtual uint32_t home_partition(uint64_t block_ordinal) const = 0;
+  /// The L2's state when the next kernel starts (before the first access).
+  virtual void set_start(const L2Start& s) = 0;
   /// Records bytes per memory level over time into `t` (null: not).
   virtual void set_trace(GpuTrace* t) = 0;
 };

@@ -107,7 +107,9 @@ MemorySystem::MemorySystem(Simulation& sim, const HwSpec& hw, const ClockDomain&
       round_trip_(l2_clock.span(hw.noc.latency * 2 + hw.l2.hit_latency)),
       slice_bps_(per_second(hw.l2.slice_bandwidth.value, l2_clock.frequency())),
       port_bps_(per_second(hw.noc.sm_port_bandwidth.value, l2_clock.frequency())),
-      link_bps_(hw.l2.cross_partition_bandwidth.bytes_per_s) {
+      link_bps_(hw.l2.cross_partition_bandwidth.bytes_per_s),
+      capacity_(hw.l2.capacity.bytes),
+      block_(hw.l2.block.bytes) {
   const uint64_t sets = hw.l2.sets_per_slice();
   slices_.reserve(hw.l2.slices);
   for (uint32_t s = 0; s < hw.l2.slices; ++s)
@@ -155,13 +157,45 @@ MemorySystem::Route MemorySystem::compute_route(uint64_t ordinal) const {
           p * channels_per_partition_ + c, 1};
 }
 
-void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
-  if (!ev.happened || ev.dirty == 0) return;
-  const uint64_t bytes = dram_->moved(static_cast<uint64_t>(popcount128(ev.dirty)) * sector_);
-  const Tick done = dram_->serve(route(ev.ordinal).channel, at, bytes, true);
+void MemorySystem::dram_write(uint32_t channel, Tick at, uint64_t bytes) {
+  bytes = dram_->moved(bytes);
+  const Tick done = dram_->serve(channel, at, bytes, true);
   if (trace_ != nullptr) trace_->mem(MemCounter::kHbmWrite, done, bytes);
   sim_.stats().add(stats_.writeback_bytes, bytes);
   sim_.stats().add(stats_.hbm_write, bytes);
+}
+
+void MemorySystem::write_back(const L2Eviction& ev, Tick at) {
+  if (!ev.happened || ev.dirty == 0) return;
+  dram_write(route(ev.ordinal).channel, at, static_cast<uint64_t>(popcount128(ev.dirty)) * sector_);
+}
+
+void MemorySystem::set_start(const L2Start& s) {
+  start_dirty_ = std::min(s.dirty_bytes, capacity_);
+  start_free_ = capacity_ - start_dirty_;
+  start_share_ = s.writeback_share;
+  start_owed_ = 0;
+}
+
+// The dirty lines sit where a clean L2 would have had free space, so once the truly free space
+// is used, every byte a fill brings in evicts a dirty byte of the flush (its lines were written
+// whole). Their write-back goes out a block at a time, on the channel of the block filled (the
+// evicted line was in the same set, so the same slice). A sampled run instead pays its share of
+// every filled byte (L2Start).
+void MemorySystem::start_write_back(const Route& rt, uint64_t filled, Tick at) {
+  if (start_share_ > 0) {
+    start_owed_ += start_share_ * static_cast<double>(filled);
+  } else {
+    const uint64_t free = std::min(start_free_, filled);
+    start_free_ -= free;
+    const uint64_t evicted = std::min(filled - free, start_dirty_);
+    start_dirty_ -= evicted;
+    start_owed_ += static_cast<double>(evicted);
+  }
+  if (start_owed_ < static_cast<double>(block_)) return;
+  const auto bytes = static_cast<uint64_t>(start_owed_ / static_cast<double>(sector_)) * sector_;
+  start_owed_ -= static_cast<double>(bytes);
+  dram_write(rt.channel, at, bytes);
 }
 
 Tick MemorySystem::deliver(Tick now, uint32_t dest_sm, Tick back, uint64_t bytes) {
@@ -198,6 +232,7 @@ MemResult MemorySystem::read(uint32_t sm, const Region& r, std::span<const uint3
     const uint64_t bytes = static_cast<uint64_t>(popcount128(b.sectors)) * sector_;
     const u128 missing = b.sectors & ~w.valid;
     const uint64_t miss = static_cast<uint64_t>(popcount128(missing)) * sector_;
+    if (start_dirty_ != 0 || start_share_ > 0) start_write_back(rt, miss, lookup);
     Tick in_l2 = std::max(lookup, w.ready);
     if (miss > 0) {
       const uint64_t moved = dram_->moved(miss);
@@ -286,6 +321,8 @@ MemResult MemorySystem::write(uint32_t sm, const Region& r, Tick issue) {
     L2Eviction ev;
     L2Way& w = slices_[rt.slice].access(rt.set, b.key, b.ordinal, ev);
     write_back(ev, arrive);
+    if (start_dirty_ != 0 || start_share_ > 0)
+      start_write_back(rt, static_cast<uint64_t>(popcount128(b.sectors & ~w.valid)) * sector_, arrive);
     w.valid |= b.sectors;
     w.dirty |= b.sectors;
     const Tick written = slices_[rt.slice].port().reserve(arrive, transfer_time(bytes, slice_bps_)).end;

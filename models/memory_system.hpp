@@ -60,6 +60,7 @@ class MemorySystem : public MemoryPath {
   [[nodiscard]] uint32_t home_partition(uint64_t block_ordinal) const override;
   [[nodiscard]] AddressMap& address_map() { return amap_; }
   void set_trace(GpuTrace* t) override { trace_ = t; }
+  void set_start(const L2Start& s) override;
 
  private:
   struct Route {
@@ -74,6 +75,10 @@ class MemorySystem : public MemoryPath {
   const Route& route(uint64_t block_ordinal);
   [[nodiscard]] Route compute_route(uint64_t block_ordinal) const;
   void write_back(const L2Eviction& ev, Tick at);
+  /// The write-back a fill of `filled` bytes into a block of `rt` causes among the dirty lines
+  /// the run started with (set_start).
+  void start_write_back(const Route& rt, uint64_t filled, Tick at);
+  void dram_write(uint32_t channel, Tick at, uint64_t bytes);
   Tick deliver(Tick now, uint32_t dest_sm, Tick back, uint64_t bytes);
 
   Simulation& sim_;
@@ -96,6 +101,13 @@ class MemorySystem : public MemoryPath {
   uint64_t slice_bps_;
   uint64_t port_bps_;
   uint64_t link_bps_;
+  uint64_t capacity_;
+  uint64_t block_;
+  // Another buffer's dirty lines the run started with (set_start).
+  uint64_t start_free_ = 0;   // bytes of fills that still find a way the dirty lines left free
+  uint64_t start_dirty_ = 0;  // dirty bytes not written back yet
+  double start_share_ = 0;    // sampled runs: the share of each filled byte written back
+  double start_owed_ = 0;     // evicted dirty bytes not yet written (written a block at a time)
   struct {
     StatId read_bytes, write_bytes, hit_bytes, miss_bytes, blocks, cross_bytes, writeback_bytes, hbm_read,
         hbm_write;

@@ -358,6 +358,25 @@ TEST_F(Cli, AttentionDecodeStepTiming) {
   EXPECT_EQ(t.at("kernels").as_array().size(), 2u);  // the attention kernel and the split-KV reduction
 }
 
+// --l2-flush times the layer as a benchmark that flushes L2 by writing does: slower, and said so.
+TEST_F(Cli, AttentionAfterAnL2Flush) {
+  const std::string decode =
+      "attention --hw b200 --batch 32 --seq 2048 --q-len 1 --heads 64 --kv-heads 8 --head-dim 128 "
+      "--functional off --json -";
+  Result clean = run(decode);
+  Result flushed = run(decode + " --l2-flush \"256 MiB\"");
+  ASSERT_EQ(clean.code, 0) << clean.err;
+  ASSERT_EQ(flushed.code, 0) << flushed.err;
+  const boost::json::object c = boost::json::parse(clean.out).as_object();
+  const boost::json::object f = boost::json::parse(flushed.out).as_object();
+  EXPECT_FALSE(c.contains("l2_flush_bytes"));
+  EXPECT_EQ(f.at("l2_flush_bytes").as_int64(), int64_t{256} << 20);
+  const auto us = [](const boost::json::object& d) {
+    return d.at("timing").as_object().at("time").as_object().at("us").to_number<double>();
+  };
+  EXPECT_GT(us(f), us(c) * 1.2);
+}
+
 TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
   expect_rejected(
       "attention",
@@ -377,6 +396,7 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 24", "--rope-dim 24"},
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 64 --kv-format fp8_e4m3:head", "no per-head scale"},
           {"--seq 128 --heads 4 --head-dim 256 --rope-dim 64", "--head-dim 256 + --rope-dim 64"},
+          {"--seq 128 --heads 4 --head-dim 64 --l2-flush 256MHz", "--l2-flush 256MHz"},
       });
 }
 
@@ -566,6 +586,7 @@ TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
                   {"--hw b200 --m 4096 --n 4096 --k 4096 --functional off --max-memory \"64 MiB\"",
                    "above the budget of 64 MiB (--max-memory)"},
                   {"--hw b200 --m 256 --n 256 --k 256 --max-memory lots", "--max-memory lots"},
+                  {"--hw b200 --m 256 --n 256 --k 256 --l2-flush big", "--l2-flush big"},
                   // Ran for hours with no estimate (2.8e14 multiply-adds).
                   {"--hw b200 --m 65536 --n 65536 --k 65536 --functional full", "--functional sample:N"},
                   {"--hw b200 --m 256 --n 256 --k 256 --functional full --max-time soon", "--max-time soon"},

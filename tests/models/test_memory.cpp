@@ -172,6 +172,40 @@ TEST(MemorySystem, WritesAllocateAndDirtyEvictionsReachDram) {
   EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), 0u);  // full-block writes never read
 }
 
+// A benchmark's write flush leaves L2 full of another buffer's dirty lines: a read stream
+// longer than L2 writes back exactly the L2's capacity, a byte per byte filled, and nothing
+// while it still finds the space a partial flush left free.
+TEST(MemorySystem, AFlushedL2WritesItsDirtyLinesBackAsFillsEvictThem) {
+  const auto written_back = [](uint64_t dirty, uint32_t blocks) {
+    Fixture f(simple_hw());  // 64 KiB: 16 blocks of 4 KiB
+    f.mem.set_start(L2Start{dirty, 0});
+    const uint32_t t = f.amap.allocate("in", blocks, 4096);
+    for (uint32_t i = 0; i < blocks; ++i) f.mem.read(0, Region{t, i, 1, 0, 4096});
+    EXPECT_EQ(f.sim.stats().value("gpu.bytes.hbm.read"), uint64_t{blocks} * 4096);
+    return f.sim.stats().value("gpu.bytes.l2.writeback");
+  };
+  EXPECT_EQ(written_back(0, 64), 0u);                  // a clean L2
+  EXPECT_EQ(written_back(256 << 20, 64), 64u * 1024);  // a flush larger than L2: all of it, once
+  EXPECT_EQ(written_back(256 << 20, 4), 4u * 4096);    // a short kernel: what it filled
+  EXPECT_EQ(written_back(32 * 1024, 64), 32u * 1024);  // half of L2 dirty: that half
+  EXPECT_EQ(written_back(32 * 1024, 8), 0u);           // ... the first 32 KiB filled take free space
+  EXPECT_EQ(written_back(32 * 1024, 12), 4u * 4096);   // the rest evict dirty lines
+}
+
+// A sampled run pays the write-back as a share of the bytes it fills, a block at a time.
+TEST(MemorySystem, ASampledRunPaysItsShareOfTheFlush) {
+  Fixture f(simple_hw());
+  f.mem.set_start(L2Start{0, 0.25});
+  const uint32_t t = f.amap.allocate("in", 64, 4096);
+  for (uint32_t i = 0; i < 64; ++i) f.mem.read(0, Region{t, i, 1, 0, 4096});
+  EXPECT_EQ(f.sim.stats().value("gpu.bytes.l2.writeback"), 16u * 4096);
+  // Writing back costs the channels time: 16 of 64 blocks more than the same stream from a clean L2.
+  Fixture clean(simple_hw());
+  const uint32_t u = clean.amap.allocate("in", 64, 4096);
+  for (uint32_t i = 0; i < 64; ++i) clean.mem.read(0, Region{u, i, 1, 0, 4096});
+  EXPECT_NEAR(f.mem.dram_busy().seconds() / clean.mem.dram_busy().seconds(), 1.25, 0.01);
+}
+
 TEST(MemorySystem, MulticastReadsOnceAndDeliversToEachSm) {
   Fixture f(simple_hw());
   const uint32_t t = f.amap.allocate("b", 16, 256);

@@ -117,6 +117,7 @@ class FixedLatencyPath : public MemoryPath {
   [[nodiscard]] uint32_t die_of_sm(uint32_t) const override { return 0; }
   [[nodiscard]] uint32_t home_partition(uint64_t) const override { return 0; }
   void set_trace(GpuTrace*) override {}
+  void set_start(const L2Start&) override {}  // no L2 to be dirty
   std::vector<Tick> reads;
   std::vector<size_t> copies;
 

@@ -211,6 +211,41 @@ TEST(AttentionTiming, SampledRunAgreesWithWholeRun) {
   EXPECT_NEAR(s.exp2 / w.exp2, 1.0, 0.01);
 }
 
+// After a benchmark's L2 flush (a 256 MiB write), a decode over more KV than L2 holds writes the
+// whole L2 back on top of its reads, whether simulated whole or sampled; a short one writes back
+// what it fills.
+TEST(AttentionTiming, AFlushedL2IsWrittenBackWholeOrSampled) {
+  const HwSpec hw = HwSpec::load("b200", {});
+  const double l2 = static_cast<double>(hw.l2.capacity.bytes);
+  AttentionProblem p = decode(65536, KvFormat::kBf16);  // 268 MB of KV
+  AttentionTimingOptions o;
+  o.clock = ClockMode::kBoost;
+  o.splits = 16;
+  o.whole_run_blocks = ~uint64_t{0};
+  const AttentionTiming clean = simulate_attention(p, hw, o);
+  o.l2_dirty = uint64_t{256} << 20;
+  const AttentionTiming whole = simulate_attention(p, hw, o);
+  o.whole_run_blocks = 1;
+  const AttentionTiming sampled = simulate_attention(p, hw, o);
+  ASSERT_FALSE(whole.sampled);
+  ASSERT_TRUE(sampled.sampled);
+  EXPECT_NEAR(static_cast<double>(whole.hbm_write - clean.hbm_write) / l2, 1.0, 0.02);
+  EXPECT_NEAR(static_cast<double>(sampled.hbm_write) / static_cast<double>(whole.hbm_write), 1.0, 0.05);
+  EXPECT_NEAR(sampled.time.seconds() / whole.time.seconds(), 1.0, 0.05);
+  // The write-back shares the channels: at least its bytes at the peak bandwidth.
+  EXPECT_GT((whole.time - clean.time).seconds(), l2 / static_cast<double>(hw.dram.bandwidth.bytes_per_s));
+
+  p.seq = 2048;  // 8.4 MB of KV: a fill per byte read
+  o.whole_run_blocks = 0;
+  o.l2_dirty = 0;
+  const AttentionTiming short_clean = simulate_attention(p, hw, o);
+  o.l2_dirty = uint64_t{256} << 20;
+  const AttentionTiming short_flushed = simulate_attention(p, hw, o);
+  EXPECT_NEAR(static_cast<double>(short_flushed.hbm_write - short_clean.hbm_write) /
+                  static_cast<double>(short_clean.hbm_read + short_clean.l2_write),
+              1.0, 0.05);
+}
+
 TEST(AttentionTiming, OperationCountsFollowTheShape) {
   // Non-causal prefill, one head, 512 queries and keys: 2 CTAs of 2 x 128 rows, 4 blocks each.
   AttentionTimingOptions o;

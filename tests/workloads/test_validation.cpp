@@ -175,6 +175,27 @@ TEST_F(Validation, ALoopTimedSourceAddsTheLaunchGap) {
             std::string::npos);
 }
 
+// A source that flushes L2 by writing a buffer before each timed call: its points start from
+// that buffer's dirty lines (a point may say otherwise), and pay for writing them back.
+TEST_F(Validation, AnL2FlushOfTheSourceIsPaidByItsPoints) {
+  const std::string decode =
+      "\n[[point]]\nid = \"d\"\nkind = \"attention\"\nhw = \"b200\"\nbatch = 32\nseq = 2048\nq_len = 1\n"
+      "heads = 64\nkv_heads = 8\nhead_dim = 128\nmeasured = \"54.88 us\"\nlocator = \"row\"\nquote = \"q\"\n";
+  const std::string flushed = source() + "l2_flush = \"256 MiB\"\n";
+  const ValidationSet clean = load_validation_set(write("c.toml", source() + decode));
+  const ValidationSet dirty = load_validation_set(write("f.toml", flushed + decode));
+  const ValidationSet own = load_validation_set(write("o.toml", flushed + decode + "l2_flush = \"0 B\"\n"));
+  EXPECT_EQ(clean.points.at(0).l2_flush, 0u);
+  EXPECT_EQ(dirty.points.at(0).l2_flush, uint64_t{256} << 20);
+  EXPECT_EQ(own.points.at(0).l2_flush, 0u);
+  const ValidationResult c = run_validation_point(clean.points.at(0));
+  const ValidationResult d = run_validation_point(dirty.points.at(0));
+  ASSERT_TRUE(c.ran && d.ran) << c.failure << d.failure;
+  // 126 MiB more to write back: at least that at the B200's 7.7 TB/s.
+  EXPECT_GT(d.predicted - c.predicted, 126.0 * (1 << 20) / 7.7e12);
+  EXPECT_NE(error_of(source() + "l2_flush = \"256 MHz\"\n" + decode).find("l2_flush"), std::string::npos);
+}
+
 TEST_F(Validation, ASkippedPointIsListedNotRunAndNotModelChecked) {
   std::string p = gemm_point("skip = \"needs the power model\"\n");
   p.replace(p.find("k = 4096"), 8, "k = 100");  // not a shape the model can run: fine while skipped
@@ -225,9 +246,11 @@ TEST_F(Validation, AStreamBeyondL2NeverBeatsHbm) {
   }
 }
 
-// The subset's MAPE when the bound was last set (2026-12-06, loop-timed sources paying the launch
-// gap: 10.2%; 13.0% with the power governor alone, 15.9% before it), and a little room.
-constexpr double kSubsetMape = 0.11;
+// The subset's MAPE when the bound was last set (2026-12-07, the cuDNN benchmarks' L2 flush
+// modelled and cudnn-frontend-attention-inference's 19 decode points added: 8.7%; before, 10.2%
+// with loop-timed sources paying the launch gap, 13.0% with the power governor alone, 15.9%
+// before it), and a little room.
+constexpr double kSubsetMape = 0.095;
 
 // A regression guard, not a timing test: a fixed part of the published set stays within the
 // error it has today. Tighten the bound as the model improves; never loosen it to pass.
@@ -236,13 +259,15 @@ TEST_F(Validation, PublishedSubsetStaysWithinItsBound) {
   std::vector<const ValidationPoint*> subset;
   for (const ValidationPoint& p : set.points) {
     const std::string& src = set.sources[p.source].name;
-    // The set as it was when the bound was set: cudnn-frontend-attention-inference (added later,
-    // its short kernels 37-52% slower than the model) is not part of it.
+    // Quick points from the sources the bound was first set on, and since the L2 flush is
+    // modelled the decode points of cudnn-frontend-attention-inference (its prefills are not in
+    // the subset: the 2048-token ones are still 29-45% slower than the model).
     const bool small_attention =
         src == "cudnn-frontend-sdpa" && p.group == ValidationGroup::kAttention && p.attention.seq <= 2048;
+    const bool decode = src == "cudnn-frontend-attention-inference" && p.attention.q_len == 1;
     if (p.skip.empty() &&
         (src == "azure-ai-benchmarking-guide" || src == "deepgemm-readme" || src == "mamf-ml-engineering" ||
-         src == "cudnn-frontend-norms" || small_attention)) {
+         src == "cudnn-frontend-norms" || small_attention || decode)) {
       subset.push_back(&p);
     }
   }

@@ -1090,14 +1090,15 @@ struct Run {
 
 AttentionKernelTime time_of(const KernelResult& k) { return {k.name, k.duration(), false}; }
 
-// Runs, on a fresh GPU and in launch order, the RoPE kernel (`rope`), the attention kernel over
-// the first `count` items with at most `cap` blocks each (0: whole; `count` 0: not at all), and
-// the split-KV reduction (`reduce`).
+// Runs, on a fresh GPU whose L2 starts as `start` says and in launch order, the RoPE kernel
+// (`rope`), the attention kernel over the first `count` items with at most `cap` blocks each (0:
+// whole; `count` 0: not at all), and the split-KV reduction (`reduce`).
 Run run_kernels(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec& hw, ClockMode clock,
                 const std::vector<Item>& items, size_t count, uint32_t cap, bool rope, bool reduce,
-                const TraceOptions* trace = nullptr) {
+                const L2Start& start, const TraceOptions* trace = nullptr) {
   Simulation sim;
   Gpu gpu(sim, hw, clock);
+  gpu.mem.set_start(start);
   const Dims d = dims_of(p);
   const Tensors t = allocate(gpu, p, pl, d);
   Run r;
@@ -1144,8 +1145,9 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
   Counters steady;
   Run whole_run;  // the RoPE and reduction kernels (whole runs: the attention kernel too)
   double main_s = 0;
+  const L2Start dirty{o.l2_dirty, 0};
   if (!r.sampled) {
-    whole_run = run_kernels(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel, true, o.trace);
+    whole_run = run_kernels(p, pl, hw, o.clock, items, items.size(), 0, pl.rope_kernel, true, dirty, o.trace);
     r.trace = whole_run.trace;
     main = plus(whole_run.main, whole_run.others);
     steady = whole_run.main;
@@ -1153,42 +1155,58 @@ AttentionTiming simulate_plan(const AttentionProblem& p, const HwSpec& hw, const
     r.simulated_iterations = static_cast<uint64_t>(whole_run.main.iterations);
   } else {
     const size_t wave = static_cast<size_t>(std::min<uint64_t>(items.size(), slots));
-    const Counters c1 = run_kernels(p, pl, hw, o.clock, items, wave, sample_short, false, false).main;
-    Run long_cut = run_kernels(p, pl, hw, o.clock, items, wave, sample_long, false, false, o.trace);
-    const Counters c2 = long_cut.main;
-    if (o.trace != nullptr) {
-      r.trace = long_cut.trace;
-      r.trace_note = fmt::format(
-          "the attention kernel is sampled: the trace shows its first wave of {} CTAs cut to {} KV blocks "
-          "each, "
-          "not the whole kernel",
-          wave, sample_long);
+    Counters c1;
+    Counters c2;
+    // The two cuts from an L2 that starts as `start`, extrapolated to the whole kernel.
+    const auto sample = [&](const L2Start& start) {
+      c1 = run_kernels(p, pl, hw, o.clock, items, wave, sample_short, false, false, start).main;
+      Run long_cut = run_kernels(p, pl, hw, o.clock, items, wave, sample_long, false, false, start, o.trace);
+      c2 = long_cut.main;
+      if (o.trace != nullptr) {
+        r.trace = long_cut.trace;
+        r.trace_note = fmt::format(
+            "the attention kernel is sampled: the trace shows its first wave of {} CTAs cut to {} KV blocks "
+            "each, not the whole kernel",
+            wave, sample_long);
+      }
+      steady = minus(c2, c1);
+      // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short
+      // cut.
+      const double b = steady.seconds / (sample_long - sample_short);
+      const double a = std::max(0.0, c1.seconds - b * sample_short);
+      std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
+      for (uint64_t s = 0; s < slots; ++s) free_at.push(0.0);
+      double end = 0;
+      for (const Item& it : items) {
+        const double start_at = free_at.top();
+        free_at.pop();
+        const double fin = start_at + a + b * it.blocks;
+        end = std::max(end, fin);
+        free_at.push(fin);
+      }
+      main_s = end;
+      const double per_iter = 1.0 / steady.iterations;
+      const Counters fixed =
+          scaled(minus(c1, scaled(steady, sample_short * static_cast<double>(wave) * per_iter)),
+                 1.0 / static_cast<double>(wave));
+      main = plus(scaled(fixed, static_cast<double>(items.size())),
+                  scaled(steady, static_cast<double>(pl.kv_iterations) * per_iter));
+    };
+    sample(L2Start{});
+    if (o.l2_dirty != 0) {
+      // A dirty L2 is a one-off cost the cuts cannot extrapolate: the whole kernel writes back
+      // the dirty lines its fills evict, the bytes it fills beyond the free ways up to all of
+      // them. The cuts are run again paying that write-back as a share of every byte they fill.
+      const double filled = main.hbm_read + main.l2_write;
+      const double cap = static_cast<double>(hw.l2.capacity.bytes);
+      const double d = std::min(static_cast<double>(o.l2_dirty), cap);
+      const double written = std::clamp(filled - (cap - d), 0.0, d);
+      if (written > 0 && filled > 0) sample(L2Start{0, written / filled});
     }
-    steady = minus(c2, c1);
-    // Per CTA: a + b * blocks, b from the difference of the two cuts (every slot busy), a from the short cut.
-    const double b = steady.seconds / (sample_long - sample_short);
-    const double a = std::max(0.0, c1.seconds - b * sample_short);
-    std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
-    for (uint64_t s = 0; s < slots; ++s) free_at.push(0.0);
-    double end = 0;
-    for (const Item& it : items) {
-      const double start = free_at.top();
-      free_at.pop();
-      const double fin = start + a + b * it.blocks;
-      end = std::max(end, fin);
-      free_at.push(fin);
-    }
-    main_s = end;
-    const double per_iter = 1.0 / steady.iterations;
-    const Counters fixed =
-        scaled(minus(c1, scaled(steady, sample_short * static_cast<double>(wave) * per_iter)),
-               1.0 / static_cast<double>(wave));
-    main = plus(scaled(fixed, static_cast<double>(items.size())),
-                scaled(steady, static_cast<double>(pl.kv_iterations) * per_iter));
     r.simulated_iterations = static_cast<uint64_t>(c1.iterations + c2.iterations);
     // RoPE and the reduction run whole, on their own.
     if (pl.rope_kernel || pl.splits > 1) {
-      whole_run = run_kernels(p, pl, hw, o.clock, items, 0, 0, pl.rope_kernel, true);
+      whole_run = run_kernels(p, pl, hw, o.clock, items, 0, 0, pl.rope_kernel, true, L2Start{});
       main = plus(main, whole_run.others);
     }
     whole_run.attention =

@@ -49,6 +49,10 @@ struct AttentionTimingOptions {
   uint32_t sms = 0;                 // decode: SMs the attention kernel runs on (0: all)
   uint32_t block_n = 0;             // keys per KV block; 0: 128 (64 for head_dim > 128 on register kernels)
   bool conditional_rescale = true;  // FA4: rescale O only when the row max moved; false: every block
+  /// Bytes of another buffer's dirty lines in L2 when the layer starts, as a benchmark that
+  /// flushes L2 by writing a buffer leaves it (L2Start); 0: a clean L2. A sampled layer (see
+  /// whole_run_blocks) pays the write-back as a share of every byte it fills.
+  uint64_t l2_dirty = 0;
   /// Simulate whole up to this many CTA x KV-block iterations; above it, sample (0: default).
   uint64_t whole_run_blocks = 0;
   /// Record the kernels for a trace (AttentionTiming::trace); null: no recording.

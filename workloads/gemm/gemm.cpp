@@ -42,8 +42,9 @@ uint64_t stat(const Run& r, std::string_view name) {
 // a kernel times exactly as run whole.
 class PlanRun {
  public:
-  PlanRun(const GemmPlan& plan, const HwSpec& hw, ClockMode clock, const TraceOptions* trace)
-      : plan_(plan), hw_(hw), gpu_(sim_, hw, clock), t_(allocate_gemm(gpu_, plan)) {
+  PlanRun(const GemmPlan& plan, const HwSpec& hw, const GemmTimingOptions& o, const TraceOptions* trace)
+      : plan_(plan), hw_(hw), gpu_(sim_, hw, o.clock), t_(allocate_gemm(gpu_, plan)) {
+    gpu_.mem.set_start(L2Start{o.l2_dirty, 0});
     if (trace != nullptr) {
       trace_ = std::make_shared<GpuTrace>(*trace, hw.sm.count);
       gpu_.set_trace(trace_.get());
@@ -340,7 +341,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
         const GemmPlan& c = cands[u];
         const bool extrapolate = extrapolated(c, hw);
         // A paused run has no trace: if it wins and a trace is wanted, it is run again.
-        auto run = std::make_unique<PlanRun>(c, hw, o.clock, extrapolate ? nullptr : o.trace);
+        auto run = std::make_unique<PlanRun>(c, hw, o, extrapolate ? nullptr : o.trace);
         if (extrapolate) {
           if (const std::optional<double> e = run->estimate()) {
             est[u] = *e;
@@ -370,7 +371,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
       chosen = paused[best]->finish();
     }
     paused.clear();
-    if (!chosen) chosen = PlanRun(g.plan, hw, o.clock, o.trace).finish();  // traced, or never paused
+    if (!chosen) chosen = PlanRun(g.plan, hw, o, o.trace).finish();  // traced, or never paused
     // An extrapolated winner is checked against its whole run: where that run is slower than
     // another finalist's estimate, the other is run whole too (at most two), and the faster
     // whole run wins. A steady state the first waves do not show (an output as large as the
@@ -386,7 +387,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
         const double actual = step_seconds(chosen->time.seconds(), g.plan, hw);
         if (cost(i) >= actual) break;
         ++checked;
-        Run other = whole[i] ? std::move(*whole[i]) : PlanRun(cands[i], hw, o.clock, o.trace).finish();
+        Run other = whole[i] ? std::move(*whole[i]) : PlanRun(cands[i], hw, o, o.trace).finish();
         if (step_seconds(other.time.seconds(), cands[i], hw) < actual) {
           g.plan = cands[i];
           chosen = std::move(other);
@@ -404,7 +405,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
         TileConfig t = w.tile;
         t.grid = grid;
         const GemmPlan twin = make_plan(p, hw, t);
-        PlanRun run(twin, hw, o.clock, o.trace);
+        PlanRun run(twin, hw, o, o.trace);
         if (extrapolated(twin, hw)) {
           const std::optional<double> e = run.estimate();
           if (e && *e >= chosen->time.seconds()) continue;
@@ -417,7 +418,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
       }
     }
   }
-  const Run r = chosen ? std::move(*chosen) : PlanRun(g.plan, hw, o.clock, o.trace).finish();
+  const Run r = chosen ? std::move(*chosen) : PlanRun(g.plan, hw, o, o.trace).finish();
   g.kernels = r.kernels;
   g.time = r.time;
   g.trace = r.trace;

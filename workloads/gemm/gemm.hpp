@@ -19,6 +19,9 @@ struct GemmTimingOptions {
   /// Simulate at most this many of the planner's finalists (0: all of them: the analytic top
   /// three and the best of each swap / multicast family). Whole-model replays use 1 or 2.
   size_t max_finalists = 0;
+  /// Bytes of another buffer's dirty lines in L2 when the GEMM starts, as a benchmark that
+  /// flushes L2 by writing a buffer leaves it (L2Start); 0: a clean L2.
+  uint64_t l2_dirty = 0;
   /// Record the chosen run for a trace (GemmTiming::trace); null: no recording.
   const TraceOptions* trace = nullptr;
   /// Memory the simulation may hold, bytes (gemm_simulation_bytes); 0: half of this machine's

@@ -175,6 +175,12 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
   s.check(timing == "kernel" || timing == "loop", "timing",
           fmt::format("is \"{}\"; expected kernel or loop", timing));
   src.loop_timed = timing == "loop";
+  constexpr std::string_view kFlushDoc =
+      "bytes the benchmark writes to flush L2 right before each timed call (a zero_ or memset of a "
+      "buffer larger than L2): the kernel starts with its dirty lines in L2; absent: no such flush";
+  ByteSize flush;
+  s.opt("l2_flush", flush, ByteSize{}, kFlushDoc);
+  src.l2_flush = flush.bytes;
   const size_t source_index = set.sources.size();
   set.sources.push_back(src);
   for (ConfigReader& r : root.table_array("point", "one measurement")) {
@@ -213,6 +219,9 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
     r.check(!p.quote.empty(), "quote",
             "must not be empty: a row whose source cannot be named does not go in");
     r.opt("skip", p.skip, std::string(), "why the model cannot run this point yet (listed, not run)");
+    ByteSize point_flush;
+    r.opt("l2_flush", point_flush, ByteSize{src.l2_flush}, kFlushDoc);
+    p.l2_flush = point_flush.bytes;
     switch (p.group) {
       case ValidationGroup::kGemm:
         read_gemm(r, p, hw);
@@ -266,7 +275,9 @@ double governor_prediction(const ValidationPoint& p, const HwSpec& hw, const Pow
 double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                        std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
-  const GemmTiming t = simulate_gemm(p.gemm, hw);
+  GemmTimingOptions o;
+  o.l2_dirty = p.l2_flush;
+  const GemmTiming t = simulate_gemm(p.gemm, hw, o);
   const double secs = measured_seconds(p, hw, t.time);
   if (p.group == ValidationGroup::kPower) {
     return governor_prediction(
@@ -280,7 +291,9 @@ double gemm_prediction(const ValidationPoint& p, const std::vector<std::string>&
 double attention_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
                             std::string& detail) {
   const HwSpec hw = HwSpec::load(p.hw, with_point_sets(p, overrides));
-  const AttentionTiming t = simulate_attention(p.attention, hw);
+  AttentionTimingOptions o;
+  o.l2_dirty = p.l2_flush;
+  const AttentionTiming t = simulate_attention(p.attention, hw, o);
   if (p.group == ValidationGroup::kPower) return governor_prediction(p, hw, t.power, t.plan.kernel, detail);
   detail = fmt::format("{} ({})", t.plan.kernel, t.bound);
   return measured_seconds(p, hw, t.time);

@@ -42,6 +42,10 @@ struct ValidationSource {
   /// mean over launches back to back (one event pair around a loop: each iteration includes the
   /// GPU's launch-to-launch gap, launch.gap, which the prediction then adds).
   bool loop_timed = false;
+  /// Bytes the benchmark writes right before each timed call to flush L2 (triton's do_bench and
+  /// cudnn-frontend zero a 256 MiB buffer): the kernel starts with that buffer's dirty lines in
+  /// L2 and pays for writing them back (L2Start). 0: no such flush.
+  uint64_t l2_flush = 0;
 };
 
 struct ValidationPoint {
@@ -55,6 +59,7 @@ struct ValidationPoint {
   std::string library;              // what ran, with its version where known
   std::string what;                 // a short label for reports ("fp8 4096x4096x4096")
   bool loop_timed = false;          // the source's timing (ValidationSource::loop_timed)
+  uint64_t l2_flush = 0;            // bytes written to flush L2 before each call (ValidationSource)
   bool is_attention = false;        // attention points, and power points whose workload is attention
   GemmProblem gemm;
   AttentionProblem attention;
