@@ -246,6 +246,29 @@ TEST(AttentionTiming, AFlushedL2IsWrittenBackWholeOrSampled) {
               1.0, 0.05);
 }
 
+// A head dim of 256 leaves TMEM room for one Q tile: its MMAs pipeline with its own softmax
+// (two S regions), and the planner also tries 64-key KV blocks (twice the SMEM stages) and
+// keeps the faster.
+TEST(AttentionTiming, OneQTilePrefillPipelinesAndTriesNarrowKvBlocks) {
+  const AttentionProblem p = prefill(2048, 8, 8, 256, true);
+  AttentionTimingOptions o;
+  o.clock = ClockMode::kBoost;
+  const HwSpec hw = HwSpec::load("b200", {});
+  const AttentionPlan wide = plan_attention(p, hw, o);
+  EXPECT_EQ(wide.q_tiles, 1u);
+  EXPECT_EQ(wide.s_buffers, 2u);
+  EXPECT_EQ(wide.resources.tmem_columns, 256u + 2 * 128);
+  const AttentionTiming t = simulate_attention(p, hw, o);
+  ASSERT_EQ(t.candidates.size(), 2u);
+  EXPECT_EQ(t.candidates[0].first, "block_n=128");
+  EXPECT_EQ(t.candidates[1].first, "block_n=64");
+  EXPECT_DOUBLE_EQ(t.time.seconds() * 1e6, std::min(t.candidates[0].second, t.candidates[1].second));
+  // A head dim of 128 runs two Q tiles (ping-pong) and keeps its 128-key blocks.
+  const AttentionTiming d128 = simulate_attention(prefill(2048, 8, 8, 128, true), hw, o);
+  EXPECT_EQ(d128.plan.q_tiles, 2u);
+  EXPECT_TRUE(d128.candidates.empty());
+}
+
 TEST(AttentionTiming, OperationCountsFollowTheShape) {
   // Non-causal prefill, one head, 512 queries and keys: 2 CTAs of 2 x 128 rows, 4 blocks each.
   AttentionTimingOptions o;

@@ -500,9 +500,16 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
     mma.ops.push_back(Op::mma_commit(L.pv_done(q)));
   };
   mma.ops.push_back(Op::wait(L.q_ready(), 0));
+  // With S double-buffered, QK^T(j) goes ahead of P V(j - 1), which waits for the softmax of
+  // block j - 1: the tensor pipe computes the next scores while the softmax runs.
+  const bool ahead = T == 1 && pl.s_buffers == 2;
   for (uint32_t j = 0; j < n; ++j) {
     const auto [ks, kph] = stage_of(j, false, n, S);
     mma.ops.push_back(Op::wait(L.full(ks), kph));
+    if (ahead) {
+      mma.ops.push_back(Op::mma_op(qk, qk_instr, kNoBarrier));
+      mma.ops.push_back(Op::mma_commit(L.s_full(0)));
+    }
     std::pair<uint32_t, uint32_t> vs{0, 0};
     if (j >= 1) {
       vs = stage_of(j - 1, true, n, S);
@@ -510,6 +517,7 @@ ClusterProgram Builder::tmem_cta(const Item& it) const {
     }
     for (uint32_t q = 0; q < T; ++q) {
       if (j >= 1) issue_pv(q, j - 1);
+      if (ahead) continue;
       mma.ops.push_back(Op::mma_op(qk, qk_instr, kNoBarrier));
       mma.ops.push_back(Op::mma_commit(L.s_full(q)));
     }
@@ -921,8 +929,12 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     pl.q_tiles = 1;
   } else if (pl.tmem) {
     pl.tile_m = 128;
-    // Two tiles need two S and two O regions in TMEM.
+    // Two tiles need two S and two O regions in TMEM. One tile pipelines its own MMAs with its
+    // softmax where O and two S regions fit (FlashAttention-3, Shah et al. 2024, section 3.2:
+    // "intra-warpgroup overlapping of GEMMs and softmax", its second S in registers there): the
+    // next block's QK^T is issued before this block's P V.
     pl.q_tiles = 2 * (d.dv + pl.block_n) <= hw.tmem.columns ? 2 : 1;
+    if (pl.q_tiles == 1 && d.dv + 2 * pl.block_n <= hw.tmem.columns) pl.s_buffers = 2;
   } else {
     pl.tile_m = 64;
     pl.q_tiles = 2;
@@ -968,7 +980,7 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     }
     pl.resources.threads = 128 * 3;  // load + MMA warps, softmax WG, epilogue
   } else if (pl.tmem) {
-    pl.resources.tmem_columns = pl.q_tiles * (d.dv + pl.block_n);
+    pl.resources.tmem_columns = pl.q_tiles * (d.dv + pl.s_buffers * pl.block_n);
     pl.resources.threads =
         128 * (pl.q_tiles + 1) + 96;  // softmax WGs, correction WG, load/MMA/epilogue warps
   } else {
@@ -1011,9 +1023,12 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
         "split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits{})", family, pl.rows,
         pl.tile_m, pl.splits, pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "");
   } else {
-    pl.kernel =
-        fmt::format("{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
-                    pl.tmem ? (pl.q_tiles == 2 ? ", ping-pong" : ", no ping-pong: TMEM holds one") : "");
+    pl.kernel = fmt::format(
+        "{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
+        !pl.tmem            ? ""
+        : pl.q_tiles == 2   ? ", ping-pong"
+        : pl.s_buffers == 2 ? ", no ping-pong: TMEM holds one; S double-buffered, next QK^T during softmax"
+                            : ", no ping-pong: TMEM holds one");
   }
   for (const Item& it : work_items(p, pl, dims_of(p))) {
     ++pl.ctas;
@@ -1293,6 +1308,21 @@ namespace {
 // The layer at the SM clock in hw.clock.run.
 AttentionTiming simulate_at(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   AttentionPlan plan = plan_attention(p, hw, o);
+  if (!plan.decode && plan.tmem && plan.q_tiles == 1 && o.block_n == 0) {
+    // A tcgen05 prefill whose TMEM holds one Q tile (a head dim above 128) also tries KV blocks
+    // of 64 keys, which leave SMEM room for twice the stages (FlashAttention-3 narrows its KV
+    // block for large head dims too: 80 keys at 256 on Hopper), and keeps the faster.
+    AttentionTimingOptions narrow = o;
+    narrow.block_n = 64;
+    AttentionTiming wide = simulate_plan(p, hw, o, plan);
+    AttentionTiming alt = simulate_plan(p, hw, narrow, plan_attention(p, hw, narrow));
+    std::vector<std::pair<std::string, double>> candidates{
+        {fmt::format("block_n={}", wide.plan.block_n), wide.time.seconds() * 1e6},
+        {fmt::format("block_n={}", alt.plan.block_n), alt.time.seconds() * 1e6}};
+    AttentionTiming r = alt.time < wide.time ? std::move(alt) : std::move(wide);
+    r.candidates = std::move(candidates);
+    return r;
+  }
   if (!plan.decode || o.splits != 0) return simulate_plan(p, hw, o, plan);
   // Decode picks its split count by simulating each candidate (see decode_split_candidates).
   // Unsplit, it may also run on fewer SMs (FlashInfer-style persistent CTAs): those on which its
@@ -1368,6 +1398,7 @@ AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
   AttentionTimingOptions fixed = o;
   fixed.splits = planned.plan.splits;
   fixed.sms = planned.plan.sms;
+  fixed.block_n = planned.plan.block_n;
   std::vector<std::pair<std::string, double>> candidates = std::move(planned.candidates);
   AttentionTiming t = run_governed(hw, kKind, std::move(planned),
                                    [&](const HwSpec& at_f) { return simulate_at(p, at_f, fixed); });

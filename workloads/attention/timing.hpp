@@ -65,11 +65,14 @@ void check_attention_options(const AttentionTimingOptions& o);
 void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);
 
 struct AttentionPlan {
-  std::string kernel;     // "fa4 (tcgen05, 2 x 128-row Q tiles)", ...
-  bool decode = false;    // split-KV flash-decoding
-  bool tmem = false;      // tcgen05 with S, P and O in TMEM
-  uint32_t tile_m = 0;    // query rows per tile (per MMA)
-  uint32_t q_tiles = 1;   // tiles per CTA (ping-pong)
+  std::string kernel;    // "fa4 (tcgen05, 2 x 128-row Q tiles)", ...
+  bool decode = false;   // split-KV flash-decoding
+  bool tmem = false;     // tcgen05 with S, P and O in TMEM
+  uint32_t tile_m = 0;   // query rows per tile (per MMA)
+  uint32_t q_tiles = 1;  // tiles per CTA (ping-pong)
+  /// tcgen05 prefill with one Q tile: S regions in TMEM. With two, QK^T of the next KV block
+  /// runs while the softmax reads this one's (FA3's intra-warpgroup pipelining).
+  uint32_t s_buffers = 1;
   uint32_t rows = 0;      // real query rows per tile (decode: the packed GQA rows)
   uint32_t block_n = 0;   // keys per KV block
   uint32_t stages = 0;    // KV SMEM ring depth (K and V blocks)
