@@ -119,7 +119,8 @@ int run_info(const cli::po::variables_map& vm) {
     std::vector<std::string> row{r.path, r.value, r.source};
     if (explain) row.push_back(r.owner);
     if (explain)
-      row.push_back(r.doc + (r.default_value.empty() ? "" : fmt::format(" [default {}]", r.default_value)));
+      row.push_back(r.doc + (r.default_value.empty() ? "" : fmt::format(" [default {}]", r.default_value)) +
+                    (r.range.empty() ? "" : fmt::format(" [range {}]", r.range)));
     params.add_row(std::move(row));
   }
   cli::text_out(vm) << params.render();

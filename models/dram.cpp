@@ -70,14 +70,18 @@ void DramSpec::read(ConfigReader& r) {
   r.opt("access", access, ByteSize{32},
         "bytes per channel access (burst): a transfer moves whole accesses (HBM3: 32-bit pseudo-channel x "
         "BL8)");
-  r.check(capacity.bytes > 0, "capacity", "must be positive");
-  r.check(stacks >= 1, "stacks", "must be at least 1");
-  r.check(channels_per_stack >= 1, "channels_per_stack", "must be at least 1");
-  r.check(bandwidth.bytes_per_s > 0, "bandwidth", "must be positive");
-  r.check(refresh_overhead >= 0 && refresh_overhead < 1, "refresh_overhead", "must be in [0, 1)");
-  r.check(refresh_interval.tick > Tick{0}, "refresh_interval", "must be positive");
-  r.check(bus_efficiency > 0 && bus_efficiency <= 1, "bus_efficiency", "must be in (0, 1]");
-  r.check(access.bytes > 0, "access", "must be positive");
+  // Physical ranges: today's parts have 16-288 GB in 4-12 stacks (GDDR7: up to 16 32-bit
+  // devices) of 8-32 channels, 0.3-16 TB/s, and 100-1000 ns of unloaded latency.
+  r.range("capacity", capacity, ByteSize{uint64_t{1} << 20}, ByteSize{uint64_t{64} << 40});
+  r.range("stacks", stacks, 1u, 64u);
+  r.range("channels_per_stack", channels_per_stack, 1u, 256u);
+  r.range("bandwidth", bandwidth, Bandwidth{1'000'000'000}, Bandwidth{1'000'000'000'000'000});
+  r.range("latency", latency, Duration{nanoseconds(1)}, Duration{microseconds(100)});
+  r.range("refresh_overhead", refresh_overhead, 0.0, 0.5);
+  r.range("refresh_interval", refresh_interval, Duration{nanoseconds(100)}, Duration{microseconds(100000)});
+  r.range("bus_efficiency", bus_efficiency, 0.05, 1.0);
+  r.range("turnaround", turnaround, Duration{Tick{0}}, Duration{microseconds(1)});
+  r.range("access", access, ByteSize{1}, ByteSize{4096});
 }
 
 const std::vector<DramImpl>& dram_impls() {

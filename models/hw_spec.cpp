@@ -21,6 +21,15 @@ void ClockSpec::read(ConfigReader& r) {
         "lock the SM clock at most here, as nvidia-smi -lgc does (the power limit still applies); "
         "0 Hz: not locked");
   r.opt("l2", l2, sm, "clock of the L2 slices and the NoC");
+  // Physical ranges: GPU clocks lie between a few hundred MHz and a few GHz (10 GHz: room to sweep).
+  const Frequency lo{100'000'000};
+  const Frequency hi{10'000'000'000};
+  r.range("sm", sm, lo, hi);
+  r.range("sm_datasheet", sm_datasheet, lo, hi);
+  r.range("sm_min", sm_min, lo, hi);
+  r.range("sm_step", sm_step, Frequency{1'000'000}, Frequency{500'000'000});
+  r.range("lock", lock, Frequency{}, hi);
+  r.range("l2", l2, lo, hi);
   r.check(sm_datasheet <= sm, "sm_datasheet", "must not exceed clock.sm");
   r.check(sm_min.hz > 0 && sm_min <= sm, "sm_min", "must be positive and not exceed clock.sm");
   r.check(sm_step.hz > 0, "sm_step", "must be positive");
@@ -39,12 +48,16 @@ void SmSpec::read(ConfigReader& r) {
   r.opt("max_warps", max_warps, 64u, "resident warps per SM");
   r.opt("registers", registers, 65536u, "32-bit registers per SM");
   r.opt("max_cluster", max_cluster, 8u, "largest portable thread-block cluster (CTAs)");
-  // A physical range (the largest GPUs have under 200 SMs); far beyond it, a config would only
+  // Physical ranges (the largest GPUs have under 200 SMs on at most 2 dies, 32 resident CTAs,
+  // 64 warps and 64 K registers per SM, clusters of 16); far beyond them a config would only
   // build SMs until memory runs out.
-  r.check(count >= 1 && count <= 1024, "count", "must be between 1 and 1024");
-  r.check(dies >= 1 && count % dies == 0, "dies", "must be at least 1 and divide sm.count");
-  r.check(max_ctas >= 1, "max_ctas", "must be at least 1");
-  r.check(max_cluster >= 1, "max_cluster", "must be at least 1");
+  r.range("count", count, 1u, 1024u);
+  r.range("dies", dies, 1u, 8u);
+  r.range("max_ctas", max_ctas, 1u, 256u);
+  r.range("max_warps", max_warps, 1u, 1024u);
+  r.range("registers", registers, 1024u, 1u << 22);
+  r.range("max_cluster", max_cluster, 1u, 64u);
+  r.check(count % dies == 0, "dies", "must divide sm.count");
 }
 
 HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {

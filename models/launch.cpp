@@ -8,8 +8,8 @@ void LaunchSpec::read(ConfigReader& r) {
         "time from one kernel's end to the next one's start in a CUDA-graph replay (model steps)");
   r.opt("stream_efficiency", stream_efficiency, 0.9,
         "share of peak HBM bandwidth an element-wise kernel of a model step streams at");
-  r.check(gap.tick >= Tick{0}, "gap", "must not be negative");
-  r.check(stream_efficiency > 0 && stream_efficiency <= 1, "stream_efficiency", "must be in (0, 1]");
+  r.range("gap", gap, Duration{Tick{0}}, Duration{microseconds(1000)});
+  r.range("stream_efficiency", stream_efficiency, 0.01, 1.0);
 }
 
 }  // namespace bwsim

@@ -31,6 +31,15 @@ struct MemResult {
   uint64_t miss_bytes = 0;  // fetched from DRAM
 };
 
+/// Simulator memory per L2 tracking block of a tensor a kernel touches (its route, tags and fill
+/// state), measured with --functional off on the development machine (peak RSS over blocks,
+/// 2026-12-06: 16384^3 NVFP4 GEMM ~180 B, 65536 x 256 x 65536 BF16 ~115 B; rounded up), and
+/// the base beside them (~55 MB).
+inline constexpr uint64_t kTrackedBlockBytes = 256;
+inline constexpr uint64_t kSimulationBaseBytes = uint64_t{64} << 20;
+/// Half of this machine's physical memory: the default memory budget of a simulation.
+uint64_t default_memory_budget();
+
 /// The L2 as a kernel finds it. A benchmark that flushes L2 by writing a buffer larger than it
 /// before each timed call (triton's do_bench and cudnn-frontend zero 256 MiB; nvbench memsets
 /// one) leaves it full of that buffer's dirty lines: the kernel's first fills evict them, and

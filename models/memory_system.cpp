@@ -1,5 +1,7 @@
 #include "models/memory_system.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <stdexcept>
@@ -35,6 +37,19 @@ void L2Spec::read(ConfigReader& r, uint32_t dies) {
   r.req("slice_bandwidth", slice_bandwidth, "bytes per L2-clock cycle one slice returns");
   r.opt("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
         "bandwidth of the die-to-die link (0: not limiting)");
+  // Physical ranges: today's L2s hold 2-256 MB in 32-200 slices of 16-32 ways, 32-byte sectors,
+  // 100-300 cycles from a hit, 32-128 bytes per slice and clock.
+  r.range("capacity", capacity, ByteSize{uint64_t{64} << 10}, ByteSize{uint64_t{16} << 30});
+  r.range("slices", slices, 1u, 4096u);
+  r.range("sector", sector, ByteSize{8}, ByteSize{1024});
+  r.range("ways", ways, 1u, 1024u);
+  r.range("block", block, ByteSize{8}, ByteSize{uint64_t{128} << 10});
+  r.range("block_width", block_width, ByteSize{8}, ByteSize{uint64_t{128} << 10});
+  r.range("hit_latency", hit_latency, Cycles{1}, Cycles{10000});
+  r.range("cross_partition_latency", cross_partition_latency, Cycles{0}, Cycles{10000});
+  r.range("slice_bandwidth", slice_bandwidth, BytesPerCycle{1}, BytesPerCycle{4096});
+  r.range("cross_partition_bandwidth", cross_partition_bandwidth, Bandwidth{0},
+          Bandwidth{1'000'000'000'000'000});
   r.check(partitions > 1 || !r.has("cross_partition_latency"), "cross_partition_latency",
           "describes the link between the dies' L2 partitions, and sm.dies is 1");
   r.check(partitions > 1 || !r.has("cross_partition_bandwidth"), "cross_partition_bandwidth",
@@ -43,23 +58,28 @@ void L2Spec::read(ConfigReader& r, uint32_t dies) {
           fmt::format("are split over one L2 partition per die, and sm.dies is above {}", kMaxPartitions));
   r.check(slices >= partitions && slices % partitions == 0, "slices",
           "must be a multiple of sm.dies (one L2 partition per die)");
-  r.check(sector.bytes > 0, "sector", "must be positive");
   r.check(block.bytes >= sector.bytes && block.bytes % sector.bytes == 0 && block.bytes / sector.bytes <= 128,
           "block", "must be a multiple of l2.sector and at most 128 sectors");
   r.check(
       block_width.bytes > 0 && block_width.bytes % sector.bytes == 0 && block.bytes % block_width.bytes == 0,
       "block_width", "must be a multiple of l2.sector that divides l2.block");
-  r.check(ways >= 1, "ways", "must be at least 1");
   r.check(capacity.bytes % (uint64_t{slices} * ways * block.bytes) == 0, "capacity",
           "must be a whole number of sets: capacity / (slices * ways * block)");
-  r.check(slice_bandwidth.value > 0, "slice_bandwidth", "must be positive");
 }
 
 void NocSpec::read(ConfigReader& r) {
   r.owned_by("memory_path");
   r.req("latency", latency, "one-way SM <-> L2 slice latency, L2-clock cycles");
   r.req("sm_port_bandwidth", sm_port_bandwidth, "bytes per L2-clock cycle one SM can receive");
-  r.check(sm_port_bandwidth.value > 0, "sm_port_bandwidth", "must be positive");
+  r.range("latency", latency, Cycles{0}, Cycles{10000});
+  r.range("sm_port_bandwidth", sm_port_bandwidth, BytesPerCycle{1}, BytesPerCycle{4096});
+}
+
+uint64_t default_memory_budget() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return uint64_t{8} << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
 }
 
 const std::vector<MemoryPathImpl>& memory_path_impls() {

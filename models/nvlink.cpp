@@ -7,6 +7,9 @@ void NvlinkSpec::read(ConfigReader& r) {
   present = true;
   r.req("bandwidth", bandwidth, "NVLink bandwidth per GPU, both directions together (datasheet figure)");
   r.req("latency", latency, "one-way GPU-to-GPU latency through NVLink");
+  // Physical ranges: NVLink 3-5 moves 0.6-1.8 TB/s per GPU, a hop costs about a microsecond.
+  r.range("bandwidth", bandwidth, Bandwidth{1'000'000'000}, Bandwidth{100'000'000'000'000});
+  r.range("latency", latency, Duration{nanoseconds(1)}, Duration{microseconds(1000)});
 }
 
 double ring_all_reduce_seconds(const NvlinkSpec& link, double bytes, double gpus) {

@@ -53,9 +53,12 @@ void PowerSpec::read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, 
   r.req("idle", idle, "board power at idle: the static part of every kernel's power");
   r.req("v_min", v_min, "core voltage at clock.sm_min, the lowest DVFS point");
   r.req("v_max", v_max, "core voltage at clock.sm, max boost");
-  r.check(idle.watts > 0, "idle", "must be positive");
+  // Physical ranges: boards draw 30-1400 W at 0.6-1.1 V core.
+  r.range("limit", limit, Power{1}, Power{10000});
+  r.range("idle", idle, Power{0.1}, Power{10000});
+  r.range("v_min", v_min, Voltage{0.2}, Voltage{2});
+  r.range("v_max", v_max, Voltage{0.2}, Voltage{2});
   r.check(limit > idle, "limit", fmt::format("must exceed power.idle ({})", to_string(idle)));
-  r.check(v_min.volts > 0, "v_min", "must be positive");
   r.check(v_max >= v_min, "v_max", "must not be below power.v_min");
   ConfigReader e = r.section("energy", "dynamic energy per operation, at power.v_max");
   e.owned_by("power");
@@ -81,13 +84,28 @@ void PowerSpec::read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, 
   } else {
     e.opt("nvlink", nvlink, EnergyPerByte{}, "per byte sent over NVLink (no NVLink: unused)");
   }
+  // Physical ranges: an operation or a byte moved costs femto- to nanojoules; an SM clock cycle
+  // of the whole SM's overhead a few tens of picojoules.
+  const Energy nj{1e-9};
+  const EnergyPerByte nj_per_byte{1e-9};
+  e.range("sm_cycle", sm_cycle, Energy{0}, Energy{1e-8});
+  e.range("fma", fma, Energy{0}, nj);
+  e.range("exp2", exp2, Energy{0}, nj);
+  for (const auto& [key, value] : {std::pair<std::string_view, EnergyPerByte>{"smem", smem},
+                                   {"tmem", tmem},
+                                   {"l2", l2},
+                                   {"die_link", die_link},
+                                   {"dram", dram},
+                                   {"nvlink", nvlink}}) {
+    e.range(key, value, EnergyPerByte{0}, nj_per_byte);
+  }
   ConfigReader f = e.section("flop", "per tensor-core FLOP (2 per MAC) by instruction kind");
   f.owned_by("power");
   for (const auto& [name, kind] : kMmaKindNames) {
     const auto k = static_cast<size_t>(kind);
     if (has_kind[k]) {
       f.req(name, flop[k], fmt::format("per {} FLOP", name));
-      f.check(flop[k].joules > 0, name, "must be positive");
+      f.range(name, flop[k], Energy{1e-16}, nj);
     } else {
       f.check(!f.has(name), name, "gives an energy for a kind this GPU does not have");
     }

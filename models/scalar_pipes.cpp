@@ -7,13 +7,13 @@ namespace bwsim {
 void PipeSpec::read_mufu(ConfigReader& r) {
   r.owned_by("scalar_pipes");
   r.req("exp2_per_clk", mufu_exp2_per_clk, "MUFU exp2 results per clock per SM");
-  r.check(mufu_exp2_per_clk > 0, "exp2_per_clk", "must be positive");
+  r.range("exp2_per_clk", mufu_exp2_per_clk, 1u, 4096u);  // 16-32 on today's SMs
 }
 
 void PipeSpec::read_fma(ConfigReader& r) {
   r.owned_by("scalar_pipes");
   r.req("fp32_per_clk", fma_fp32_per_clk, "FP32 FMAs per clock per SM");
-  r.check(fma_fp32_per_clk > 0, "fp32_per_clk", "must be positive");
+  r.range("fp32_per_clk", fma_fp32_per_clk, 1u, 16384u);  // 128 on today's SMs
 }
 
 Tick ScalarPipes::run(const op::Scalar& s, Tick now) {

@@ -11,9 +11,12 @@ void SmemSpec::read(ConfigReader& r) {
   r.opt("latency", latency, Cycles{30},
         "shared-memory access latency: ld.shared waits for it, and an MMA reading SMEM operands adds it to "
         "tensor.latency_*");
-  r.check(capacity.bytes > 0, "capacity", "must be positive");
+  // Physical ranges: 100-256 KiB per SM today, 128 B per clock, ~30 cycles.
+  r.range("capacity", capacity, ByteSize{1024}, ByteSize{uint64_t{16} << 20});
+  r.range("max_per_cta", max_per_cta, ByteSize{0}, ByteSize{uint64_t{16} << 20});
+  r.range("bandwidth", bandwidth, BytesPerCycle{1}, BytesPerCycle{65536});
+  r.range("latency", latency, Cycles{0}, Cycles{10000});
   r.check(max_per_cta <= capacity, "max_per_cta", "must not exceed smem.capacity");
-  r.check(bandwidth.value > 0, "bandwidth", "must be positive");
 }
 
 }  // namespace bwsim

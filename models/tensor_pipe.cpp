@@ -23,16 +23,21 @@ void TensorSpec::read(ConfigReader& r, Arch arch) {
     }
     uint64_t v = 0;
     rate.opt(name, v, uint64_t{0}, fmt::format("kind::{} MACs/clk/SM (0: not supported)", name));
+    rate.range(name, v, uint64_t{0}, uint64_t{1} << 20);  // 1024-16384 on today's SMs
     macs_per_clk[static_cast<size_t>(kind)] = v;
   }
   r.req("latency_smem", latency_smem,
         "MMA issue->commit fixed cycles, A and B in SMEM, besides smem.latency and the math (M*N*K / rate)");
   r.opt("issue", issue, Cycles{1}, "cycles the issuing thread spends per MMA instruction");
+  r.range("latency_smem", latency_smem, Cycles{0}, Cycles{100000});
+  r.range("issue", issue, Cycles{0}, Cycles{100000});
   if (has_tmem(arch)) {
     r.req("latency_tmem_a", latency_tmem_a,
           "MMA issue->commit fixed cycles with A in TMEM, besides smem.latency");
     r.req("latency_pair", latency_pair,
           "MMA issue->commit fixed cycles for a CTA pair (cta_group::2), besides smem.latency");
+    r.range("latency_tmem_a", latency_tmem_a, Cycles{0}, Cycles{100000});
+    r.range("latency_pair", latency_pair, Cycles{0}, Cycles{100000});
   } else {
     r.check(!r.has("latency_tmem_a"), "latency_tmem_a",
             fmt::format("needs TMEM, which {} lacks", arch_name(arch)));

@@ -18,7 +18,8 @@ void TmaSpec::read(ConfigReader& r, Arch arch) {
         "planned)");
   r.check(!multicast || has_tma_multicast(arch), "multicast",
           fmt::format("is not available on {}", arch_name(arch)));
-  r.check(max_inflight_boxes >= 1, "max_inflight_boxes", "must be at least 1");
+  r.range("issue", issue, Cycles{0}, Cycles{100000});
+  r.range("max_inflight_boxes", max_inflight_boxes, 1u, 4096u);
 }
 
 TmaEngine::TmaEngine(uint32_t sm, const TmaSpec& spec, const ClockDomain& clk, MemoryPath& mem,

@@ -17,7 +17,8 @@ void TmemSpec::read(ConfigReader& r) {
   r.check(pow2(columns), "columns", "must be a power of two");
   r.check(columns >= kTmemAllocMinColumns, "columns",
           fmt::format("must be at least {}", kTmemAllocMinColumns));
-  r.check(bandwidth.value > 0, "bandwidth", "must be positive");
+  r.range("columns", columns, kTmemAllocMinColumns, 65536u);
+  r.range("bandwidth", bandwidth, BytesPerCycle{1}, BytesPerCycle{65536});
 }
 
 TmemAllocator::TmemAllocator(uint32_t columns, uint32_t min_columns)

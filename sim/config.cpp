@@ -587,7 +587,8 @@ void ConfigReader::req(std::string_view key, T& out, std::string_view doc) {
   out = std::move(v);
   state_->consumed.insert(path_of(key));
   state_->records.push_back(ParamRecord{path_of(key), std::string(Conv<T>::kType), Conv<T>::text(out),
-                                        Conv<T>::json(out), "", std::string(doc), where(key), false, owner_});
+                                        Conv<T>::json(out), "", std::string(doc), where(key), false, owner_,
+                                        ""});
 }
 
 template <class T>
@@ -601,10 +602,42 @@ void ConfigReader::opt(std::string_view key, T& out, const T& dflt, std::string_
   out = dflt;
   state_->records.push_back(ParamRecord{path_of(key), std::string(Conv<T>::kType), Conv<T>::text(out),
                                         Conv<T>::json(out), Conv<T>::text(dflt), std::string(doc), "default",
-                                        false, owner_});
+                                        false, owner_, ""});
+}
+
+template <class T>
+void ConfigReader::range(std::string_view key, const T& value, const T& lo, const T& hi) {
+  const std::string text = fmt::format("{} .. {}", Conv<T>::text(lo), Conv<T>::text(hi));
+  const std::string path = path_of(key);
+  for (auto it = state_->records.rbegin(); it != state_->records.rend(); ++it) {
+    if (it->path == path) {
+      it->range = text;
+      break;
+    }
+  }
+  if (!(lo <= value && value <= hi))
+    fail(key, fmt::format("is {}, outside its physical range {}", Conv<T>::text(value), text));
 }
 
 // NOLINTBEGIN(bugprone-macro-parentheses): T is a type
+#define BWSIM_CONFIG_RANGE(T) \
+  template void ConfigReader::range<T>(std::string_view, const T&, const T&, const T&);
+BWSIM_CONFIG_RANGE(int)
+BWSIM_CONFIG_RANGE(int64_t)
+BWSIM_CONFIG_RANGE(uint32_t)
+BWSIM_CONFIG_RANGE(uint64_t)
+BWSIM_CONFIG_RANGE(double)
+BWSIM_CONFIG_RANGE(Frequency)
+BWSIM_CONFIG_RANGE(ByteSize)
+BWSIM_CONFIG_RANGE(Bandwidth)
+BWSIM_CONFIG_RANGE(BytesPerCycle)
+BWSIM_CONFIG_RANGE(Duration)
+BWSIM_CONFIG_RANGE(Cycles)
+BWSIM_CONFIG_RANGE(Power)
+BWSIM_CONFIG_RANGE(Voltage)
+BWSIM_CONFIG_RANGE(Energy)
+BWSIM_CONFIG_RANGE(EnergyPerByte)
+#undef BWSIM_CONFIG_RANGE
 #define BWSIM_CONFIG_TYPE(T)                                                  \
   template void ConfigReader::req<T>(std::string_view, T&, std::string_view); \
   template void ConfigReader::opt<T>(std::string_view, T&, const T&, std::string_view);
@@ -650,7 +683,7 @@ ConfigReader ConfigReader::opt_section(std::string_view key, std::string_view do
     state_->consumed.insert(path_of(key));
   }
   state_->records.push_back(
-      ParamRecord{path_of(key), "table", "", "", "", std::string(doc), source, true, ""});
+      ParamRecord{path_of(key), "table", "", "", "", std::string(doc), source, true, "", ""});
   ConfigReader sub(state_, child, path_of(key));
   sub.owner_ = owner_;
   return sub;

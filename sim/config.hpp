@@ -74,6 +74,7 @@ struct ParamRecord {
   std::string source;  // "configs/hw/b200.toml:31", "--set ...", "default"
   bool is_table = false;
   std::string owner;  // the unit that consumes it ("tensor_pipe"); empty for tables and unowned readers
+  std::string range;  // its physical range ("1 .. 1024", "1 MHz .. 10 GHz"); empty where none is set
 };
 
 class ConfigReader {
@@ -136,6 +137,12 @@ class ConfigReader {
   [[nodiscard]] std::string where(std::string_view key) const;
 
   /// Fails with an InputError located at `key` unless `ok`.
+  /// The physical range of a key just read (req / opt): `value` must lie in [lo, hi], or the
+  /// load fails naming the key, its file and line, and the range. The range is recorded beside
+  /// the key (bwsim info --explain). Supported T: the numeric and unit types of req().
+  template <class T>
+  void range(std::string_view key, const T& value, const T& lo, const T& hi);
+
   void check(bool ok, std::string_view key, std::string_view message) const {
     if (!ok) fail(key, message);
   }

@@ -397,6 +397,12 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 64 --kv-format fp8_e4m3:head", "no per-head scale"},
           {"--seq 128 --heads 4 --head-dim 256 --rope-dim 64", "--head-dim 256 + --rope-dim 64"},
           {"--seq 128 --heads 4 --head-dim 64 --l2-flush 256MHz", "--l2-flush 256MHz"},
+          // Was "internal error: tensor K cache is too large to track", exit 1.
+          {"--seq 1000000000000 --q-len 1 --heads 8 --head-dim 128 --functional off", "--seq 1000000000000"},
+          // Ran on with no end in sight.
+          {"--seq 1024 --heads 100000000 --kv-heads 8 --head-dim 128 --functional off", "--heads 100000000"},
+          {"--seq 1048576 --q-len 1 --heads 64 --kv-heads 8 --head-dim 128 --batch 65536 --functional off",
+           "of simulator memory"},
       });
 }
 

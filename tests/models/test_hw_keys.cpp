@@ -52,6 +52,40 @@ TEST(HwKeys, EveryKeyOfEveryShippedConfigIsOwnedByAUnit) {
   }
 }
 
+// Every numeric key has a physical range, checked at load: the shipped value lies inside it, and
+// a value a thousand times beyond its top (or below zero for a range starting at 0) is refused
+// naming the key and the range, never run.
+TEST(HwKeys, EveryNumericKeyHasAPhysicalRangeCheckedAtLoad) {
+  for (const std::string& name : shipped_configs()) {
+    std::vector<ParamRecord> records;
+    HwSpec::load(name, {}, &records);
+    for (const ParamRecord& p : records) {
+      if (p.is_table || p.type == "string" || p.type == "boolean" || p.path == "l2.impl" ||
+          p.path == "hbm.impl" || p.path == "l2.policy" || p.path == "arch" || p.path == "name")
+        continue;
+      EXPECT_FALSE(p.range.empty()) << name << ": " << p.path << " (" << p.type << ") has no range";
+      if (p.range.empty() || p.type == "integer" || p.type == "number") continue;
+      // A unit-valued key: its top times 1000 (the range's upper text with the unit kept).
+      const std::string top = p.range.substr(p.range.find(" .. ") + 4);
+      const size_t space = top.find(' ');
+      if (space == std::string::npos) continue;
+      const std::string huge =
+          fmt::format("{}={} {}", p.path, std::stod(top.substr(0, space)) * 1000, top.substr(space + 1));
+      const std::string err = input_error_of([&] { HwSpec::load(name, {huge}); });
+      EXPECT_TRUE(err.find(p.path) != std::string::npos &&
+                  (err.find("outside its physical range") != std::string::npos ||
+                   err.find("too large") != std::string::npos || err.find("must") != std::string::npos))
+          << name << ": --set " << huge << " gave: " << err;
+    }
+  }
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"sm.registers=7"}); }),
+                  "'sm.registers' is 7, outside its physical range 1024 .. 4194304");
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("h100", {"hbm.bus_efficiency=1.5"}); }),
+                  "'hbm.bus_efficiency' is 1.5, outside its physical range 0.05 .. 1");
+  EXPECT_CONTAINS(input_error_of([] { HwSpec::load("b200", {"l2.hit_latency=1000000"}); }),
+                  "'l2.hit_latency' is 1000000 cycles, outside its physical range 1 cycles .. 10000 cycles");
+}
+
 // What the probes measured, in order; two runs compare equal only if every number does.
 using Fingerprint = std::vector<double>;
 

@@ -346,6 +346,14 @@ void check_attention(const AttentionProblem& p) {
   positive(p.heads, "--heads");
   positive(p.kv_heads, "--kv-heads");
   positive(p.head_dim, "--head-dim");
+  // Beyond today's models by far (128 query heads, a few million tokens of context, batches of
+  // thousands), and short of what would exhaust the simulator before it starts.
+  const auto at_most = [](int64_t v, int64_t limit, const char* flag, const char* what) {
+    if (v > limit) throw InputError(fmt::format("{} {}: at most {} ({})", flag, v, limit, what));
+  };
+  at_most(p.batch, kMaxAttentionBatch, "--batch", "sequences in one layer");
+  at_most(p.seq, kMaxAttentionSeq, "--seq", "2^24 tokens of context");
+  at_most(p.heads, kMaxAttentionHeads, "--heads", "query heads");
   if (p.q_len > p.seq) {
     throw InputError(
         fmt::format("--q-len {}: more queries than the {} tokens of --seq (the queries are the "

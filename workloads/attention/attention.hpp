@@ -70,7 +70,13 @@ struct AttentionProblem {
   [[nodiscard]] double macs() const;
 };
 
-/// Throws InputError naming the flag for inconsistent shapes: heads not a multiple of kv_heads,
+/// The largest layer bwsim takes: far beyond today's models (check_attention names the limit).
+inline constexpr int64_t kMaxAttentionBatch = int64_t{1} << 16;
+inline constexpr int64_t kMaxAttentionSeq = int64_t{1} << 24;
+inline constexpr int64_t kMaxAttentionHeads = 4096;
+
+/// Throws InputError naming the flag for shapes beyond the limits above and inconsistent ones:
+/// heads not a multiple of kv_heads,
 /// q_len > seq, head_dim or rope_dim not a multiple of the KV format's block, rotary dims that do
 /// not fit, a per-head KV scale with a shared (MLA) rope key.
 void check_attention(const AttentionProblem& p);

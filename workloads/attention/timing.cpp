@@ -886,7 +886,42 @@ void check_attention_options(const AttentionTimingOptions& o) {
   }
 }
 
+uint64_t attention_simulation_bytes(const AttentionProblem& p, const HwSpec& hw) {
+  // Q, O and the K and V caches (a latent cache is one), as stored, plus the FP32 partials of
+  // a split; the L2 model tracks every block of them.
+  const Dims d = dims_of(p);
+  const double tokens = static_cast<double>(p.batch) * static_cast<double>(p.seq);
+  const double queries = static_cast<double>(p.batch) * static_cast<double>(p.q_len);
+  const double kv = tokens * static_cast<double>(p.kv_heads) * (d.dqk + d.dv) * 2;
+  const double q_o = queries * static_cast<double>(p.heads) * (d.dqk + d.dv) * (2 + 4);
+  const double blocks = (kv + q_o) / static_cast<double>(hw.l2.block.bytes) + 1;
+  // A large layer is sampled: its blocks cost their place in the route memo and the address map,
+  // not tags (measured peak RSS, b200 decode over 8.4 M and 33.5 M blocks: 41-43 B per block,
+  // 2026-12-07; rounded up). A layer small enough to run whole is far below any budget.
+  constexpr double kSampledBlockBytes = 64;
+  const double total = blocks * kSampledBlockBytes + kSimulationBaseBytes;
+  return total >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(total);
+}
+
+namespace {
+void check_attention_memory(const AttentionProblem& p, const HwSpec& hw) {
+  check_attention(p);
+  const uint64_t budget = default_memory_budget();
+  if (const uint64_t need = attention_simulation_bytes(p, hw); need > budget) {
+    throw InputError(fmt::format(
+        "--batch {} --seq {} --heads {} --kv-heads {}: timing this attention layer would hold about {:.1f} "
+        "GiB of "
+        "simulator memory (the L2 model maps every {}-byte block of Q, K, V and O), above half of this "
+        "machine's memory ({:.1f} GiB); time fewer sequences or a shorter context (per-token cost is "
+        "linear in both)",
+        p.batch, p.seq, p.heads, p.kv_heads, static_cast<double>(need) / 0x1p30, hw.l2.block.bytes,
+        static_cast<double>(budget) / 0x1p30));
+  }
+}
+}  // namespace
+
 void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
+  check_attention_memory(p, hw);
   (void)plan_attention(p, hw, o);
 }
 
@@ -1386,6 +1421,7 @@ AttentionTiming simulate_at(const AttentionProblem& p, const HwSpec& hw, const A
 
 AttentionTiming simulate_attention(const AttentionProblem& p, const HwSpec& hw,
                                    const AttentionTimingOptions& o) {
+  check_attention_memory(p, hw);
   // Attention's tensor work is BF16 (narrower KV is dequantized to BF16 on chip).
   constexpr MmaKind kKind = MmaKind::kF16;
   if (o.clock == ClockMode::kBoost) {

@@ -61,7 +61,11 @@ struct AttentionTimingOptions {
 
 /// Throws InputError naming the flag: --exp-on-fma outside [0, 1], --block-n not a multiple of 16.
 void check_attention_options(const AttentionTimingOptions& o);
-/// The above, and what the kernels cannot run: --head-dim not a multiple of 16, SMEM or TMEM too small, ...
+/// The simulator memory timing `p` takes, estimated before it runs (per L2 tracking block of
+/// Q, K, V and O).
+uint64_t attention_simulation_bytes(const AttentionProblem& p, const HwSpec& hw);
+/// The above, a simulation above half of this machine's memory, and what the kernels cannot run: --head-dim
+/// not a multiple of 16, SMEM or TMEM too small, ...
 void check_attention_timing(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o);
 
 struct AttentionPlan {

@@ -211,24 +211,11 @@ void classify(GemmTiming& g, const HwSpec& hw) {
 }  // namespace
 
 namespace {
-// Simulator memory per tracked block of an operand or the output, measured with --functional off
-// on the development machine (peak RSS over blocks, 2026-12-06): 16384^3 NVFP4 ~180 B, 65536 x
-// 256 x 65536 BF16 ~115 B, beside a ~55 MB base; rounded up.
-constexpr uint64_t kTrackedBlockBytes = 256;
-constexpr uint64_t kBaseBytes = uint64_t{64} << 20;
-
 std::string gib(uint64_t bytes) {
   const auto b = static_cast<double>(bytes);
   return b < 0x1p30 ? fmt::format("{:.0f} MiB", b / 0x1p20) : fmt::format("{:.1f} GiB", b / 0x1p30);
 }
 }  // namespace
-
-uint64_t default_memory_budget() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return uint64_t{8} << 30;
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
-}
 
 uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw) {
   const GemmMath m = gemm_math(p.format, hw.arch, hw.name);
@@ -239,7 +226,7 @@ uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw) {
   const double bytes =
       m_ * k_ * m.a_bits / 8 + n_ * k_ * m.b_bits / 8 + m_ * n_ * (gemm_out_bits(p.out) / 8.0 + 4);
   const double blocks = bytes / static_cast<double>(hw.l2.block.bytes) + 1;
-  const double total = blocks * kTrackedBlockBytes + kBaseBytes;
+  const double total = blocks * kTrackedBlockBytes + kSimulationBaseBytes;
   return total >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(total);
 }
 

@@ -32,8 +32,6 @@ struct GemmTimingOptions {
 /// The simulator memory timing `p` takes, estimated before it runs: the L2 model tracks every
 /// block of A, B and D it touches (a route, tags and fill state), kTrackedBlockBytes each.
 uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw);
-/// Half of this machine's physical memory: the default memory budget of a simulation.
-uint64_t default_memory_budget();
 
 /// The GEMM's metrics (all kernels: the main one and any split-K reduction; utilizations of
 /// the main one) and how it was planned.
