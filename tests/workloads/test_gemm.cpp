@@ -11,6 +11,7 @@
 
 #include "isa/scalar_format.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/progress.hpp"
 #include "tests/test_util.hpp"
 #include "workloads/gemm/functional.hpp"
 #include "workloads/gemm/gemm.hpp"
@@ -64,6 +65,31 @@ Tensor grid_matrix(int64_t rows, int64_t cols, float unit, uint64_t salt) {
     }
   }
   return t;
+}
+
+// A full bit-exact product reports its progress (on a terminal: the bar), in patches done, up to
+// all of them; the numbers do not depend on it.
+TEST_F(Gemm, AFullFunctionalRunReportsItsProgress) {
+  struct Recorder : progress::Listener {
+    std::vector<std::pair<std::string, double>> updates;
+    void update(std::string_view what, double fraction) override { updates.emplace_back(what, fraction); }
+    void begin() override {}
+    void done() override {}
+  } rec;
+  const HwSpec b200 = HwSpec::load("b200", {});
+  const int64_t M = 512, N = 512, K = 256;  // 1024 patches: 4 chunks of 256
+  const GemmPlan plan = make_plan(problem(M, N, K, "nvfp4"), b200, {});
+  const GemmOperands in{MatrixSource::held(grid_matrix(M, K, 448, 1), "A"),
+                        MatrixSource::held(grid_matrix(N, K, 448, 2), "B")};
+  const GemmFunctional quiet = gemm_functional(plan, b200.arch, in, {FunctionalSpec::Mode::kFull});
+  progress::listen(&rec);
+  const GemmFunctional shown = gemm_functional(plan, b200.arch, in, {FunctionalSpec::Mode::kFull});
+  progress::listen(nullptr);
+  ASSERT_EQ(rec.updates.size(), 4u);
+  EXPECT_EQ(rec.updates.front().first, "bit-exact GEMM (16x16 output patches)");
+  EXPECT_DOUBLE_EQ(rec.updates.front().second, 0.25);
+  EXPECT_DOUBLE_EQ(rec.updates.back().second, 1.0);
+  EXPECT_EQ(shown.d_codes, quiet.d_codes);
 }
 
 TEST_F(Gemm, GridInputsGiveExactlyRoundedProducts) {

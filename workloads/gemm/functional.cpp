@@ -10,6 +10,7 @@
 #include "isa/mma.hpp"
 #include "sim/errors.hpp"
 #include "sim/parallel.hpp"
+#include "sim/progress.hpp"
 #include "sim/rng.hpp"
 
 namespace bwsim {
@@ -222,75 +223,84 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
   const int64_t kpad = a.kpad;
   const int64_t kblocks = p.k / 128;
   std::vector<PatchResult> results(patches.size());
-  parallel_for(static_cast<int64_t>(patches.size()), [&](int64_t pi) {
-    const Patch& pt = patches[static_cast<size_t>(pi)];
-    const auto hw = static_cast<size_t>(pt.h * pt.w);
-    const int64_t la = a.local[static_cast<size_t>(pt.i0)];
-    const int64_t lb = b.local[static_cast<size_t>(pt.j0)];
-    std::vector<float> total(hw, 0.0f), acc(hw), part(hw);
-    const auto tile_at = [&](uint64_t kk) {
-      MmaTile t{static_cast<int>(pt.h),
-                static_cast<int>(pt.w),
-                kin,
-                std::span<const double>(a.values).subspan(static_cast<size_t>(la * kpad) + kk),
-                std::span<const double>(b.values).subspan(static_cast<size_t>(lb * kpad) + kk),
-                {},
-                {},
-                0};
-      t.lda = t.ldb = static_cast<int>(kpad);
-      return t;
-    };
-    // The K ranges summed separately and then added in order: split-K slices, or a stream-K
-    // tile's pieces (patches are 16-aligned, so a patch lies in one tile). Kernel view: swapped.
-    const auto pieces = plan.tile.swap_ab ? plan.k_pieces(pt.j0, pt.i0) : plan.k_pieces(pt.i0, pt.j0);
-    for (size_t s = 0; s < pieces.size(); ++s) {
-      const auto [k0, k1] = pieces[s];
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      if (m.block_fp8) {
-        // DeepGEMM: each 128-K block's MMAs accumulate afresh; the partial is then scaled by
-        // scale_a * scale_b (float32) and added to the running sum with one fused multiply-add.
-        for (uint64_t kb = k0; kb < k1; kb += 128) {
-          std::fill(part.begin(), part.end(), 0.0f);
-          for (uint64_t kk = kb; kk < kb + 128; kk += static_cast<uint64_t>(kin))
-            mma_accumulate(tile_at(kk), part, mode);
-          const auto blk = static_cast<int64_t>(kb / 128);
-          for (int64_t i = 0; i < pt.h; ++i) {
-            const float sa = a.block_scale[static_cast<size_t>((la + i) * kblocks + blk)];
-            for (int64_t j = 0; j < pt.w; ++j) {
-              // B's rows are gathered in whole 128-row groups: local row / 128 is its scale row.
-              const float sb = b.block_scale[static_cast<size_t>((lb + j) / 128 * kblocks + blk)];
-              const auto idx = static_cast<size_t>(i * pt.w + j);
-              acc[idx] = std::fma(sa * sb, part[idx], acc[idx]);
+  // In chunks, so that a long full run reports progress from this thread between them.
+  const auto count = static_cast<int64_t>(patches.size());
+  const int64_t chunk = std::max<int64_t>(256, (count + 199) / 200);
+  progress::Scope bar("bit-exact GEMM (16x16 output patches)", static_cast<double>(count));
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    parallel_for(n, [&](int64_t local) {
+      const int64_t pi = first + local;
+      const Patch& pt = patches[static_cast<size_t>(pi)];
+      const auto hw = static_cast<size_t>(pt.h * pt.w);
+      const int64_t la = a.local[static_cast<size_t>(pt.i0)];
+      const int64_t lb = b.local[static_cast<size_t>(pt.j0)];
+      std::vector<float> total(hw, 0.0f), acc(hw), part(hw);
+      const auto tile_at = [&](uint64_t kk) {
+        MmaTile t{static_cast<int>(pt.h),
+                  static_cast<int>(pt.w),
+                  kin,
+                  std::span<const double>(a.values).subspan(static_cast<size_t>(la * kpad) + kk),
+                  std::span<const double>(b.values).subspan(static_cast<size_t>(lb * kpad) + kk),
+                  {},
+                  {},
+                  0};
+        t.lda = t.ldb = static_cast<int>(kpad);
+        return t;
+      };
+      // The K ranges summed separately and then added in order: split-K slices, or a stream-K
+      // tile's pieces (patches are 16-aligned, so a patch lies in one tile). Kernel view: swapped.
+      const auto pieces = plan.tile.swap_ab ? plan.k_pieces(pt.j0, pt.i0) : plan.k_pieces(pt.i0, pt.j0);
+      for (size_t s = 0; s < pieces.size(); ++s) {
+        const auto [k0, k1] = pieces[s];
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        if (m.block_fp8) {
+          // DeepGEMM: each 128-K block's MMAs accumulate afresh; the partial is then scaled by
+          // scale_a * scale_b (float32) and added to the running sum with one fused multiply-add.
+          for (uint64_t kb = k0; kb < k1; kb += 128) {
+            std::fill(part.begin(), part.end(), 0.0f);
+            for (uint64_t kk = kb; kk < kb + 128; kk += static_cast<uint64_t>(kin))
+              mma_accumulate(tile_at(kk), part, mode);
+            const auto blk = static_cast<int64_t>(kb / 128);
+            for (int64_t i = 0; i < pt.h; ++i) {
+              const float sa = a.block_scale[static_cast<size_t>((la + i) * kblocks + blk)];
+              for (int64_t j = 0; j < pt.w; ++j) {
+                // B's rows are gathered in whole 128-row groups: local row / 128 is its scale row.
+                const float sb = b.block_scale[static_cast<size_t>((lb + j) / 128 * kblocks + blk)];
+                const auto idx = static_cast<size_t>(i * pt.w + j);
+                acc[idx] = std::fma(sa * sb, part[idx], acc[idx]);
+              }
             }
           }
+        } else {
+          for (uint64_t kk = k0; kk < k1; kk += static_cast<uint64_t>(kin))
+            mma_accumulate(tile_at(kk), acc, mode);
         }
-      } else {
-        for (uint64_t kk = k0; kk < k1; kk += static_cast<uint64_t>(kin))
-          mma_accumulate(tile_at(kk), acc, mode);
+        // Split-K partials are reduced in float32, in split order.
+        for (size_t i = 0; i < hw; ++i) total[i] = s == 0 ? acc[i] : total[i] + acc[i];
       }
-      // Split-K partials are reduced in float32, in split order.
-      for (size_t i = 0; i < hw; ++i) total[i] = s == 0 ? acc[i] : total[i] + acc[i];
-    }
-    PatchResult& r = results[static_cast<size_t>(pi)];
-    r.v.resize(hw);
-    r.ref.resize(hw);
-    for (int64_t i = 0; i < pt.h; ++i) {
-      const float* xa = a.input.data.data() + (la + i) * p.k;
-      for (int64_t j = 0; j < pt.w; ++j) {
-        const float* xb = b.input.data.data() + (lb + j) * p.k;
-        double s4[4] = {0, 0, 0, 0};
-        int64_t c = 0;
-        for (; c + 4 <= p.k; c += 4) {
-          for (int l = 0; l < 4; ++l)
-            s4[l] += static_cast<double>(xa[c + l]) * static_cast<double>(xb[c + l]);
+      PatchResult& r = results[static_cast<size_t>(pi)];
+      r.v.resize(hw);
+      r.ref.resize(hw);
+      for (int64_t i = 0; i < pt.h; ++i) {
+        const float* xa = a.input.data.data() + (la + i) * p.k;
+        for (int64_t j = 0; j < pt.w; ++j) {
+          const float* xb = b.input.data.data() + (lb + j) * p.k;
+          double s4[4] = {0, 0, 0, 0};
+          int64_t c = 0;
+          for (; c + 4 <= p.k; c += 4) {
+            for (int l = 0; l < 4; ++l)
+              s4[l] += static_cast<double>(xa[c + l]) * static_cast<double>(xb[c + l]);
+          }
+          for (; c < p.k; ++c) s4[0] += static_cast<double>(xa[c]) * static_cast<double>(xb[c]);
+          const auto idx = static_cast<size_t>(i * pt.w + j);
+          r.ref[idx] = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+          r.v[idx] = f.alpha * total[idx];
         }
-        for (; c < p.k; ++c) s4[0] += static_cast<double>(xa[c]) * static_cast<double>(xb[c]);
-        const auto idx = static_cast<size_t>(i * pt.w + j);
-        r.ref[idx] = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-        r.v[idx] = f.alpha * total[idx];
       }
-    }
-  });
+    });
+    bar.set(static_cast<double>(first + n));
+  }
 
   // Output conversion. FP8 and NVFP4 outputs take their per-tensor scale from the amax of the
   // outputs computed (all of D in full mode), as current scaling would.
