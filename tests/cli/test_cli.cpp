@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -832,6 +833,54 @@ TEST_F(Cli, SweepIsIdenticalAtAnyJobCountAndAfterAnInterruptedResume) {
   EXPECT_EQ(refused.code, 2);
   EXPECT_CONTAINS(refused.err, "the spec changed");
   EXPECT_EQ(slurp(c), full);
+}
+
+// Every output is written to a temporary name and renamed: a run killed (SIGKILL) at any point
+// leaves the file as it was or the whole new one, byte for byte what an uninterrupted run
+// writes, for each kind of output.
+TEST_F(Cli, AKilledRunLeavesTheOldOutputOrTheWholeNewOne) {
+  struct Output {
+    std::string args;  // with FILE where the output goes
+    std::vector<double> kill_after;
+  };
+  const std::vector<Output> outputs{
+      {"gemm --m 4096 --n 4096 --k 4096 --functional off --quiet --json FILE", {0.05, 0.2, 0.35, 0.5}},
+      {"gemm --m 2048 --n 2048 --k 2048 --functional off --quiet --trace FILE", {0.05, 0.3, 0.6}},
+      {"gemm --m 1024 --n 1024 --k 2048 --functional full --quiet --d FILE", {0.1, 1.0, 1.9}},
+      {"attention --seq 8192 --heads 32 --kv-heads 8 --head-dim 128 --causal --functional off --quiet "
+       "--json FILE",
+       {0.02, 0.1, 0.2}},
+  };
+  const auto with_file = [](std::string args, const fs::path& file) {
+    args.replace(args.find("FILE"), 4, "'" + file.string() + "'");
+    return args;
+  };
+  int old_kept = 0;
+  int new_whole = 0;
+  for (const Output& o : outputs) {
+    const fs::path ref = dir_ / "ref.out";
+    ASSERT_EQ(run(with_file(o.args, ref)).code, 0) << o.args;
+    const std::string whole = slurp(ref);
+    ASSERT_FALSE(whole.empty());
+    for (const double after : o.kill_after) {
+      const fs::path f = dir_ / "killed.out";
+      std::ofstream(f, std::ios::binary) << "OLD";
+      const std::string cmd = "cd '" + std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/..' && ( exec '" +
+                              BWSIM_BINARY + "' " + with_file(o.args, f) + " > /dev/null 2>&1 ) & sleep " +
+                              fmt::format("{}", after) + "; kill -9 $! 2> /dev/null; wait";
+      (void)std::system(cmd.c_str());
+      const std::string got = slurp(f);
+      EXPECT_TRUE(got == "OLD" || got == whole)
+          << o.args << " killed after " << after << " s: " << got.size() << " bytes, neither the old file ("
+          << 3 << ") nor the whole new one (" << whole.size() << ")";
+      old_kept += got == "OLD";
+      new_whole += got == whole;
+    }
+  }
+  // The early kills land before the rename (which ones land after depends on the machine's
+  // load, so that outcome is counted, not required).
+  EXPECT_GT(old_kept, 0);
+  std::cout << fmt::format("{} kills left the old file, {} the whole new one\n", old_kept, new_whole);
 }
 
 TEST_F(Cli, SweepShardsMergeIntoTheWholeSweep) {
