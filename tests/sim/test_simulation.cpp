@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "tests/test_util.hpp"
@@ -113,6 +115,9 @@ TEST(RunJobs, RunsEveryItemOnceAtAnyJobCountAndStopsAtAFailure) {
                           [&](size_t i) {
                             ++ran;
                             if (i == 5) throw std::runtime_error("item 5");
+                            // Real items take time; trivial ones let the other threads claim
+                            // all 1000 while the failing one is still unwinding (seen on CI).
+                            std::this_thread::sleep_for(std::chrono::microseconds(200));
                           }),
                  std::runtime_error);
     EXPECT_LT(ran.load(), 1000u) << "claiming stops after a failure";
