@@ -2,6 +2,8 @@
 // list the formats. Reads whitespace-separated hex on stdin, writes one hex value per line.
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -95,7 +97,25 @@ int decode_codes(const cli::po::variables_map& vm) {
   return 0;
 }
 
-int list() {
+int list(const cli::po::variables_map& vm) {
+  if (vm.count("json") != 0) {
+    boost::json::array formats;
+    for (const auto& [name, f] : kScalarFormatNames) {
+      const FormatInfo& i = format_info(f);
+      formats.push_back(boost::json::object{{"name", name},
+                                            {"bits", i.bits},
+                                            {"exp_bits", i.exp_bits},
+                                            {"man_bits", i.man_bits},
+                                            {"bias", i.bias},
+                                            {"max", i.max},
+                                            {"min_normal", i.min_normal},
+                                            {"min_subnormal", i.min_subnormal},
+                                            {"inf", i.has_inf},
+                                            {"nan", i.has_nan}});
+    }
+    cli::write_json_option(vm,
+                           boost::json::object{{"command", "formats list"}, {"formats", std::move(formats)}});
+  }
   TextTable t({"format", "bits", "exp", "man", "bias", "max", "min normal", "min subnormal", "inf", "NaN"},
               {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
                TextTable::Align::kRight, TextTable::Align::kRight, TextTable::Align::kRight,
@@ -108,15 +128,18 @@ int list() {
                i.min_subnormal > 0 ? fmt::format("{:g}", i.min_subnormal) : "-", i.has_inf ? "yes" : "no",
                i.has_nan ? "yes" : "no"});
   }
-  std::cout << t.render();
+  cli::text_out(vm) << t.render();
   return 0;
 }
 
 int run_formats(const cli::po::variables_map& vm) {
   const std::string action = vm.count("action") != 0 ? vm["action"].as<std::string>() : "list";
+  if (vm.count("json") != 0 && action != "list")
+    throw InputError(
+        fmt::format("--json applies to 'formats list'; 'formats {}' writes codes on stdout", action));
   if (action == "convert") return convert(vm);
   if (action == "decode") return decode_codes(vm);
-  if (action == "list") return list();
+  if (action == "list") return list(vm);
   throw InputError(fmt::format("unknown action '{}' (convert, decode or list)", action));
 }
 
@@ -126,7 +149,7 @@ cli::Command formats_command() {
   return cli::Command{
       "formats", "convert float32 bit patterns to format codes and back, bit-exactly; list the formats",
       "bwsim formats convert --to FMT [--no-saturate] [--round rne|rz|rp|stochastic --seed N] < hex\n"
-      "       bwsim formats decode --from FMT < hex\n       bwsim formats list",
+      "       bwsim formats decode --from FMT < hex\n       bwsim formats list [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
         desc.add_options()("action", cli::po::value<std::string>(), "convert, decode or list")(
             "to", cli::po::value<std::string>(),
@@ -135,6 +158,7 @@ cli::Command formats_command() {
             "no-saturate", "overflow to inf (E5M2, FP16, BF16) or NaN (E4M3) instead of +-max")(
             "round", cli::po::value<std::string>()->default_value("rne"), "rne, rz, rp or stochastic")(
             "seed", cli::po::value<uint64_t>(), "seed of the stochastic-rounding bits");
+        add_json_option(desc);
         pos.add("action", 1);
       },
       run_formats};

@@ -36,8 +36,14 @@ std::vector<uint64_t> inflight_option(const std::string& s) {
 int run_micro_cmd(const cli::po::variables_map& vm) {
   if (vm.count("name") == 0 || vm["name"].as<std::string>() == "list") {
     TextTable t({"microbenchmark", "what it measures"});
-    for (const auto& [n, d] : micro_list()) t.add_row({n, d});
+    boost::json::array items;
+    for (const auto& [n, d] : micro_list()) {
+      t.add_row({n, d});
+      items.push_back(boost::json::object{{"name", n}, {"what", d}});
+    }
     cli::text_out(vm) << t.render();
+    cli::write_json_option(
+        vm, boost::json::object{{"command", "micro list"}, {"microbenchmarks", std::move(items)}});
     return 0;
   }
   const std::string name = vm["name"].as<std::string>();

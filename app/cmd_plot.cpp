@@ -21,12 +21,9 @@
 
 #include "app/commands.hpp"
 #include "models/hw_spec.hpp"
+#include "sim/config.hpp"
 #include "sim/errors.hpp"
 #include "workloads/sweep/results.hpp"
-
-#ifndef BWSIM_SOURCE_DIR
-#define BWSIM_SOURCE_DIR "."
-#endif
 
 namespace bwsim::app {
 namespace {
@@ -171,10 +168,18 @@ void draw(json::object job, const std::string& output) {
   const fs::path tmp_path =
       final_path.parent_path() / fmt::format(".{}.tmp-{}{}", final_path.stem().string(), ::getpid(), ext);
   job["output"] = tmp_path.string();
+  // The script: $BWSIM_PLOT_SCRIPT, else scripts/plot.py beside the configs (the source tree, or
+  // PREFIX/share/bwsim installed).
   const char* env = std::getenv("BWSIM_PLOT_SCRIPT");
-  const std::string script =
-      env != nullptr && *env != '\0' ? env : std::string(BWSIM_SOURCE_DIR) + "/scripts/plot.py";
-  if (!fs::exists(script)) throw std::runtime_error(fmt::format("plot script {} is missing", script));
+  const std::string script = env != nullptr && *env != '\0'
+                                 ? std::string(env)
+                                 : (config_dir().parent_path() / "scripts" / "plot.py").string();
+  if (!fs::exists(script)) {
+    throw InputError(
+        fmt::format("the plot script {} is missing{} (set BWSIM_PLOT_SCRIPT to scripts/plot.py of a "
+                    "bwsim checkout)",
+                    script, env != nullptr && *env != '\0' ? " ($BWSIM_PLOT_SCRIPT)" : ""));
+  }
   const fs::path job_file = fs::temp_directory_path() / fmt::format("bwsim-plot-{}.json", ::getpid());
   std::ofstream(job_file) << json::serialize(job);
   // Debian's python3 (with python3-matplotlib) before whatever python3 is first on PATH (a

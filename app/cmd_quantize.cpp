@@ -2,6 +2,8 @@
 // scheme and write its codes, scales and dequantized values; or compare several schemes.
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include <boost/json.hpp>
 
 #include <iostream>
@@ -143,6 +145,11 @@ int run_quantize(const cli::po::variables_map& vm) {
     throw InputError("--out writes one scheme's files; it does not combine with --compare");
   if (!comparing && vm.count("out") == 0)
     throw InputError("--scheme needs --out PREFIX for the files it writes");
+  if (!comparing) {  // PREFIX.codes.npy and the rest go beside the prefix: checked before any work
+    std::filesystem::path probe = vm["out"].as<std::string>();
+    probe += ".codes.npy";
+    cli::check_output_path(probe, "--out");
+  }
   std::vector<Scheme> schemes;
   if (comparing) {
     for (const std::string_view name : split(vm["compare"].as<std::string>(), ','))

@@ -157,6 +157,14 @@ int run_run(const cli::po::variables_map& vm) {
                                  {"smallest_tp", r.fits ? s.tp : r.smallest_tp}});
   // Published claims, side by side with the simulation.
   boost::json::array claims;
+  size_t claims_failed = 0;
+  // --strict: a claim that does not hold fails the run (exit 1), for CI.
+  const auto exit_code = [&] {
+    if (vm.count("strict") == 0 || claims_failed == 0) return 0;
+    std::cerr << fmt::format("bwsim run: --strict: {} of {} claims do not hold\n", claims_failed,
+                             s.claims.size());
+    return 1;
+  };
   const auto print_claims = [&] {
     if (s.claims.empty()) return;
     out << "\nclaims\n";
@@ -167,6 +175,7 @@ int run_run(const cli::po::variables_map& vm) {
       const double v = claim_value(s, r, cl.metric);
       const bool known = !std::isnan(v);
       const char* verdict = !known ? "n/a" : (v >= cl.low && v <= cl.high ? "holds" : "does not hold");
+      if (known && !(v >= cl.low && v <= cl.high)) ++claims_failed;
       t.add_row({cl.metric, cl.claimed, known ? fmt::format("{:.4g}", v) : "-",
                  fmt::format("{} ({:.4g}..{:.4g})", verdict, cl.low, cl.high)});
       boost::json::object o{{"metric", cl.metric},
@@ -188,7 +197,7 @@ int run_run(const cli::po::variables_map& vm) {
     print_claims();
     doc["claims"] = claims;
     cli::write_json_option(vm, doc);
-    return 0;
+    return exit_code();
   }
   out << fmt::format("  capacity    {} sequences of {} tokens fit{}\n", c.max_sequences, s.prompt + s.output,
                      r.concurrency < s.concurrency
@@ -200,7 +209,7 @@ int run_run(const cli::po::variables_map& vm) {
     print_claims();
     doc["claims"] = claims;
     cli::write_json_option(vm, doc);
-    return 0;
+    return exit_code();
   }
   out << fmt::format("\nlatency and throughput\n");
   out << fmt::format("  TTFT        {:.2f} ms ({} prefill chunk(s) of up to {} tokens)\n", r.ttft_s * 1e3,
@@ -255,7 +264,7 @@ int run_run(const cli::po::variables_map& vm) {
   print_claims();
   doc["claims"] = std::move(claims);
   cli::write_json_option(vm, doc);
-  return 0;
+  return exit_code();
 }
 
 }  // namespace
@@ -266,7 +275,7 @@ cli::Command run_command() {
       "a serving scenario: memory and capacity, TTFT, inter-token latency, tokens/s (with and without MTP)",
       "bwsim run SCENARIO.toml [--hw FILE] [--model FILE.toml|config.json] [--set KEY=VALUE] [--hw-set "
       "KEY=VALUE] "
-      "[--json FILE]",
+      "[--strict] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
         desc.add_options()("scenario", cli::po::value<std::string>(),
                            "scenario file or configs/scenarios name")("hw", cli::po::value<std::string>(),
@@ -275,7 +284,8 @@ cli::Command run_command() {
             "set", cli::po::value<std::vector<std::string>>()->composing(),
             "override a scenario key: KEY=VALUE (e.g. serving.concurrency=64; repeatable)")(
             "hw-set", cli::po::value<std::vector<std::string>>()->composing(),
-            "override a hardware key: KEY=VALUE (repeatable)");
+            "override a hardware key: KEY=VALUE (repeatable)")(
+            "strict", "exit 1 when a claim of the scenario does not hold (CI)");
         pos.add("scenario", 1);
         add_progress_option(desc);
         add_json_option(desc);

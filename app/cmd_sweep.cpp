@@ -82,6 +82,11 @@ int run_sweep(const cli::po::variables_map& vm) {
   const unsigned jobs = jobs_flag == 0 ? worker_threads() : static_cast<unsigned>(jobs_flag);
   const Shard shard = vm.count("shard") != 0 ? parse_shard(vm["shard"].as<std::string>()) : Shard{};
   const bool resume = vm.count("resume") != 0;
+  if (!resume && vm.count("force") == 0 && fs::exists(out)) {
+    throw InputError(fmt::format(
+        "-o {}: exists; --resume goes on with its finished rows, --force replaces it", out.string()));
+  }
+  cli::check_output_path(out, "-o");
   const int ranks = mpi_launch_size();
   if (ranks > 1 && vm.count("shard") != 0) {
     throw InputError("--shard and mpirun both split the points: use one of them");
@@ -146,6 +151,7 @@ int run_sweep(const cli::po::variables_map& vm) {
   append.close();
   const std::vector<std::string> anomalies = flag_anomalies(header, rows);
   write_sweep_results(out, header, rows);  // sorted by point
+  cli::write_provenance_sidecar(out);
   report_anomalies(anomalies, "sweep");
   uint64_t failed = 0;
   for (const auto& [i, line] : rows) failed += row_ok(line) ? 0 : 1;
@@ -165,6 +171,10 @@ int run_sweep(const cli::po::variables_map& vm) {
                           {"failed", failed},
                           {"shard", fmt::format("{}/{}", shard.index, shard.count)}};
   cli::write_json_option(vm, doc);
+  if (vm.count("strict") != 0 && failed > 0) {
+    std::cerr << fmt::format("sweep: --strict: {} of {} points failed\n", failed, rows.size());
+    return 1;
+  }
   return 0;
 }
 
@@ -212,6 +222,7 @@ int run_merge(const cli::po::variables_map& vm) {
   }
   const std::vector<std::string> anomalies = flag_anomalies(header, rows);
   write_sweep_results(out, header, rows);
+  cli::write_provenance_sidecar(out);
   report_anomalies(anomalies, "sweep-merge");
   cli::text_out(vm) << fmt::format("sweep-merge  {} rows from {} files{} -> {}\n", rows.size(), files.size(),
                                    expected > 0 ? fmt::format(" ({} points in the spec)", expected) : "",
@@ -229,7 +240,8 @@ cli::Command sweep_command() {
   return cli::Command{
       "sweep",
       "run a base GEMM or scenario over axes of config keys (grid, zip, random), in parallel, into a CSV",
-      "bwsim sweep SPEC.toml -o results.csv [-j N] [--resume] [--shard I/N] [--quiet] [--json FILE]; "
+      "bwsim sweep SPEC.toml -o results.csv [-j N] [--resume|--force] [--strict] [--shard I/N] [--quiet] "
+      "[--json FILE]; "
       "under mpirun -np N the points spread over the ranks",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
         desc.add_options()("spec", cli::po::value<std::string>(),
@@ -237,9 +249,11 @@ cli::Command sweep_command() {
             "output,o", cli::po::value<std::string>(), "results CSV (rows sorted by point when done)")(
             "jobs,j", cli::po::value<int64_t>()->default_value(0), "points run at once (0: one per core)")(
             "resume", "keep the finished rows of an interrupted run of the same sweep and run the rest")(
+            "force", "replace an existing results CSV (without it, or --resume, an existing one is refused)")(
+            "strict", "exit 1 when any point failed (CI)")(
             "shard", cli::po::value<std::string>(),
             "run only points with index % N == I (a job array's task I of N); merge with sweep-merge")(
-            "quiet", "no progress on stderr");
+            "quiet,q", "no progress on stderr");
         pos.add("spec", 1);
         add_json_option(desc);
       },

@@ -227,7 +227,7 @@ cli::Command validate_command() {
             "the validation set: a directory of .toml files or one file (default: the project's "
             "validation/)")("set", cli::po::value<std::vector<std::string>>()->composing(),
                             "override a key of every point's hardware config, e.g. --set "
-                            "power.limit=\"600 W\" (repeatable)")("quiet", "no progress on stderr");
+                            "power.limit=\"600 W\" (repeatable)")("quiet,q", "no progress on stderr");
         add_json_option(desc);
       },
       run_validate};

@@ -10,6 +10,7 @@
 #include "sim/cli.hpp"
 #include "sim/errors.hpp"
 #include "sim/progress.hpp"
+#include "sim/provenance.hpp"
 #include "sim/units.hpp"
 
 namespace bwsim::app {
@@ -30,6 +31,12 @@ cli::Command sweep_merge_command();
 cli::Command plot_command();
 cli::Command validate_command();
 cli::Command version_command();
+cli::Command list_command();
+
+/// This build: version, git commit, build type, compiler, dependency versions.
+provenance::Build build_info();
+/// "0.1.0 (commit 0123456789ab, Release)", from provenance::build().
+std::string long_version();
 
 /// --hw FILE and --set KEY=VALUE, shared by every command that builds a GPU.
 void add_hw_options(cli::po::options_description& desc);

@@ -15,7 +15,7 @@ void add_json_option(cli::po::options_description& desc) {
 }
 
 void add_progress_option(cli::po::options_description& desc) {
-  desc.add_options()("quiet", "no progress bar on stderr (one is drawn on a terminal after 2 s)");
+  desc.add_options()("quiet,q", "no progress bar on stderr (one is drawn on a terminal after 2 s)");
 }
 
 void add_l2_flush_option(cli::po::options_description& desc) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "sim/errors.hpp"
+#include "sim/provenance.hpp"
 
 namespace bwsim {
 
@@ -158,7 +159,17 @@ HwSpec HwSpec::load(const std::string& name_or_path, const std::vector<std::stri
   }
   ConfigTree tree = ConfigTree::load_file(file);
   for (const auto& o : overrides) tree.set(o, "--set");
-  return read(tree, records);
+  std::vector<ParamRecord> resolved;
+  HwSpec hw = read(tree, &resolved);
+  // Provenance: the resolved values (units canonical, so the same GPU written another way
+  // hashes the same).
+  std::string canonical;
+  for (const ParamRecord& p : resolved) {
+    if (!p.is_table) canonical += p.path + " = " + p.value_json + "\n";
+  }
+  provenance::note_config("hw", file.string(), overrides, provenance::hash_text(canonical));
+  if (records != nullptr) *records = std::move(resolved);
+  return hw;
 }
 
 double HwSpec::peak_flops(MmaKind kind, Frequency f) const {

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev
   libboost-mpi1.81-dev libboost-serialization1.81-dev openmpi-bin
   python3 python3-matplotlib
-  libfmt-dev libtoml11-dev
+  libfmt-dev libtoml11-dev zlib1g-dev
   libgtest-dev libbenchmark-dev librapidcheck-dev
 )
 # Extra packages a script needs beyond the build (scripts/fuzz: clang and its libFuzzer runtime).

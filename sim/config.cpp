@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "sim/errors.hpp"
+#include "sim/strings.hpp"
 
 #ifndef BWSIM_SOURCE_CONFIG_DIR
 #define BWSIM_SOURCE_CONFIG_DIR "configs"
@@ -206,21 +207,6 @@ Node parse_override_value(std::string_view text, const std::string& label) {
   }
   std::istringstream in("v = \"" + escaped + "\"");
   return parse_stream(in, label).as_table().at("v");
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
 }
 
 }  // namespace
@@ -801,9 +787,36 @@ void ConfigReader::finish() const {
 
 // -------------------------------------------------------------------------------------------------
 
+std::vector<std::pair<fs::path, std::string>> config_dir_candidates() {
+  // An explicit BWSIM_CONFIG_DIR is the only place looked: a user who sets it means it.
+  if (const char* env = std::getenv("BWSIM_CONFIG_DIR"); env != nullptr && *env != '\0')
+    return {{fs::path(env), "$BWSIM_CONFIG_DIR"}};
+  std::vector<std::pair<fs::path, std::string>> out;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // Installed: PREFIX/bin/bwsim finds PREFIX/share/bwsim/configs (GNUInstallDirs).
+    out.emplace_back((exe.parent_path() / BWSIM_DATA_FROM_BIN / "configs").lexically_normal(),
+                     "beside the binary");
+  }
+  out.emplace_back(fs::path(BWSIM_SOURCE_CONFIG_DIR), "the source tree it was built from");
+  out.emplace_back(fs::current_path(ec) / "configs", "the working directory");
+  return out;
+}
+
 fs::path config_dir() {
-  if (const char* env = std::getenv("BWSIM_CONFIG_DIR"); env != nullptr && *env != '\0') return env;
-  return BWSIM_SOURCE_CONFIG_DIR;
+  const auto candidates = config_dir_candidates();
+  for (const auto& [dir, why] : candidates) {
+    std::error_code ec;
+    if (fs::is_directory(dir / "hw", ec)) return dir;
+  }
+  std::string looked;
+  for (const auto& [dir, why] : candidates) looked += fmt::format("\n  {} ({})", dir.string(), why);
+  throw InputError(
+      fmt::format("no bwsim configs found (a directory with hw/, models/, scenarios/); looked in:{}\nset "
+                  "BWSIM_CONFIG_DIR "
+                  "to the configs/ directory of a bwsim checkout or installation",
+                  looked));
 }
 
 namespace {
@@ -835,8 +848,10 @@ fs::path resolve_config_path(std::string_view name_or_path, std::string_view kin
   std::sort(known.begin(), known.end());
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-  throw InputError(fmt::format("no such file '{}'{}", name_or_path,
-                               list.empty() ? "" : fmt::format(" (known {} configs: {})", kind, list)));
+  throw InputError(fmt::format(
+      "no such file '{}'{}", name_or_path,
+      list.empty() ? fmt::format(" (and no {} configs in {})", kind, dir.string())
+                   : fmt::format(" (known {} configs in {}: {})", kind, display_path(dir).string(), list)));
 }
 
 }  // namespace bwsim

@@ -183,8 +183,13 @@ class ConfigReader {
 };
 
 /// Finds a config file: an existing path as given, else `<config dir>/<kind>/<name>.toml` for a
-/// short name like "b200". The config dir is $BWSIM_CONFIG_DIR or the source tree's configs/.
+/// short name like "b200".
 std::filesystem::path resolve_config_path(std::string_view name_or_path, std::string_view kind);
+/// The configs directory: $BWSIM_CONFIG_DIR when set (and only it); else the first of
+/// PREFIX/share/bwsim/configs beside an installed binary, the source tree the binary was built
+/// from, and ./configs that has a hw/ directory. None: InputError naming every place looked.
 std::filesystem::path config_dir();
+/// Those places, each with why it is one.
+std::vector<std::pair<std::filesystem::path, std::string>> config_dir_candidates();
 
 }  // namespace bwsim

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <sys/wait.h>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -715,7 +716,7 @@ TEST_F(Cli, TraceOfAGemmLoadsAsJsonWithTheExpectedTracks) {
                   {"--m 128 --n 128 --k 128 --trace '" + none.string() + "' --trace-max-events 0",
                    "--trace-max-events 0"},
                   {"--m 128 --n 128 --k 128 --trace '" + (dir_ / "no/such/dir/t.json").string() + "'",
-                   "does not exist"},
+                   "no such directory"},
                   {"--m 128 --n 128 --k 128 --trace '" + dir_.string() + "'", "is a directory"},
               });
   EXPECT_FALSE(fs::exists(none));
@@ -858,12 +859,12 @@ TEST_F(Cli, AKilledRunLeavesTheOldOutputOrTheWholeNewOne) {
   int old_kept = 0;
   int new_whole = 0;
   for (const Output& o : outputs) {
-    const fs::path ref = dir_ / "ref.out";
-    ASSERT_EQ(run(with_file(o.args, ref)).code, 0) << o.args;
-    const std::string whole = slurp(ref);
+    // The reference run writes the same path (the provenance in the file names it).
+    const fs::path f = dir_ / "killed.out";
+    ASSERT_EQ(run(with_file(o.args, f)).code, 0) << o.args;
+    const std::string whole = slurp(f);
     ASSERT_FALSE(whole.empty());
     for (const double after : o.kill_after) {
-      const fs::path f = dir_ / "killed.out";
       std::ofstream(f, std::ios::binary) << "OLD";
       const std::string cmd = "cd '" + std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/..' && ( exec '" +
                               BWSIM_BINARY + "' " + with_file(o.args, f) + " > /dev/null 2>&1 ) & sleep " +
@@ -1059,4 +1060,202 @@ TEST_F(Cli, ValidateReportsEachPointAndItsErrorAndRejectsBadSets) {
                    {"--dir '" + set.string() + "' --source nope", "--source nope: no such source"},
                    {"--dir '" + set.string() + "' --hw b200", "--hw b200: no point"},
                    {"--dir '" + (dir_ / "none").string() + "'", "no such validation file"}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// An installed, self-describing tool (#27): CLI conventions, provenance, outputs, strict exits.
+
+namespace {
+boost::json::object json_of(const std::string& text) { return boost::json::parse(text).as_object(); }
+}  // namespace
+
+TEST_F(Cli, OptionsAreNeverGuessedAndTyposGetASuggestion) {
+  // Boost's prefix matching used to run this as --format bf16 --functional off.
+  Result r = run("gemm --form bf16 --func off --m 64 --n 64 --k 64");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "unrecognised option '--form' (did you mean '--format'?)");
+  Result typo = run("gemm --fromat bf16 --m 64 --n 64 --k 64");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_CONTAINS(typo.err, "did you mean '--format'?");
+  Result cmd = run("gem --m 64");
+  EXPECT_EQ(cmd.code, 2);
+  EXPECT_CONTAINS(cmd.err, "unknown command 'gem' (did you mean 'gemm'?)");
+}
+
+TEST_F(Cli, HelpOfEachCommandNamesItsValuesAndPrintsPlainDefaults) {
+  Result g = run("help gemm");
+  EXPECT_EQ(g.code, 0);
+  EXPECT_CONTAINS(g.out, "usage: bwsim gemm");
+  EXPECT_CONTAINS(g.out, "--m INT");
+  EXPECT_CONTAINS(g.out, "--tile TILE");
+  EXPECT_CONTAINS(g.out, "--hw NAME|FILE (=b200)");
+  EXPECT_CONTAINS(g.out, "-q [ --quiet ]");
+  EXPECT_CONTAINS(g.out, "-v [ --verbose ]");
+  EXPECT_EQ(run("gemm --help").out, g.out);
+  for (const char* c :
+       {"info", "formats", "quantize", "micro", "gemm", "compare", "rope", "attention", "model", "numerics",
+        "run", "sweep", "sweep-merge", "plot", "validate", "list", "version"}) {
+    Result h = run(std::string("help ") + c);
+    EXPECT_EQ(h.code, 0) << c;
+    EXPECT_EQ(h.out.find(" arg "), std::string::npos) << c << ": an unnamed value\n" << h.out;
+    EXPECT_EQ(h.out.find("0000000"), std::string::npos) << c << ": a default printed with 17 digits\n"
+                                                        << h.out;
+    EXPECT_CONTAINS(h.out, "--json");  // every command writes JSON (formats: its list)
+  }
+  EXPECT_CONTAINS(run("help run").out, "(--scenario may also be given without its name");
+  Result unknown = run("help gemmm");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_CONTAINS(unknown.err, "did you mean 'gemm'?");
+}
+
+TEST_F(Cli, ListNamesWhatEachFlagAccepts) {
+  EXPECT_CONTAINS(run("list hw").out, "b200          NVIDIA B200 (HGX)");
+  EXPECT_CONTAINS(run("list models").out, "llama-3.1-70b");
+  EXPECT_CONTAINS(run("list scenarios").out, "llama70b-nvfp4-b200");
+  EXPECT_CONTAINS(run("list sweeps").out, "hbm-x-format-70b-decode");
+  EXPECT_CONTAINS(run("list formats").out, "nvfp4");
+  const boost::json::object j = json_of(run("list hw --json -").out);
+  EXPECT_EQ(j.at("kind").as_string(), "hw");
+  EXPECT_GE(j.at("items").as_array().size(), 8u);
+  Result bad = run("list gpus");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "one of hw, models, scenarios, sweeps, formats");
+  // The commands that used to refuse --json or ignore it.
+  EXPECT_EQ(json_of(run("version --json -").out).at("schema_version").as_int64(), 1);
+  EXPECT_GT(json_of(run("formats list --json -").out).at("formats").as_array().size(), 5u);
+  EXPECT_GT(json_of(run("micro list --json -").out).at("microbenchmarks").as_array().size(), 3u);
+  EXPECT_EQ(run("formats convert --to e2m1 --json x.json").code, 2);
+}
+
+TEST_F(Cli, EveryOutputSaysWhereItCameFrom) {
+  // JSON: build, command line, the overrides, the resolved config's hash, seed, schema.
+  const std::string base = "gemm --m 128 --n 256 --k 512 --functional off --quiet";
+  Result r = run(base + " --set hbm.bandwidth='\"12 TB/s\"' --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object p = json_of(r.out).at("provenance").as_object();
+  EXPECT_EQ(p.at("schema_version").as_int64(), 1);
+  EXPECT_EQ(p.at("bwsim").at("version").as_string().size() > 0, true);
+  EXPECT_EQ(p.at("bwsim").at("commit").as_string().size(), 40u);  // built from a git checkout
+  EXPECT_CONTAINS(std::string(p.at("command_line").as_string()), "gemm --m 128");
+  EXPECT_EQ(p.at("overrides").as_array().at(0).as_string(), "hbm.bandwidth=\"12 TB/s\"");
+  const auto& hw = p.at("configs").as_array().at(0).as_object();
+  EXPECT_EQ(hw.at("kind").as_string(), "hw");
+  EXPECT_CONTAINS(std::string(hw.at("file").as_string()), "b200.toml");
+  EXPECT_EQ(hw.at("hash").as_string().size(), 16u);
+  EXPECT_EQ(p.at("seeds").at("--seed").as_int64(), 1);
+  // The hash is of the resolved values: the same GPU written in other units hashes the same, a
+  // different one does not.
+  const auto hash_with = [&](const std::string& set) {
+    return json_of(run(base + " --set " + set + " --json -").out)
+        .at("provenance")
+        .at("configs")
+        .as_array()
+        .at(0)
+        .at("hash")
+        .as_string();
+  };
+  EXPECT_EQ(hash_with("hbm.bandwidth='\"12000 GB/s\"'"), hw.at("hash").as_string());
+  EXPECT_NE(hash_with("hbm.bandwidth='\"11 TB/s\"'"), hw.at("hash").as_string());
+  // Trace: in its metadata.
+  const fs::path trace = dir_ / "t.json";
+  ASSERT_EQ(run(base + " --trace '" + trace.string() + "'").code, 0);
+  const boost::json::object t = json_of(slurp(trace));
+  EXPECT_CONTAINS(std::string(t.at("metadata").at("provenance").at("command_line").as_string()), "--trace");
+  // Sweep CSV: in a sidecar beside it.
+  const fs::path spec = dir_ / "spec.toml";
+  std::ofstream(spec)
+      << "name = \"two\"\nkind = \"gemm\"\n[gemm]\nm = 128\nn = 256\nk = 512\n[[axis]]\nkey = "
+         "\"gemm.m\"\nvalues = [128, 256]\n";
+  const fs::path csv = dir_ / "s.csv";
+  ASSERT_EQ(run("sweep '" + spec.string() + "' -o '" + csv.string() + "' --quiet").code, 0);
+  const boost::json::object side = json_of(slurp(dir_ / "s.csv.provenance.json"));
+  EXPECT_EQ(side.at("describes").as_string(), "s.csv");
+  EXPECT_CONTAINS(std::string(side.at("command_line").as_string()), "sweep");
+}
+
+TEST_F(Cli, AGzTraceIsGzipAndHoldsTheSameTrace) {
+  const std::string base = "gemm --m 256 --n 256 --k 512 --functional off --quiet --trace ";
+  const fs::path plain = dir_ / "t.json";
+  const fs::path gz = dir_ / "t.json.gz";
+  ASSERT_EQ(run(base + "'" + plain.string() + "'").code, 0);
+  ASSERT_EQ(run(base + "'" + gz.string() + "'").code, 0);
+  const std::string bytes = slurp(gz);
+  ASSERT_GE(bytes.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x1f);  // the gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(bytes[1]), 0x8b);
+  EXPECT_LT(bytes.size() * 3, slurp(plain).size());
+  ASSERT_EQ(std::system(("gzip -dc '" + gz.string() + "' > '" + (dir_ / "back.json").string() + "'").c_str()),
+            0);
+  const boost::json::object back = json_of(slurp(dir_ / "back.json"));
+  EXPECT_EQ(back.at("traceEvents").as_array().size(),
+            json_of(slurp(plain)).at("traceEvents").as_array().size());
+}
+
+TEST_F(Cli, OutputsThatCannotBeWrittenFailBeforeAnythingRuns) {
+  // A GEMM that takes seconds to simulate is refused at once.
+  const std::string slow = "gemm --m 8192 --n 8192 --k 8192 --functional off --quiet";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {slow + " --json '" + (dir_ / "no/dir/x.json").string() + "'", "--json"},
+           {slow + " --trace '" + (dir_ / "no/dir/t.json").string() + "'", "--trace"},
+           {slow + " --json '" + dir_.string() + "'", "is a directory"},
+           {"run llama70b-nvfp4-b200 --quiet --json '" + (dir_ / "nodir/x.json").string() + "'",
+            "no such directory"},
+       }) {
+    const auto start = std::chrono::steady_clock::now();
+    Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_CONTAINS(r.err, message);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0) << args;
+  }
+  // A sweep does not overwrite its results without --resume or --force.
+  const fs::path spec = dir_ / "spec.toml";
+  std::ofstream(spec)
+      << "name = \"one\"\nkind = \"gemm\"\n[gemm]\nm = 128\nn = 256\nk = 512\n[[axis]]\nkey = "
+         "\"gemm.m\"\nvalues = [128]\n";
+  const fs::path csv = dir_ / "r.csv";
+  std::ofstream(csv) << "precious";
+  Result refused = run("sweep '" + spec.string() + "' -o '" + csv.string() + "' --quiet");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_CONTAINS(refused.err, "exists; --resume goes on with its finished rows, --force replaces it");
+  EXPECT_EQ(slurp(csv), "precious");
+  EXPECT_EQ(run("sweep '" + spec.string() + "' -o '" + csv.string() + "' --quiet --force").code, 0);
+  EXPECT_CONTAINS(slurp(csv), "0,ok,128");
+}
+
+TEST_F(Cli, StrictExitsOneWhenAClaimOrAPointFails) {
+  // run: a claim outside its range (memory only: no timing needed to judge weights).
+  const std::string run_args =
+      "run llama70b-nvfp4-b200 --quiet --set simulation.timing=false --set 'claims.weights_gb={ claimed = "
+      "\"x\", "
+      "low = LOW, high = 100 }'";
+  const auto with_low = [&](const char* low) {
+    std::string a = run_args;
+    a.replace(a.find("LOW"), 3, low);
+    return a;
+  };
+  EXPECT_EQ(run(with_low("50")).code, 0);  // 42.7 GB: does not hold, but only --strict fails
+  Result strict = run(with_low("50") + " --strict");
+  EXPECT_EQ(strict.code, 1);
+  EXPECT_CONTAINS(strict.err, "--strict: 1 of 1 claims do not hold");
+  EXPECT_EQ(run(with_low("40") + " --strict").code, 0);  // holds
+  // sweep: a point whose combination is invalid (this tile's stages do not fit BF16's SMEM).
+  const fs::path spec = dir_ / "spec.toml";
+  std::ofstream(spec)
+      << "name = \"fails\"\nkind = \"gemm\"\n[gemm]\nm = 256\nn = 256\nk = 1024\ntile = "
+         "\"256x256x256:stages=5\"\n[[axis]]\nkey = \"gemm.format\"\nvalues = [\"nvfp4\", \"bf16\"]\n";
+  const std::string sweep =
+      "sweep '" + spec.string() + "' -o '" + (dir_ / "f.csv").string() + "' --quiet --force";
+  Result lenient = run(sweep);
+  ASSERT_EQ(lenient.code, 0) << lenient.err;
+  EXPECT_CONTAINS(lenient.out, "1 ok, 1 failed");
+  Result s = run(sweep + " --strict");
+  EXPECT_EQ(s.code, 1);
+  EXPECT_CONTAINS(s.err, "--strict: 1 of 2 points failed");
+}
+
+TEST_F(Cli, WithoutConfigsTheErrorSaysWhereItLooked) {
+  Result r = run("info --hw b200", "BWSIM_CONFIG_DIR=/nonexistent ");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "no bwsim configs found");
+  EXPECT_CONTAINS(r.err, "/nonexistent ($BWSIM_CONFIG_DIR)");
 }

@@ -225,7 +225,8 @@ TEST(Config, ResolvesShortNamesInTheConfigDirectory) {
   setenv("BWSIM_CONFIG_DIR", BWSIM_CONFIG_DIR_FOR_TESTS, 1);
   EXPECT_EQ(resolve_config_path("b200", "hw").filename(), "b200.toml");
   EXPECT_CONTAINS(input_error_of([] { resolve_config_path("b2000", "hw"); }),
-                  "no such file 'b2000' (known hw configs: ");
+                  "no such file 'b2000' (known hw configs in ");
+  EXPECT_CONTAINS(input_error_of([] { resolve_config_path("b2000", "hw"); }), "configs/hw: b200, b300, ");
   unsetenv("BWSIM_CONFIG_DIR");
 }
 

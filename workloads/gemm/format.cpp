@@ -40,6 +40,12 @@ bool is_fp8_tensor(Scheme s) { return s == Scheme::kFp8E4M3 || s == Scheme::kFp8
 
 }  // namespace
 
+std::vector<std::string> gemm_format_list() {
+  std::vector<std::string> out;
+  for (const Alias& a : kAliases) out.emplace_back(a.name);
+  return out;
+}
+
 std::string gemm_format_names() {
   std::string s;
   for (const Alias& a : kAliases) s += (s.empty() ? "" : ", ") + std::string(a.name);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "isa/arch.hpp"
 #include "isa/mma_kind.hpp"
@@ -23,6 +24,8 @@ struct GemmFormat {
 /// `flag` for an unknown name.
 GemmFormat parse_gemm_format(std::string_view name, std::string_view flag = "--format");
 std::string gemm_format_names();
+/// The named formats (not the A:B combinations).
+std::vector<std::string> gemm_format_list();
 
 enum class GemmOut { kBf16, kFp8E4M3, kNvfp4 };
 GemmOut parse_gemm_out(std::string_view name);

@@ -6,6 +6,7 @@
 
 #include "sim/config.hpp"
 #include "sim/errors.hpp"
+#include "sim/provenance.hpp"
 #include "workloads/transformer/hf_import.hpp"
 
 namespace bwsim {
@@ -243,7 +244,9 @@ ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::s
       throw InputError(fmt::format("--model-set {}: overrides apply to TOML models, not to {}",
                                    overrides.front(), file.string()));
     }
-    return import_hf_config_file(file);
+    ModelSpec m = import_hf_config_file(file);
+    provenance::note_config("model", file.string(), {}, provenance::hash_file(file));
+    return m;
   }
   std::filesystem::path path;
   try {
@@ -251,7 +254,9 @@ ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::s
   } catch (const InputError& e) {
     throw InputError(std::string("--model: ") + e.what());
   }
-  return load_model_toml(path, overrides);
+  ModelSpec m = load_model_toml(path, overrides);
+  provenance::note_config("model", path.string(), overrides, provenance::hash_file(path));
+  return m;
 }
 
 }  // namespace bwsim

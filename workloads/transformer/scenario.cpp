@@ -10,6 +10,7 @@
 #include "sim/config.hpp"
 #include "sim/errors.hpp"
 #include "sim/progress.hpp"
+#include "sim/provenance.hpp"
 
 namespace bwsim {
 namespace {
@@ -76,6 +77,7 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
                        const std::vector<std::string>& sets, const std::vector<std::string>& hw_sets) {
   ConfigTree tree = ConfigTree::load_file(file);
   for (const auto& o : sets) tree.set(o, "--set");
+  provenance::note_config("scenario", file.string(), sets, provenance::hash_file(file));
   ConfigReader r(tree);
   Scenario s;
   s.source = file.string();
