@@ -158,6 +158,46 @@ ModelSpec real(const std::string& file) {
   return import_hf_config_file(std::string(BWSIM_TEST_DATA_DIR) + "/models/" + file);
 }
 
+// gpt-oss (issue #22): the model card's totals and active counts to the parameter, by class
+// (tests/data/models/FAMILIES.md): biased experts and router, attention biases and sinks.
+TEST(Transformer, GptOssConfigJsonGivesTheModelCardsCounts) {
+  struct Case {
+    const char* file;
+    int64_t experts;
+    double total, active_without_embedding, experts_class, router, attention;
+  };
+  for (const Case& c : {Case{"gpt-oss-120b.config.json", 128, 116829156672.0, 5132849472.0,
+                             114661785600.0 + 39813120.0, 13275648.0, 955514880.0 + 288000.0 + 2304.0},
+                        Case{"gpt-oss-20b.config.json", 32, 20914757184.0, 3608307264.0,
+                             19110297600.0 + 6635520.0, 2212608.0, 637009920.0 + 192000.0 + 1536.0}}) {
+    const ModelSpec m = real(c.file);
+    ASSERT_TRUE(m.moe.has_value()) << c.file;
+    EXPECT_EQ(m.moe->experts, c.experts);
+    EXPECT_EQ(m.moe->top_k, 4);
+    EXPECT_TRUE(m.attention_sinks);
+    const ParamCount p = m.params();
+    EXPECT_EQ(p.total(), c.total) << c.file;
+    EXPECT_EQ(p[WeightClass::kExperts], c.experts_class) << c.file;
+    EXPECT_EQ(p[WeightClass::kRouter], c.router) << c.file;
+    EXPECT_EQ(p[WeightClass::kAttention], c.attention) << c.file;
+    EXPECT_EQ(p[WeightClass::kEmbedding], 579133440.0);
+    EXPECT_EQ(p[WeightClass::kLmHead], 579133440.0);
+    const ParamCount a = m.active_params();
+    EXPECT_EQ(a.total() - a[WeightClass::kEmbedding], c.active_without_embedding) << c.file;
+    ASSERT_TRUE(m.rope.has_value());
+    EXPECT_EQ(m.rope->type, RopeType::kYarn);
+    EXPECT_EQ(m.rope->factor, 32);
+    // What is not modelled yet is said, not dropped: the windows, the sinks' numerics, MXFP4.
+    std::string notes;
+    for (const std::string& n : m.notes) notes += n + "\n";
+    EXPECT_CONTAINS(notes, "sliding_attention");
+    EXPECT_CONTAINS(notes, "attention sinks");
+    EXPECT_CONTAINS(notes, "quantization_config");
+    EXPECT_EQ(notes.find("not a family bwsim knows"), std::string::npos) << notes;
+    EXPECT_EQ(notes.find("unknown key"), std::string::npos) << notes;
+  }
+}
+
 TEST(Transformer, RealConfigJsonFilesGiveThePublishedParameterCounts) {
   // Llama 3.x 70B (3.3-70B-Instruct's file; 3.1-70B has the same shape): 70.6 B.
   const ModelSpec llama = real("llama-3.3-70b-instruct.config.json");

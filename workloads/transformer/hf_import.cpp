@@ -53,6 +53,7 @@ constexpr std::string_view kIgnored[] = {
     "norm_topk_prob",
     "routed_scaling_factor",
     "is_decoder",
+    "initial_context_length",  // gpt-oss: the OpenAI name of rope_scaling's original context
 };
 
 // Families whose attention has Q/K/V biases hard-wired (HF modeling code, not a config key).
@@ -60,8 +61,9 @@ bool qwen2_family(std::string_view t) { return t == "qwen2" || t == "qwen2_moe";
 bool deepseek_family(std::string_view t) { return t == "deepseek_v2" || t == "deepseek_v3"; }
 bool qwen3_family(std::string_view t) { return t == "qwen3" || t == "qwen3_moe"; }
 
-constexpr std::string_view kKnownFamilies[] = {"llama",     "mistral", "qwen2", "qwen2_moe",   "qwen3",
-                                               "qwen3_moe", "mixtral", "phi3",  "deepseek_v2", "deepseek_v3"};
+constexpr std::string_view kKnownFamilies[] = {"llama",       "mistral",   "qwen2",   "qwen2_moe",
+                                               "qwen3",       "qwen3_moe", "mixtral", "deepseek_v2",
+                                               "deepseek_v3", "phi3",      "gpt_oss"};
 
 // Reads a config object, remembering every key read.
 class Reader {
@@ -300,7 +302,32 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   }
 
   // Mixture of experts.
-  if (m.family == "mixtral") {
+  if (m.family == "gpt_oss") {
+    // Every layer routes to experts with biased projections, through a biased router; each query
+    // head has a learned sink logit (modeling_gpt_oss.py; openai/gpt-oss gpt_oss/torch/model.py).
+    MoeSpec s;
+    s.experts = r.int_req("num_local_experts");
+    const std::optional<int64_t> openai_k = r.int_opt("experts_per_token");
+    s.top_k = r.int_opt("num_experts_per_tok").value_or(openai_k.value_or(0));
+    if (s.top_k == 0) r.fail("num_experts_per_tok", "missing (nor experts_per_token)");
+    if (openai_k && *openai_k != s.top_k) {
+      r.fail("experts_per_token",
+             fmt::format("{} disagrees with num_experts_per_tok = {}", *openai_k, s.top_k));
+    }
+    s.expert_ffn = intermediate;
+    s.router_bias = true;
+    s.expert_bias = true;
+    m.moe = s;
+    m.ffn = 0;
+    m.attention_sinks = true;
+    m.notes.push_back(
+        "attention sinks: counted as parameters; attention's numbers and timing do not add the sink logit "
+        "yet");
+    if (const std::optional<double> limit = r.num_opt("swiglu_limit")) {
+      m.notes.push_back(
+          fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is timed as a plain one", *limit));
+    }
+  } else if (m.family == "mixtral") {
     MoeSpec s;
     s.experts = r.int_req("num_local_experts");
     s.top_k = r.int_req("num_experts_per_tok");

@@ -77,10 +77,11 @@ ParamCount ModelSpec::layer_params(int64_t layer) const {
     if (o_bias) p[WeightClass::kAttention] += H;
     if (qk_norm) p[WeightClass::kNorm] += 2 * d;
   }
+  if (attention_sinks) p[WeightClass::kAttention] += n;
   if (moe_layer(layer)) {
     const auto E = static_cast<double>(moe->experts);
     p[WeightClass::kRouter] += E * H + (moe->router_bias ? E : 0);
-    p[WeightClass::kExperts] += E * 3 * H * static_cast<double>(moe->expert_ffn);
+    p[WeightClass::kExperts] += E * moe->expert_params(hidden);
     p[WeightClass::kMlp] += 3 * H * static_cast<double>(moe->shared_ffn);
     if (moe->shared_gate) p[WeightClass::kRouter] += H;
   } else {
@@ -104,9 +105,7 @@ ParamCount ModelSpec::active_params() const {
   if (moe) {
     double routed = 0;
     for (int64_t l = 0; l < layers; ++l) {
-      if (moe_layer(l))
-        routed += static_cast<double>(moe->experts - moe->top_k) * 3 * static_cast<double>(hidden) *
-                  static_cast<double>(moe->expert_ffn);
+      if (moe_layer(l)) routed += static_cast<double>(moe->experts - moe->top_k) * moe->expert_params(hidden);
     }
     p[WeightClass::kExperts] -= routed;
   }
@@ -192,6 +191,8 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
     a.opt("qkv_bias", m.qkv_bias, false, "Q, K, V projections carry a bias (Qwen2)");
     a.opt("o_bias", m.o_bias, false, "the output projection carries a bias");
     a.opt("qk_norm", m.qk_norm, false, "RMSNorm over each head's Q and K (Qwen3)");
+    a.opt("sinks", m.attention_sinks, false,
+          "a learned logit per query head added to the softmax's denominator (gpt-oss attention sinks)");
     std::string rope;
     a.opt("rope", rope, std::string(), "RoPE as for bwsim rope --type (empty: none)");
     if (!rope.empty()) {
@@ -226,7 +227,9 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
     c.opt("shared_gate", s.shared_gate, false, "a sigmoid gate scales the shared expert (Qwen2-MoE)");
     c.opt("dense_layers", s.dense_layers, int64_t{0}, "first layers with a dense MLP");
     c.opt("layer_step", s.layer_step, int64_t{1}, "MoE in every layer_step-th layer");
-    c.opt("router_bias", s.router_bias, false, "a per-expert score-correction bias (DeepSeek-V3)");
+    c.opt("router_bias", s.router_bias, false,
+          "a bias per expert on the router (DeepSeek-V3's score correction, gpt-oss's router bias)");
+    c.opt("expert_bias", s.expert_bias, false, "each expert's projections carry biases (gpt-oss)");
     m.moe = s;
   }
   {

@@ -38,7 +38,15 @@ struct MoeSpec {
   bool shared_gate = false;  // Qwen2-MoE: a sigmoid gate (hidden -> 1) scales the shared expert
   int64_t dense_layers = 0;  // first layers with a dense MLP (first_k_dense_replace)
   int64_t layer_step = 1;    // MoE in layers l >= dense_layers with (l + 1) % layer_step == 0
-  bool router_bias = false;  // DeepSeek-V3: e_score_correction_bias, one per expert
+  bool router_bias = false;  // a bias per expert on the router (DeepSeek-V3's e_score_correction_bias,
+                             // gpt-oss's router Linear bias)
+  bool expert_bias = false;  // gpt-oss: each expert's gate_up (2 x expert_ffn) and down (hidden) biases
+  /// Parameters of one routed expert: gate, up and down projections, and their biases.
+  [[nodiscard]] double expert_params(int64_t hidden) const {
+    const auto H = static_cast<double>(hidden);
+    const auto I = static_cast<double>(expert_ffn);
+    return 3 * H * I + (expert_bias ? 2 * I + H : 0);
+  }
 };
 
 /// Weight classes the quantization plan assigns formats to.
@@ -71,7 +79,8 @@ struct ModelSpec {
   int64_t ffn = 0;       // dense MLP intermediate size (gated: gate, up, down)
   bool qkv_bias = false;
   bool o_bias = false;
-  bool qk_norm = false;  // Qwen3: RMSNorm over each head's Q and K
+  bool qk_norm = false;          // Qwen3: RMSNorm over each head's Q and K
+  bool attention_sinks = false;  // gpt-oss: a learned logit per query head added to the softmax's denominator
   bool tie_embeddings = false;
   int64_t max_positions = 0;
   std::optional<RopeSpec> rope;
