@@ -27,7 +27,8 @@ std::string config_title(const fs::path& file) {
   std::string line;
   std::smatch m;
   while (std::getline(in, line)) {
-    if (!line.empty() && line.find('[') == line.find_first_not_of(" \t")) break;  // a table
+    const size_t first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '[') break;  // a table
     if (std::regex_search(line, m, name_line)) return m[1];
   }
   return {};

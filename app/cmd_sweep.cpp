@@ -86,7 +86,6 @@ int run_sweep(const cli::po::variables_map& vm) {
     throw InputError(fmt::format(
         "-o {}: exists; --resume goes on with its finished rows, --force replaces it", out.string()));
   }
-  cli::check_output_path(out, "-o");
   const int ranks = mpi_launch_size();
   if (ranks > 1 && vm.count("shard") != 0) {
     throw InputError("--shard and mpirun both split the points: use one of them");

@@ -31,7 +31,7 @@ cli::Command version_command() {
         out << "  configs    " << configs << "\n";
         boost::json::object deps;
         for (const auto& [name, v] : b.dependencies) {
-          out << "  " << name << std::string(name.size() < 11 ? 11 - name.size() : 1, ' ') << v << "\n";
+          out << fmt::format("  {:<10} {}\n", name, v);
           deps[name] = v;
         }
         cli::write_json_option(vm, boost::json::object{{"command", "version"},

@@ -53,13 +53,11 @@ void reject_negative_unsigned(const po::options_description& desc, const po::par
 // The placeholder a value prints in help: the option's own where it has one, else its type's.
 std::string placeholder(const std::string& option, const po::value_semantic* v) {
   static const std::vector<std::pair<std::vector<std::string_view>, std::string>> by_name{
-      {{"hw", "hw-config"}, "NAME|FILE"},
-      {{"model", "scenario", "sweep"}, "NAME|FILE"},
-      {{"json", "output", "trace", "d", "in", "csv"}, "FILE"},
+      {{"hw", "model", "scenario"}, "NAME|FILE"},
+      {{"json", "output", "trace", "d", "in"}, "FILE"},
       {{"a", "b"}, "SPEC"},
       {{"set", "hw-set", "model-set"}, "KEY=VALUE"},
-      {{"format", "weights", "kv-format", "lm-head", "embedding", "activations", "out-format", "formats"},
-       "FORMAT"},
+      {{"format", "weights", "kv-format", "lm-head", "embedding", "activations", "formats"}, "FORMAT"},
       {{"tile"}, "TILE"},
       {{"l2-flush", "max-memory"}, "BYTES"},
   };
@@ -178,6 +176,17 @@ int unknown_command(std::span<const Command> commands, const std::string& name) 
   return 2;
 }
 
+// The command's --seed, if it has one, in the provenance record.
+void note_seed_option(const po::variables_map& vm) {
+  if (vm.count("seed") == 0) return;
+  const boost::any& v = vm["seed"].value();
+  if (const auto* u = boost::any_cast<uint64_t>(&v)) provenance::note_seed("--seed", *u);
+  if (const auto* u = boost::any_cast<uint32_t>(&v)) provenance::note_seed("--seed", *u);
+  if (const auto* i = boost::any_cast<int64_t>(&v))
+    provenance::note_seed("--seed", static_cast<uint64_t>(*i));
+  if (const auto* i = boost::any_cast<int>(&v)) provenance::note_seed("--seed", static_cast<uint64_t>(*i));
+}
+
 }  // namespace
 
 int main(int argc, const char* const* argv, std::span<const Command> commands, const std::string& version,
@@ -245,16 +254,6 @@ std::ostream& text_out(const po::variables_map& vm) {
   static std::ostream null_stream(nullptr);  // a stream without a buffer discards everything
   if (vm.count("json") != 0 && vm["json"].as<std::string>() == "-") return null_stream;
   return std::cout;
-}
-
-void note_seed_option(const po::variables_map& vm) {
-  if (vm.count("seed") == 0) return;
-  const boost::any& v = vm["seed"].value();
-  if (const auto* u = boost::any_cast<uint64_t>(&v)) provenance::note_seed("--seed", *u);
-  if (const auto* u = boost::any_cast<uint32_t>(&v)) provenance::note_seed("--seed", *u);
-  if (const auto* i = boost::any_cast<int64_t>(&v))
-    provenance::note_seed("--seed", static_cast<uint64_t>(*i));
-  if (const auto* i = boost::any_cast<int>(&v)) provenance::note_seed("--seed", static_cast<uint64_t>(*i));
 }
 
 void write_json_option(const po::variables_map& vm, const boost::json::value& doc) {

@@ -43,9 +43,6 @@ void check_output_path(const std::filesystem::path& path, std::string_view flag)
 /// Writes FILE.provenance.json beside an output that cannot carry its own (a CSV).
 void write_provenance_sidecar(const std::filesystem::path& file);
 
-/// Notes the command's --seed, if it has one, in the provenance record.
-void note_seed_option(const po::variables_map& vm);
-
 /// Where a command's human-readable report goes: stdout, or nowhere when `--json -` puts the
 /// JSON document there (so stdout stays parseable).
 std::ostream& text_out(const po::variables_map& vm);

@@ -72,11 +72,6 @@ void set_command_line(int argc, const char* const* argv) {
   state().command_line = std::move(line);
 }
 
-std::string command_line() {
-  std::lock_guard lock(state().mu);
-  return state().command_line;
-}
-
 void note_config(std::string kind, std::string file, std::vector<std::string> overrides, std::string hash) {
   State& s = state();
   std::lock_guard lock(s.mu);
@@ -143,15 +138,6 @@ boost::json::object to_json() {
   for (const auto& [w, v] : s.seeds) seeds[w] = v;
   o["seeds"] = std::move(seeds);
   return o;
-}
-
-void reset_for_tests() {
-  State& s = state();
-  std::lock_guard lock(s.mu);
-  s.command_line.clear();
-  s.configs.clear();
-  s.configs_left_out = 0;
-  s.seeds.clear();
 }
 
 }  // namespace bwsim::provenance

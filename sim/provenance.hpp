@@ -33,9 +33,8 @@ struct Build {
 /// Set once by main().
 void set_build(Build b);
 const Build& build();
+/// The command line, kept as a shell would take it back (arguments quoted where needed).
 void set_command_line(int argc, const char* const* argv);
-/// The command line as a shell would take it back (arguments quoted where needed).
-std::string command_line();
 
 /// A config this run resolved: its kind ("hw", "model", "scenario", "sweep"), the file, the
 /// overrides applied to it, and a hash of its resolved values (config_hash). The first 64
@@ -53,8 +52,5 @@ std::string hash_file(const std::filesystem::path& file);
 /// The record as of now: {"schema_version", "bwsim": {...}, "command_line", "overrides",
 /// "configs", "seeds"}.
 boost::json::object to_json();
-
-/// Clears everything but the build (tests).
-void reset_for_tests();
 
 }  // namespace bwsim::provenance

@@ -47,9 +47,7 @@ std::vector<std::string> gemm_format_list() {
 }
 
 std::string gemm_format_names() {
-  std::string s;
-  for (const Alias& a : kAliases) s += (s.empty() ? "" : ", ") + std::string(a.name);
-  return s + ", or A:B (e.g. mxfp8_e4m3:mxfp4)";
+  return fmt::format("{}, or A:B (e.g. mxfp8_e4m3:mxfp4)", fmt::join(gemm_format_list(), ", "));
 }
 
 GemmFormat parse_gemm_format(std::string_view name, std::string_view flag) {
