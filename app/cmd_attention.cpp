@@ -102,10 +102,7 @@ AttentionTimingOptions timing_option(const cli::po::variables_map& vm) {
   if (rescale != "conditional" && rescale != "always")
     throw InputError(fmt::format("--rescale {}: expected conditional or always", rescale));
   to.conditional_rescale = rescale == "conditional";
-  const auto& sampling = vm["sampling"].as<std::string>();
-  if (sampling != "auto" && sampling != "off")
-    throw InputError(fmt::format("--sampling {}: expected auto or off", sampling));
-  if (sampling == "off") to.whole_run_blocks = std::numeric_limits<uint64_t>::max();
+  if (!sampling_flag(vm)) to.whole_run_blocks = std::numeric_limits<uint64_t>::max();
   to.l2_dirty = l2_flush(vm);
   check_attention_options(to);  // a bad option is an error even with --timing off
   return to;
@@ -397,10 +394,11 @@ cli::Command attention_command() {
             "sms", cli::po::value<uint32_t>()->default_value(0),
             "decode: run the attention kernel on this many SMs, as many per die (0: the planner's choice)")(
             "block-n", cli::po::value<uint32_t>()->default_value(0), "keys per KV block (0: 128)")(
-            "sampling", cli::po::value<std::string>()->default_value("auto"),
-            "auto (large layers: first wave at two KV lengths, then list-scheduled) or off (simulate every "
-            "CTA whole)")("rescale", cli::po::value<std::string>()->default_value("conditional"),
-                          "O rescaling on tcgen05: conditional (FA4) or always");
+            "rescale", cli::po::value<std::string>()->default_value("conditional"),
+            "O rescaling on tcgen05: conditional (FA4) or always");
+        add_sampling_options(desc,
+                             "auto (large layers: first wave at two KV lengths, then list-scheduled) or off "
+                             "(simulate every CTA whole)");
         add_progress_option(desc);
         add_l2_flush_option(desc);
         add_json_option(desc);

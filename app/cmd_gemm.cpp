@@ -160,6 +160,7 @@ Setup setup(const cli::po::variables_map& vm, const GemmFormat& first_format) {
       throw InputError(fmt::format("--max-memory {}: must be more than 0 B", text));
   }
   s.timing.l2_dirty = l2_flush(vm);
+  s.timing.sampling = sampling_flag(vm);
   s.functional = parse_functional(vm["functional"].as<std::string>(), s.problem);
   s.functional.seed = seed;
   if (s.functional.mode == FunctionalSpec::Mode::kFull) check_functional_time(vm, s.problem);
@@ -214,6 +215,11 @@ boost::json::object outcome_json(const Outcome& o, const Setup& s) {
                {"tmem_columns", pl.resources.tmem_columns}};
   for (auto& [key, value] : kernel_metrics_json(t)) j[key] = value;  // time, throughput, bytes, util, bound
   j["intensity"] = {{"flop_per_hbm_byte", t.arithmetic_intensity}};
+  j["sampling"] = {{"sampled", t.sampling.skipped > 0},
+                   {"waves", t.sampling.waves},
+                   {"waves_skipped", t.sampling.skipped},
+                   {"steady_from_wave", t.sampling.steady_from},
+                   {"estimated_error", t.sampling.error}};
   boost::json::array kernels;
   for (const KernelResult& k : t.kernels) {
     kernels.push_back(boost::json::object{{"name", k.name},
@@ -283,6 +289,7 @@ void print_report(std::ostream& out, const Setup& s, const Outcome& o) {
                          pl.cluster_size > 1 ? "s" : "", pl.work_items, waves));
   kv("time", fmt::format("{:.2f} us  ({:.0f} SM cycles){}", t.time.seconds() * 1e6, t.sm_cycles,
                          t.kernels.size() > 1 ? fmt::format(" in {} kernels", t.kernels.size()) : ""));
+  if (t.sampling.skipped > 0) kv("sampled", gemm_sampling_text(t.sampling));
   kv("throughput",
      fmt::format("{:.1f} TFLOP/s = {:.1f}% of the kind::{} dense peak ({:.0f} TFLOP/s at this clock)",
                  t.tflops, t.pct_of_peak, mma_kind_name(pl.math.kind), t.peak_tflops));
@@ -458,6 +465,9 @@ void add_gemm_options(cli::po::options_description& desc) {
       "a larger one is refused before it runs")(
       "clock", cli::po::value<std::string>()->default_value("governed"),
       "SM clock: governed (the highest within power.limit, per kernel) or boost (power limit not applied)");
+  add_sampling_options(desc,
+                       "auto (a GEMM of many waves: simulated until its waves repeat, the rest "
+                       "extrapolated; the report says so) or off (every wave simulated)");
   add_quant_options(desc, "NVFP4 weights (B): one scale per 16x16 tile");
   add_json_option(desc);
 }

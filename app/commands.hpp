@@ -50,6 +50,11 @@ void add_progress_option(cli::po::options_description& desc);
 void add_l2_flush_option(cli::po::options_description& desc);
 uint64_t l2_flush(const cli::po::variables_map& vm);
 
+/// --sampling auto|off (`doc` says what auto samples) and --exact (= --sampling off);
+/// sampling_flag() reads them: true to sample.
+void add_sampling_options(cli::po::options_description& desc, const std::string& doc);
+bool sampling_flag(const cli::po::variables_map& vm);
+
 /// While alive, a progress bar with an ETA on stderr (sim/progress.hpp) for the simulation the
 /// command runs: on a terminal, without --quiet, after the first 2 s.
 class ProgressBar {

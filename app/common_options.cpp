@@ -31,6 +31,20 @@ uint64_t l2_flush(const cli::po::variables_map& vm) {
   return parse_flag("--l2-flush", text, [&] { return parse_byte_size(text); }).bytes;
 }
 
+void add_sampling_options(cli::po::options_description& desc, const std::string& doc) {
+  desc.add_options()("sampling", cli::po::value<std::string>()->default_value("auto"), doc.c_str())(
+      "exact", "the same as --sampling off: simulate everything, extrapolate nothing");
+}
+
+bool sampling_flag(const cli::po::variables_map& vm) {
+  const auto& sampling = vm["sampling"].as<std::string>();
+  if (sampling != "auto" && sampling != "off")
+    throw InputError(fmt::format("--sampling {}: expected auto or off", sampling));
+  if (vm.count("exact") != 0 && !vm["sampling"].defaulted() && sampling == "auto")
+    throw InputError("--exact and --sampling auto contradict each other: give one");
+  return sampling == "auto" && vm.count("exact") == 0;
+}
+
 ProgressBar::ProgressBar(const cli::po::variables_map& vm) {
   if (vm.count("quiet") != 0 || !progress::StderrBar::wanted()) return;
   bar_ = std::make_unique<progress::StderrBar>();

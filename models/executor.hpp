@@ -22,6 +22,7 @@ class Executor : public Component {
   bool run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
                  Tick window);
   KernelResult finish();
+  [[nodiscard]] BusyTime busy_now() const;
   [[nodiscard]] std::string pending_work() const override;
 
  private:
@@ -134,8 +135,6 @@ class Executor : public Component {
   void maybe_retire(uint32_t cta_slot);
   uint32_t target_cta(const CtaState& c, uint8_t rank) const;
   uint64_t schedule_completion(Tick at, const Completion& c);
-
-  [[nodiscard]] BusyTime busy_now() const;
 
   Gpu& gpu_;
   const Kernel* kernel_ = nullptr;

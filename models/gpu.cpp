@@ -26,6 +26,7 @@ bool Gpu::run_until(const std::function<bool(const std::vector<std::pair<uint32_
   return exec_->run_until(enough, window);
 }
 KernelResult Gpu::finish() { return exec_->finish(); }
+BusyTime Gpu::busy_now() const { return exec_->busy_now(); }
 
 void Gpu::set_trace(GpuTrace* t) {
   trace_ = t;

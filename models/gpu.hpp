@@ -67,6 +67,8 @@ class Gpu {
   bool run_until(const std::function<bool(const std::vector<std::pair<uint32_t, Tick>>&)>& enough,
                  Tick window);
   KernelResult finish();
+  /// Busy time of the tensor pipes, SMEM ports and DRAM channels so far (all kernels).
+  [[nodiscard]] BusyTime busy_now() const;
   /// Records what later kernels do into `t` (null: stop recording).
   void set_trace(GpuTrace* t);
   [[nodiscard]] GpuTrace* trace() const { return trace_; }

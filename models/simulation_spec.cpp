@@ -26,6 +26,19 @@ void SimulationSpec::read(ConfigReader& r) {
   r.opt("gemm_whole_run_waves", gemm_whole_run_waves, 8u,
         "GEMM plans of more waves than this are run two work items per cluster and extrapolated");
   r.range("gemm_whole_run_waves", gemm_whole_run_waves, 2u, 1u << 20);
+  r.opt("gemm_sampling", gemm_sampling, true,
+        "sample a GEMM's steady state: skip the waves between two agreeing windows and the last "
+        "ones, and extrapolate their time and counts (false, or --sampling off: every wave is run)");
+  r.opt("gemm_steady_tolerance", gemm_steady_tolerance, 0.002,
+        "GEMM sampling: the most a drift between two successive windows of waves (per-wave time, "
+        "DRAM byte rates), continued over the skipped waves, may move the whole run's result");
+  r.range("gemm_steady_tolerance", gemm_steady_tolerance, 1e-6, 0.5);
+  r.opt("gemm_steady_window", gemm_steady_window, 4u,
+        "GEMM sampling: fewest waves in a window (a raster band's worth of waves when that is more)");
+  r.range("gemm_steady_window", gemm_steady_window, 2u, 1u << 16);
+  r.opt("gemm_steady_tail", gemm_steady_tail, 2u,
+        "GEMM sampling: full waves simulated after the skipped ones, before the last partial wave");
+  r.range("gemm_steady_tail", gemm_steady_tail, 1u, 1u << 16);
   r.opt("attention_whole_run", attention_whole_run, uint64_t{24000},
         "attention layers of more CTA x KV-block iterations than this are sampled (--sampling off: never)");
   r.opt("attention_sample_short", attention_sample_short, 8u,

@@ -21,6 +21,14 @@ struct SimulationSpec {
   // extrapolated; attention layers of more CTA x KV-block iterations than attention_whole_run
   // are sampled at two KV lengths per CTA of the first wave.
   uint32_t gemm_whole_run_waves = 8;
+  // Steady-state sampling of the GEMM a plan finally runs (workloads/gemm/gemm.cpp): once the L2
+  // has turned over and two successive windows of waves agree closely enough that a drift between
+  // them would move the result by at most gemm_steady_tolerance, the waves up to the last
+  // gemm_steady_tail are skipped and their time and counts extrapolated.
+  bool gemm_sampling = true;
+  double gemm_steady_tolerance = 0.002;
+  uint32_t gemm_steady_window = 4;  // fewest waves in a window (a raster band's waves if more)
+  uint32_t gemm_steady_tail = 2;    // full waves simulated after the skip, then the partial one
   uint64_t attention_whole_run = 24000;
   uint32_t attention_sample_short = 8;
   uint32_t attention_sample_long = 24;

@@ -546,6 +546,8 @@ TEST_F(Cli, GemmReportsTimingBytesAndErrorAsJson) {
   EXPECT_GT(boost::json::value_to<double>(res.at("bytes").at("hbm").at("read")), 0.0);
   EXPECT_EQ(res.at("functional").at("mode").as_string(), "full");
   EXPECT_EQ(boost::json::value_to<int64_t>(res.at("functional").at("outputs")), 256 * 256);
+  EXPECT_FALSE(res.at("sampling").at("sampled").as_bool());  // one wave: simulated whole
+  EXPECT_EQ(boost::json::value_to<int64_t>(res.at("sampling").at("waves_skipped")), 0);
   const double err = boost::json::value_to<double>(res.at("functional").at("error").at("rel_frobenius"));
   EXPECT_GT(err, 0.05);
   EXPECT_LT(err, 0.3);
@@ -576,29 +578,33 @@ TEST_F(Cli, CompareGemmPrintsOneRowPerFormat) {
 TEST_F(Cli, GemmBadInputExitsTwoAndWritesNothing) {
   const std::string json = (dir_ / "g.json").string();
   expect_rejected(
-      "gemm", {
-                  {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4",
-                   "K = 100 is not a multiple of nvfp4's scale block"},
-                  {"--hw b200 --m 0 --n 128 --k 128", "--m"},
-                  {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
-                  {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
-                  {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy",
-                   "--d writes the whole output: it needs --functional full"},
-                  {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
-                  {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
-                  // Was "internal error: tensor A is too large to track", exit 1.
-                  {"--hw b200 --m 10000000000 --n 256 --k 256 --functional off",
-                   "each dimension must be at most 16777216 (2^24)"},
-                  // Grew to 24 GB and was killed by the OS after 77 s (issue #21).
-                  {"--hw b200 --m 1048576 --n 1048576 --k 1048576 --functional off", "of simulator memory"},
-                  {"--hw b200 --m 4096 --n 4096 --k 4096 --functional off --max-memory \"64 MiB\"",
-                   "above the budget of 64 MiB (--max-memory)"},
-                  {"--hw b200 --m 256 --n 256 --k 256 --max-memory lots", "--max-memory lots"},
-                  {"--hw b200 --m 256 --n 256 --k 256 --l2-flush big", "--l2-flush big"},
-                  // Ran for hours with no estimate (2.8e14 multiply-adds).
-                  {"--hw b200 --m 65536 --n 65536 --k 65536 --functional full", "--functional sample:N"},
-                  {"--hw b200 --m 256 --n 256 --k 256 --functional full --max-time soon", "--max-time soon"},
-              });
+      "gemm",
+      {
+          {"--hw b200 --m 128 --n 128 --k 100 --format nvfp4",
+           "K = 100 is not a multiple of nvfp4's scale block"},
+          {"--hw b200 --m 0 --n 128 --k 128", "--m"},
+          {"--hw b200 --m 128 --n 128 --k 128 --format nvfp5", "unknown GEMM format"},
+          {"--hw h100 --m 128 --n 128 --k 128 --format nvfp4", "--format w4a16"},
+          {"--hw b200 --m 128 --n 128 --k 128 --functional off --d x.npy",
+           "--d writes the whole output: it needs --functional full"},
+          {"--hw b200 --m 128 --n 128 --k 128 --tile 128x16:swop", "--tile 128x16:swop"},
+          {"--hw b200 --m 128 --n 128 --k 128 --functional sample:x", "--functional"},
+          // Was "internal error: tensor A is too large to track", exit 1.
+          {"--hw b200 --m 10000000000 --n 256 --k 256 --functional off",
+           "each dimension must be at most 16777216 (2^24)"},
+          // Grew to 24 GB and was killed by the OS after 77 s (issue #21).
+          {"--hw b200 --m 1048576 --n 1048576 --k 1048576 --functional off", "of simulator memory"},
+          {"--hw b200 --m 4096 --n 4096 --k 4096 --functional off --max-memory \"64 MiB\"",
+           "above the budget of 64 MiB (--max-memory)"},
+          {"--hw b200 --m 256 --n 256 --k 256 --max-memory lots", "--max-memory lots"},
+          {"--hw b200 --m 256 --n 256 --k 256 --l2-flush big", "--l2-flush big"},
+          // Ran for hours with no estimate (2.8e14 multiply-adds).
+          {"--hw b200 --m 65536 --n 65536 --k 65536 --functional full", "--functional sample:N"},
+          {"--hw b200 --m 256 --n 256 --k 256 --functional full --max-time soon", "--max-time soon"},
+          {"--hw b200 --m 256 --n 256 --k 256 --sampling sometimes",
+           "--sampling sometimes: expected auto or off"},
+          {"--hw b200 --m 256 --n 256 --k 256 --sampling auto --exact", "--exact and --sampling auto"},
+      });
   Result f = run("compare gemm --hw b200 --m 128 --n 128 --k 128 --formats bf16,nope --json '" + json + "'");
   EXPECT_EQ(f.code, 2);
   EXPECT_CONTAINS(f.err, "--formats nope");

@@ -423,6 +423,42 @@ TEST_F(Gemm, PlannerGoesOnWithTheWinnersRunExactly) {
   }
 }
 
+// Steady-state sampling (#21): a GEMM of hundreds of waves is simulated until its waves repeat and
+// the L2 has turned over, then every cluster skips the same run of work items and their time and
+// counts are extrapolated. Time and bytes stay within 0.5% of the whole run (bench/sampling checks
+// 30 shapes; this is one of the cheap ones), for fewer events.
+TEST_F(Gemm, SampledRunsAgreeWithTheirWholeRunsWithinHalfAPercent) {
+  const HwSpec hw = HwSpec::load("b200", {});
+  const GemmProblem p = problem(65536, 8192, 1024, "w4a16");
+  GemmTimingOptions o;
+  o.clock = ClockMode::kBoost;
+  o.tile = parse_tile("256x256x64:stages=5");
+  const GemmTiming sampled = simulate_gemm(p, hw, o);
+  o.sampling = false;
+  const GemmTiming whole = simulate_gemm(p, hw, o);
+  ASSERT_EQ(sampled.sampling.waves, 111u);
+  EXPECT_GT(sampled.sampling.skipped, 10u);
+  EXPECT_GT(sampled.sampling.steady_from, 1u);
+  EXPECT_GT(sampled.sampling.error, 0.0);
+  EXPECT_LT(sampled.sampling.error, 0.005);
+  EXPECT_EQ(whole.sampling.skipped, 0u);
+  EXPECT_LT(sampled.kernels.front().events, whole.kernels.front().events);
+  const auto off = [](double a, double b) { return std::abs(a / b - 1); };
+  EXPECT_LT(off(sampled.time.seconds(), whole.time.seconds()), 0.005);
+  EXPECT_LT(off(static_cast<double>(sampled.hbm_read), static_cast<double>(whole.hbm_read)), 0.005);
+  EXPECT_LT(off(static_cast<double>(sampled.hbm_write), static_cast<double>(whole.hbm_write)), 0.005);
+  EXPECT_LT(off(static_cast<double>(sampled.l2_read), static_cast<double>(whole.l2_read)), 0.005);
+  EXPECT_LT(off(sampled.power.joules(), whole.power.joules()), 0.005);
+  EXPECT_LT(off(sampled.util.tensor, whole.util.tensor), 0.005);
+  // The config key turns it off as the option does.
+  o.sampling = true;
+  const GemmTiming keyed = simulate_gemm(p, HwSpec::load("b200", {"simulation.gemm_sampling=false"}), o);
+  EXPECT_EQ(keyed.time, whole.time);
+  EXPECT_EQ(keyed.hbm_read, whole.hbm_read);
+  // A GEMM of few waves is never sampled.
+  EXPECT_EQ(timed("b200", 8192, 8192, 8192, "nvfp4").sampling.skipped, 0u);
+}
+
 TEST_F(Gemm, ReportsBytesAndIntensityConsistently) {
   const GemmTiming& g = timed("b200", 8192, 8192, 8192, "nvfp4");
   // Every operand byte comes from DRAM at least once, D goes back (or stays dirty in L2).

@@ -28,6 +28,7 @@ struct Run {
   StatsRegistry::Snapshot before, after;
   std::vector<StatInfo> info;
   std::shared_ptr<GpuTrace> trace;
+  GemmSampling sampling;
 };
 
 uint64_t stat(const Run& r, std::string_view name) {
@@ -40,6 +41,17 @@ uint64_t stat(const Run& r, std::string_view name) {
 // One plan's simulation. The planner may pause it once every cluster has drained two work
 // items (estimate), and later go on with it to the end (finish) if the plan wins: run in parts,
 // a kernel times exactly as run whole.
+//
+// Steady-state sampling (finish, when `sample`): a persistent GEMM's waves repeat once its
+// pipelines and L2 have filled. The run watches the mean time at which the clusters drain their
+// j-th item; once the per-wave time of two successive windows of waves agrees within
+// simulation.gemm_steady_tolerance, every cluster skips the same number of items (GemmSkip),
+// from the first one no cluster has begun up to the last gemm_steady_tail full waves, which run
+// as simulated (so the kernel's tail, its partial last wave and drain, are simulated, not
+// guessed). The skipped waves add the windows' per-wave time, and every counter and busy time
+// its rate over the windows for that time. Cost then grows with the waves it takes to reach a
+// steady state, not with the waves the problem has (Photon, MICRO 2023, samples GPU kernels the
+// same way: detect the periodic phase from the simulation itself and extrapolate).
 class PlanRun {
  public:
   PlanRun(const GemmPlan& plan, const HwSpec& hw, const GemmTimingOptions& o, const TraceOptions* trace)
@@ -50,7 +62,41 @@ class PlanRun {
       gpu_.set_trace(trace_.get());
     }
     before_ = sim_.stats().snapshot();
-    main_ = gemm_kernel(plan, hw, t_);
+    // A trace shows every wave, so a traced run is never sampled.
+    if (o.sampling && hw.simulation.gemm_sampling && trace == nullptr) {
+      const uint64_t clusters =
+          plan.tile.stream_k ? plan.clusters : std::min<uint64_t>(plan.clusters, plan.work_items);
+      full_ = (plan.tile.stream_k ? plan.dp_items : plan.work_items) / std::max<uint64_t>(1, clusters);
+      const uint64_t band =
+          uint64_t{std::max(1u, plan.tile.raster)} * (plan.tiles_n / plan.tile.cluster_n) * plan.tile.split_k;
+      band_ = band;
+      // A window of waves spans whole bands to within 2% if it can (the shortest such, up to four
+      // bands' waves; else the nearest): each band's first items load its rows of A, so a window
+      // of 1.1 bands counts one such load or two by its phase (32768 x 16384 x 1024 BF16 on the
+      // RTX PRO 6000, 6-wave windows of 1128 items over 1024-item bands, extrapolated 2.1% too
+      // few DRAM reads).
+      const uint64_t period = (band + clusters - 1) / clusters;
+      const uint64_t shortest = std::max<uint64_t>(hw.simulation.gemm_steady_window, period);
+      double nearest = 2;
+      for (uint64_t w = shortest; w <= std::max(shortest, 4 * period); ++w) {
+        const double bands = static_cast<double>(w * clusters) / static_cast<double>(band);
+        const double off = std::abs(bands - std::max(1.0, std::round(bands))) / bands;
+        if (off < nearest - 1e-9) {
+          nearest = off;
+          window_ = w;
+        }
+        if (off <= 0.02) break;
+      }
+      // Worth it only if the windows and the tail leave waves to skip.
+      if (full_ > 2 * window_ + 2 + hw.simulation.gemm_steady_tail + 2) skip_ = std::make_shared<GemmSkip>();
+      const std::vector<StatInfo>& info = sim_.stats().info();
+      for (size_t i = 0; i < info.size(); ++i) {
+        if (info[i].name == "gpu.bytes.hbm.read") hbm_read_ = i;
+        if (info[i].name == "gpu.bytes.hbm.write") hbm_write_ = i;
+        if (info[i].name == "gpu.bytes.l2.write") l2_write_ = i;
+      }
+    }
+    main_ = gemm_kernel(plan, hw, t_, skip_);
     started_ = sim_.now();
     gpu_.start(main_);
   }
@@ -83,41 +129,219 @@ class PlanRun {
            (static_cast<double>(plan_.waves()) - 2) * (wave_end[1] - wave_end[0]).seconds();
   }
 
-  /// Runs the plan to the end (its split-K reduction too).
+  /// Runs the plan to the end (its split-K reduction too), sampled where it may be.
   Run finish() {
     Run r;
     r.trace = trace_;
     r.before = before_;
-    if (progress::active()) {
+    const bool bar_on = progress::active();
+    if (bar_on || skip_) {
       // Drained work items against all of them, in windows of simulated time (the events run in
       // the same order as in one call).
-      progress::Scope bar(fmt::format("simulating {}", plan_.tile.name()),
-                          static_cast<double>(plan_.work_items) * gemm_marks_per_item(plan_, hw_));
+      std::optional<progress::Scope> bar;
+      if (bar_on) {
+        bar.emplace(fmt::format("simulating {}", plan_.tile.name()),
+                    static_cast<double>(plan_.work_items) * gemm_marks_per_item(plan_, hw_));
+      }
       gpu_.run_until(
           [&](const std::vector<std::pair<uint32_t, Tick>>& marks) {
-            bar.set(static_cast<double>(marks.size()));
-            return false;
+            if (skip_ && !decided_) observe(marks);
+            if (bar) bar->set(static_cast<double>(marks.size()) + static_cast<double>(skipped_marks()));
+            return !bar && (decided_ || !skip_);
           },
-          microseconds(2));
+          nanoseconds(250));
     }
     r.kernels.push_back(gpu_.finish());
     if (plan_.tile.split_k > 1) r.kernels.push_back(gpu_.run(splitk_reduce_kernel(plan_, hw_, t_)));
     r.after = sim_.stats().snapshot();
     r.info = sim_.stats().info();
+    if (sampling_.skipped > 0) extrapolate(r);
     r.time = r.kernels.back().end - r.kernels.front().start;
+    r.sampling = sampling_;
     return r;
   }
 
  private:
+  struct Point {
+    Tick now;
+    StatsRegistry::Snapshot stats;
+    BusyTime busy;
+  };
+
+  [[nodiscard]] uint64_t skipped_marks() const {
+    return sampling_.skipped * main_.clusters * gemm_marks_per_item(plan_, hw_);
+  }
+
+  // New marks: the mean drain time of each item ordinal, and where every counter stood when each
+  // ordinal (in order) had drained on every cluster; then whether the waves are steady.
+  void observe(const std::vector<std::pair<uint32_t, Tick>>& marks) {
+    const uint64_t per_wave = uint64_t{main_.clusters} * gemm_marks_per_item(plan_, hw_);
+    for (; seen_ < marks.size(); ++seen_) {
+      const auto& [id, t] = marks[seen_];
+      if (id >= count_.size()) {
+        count_.resize(id + 1, 0);
+        sum_.resize(id + 1, 0.0);
+      }
+      ++count_[id];
+      sum_[id] += (t - started_).seconds();
+    }
+    while (!decided_ && mean_.size() < full_ && mean_.size() < count_.size() &&
+           count_[mean_.size()] == per_wave) {
+      mean_.push_back(sum_[mean_.size()] / static_cast<double>(per_wave));
+      points_.push_back(Point{sim_.now(), sim_.stats().snapshot(), gpu_.busy_now()});
+      decide();
+    }
+  }
+
+  // Windows (b, m] and (m, e] of `window_` waves each, ordinal 0 (the pipelines filling) left out.
+  // The waves are steady when a drift between the windows' per-wave times and DRAM byte rates,
+  // were it to go on over the waves a skip from here would cover, would err by at most
+  // simulation.gemm_steady_tolerance of the whole (desynchronising clusters make a large GEMM's
+  // waves a few % faster over its first tens: 16384^3 NVFP4 from 22.1 us to 20.9).
+  void decide() {
+    const uint64_t j = mean_.size();
+    if (j < 2 * window_ + 2) return;
+    const uint64_t e = j - 1;
+    const uint64_t m = e - window_;
+    const uint64_t b = m - window_;
+    const uint64_t tail = hw_.simulation.gemm_steady_tail;
+    const uint64_t first = skip_->built + 1;  // no cluster has begun this ordinal
+    if (first + tail >= full_) {              // too late to skip anything
+      decided_ = true;
+      return;
+    }
+    const auto most = static_cast<double>(full_ - tail - first);
+    const auto win = static_cast<double>(window_);
+    const auto predicted = [&](double x1, double x2) {
+      const double spread = x2 > 0 ? std::abs(x2 - x1) / x2 : (x1 > 0 ? 1.0 : 0.0);
+      return spread * (most / 2 + win) / win * most / static_cast<double>(full_);
+    };
+    // The L2's contents are steady only once it has turned over: until as many bytes as it holds
+    // have come into it (DRAM fills and D's writes), an output's dirty lines are not yet evicted
+    // and no DRAM writes show (65536 x 4096 x 1024 MXFP8 on the RTX PRO 6000 extrapolated none).
+    const auto filled = [&](uint64_t p) {
+      return points_[p].stats[hbm_read_] - before_[hbm_read_] + points_[p].stats[l2_write_] -
+             before_[l2_write_];
+    };
+    while (turned_ < j && filled(turned_) < hw_.l2.capacity.bytes) ++turned_;
+    if (turned_ > b) return;
+    const double w1 = (mean_[m] - mean_[b]) / win;
+    const double w2 = (mean_[e] - mean_[m]) / win;
+    const double tol = hw_.simulation.gemm_steady_tolerance;
+    const double error = predicted(w1, w2);
+    if (w2 <= 0 || error > tol) return;
+    for (const size_t i : {hbm_read_, hbm_write_}) {
+      const auto rate = [&](uint64_t from, uint64_t to) {
+        return static_cast<double>(points_[to].stats[i] - points_[from].stats[i]) /
+               (points_[to].now - points_[from].now).seconds();
+      };
+      if (predicted(rate(b, m), rate(m, e)) > tol) return;
+    }
+    decided_ = true;
+    // Where and how far to skip: both ends on raster-band boundaries as nearly as whole waves
+    // allow. A band's first items load its rows of A (and columns of B not in L2), which the
+    // rates of the steady windows spread evenly over the waves. A skip that begins r items into
+    // a band and ends r' items into another stands for those loads wrongly by (B - r) + r'
+    // items' worth (B items a band; r = 0 counts B - r as 0): the band it leaves was loaded
+    // and the one it lands in is loaded again. A 16384^3 NVFP4 skip chosen without this read
+    // 1.5% more from HBM than the whole run.
+    const uint64_t C = main_.clusters;
+    const auto misfit = [&](uint64_t a, uint64_t n) {
+      const uint64_t r = a * C % band_;
+      const uint64_t r2 = (a + n) * C % band_;
+      return (band_ - r) % band_ + r2;
+    };
+    const uint64_t period = (band_ + C - 1) / C;
+    // The earliest start, within four bands' waves of here, from which a skip ending within four
+    // bands' waves of the tail misfits by at most a quarter of a wave's items (the longest such
+    // skip from there). Allowing more misfit where a band's A is a small share of the reads
+    // (65536^3 NVFP4: 64 MiB of 161 GB; 65 waves simulated instead of 110) let 32768^2 x 2048
+    // MXFP8 be sampled, whose DRAM reads swing over more waves than the windows span: 2.4% short. A skip of fewer than four bands, or none that fits, would err by more than
+    // it saves (8192 x 28672 x 8192 block FP8 on h100, 14 waves or two bands skipped, read 3.4%
+    // less from HBM than its whole run): the run goes on whole. Sampling is for GEMMs of hundreds
+    // of waves, whose whole runs cost seconds.
+    uint64_t at = 0;
+    uint64_t items = 0;
+    for (uint64_t a = first; items == 0 && a <= first + 4 * period && a + tail < full_; ++a) {
+      const uint64_t last = full_ - tail - a;
+      for (uint64_t n = last; n >= 1 && n + 4 * period >= last; --n) {
+        if (4 * misfit(a, n) <= C) {
+          at = a;
+          items = n;
+          break;
+        }
+      }
+    }
+    if (items == 0 || items * C < 4 * band_) return;
+    skip_->at = at;
+    skip_->items = items;
+    // The later window, the nearer the steady state, sets the per-wave time and the counters'
+    // rates. (Rates over every wave since the L2 turned over are less noisy but carry the slow
+    // drift of the model's DRAM reads over hundreds of waves: 32768 x 16384 x 1024 BF16 on the
+    // RTX PRO 6000 then read 1.0% too much, against 0.2% with the later window.)
+    skipped_ = seconds_to_tick(w2 * static_cast<double>(items));
+    const double f = skipped_.seconds() / (points_[e].now - points_[m].now).seconds();
+    extra_.resize(points_[e].stats.size());
+    for (size_t i = 0; i < extra_.size(); ++i) {
+      extra_[i] = static_cast<uint64_t>(
+          std::llround(static_cast<double>(points_[e].stats[i] - points_[m].stats[i]) * f));
+    }
+    const auto scaled = [&](Tick BusyTime::*field) {
+      return seconds_to_tick((points_[e].busy.*field - points_[m].busy.*field).seconds() * f);
+    };
+    for (Tick BusyTime::*field : {&BusyTime::tensor, &BusyTime::tensor_math, &BusyTime::dram,
+                                  &BusyTime::sm_ports, &BusyTime::l2_slices, &BusyTime::smem})
+      extra_busy_.*field = scaled(field);
+    sampling_.error = error;
+    sampling_.skipped = items;
+    sampling_.steady_from = b + 1;
+    sampling_.waves = plan_.waves();
+  }
+
+  // The skipped waves' time and counts, added to the main kernel (and after it).
+  void extrapolate(Run& r) const {
+    KernelResult& k = r.kernels.front();
+    k.end += skipped_;
+    k.sm_cycles = (k.end - k.start).seconds() * static_cast<double>(gpu_.sm_clock.frequency().hz);
+    for (size_t i = 1; i < r.kernels.size(); ++i) {
+      r.kernels[i].start += skipped_;
+      r.kernels[i].end += skipped_;
+    }
+    for (size_t i = 0; i < extra_.size() && i < r.after.size(); ++i) {
+      r.after[i] += extra_[i];
+      if (i < k.stats.size()) k.stats[i] += extra_[i];
+    }
+    for (Tick BusyTime::*field : {&BusyTime::tensor, &BusyTime::tensor_math, &BusyTime::dram,
+                                  &BusyTime::sm_ports, &BusyTime::l2_slices, &BusyTime::smem})
+      k.busy.*field += extra_busy_.*field;
+  }
+
   const GemmPlan plan_;
   const HwSpec& hw_;
   Simulation sim_;
   Gpu gpu_;
   GemmTensors t_;
+  std::shared_ptr<GemmSkip> skip_;  // null: not sampled
   Kernel main_;
   std::shared_ptr<GpuTrace> trace_;
   StatsRegistry::Snapshot before_;
   Tick started_{0};
+  // Sampling: ordinals every cluster runs (data-parallel), waves per window, what was seen.
+  uint64_t full_ = 0;
+  uint64_t window_ = 0;
+  uint64_t band_ = 1;  // work items per raster band
+  size_t seen_ = 0;
+  std::vector<uint64_t> count_;
+  std::vector<double> sum_;
+  std::vector<double> mean_;
+  std::vector<Point> points_;
+  bool decided_ = false;
+  uint64_t turned_ = 0;  // the first wave by whose end the L2 had turned over
+  Tick skipped_{0};
+  std::vector<uint64_t> extra_;
+  BusyTime extra_busy_;
+  size_t hbm_read_ = 0, hbm_write_ = 0, l2_write_ = 0;  // their counters' places in a snapshot
+  GemmSampling sampling_;
 };
 
 // A first, analytic ranking: waves of work items, each bounded by its tensor time, its L2
@@ -216,6 +440,13 @@ std::string gib(uint64_t bytes) {
   return b < 0x1p30 ? fmt::format("{:.0f} MiB", b / 0x1p20) : fmt::format("{:.1f} GiB", b / 0x1p30);
 }
 }  // namespace
+
+std::string gemm_sampling_text(const GemmSampling& s) {
+  return fmt::format(
+      "{} of {} waves simulated, the other {} extrapolated from the steady state found from wave {} "
+      "(estimated error {:.2f}% of the time; --sampling off to simulate them all)",
+      s.waves - s.skipped, s.waves, s.skipped, s.steady_from, 100 * s.error);
+}
 
 uint64_t gemm_simulation_bytes(const GemmProblem& p, const HwSpec& hw) {
   const GemmMath m = gemm_math(p.format, hw.arch, hw.name);
@@ -409,6 +640,7 @@ GemmTiming simulate_at(const GemmProblem& p, const HwSpec& hw, const GemmTimingO
   g.kernels = r.kernels;
   g.time = r.time;
   g.trace = r.trace;
+  g.sampling = r.sampling;
   if (!o.tile && g.candidates.empty()) g.candidates.emplace_back(g.plan.tile.name(), r.time.seconds() * 1e6);
   const Frequency f = hw.clock.run;  // simulate_gemm sets it for boost and governed runs alike
   g.activity = Activity::from_stats(r.before, r.after, r.info);

@@ -27,6 +27,20 @@ struct GemmTimingOptions {
   /// Memory the simulation may hold, bytes (gemm_simulation_bytes); 0: half of this machine's
   /// physical memory. Above it the GEMM is refused (InputError) before anything runs.
   uint64_t max_memory = 0;
+  /// Steady-state sampling of the chosen plan's run (also simulation.gemm_sampling); false: every
+  /// wave is simulated (--sampling off, --exact).
+  bool sampling = true;
+};
+
+/// How a GEMM's main kernel was sampled (GemmTimingOptions::sampling): of its `waves`, `skipped`
+/// were not simulated but extrapolated from the steady state found from wave `steady_from`;
+/// `error` estimates the extrapolation's share of error in the time (the two windows' spread,
+/// weighted by the skipped share). skipped == 0: every wave was simulated.
+struct GemmSampling {
+  uint64_t waves = 0;
+  uint64_t skipped = 0;
+  uint64_t steady_from = 0;
+  double error = 0;
 };
 
 /// The simulator memory timing `p` takes, estimated before it runs: the L2 model tracks every
@@ -41,7 +55,11 @@ struct GemmTiming : KernelMetrics {
   double arithmetic_intensity = 0;                         // FLOP per DRAM byte
   std::vector<std::pair<std::string, double>> candidates;  // configuration -> estimated microseconds
   std::shared_ptr<const GpuTrace> trace;                   // with GemmTimingOptions::trace
+  GemmSampling sampling;                                   // of the chosen plan's run
 };
+
+/// "42 of 886 waves simulated, ..." for a report (skipped > 0).
+std::string gemm_sampling_text(const GemmSampling& s);
 
 GemmTiming simulate_gemm(const GemmProblem& p, const HwSpec& hw, const GemmTimingOptions& o = {});
 

@@ -221,8 +221,9 @@ ClusterProgram built_as_it_runs(Args&&... args) {
 class BlackwellCluster {
  public:
   BlackwellCluster(const GemmPlan& plan, const GemmTensors& t, uint32_t cta_m, uint32_t cta_n,
-                   uint32_t cluster, uint64_t total_work)
-      : pl_(plan),
+                   uint32_t cluster, uint64_t total_work, std::shared_ptr<GemmSkip> skip)
+      : skip_(std::move(skip)),
+        pl_(plan),
         t_(t),
         sh_{pl_, t_, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n},
         L_{static_cast<uint16_t>(plan.tile.stages)},
@@ -289,7 +290,10 @@ class BlackwellCluster {
       if (++kk_ < seg.kk1) continue;
       for (uint32_t rank = 0; rank < cs_; ++rank) epilogue(*ctas[rank], rank, seg);
       ++j_;
-      if (++seg_ < segments_.size()) kk_ = segments_[seg_].kk0;
+      if (++seg_ < segments_.size()) {
+        if (skip_) seg_ = std::min(segments_.size(), seg_ + skip_->begin(seg_));
+        if (seg_ < segments_.size()) kk_ = segments_[seg_].kk0;
+      }
     }
     if (seg_ == segments_.size()) {
       for (uint32_t rank = 0; rank < cs_; ++rank)
@@ -369,6 +373,7 @@ class BlackwellCluster {
     epilogue.push_back(Op::mark(static_cast<uint32_t>(j_)));  // item j's accumulator drained
   }
 
+  std::shared_ptr<GemmSkip> skip_;
   const GemmPlan pl_;
   const GemmTensors t_;
   const Shapes sh_;
@@ -390,8 +395,9 @@ class BlackwellCluster {
 class RegisterAccCta {
  public:
   RegisterAccCta(const GemmPlan& plan, const GemmTensors& t, const HwSpec& hw, uint32_t cta_m, uint32_t cta_n,
-                 uint32_t cluster, uint64_t total_work)
-      : pl_(plan),
+                 uint32_t cluster, uint64_t total_work, std::shared_ptr<GemmSkip> skip)
+      : skip_(std::move(skip)),
+        pl_(plan),
         t_(t),
         sh_{pl_, t_, plan.problem.m, plan.problem.n, plan.problem.k, cta_m, cta_n},
         L_{static_cast<uint16_t>(plan.tile.stages)},
@@ -465,6 +471,7 @@ class RegisterAccCta {
       kk_ = 0;
       ++j_;
       w_ += pl_.clusters;
+      if (skip_ && w_ < total_) w_ += skip_->begin(j_) * pl_.clusters;
     }
     if (w_ >= total_) {
       for (uint32_t g = 0; g < wgs_; ++g) cta.roles[1 + g].ops.push_back(Op::tma_store_wait());
@@ -509,6 +516,7 @@ class RegisterAccCta {
     }
   }
 
+  std::shared_ptr<GemmSkip> skip_;
   const GemmPlan pl_;
   const GemmTensors t_;
   const Shapes sh_;
@@ -532,7 +540,8 @@ uint32_t gemm_marks_per_item(const GemmPlan& plan, const HwSpec& hw) {
   return has_tcgen05(hw.arch) ? plan.cluster_size : math_warpgroups(plan);
 }
 
-Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t) {
+Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t,
+                   const std::shared_ptr<GemmSkip>& skip) {
   Kernel k;
   k.name = fmt::format("gemm {}x{}x{} {} {}", plan.problem.m, plan.problem.n, plan.problem.k,
                        plan.problem.format.name, plan.tile.name());
@@ -549,9 +558,9 @@ Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t)
   const bool tcgen05 = has_tcgen05(hw.arch);
   const uint32_t cta_m = plan.pair ? plan.tile.tile_m / 2 : plan.tile.tile_m;
   const uint32_t cta_n = plan.pair ? plan.tile.tile_n / 2 : plan.tile.tile_n;
-  k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n](uint32_t cluster) {
-    return tcgen05 ? built_as_it_runs<BlackwellCluster>(plan, t, cta_m, cta_n, cluster, total)
-                   : built_as_it_runs<RegisterAccCta>(plan, t, hw, cta_m, cta_n, cluster, total);
+  k.program = [plan, hw, t, total, tcgen05, cta_m, cta_n, skip](uint32_t cluster) {
+    return tcgen05 ? built_as_it_runs<BlackwellCluster>(plan, t, cta_m, cta_n, cluster, total, skip)
+                   : built_as_it_runs<RegisterAccCta>(plan, t, hw, cta_m, cta_n, cluster, total, skip);
   };
   return k;
 }

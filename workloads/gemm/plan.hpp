@@ -1,8 +1,10 @@
 // GEMM problems, tile configurations, and the kernels a configuration becomes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -133,9 +135,27 @@ struct GemmTensors {
 };
 GemmTensors allocate_gemm(Gpu& gpu, const GemmPlan& plan);
 
+/// Steady-state sampling of a GEMM kernel (workloads/gemm/gemm.cpp): once its waves repeat, every
+/// cluster skips the same number of its work items, from its `at`-th on, and the simulator adds
+/// the skipped waves' time and counts from the measured steady state. The kernel's program
+/// builders (each cluster's, built as it runs) call begin() as they reach each item, so the
+/// sampler knows which items no cluster has begun and may still be skipped.
+struct GemmSkip {
+  uint64_t at = UINT64_MAX;  // a cluster's item ordinal where the skip happens (UINT64_MAX: none)
+  uint64_t items = 0;        // ordinals every cluster skips there
+  uint64_t built = 0;        // the highest ordinal any cluster's program has begun
+  /// A builder begins its item of ordinal `j` (counted before any skip): how many to skip here.
+  uint64_t begin(uint64_t j) {
+    built = std::max(built, j);
+    return j == at ? items : 0;
+  }
+};
+
 /// The main kernel of `plan` (Blackwell tcgen05, Hopper wgmma or sm_120 mma.sync). Each CTA
-/// marks (kMark, id j) when its j-th work item's accumulator is drained.
-Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t);
+/// marks (kMark, id j) when its j-th work item's accumulator is drained (j counts the items it
+/// ran: skipped ones are not counted). `skip`, when given, may skip items (GemmSkip).
+Kernel gemm_kernel(const GemmPlan& plan, const HwSpec& hw, const GemmTensors& t,
+                   const std::shared_ptr<GemmSkip>& skip = nullptr);
 /// How many kMark ops each cluster of gemm_kernel(plan) records per work item.
 uint32_t gemm_marks_per_item(const GemmPlan& plan, const HwSpec& hw);
 /// The split-K reduction kernel (only when plan.tile.split_k > 1).
