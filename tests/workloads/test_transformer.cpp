@@ -198,6 +198,62 @@ TEST(Transformer, GptOssConfigJsonGivesTheModelCardsCounts) {
   }
 }
 
+// Gemma 3 and Llama 4 (issue #22): the multimodal configs' text decoders, with their class
+// defaults for what the sparse files leave out, give the counts of tests/data/models/FAMILIES.md
+// (Gemma: Keras-hub's text presets plus 64 rows of HF's larger vocabulary; Llama 4: the model card's
+// 109B / 400B totals). What is not modelled is said: the vision towers, windows, NoPE layers.
+TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
+  struct Case {
+    const char* file;
+    double total, active_without_embedding;
+    const char* note;
+  };
+  for (const Case& c :
+       {Case{"gemma-3-4b-it.config.json", 3880099328.0 + 64 * 2560, 0, "29 of 34 layers"},
+        Case{"gemma-3-27b-it.config.json", 27009002240.0 + 64 * 5376, 0, "52 of 62 layers"},
+        Case{"gemma-3-1b-it.reconstructed.config.json", 999885952.0, 0, "512-token sliding window"},
+        Case{"llama-4-scout-17b-16e-instruct.reconstructed.config.json", 107769861120.0, 16138408960.0,
+             "12 of 48 layers use no RoPE"},
+        Case{"llama-4-maverick-17b-128e-instruct.reconstructed.config.json", 400711848960.0, 16150205440.0,
+             "attention_chunk_size 8192"}}) {
+    const ModelSpec m = real(c.file);
+    const ParamCount p = m.params();
+    EXPECT_EQ(p.total(), c.total) << c.file;
+    if (c.active_without_embedding > 0) {
+      const ParamCount a = m.active_params();
+      EXPECT_EQ(a.total() - a[WeightClass::kEmbedding], c.active_without_embedding) << c.file;
+    }
+    std::string notes;
+    for (const std::string& n : m.notes) notes += n + "\n";
+    EXPECT_CONTAINS(notes, c.note);
+    EXPECT_EQ(notes.find("not a family bwsim knows"), std::string::npos) << notes;
+    EXPECT_EQ(notes.find("unknown key"), std::string::npos) << notes;
+  }
+  const ModelSpec g = real("gemma-3-4b-it.config.json");
+  EXPECT_EQ(g.family, "gemma3_text");
+  EXPECT_EQ(g.heads, 8);  // Gemma3TextConfig's defaults: the file names no head counts
+  EXPECT_EQ(g.kv_heads, 4);
+  EXPECT_EQ(g.head_dim, 256);
+  EXPECT_EQ(g.vocab, 262208);
+  EXPECT_TRUE(g.tie_embeddings);
+  EXPECT_EQ(g.norms_per_layer, 4);
+  ASSERT_TRUE(g.rope.has_value());
+  EXPECT_EQ(g.rope->type, RopeType::kLinear);
+  EXPECT_EQ(g.rope->theta, 1e6);
+  std::string notes;
+  for (const std::string& n : g.notes) notes += n + "\n";
+  EXPECT_CONTAINS(notes, "vision_config");
+  const ModelSpec maverick = real("llama-4-maverick-17b-128e-instruct.reconstructed.config.json");
+  ASSERT_TRUE(maverick.moe.has_value());
+  EXPECT_EQ(maverick.moe->layer_step, 2);  // MoE in odd layers, dense MLPs of 16384 in the others
+  EXPECT_EQ(maverick.ffn, 16384);
+  EXPECT_EQ(maverick.params()[WeightClass::kMlp], 6039797760.0 + 3019898880.0);  // dense + shared
+  const ModelSpec scout = real("llama-4-scout-17b-16e-instruct.reconstructed.config.json");
+  ASSERT_TRUE(scout.rope.has_value());
+  EXPECT_EQ(scout.rope->type, RopeType::kLlama3);  // low = high = 1: no blended band
+  EXPECT_EQ(scout.ffn, 0);
+}
+
 TEST(Transformer, RealConfigJsonFilesGiveThePublishedParameterCounts) {
   // Llama 3.x 70B (3.3-70B-Instruct's file; 3.1-70B has the same shape): 70.6 B.
   const ModelSpec llama = real("llama-3.3-70b-instruct.config.json");
@@ -287,6 +343,15 @@ TEST(Transformer, BadConfigJsonSaysWhereAndWhat) {
   huge.replace(huge.find("\"num_hidden_layers\": 2,"), 23, "\"num_hidden_layers\": 1e30,");
   EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(huge, "c.json"); }),
                   "\"num_hidden_layers\": 1E30 is out of range for an integer");
+  // A multimodal wrapper without its text decoder; a text decoder of another family.
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(R"({"model_type": "gemma3"})", "g.json"); }),
+                  "g.json: \"text_config\": a gemma3 config holds its text decoder here: missing");
+  EXPECT_CONTAINS(
+      input_error_of([&] {
+        (void)import_hf_config(R"({"model_type": "llama4", "text_config": {"model_type": "gemma3_text"}})",
+                               "l.json");
+      }),
+      "l.json: text_config: \"model_type\": 'gemma3_text' where its wrapper implies 'llama4_text'");
   std::string rope = text;
   rope.replace(rope.find("\"llama3\""), 8, "\"wavy\"");
   EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(rope, "c.json"); }), "'wavy' is not modelled");

@@ -185,8 +185,10 @@ RopeSpec parse_rope(std::string_view text, std::string_view flag) {
       break;
     case RopeType::kLlama3:
       need(s.original > 0, "needs original=N (original_max_position_embeddings)");
-      need(s.low_freq_factor > 0 && s.high_freq_factor > s.low_freq_factor,
-           "needs 0 < low_freq_factor < high_freq_factor");
+      // Equal factors leave no band between the kept and the divided frequencies (Llama 4 Scout:
+      // low = high = 1).
+      need(s.low_freq_factor > 0 && s.high_freq_factor >= s.low_freq_factor,
+           "needs 0 < low_freq_factor <= high_freq_factor");
       break;
   }
   return s;
@@ -301,7 +303,9 @@ RopeTable rope_table(const RopeSpec& spec, int head_dim, int64_t seq_len, RopePr
       for (double& v : t.inv_freq) {
         const double wavelen = r(r(2 * std::numbers::pi) / v);
         if (wavelen < r(high_wavelen)) continue;  // high frequency: kept
-        if (wavelen > r(low_wavelen)) {           // low frequency: divided by factor
+        // Low frequency: divided by factor. With equal factors a wavelength exactly at the cut has
+        // no band to blend over (transformers divides 0 by 0 there) and is divided too.
+        if (wavelen > r(low_wavelen) || spec.high_freq_factor == spec.low_freq_factor) {
           v = r(v / r(spec.factor));
           continue;
         }

@@ -61,9 +61,53 @@ bool qwen2_family(std::string_view t) { return t == "qwen2" || t == "qwen2_moe";
 bool deepseek_family(std::string_view t) { return t == "deepseek_v2" || t == "deepseek_v3"; }
 bool qwen3_family(std::string_view t) { return t == "qwen3" || t == "qwen3_moe"; }
 
-constexpr std::string_view kKnownFamilies[] = {"llama",       "mistral",   "qwen2",   "qwen2_moe",
-                                               "qwen3",       "qwen3_moe", "mixtral", "deepseek_v2",
-                                               "deepseek_v3", "phi3",      "gpt_oss"};
+constexpr std::string_view kKnownFamilies[] = {
+    "llama",       "mistral",     "qwen2", "qwen2_moe", "qwen3",       "qwen3_moe",  "mixtral",
+    "deepseek_v2", "deepseek_v3", "phi3",  "gpt_oss",   "gemma3_text", "llama4_text"};
+
+// Multimodal wrappers whose text decoder is their `text_config` (Gemma3ForConditionalGeneration,
+// Llama4ForConditionalGeneration): the decoder is imported, the vision tower noted. Their own keys
+// that bear on neither (token indices of image markers, dtypes) are listed as ignored.
+constexpr std::pair<std::string_view, std::string_view> kMultimodal[] = {{"gemma3", "gemma3_text"},
+                                                                         {"llama4", "llama4_text"}};
+constexpr std::string_view kMultimodalIgnored[] = {"boi_token_index", "eoi_token_index", "image_token_index",
+                                                   "mm_tokens_per_image"};
+
+// A family's class defaults for keys its configs leave out: transformers writes only the keys
+// that differ from them (a Gemma 3 4B config.json names no head counts). Gemma3TextConfig and
+// Llama4TextConfig (transformers 4.50-4.56), as tests/data/models/FAMILIES.md lists them.
+struct FamilyDefaults {
+  std::optional<int64_t> layers, hidden, vocab, heads, kv_heads, head_dim, ffn, max_positions, window;
+  double rope_theta = 10000.0;
+  bool tie = false;
+};
+FamilyDefaults family_defaults(std::string_view family) {
+  FamilyDefaults d;
+  if (family == "gemma3_text") {
+    d.layers = 26;
+    d.hidden = 2304;
+    d.vocab = 262208;
+    d.heads = 8;
+    d.kv_heads = 4;
+    d.head_dim = 256;
+    d.ffn = 9216;
+    d.max_positions = 131072;
+    d.window = 4096;
+    d.rope_theta = 1e6;
+    d.tie = true;
+  } else if (family == "llama4_text") {
+    d.layers = 48;
+    d.hidden = 5120;
+    d.vocab = 202048;
+    d.heads = 40;
+    d.kv_heads = 8;
+    d.head_dim = 128;
+    d.ffn = 8192;
+    d.max_positions = 4096 * 32;
+    d.rope_theta = 500000.0;
+  }
+  return d;
+}
 
 // Reads a config object, remembering every key read.
 class Reader {
@@ -149,8 +193,8 @@ std::string num_text(double v) { return fmt::format("{}", v); }
 
 // rope_theta, partial_rotary_factor and rope_scaling as a --rope text, parsed by parse_rope.
 std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_t max_positions,
-                                    std::vector<std::string>& notes) {
-  double theta = r.num_opt("rope_theta").value_or(10000.0);
+                                    double default_theta, std::vector<std::string>& notes) {
+  double theta = r.num_opt("rope_theta").value_or(default_theta);
   double partial = r.num_opt("partial_rotary_factor").value_or(1.0);
   const std::optional<int64_t> top_original = r.int_opt("original_max_position_embeddings");
   bool interleaved = deepseek_family(family);
@@ -240,39 +284,138 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   const json::value doc = std::move(parsed.value);
   if (!doc.is_object())
     throw InputError(fmt::format("{}: expected a JSON object (a Hugging Face config.json)", name));
-  Reader r(doc.as_object(), name);
   ModelSpec m;
   m.source = name;
-  m.family = r.str_opt("model_type").value_or("");
+  const json::object* body = &doc.as_object();
+  std::string where = name;
+  std::string implied;  // the text config's model_type a wrapper implies
+  {
+    Reader w(doc.as_object(), name);
+    const std::string outer = w.str_opt("model_type").value_or("");
+    const auto* wrap = std::find_if(std::begin(kMultimodal), std::end(kMultimodal),
+                                    [&](const auto& e) { return e.first == outer; });
+    if (wrap != std::end(kMultimodal)) {
+      const json::value* text_config = w.get("text_config");
+      if (text_config == nullptr || !text_config->is_object())
+        w.fail("text_config", fmt::format("a {} config holds its text decoder here: missing", outer));
+      body = &text_config->as_object();
+      where = name + ": text_config";
+      implied = wrap->second;
+      if (w.get("vision_config") != nullptr) {
+        m.notes.push_back(
+            fmt::format("vision_config: {}'s vision tower and projector are neither modelled nor counted; "
+                        "the text decoder is",
+                        outer));
+      }
+      for (const std::string& k : w.unread()) {
+        if (std::find(std::begin(kIgnored), std::end(kIgnored), k) != std::end(kIgnored) ||
+            std::find(std::begin(kMultimodalIgnored), std::end(kMultimodalIgnored), k) !=
+                std::end(kMultimodalIgnored)) {
+          m.ignored.push_back(k);
+        } else {
+          m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
+        }
+      }
+      if (const auto* n = doc.as_object().if_contains("_name_or_path"); n != nullptr && n->is_string())
+        m.name = std::string(n->as_string());
+    }
+  }
+  Reader r(*body, where);
+  m.family = r.str_opt("model_type").value_or(implied);
   if (m.family.empty()) r.fail("model_type", "missing: cannot tell which architecture this is");
+  if (!implied.empty() && m.family != implied)
+    r.fail("model_type", fmt::format("'{}' where its wrapper implies '{}'", m.family, implied));
+  const FamilyDefaults dflt = family_defaults(m.family);
+  const auto int_or = [&](std::string_view key, const std::optional<int64_t>& d) {
+    if (const std::optional<int64_t> v = r.int_opt(key)) return *v;
+    if (d) return *d;
+    return r.int_req(key);
+  };
   if (std::find(std::begin(kKnownFamilies), std::end(kKnownFamilies), m.family) == std::end(kKnownFamilies)) {
     m.notes.push_back(
         fmt::format("model_type '{}' is not a family bwsim knows: read as a Llama-style decoder", m.family));
   }
-  m.name = std::filesystem::path(name).stem().string();
+  if (m.name.empty()) m.name = std::filesystem::path(name).stem().string();
   if (const auto* v = r.get("_name_or_path"); v != nullptr && v->is_string() && !v->as_string().empty())
     m.name = std::string(v->as_string());
-  m.layers = r.int_req("num_hidden_layers");
-  m.hidden = r.int_req("hidden_size");
-  m.vocab = r.int_req("vocab_size");
-  m.heads = r.int_req("num_attention_heads");
-  m.kv_heads = r.int_opt("num_key_value_heads").value_or(m.heads);
-  m.head_dim = r.int_opt("head_dim").value_or(m.heads > 0 ? m.hidden / m.heads : 0);
-  m.max_positions = r.int_opt("max_position_embeddings").value_or(0);
-  m.tie_embeddings = r.bool_opt("tie_word_embeddings").value_or(false);
+  m.layers = int_or("num_hidden_layers", dflt.layers);
+  m.hidden = int_or("hidden_size", dflt.hidden);
+  m.vocab = int_or("vocab_size", dflt.vocab);
+  m.heads = int_or("num_attention_heads", dflt.heads);
+  m.kv_heads = r.int_opt("num_key_value_heads").value_or(dflt.kv_heads.value_or(m.heads));
+  m.head_dim = r.int_opt("head_dim").value_or(dflt.head_dim.value_or(m.heads > 0 ? m.hidden / m.heads : 0));
+  m.max_positions = r.int_opt("max_position_embeddings").value_or(dflt.max_positions.value_or(0));
+  m.tie_embeddings = r.bool_opt("tie_word_embeddings").value_or(dflt.tie);
   const bool attention_bias = r.bool_opt("attention_bias").value_or(false);
   m.qkv_bias = qwen2_family(m.family) || attention_bias;
   m.o_bias = !deepseek_family(m.family) && !qwen2_family(m.family) && attention_bias;
   m.qk_norm = qwen3_family(m.family);
   if (r.bool_opt("mlp_bias").value_or(false))
     m.notes.push_back("mlp_bias: the MLP's biases are not counted (a few parameters per layer)");
-  const int64_t intermediate = r.int_opt("intermediate_size").value_or(0);
+  const int64_t intermediate = r.int_opt("intermediate_size").value_or(dflt.ffn.value_or(0));
   m.ffn = intermediate;
+  if (m.family == "gemma3_text") {
+    // Gemma3DecoderLayer: input, post-attention, pre- and post-feedforward RMSNorms; q_norm and
+    // k_norm over head_dim; GeGLU (gate, up, down like SwiGLU); the embedding scaled by
+    // sqrt(hidden) (modeling_gemma3.py).
+    m.norms_per_layer = 4;
+    m.qk_norm = true;
+    const std::string act = r.str_opt("hidden_activation").value_or("gelu_pytorch_tanh");
+    m.notes.push_back(
+        fmt::format("hidden_activation {}: the gated MLP is timed as SwiGLU (the same GEMMs)", act));
+    const int64_t scalar = r.int_opt("query_pre_attn_scalar").value_or(256);
+    if (scalar != m.head_dim) {
+      m.notes.push_back(fmt::format(
+          "query_pre_attn_scalar {}: attention's numbers scale by 1/sqrt(head_dim = {}), not 1/sqrt({})",
+          scalar, m.head_dim, scalar));
+    }
+    m.notes.push_back(fmt::format(
+        "rope_local_base_freq {}: the local layers' RoPE base is not modelled (every layer uses rope_theta)",
+        num_text(r.num_opt("rope_local_base_freq").value_or(10000.0))));
+    for (const char* cap : {"final_logit_softcapping", "attn_logit_softcapping"}) {
+      if (const std::optional<double> c = r.num_opt(cap))
+        m.notes.push_back(fmt::format("{} {}: soft-capping is not modelled", cap, num_text(*c)));
+    }
+    (void)r.get("cache_implementation");
+  }
 
   // Sliding windows: full attention is modelled; say so where a window would bind.
-  const std::optional<int64_t> window = r.int_opt("sliding_window");
+  std::optional<int64_t> window = r.int_opt("sliding_window");
+  if (!window && m.family == "gemma3_text") window = dflt.window;
   const bool use_window = r.bool_opt("use_sliding_window")
-                              .value_or(m.family == "mistral" || m.family == "phi3" || m.family == "mixtral");
+                              .value_or(m.family == "mistral" || m.family == "phi3" ||
+                                        m.family == "mixtral" || m.family == "gemma3_text");
+  if (m.family == "gemma3_text" && !r.has("layer_types")) {
+    // Layer i is local (sliding) unless (i + 1) % pattern == 0 (Gemma3TextConfig).
+    const int64_t pattern =
+        r.int_opt("sliding_window_pattern").value_or(r.int_opt("_sliding_window_pattern").value_or(6));
+    const int64_t global = pattern > 0 ? m.layers / pattern : 0;
+    m.notes.push_back(
+        fmt::format("sliding_window_pattern {}: {} of {} layers attend through a {}-token sliding window; "
+                    "every layer is modelled with full attention",
+                    pattern, m.layers - global, m.layers, window.value_or(0)));
+  }
+  if (m.family == "llama4_text") {
+    const int64_t chunk = r.int_opt("attention_chunk_size").value_or(8192);
+    m.notes.push_back(fmt::format(
+        "attention_chunk_size {}: the RoPE layers' chunked local attention is modelled as full attention",
+        chunk));
+    if (r.bool_opt("use_qk_norm").value_or(true))
+      m.notes.push_back("use_qk_norm: the RoPE layers' weightless QK norm is not modelled (no parameters)");
+    // no_rope_layers[i] = 1: layer i uses RoPE (the name misleads); empty or absent: every fourth
+    // layer is NoPE (no_rope_layer_interval 4).
+    const std::vector<double> rope_layers = r.list("no_rope_layers");
+    const auto nope =
+        rope_layers.empty() ? m.layers / 4 : std::count(rope_layers.begin(), rope_layers.end(), 0.0);
+    (void)r.get("no_rope_layer_interval");
+    (void)r.get("attn_temperature_tuning");
+    (void)r.get("floor_scale");
+    (void)r.get("attn_scale");
+    m.notes.push_back(fmt::format(
+        "no_rope_layers: {} of {} layers use no RoPE (and attention temperature tuning); they are modelled "
+        "with RoPE",
+        nope, m.layers));
+  }
   (void)r.get("max_window_layers");
   if (const auto* lt = r.get("layer_types"); lt != nullptr && lt->is_array()) {
     for (const auto& e : lt->as_array()) {
@@ -283,7 +426,8 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
       }
     }
   }
-  if (window && use_window && (m.max_positions == 0 || *window < m.max_positions)) {
+  if (window && use_window && m.family != "gemma3_text" &&
+      (m.max_positions == 0 || *window < m.max_positions)) {
     m.notes.push_back(
         fmt::format("sliding_window {}: attention is modelled full-context (no window)", *window));
   }
@@ -327,6 +471,22 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
       m.notes.push_back(
           fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is timed as a plain one", *limit));
     }
+  } else if (m.family == "llama4_text") {
+    // Llama4TextMoe in every interleave_moe_layer_step-th layer (moe_layers = range(step - 1, L,
+    // step)): routed experts of intermediate_size plus an always-on shared expert of the same
+    // width, an unbiased router; the other layers are dense MLPs of intermediate_size_mlp.
+    MoeSpec s;
+    s.experts = r.int_opt("num_local_experts").value_or(16);
+    s.top_k = r.int_opt("num_experts_per_tok").value_or(1);
+    s.expert_ffn = intermediate;
+    s.shared_ffn = intermediate;
+    s.layer_step = r.int_opt("interleave_moe_layer_step").value_or(1);
+    if (r.has("moe_layers")) r.fail("moe_layers", "an explicit MoE layer list is not modelled");
+    m.moe = s;
+    const int64_t dense_ffn = r.int_opt("intermediate_size_mlp").value_or(16384);
+    m.ffn = s.layer_step > 1 ? dense_ffn : 0;  // no dense layer without interleaving
+    (void)r.get("for_llm_compressor");
+    (void)r.get("_attn_implementation_autoset");
   } else if (m.family == "mixtral") {
     MoeSpec s;
     s.experts = r.int_req("num_local_experts");
@@ -366,11 +526,11 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
         "quantization_config: the checkpoint's own format is not applied; the scenario's quantization plan "
         "decides every tensor's format");
   }
-  m.rope = import_rope(r, m.family, m.max_positions, m.notes);
+  m.rope = import_rope(r, m.family, m.max_positions, dflt.rope_theta, m.notes);
 
   for (const std::string& k : r.unread()) {
     if (std::find(std::begin(kIgnored), std::end(kIgnored), k) != std::end(kIgnored)) {
-      m.ignored.push_back(k);
+      if (std::find(m.ignored.begin(), m.ignored.end(), k) == m.ignored.end()) m.ignored.push_back(k);
     } else {
       m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
     }

@@ -53,7 +53,7 @@ ParamCount ModelSpec::layer_params(int64_t layer) const {
   ParamCount p;
   const auto H = static_cast<double>(hidden);
   const auto n = static_cast<double>(heads);
-  p[WeightClass::kNorm] += 2 * H;  // input and post-attention RMSNorm
+  p[WeightClass::kNorm] += static_cast<double>(norms_per_layer) * H;  // input and post-attention (+ Gemma's)
   if (mla) {
     const auto qk = static_cast<double>(mla->nope_dim + mla->rope_dim);
     if (mla->q_lora_rank > 0) {
@@ -181,6 +181,9 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   r.req("vocab", m.vocab, "vocabulary size");
   r.opt("tie_embeddings", m.tie_embeddings, false, "lm_head shares the embedding table");
   r.opt("max_positions", m.max_positions, int64_t{0}, "max_position_embeddings (0: unknown)");
+  r.opt("norms_per_layer", m.norms_per_layer, int64_t{2},
+        "RMSNorms per decoder layer: 2, or 4 with post-attention and post-feedforward norms (Gemma 2/3)");
+  r.range("norms_per_layer", m.norms_per_layer, int64_t{0}, int64_t{8});
   {
     ConfigReader a = r.section("attention", "attention");
     a.req("heads", m.heads, "query heads");

@@ -82,6 +82,9 @@ struct ModelSpec {
   bool qk_norm = false;          // Qwen3: RMSNorm over each head's Q and K
   bool attention_sinks = false;  // gpt-oss: a learned logit per query head added to the softmax's denominator
   bool tie_embeddings = false;
+  /// RMSNorms per decoder layer: 2 (pre-attention, pre-MLP), or 4 with Gemma's post-norms
+  /// (post-attention and post-feedforward as well).
+  int64_t norms_per_layer = 2;
   int64_t max_positions = 0;
   std::optional<RopeSpec> rope;
   std::optional<MlaSpec> mla;
