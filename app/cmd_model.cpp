@@ -66,8 +66,11 @@ void print_model(std::ostream& out, const ModelSpec& m) {
                        m.mla->q_lora_rank, m.mla->kv_lora_rank, m.mla->rope_dim, m.mla->nope_dim,
                        m.mla->rope_dim, m.mla->v_dim);
   } else {
-    attn = fmt::format("{} heads / {} KV heads x {}{}{}", m.heads, m.kv_heads, m.head_dim,
-                       m.qkv_bias ? ", QKV bias" : "", m.qk_norm ? ", QK norm" : "");
+    attn = fmt::format("{} heads / {} KV heads x {}{}{}{}", m.heads, m.kv_heads, m.head_dim,
+                       m.qkv_bias ? ", QKV bias" : "", m.qk_norm ? ", QK norm" : "",
+                       m.window > 0 ? fmt::format(", sliding window {} in {} of {} layers", m.window,
+                                                  m.window_layers(), m.layers)
+                                    : "");
   }
   std::string mlp = m.ffn > 0 ? fmt::format("MLP {}", m.ffn) : "";
   if (m.moe) {
@@ -145,6 +148,8 @@ boost::json::object report_json(const ModelSpec& m, const QuantPlan& q, const Hw
                   {"family", m.family},
                   {"source", m.source},
                   {"layers", m.layers},
+                  {"window", m.window},
+                  {"window_layers", m.window_layers()},
                   {"hidden", m.hidden},
                   {"params", std::move(pj)},
                   {"notes", std::move(notes)},

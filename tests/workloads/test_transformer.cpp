@@ -190,7 +190,11 @@ TEST(Transformer, GptOssConfigJsonGivesTheModelCardsCounts) {
     // What is not modelled yet is said, not dropped: the windows, the sinks' numerics, MXFP4.
     std::string notes;
     for (const std::string& n : m.notes) notes += n + "\n";
-    EXPECT_CONTAINS(notes, "sliding_attention");
+    EXPECT_CONTAINS(notes, "sliding_window 128: " + std::to_string(m.layers / 2) + " of");
+    EXPECT_EQ(m.window, 128);
+    EXPECT_EQ(m.window_every, 2);  // even layers slide, odd ones are global
+    EXPECT_TRUE(m.window_layer(0));
+    EXPECT_FALSE(m.window_layer(1));
     EXPECT_CONTAINS(notes, "attention sinks");
     EXPECT_CONTAINS(notes, "quantization_config");
     EXPECT_EQ(notes.find("not a family bwsim knows"), std::string::npos) << notes;
@@ -209,9 +213,9 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
     const char* note;
   };
   for (const Case& c :
-       {Case{"gemma-3-4b-it.config.json", 3880099328.0 + 64 * 2560, 0, "29 of 34 layers"},
-        Case{"gemma-3-27b-it.config.json", 27009002240.0 + 64 * 5376, 0, "52 of 62 layers"},
-        Case{"gemma-3-1b-it.reconstructed.config.json", 999885952.0, 0, "512-token sliding window"},
+       {Case{"gemma-3-4b-it.config.json", 3880099328.0 + 64 * 2560, 0, "29 of 34 layers attend"},
+        Case{"gemma-3-27b-it.config.json", 27009002240.0 + 64 * 5376, 0, "52 of 62 layers attend"},
+        Case{"gemma-3-1b-it.reconstructed.config.json", 999885952.0, 0, "sliding_window 512: 22 of 26"},
         Case{"llama-4-scout-17b-16e-instruct.reconstructed.config.json", 107769861120.0, 16138408960.0,
              "12 of 48 layers use no RoPE"},
         Case{"llama-4-maverick-17b-128e-instruct.reconstructed.config.json", 400711848960.0, 16150205440.0,
@@ -237,6 +241,9 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
   EXPECT_EQ(g.vocab, 262208);
   EXPECT_TRUE(g.tie_embeddings);
   EXPECT_EQ(g.norms_per_layer, 4);
+  EXPECT_EQ(g.window, 1024);
+  EXPECT_EQ(g.window_every, 6);
+  EXPECT_EQ(g.window_layers(), 29);
   ASSERT_TRUE(g.rope.has_value());
   EXPECT_EQ(g.rope->type, RopeType::kLinear);
   EXPECT_EQ(g.rope->theta, 1e6);

@@ -12,6 +12,7 @@
 
 #include "models/hw_spec.hpp"
 #include "tests/test_util.hpp"
+#include "workloads/transformer/capacity.hpp"
 #include "workloads/transformer/step.hpp"
 
 namespace bwsim {
@@ -203,6 +204,54 @@ TEST(TransformerStep, LaunchesLayTheStepOutAsATimeline) {
   EXPECT_EQ(layers, 32u);
   EXPECT_NE(text.find("\"name\":\"SM 0\""), std::string::npos);
   EXPECT_EQ(text.find("\"name\":\"SM 1\""), std::string::npos);
+}
+
+// Sliding windows (#22): a windowed layer's decode attention reads only its window's keys and the
+// global layers the whole context; the timeline gives each layer its own kind; the KV cache keeps a
+// window's keys per windowed layer (a ring buffer).
+TEST(TransformerStep, WindowedLayersReadOnlyTheirWindow) {
+  ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepCache cache;
+  const StepShape s{8, 1, 32768, false};
+  const StepTiming full = simulate_step(m, QuantPlan::bf16(), hw, s, fast(), cache);
+  m.window = 1024;
+  m.window_every = 4;  // layers 3, 7, ... global: 24 windowed, 8 global
+  ASSERT_EQ(m.window_layers(), 24);
+  const StepTiming w = simulate_step(m, QuantPlan::bf16(), hw, s, fast(), cache);
+  const StepKernel* wa = find(w, "attention_window");
+  const StepKernel* ga = find(w, "attention");
+  const StepKernel* fa = find(full, "attention");
+  ASSERT_TRUE(wa != nullptr && ga != nullptr && fa != nullptr);
+  EXPECT_EQ(wa->launches, 24);
+  EXPECT_EQ(ga->launches, 8);
+  EXPECT_EQ(ga->each, fa->each);                          // the global layers' kernel is the same
+  EXPECT_LT(wa->each.seconds(), fa->each.seconds() / 8);  // 1024 of 32768 keys
+  EXPECT_CONTAINS(wa->shape, "context 1024");
+  EXPECT_LT(w.time, full.time);
+  Tick sum{0};
+  for (const auto& [i, l] : w.launches) {
+    sum += w.kernels[i].each;
+    if (w.kernels[i].name == "attention_window") {
+      EXPECT_TRUE(m.window_layer(l)) << l;
+    }
+    if (w.kernels[i].name == "attention") {
+      EXPECT_FALSE(m.window_layer(l)) << l;
+    }
+  }
+  EXPECT_EQ(sum, w.time);
+  // A prompt longer than the window is timed as full causal attention (not modelled windowed).
+  const StepTiming pf =
+      simulate_step(m, QuantPlan::bf16(), hw, StepShape{1, 2048, 2048, false}, fast(), cache);
+  EXPECT_EQ(find(pf, "attention_window"), nullptr);
+  // The KV cache: 8 layers of 32768 keys and 24 of 1024.
+  CapacityOptions co;
+  co.context = 32768;
+  const Capacity cw = capacity(m, QuantPlan::bf16(), hw, co);
+  m.window = 0;
+  const Capacity cf = capacity(m, QuantPlan::bf16(), hw, co);
+  EXPECT_DOUBLE_EQ(cw.kv_per_sequence / cf.kv_per_sequence, (8.0 * 32768 + 24.0 * 1024) / (32.0 * 32768));
+  EXPECT_GT(cw.max_sequences, 3 * cf.max_sequences);
 }
 
 // Golden step times in nanoseconds. After an intended model change:

@@ -34,7 +34,9 @@ Capacity capacity(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, cons
   const double kv_share =
       m.mla ? 1.0 : std::max(1.0, static_cast<double>(m.kv_heads) / tp) / static_cast<double>(m.kv_heads);
   c.kv_per_token = kv_bytes_per_token(m, q) * kv_share;
-  c.kv_per_sequence = c.kv_per_token * static_cast<double>(o.context);
+  // A windowed layer keeps only its window's keys (a ring buffer).
+  c.kv_per_sequence =
+      c.kv_per_token * m.kv_layer_tokens(o.context) / static_cast<double>(std::max<int64_t>(1, m.layers));
   // Activation workspace of one prefill chunk in BF16: the residual stream and its normed copy,
   // Q / K / V, the MLP's gate and up outputs (the widest of dense and routed), and FP32 logits of
   // one row per sequence-sized slice of the chunk (the last token of each prompt).

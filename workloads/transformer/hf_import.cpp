@@ -379,21 +379,67 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     (void)r.get("cache_implementation");
   }
 
-  // Sliding windows: full attention is modelled; say so where a window would bind.
+  // Sliding windows: which layers attend through one (layer_types, Gemma's sliding_window_pattern,
+  // or every layer where use_sliding_window holds), as ModelSpec::window / window_every.
   std::optional<int64_t> window = r.int_opt("sliding_window");
   if (!window && m.family == "gemma3_text") window = dflt.window;
-  const bool use_window = r.bool_opt("use_sliding_window")
-                              .value_or(m.family == "mistral" || m.family == "phi3" ||
-                                        m.family == "mixtral" || m.family == "gemma3_text");
-  if (m.family == "gemma3_text" && !r.has("layer_types")) {
+  const bool use_window =
+      r.bool_opt("use_sliding_window")
+          .value_or(m.family == "mistral" || m.family == "phi3" || m.family == "mixtral" ||
+                    m.family == "gemma3_text" || m.family == "gpt_oss");
+  std::optional<int64_t> every;  // window_every, once known
+  bool types_given = false;
+  if (const auto* lt = r.get("layer_types"); lt != nullptr) {
+    if (!lt->is_array()) r.fail("layer_types", "expected a list of strings");
+    types_given = true;
+    std::vector<bool> sliding;
+    std::string other;
+    for (const auto& e : lt->as_array()) {
+      if (!e.is_string()) r.fail("layer_types", "expected a list of strings");
+      const std::string_view t = e.as_string();
+      if (t != "full_attention" && t != "sliding_attention" && other.empty()) other = std::string(t);
+      sliding.push_back(t == "sliding_attention");
+    }
+    if (!other.empty()) {
+      m.notes.push_back(fmt::format("layer_types: '{}' layers are modelled with full attention", other));
+    } else if (static_cast<int64_t>(sliding.size()) != m.layers) {
+      r.fail("layer_types", fmt::format("{} entries for {} layers", sliding.size(), m.layers));
+    } else {
+      // The period P with layer l full exactly when (l + 1) % P == 0 (0: every layer sliding).
+      for (int64_t p = 0; p <= m.layers && !every; ++p) {
+        bool fits = true;
+        for (int64_t l = 0; l < m.layers && fits; ++l)
+          fits = sliding[static_cast<size_t>(l)] == (p == 0 || (l + 1) % p != 0);
+        if (fits && p != 1) every = p;
+        if (fits && p == 1) break;  // every layer full: no window
+      }
+      const bool any = std::find(sliding.begin(), sliding.end(), true) != sliding.end();
+      if (any && !every) {
+        m.notes.push_back(
+            "layer_types: the sliding layers follow no period bwsim models; every layer is modelled with "
+            "full "
+            "attention");
+      }
+    }
+  } else if (m.family == "gemma3_text") {
     // Layer i is local (sliding) unless (i + 1) % pattern == 0 (Gemma3TextConfig).
-    const int64_t pattern =
-        r.int_opt("sliding_window_pattern").value_or(r.int_opt("_sliding_window_pattern").value_or(6));
-    const int64_t global = pattern > 0 ? m.layers / pattern : 0;
+    every = r.int_opt("sliding_window_pattern").value_or(r.int_opt("_sliding_window_pattern").value_or(6));
+  } else if (use_window && (m.family == "mistral" || m.family == "phi3" || m.family == "mixtral")) {
+    every = 0;
+  }
+  (void)r.get("sliding_window_pattern");
+  (void)r.get("_sliding_window_pattern");
+  if (window && *window > 0 && use_window && every && (m.max_positions == 0 || *window < m.max_positions)) {
+    m.window = *window;
+    m.window_every = *every;
+    m.notes.push_back(fmt::format(
+        "sliding_window {}: {} of {} layers attend to and cache only the last {} keys in decode and short "
+        "chunks; a prompt longer than the window is timed as full causal attention, and the numerics do not "
+        "apply the window",
+        *window, m.window_layers(), m.layers, *window));
+  } else if (window && use_window && !types_given && (m.max_positions == 0 || *window < m.max_positions)) {
     m.notes.push_back(
-        fmt::format("sliding_window_pattern {}: {} of {} layers attend through a {}-token sliding window; "
-                    "every layer is modelled with full attention",
-                    pattern, m.layers - global, m.layers, window.value_or(0)));
+        fmt::format("sliding_window {}: attention is modelled full-context (no window)", *window));
   }
   if (m.family == "llama4_text") {
     const int64_t chunk = r.int_opt("attention_chunk_size").value_or(8192);
@@ -417,20 +463,6 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
         nope, m.layers));
   }
   (void)r.get("max_window_layers");
-  if (const auto* lt = r.get("layer_types"); lt != nullptr && lt->is_array()) {
-    for (const auto& e : lt->as_array()) {
-      if (e.is_string() && e.as_string() != "full_attention") {
-        m.notes.push_back(fmt::format("layer_types: '{}' layers are modelled with full attention",
-                                      std::string(e.as_string())));
-        break;
-      }
-    }
-  }
-  if (window && use_window && m.family != "gemma3_text" &&
-      (m.max_positions == 0 || *window < m.max_positions)) {
-    m.notes.push_back(
-        fmt::format("sliding_window {}: attention is modelled full-context (no window)", *window));
-  }
 
   // MLA (DeepSeek).
   if (deepseek_family(m.family)) {

@@ -42,6 +42,18 @@ bool ModelSpec::moe_layer(int64_t layer) const {
   return moe && layer >= moe->dense_layers && (layer + 1) % moe->layer_step == 0;
 }
 
+int64_t ModelSpec::window_layers() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < layers; ++l) n += window_layer(l) ? 1 : 0;
+  return n;
+}
+
+double ModelSpec::kv_layer_tokens(int64_t context) const {
+  const int64_t w = window_layers();
+  return static_cast<double>(layers - w) * static_cast<double>(context) +
+         static_cast<double>(w) * static_cast<double>(std::min(context, window));
+}
+
 int64_t ModelSpec::qk_dim() const { return mla ? mla->nope_dim + mla->rope_dim : head_dim; }
 int64_t ModelSpec::v_dim() const { return mla ? mla->v_dim : head_dim; }
 
@@ -181,6 +193,13 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   r.req("vocab", m.vocab, "vocabulary size");
   r.opt("tie_embeddings", m.tie_embeddings, false, "lm_head shares the embedding table");
   r.opt("max_positions", m.max_positions, int64_t{0}, "max_position_embeddings (0: unknown)");
+  r.opt("window", m.window, int64_t{0},
+        "sliding-window attention: windowed layers attend to and cache only the last N keys (0: none)");
+  r.opt("window_every", m.window_every, int64_t{0},
+        "with window: every N-th layer (l + 1 divisible by N) is global, the others windowed (0: all "
+        "windowed)");
+  r.range("window", m.window, int64_t{0}, int64_t{1} << 40);
+  r.range("window_every", m.window_every, int64_t{0}, int64_t{1} << 20);
   r.opt("norms_per_layer", m.norms_per_layer, int64_t{2},
         "RMSNorms per decoder layer: 2, or 4 with post-attention and post-feedforward norms (Gemma 2/3)");
   r.range("norms_per_layer", m.norms_per_layer, int64_t{0}, int64_t{8});

@@ -86,6 +86,11 @@ struct ModelSpec {
   /// (post-attention and post-feedforward as well).
   int64_t norms_per_layer = 2;
   int64_t max_positions = 0;
+  /// Sliding-window attention: a windowed layer attends to (and caches) only the last `window`
+  /// keys (0: no window). Layer l is windowed unless window_every > 0 and (l + 1) % window_every
+  /// == 0: Gemma 3 has every 6th layer global, gpt-oss every 2nd; 0 windows every layer (Mistral).
+  int64_t window = 0;
+  int64_t window_every = 0;
   std::optional<RopeSpec> rope;
   std::optional<MlaSpec> mla;
   std::optional<MoeSpec> moe;
@@ -97,6 +102,14 @@ struct ModelSpec {
   std::vector<std::string> ignored;
 
   [[nodiscard]] bool moe_layer(int64_t layer) const;
+  [[nodiscard]] bool window_layer(int64_t layer) const {
+    return window > 0 && (window_every == 0 || (layer + 1) % window_every != 0);
+  }
+  /// Decoder layers with a sliding window.
+  [[nodiscard]] int64_t window_layers() const;
+  /// KV-cache token slots a sequence of `context` tokens holds, summed over the layers (a
+  /// windowed layer keeps at most `window`): layers x context without windows.
+  [[nodiscard]] double kv_layer_tokens(int64_t context) const;
   /// Parameters of decoder layer `layer` (0-based).
   [[nodiscard]] ParamCount layer_params(int64_t layer) const;
   /// The whole model: embedding, every layer, final norm, lm_head (unless tied); MTP modules

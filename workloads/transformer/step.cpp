@@ -107,9 +107,10 @@ class Builder {
   }
 
   // The attention kernels of the step for `p` (its batch, context and queries filled in here).
-  void attention(AttentionProblem p, int64_t launches) {
+  /// `keys`: the keys each sequence's queries read (a window's; 0: the whole context).
+  void attention(AttentionProblem p, int64_t launches, int64_t keys = 0) {
     p.batch = s_.batch;
-    p.seq = s_.context;
+    p.seq = keys > 0 ? std::min(keys, s_.context) : s_.context;
     p.q_len = s_.q_len;
     p.causal = true;
     p.rope = m_.rope;
@@ -118,7 +119,7 @@ class Builder {
                                           p.batch, p.q_len, p.seq, p.heads, p.kv_heads, p.head_dim,
                                           p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
                                           p.latent_kv ? " latent" : "", kv_format_name(p.kv));
-    add("attention", "attention", shape, launches, [&] {
+    add(keys > 0 ? "attention_window" : "attention", "attention", shape, launches, [&] {
       AttentionTimingOptions ao;
       ao.clock = o_.clock;
       ao.trace = o_.trace;
@@ -287,6 +288,7 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   // Fused residual add + RMSNorm (+ quantize): read x and the residual, write both.
   // Launches per part of a layer, in program order, to lay the step out as a timeline.
   std::vector<size_t> norm, attn, reduce, moe, dense, head;
+  bool window_split = false;  // windowed layers run their own attention kernel
   b.segment(&norm);
   b.stream("rmsnorm", fmt::format("{} x {}", T, H), Td * Hd * (2 + 2),
            Td * Hd * (2 + act_bytes(WeightClass::kAttention)), 2 * L);
@@ -299,7 +301,17 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     p.heads = heads;
     p.kv_heads = kvh;
     p.head_dim = m.head_dim;
-    b.attention(p, L);
+    // Windowed layers read only their window's keys where the queries are few beside it (decode,
+    // verify, short chunks: the last window + q_len - 1 keys, causal); a prompt longer than the
+    // window is still timed as full causal attention.
+    const int64_t windowed = m.window_layers();
+    window_split = windowed > 0 && s.q_len < m.window && s.context > m.window + s.q_len - 1;
+    if (window_split) {
+      b.attention(p, windowed, m.window + s.q_len - 1);
+      if (L > windowed) b.attention(p, L - windowed);
+    } else {
+      b.attention(p, L);
+    }
     b.gemm("o_proj", WeightClass::kAttention, T, H, heads * m.head_dim, L);
   }
   b.segment(&reduce);
@@ -368,7 +380,11 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
   };
   for (int64_t l = 0; l < L; ++l) {
     put(norm, l);
-    put(attn, l);
+    for (size_t i : attn) {  // a layer runs the attention of its kind
+      const std::string& name = t.kernels[i].name;
+      if (window_split && name == (m.window_layer(l) ? "attention" : "attention_window")) continue;
+      t.launches.emplace_back(i, l);
+    }
     put(reduce, l);
     put(norm, l);
     put(m.moe && m.moe_layer(l) ? moe : dense, l);
