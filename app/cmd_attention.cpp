@@ -50,6 +50,7 @@ AttentionProblem problem_option(const cli::po::variables_map& vm) {
   p.rope_dim = vm["rope-dim"].as<int64_t>();
   p.latent_kv = vm.count("latent-kv") != 0;
   p.causal = vm.count("causal") != 0;
+  p.window = vm["window"].as<int64_t>();
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
   const auto prec = parse_rope_precision(rp);
@@ -136,7 +137,8 @@ void print_problem(std::ostream& out, const AttentionProblem& p, const Attention
       "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}{}  {}\n",
       p.batch, p.seq, p.q_len, p.first_query(), p.seq - 1, p.heads, p.kv_heads, p.head_dim,
       p.rope_dim > 0 ? fmt::format(" + {} decoupled rope (MLA: K's shared by all heads)", p.rope_dim) : "",
-      p.causal ? "causal" : "non-causal");
+      p.causal ? (p.window > 0 ? fmt::format("causal, sliding window {}", p.window) : std::string("causal"))
+               : std::string("non-causal"));
   out << fmt::format("  RoPE        {}", p.rope ? p.rope->text : "none");
   if (p.rope) {
     const RopeTable t = rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision);
@@ -233,6 +235,7 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
                     {"rope_dim", p.rope_dim},
                     {"latent_kv", p.latent_kv},
                     {"causal", p.causal},
+                    {"window", p.window},
                     {"rope", p.rope ? p.rope->text : "none"},
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
                     {"kv_format", std::string(kv_format_name(p.kv))},
@@ -347,7 +350,7 @@ cli::Command attention_command() {
   return cli::Command{
       "attention", "one attention layer: RoPE, KV-cache format, error per position bucket, work and roofline",
       "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--rope-dim R] "
-      "[--causal] "
+      "[--causal [--window N]] "
       "[--rope TYPE:k=v,...] [--kv-format F] [--q-file F --k-file F --v-file F] "
       "[--functional full|sample:N|auto|off] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
@@ -364,8 +367,10 @@ cli::Command attention_command() {
             "latent-kv",
             "MLA absorbed (DeepSeek decode): one latent cache of head-dim + rope-dim per token "
             "for all heads, V = the latent (e.g. --head-dim 512 --rope-dim 64 --kv-heads 2)")(
-            "causal", "causal mask")("rope", cli::po::value<std::string>(),
-                                     "RoPE variant, as for bwsim rope --type (default: none)")(
+            "causal", "causal mask")("window", cli::po::value<int64_t>()->default_value(0),
+                                     "sliding window (with --causal): each query attends to its last N keys "
+                                     "(0: none)")("rope", cli::po::value<std::string>(),
+                                                  "RoPE variant, as for bwsim rope --type (default: none)")(
             "rope-precision", cli::po::value<std::string>()->default_value("f32"),
             "f32 (as the reference stacks) or f64 angles")(
             "kv-format", cli::po::value<std::string>()->default_value("bf16"),

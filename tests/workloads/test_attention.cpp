@@ -12,6 +12,7 @@
 #include "isa/tensor_gen.hpp"
 #include "sim/errors.hpp"
 #include "sim/rng.hpp"
+#include "tests/test_util.hpp"
 #include "workloads/attention/attention.hpp"
 
 namespace bwsim {
@@ -59,6 +60,42 @@ TEST(Attention, FirstCausalQuerySeesOnlyItsOwnValue) {
   EXPECT_NE(f.o[2 * 32 * 2], bf16(v0[0]));
   EXPECT_EQ(f.rows, 6u);
   EXPECT_EQ(f.outputs, 6u * 32u);
+}
+
+// A sliding window of one key: every query attends to its own key alone, so O = V[pos] as stored
+// (rounded to BF16), whatever Q, K and the RoPE are. The multiply-adds count only the window's keys.
+TEST(Attention, AOneKeyWindowGivesEachPositionItsOwnValue) {
+  AttentionProblem p = problem(200, 200, 2, 1, 32, true);
+  p.window = 1;
+  p.rope = parse_rope("yarn:factor=4,original=64", "--rope");
+  AttentionData data;
+  data.seed = 13;
+  const AttentionFunctional f = attention_functional(p, data, full());
+  for (const int pos : {0, 1, 64, 127, 128, 199}) {
+    const auto v = gen(data.v, 13, 3, pos, 32);
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < 32; ++c)
+        EXPECT_EQ(f.o[static_cast<size_t>((pos * 2 + h) * 32 + c)], bf16(v[c]))
+            << pos << " " << h << " " << c;
+  }
+  EXPECT_EQ(p.keys_for(150), 1);
+  EXPECT_EQ(p.macs(), 2.0 * 200 * (32 + 32));
+  // A window of 100 over 300 positions: sum of min(p + 1, 100) keys; a window as long as the
+  // sequence changes nothing, to the bit.
+  AttentionProblem w = problem(300, 300, 4, 2, 64, true);
+  w.window = 100;
+  EXPECT_EQ(w.macs(), 4.0 * (100 * 101 / 2 + 200 * 100) * 128);
+  EXPECT_EQ(w.key_begin(250), 151);
+  AttentionProblem whole = w;
+  whole.window = 300;
+  AttentionProblem none = w;
+  none.window = 0;
+  EXPECT_EQ(attention_functional(whole, data, full()).o, attention_functional(none, data, full()).o);
+  const AttentionFunctional fw = attention_functional(w, data, full());
+  EXPECT_NE(fw.o, attention_functional(none, data, full()).o);
+  EXPECT_LT(fw.error.rel_frobenius, 0.02);  // against the float64 reference with the same window
+  w.causal = false;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention(w); }), "needs causal attention");
 }
 
 TEST(Attention, OneKeyWithAnFp8CacheGivesTheStoredValue) {

@@ -146,8 +146,10 @@ class Layer {
   // Keys [j0, j0 + n) of a block, for one row (only those it sees).
   void attend(Row& r, int64_t j0, const KvBlock& k, const KvBlock& v, std::vector<float>& s,
               std::vector<double>& s_ref) const {
-    const int64_t n = std::min<int64_t>(static_cast<int64_t>(k.ref.size()) / Dqk_, p_.keys_for(r.pos) - j0);
-    if (n <= 0) return;
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(k.ref.size()) / Dqk_, p_.key_end(r.pos) - j0);
+    // Keys before the row's window (sliding-window layers) are masked: -inf scores, as the kernel.
+    const int64_t skip = std::max<int64_t>(0, p_.key_begin(r.pos) - j0);
+    if (n <= skip) return;
     const double scale = p_.softmax_scale();
     const auto scale_log2 = static_cast<float>(scale * std::numbers::log2e);
     // Hardware: S = Q K^T in float32, one rounding per 16-element MMA step; online softmax in
@@ -156,7 +158,11 @@ class Layer {
     s.resize(static_cast<size_t>(n));
     s_ref.resize(static_cast<size_t>(n));
     double m_ref_blk = -std::numeric_limits<double>::infinity();
-    for (int64_t j = 0; j < n; ++j) {
+    for (int64_t j = 0; j < skip; ++j) {
+      s[j] = -std::numeric_limits<float>::infinity();
+      s_ref[j] = -std::numeric_limits<double>::infinity();
+    }
+    for (int64_t j = skip; j < n; ++j) {
       const float* kj = k.stored.data() + j * Dqk_;
       const double* kr = k.ref.data() + j * Dqk_;
       float acc = 0;
@@ -326,7 +332,9 @@ double AttentionProblem::softmax_scale() const {
 double AttentionProblem::macs() const {
   double keys = 0;  // summed over query positions
   const auto qf = static_cast<double>(q_len);
-  if (causal) {
+  if (causal && window > 0) {
+    for (int64_t p = first_query(); p < seq; ++p) keys += static_cast<double>(keys_for(p));
+  } else if (causal) {
     const auto f = static_cast<double>(first_query());
     keys = qf * (f + 1) + qf * (qf - 1) / 2;
   } else {
@@ -354,6 +362,9 @@ void check_attention(const AttentionProblem& p) {
   at_most(p.batch, kMaxAttentionBatch, "--batch", "sequences in one layer");
   at_most(p.seq, kMaxAttentionSeq, "--seq", "2^24 tokens of context");
   at_most(p.heads, kMaxAttentionHeads, "--heads", "query heads");
+  if (p.window < 0 || (p.window > 0 && !p.causal))
+    throw InputError(
+        fmt::format("--window {}: a sliding window is >= 1 and needs causal attention", p.window));
   if (p.q_len > p.seq) {
     throw InputError(
         fmt::format("--q-len {}: more queries than the {} tokens of --seq (the queries are the "
@@ -499,16 +510,18 @@ AttentionFunctional attention_functional(const AttentionProblem& p, const Attent
     const int64_t g = gi % p.kv_heads;
     GroupResult& out = res[static_cast<size_t>(gi)];
     int64_t kmax = 0;
+    int64_t kmin = std::numeric_limits<int64_t>::max();  // blocks before every row's window are not read
     for (Row& r : rs) {
       layer.init_row(r);
-      kmax = std::max(kmax, p.keys_for(r.pos));
+      kmax = std::max(kmax, p.key_end(r.pos));
+      kmin = std::min(kmin, p.key_begin(r.pos));
     }
     const float ka = amax_for(k_amax, g);
     const float va = amax_for(v_amax, g);
     KvBlock kb, vb;
     std::vector<float> s;
     std::vector<double> s_ref;
-    for (int64_t j0 = 0; j0 < kmax; j0 += kKeyBlock) {
+    for (int64_t j0 = kmin / kKeyBlock * kKeyBlock; j0 < kmax; j0 += kKeyBlock) {
       const int64_t j1 = std::min(kmax, j0 + kKeyBlock);
       layer.kv_block(true, b, g, j0, j1, ka, kb, &out.k);
       layer.kv_block(false, b, g, j0, j1, va, vb, &out.v);

@@ -5,6 +5,7 @@
 // pass: q_len = 1 + drafts). Causal queries see keys up to their own position.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct AttentionProblem {
   // rope_dim elements per token.
   bool latent_kv = false;
   bool causal = false;
+  /// Sliding window (causal only): a query at position p attends to keys (p - window, p]; 0: no
+  /// window (Mistral, Gemma 3's local layers, gpt-oss's even layers).
+  int64_t window = 0;
   std::optional<RopeSpec> rope;  // none: no rotary embedding
   RopePrecision rope_precision = RopePrecision::kFloat32;
   KvFormat kv = KvFormat::kBf16;
@@ -64,8 +68,12 @@ struct AttentionProblem {
   }
   /// 1/sqrt(qk_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
   [[nodiscard]] double softmax_scale() const;
-  /// Keys a query at position p attends to.
-  [[nodiscard]] int64_t keys_for(int64_t p) const { return causal ? p + 1 : seq; }
+  /// The keys a query at position p attends to: [key_begin(p), key_end(p)).
+  [[nodiscard]] int64_t key_begin(int64_t p) const {
+    return causal && window > 0 ? std::max<int64_t>(0, p + 1 - window) : 0;
+  }
+  [[nodiscard]] int64_t key_end(int64_t p) const { return causal ? p + 1 : seq; }
+  [[nodiscard]] int64_t keys_for(int64_t p) const { return key_end(p) - key_begin(p); }
   /// Multiply-adds of QK^T and PV over the whole layer (causal: only the visible keys).
   [[nodiscard]] double macs() const;
 };

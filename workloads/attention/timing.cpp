@@ -86,6 +86,7 @@ struct Item {
   uint32_t blocks = 0;
   uint32_t split = 0;
   int64_t mask_from = std::numeric_limits<int64_t>::max();  // blocks holding a key past this need the mask
+  int64_t mask_below = 0;  // sliding window: blocks holding a key before this need the mask
 };
 
 // Bytes of K and V the prefill schedulers plan to keep in L2 (FA4: 50 MB on Blackwell; FA3:
@@ -93,13 +94,21 @@ struct Item {
 constexpr uint64_t kL2BudgetTcgen05 = uint64_t{50} << 20;
 constexpr uint64_t kL2BudgetHopper = uint64_t{16} << 20;
 
+// KV blocks a decode CTA group walks: the whole cache, or from the first query's window start.
+uint64_t decode_blocks(const AttentionProblem& p, const AttentionPlan& pl) {
+  return cdiv(static_cast<uint64_t>(p.seq), pl.block_n) -
+         static_cast<uint64_t>(p.key_begin(p.first_query())) / pl.block_n;
+}
+
 std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl, const Dims& d) {
   std::vector<Item> items;
   const auto B = static_cast<uint32_t>(p.batch);
   const auto H = static_cast<uint32_t>(p.heads);
   const auto G = static_cast<uint32_t>(p.kv_heads);
-  const uint64_t all_blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
   if (pl.decode) {
+    // A sliding window: the blocks from the first query's window start.
+    const uint64_t first = static_cast<uint64_t>(p.key_begin(p.first_query())) / pl.block_n;
+    const uint64_t all_blocks = decode_blocks(p, pl);
     const uint64_t per = cdiv(all_blocks, pl.splits);
     for (uint32_t b = 0; b < B; ++b) {
       for (uint32_t g = 0; g < G; ++g) {
@@ -109,11 +118,12 @@ std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl,
           it.kvh = g;
           it.head = g * static_cast<uint32_t>(p.group());
           it.rows = pl.rows;
-          it.block0 = static_cast<uint32_t>(s * per);
+          it.block0 = static_cast<uint32_t>(first + s * per);
           it.blocks =
               static_cast<uint32_t>(std::min(all_blocks, (s + 1) * per) - std::min(all_blocks, s * per));
           it.split = s;
           if (p.causal) it.mask_from = p.first_query();
+          it.mask_below = p.key_begin(p.seq - 1);
           if (it.blocks > 0) items.push_back(it);
         }
       }
@@ -126,7 +136,11 @@ std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl,
   // many KV heads as fit the L2 budget (a power of two, at least one), and a section's query
   // heads run innermost, so the CTAs resident together share their K and V in L2. Within a
   // section, causal layers take the longest query tiles (the last) first. Batches outermost.
-  const uint64_t kv_head_bytes = static_cast<uint64_t>(p.seq) * (uint64_t{d.dqk} + d.dv) * 2;
+  // (A sliding window's CTAs share at most a window and a tile of keys.)
+  const uint64_t live_keys = p.window > 0 ? std::min<uint64_t>(static_cast<uint64_t>(p.seq),
+                                                               static_cast<uint64_t>(p.window) + cta_rows)
+                                          : static_cast<uint64_t>(p.seq);
+  const uint64_t kv_head_bytes = live_keys * (uint64_t{d.dqk} + d.dv) * 2;
   const uint64_t budget = pl.tmem ? kL2BudgetTcgen05 : kL2BudgetHopper;
   uint64_t fit = 1;
   while (kv_head_bytes * fit * 2 <= budget) fit *= 2;
@@ -145,8 +159,12 @@ std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl,
           it.rows = static_cast<uint32_t>(
               std::min<uint64_t>(cta_rows, static_cast<uint64_t>(p.q_len) - t * cta_rows));
           const int64_t last_key = p.causal ? p.first_query() + it.q0 + it.rows : p.seq;
-          it.blocks = static_cast<uint32_t>(cdiv(static_cast<uint64_t>(last_key), pl.block_n));
+          // A sliding window: from the block of the first row's window start.
+          it.block0 =
+              static_cast<uint32_t>(static_cast<uint64_t>(p.key_begin(p.first_query() + it.q0)) / pl.block_n);
+          it.blocks = static_cast<uint32_t>(cdiv(static_cast<uint64_t>(last_key), pl.block_n) - it.block0);
           if (p.causal) it.mask_from = p.first_query() + it.q0;
+          it.mask_below = p.key_begin(p.first_query() + it.q0 + it.rows - 1);
           items.push_back(it);
         }
       }
@@ -349,8 +367,9 @@ struct Builder {
   }
 
   [[nodiscard]] bool masked(const Item& it, uint32_t j) const {
-    const int64_t last_key = static_cast<int64_t>(uint64_t{it.block0 + j + 1} * pl.block_n) - 1;
-    return last_key > it.mask_from;
+    const int64_t first_key = static_cast<int64_t>(uint64_t{it.block0 + j} * pl.block_n);
+    const int64_t last_key = first_key + static_cast<int64_t>(pl.block_n) - 1;
+    return last_key > it.mask_from || first_key < it.mask_below;
   }
 
   // Output of a tile of `rows` query rows starting at CTA row `r0`: O (BF16), or FP32 partials
@@ -1043,7 +1062,7 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     pl.sms = o.sms / hw.sm.dies * hw.sm.dies;
   }
   if (pl.decode) {
-    const uint64_t blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
+    const uint64_t blocks = decode_blocks(p, pl);
     uint64_t splits = o.splits;
     if (splits == 0) {  // fill every resident slot once, keeping at least 4 blocks per split
       const uint64_t groups = static_cast<uint64_t>(p.batch * p.kv_heads);
@@ -1316,7 +1335,7 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   // GPU with more slots keeps a candidate at least as good (its w-wave split is at least as
   // large), where one formula (slots / groups, rounded down) jumped from a full wave to a
   // nearly empty second one (256 CTAs on 200 SMs ran 6% slower than on 148).
-  const uint64_t blocks = cdiv(static_cast<uint64_t>(p.seq), pl.block_n);
+  const uint64_t blocks = decode_blocks(p, pl);
   const uint64_t most = std::max<uint64_t>(1, blocks / 4);  // at least 4 KV blocks per split
   const uint64_t groups = std::max<uint64_t>(1, static_cast<uint64_t>(p.batch * p.kv_heads));
   const uint64_t slots = uint64_t{attention_sms(pl, hw)} * std::max(1u, pl.ctas_per_sm);

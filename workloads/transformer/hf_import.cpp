@@ -433,9 +433,8 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     m.window = *window;
     m.window_every = *every;
     m.notes.push_back(fmt::format(
-        "sliding_window {}: {} of {} layers attend to and cache only the last {} keys in decode and short "
-        "chunks; a prompt longer than the window is timed as full causal attention, and the numerics do not "
-        "apply the window",
+        "sliding_window {}: {} of {} layers attend to and cache only the last {} keys (timing and capacity); "
+        "the model-level numerics replica attends over every key",
         *window, m.window_layers(), m.layers, *window));
   } else if (window && use_window && !types_given && (m.max_positions == 0 || *window < m.max_positions)) {
     m.notes.push_back(

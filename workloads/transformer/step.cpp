@@ -107,19 +107,19 @@ class Builder {
   }
 
   // The attention kernels of the step for `p` (its batch, context and queries filled in here).
-  /// `keys`: the keys each sequence's queries read (a window's; 0: the whole context).
-  void attention(AttentionProblem p, int64_t launches, int64_t keys = 0) {
+  void attention(AttentionProblem p, int64_t launches) {
     p.batch = s_.batch;
-    p.seq = keys > 0 ? std::min(keys, s_.context) : s_.context;
+    p.seq = s_.context;
     p.q_len = s_.q_len;
     p.causal = true;
     p.rope = m_.rope;
     p.kv = q_.kv;
-    const std::string shape = fmt::format("{} seqs x {} queries, context {}, {} / {} heads x {}{}{}, KV {}",
-                                          p.batch, p.q_len, p.seq, p.heads, p.kv_heads, p.head_dim,
-                                          p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
-                                          p.latent_kv ? " latent" : "", kv_format_name(p.kv));
-    add(keys > 0 ? "attention_window" : "attention", "attention", shape, launches, [&] {
+    const std::string shape =
+        fmt::format("{} seqs x {} queries, context {}{}, {} / {} heads x {}{}{}, KV {}", p.batch, p.q_len,
+                    p.seq, p.window > 0 ? fmt::format(", window {}", p.window) : "", p.heads, p.kv_heads,
+                    p.head_dim, p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
+                    p.latent_kv ? " latent" : "", kv_format_name(p.kv));
+    add(p.window > 0 ? "attention_window" : "attention", "attention", shape, launches, [&] {
       AttentionTimingOptions ao;
       ao.clock = o_.clock;
       ao.trace = o_.trace;
@@ -301,14 +301,13 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     p.heads = heads;
     p.kv_heads = kvh;
     p.head_dim = m.head_dim;
-    // Windowed layers read only their window's keys where the queries are few beside it (decode,
-    // verify, short chunks: the last window + q_len - 1 keys, causal); a prompt longer than the
-    // window is still timed as full causal attention.
+    // Windowed layers attend through their window (their own kernel) once the context is longer.
     const int64_t windowed = m.window_layers();
-    window_split = windowed > 0 && s.q_len < m.window && s.context > m.window + s.q_len - 1;
+    window_split = windowed > 0 && s.context > m.window;
     if (window_split) {
-      b.attention(p, windowed, m.window + s.q_len - 1);
       if (L > windowed) b.attention(p, L - windowed);
+      p.window = m.window;
+      b.attention(p, windowed);
     } else {
       b.attention(p, L);
     }
