@@ -38,20 +38,24 @@ uint64_t stat(const Run& r, std::string_view name) {
   return 0;
 }
 
+// Every busy time a kernel reports, for extrapolating them alike.
+constexpr Tick BusyTime::*kBusyFields[] = {&BusyTime::tensor,   &BusyTime::tensor_math, &BusyTime::dram,
+                                           &BusyTime::sm_ports, &BusyTime::l2_slices,   &BusyTime::smem};
+
 // One plan's simulation. The planner may pause it once every cluster has drained two work
 // items (estimate), and later go on with it to the end (finish) if the plan wins: run in parts,
 // a kernel times exactly as run whole.
 //
-// Steady-state sampling (finish, when `sample`): a persistent GEMM's waves repeat once its
-// pipelines and L2 have filled. The run watches the mean time at which the clusters drain their
-// j-th item; once the per-wave time of two successive windows of waves agrees within
-// simulation.gemm_steady_tolerance, every cluster skips the same number of items (GemmSkip),
-// from the first one no cluster has begun up to the last gemm_steady_tail full waves, which run
-// as simulated (so the kernel's tail, its partial last wave and drain, are simulated, not
-// guessed). The skipped waves add the windows' per-wave time, and every counter and busy time
-// its rate over the windows for that time. Cost then grows with the waves it takes to reach a
-// steady state, not with the waves the problem has (Photon, MICRO 2023, samples GPU kernels the
-// same way: detect the periodic phase from the simulation itself and extrapolate).
+// Steady-state sampling (finish, when the plan is sampled: skip_ set): a persistent GEMM's waves
+// repeat once its pipelines and L2 have filled. The run watches the mean time at which the
+// clusters drain their j-th item; once the L2 has turned over and two successive windows of waves
+// agree closely enough (decide()), every cluster skips the same run of items (GemmSkip), placed
+// on raster-band boundaries and ending before the last gemm_steady_tail full waves, which run as
+// simulated (so the kernel's tail, its partial last wave and drain, are simulated, not guessed).
+// The skipped waves add the later window's per-wave time, and every counter and busy time its
+// rate over that window for that time. Cost then grows with the waves it takes to reach a steady
+// state, not with the waves the problem has (Photon, MICRO 2023, samples GPU kernels the same
+// way: detect the periodic phase from the simulation itself and extrapolate).
 class PlanRun {
  public:
   PlanRun(const GemmPlan& plan, const HwSpec& hw, const GemmTimingOptions& o, const TraceOptions* trace)
@@ -75,10 +79,10 @@ class PlanRun {
       // of 1.1 bands counts one such load or two by its phase (32768 x 16384 x 1024 BF16 on the
       // RTX PRO 6000, 6-wave windows of 1128 items over 1024-item bands, extrapolated 2.1% too
       // few DRAM reads).
-      const uint64_t period = (band + clusters - 1) / clusters;
-      const uint64_t shortest = std::max<uint64_t>(hw.simulation.gemm_steady_window, period);
+      period_ = (band + clusters - 1) / clusters;
+      const uint64_t shortest = std::max<uint64_t>(hw.simulation.gemm_steady_window, period_);
       double nearest = 2;
-      for (uint64_t w = shortest; w <= std::max(shortest, 4 * period); ++w) {
+      for (uint64_t w = shortest; w <= std::max(shortest, 4 * period_); ++w) {
         const double bands = static_cast<double>(w * clusters) / static_cast<double>(band);
         const double off = std::abs(bands - std::max(1.0, std::round(bands))) / bands;
         if (off < nearest - 1e-9) {
@@ -251,20 +255,20 @@ class PlanRun {
       const uint64_t r2 = (a + n) * C % band_;
       return (band_ - r) % band_ + r2;
     };
-    const uint64_t period = (band_ + C - 1) / C;
     // The earliest start, within four bands' waves of here, from which a skip ending within four
     // bands' waves of the tail misfits by at most a quarter of a wave's items (the longest such
     // skip from there). Allowing more misfit where a band's A is a small share of the reads
     // (65536^3 NVFP4: 64 MiB of 161 GB; 65 waves simulated instead of 110) let 32768^2 x 2048
-    // MXFP8 be sampled, whose DRAM reads swing over more waves than the windows span: 2.4% short. A skip of fewer than four bands, or none that fits, would err by more than
-    // it saves (8192 x 28672 x 8192 block FP8 on h100, 14 waves or two bands skipped, read 3.4%
-    // less from HBM than its whole run): the run goes on whole. Sampling is for GEMMs of hundreds
-    // of waves, whose whole runs cost seconds.
+    // MXFP8 be sampled, whose DRAM reads swing over more waves than the windows span: 2.4% short.
+    // A skip of fewer than four bands, or none that fits, would err by more than it saves (8192 x
+    // 28672 x 8192 block FP8 on h100, 14 waves or two bands skipped, read 3.4% less from HBM than
+    // its whole run): the run goes on whole. Sampling is for GEMMs of hundreds of waves, whose
+    // whole runs cost seconds.
     uint64_t at = 0;
     uint64_t items = 0;
-    for (uint64_t a = first; items == 0 && a <= first + 4 * period && a + tail < full_; ++a) {
+    for (uint64_t a = first; items == 0 && a <= first + 4 * period_ && a + tail < full_; ++a) {
       const uint64_t last = full_ - tail - a;
-      for (uint64_t n = last; n >= 1 && n + 4 * period >= last; --n) {
+      for (uint64_t n = last; n >= 1 && n + 4 * period_ >= last; --n) {
         if (4 * misfit(a, n) <= C) {
           at = a;
           items = n;
@@ -289,9 +293,7 @@ class PlanRun {
     const auto scaled = [&](Tick BusyTime::*field) {
       return seconds_to_tick((points_[e].busy.*field - points_[m].busy.*field).seconds() * f);
     };
-    for (Tick BusyTime::*field : {&BusyTime::tensor, &BusyTime::tensor_math, &BusyTime::dram,
-                                  &BusyTime::sm_ports, &BusyTime::l2_slices, &BusyTime::smem})
-      extra_busy_.*field = scaled(field);
+    for (Tick BusyTime::*field : kBusyFields) extra_busy_.*field = scaled(field);
     sampling_.error = error;
     sampling_.skipped = items;
     sampling_.steady_from = b + 1;
@@ -311,9 +313,7 @@ class PlanRun {
       r.after[i] += extra_[i];
       if (i < k.stats.size()) k.stats[i] += extra_[i];
     }
-    for (Tick BusyTime::*field : {&BusyTime::tensor, &BusyTime::tensor_math, &BusyTime::dram,
-                                  &BusyTime::sm_ports, &BusyTime::l2_slices, &BusyTime::smem})
-      k.busy.*field += extra_busy_.*field;
+    for (Tick BusyTime::*field : kBusyFields) k.busy.*field += extra_busy_.*field;
   }
 
   const GemmPlan plan_;
@@ -329,7 +329,8 @@ class PlanRun {
   // Sampling: ordinals every cluster runs (data-parallel), waves per window, what was seen.
   uint64_t full_ = 0;
   uint64_t window_ = 0;
-  uint64_t band_ = 1;  // work items per raster band
+  uint64_t band_ = 1;    // work items per raster band
+  uint64_t period_ = 1;  // waves per band, rounded up
   size_t seen_ = 0;
   std::vector<uint64_t> count_;
   std::vector<double> sum_;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include "sim/errors.hpp"
@@ -189,6 +190,20 @@ class Reader {
   std::set<std::string> used_;
 };
 
+// Keys `r` did not read: ignored (listed in kIgnored or `also_ignored`) or reported as unknown.
+void sort_unread(const Reader& r, ModelSpec& m, std::span<const std::string_view> also_ignored = {}) {
+  const auto listed = [](std::span<const std::string_view> keys, const std::string& k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  };
+  for (const std::string& k : r.unread()) {
+    if (listed(kIgnored, k) || listed(also_ignored, k)) {
+      if (std::find(m.ignored.begin(), m.ignored.end(), k) == m.ignored.end()) m.ignored.push_back(k);
+    } else {
+      m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
+    }
+  }
+}
+
 std::string num_text(double v) { return fmt::format("{}", v); }
 
 // rope_theta, partial_rotary_factor and rope_scaling as a --rope text, parsed by parse_rope.
@@ -307,15 +322,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
                         "the text decoder is",
                         outer));
       }
-      for (const std::string& k : w.unread()) {
-        if (std::find(std::begin(kIgnored), std::end(kIgnored), k) != std::end(kIgnored) ||
-            std::find(std::begin(kMultimodalIgnored), std::end(kMultimodalIgnored), k) !=
-                std::end(kMultimodalIgnored)) {
-          m.ignored.push_back(k);
-        } else {
-          m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
-        }
-      }
+      sort_unread(w, m, kMultimodalIgnored);
       if (const auto* n = doc.as_object().if_contains("_name_or_path"); n != nullptr && n->is_string())
         m.name = std::string(n->as_string());
     }
@@ -382,11 +389,11 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   // Sliding windows: which layers attend through one (layer_types, Gemma's sliding_window_pattern,
   // or every layer where use_sliding_window holds), as ModelSpec::window / window_every.
   std::optional<int64_t> window = r.int_opt("sliding_window");
-  if (!window && m.family == "gemma3_text") window = dflt.window;
-  const bool use_window =
-      r.bool_opt("use_sliding_window")
-          .value_or(m.family == "mistral" || m.family == "phi3" || m.family == "mixtral" ||
-                    m.family == "gemma3_text" || m.family == "gpt_oss");
+  if (!window) window = dflt.window;
+  // Families whose window, when set, applies to every layer.
+  const bool every_layer = m.family == "mistral" || m.family == "phi3" || m.family == "mixtral";
+  const bool use_window = r.bool_opt("use_sliding_window")
+                              .value_or(every_layer || m.family == "gemma3_text" || m.family == "gpt_oss");
   std::optional<int64_t> every;  // window_every, once known
   bool types_given = false;
   if (const auto* lt = r.get("layer_types"); lt != nullptr) {
@@ -424,7 +431,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   } else if (m.family == "gemma3_text") {
     // Layer i is local (sliding) unless (i + 1) % pattern == 0 (Gemma3TextConfig).
     every = r.int_opt("sliding_window_pattern").value_or(r.int_opt("_sliding_window_pattern").value_or(6));
-  } else if (use_window && (m.family == "mistral" || m.family == "phi3" || m.family == "mixtral")) {
+  } else if (use_window && every_layer) {
     every = 0;
   }
   (void)r.get("sliding_window_pattern");
@@ -559,13 +566,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   }
   m.rope = import_rope(r, m.family, m.max_positions, dflt.rope_theta, m.notes);
 
-  for (const std::string& k : r.unread()) {
-    if (std::find(std::begin(kIgnored), std::end(kIgnored), k) != std::end(kIgnored)) {
-      if (std::find(m.ignored.begin(), m.ignored.end(), k) == m.ignored.end()) m.ignored.push_back(k);
-    } else {
-      m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
-    }
-  }
+  sort_unread(r, m);
   check_model(m, name);
   return m;
 }
