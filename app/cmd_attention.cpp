@@ -51,6 +51,8 @@ AttentionProblem problem_option(const cli::po::variables_map& vm) {
   p.latent_kv = vm.count("latent-kv") != 0;
   p.causal = vm.count("causal") != 0;
   p.window = vm["window"].as<int64_t>();
+  p.chunk = vm["chunk"].as<int64_t>();
+  p.sinks = vm.count("sinks") != 0;
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
   const auto prec = parse_rope_precision(rp);
@@ -68,6 +70,35 @@ AttentionProblem problem_option(const cli::po::variables_map& vm) {
   return p;
 }
 
+// --sinks: one logit for every head ("0.5"), one per head ("0.5,1,-2,..."), or a file of them
+// (FILE.npy or FILE.safetensors[:TENSOR], shape [heads]).
+std::vector<float> sinks_option(const std::string& text, int64_t heads) {
+  std::vector<float> out;
+  bool numbers = !text.empty();
+  for (size_t i = 0; i < text.size() && numbers;) {
+    const size_t end = std::min(text.find(',', i), text.size());
+    const std::string item = text.substr(i, end - i);
+    size_t used = 0;
+    try {
+      out.push_back(std::stof(item, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    numbers = used > 0 && used == item.size();
+    i = end + 1;
+  }
+  if (numbers) {
+    if (out.size() == 1) out.assign(static_cast<size_t>(heads), out.front());
+    return out;
+  }
+  const LoadedTensor t = load_tensor(text);
+  if (t.tensor.shape != std::vector<int64_t>{heads}) {
+    throw InputError(fmt::format("--sinks {}: shape {}, expected [{}] (one logit per query head)", t.source,
+                                 t.tensor.shape_text(), heads));
+  }
+  return t.tensor.data;
+}
+
 AttentionData data_option(const cli::po::variables_map& vm, const AttentionProblem& p) {
   AttentionData data;
   data.seed = vm["seed"].as<uint64_t>();
@@ -82,6 +113,7 @@ AttentionData data_option(const cli::po::variables_map& vm, const AttentionProbl
   data.k_file = file("k-file");
   data.v_file = file("v-file");
   data.k_rope_file = file("k-rope-file");
+  if (vm.count("sinks") != 0) data.sinks = sinks_option(vm["sinks"].as<std::string>(), p.heads);
   check_attention_data(p, data);
   return data;
 }
@@ -134,11 +166,14 @@ Work work_of(const AttentionProblem& p, const HwSpec& hw) {
 void print_problem(std::ostream& out, const AttentionProblem& p, const AttentionData& data, const Work& w,
                    const HwSpec& hw) {
   out << fmt::format(
-      "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}{}  {}\n",
+      "attention  batch {}  seq {}  queries {} (positions {}..{})  heads {} / {} KV  head_dim {}{}  {}{}\n",
       p.batch, p.seq, p.q_len, p.first_query(), p.seq - 1, p.heads, p.kv_heads, p.head_dim,
       p.rope_dim > 0 ? fmt::format(" + {} decoupled rope (MLA: K's shared by all heads)", p.rope_dim) : "",
-      p.causal ? (p.window > 0 ? fmt::format("causal, sliding window {}", p.window) : std::string("causal"))
-               : std::string("non-causal"));
+      p.causal ? (p.window > 0  ? fmt::format("causal, sliding window {}", p.window)
+                  : p.chunk > 0 ? fmt::format("causal, chunks of {}", p.chunk)
+                                : std::string("causal"))
+               : std::string("non-causal"),
+      p.sinks ? ", attention sinks" : "");
   out << fmt::format("  RoPE        {}", p.rope ? p.rope->text : "none");
   if (p.rope) {
     const RopeTable t = rope_table(*p.rope, static_cast<int>(p.rope_head_dim()), p.seq, p.rope_precision);
@@ -236,6 +271,8 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
                     {"latent_kv", p.latent_kv},
                     {"causal", p.causal},
                     {"window", p.window},
+                    {"chunk", p.chunk},
+                    {"sinks", p.sinks},
                     {"rope", p.rope ? p.rope->text : "none"},
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
                     {"kv_format", std::string(kv_format_name(p.kv))},
@@ -350,7 +387,7 @@ cli::Command attention_command() {
   return cli::Command{
       "attention", "one attention layer: RoPE, KV-cache format, error per position bucket, work and roofline",
       "bwsim attention [--hw FILE] --seq S [--q-len Q] --heads H [--kv-heads G] --head-dim D [--rope-dim R] "
-      "[--causal [--window N]] "
+      "[--causal [--window N | --chunk N]] [--sinks LOGITS] "
       "[--rope TYPE:k=v,...] [--kv-format F] [--q-file F --k-file F --v-file F] "
       "[--functional full|sample:N|auto|off] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
@@ -369,8 +406,14 @@ cli::Command attention_command() {
             "for all heads, V = the latent (e.g. --head-dim 512 --rope-dim 64 --kv-heads 2)")(
             "causal", "causal mask")("window", cli::po::value<int64_t>()->default_value(0),
                                      "sliding window (with --causal): each query attends to its last N keys "
-                                     "(0: none)")("rope", cli::po::value<std::string>(),
-                                                  "RoPE variant, as for bwsim rope --type (default: none)")(
+                                     "(0: none)")(
+            "chunk", cli::po::value<int64_t>()->default_value(0),
+            "chunked local attention (with --causal, Llama 4): each query attends to the keys of its own "
+            "N-token chunk up to itself (0: none)")(
+            "sinks", cli::po::value<std::string>(),
+            "attention sinks (gpt-oss): a learned logit per query head joins each softmax denominator: one "
+            "value for all heads, a comma list, or FILE.npy / FILE.safetensors[:TENSOR] of [heads]")(
+            "rope", cli::po::value<std::string>(), "RoPE variant, as for bwsim rope --type (default: none)")(
             "rope-precision", cli::po::value<std::string>()->default_value("f32"),
             "f32 (as the reference stacks) or f64 angles")(
             "kv-format", cli::po::value<std::string>()->default_value("bf16"),

@@ -397,7 +397,7 @@ TEST_F(Cli, AttentionBadInputExitsTwoAndWritesNothing) {
           {"--seq 128 --heads 4 --head-dim 64 --causal --window -1", "--window -1"},
           {"--seq 128 --heads 4 --head-dim 64 --rope-mode inline", "--rope-mode inline"},
           {"--seq 128 --heads 4 --head-dim 72", "--head-dim 72"},
-          {"--hw rtx5090 --seq 128 --heads 4 --head-dim 256", "SMEM"},
+          {"--hw rtx5090 --set 'smem.max_per_cta=\"8 KiB\"' --seq 128 --heads 4 --head-dim 256", "SMEM"},
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 24", "--rope-dim 24"},
           {"--seq 128 --heads 4 --head-dim 128 --rope-dim 64 --kv-format fp8_e4m3:head", "no per-head scale"},
           {"--seq 128 --heads 4 --head-dim 256 --rope-dim 64", "--head-dim 256 + --rope-dim 64"},

@@ -178,6 +178,101 @@ TEST(Attention, ReferenceMatchesANaiveFloat64Implementation) {
   EXPECT_GT(f.error.rel_frobenius, 1e-3);
 }
 
+// Llama 4's chunked local attention and gpt-oss's attention sinks against a naive float64
+// implementation: a query at i sees the keys of its own 128-token chunk up to itself, and its
+// head's sink logit joins the softmax denominator as one more score with no value.
+TEST(Attention, ChunksAndSinksMatchANaiveFloat64Implementation) {
+  AttentionProblem p = problem(300, 300, 4, 2, 64, true);
+  p.chunk = 128;
+  p.sinks = true;
+  AttentionData data;
+  data.seed = 9;
+  data.sinks = {0.5f, -1.0f, 2.0f, 3.0f};
+  const AttentionFunctional f = attention_functional(p, data, full());
+  std::vector<std::vector<double>> K(300), V(300);
+  ErrorAccumulator acc;
+  for (int h = 0; h < 4; ++h) {
+    const int g = h / 2;
+    for (int j = 0; j < 300; ++j) {
+      const auto k = gen(data.k, 9, 2, j * 2 + g, 64);
+      const auto v = gen(data.v, 9, 3, j * 2 + g, 64);
+      K[j].assign(k.begin(), k.end());
+      V[j].assign(v.begin(), v.end());
+    }
+    const double sink = data.sinks[static_cast<size_t>(h)];
+    for (int i = 0; i < 300; ++i) {
+      const auto q = gen(data.q, 9, 1, i * 4 + h, 64);
+      const int first = i / 128 * 128;
+      double m = sink;
+      std::vector<double> s(static_cast<size_t>(i + 1));
+      for (int j = first; j <= i; ++j) {
+        double dot = 0;
+        for (int c = 0; c < 64; ++c) dot += q[c] * K[j][c];
+        s[j] = dot / 8.0;
+        m = std::max(m, s[j]);
+      }
+      double l = std::exp(sink - m);
+      std::vector<double> o(64, 0.0);
+      for (int j = first; j <= i; ++j) {
+        const double w = std::exp(s[j] - m);
+        l += w;
+        for (int c = 0; c < 64; ++c) o[c] += w * V[j][c];
+      }
+      for (int c = 0; c < 64; ++c) acc.add(f.o[static_cast<size_t>((i * 4 + h) * 64 + c)], o[c] / l);
+    }
+  }
+  const ErrorMetrics mine = acc.result();
+  EXPECT_EQ(mine.count, f.error.count);
+  EXPECT_NEAR(mine.rel_frobenius / f.error.rel_frobenius, 1.0, 1e-9);
+  EXPECT_NEAR(mine.max_abs, f.error.max_abs, 1e-12);
+  EXPECT_LT(f.error.rel_frobenius, 0.02);
+  // Keys: chunks of 128, 128 and 44, each a triangle.
+  EXPECT_EQ(p.key_begin(255), 128);
+  EXPECT_EQ(p.key_begin(256), 256);
+  EXPECT_EQ(p.macs(), 4.0 * (2 * 128 * 129 / 2 + 44 * 45 / 2) * 128);
+  // Exact cases: a sink of -1e30 adds exp(-inf) = 0 to every denominator, and a chunk as long as
+  // the sequence masks nothing: both give the plain causal layer's output to the bit. A chunk of
+  // one key is a window of one.
+  AttentionProblem plain = problem(300, 300, 4, 2, 64, true);
+  AttentionData no_sinks = data;
+  no_sinks.sinks.clear();
+  const std::vector<float> o_plain = attention_functional(plain, no_sinks, full()).o;
+  AttentionProblem far = plain;
+  far.sinks = true;
+  AttentionData far_data = data;
+  far_data.sinks.assign(4, -1e30f);
+  EXPECT_EQ(attention_functional(far, far_data, full()).o, o_plain);
+  AttentionProblem whole = plain;
+  whole.chunk = 300;
+  EXPECT_EQ(attention_functional(whole, no_sinks, full()).o, o_plain);
+  AttentionProblem one = plain;
+  one.chunk = 1;
+  AttentionProblem w1 = plain;
+  w1.window = 1;
+  EXPECT_EQ(attention_functional(one, no_sinks, full()).o, attention_functional(w1, no_sinks, full()).o);
+  // A sink pulls weight away from the values: a large one shrinks every output toward 0.
+  AttentionData big = data;
+  big.sinks.assign(4, 30.0f);
+  const AttentionFunctional fb = attention_functional(p, big, full());
+  double norm_big = 0, norm = 0;
+  for (size_t i = 0; i < fb.o.size(); ++i) {
+    norm_big += std::abs(fb.o[i]);
+    norm += std::abs(f.o[i]);
+  }
+  EXPECT_LT(norm_big, 1e-3 * norm);
+  // Refusals: a chunk with a window, a chunk without causality, logits for another head count.
+  AttentionProblem both = p;
+  both.window = 64;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention(both); }), "--chunk 128: a layer is chunked or has");
+  AttentionProblem acausal = p;
+  acausal.causal = false;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention(acausal); }), "needs causal attention");
+  AttentionData three = data;
+  three.sinks.resize(3);
+  EXPECT_CONTAINS(input_error_of([&] { check_attention_data(p, three); }),
+                  "--sinks: 3 logits for 4 query heads");
+}
+
 TEST(Attention, DecoupledRopeDimsMatchANaiveFloat64Implementation) {
   // MLA-style (DeepSeek): 32 "nope" dims per head plus 16 rotary dims whose key is one per token,
   // shared by both heads; interleaved YaRN with mscale_all_dim (softmax scale x mscale^2),

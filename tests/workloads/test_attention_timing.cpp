@@ -1,6 +1,7 @@
 // Timing of the attention kernels: what binds prefill and decode, how time scales with context,
 // causality and KV bytes, that sampling agrees with whole runs, exact operation counts, golden
 // cycle counts, and bad input.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -269,6 +270,93 @@ TEST(AttentionTiming, OneQTilePrefillPipelinesAndTriesNarrowKvBlocks) {
   EXPECT_TRUE(d128.candidates.empty());
 }
 
+// A kernel never refuses a shape a smaller tile could run (#22): with the SMEM per CTA shrunk
+// from B200's 227 KiB to sm_120's 99 and down to 64 KiB, every head dim, prefill and decode
+// shape and KV format still plans within the SMEM it has, and the smallest config still times.
+TEST(AttentionTiming, EveryShapeFitsSmemDownTo64KiB) {
+  struct Shape {
+    const char* name;
+    int64_t q_len, heads, kv_heads, head_dim, rope_dim;
+    bool latent;
+  };
+  const Shape shapes[] = {
+      {"prefill d64", 512, 16, 2, 64, 0, false},
+      {"prefill d128", 512, 16, 2, 128, 0, false},
+      {"prefill d256", 512, 16, 2, 256, 0, false},
+      {"prefill MLA 128+64", 512, 16, 16, 128, 64, false},
+      {"decode d64", 1, 16, 2, 64, 0, false},
+      {"decode d128", 1, 16, 2, 128, 0, false},
+      {"decode d256", 1, 16, 2, 256, 0, false},
+      {"verify d128 x4", 4, 16, 2, 128, 0, false},
+      {"verify 128 rows d256", 8, 32, 2, 256, 0, false},
+      {"latent decode 16 heads", 1, 16, 1, 512, 64, true},
+      {"latent decode 128 heads", 1, 128, 1, 512, 64, true},
+  };
+  const KvFormat formats[] = {KvFormat::kBf16,  KvFormat::kFp8Tensor, KvFormat::kFp8Head,
+                              KvFormat::kMxfp8, KvFormat::kNvfp4,     KvFormat::kMxfp4};
+  for (const int kib : {227, 160, 99, 64}) {
+    const HwSpec hw = HwSpec::load("b200", {fmt::format("smem.capacity=\"{} KiB\"", kib + 1),
+                                            fmt::format("smem.max_per_cta=\"{} KiB\"", kib)});
+    for (const Shape& s : shapes) {
+      for (const KvFormat kv : formats) {
+        if (kv == KvFormat::kFp8Head && s.rope_dim > 0) continue;  // refused: a shared rope key has no head
+        AttentionProblem p;
+        p.seq = 512;
+        p.q_len = s.q_len;
+        p.heads = s.heads;
+        p.kv_heads = s.kv_heads;
+        p.head_dim = s.head_dim;
+        p.rope_dim = s.rope_dim;
+        p.latent_kv = s.latent;
+        p.causal = true;
+        p.kv = kv;
+        SCOPED_TRACE(fmt::format("{} KiB, {}, KV {}", kib, s.name, kv_format_name(kv)));
+        const AttentionPlan pl = plan_attention(p, hw, {});
+        EXPECT_LE(pl.resources.smem_bytes, uint64_t{1024} * kib);
+        EXPECT_GE(pl.stages, 2u);
+        if (kib == 64) {
+          const AttentionTiming t = simulate_attention(p, hw, {});
+          EXPECT_GT(t.time.seconds(), 0);
+          EXPECT_DOUBLE_EQ(t.flops, 2 * p.macs());
+        }
+      }
+    }
+  }
+  // What shrank, for the record: B200's d256 prefill at 64 KiB takes 64-row Q tiles; a 128-row
+  // latent decode takes 64-row slices of its heads.
+  const HwSpec small = HwSpec::load("b200", {"smem.capacity=\"65 KiB\"", "smem.max_per_cta=\"64 KiB\""});
+  AttentionProblem d256 = prefill(512, 16, 2, 256, true);
+  EXPECT_EQ(plan_attention(d256, small, {}).tile_m, 64u);
+  AttentionProblem latent;
+  latent.seq = 512;
+  latent.q_len = 1;
+  latent.heads = 128;
+  latent.kv_heads = 1;
+  latent.head_dim = 512;
+  latent.rope_dim = 64;
+  latent.latent_kv = true;
+  latent.causal = true;
+  const AttentionPlan lp = plan_attention(latent, small, {});
+  EXPECT_EQ(lp.packed, 128u);
+  EXPECT_LT(lp.rows, 128u);
+  EXPECT_EQ(lp.row_tiles * lp.rows, 128u);
+}
+
+// sm_120 (99 KiB per CTA) runs Llama-70B's FP8 and NVFP4 KV caches with FlashAttention-2's
+// consumer-part trade: the 128-row CTA keeps its rows and takes 64-key blocks (its BF16 cache
+// keeps 128-key ones: no landing buffer for a conversion).
+TEST(AttentionTiming, ConsumerBlackwellTakesNarrowerKvBlocks) {
+  const HwSpec rtx = HwSpec::load("rtx-pro-6000", {});
+  for (const KvFormat kv : {KvFormat::kBf16, KvFormat::kFp8Tensor, KvFormat::kNvfp4}) {
+    AttentionProblem p = prefill(2048, 64, 8, 128, true);
+    p.kv = kv;
+    const AttentionPlan pl = plan_attention(p, rtx, {});
+    EXPECT_EQ(pl.tile_m * pl.q_tiles, 128u) << kv_format_name(kv);
+    EXPECT_LE(pl.resources.smem_bytes, uint64_t{99} * 1024);
+    EXPECT_EQ(pl.block_n, kv == KvFormat::kBf16 ? 128u : 64u) << kv_format_name(kv);
+  }
+}
+
 TEST(AttentionTiming, OperationCountsFollowTheShape) {
   // Non-causal prefill, one head, 512 queries and keys: 2 CTAs of 2 x 128 rows, 4 blocks each.
   AttentionTimingOptions o;
@@ -316,10 +404,12 @@ TEST(AttentionTiming, BadOptionsSayWhy) {
                   "--block-n 24");
   EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 8, 72), b200, {}); }),
                   "--head-dim 72");
-  EXPECT_CONTAINS(input_error_of([&] {
-                    check_attention_timing(prefill(1024, 8, 8, 256), HwSpec::load("rtx5090", {}), {});
-                  }),
-                  "SMEM");
+  EXPECT_CONTAINS(
+      input_error_of([&] {
+        check_attention_timing(prefill(1024, 8, 8, 256),
+                               HwSpec::load("rtx5090", {"smem.max_per_cta=\"24 KiB\""}), {});
+      }),
+      "even a 64-row Q tile and two 16-key KV stages need 49152 B of SMEM; NVIDIA RTX 5090 has 24 KiB");
   EXPECT_CONTAINS(input_error_of([&] { check_attention_timing(prefill(1024, 8, 3, 128), b200, {}); }),
                   "--kv-heads");
 }

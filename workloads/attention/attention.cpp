@@ -332,7 +332,7 @@ double AttentionProblem::softmax_scale() const {
 double AttentionProblem::macs() const {
   double keys = 0;  // summed over query positions
   const auto qf = static_cast<double>(q_len);
-  if (causal && window > 0) {
+  if (causal && (window > 0 || chunk > 0)) {
     for (int64_t p = first_query(); p < seq; ++p) keys += static_cast<double>(keys_for(p));
   } else if (causal) {
     const auto f = static_cast<double>(first_query());
@@ -365,6 +365,12 @@ void check_attention(const AttentionProblem& p) {
   if (p.window < 0 || (p.window > 0 && !p.causal))
     throw InputError(
         fmt::format("--window {}: a sliding window is >= 1 and needs causal attention", p.window));
+  if (p.chunk < 0 || (p.chunk > 0 && !p.causal))
+    throw InputError(
+        fmt::format("--chunk {}: chunked attention is >= 1 and needs causal attention", p.chunk));
+  if (p.chunk > 0 && p.window > 0)
+    throw InputError(fmt::format(
+        "--chunk {}: a layer is chunked or has a sliding window (--window {}), not both", p.chunk, p.window));
   if (p.q_len > p.seq) {
     throw InputError(
         fmt::format("--q-len {}: more queries than the {} tokens of --seq (the queries are the "
@@ -430,6 +436,14 @@ void check_attention_data(const AttentionProblem& p, const AttentionData& d) {
         fmt::format("--k-rope-file {}: the shared rope key needs --rope-dim (MLA)", d.k_rope_file->source));
   }
   fits(d.k_rope_file, "--k-rope-file", {p.batch, p.seq, p.rope_dim}, "batch, seq, rope_dim");
+  if (!d.sinks.empty() && !p.sinks) throw InputError("--sinks: sink logits given for a layer without sinks");
+  if (!d.sinks.empty() && static_cast<int64_t>(d.sinks.size()) != p.heads) {
+    throw InputError(fmt::format("--sinks: {} logits for {} query heads (one per head, or one for all)",
+                                 d.sinks.size(), p.heads));
+  }
+  for (const float s : d.sinks) {
+    if (!std::isfinite(s)) throw InputError(fmt::format("--sinks: logit {} is not finite", s));
+  }
 }
 
 AttentionFunctional attention_functional(const AttentionProblem& p, const AttentionData& data,
@@ -528,6 +542,14 @@ AttentionFunctional attention_functional(const AttentionProblem& p, const Attent
       for (Row& r : rs) layer.attend(r, j0, kb, vb, s, s_ref);
     }
     for (Row& r : rs) {
+      // A sink joins each denominator as one more score with no value: in float32 after the last
+      // block on the hardware side (exp2 of the logit in log2 units against the running max), in
+      // float64 in the reference.
+      if (p.sinks) {
+        const float sink = data.sinks.empty() ? 0.0f : data.sinks[static_cast<size_t>(r.h)];
+        r.l += std::exp2(sink * std::numbers::log2e_v<float> - r.m);
+        r.l_ref += std::exp(static_cast<double>(sink) - r.m_ref);
+      }
       const size_t bk = bucket_of(r.pos);
       ++out.bucket_rows[bk];
       for (int64_t c = 0; c < dv; ++c) {

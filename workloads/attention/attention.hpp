@@ -51,6 +51,12 @@ struct AttentionProblem {
   /// Sliding window (causal only): a query at position p attends to keys (p - window, p]; 0: no
   /// window (Mistral, Gemma 3's local layers, gpt-oss's even layers).
   int64_t window = 0;
+  /// Chunked local attention (causal only; Llama 4's RoPE layers, attention_chunk_size): a query
+  /// at position p attends to the keys of its own chunk up to itself, [p - p % chunk, p]; 0: none.
+  int64_t chunk = 0;
+  /// Attention sinks (gpt-oss): each query head has a learned logit that joins the softmax's
+  /// denominator as one more key with no value (AttentionData::sinks holds the logits).
+  bool sinks = false;
   std::optional<RopeSpec> rope;  // none: no rotary embedding
   RopePrecision rope_precision = RopePrecision::kFloat32;
   KvFormat kv = KvFormat::kBf16;
@@ -70,7 +76,13 @@ struct AttentionProblem {
   [[nodiscard]] double softmax_scale() const;
   /// The keys a query at position p attends to: [key_begin(p), key_end(p)).
   [[nodiscard]] int64_t key_begin(int64_t p) const {
-    return causal && window > 0 ? std::max<int64_t>(0, p + 1 - window) : 0;
+    if (!causal) return 0;
+    if (window > 0) return std::max<int64_t>(0, p + 1 - window);
+    return chunk > 0 ? p - p % chunk : 0;
+  }
+  /// The most keys one query attends to: the window or the chunk, else the whole context.
+  [[nodiscard]] int64_t span() const {
+    return causal && window > 0 ? std::min(window, seq) : (causal && chunk > 0 ? std::min(chunk, seq) : seq);
   }
   [[nodiscard]] int64_t key_end(int64_t p) const { return causal ? p + 1 : seq; }
   [[nodiscard]] int64_t keys_for(int64_t p) const { return key_end(p) - key_begin(p); }
@@ -102,11 +114,14 @@ struct AttentionData {
   Distribution v = Distribution::kNormal;
   uint64_t seed = 0;
   std::optional<LoadedTensor> q_file, k_file, v_file, k_rope_file;
+  /// With AttentionProblem::sinks: one logit per query head, in the units of the scaled scores
+  /// (q.k / sqrt(d)), as gpt-oss's `sinks` parameter; empty: every head's is 0.
+  std::vector<float> sinks;
 };
 
 /// Throws InputError naming the flag (--q-file, --k-file, --v-file, --k-rope-file) and the shape
-/// expected where a file does not fit the problem, or where --k-rope-file is given without
-/// --rope-dim.
+/// expected where a file does not fit the problem, where --k-rope-file is given without
+/// --rope-dim, or where sink logits are given without sinks or not one per query head.
 void check_attention_data(const AttentionProblem& p, const AttentionData& d);
 
 /// Query positions are bucketed so the error at far positions shows apart from near ones.

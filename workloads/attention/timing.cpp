@@ -113,18 +113,21 @@ std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl,
     for (uint32_t b = 0; b < B; ++b) {
       for (uint32_t g = 0; g < G; ++g) {
         for (uint32_t s = 0; s < pl.splits; ++s) {
-          Item it;
-          it.b = b;
-          it.kvh = g;
-          it.head = g * static_cast<uint32_t>(p.group());
-          it.rows = pl.rows;
-          it.block0 = static_cast<uint32_t>(first + s * per);
-          it.blocks =
-              static_cast<uint32_t>(std::min(all_blocks, (s + 1) * per) - std::min(all_blocks, s * per));
-          it.split = s;
-          if (p.causal) it.mask_from = p.first_query();
-          it.mask_below = p.key_begin(p.seq - 1);
-          if (it.blocks > 0) items.push_back(it);
+          for (uint32_t rt = 0; rt < pl.row_tiles; ++rt) {
+            Item it;
+            it.b = b;
+            it.kvh = g;
+            it.head = g * static_cast<uint32_t>(p.group());
+            it.q0 = int64_t{rt} * pl.rows;  // packed rows are head-major, so a slice is contiguous in Q and O
+            it.rows = std::min(pl.rows, pl.packed - rt * pl.rows);
+            it.block0 = static_cast<uint32_t>(first + s * per);
+            it.blocks =
+                static_cast<uint32_t>(std::min(all_blocks, (s + 1) * per) - std::min(all_blocks, s * per));
+            it.split = s;
+            if (p.causal) it.mask_from = p.first_query();
+            it.mask_below = p.key_begin(p.seq - 1);
+            if (it.blocks > 0) items.push_back(it);
+          }
         }
       }
     }
@@ -136,10 +139,10 @@ std::vector<Item> work_items(const AttentionProblem& p, const AttentionPlan& pl,
   // many KV heads as fit the L2 budget (a power of two, at least one), and a section's query
   // heads run innermost, so the CTAs resident together share their K and V in L2. Within a
   // section, causal layers take the longest query tiles (the last) first. Batches outermost.
-  // (A sliding window's CTAs share at most a window and a tile of keys.)
-  const uint64_t live_keys = p.window > 0 ? std::min<uint64_t>(static_cast<uint64_t>(p.seq),
-                                                               static_cast<uint64_t>(p.window) + cta_rows)
-                                          : static_cast<uint64_t>(p.seq);
+  // (A sliding window's or a chunk's CTAs share at most a span and a tile of keys.)
+  const uint64_t live_keys = p.span() < p.seq ? std::min<uint64_t>(static_cast<uint64_t>(p.seq),
+                                                                   static_cast<uint64_t>(p.span()) + cta_rows)
+                                              : static_cast<uint64_t>(p.seq);
   const uint64_t kv_head_bytes = live_keys * (uint64_t{d.dqk} + d.dv) * 2;
   const uint64_t budget = pl.tmem ? kL2BudgetTcgen05 : kL2BudgetHopper;
   uint64_t fit = 1;
@@ -222,7 +225,7 @@ Tensors allocate(Gpu& gpu, const AttentionProblem& p, const AttentionPlan& pl, c
   t.o = gpu.amap.allocate("O", qrows, uint64_t{d.dv} * 2);
   if (pl.decode && pl.splits > 1) {
     t.workspace = true;
-    t.ws = gpu.amap.allocate("split-KV partials", u(p.batch) * u(p.kv_heads) * pl.splits * pl.rows,
+    t.ws = gpu.amap.allocate("split-KV partials", u(p.batch) * u(p.kv_heads) * pl.splits * pl.packed,
                              uint64_t{d.dv} * 4 + 4);
   }
   if (pl.rope_kernel) {  // the new tokens' K before rotation: the shared rope key alone when decoupled
@@ -376,10 +379,13 @@ struct Builder {
   // and the log-sum-exp for the reduction.
   void store_output(std::vector<Op>& ops, const Item& it, uint32_t r0, uint32_t rows) const {
     if (rows == 0) return;
+    // Attention sinks: one exp2 per row joins the denominator before O is normalized (split-KV:
+    // in the reduction, once).
+    if (p.sinks && !t.workspace) ops.push_back(Op::mufu(rows));
     if (t.workspace) {
       const uint64_t row =
-          (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * pl.splits * pl.rows +
-          uint64_t{it.split} * pl.rows + r0;
+          (uint64_t{it.b} * static_cast<uint64_t>(p.kv_heads) + it.kvh) * pl.splits * pl.packed +
+          uint64_t{it.split} * pl.packed + static_cast<uint64_t>(it.q0) + r0;
       ops.push_back(Op::smem_write(uint64_t{rows} * (d.dv * 4 + 4)));
       ops.push_back(Op::tma_store(Region{t.ws, row, rows, 0, uint64_t{d.dv} * 4 + 4}));
       return;
@@ -782,11 +788,14 @@ Kernel main_kernel(const AttentionProblem& p, const AttentionPlan& pl, const HwS
 
 // Combines the split-KV partials: one CTA per (sequence, KV head) reads every split's FP32 O and
 // log-sum-exp for its packed rows and writes O in BF16.
-Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const Tensors& t, const Dims& d) {
+// Its SMEM stages two splits' partials, up to 96 KiB or what a CTA may have.
+Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const Tensors& t, const Dims& d,
+                     const HwSpec& hw) {
   Kernel k;
   k.name = fmt::format("split-KV reduce x{}", pl.splits);
   k.clusters = static_cast<uint32_t>(p.batch * p.kv_heads);
-  k.resources.smem_bytes = std::min<uint64_t>(uint64_t{pl.rows} * (d.dv * 4 + 4) * 2, uint64_t{96} * 1024);
+  k.resources.smem_bytes =
+      std::min({uint64_t{pl.packed} * (d.dv * 4 + 4) * 2, uint64_t{96} * 1024, hw.smem.max_per_cta.bytes});
   k.resources.threads = 256;
   const auto H = static_cast<uint64_t>(p.heads);
   const auto q_len = static_cast<uint64_t>(p.q_len);
@@ -796,14 +805,16 @@ Kernel reduce_kernel(const AttentionProblem& p, const AttentionPlan& pl, const T
     Role r{"reduce", {}};
     for (uint32_t s = 0; s < pl.splits; ++s) {
       r.ops.push_back(Op::tma_load(
-          Region{t.ws, (uint64_t{index} * pl.splits + s) * pl.rows, pl.rows, 0, uint64_t{d.dv} * 4 + 4}, 0));
+          Region{t.ws, (uint64_t{index} * pl.splits + s) * pl.packed, pl.packed, 0, uint64_t{d.dv} * 4 + 4},
+          0));
     }
     r.ops.push_back(Op::wait(0, 0));
-    r.ops.push_back(Op::mufu(pl.rows * pl.splits));
-    r.ops.push_back(Op::fma(pl.rows * pl.splits * d.dv * 2));
+    r.ops.push_back(Op::mufu(pl.packed * pl.splits + (p.sinks ? pl.packed : 0)));
+    r.ops.push_back(Op::fma(pl.packed * pl.splits * d.dv * 2));
     const uint64_t b = index / G;
     const uint64_t g = index % G;
-    r.ops.push_back(Op::tma_store(Region{t.o, (b * H + g * group) * q_len, pl.rows, 0, uint64_t{d.dv} * 2}));
+    r.ops.push_back(
+        Op::tma_store(Region{t.o, (b * H + g * group) * q_len, pl.packed, 0, uint64_t{d.dv} * 2}));
     r.ops.push_back(Op::tma_store_wait());
     ClusterProgram prog;
     prog.ctas.push_back(CtaProgram{{r}, {pl.splits}});
@@ -976,24 +987,49 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     const double fm = hw.pipes.fma_fp32_per_clk;
     pl.exp_on_fma = std::clamp((fm / mu - kSoftmaxFmaPerElement) / (fm / mu + kPolyExp2Fma), 0.0, 1.0);
   }
-  pl.block_n = o.block_n != 0 ? o.block_n : (!pl.tmem && d.dqk > 128 ? 64 : 128);
-  if (pl.decode) {  // swapped: tile_m is the N of the MMAs, the packed rows rounded up
-    pl.rows = static_cast<uint32_t>(packed);
-    pl.tile_m = static_cast<uint32_t>(cdiv(pl.rows, pl.tmem ? 16 : 8) * (pl.tmem ? 16 : 8));
-    pl.q_tiles = 1;
-  } else if (pl.tmem) {
-    pl.tile_m = 128;
-    // Two tiles need two S and two O regions in TMEM. One tile pipelines its own MMAs with its
-    // softmax where O and two S regions fit (FlashAttention-3, Shah et al. 2024, section 3.2:
-    // "intra-warpgroup overlapping of GEMMs and softmax", its second S in registers there): the
-    // next block's QK^T is issued before this block's P V.
-    pl.q_tiles = 2 * (d.dv + pl.block_n) <= hw.tmem.columns ? 2 : 1;
-    if (pl.q_tiles == 1 && d.dv + 2 * pl.block_n <= hw.tmem.columns) pl.s_buffers = 2;
-  } else {
-    pl.tile_m = 64;
-    pl.q_tiles = 2;
-  }
-  const uint32_t cta_rows = pl.tile_m * pl.q_tiles;
+  const uint32_t bn0 = o.block_n != 0 ? o.block_n : (!pl.tmem && d.dqk > 128 ? 64 : 128);
+  pl.block_n = bn0;
+  pl.packed = static_cast<uint32_t>(packed);
+  // The CTA shapes to try, largest first: prefill's default Q tiles, then one tile, then (tcgen05)
+  // 64-row tiles; decode's packed rows, then 64-, 32- and 16-row slices of them (FlashMLA runs
+  // 64-row slices of a group's heads). Each is set up by `level(i)`; false past the last.
+  const auto round_rows = [&](uint64_t rows) {
+    const uint64_t q = pl.tmem ? 16 : 8;
+    return static_cast<uint32_t>(cdiv(rows, q) * q);
+  };
+  const auto level = [&](int i) {
+    pl.s_buffers = 1;
+    if (pl.decode) {  // swapped: tile_m is the N of the MMAs, the CTA's rows rounded up
+      uint64_t rows = packed;
+      for (int k = 0; k < i; ++k) {
+        const uint64_t next = rows > 64 ? 64 : rows / 2;
+        if (next < (pl.tmem ? 16u : 8u) || next >= rows) return false;
+        rows = next;
+      }
+      pl.rows = static_cast<uint32_t>(rows);
+      pl.tile_m = round_rows(rows);
+      pl.q_tiles = 1;
+      pl.row_tiles = static_cast<uint32_t>(cdiv(packed, rows));
+      return true;
+    }
+    if (pl.tmem) {
+      // Two tiles need two S and two O regions in TMEM. One tile pipelines its own MMAs with its
+      // softmax where O and two S regions fit (FlashAttention-3, Shah et al. 2024, section 3.2:
+      // "intra-warpgroup overlapping of GEMMs and softmax", its second S in registers there): the
+      // next block's QK^T is issued before this block's P V.
+      const bool two = 2 * (d.dv + bn0) <= hw.tmem.columns;
+      const int first = two ? 0 : 1;
+      if (i + first > 2) return false;
+      pl.tile_m = i + first == 2 ? 64 : 128;  // tcgen05.mma takes M = 64 on one CTA
+      pl.q_tiles = i + first == 0 ? 2 : 1;
+      if (pl.q_tiles == 1 && d.dv + 2 * bn0 <= hw.tmem.columns) pl.s_buffers = 2;
+      return true;
+    }
+    if (i > 1) return false;
+    pl.tile_m = 64;  // one warpgroup (wgmma) or four warps (mma.sync) per tile
+    pl.q_tiles = i == 0 ? 2 : 1;
+    return true;
+  };
   const uint32_t dmax = std::max(d.dqk, d.dv);
   const bool converts = pl.dequant || pl.rope_fused;
   const uint64_t budget = hw.smem.max_per_cta.bytes - 1024;
@@ -1005,36 +1041,64 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
   // K / V buffers.
   const uint32_t dstage = (d.dqk + d.dv + 1) / 2;
   const auto q_bytes_for = [&](uint32_t bn) {
-    return uint64_t{cta_rows} * d.dqk * 2 + (pl.decode ? uint64_t{bn} * pl.tile_m * 2 : 0);
+    return uint64_t{pl.tile_m} * pl.q_tiles * d.dqk * 2 + (pl.decode ? uint64_t{bn} * pl.tile_m * 2 : 0);
   };
   const auto stage_for = [&](uint32_t bn) {
     const uint64_t narrow = uint64_t{bn} * dstage * static_cast<uint64_t>(d.kv_bits) / 8 +
                             (d.block > 0 ? uint64_t{bn} * dstage / static_cast<uint64_t>(d.block) : 0);
     return pl.decode ? narrow : (converts ? narrow : 0) + uint64_t{bn} * dstage * 2;
   };
-  // A 576-dim latent takes smaller KV blocks (FlashMLA: 64 keys) unless one was asked for.
-  while (p.latent_kv && o.block_n == 0 && pl.block_n > 32 &&
-         q_bytes_for(pl.block_n) + 2 * stage_for(pl.block_n) > budget)
-    pl.block_n /= 2;
+  const auto need = [&] { return q_bytes_for(pl.block_n) + 2 * stage_for(pl.block_n); };
+  // TMEM columns: decode's S^T, O^T and the converted K or V blocks (BF16, two to a 32-bit
+  // column); prefill's O and S regions.
+  const auto tmem_need = [&]() -> uint32_t {
+    if (!pl.tmem) return 0;
+    if (pl.decode)
+      return pl.tile_m * (1 + static_cast<uint32_t>(cdiv(d.dv, 128))) +
+             (pl.dequant || pl.rope_fused ? pl.convert_buffers * ((dmax + 1) / 2) : 0);
+    return pl.q_tiles * (d.dv + pl.s_buffers * pl.block_n);
+  };
+  // A kernel never refuses a shape a smaller tile could run: where the preferred CTA does not
+  // fit the SMEM per CTA (sm_120's 99 KiB, or a config shrunk with --set), the KV block halves
+  // down to 32 keys (unless --block-n fixed it), then the CTA takes fewer query rows, then the
+  // block halves down to 16. FlashAttention-2 makes the same trade on consumer parts
+  // (flash_fwd_launch_template.h, run_mha_fwd_hdim128 on sm86 / sm89: 128 x 32 tiles
+  // non-causal, 64 x 64 causal, 48 KB of SMEM each), FlashMLA takes 64-key blocks for its
+  // 576-dim latent.
+  bool fits = false;
+  for (const uint32_t floor : {32u, 16u}) {
+    for (int i = 0; !fits && level(i); ++i) {
+      pl.block_n = bn0;
+      while (need() > budget && o.block_n == 0 && pl.block_n > floor) pl.block_n /= 2;
+      // A converted block too wide for two TMEM buffers (FP8 over a 576-dim latent) takes one.
+      pl.convert_buffers = 2;
+      if (pl.decode && tmem_need() > hw.tmem.columns) pl.convert_buffers = 1;
+      fits = need() <= budget && tmem_need() <= hw.tmem.columns;
+    }
+    if (fits) break;
+  }
+  if (!fits && need() <= budget) {  // pl holds the smallest CTA tried
+    throw InputError(fmt::format("--head-dim {}: O and S of a Q tile need {} TMEM columns; {} has {}",
+                                 p.head_dim, tmem_need(), hw.name, hw.tmem.columns));
+  }
+  if (!fits) {
+    throw InputError(fmt::format(
+        "--head-dim {}: even a {}-row Q tile and two {}-key KV stages need {} B of SMEM; {} has {} per CTA",
+        p.head_dim, uint64_t{pl.tile_m} * pl.q_tiles, pl.block_n, need(), hw.name,
+        to_string(hw.smem.max_per_cta)));
+  }
   const uint64_t q_bytes = q_bytes_for(pl.block_n);
   const uint64_t stage = stage_for(pl.block_n);
-  if (q_bytes + 2 * stage > budget) {
-    throw InputError(fmt::format(
-        "--head-dim {}: a {}-row Q tile and two {}-key KV stages need {} B of SMEM; {} "
-        "has {} per CTA",
-        p.head_dim, cta_rows, pl.block_n, q_bytes + 2 * stage, hw.name, to_string(hw.smem.max_per_cta)));
-  }
   // Decode keeps more blocks in flight: it streams from HBM with little to overlap.
   pl.stages = static_cast<uint32_t>(std::min<uint64_t>(pl.decode ? 8 : 4, (budget - q_bytes) / stage));
   pl.resources.smem_bytes = q_bytes + pl.stages * stage + 1024;
   if (pl.decode) {
-    if (pl.tmem) {  // S^T, O^T, and the converted K or V block (double-buffered)
-      pl.resources.tmem_columns =
-          pl.tile_m * (1 + static_cast<uint32_t>(cdiv(d.dv, 128))) + (pl.dequant || pl.rope_fused ? dmax : 0);
+    if (pl.tmem) {  // S^T, O^T, and the converted K or V blocks
+      pl.resources.tmem_columns = tmem_need();
     }
     pl.resources.threads = 128 * 3;  // load + MMA warps, softmax WG, epilogue
   } else if (pl.tmem) {
-    pl.resources.tmem_columns = pl.q_tiles * (d.dv + pl.s_buffers * pl.block_n);
+    pl.resources.tmem_columns = tmem_need();
     pl.resources.threads =
         128 * (pl.q_tiles + 1) + 96;  // softmax WGs, correction WG, load/MMA/epilogue warps
   } else {
@@ -1065,24 +1129,31 @@ AttentionPlan plan_attention(const AttentionProblem& p, const HwSpec& hw, const 
     const uint64_t blocks = decode_blocks(p, pl);
     uint64_t splits = o.splits;
     if (splits == 0) {  // fill every resident slot once, keeping at least 4 blocks per split
-      const uint64_t groups = static_cast<uint64_t>(p.batch * p.kv_heads);
+      const uint64_t groups = static_cast<uint64_t>(p.batch * p.kv_heads) * pl.row_tiles;
       const uint64_t slots = uint64_t{attention_sms(pl, hw)} * pl.ctas_per_sm;
       splits = std::max<uint64_t>(1, std::min(slots / std::max<uint64_t>(1, groups), blocks / 4));
     }
     pl.splits = static_cast<uint32_t>(std::clamp<uint64_t>(splits, 1, blocks));
   }
   const char* family = pl.tmem ? "fa4-like tcgen05" : (wgmma ? "fa3-like wgmma" : "fa2-like mma.sync");
+  // A CTA the SMEM made smaller than the preferred one says so.
+  const std::string shrunk =
+      pl.block_n < bn0 ? fmt::format(", {}-key KV blocks to fit SMEM", pl.block_n) : "";
   if (pl.decode) {
-    pl.kernel = fmt::format(
-        "split-KV decode, {}, A/B swapped ({} packed query rows as MMA N = {}, {} splits{})", family, pl.rows,
-        pl.tile_m, pl.splits, pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "");
+    const std::string rows = pl.row_tiles > 1
+                                 ? fmt::format("{} packed query rows in slices of {}", pl.packed, pl.rows)
+                                 : fmt::format("{} packed query rows", pl.rows);
+    pl.kernel = fmt::format("split-KV decode, {}, A/B swapped ({} as MMA N = {}, {} splits{}{})", family,
+                            rows, pl.tile_m, pl.splits,
+                            pl.sms != 0 ? fmt::format(", on {} of {} SMs", pl.sms, hw.sm.count) : "", shrunk);
   } else {
     pl.kernel = fmt::format(
-        "{} prefill ({} x {}-row Q tiles per CTA{})", family, pl.q_tiles, pl.tile_m,
+        "{} prefill ({} x {}-row Q tiles per CTA{}{})", family, pl.q_tiles, pl.tile_m,
         !pl.tmem            ? ""
         : pl.q_tiles == 2   ? ", ping-pong"
         : pl.s_buffers == 2 ? ", no ping-pong: TMEM holds one; S double-buffered, next QK^T during softmax"
-                            : ", no ping-pong: TMEM holds one");
+                            : ", no ping-pong: TMEM holds one",
+        shrunk);
   }
   for (const Item& it : work_items(p, pl, dims_of(p))) {
     ++pl.ctas;
@@ -1187,7 +1258,7 @@ Run run_kernels(const AttentionProblem& p, const AttentionPlan& pl, const HwSpec
     for (size_t i = 0; i < count; ++i)
       r.main.iterations += cap > 0 ? std::min(cap, items[i].blocks) : items[i].blocks;
   }
-  if (reduce && t.workspace) r.reduce = other(gpu.run(reduce_kernel(p, pl, t, d)));
+  if (reduce && t.workspace) r.reduce = other(gpu.run(reduce_kernel(p, pl, t, d, hw)));
   return r;
 }
 
@@ -1337,7 +1408,7 @@ std::vector<uint32_t> decode_split_candidates(const AttentionProblem& p, const H
   // nearly empty second one (256 CTAs on 200 SMs ran 6% slower than on 148).
   const uint64_t blocks = decode_blocks(p, pl);
   const uint64_t most = std::max<uint64_t>(1, blocks / 4);  // at least 4 KV blocks per split
-  const uint64_t groups = std::max<uint64_t>(1, static_cast<uint64_t>(p.batch * p.kv_heads));
+  const uint64_t groups = std::max<uint64_t>(1, static_cast<uint64_t>(p.batch * p.kv_heads) * pl.row_tiles);
   const uint64_t slots = uint64_t{attention_sms(pl, hw)} * std::max(1u, pl.ctas_per_sm);
   std::vector<uint32_t> out{1};
   for (uint64_t w = 1; w <= 6; ++w) {
@@ -1362,7 +1433,7 @@ namespace {
 // The layer at the SM clock in hw.clock.run.
 AttentionTiming simulate_at(const AttentionProblem& p, const HwSpec& hw, const AttentionTimingOptions& o) {
   AttentionPlan plan = plan_attention(p, hw, o);
-  if (!plan.decode && plan.tmem && plan.q_tiles == 1 && o.block_n == 0) {
+  if (!plan.decode && plan.tmem && plan.q_tiles == 1 && o.block_n == 0 && plan.block_n > 64) {
     // A tcgen05 prefill whose TMEM holds one Q tile (a head dim above 128) also tries KV blocks
     // of 64 keys, which leave SMEM room for twice the stages (FlashAttention-3 narrows its KV
     // block for large head dims too: 80 keys at 256 on Hopper), and keeps the faster.
@@ -1385,7 +1456,7 @@ AttentionTiming simulate_at(const AttentionProblem& p, const HwSpec& hw, const A
   std::vector<std::pair<uint32_t, uint32_t>> configs;  // (splits, SMs; 0 = all)
   for (const uint32_t s : decode_split_candidates(p, hw, plan)) configs.emplace_back(s, o.sms);
   if (o.sms == 0) {
-    const uint64_t ctas = static_cast<uint64_t>(p.batch * p.kv_heads);
+    const uint64_t ctas = static_cast<uint64_t>(p.batch * p.kv_heads) * plan.row_tiles;
     const uint64_t per_sm = std::max(1u, plan.ctas_per_sm);
     const uint32_t dies = std::max(1u, hw.sm.dies);
     std::vector<uint64_t> budgets;

@@ -77,13 +77,18 @@ struct AttentionPlan {
   /// tcgen05 prefill with one Q tile: S regions in TMEM. With two, QK^T of the next KV block
   /// runs while the softmax reads this one's (FA3's intra-warpgroup pipelining).
   uint32_t s_buffers = 1;
-  uint32_t rows = 0;      // real query rows per tile (decode: the packed GQA rows)
-  uint32_t block_n = 0;   // keys per KV block
-  uint32_t stages = 0;    // KV SMEM ring depth (K and V blocks)
-  uint32_t splits = 1;    // decode KV splits
-  uint32_t sms = 0;       // SMs the main kernel runs on (0: all of them)
-  double exp_on_fma = 0;  // fraction of exp2 on the FMA pipe
-  bool dequant = false;   // KV narrower than BF16: converted in SMEM
+  uint32_t rows = 0;       // decode: the packed GQA rows (heads x queries) of a CTA
+  uint32_t packed = 0;     // decode: the packed rows of a KV head's group (row_tiles CTAs share them)
+  uint32_t row_tiles = 1;  // decode: CTAs per group and split, each with `rows` of the packed rows
+  uint32_t block_n = 0;    // keys per KV block
+  uint32_t stages = 0;     // KV SMEM ring depth (K and V blocks)
+  uint32_t splits = 1;     // decode KV splits
+  uint32_t sms = 0;        // SMs the main kernel runs on (0: all of them)
+  double exp_on_fma = 0;   // fraction of exp2 on the FMA pipe
+  bool dequant = false;    // KV narrower than BF16: converted in SMEM
+  /// tcgen05 decode: TMEM buffers for converted K / V blocks (1 where two do not fit; the reuse of
+  /// a single buffer is not a modelled dependency).
+  uint32_t convert_buffers = 2;
   bool rope_fused = false;
   bool rope_kernel = false;
   bool conditional_rescale = true;
