@@ -104,6 +104,9 @@ int run_info(const cli::po::variables_map& vm) {
   }
   if (hw.nvlink.present) {
     cli::text_out(vm) << fmt::format("NVLink   {} (both directions)\n", to_string(hw.nvlink.bandwidth));
+  } else if (hw.pcie.present) {
+    cli::text_out(vm) << fmt::format("PCIe     {} peer-to-peer (both directions)\n",
+                                     to_string(hw.pcie.bandwidth));
   }
 
   cli::text_out(vm) << "\nResolved parameters\n";

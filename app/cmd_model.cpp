@@ -37,11 +37,15 @@ std::string params_text(double v) {
   return fmt::format("{:.0f}", v);
 }
 
-QuantPlan quant_option(const cli::po::variables_map& vm) {
+// --weights checkpoint: the formats the model's quantization_config declares.
+QuantPlan quant_option(const cli::po::variables_map& vm, const ModelSpec& m) {
   QuantPlan q = QuantPlan::bf16();
-  const Scheme w = scheme_option(vm, "weights");
-  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts})
+  const bool checkpoint = vm["weights"].as<std::string>() == "checkpoint";
+  const Scheme w = checkpoint ? Scheme::kBf16 : scheme_option(vm, "weights");
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts}) {
     q.weights[static_cast<size_t>(c)] = w;
+    q.from_checkpoint[static_cast<size_t>(c)] = checkpoint;
+  }
   q.weights[static_cast<size_t>(WeightClass::kLmHead)] = scheme_option(vm, "lm-head");
   q.weights[static_cast<size_t>(WeightClass::kEmbedding)] = scheme_option(vm, "embedding");
   const auto& kvname = vm["kv-format"].as<std::string>();
@@ -52,6 +56,7 @@ QuantPlan quant_option(const cli::po::variables_map& vm) {
   q.kv = *kv;
   if (const auto& act = vm["activations"].as<std::string>(); act != "weights")
     q.activations = scheme_option(vm, "activations");
+  resolve_checkpoint(q, m, "--weights checkpoint");
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kLmHead}) (void)q.gemm_format(c);
 
   return q;
@@ -227,11 +232,12 @@ int run_model(const cli::po::variables_map& vm) {
     throw InputError("--model FILE is required (.toml or a Hugging Face config.json)");
   std::vector<std::string> model_sets;
   if (vm.count("model-set") != 0) model_sets = vm["model-set"].as<std::vector<std::string>>();
-  const ModelSpec m = load_model(vm["model"].as<std::string>(), model_sets);
+  const ModelSpec m =
+      load_model(vm["model"].as<std::string>(), model_sets, vm.count("allow-unknown-model") != 0);
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
   const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
-  const QuantPlan q = quant_option(vm);
+  const QuantPlan q = quant_option(vm, m);
 
   CapacityOptions co;
   co.tp = vm["tp"].as<int>();
@@ -263,11 +269,16 @@ cli::Command model_command() {
         add_hw_options(desc);
         desc.add_options()("model", cli::po::value<std::string>(),
                            "bwsim TOML model (configs/models/NAME) or a Hugging Face config.json")(
+            "allow-unknown-model",
+            "read a config.json whose model_type bwsim does not know (or that has keys it does not read) as "
+            "a "
+            "Llama-style decoder, with notes, instead of refusing it")(
             "model-set", cli::po::value<std::vector<std::string>>()->composing(),
             "override a TOML model key: KEY=VALUE (repeatable)")(
             "weights", cli::po::value<std::string>()->default_value("bf16"),
             "format of the attention, MLP and expert weights (bf16, fp8_e4m3, fp8_block, mxfp8_e4m3, mxfp4, "
-            "nvfp4, ...)")("lm-head", cli::po::value<std::string>()->default_value("bf16"), "lm_head format")(
+            "nvfp4, ...), or checkpoint (what a config.json's quantization_config declares)")(
+            "lm-head", cli::po::value<std::string>()->default_value("bf16"), "lm_head format")(
             "embedding", cli::po::value<std::string>()->default_value("bf16"), "embedding table format")(
             "kv-format", cli::po::value<std::string>()->default_value("bf16"), "KV-cache format")(
             "activations", cli::po::value<std::string>()->default_value("weights"),

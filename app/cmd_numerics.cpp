@@ -23,7 +23,7 @@ int run_numerics(const cli::po::variables_map& vm) {
   const ProgressBar bar(vm);
   if (vm.count("model") == 0)
     throw InputError("--model is required (a configs/models name, .toml or config.json)");
-  const ModelSpec m = load_model(vm["model"].as<std::string>());
+  const ModelSpec m = load_model(vm["model"].as<std::string>(), {}, vm.count("allow-unknown-model") != 0);
   std::vector<std::string> sets;
   if (vm.count("set") != 0) sets = vm["set"].as<std::vector<std::string>>();
   const HwSpec hw = HwSpec::load(vm["hw"].as<std::string>(), sets);
@@ -134,6 +134,8 @@ cli::Command numerics_command() {
         add_hw_options(desc);
         desc.add_options()("model", cli::po::value<std::string>(),
                            "configs/models name, a .toml or a config.json")(
+            "allow-unknown-model",
+            "read a config.json of a model_type bwsim does not know as a Llama-style decoder")(
             "formats", cli::po::value<std::string>()->default_value("bf16,fp8_e4m3,mxfp8_e4m3,mxfp4,nvfp4"),
             "weight formats to compare (activations as the weights), one row each")(
             "kv-format", cli::po::value<std::string>()->default_value("bf16"), "KV-cache format")(

@@ -128,13 +128,17 @@ HwSpec HwSpec::read(const ConfigTree& tree, std::vector<ParamRecord>* records) {
     ConfigReader c = r.section("nvlink", "NVLink, for multi-GPU runs");
     hw.nvlink.read(c);
   }
+  if (r.has("pcie")) {
+    ConfigReader c = r.section("pcie", "PCIe peer-to-peer, for multi-GPU runs on parts without NVLink");
+    hw.pcie.read(c, true);
+  }
   {
     ConfigReader c =
         r.section("power", "board power: limit, idle power, DVFS voltages, energy per operation");
     std::array<bool, PowerSpec::kKinds> kinds{};
     for (const auto& [name, kind] : kMmaKindNames)
       kinds[static_cast<size_t>(kind)] = hw.tensor.rate(kind) > 0;
-    hw.power.read(c, kinds, has_tmem(hw.arch), hw.nvlink.present, hw.sm.dies > 1);
+    hw.power.read(c, kinds, has_tmem(hw.arch), hw.nvlink.present, hw.pcie.present, hw.sm.dies > 1);
   }
   r.finish();
   // Every key belongs to the unit that reads it (models/unit.hpp): a key read outside a unit's

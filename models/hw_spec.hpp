@@ -70,6 +70,11 @@ struct HwSpec {
   NocSpec noc;
   DramSpec dram;
   NvlinkSpec nvlink;
+  NvlinkSpec pcie;  // peer-to-peer over PCIe: the TP link of parts without NVLink
+  /// The link tensor parallelism runs over: NVLink where there is one, else PCIe; null: none.
+  [[nodiscard]] const NvlinkSpec* tp_link() const {
+    return nvlink.present ? &nvlink : (pcie.present ? &pcie : nullptr);
+  }
   PowerSpec power;
   LaunchSpec launch;
   SimulationSpec simulation;

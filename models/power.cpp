@@ -23,6 +23,7 @@ Activity Activity::axpy(const Activity& a, double f, const Activity& b) {
   c.die_link_bytes = a.die_link_bytes + f * b.die_link_bytes;
   c.dram_bytes = a.dram_bytes + f * b.dram_bytes;
   c.nvlink_bytes = a.nvlink_bytes + f * b.nvlink_bytes;
+  c.pcie_bytes = a.pcie_bytes + f * b.pcie_bytes;
   c.active_sms = std::max(a.active_sms, b.active_sms);  // a count of SMs, not an amount of work
   return c;
 }
@@ -47,7 +48,7 @@ Activity Activity::from_stats(const StatsRegistry::Snapshot& before, const Stats
 }
 
 void PowerSpec::read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, bool has_tmem,
-                     bool has_nvlink, bool multi_die) {
+                     bool has_nvlink, bool has_pcie, bool multi_die) {
   r.owned_by("power");
   r.req("limit", limit, "board power limit (TDP); the governor keeps each kernel's average power within it");
   r.req("idle", idle, "board power at idle: the static part of every kernel's power");
@@ -84,6 +85,11 @@ void PowerSpec::read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, 
   } else {
     e.opt("nvlink", nvlink, EnergyPerByte{}, "per byte sent over NVLink (no NVLink: unused)");
   }
+  if (has_pcie) {
+    e.req("pcie", pcie, "per byte sent peer-to-peer over PCIe");
+  } else {
+    e.opt("pcie", pcie, EnergyPerByte{}, "per byte sent over PCIe (no [pcie] link: unused)");
+  }
   // Physical ranges: an operation or a byte moved costs femto- to nanojoules; an SM clock cycle
   // of the whole SM's overhead a few tens of picojoules.
   const Energy nj{1e-9};
@@ -96,7 +102,8 @@ void PowerSpec::read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, 
                                    {"l2", l2},
                                    {"die_link", die_link},
                                    {"dram", dram},
-                                   {"nvlink", nvlink}}) {
+                                   {"nvlink", nvlink},
+                                   {"pcie", pcie}}) {
     e.range(key, value, EnergyPerByte{0}, nj_per_byte);
   }
   ConfigReader f = e.section("flop", "per tensor-core FLOP (2 per MAC) by instruction kind");
@@ -177,7 +184,7 @@ EnergyBreakdown kernel_energy(const HwSpec& hw, MmaKind kind, const Activity& a,
   e.sram_j = s * (a.smem_bytes * p.smem.joules + a.tmem_bytes * p.tmem.joules);
   e.l2_j = a.l2_bytes * p.l2.joules + a.die_link_bytes * p.die_link.joules;
   e.dram_j = a.dram_bytes * p.dram.joules;
-  e.nvlink_j = a.nvlink_bytes * p.nvlink.joules;
+  e.nvlink_j = a.nvlink_bytes * p.nvlink.joules + a.pcie_bytes * p.pcie.joules;
   return e;
 }
 
@@ -360,7 +367,7 @@ std::string energy_text(const PowerReport& p, double flops) {
   const EnergyBreakdown& e = p.energy;
   std::vector<std::pair<double, std::string_view>> parts{
       {e.static_j, "static"},  {e.tensor_j, "tensor"}, {e.pipes_j, "FMA/exp2"}, {e.clock_j, "SM clocking"},
-      {e.sram_j, "SMEM/TMEM"}, {e.l2_j, "L2"},         {e.dram_j, "DRAM"},      {e.nvlink_j, "NVLink"}};
+      {e.sram_j, "SMEM/TMEM"}, {e.l2_j, "L2"},         {e.dram_j, "DRAM"},      {e.nvlink_j, "NVLink/PCIe"}};
   std::stable_sort(parts.begin(), parts.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::string split;

@@ -52,6 +52,7 @@ struct Activity {
   double die_link_bytes = 0;  // crossed the die-to-die link
   double dram_bytes = 0;      // DRAM read + written
   double nvlink_bytes = 0;    // sent over NVLink
+  double pcie_bytes = 0;      // sent peer-to-peer over PCIe
   double active_sms = 0;      // SMs clocked while the kernel runs (0: all of them); idle ones are gated
 
   /// a + f * b, field by field.
@@ -69,10 +70,10 @@ struct PowerSpec {
   Voltage v_max;                      // ... at clock.sm (max boost)
   std::array<Energy, kKinds> flop{};  // per tensor FLOP at v_max, by kind; 0 = kind absent
   Energy fma, exp2, sm_cycle;         // at v_max: per FMA, per exp2, per SM per SM clock
-  EnergyPerByte smem, tmem, l2, die_link, dram, nvlink;
+  EnergyPerByte smem, tmem, l2, die_link, dram, nvlink, pcie;
   /// `has_kind[k]`: the GPU has instructions of kind k (their energies are then required).
   void read(ConfigReader& r, const std::array<bool, kKinds>& has_kind, bool has_tmem, bool has_nvlink,
-            bool multi_die);
+            bool has_pcie, bool multi_die);
 };
 
 /// A kernel's energy split by where it goes, in joules.
@@ -84,7 +85,7 @@ struct EnergyBreakdown {
   double sram_j = 0;    // SMEM and TMEM bytes
   double l2_j = 0;      // L2 and die-to-die bytes
   double dram_j = 0;    // DRAM bytes
-  double nvlink_j = 0;  // NVLink bytes
+  double nvlink_j = 0;  // bytes over the GPU-to-GPU link (NVLink or PCIe)
   [[nodiscard]] double total() const {
     return static_j + tensor_j + pipes_j + clock_j + sram_j + l2_j + dram_j + nvlink_j;
   }

@@ -102,7 +102,8 @@ class Probes {
     if (stop()) return got_;
     energy_probe();
     if (stop()) return got_;
-    if (hw_.nvlink.present) push(ring_all_reduce_seconds(hw_.nvlink, 64e6, 8));
+    if (const NvlinkSpec* link = hw_.tp_link(); link != nullptr)
+      push(ring_all_reduce_seconds(*link, 64e6, 8));
     if (stop()) return got_;
     micros();
     if (stop()) return got_;
@@ -140,7 +141,7 @@ class Probes {
   void energy_probe() {
     Activity a;
     a.mma_macs = a.fma = a.exp2 = a.smem_bytes = a.tmem_bytes = a.l2_bytes = a.die_link_bytes = a.dram_bytes =
-        a.nvlink_bytes = 1e9;
+        a.nvlink_bytes = a.pcie_bytes = 1e9;
     for (const auto& [name, kind] : kMmaKindNames) {
       if (hw_.tensor.rate(kind) == 0) continue;
       push(kernel_energy(hw_, kind, a, 1e-3, hw_.clock.sm).total());

@@ -87,7 +87,10 @@ TEST(Transformer, QuantizationPlanBytes) {
   QuantPlan w4a16 = nv;
   w4a16.activations = Scheme::kBf16;
   EXPECT_TRUE(w4a16.gemm_format(WeightClass::kMlp).weight_only);
-  QuantPlan bad = QuantPlan::uniform(Scheme::kMxfp4, KvFormat::kBf16);
+  QuantPlan mx = QuantPlan::uniform(Scheme::kMxfp4, KvFormat::kBf16);
+  mx.activations = Scheme::kBf16;
+  EXPECT_EQ(mx.gemm_format(WeightClass::kMlp).name, "w4a16_mxfp4");  // gpt-oss's experts on Hopper
+  QuantPlan bad = QuantPlan::uniform(Scheme::kMxfp8E4M3, KvFormat::kBf16);
   bad.activations = Scheme::kBf16;
   EXPECT_CONTAINS(input_error_of([&] { (void)bad.gemm_format(WeightClass::kMlp); }), "weight-only");
 }
@@ -259,6 +262,15 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
   ASSERT_TRUE(scout.rope.has_value());
   EXPECT_EQ(scout.rope->type, RopeType::kLlama3);  // low = high = 1: no blended band
   EXPECT_EQ(scout.ffn, 0);
+  // Chunked local attention in the 36 RoPE layers (every 4th layer is NoPE and global), each
+  // caching at most a chunk: at 32K of context, 12 x 32768 + 36 x 8192 token slots.
+  for (const ModelSpec* m : {&scout, &maverick}) {
+    EXPECT_EQ(m->window, 8192);
+    EXPECT_EQ(m->window_every, 4);
+    EXPECT_TRUE(m->window_chunked);
+    EXPECT_EQ(m->window_layers(), 36);
+    EXPECT_EQ(m->kv_layer_tokens(32768), 12.0 * 32768 + 36.0 * 8192);
+  }
 }
 
 TEST(Transformer, RealConfigJsonFilesGiveThePublishedParameterCounts) {

@@ -30,6 +30,7 @@ constexpr Alias kAliases[] = {
     {"nvfp4", Scheme::kNvfp4, Scheme::kNvfp4, false},
     {"w4a16", Scheme::kBf16, Scheme::kNvfp4, true},
     {"w8a16", Scheme::kBf16, Scheme::kFp8E4M3, true},
+    {"w4a16_mxfp4", Scheme::kBf16, Scheme::kMxfp4, true},
 };
 
 bool is_mx(Scheme s) {

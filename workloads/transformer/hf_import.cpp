@@ -191,20 +191,101 @@ class Reader {
 };
 
 // Keys `r` did not read: ignored (listed in kIgnored or `also_ignored`) or reported as unknown.
-void sort_unread(const Reader& r, ModelSpec& m, std::span<const std::string_view> also_ignored = {}) {
+// Words in a key's name that say it shapes the parameters or the compute: an unread key with one
+// of them is refused under a strict import, never left as a note.
+constexpr std::string_view kShapingWords[] = {
+    "expert", "layer",  "window", "head",  "hidden",       "size",      "dim",  "moe",
+    "rope",   "chunk",  "rank",   "vocab", "intermediate", "attention", "attn", "sparse",
+    "dense",  "shared", "group",  "num_",  "mlp",          "ffn",       "nextn"};
+
+// Unread keys: ignored (listed as having no bearing), refused (their name says they shape the
+// model, unless the import allows the unknown), or notes.
+void sort_unread(const Reader& r, ModelSpec& m, bool strict,
+                 std::span<const std::string_view> also_ignored = {}) {
   const auto listed = [](std::span<const std::string_view> keys, const std::string& k) {
     return std::find(keys.begin(), keys.end(), k) != keys.end();
   };
   for (const std::string& k : r.unread()) {
     if (listed(kIgnored, k) || listed(also_ignored, k)) {
       if (std::find(m.ignored.begin(), m.ignored.end(), k) == m.ignored.end()) m.ignored.push_back(k);
-    } else {
-      m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
+      continue;
     }
+    std::string lower = k;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    const bool shaping = std::any_of(std::begin(kShapingWords), std::end(kShapingWords),
+                                     [&](std::string_view w) { return lower.find(w) != std::string::npos; });
+    if (shaping && strict) {
+      r.fail(k,
+             "a key that may change the parameters or the compute, which bwsim does not read: refused rather "
+             "than ignored (--allow-unknown-model reads the file without it)");
+    }
+    m.notes.push_back(fmt::format("{}: unknown key, not modelled", k));
   }
 }
 
 std::string num_text(double v) { return fmt::format("{}", v); }
+
+// "experts mxfp4, others bf16".
+std::string checkpoint_text(const CheckpointFormat& c) {
+  std::string out;
+  for (const WeightClass k : kAllWeightClasses) {
+    const std::string& s = c.weights[static_cast<size_t>(k)];
+    if (k == WeightClass::kNorm || s == "bf16") continue;
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", weight_class_name(k), s);
+  }
+  out += out.empty() ? "every weight bf16" : ", the others bf16";
+  if (!c.kv.empty()) out += fmt::format("; KV cache {}", c.kv);
+  return out;
+}
+
+// quantization_config -> the formats the checkpoint's weights are stored in:
+//   mxfp4 (gpt-oss, transformers' Mxfp4HfQuantizer): the MoE experts in MXFP4, the rest BF16;
+//   fp8 (DeepSeek-V3 / R1, FineGrainedFP8): every linear layer but lm_head in FP8, in 128 x 128
+//     blocks where weight_block_size says so, else per tensor;
+//   modelopt (NVIDIA Model Optimizer): quant_algo NVFP4 or FP8 on the linear layers, lm_head
+//     excluded, kv_cache_quant_algo FP8 for the KV cache.
+// Other methods are recorded as unsupported (weights = "checkpoint" then says why).
+CheckpointFormat import_checkpoint(Reader q) {
+  CheckpointFormat c;
+  c.weights.fill("bf16");
+  c.method = q.str_opt("quant_method").value_or("");
+  const auto linear = [&](const std::string& s) {
+    for (const WeightClass k : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts})
+      c.weights[static_cast<size_t>(k)] = s;
+  };
+  if (c.method == "mxfp4") {
+    c.weights[static_cast<size_t>(WeightClass::kExperts)] = "mxfp4";
+    (void)q.get("modules_to_not_convert");
+  } else if (c.method == "fp8") {
+    const std::vector<double> block = q.list("weight_block_size");
+    if (!block.empty() && block != std::vector<double>{128, 128})
+      q.fail("weight_block_size", "bwsim's block FP8 has 128 x 128 weight blocks");
+    if (const auto f = q.str_opt("fmt"); f && *f != "e4m3")
+      q.fail("fmt", fmt::format("'{}': expected e4m3", *f));
+    (void)q.get("activation_scheme");
+    linear(block.empty() ? "fp8_e4m3" : "fp8_block");
+  } else if (c.method == "modelopt") {
+    const std::string algo = q.str_opt("quant_algo").value_or("");
+    if (algo == "NVFP4") {
+      linear("nvfp4");
+    } else if (algo == "FP8") {
+      linear("fp8_e4m3");
+    } else {
+      c.unsupported = fmt::format("modelopt quant_algo '{}': bwsim takes NVFP4 and FP8 checkpoints", algo);
+    }
+    const std::string kv = q.str_opt("kv_cache_quant_algo").value_or("");
+    if (kv == "FP8") c.kv = "fp8_e4m3";
+    (void)q.get("exclude_modules");
+    (void)q.get("group_size");
+  } else {
+    c.unsupported = fmt::format(
+        "quant_method '{}': bwsim takes mxfp4 (gpt-oss), fp8 (DeepSeek block FP8) and "
+        "modelopt (NVFP4 / FP8) checkpoints",
+        c.method);
+  }
+  return c;
+}
 
 // rope_theta, partial_rotary_factor and rope_scaling as a --rope text, parsed by parse_rope.
 std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_t max_positions,
@@ -287,7 +368,13 @@ std::optional<RopeSpec> import_rope(Reader& r, const std::string& family, int64_
 
 }  // namespace
 
-ModelSpec import_hf_config(std::string_view text, const std::string& name) {
+std::string known_hf_families() {
+  std::string out;
+  for (const std::string_view f : kKnownFamilies) out += fmt::format("{}{}", out.empty() ? "" : ", ", f);
+  return out;
+}
+
+ModelSpec import_hf_config(std::string_view text, const std::string& name, const HfImportOptions& o) {
   json::parse_options opt;
   opt.allow_trailing_commas = true;
   JsonParse parsed = parse_json_exact(text, opt);  // LongRoPE factors etc. to the nearest double
@@ -322,7 +409,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
                         "the text decoder is",
                         outer));
       }
-      sort_unread(w, m, kMultimodalIgnored);
+      sort_unread(w, m, !o.allow_unknown_model, kMultimodalIgnored);
       if (const auto* n = doc.as_object().if_contains("_name_or_path"); n != nullptr && n->is_string())
         m.name = std::string(n->as_string());
     }
@@ -339,6 +426,12 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     return r.int_req(key);
   };
   if (std::find(std::begin(kKnownFamilies), std::end(kKnownFamilies), m.family) == std::end(kKnownFamilies)) {
+    if (!o.allow_unknown_model) {
+      r.fail("model_type",
+             fmt::format("'{}' is not a family bwsim knows ({}); --allow-unknown-model reads it as "
+                         "a Llama-style decoder",
+                         m.family, known_hf_families()));
+    }
     m.notes.push_back(
         fmt::format("model_type '{}' is not a family bwsim knows: read as a Llama-style decoder", m.family));
   }
@@ -404,8 +497,15 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     for (const auto& e : lt->as_array()) {
       if (!e.is_string()) r.fail("layer_types", "expected a list of strings");
       const std::string_view t = e.as_string();
-      if (t != "full_attention" && t != "sliding_attention" && other.empty()) other = std::string(t);
-      sliding.push_back(t == "sliding_attention");
+      if (t != "full_attention" && t != "sliding_attention" && t != "chunked_attention" && other.empty())
+        other = std::string(t);
+      sliding.push_back(t == "sliding_attention" || t == "chunked_attention");
+    }
+    if (!other.empty() && !o.allow_unknown_model) {
+      r.fail("layer_types",
+             fmt::format("'{}' layers: bwsim models full_attention, sliding_attention and "
+                         "chunked_attention (--allow-unknown-model reads them as full attention)",
+                         other));
     }
     if (!other.empty()) {
       m.notes.push_back(fmt::format("layer_types: '{}' layers are modelled with full attention", other));
@@ -433,6 +533,10 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     every = r.int_opt("sliding_window_pattern").value_or(r.int_opt("_sliding_window_pattern").value_or(6));
   } else if (use_window && every_layer) {
     every = 0;
+  } else if (use_window && m.family.starts_with("qwen")) {
+    // Qwen2Config: layer i slides when i >= max_window_layers (the first ones stay global).
+    every = 0;
+    m.window_first = r.int_opt("max_window_layers").value_or(0);
   }
   (void)r.get("sliding_window_pattern");
   (void)r.get("_sliding_window_pattern");
@@ -449,17 +553,36 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
   }
   if (m.family == "llama4_text") {
     const int64_t chunk = r.int_opt("attention_chunk_size").value_or(8192);
-    m.notes.push_back(fmt::format(
-        "attention_chunk_size {}: the RoPE layers' chunked local attention is modelled as full attention",
-        chunk));
     if (r.bool_opt("use_qk_norm").value_or(true))
       m.notes.push_back("use_qk_norm: the RoPE layers' weightless QK norm is not modelled (no parameters)");
-    // no_rope_layers[i] = 1: layer i uses RoPE (the name misleads); empty or absent: every fourth
-    // layer is NoPE (no_rope_layer_interval 4).
+    // no_rope_layers[i] = 1: layer i uses RoPE and chunked attention (the name misleads); empty
+    // or absent: every no_rope_layer_interval-th layer (4) is NoPE and global (Llama4TextConfig).
     const std::vector<double> rope_layers = r.list("no_rope_layers");
-    const auto nope =
-        rope_layers.empty() ? m.layers / 4 : std::count(rope_layers.begin(), rope_layers.end(), 0.0);
-    (void)r.get("no_rope_layer_interval");
+    const int64_t interval = r.int_opt("no_rope_layer_interval").value_or(4);
+    std::optional<int64_t> period;
+    if (rope_layers.empty()) {
+      period = interval;
+    } else if (static_cast<int64_t>(rope_layers.size()) != m.layers) {
+      r.fail("no_rope_layers", fmt::format("{} entries for {} layers", rope_layers.size(), m.layers));
+    } else {
+      for (int64_t p = 2; p <= m.layers && !period; ++p) {
+        bool fits = true;
+        for (int64_t l = 0; l < m.layers && fits; ++l)
+          fits = (rope_layers[static_cast<size_t>(l)] != 0) == ((l + 1) % p != 0);
+        if (fits) period = p;
+      }
+      if (!period) r.fail("no_rope_layers", "the NoPE layers follow no period bwsim models");
+    }
+    const auto nope = m.layers / *period;
+    if (chunk > 0 && (m.max_positions == 0 || chunk < m.max_positions)) {
+      m.window = chunk;
+      m.window_every = *period;
+      m.window_chunked = true;
+      m.notes.push_back(fmt::format(
+          "attention_chunk_size {}: {} of {} layers attend within {}-token chunks and cache at most a chunk "
+          "(timing and capacity); the model-level numerics replica attends over every key",
+          chunk, m.window_layers(), m.layers, chunk));
+    }
     (void)r.get("attn_temperature_tuning");
     (void)r.get("floor_scale");
     (void)r.get("attn_scale");
@@ -468,7 +591,8 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
         "with RoPE",
         nope, m.layers));
   }
-  (void)r.get("max_window_layers");
+  if (m.window == 0) m.window_first = 0;
+  (void)r.get("max_window_layers");  // read above where the window applies; otherwise no bearing
 
   // MLA (DeepSeek).
   if (deepseek_family(m.family)) {
@@ -503,8 +627,8 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     m.ffn = 0;
     m.attention_sinks = true;
     m.notes.push_back(
-        "attention sinks: counted as parameters; attention's numbers and timing do not add the sink logit "
-        "yet");
+        "attention sinks: counted as parameters and timed (an exp2 per query row joins each softmax "
+        "denominator); the model-level numerics replica does not add them (bwsim attention --sinks does)");
     if (const std::optional<double> limit = r.num_opt("swiglu_limit")) {
       m.notes.push_back(
           fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is timed as a plain one", *limit));
@@ -558,25 +682,30 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name) {
     m.moe = s;
   }
   m.mtp_modules = r.int_opt("num_nextn_predict_layers").value_or(0);
-  if (r.has("quantization_config")) {
-    (void)r.get("quantization_config");
+  if (const json::value* qc = r.get("quantization_config"); qc != nullptr) {
+    if (!qc->is_object()) r.fail("quantization_config", "expected an object");
+    m.checkpoint = import_checkpoint(Reader(qc->as_object(), r.where() + ": quantization_config"));
     m.notes.push_back(
-        "quantization_config: the checkpoint's own format is not applied; the scenario's quantization plan "
-        "decides every tensor's format");
+        m.checkpoint->unsupported.empty()
+            ? fmt::format(
+                  "quantization_config: {} checkpoint ({}); weights = \"checkpoint\" takes its formats, "
+                  "otherwise the quantization plan decides",
+                  m.checkpoint->method, checkpoint_text(*m.checkpoint))
+            : fmt::format("quantization_config: {}", m.checkpoint->unsupported));
   }
   m.rope = import_rope(r, m.family, m.max_positions, dflt.rope_theta, m.notes);
 
-  sort_unread(r, m);
+  sort_unread(r, m, !o.allow_unknown_model);
   check_model(m, name);
   return m;
 }
 
-ModelSpec import_hf_config_file(const std::filesystem::path& file) {
+ModelSpec import_hf_config_file(const std::filesystem::path& file, const HfImportOptions& o) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("--model {}: cannot open the file", file.string()));
   std::stringstream ss;
   ss << in.rdbuf();
-  return import_hf_config(ss.str(), file.string());
+  return import_hf_config(ss.str(), file.string(), o);
 }
 
 }  // namespace bwsim

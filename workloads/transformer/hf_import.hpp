@@ -14,8 +14,21 @@
 
 namespace bwsim {
 
+struct HfImportOptions {
+  /// A model_type bwsim does not know is read as a Llama-style decoder (with a note) instead of
+  /// refused, and so are keys that would shape it (--allow-unknown-model).
+  bool allow_unknown_model = false;
+};
+
 /// `text` is the config.json content; `name` names it in messages and becomes ModelSpec::source.
-[[nodiscard]] ModelSpec import_hf_config(std::string_view text, const std::string& name);
-[[nodiscard]] ModelSpec import_hf_config_file(const std::filesystem::path& file);
+/// Strict: a model_type outside the known families, or an unread key whose name says it shapes
+/// the parameters or the compute (experts, windows, layers, heads, sizes, ...), is an InputError
+/// unless `o.allow_unknown_model`; other unread keys are notes.
+[[nodiscard]] ModelSpec import_hf_config(std::string_view text, const std::string& name,
+                                         const HfImportOptions& o = {});
+[[nodiscard]] ModelSpec import_hf_config_file(const std::filesystem::path& file,
+                                              const HfImportOptions& o = {});
+/// The model_type values bwsim models, for messages: "llama, mistral, ...".
+[[nodiscard]] std::string known_hf_families();
 
 }  // namespace bwsim

@@ -198,6 +198,16 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   r.opt("window_every", m.window_every, int64_t{0},
         "with window: every N-th layer (l + 1 divisible by N) is global, the others windowed (0: all "
         "windowed)");
+  std::string kind;
+  r.opt("window_kind", kind, std::string("sliding"),
+        "with window: sliding (each query sees its last N keys) or chunked (Llama 4: the keys of its own "
+        "N-token chunk up to itself)");
+  if (kind != "sliding" && kind != "chunked")
+    r.fail("window_kind", fmt::format("'{}': expected sliding or chunked", kind));
+  m.window_chunked = kind == "chunked";
+  r.opt("window_first", m.window_first, int64_t{0},
+        "with window: the layers before this one attend globally (Qwen2's max_window_layers)");
+  r.range("window_first", m.window_first, int64_t{0}, int64_t{1} << 20);
   r.range("window", m.window, int64_t{0}, int64_t{1} << 40);
   r.range("window_every", m.window_every, int64_t{0}, int64_t{1} << 20);
   r.opt("norms_per_layer", m.norms_per_layer, int64_t{2},
@@ -263,13 +273,14 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   return m;
 }
 
-ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+ModelSpec load_model(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                     bool allow_unknown_model) {
   if (file.extension() == ".json") {
     if (!overrides.empty()) {
       throw InputError(fmt::format("--model-set {}: overrides apply to TOML models, not to {}",
                                    overrides.front(), file.string()));
     }
-    ModelSpec m = import_hf_config_file(file);
+    ModelSpec m = import_hf_config_file(file, HfImportOptions{allow_unknown_model});
     provenance::note_config("model", file.string(), {}, provenance::hash_file(file));
     return m;
   }

@@ -57,6 +57,15 @@ inline constexpr std::array<WeightClass, kWeightClasses> kAllWeightClasses{
     WeightClass::kEmbedding, WeightClass::kAttention, WeightClass::kMlp,   WeightClass::kExperts,
     WeightClass::kRouter,    WeightClass::kNorm,      WeightClass::kLmHead};
 
+/// The formats a checkpoint ships its weights in, as its config.json's quantization_config
+/// declares them: a scheme name per weight class ("bf16" where it is not converted).
+struct CheckpointFormat {
+  std::string method;  // quant_method: "mxfp4", "fp8", "modelopt", ...
+  std::array<std::string, kWeightClasses> weights;
+  std::string kv;           // the KV-cache format it declares ("" where none)
+  std::string unsupported;  // why bwsim cannot take its formats ("" where it can)
+};
+
 /// Parameters per weight class.
 struct ParamCount {
   std::array<double, kWeightClasses> by_class{};
@@ -91,10 +100,17 @@ struct ModelSpec {
   /// == 0: Gemma 3 has every 6th layer global, gpt-oss every 2nd; 0 windows every layer (Mistral).
   int64_t window = 0;
   int64_t window_every = 0;
+  /// The windowed layers attend within fixed chunks of `window` tokens (Llama 4's chunked local
+  /// attention: a query sees its own chunk up to itself) instead of a sliding window. Either way
+  /// they cache at most `window` keys.
+  bool window_chunked = false;
+  /// Layers before this one attend globally whatever the window (Qwen2's max_window_layers).
+  int64_t window_first = 0;
   std::optional<RopeSpec> rope;
   std::optional<MlaSpec> mla;
   std::optional<MoeSpec> moe;
   int64_t mtp_modules = 0;  // DeepSeek-style sequential MTP modules (num_nextn_predict_layers)
+  std::optional<CheckpointFormat> checkpoint;  // from quantization_config
   // What the importer did not carry into the model: unknown keys and unsupported settings.
   std::vector<std::string> notes;
   // Keys of the source that have no bearing on inference time or numbers (ids, dtypes, dropout,
@@ -103,7 +119,7 @@ struct ModelSpec {
 
   [[nodiscard]] bool moe_layer(int64_t layer) const;
   [[nodiscard]] bool window_layer(int64_t layer) const {
-    return window > 0 && (window_every == 0 || (layer + 1) % window_every != 0);
+    return window > 0 && layer >= window_first && (window_every == 0 || (layer + 1) % window_every != 0);
   }
   /// Decoder layers with a sliding window.
   [[nodiscard]] int64_t window_layers() const;
@@ -135,8 +151,10 @@ void check_model(const ModelSpec& m, std::string_view where);
 /// as for hardware configs. Unknown keys are errors naming file and line.
 [[nodiscard]] ModelSpec load_model_toml(const std::filesystem::path& file,
                                         const std::vector<std::string>& overrides = {});
-/// A .toml model, or a Hugging Face config.json (by extension).
+/// A .toml model, or a Hugging Face config.json (by extension; `allow_unknown_model`: see
+/// HfImportOptions).
 [[nodiscard]] ModelSpec load_model(const std::filesystem::path& file,
-                                   const std::vector<std::string>& overrides = {});
+                                   const std::vector<std::string>& overrides = {},
+                                   bool allow_unknown_model = false);
 
 }  // namespace bwsim

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "sim/config.hpp"
@@ -9,6 +10,8 @@
 
 namespace bwsim {
 namespace {
+
+constexpr std::string_view kCheckpoint = "checkpoint";
 
 bool is_gemm_class(WeightClass c) {
   return c == WeightClass::kAttention || c == WeightClass::kMlp || c == WeightClass::kExperts ||
@@ -52,9 +55,10 @@ GemmFormat QuantPlan::gemm_format(WeightClass c) const {
   if (a == Scheme::kBf16) {
     if (w == Scheme::kNvfp4) return parse_gemm_format("w4a16");
     if (w == Scheme::kFp8E4M3) return parse_gemm_format("w8a16");
+    if (w == Scheme::kMxfp4) return parse_gemm_format("w4a16_mxfp4");
     throw InputError(fmt::format(
-        "quantization: {} weights with BF16 activations: weight-only kernels exist for nvfp4 (w4a16) and "
-        "fp8_e4m3 (w8a16)",
+        "quantization: {} weights with BF16 activations: weight-only kernels exist for nvfp4 (w4a16), mxfp4 "
+        "(w4a16_mxfp4) and fp8_e4m3 (w8a16)",
         scheme_name(w)));
   }
   return {a, w, false, fmt::format("{}:{}", scheme_name(a), scheme_name(w))};
@@ -71,7 +75,9 @@ std::string QuantPlan::text() const {
         fmt::format("{}{} {}", others.empty() ? "" : ", ", weight_class_name(c), scheme_name(scheme(c)));
   }
   if (!others.empty()) s += " (" + others + ")";
-  s += fmt::format(", KV {}, activations {}", kv_format_name(kv),
+  if (std::find(from_checkpoint.begin(), from_checkpoint.end(), true) != from_checkpoint.end())
+    s += " as the checkpoint ships them";
+  s += fmt::format(", KV {}{}, activations {}", kv_format_name(kv), kv_from_checkpoint ? " (checkpoint)" : "",
                    activations ? std::string(scheme_name(*activations)) : "as weights");
   return s;
 }
@@ -84,24 +90,29 @@ QuantPlan read_quant_plan(ConfigReader& r) {
   };
   std::string all;
   r.opt("weights", all, std::string("bf16"),
-        "format of every GEMM weight (attention, mlp, experts, lm_head)");
+        "format of every GEMM weight (attention, mlp, experts, lm_head), or \"checkpoint\": what the "
+        "model's quantization_config declares per class");
   QuantPlan q = QuantPlan::bf16();
-  const Scheme w = scheme_at("weights", all);
+  const bool all_checkpoint = all == kCheckpoint;
+  const Scheme w = all_checkpoint ? Scheme::kBf16 : scheme_at("weights", all);
   for (WeightClass c : kAllWeightClasses) {
     if (is_gemm_class(c)) q.weights[static_cast<size_t>(c)] = w;
   }
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts,
                         WeightClass::kLmHead, WeightClass::kEmbedding, WeightClass::kRouter}) {
     const std::string key(weight_class_name(c));
-    const std::string dflt(scheme_name(q.scheme(c)));
+    const std::string dflt(all_checkpoint && is_gemm_class(c) ? std::string(kCheckpoint)
+                                                              : scheme_name(q.scheme(c)));
     std::string v;
-    r.opt(key, v, dflt, fmt::format("format of the {} weights (overrides weights)", key));
-    q.weights[static_cast<size_t>(c)] = scheme_at(key, v);
+    r.opt(key, v, dflt, fmt::format("format of the {} weights (overrides weights), or \"checkpoint\"", key));
+    q.from_checkpoint[static_cast<size_t>(c)] = v == kCheckpoint;
+    q.weights[static_cast<size_t>(c)] = v == kCheckpoint ? Scheme::kBf16 : scheme_at(key, v);
   }
   std::string kv;
   r.opt("kv_cache", kv, std::string("bf16"),
-        "KV-cache format (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)");
-  const auto k = parse_kv_format(kv);
+        "KV-cache format (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4), or \"checkpoint\"");
+  q.kv_from_checkpoint = kv == kCheckpoint;
+  const auto k = q.kv_from_checkpoint ? std::optional<KvFormat>(KvFormat::kBf16) : parse_kv_format(kv);
   if (!k) r.fail("kv_cache", fmt::format("unknown KV-cache format '{}'", kv));
   q.kv = *k;
   std::string act;
@@ -118,6 +129,46 @@ QuantPlan read_quant_plan(ConfigReader& r) {
     }
   }
   return q;
+}
+
+void resolve_checkpoint(QuantPlan& q, const ModelSpec& m, std::string_view where) {
+  const bool any = q.kv_from_checkpoint || std::find(q.from_checkpoint.begin(), q.from_checkpoint.end(),
+                                                     true) != q.from_checkpoint.end();
+  if (!any) return;
+  if (!m.checkpoint) {
+    throw InputError(
+        fmt::format("{}: [quantization] \"checkpoint\": {} declares no quantization_config (only a "
+                    "Hugging Face config.json of a quantized checkpoint does)",
+                    where, m.name));
+  }
+  if (!m.checkpoint->unsupported.empty())
+    throw InputError(fmt::format("{}: [quantization] \"checkpoint\": {}", where, m.checkpoint->unsupported));
+  for (WeightClass c : kAllWeightClasses) {
+    if (!q.from_checkpoint[static_cast<size_t>(c)]) continue;
+    const auto s = parse_scheme(m.checkpoint->weights[static_cast<size_t>(c)]);
+    if (!s)
+      throw InputError(
+          fmt::format("{}: checkpoint format '{}'", where, m.checkpoint->weights[static_cast<size_t>(c)]));
+    q.weights[static_cast<size_t>(c)] = *s;
+  }
+  if (q.kv_from_checkpoint) {
+    if (m.checkpoint->kv.empty()) {
+      throw InputError(
+          fmt::format("{}: [quantization] kv_cache = \"checkpoint\": {}'s {} checkpoint declares no "
+                      "KV-cache format",
+                      where, m.name, m.checkpoint->method));
+    }
+    q.kv = *parse_kv_format(m.checkpoint->kv);
+  }
+  for (WeightClass c : kAllWeightClasses) {
+    if (!is_gemm_class(c)) continue;
+    try {
+      (void)q.gemm_format(c);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: [quantization] {} weights from the checkpoint: {}", where,
+                                   weight_class_name(c), e.what()));
+    }
+  }
 }
 
 double WeightBytes::total() const { return std::accumulate(by_class.begin(), by_class.end(), 0.0) + mtp; }

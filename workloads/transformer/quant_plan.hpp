@@ -24,6 +24,10 @@ struct QuantPlan {
   // The GEMMs' A operand: nullopt = the weights' own scheme (W4A4, W8A8, ...); kBf16 = weight-only
   // (weights dequantized on chip, BF16 tensor math).
   std::optional<Scheme> activations;
+  /// Classes whose format is "checkpoint": the model's quantization_config decides it, once
+  /// resolve_checkpoint() has seen the model (until then `weights` holds bf16 for them).
+  std::array<bool, kWeightClasses> from_checkpoint{};
+  bool kv_from_checkpoint = false;
 
   /// BF16 everywhere.
   static QuantPlan bf16();
@@ -43,8 +47,12 @@ struct QuantPlan {
 
 /// Reads a [quantization] table: `weights` (every GEMM class), per-class overrides (attention,
 /// mlp, experts, lm_head, embedding, router), `kv_cache`, `activations` ("weights" or a scheme).
-/// Unknown schemes fail at their key.
+/// Any of them may be "checkpoint" (the model's own format). Unknown schemes fail at their key.
 QuantPlan read_quant_plan(ConfigReader& r);
+
+/// Gives the "checkpoint" classes (and KV cache) the formats `m` declares, or throws an
+/// InputError naming `where` when the model declares none, or none bwsim takes.
+void resolve_checkpoint(QuantPlan& q, const ModelSpec& m, std::string_view where);
 
 /// Bytes of a model's weights under a plan, per class (MTP modules apart).
 struct WeightBytes {

@@ -84,6 +84,9 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   r.req("name", s.name, "scenario name, for reports");
   std::string model_name, hw_name;
   r.req("model", model_name, "configs/models name, a model .toml, or a Hugging Face config.json");
+  bool allow_unknown = false;
+  r.opt("allow_unknown_model", allow_unknown, false,
+        "read a config.json whose model_type bwsim does not know as a Llama-style decoder");
   r.opt("hw", hw_name, std::string("b200"), "GPU: configs/hw name or file");
   r.opt("tp", s.tp, 1, "tensor-parallel GPUs");
   r.opt("ep", s.ep, 1,
@@ -194,7 +197,8 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
     }
   }
   r.finish();
-  s.model = load_model(model_path(file, model.empty() ? model_name : model));
+  s.model = load_model(model_path(file, model.empty() ? model_name : model), {}, allow_unknown);
+  resolve_checkpoint(s.quant, s.model, s.source);
   if (s.ep > 1 && (!s.model.moe || s.model.moe->experts % s.ep != 0)) {
     throw InputError(fmt::format(
         "{}: 'ep' {}: {}", ep_where, s.ep,

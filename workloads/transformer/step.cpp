@@ -82,24 +82,28 @@ class Builder {
     });
   }
 
-  // A ring all-reduce of `bytes` over the TP group's NVLink: 2 (n - 1) / n of the data each way,
-  // 2 (n - 1) hops of latency.
+  // A ring all-reduce of `bytes` over the TP group's link (NVLink, else PCIe): 2 (n - 1) / n of
+  // the data each way, 2 (n - 1) hops of latency.
   void all_reduce(const std::string& name, double bytes, int64_t launches) {
     if (o_.tp <= 1) return;
     const auto n = static_cast<double>(o_.tp);
     add(name, "all-reduce", fmt::format("{} over {} GPUs", fmt::format("{:.3g} MB", bytes * 1e-6), o_.tp),
         launches, [&] {
-          if (!hw_.nvlink.present) {
-            throw InputError(fmt::format("--tp {}: {} has no NVLink in its config", o_.tp, hw_.name));
+          const NvlinkSpec* link = hw_.tp_link();
+          if (link == nullptr) {
+            throw InputError(
+                fmt::format("--tp {}: {} has neither [nvlink] nor [pcie] in its config", o_.tp, hw_.name));
           }
+          const bool pcie = link == &hw_.pcie;
           StepKernel k;
           k.gap_each = hw_.launch.gap.tick;
-          k.each = seconds_to_tick(ring_all_reduce_seconds(hw_.nvlink, bytes, n)) + k.gap_each;
-          k.bound = "NVLink";
+          k.each = seconds_to_tick(ring_all_reduce_seconds(*link, bytes, n)) + k.gap_each;
+          k.bound = pcie ? "PCIe" : "NVLink";
           // Each GPU sends 2 (n - 1) / n of the data, reading and writing it once in DRAM.
           Activity a;
-          a.nvlink_bytes = 2 * (n - 1) / n * bytes;
-          a.dram_bytes = 2 * a.nvlink_bytes;
+          const double sent = 2 * (n - 1) / n * bytes;
+          (pcie ? a.pcie_bytes : a.nvlink_bytes) = sent;
+          a.dram_bytes = 2 * sent;
           a.l2_bytes = a.dram_bytes;
           k.power_each = unsimulated_power(hw_, a, k);
           return k;
@@ -114,12 +118,14 @@ class Builder {
     p.causal = true;
     p.rope = m_.rope;
     p.kv = q_.kv;
-    const std::string shape =
-        fmt::format("{} seqs x {} queries, context {}{}, {} / {} heads x {}{}{}, KV {}", p.batch, p.q_len,
-                    p.seq, p.window > 0 ? fmt::format(", window {}", p.window) : "", p.heads, p.kv_heads,
-                    p.head_dim, p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
-                    p.latent_kv ? " latent" : "", kv_format_name(p.kv));
-    add(p.window > 0 ? "attention_window" : "attention", "attention", shape, launches, [&] {
+    const std::string shape = fmt::format(
+        "{} seqs x {} queries, context {}{}, {} / {} heads x {}{}{}, KV {}", p.batch, p.q_len, p.seq,
+        p.window > 0  ? fmt::format(", window {}", p.window)
+        : p.chunk > 0 ? fmt::format(", chunks of {}", p.chunk)
+                      : "",
+        p.heads, p.kv_heads, p.head_dim, p.rope_dim > 0 ? fmt::format(" + {}", p.rope_dim) : "",
+        p.latent_kv ? " latent" : "", kv_format_name(p.kv));
+    add(p.window > 0 || p.chunk > 0 ? "attention_window" : "attention", "attention", shape, launches, [&] {
       AttentionTimingOptions ao;
       ao.clock = o_.clock;
       ao.trace = o_.trace;
@@ -301,12 +307,14 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     p.heads = heads;
     p.kv_heads = kvh;
     p.head_dim = m.head_dim;
-    // Windowed layers attend through their window (their own kernel) once the context is longer.
+    p.sinks = m.attention_sinks;
+    // Windowed layers attend through their window or chunk (their own kernel) once the context is
+    // longer.
     const int64_t windowed = m.window_layers();
     window_split = windowed > 0 && s.context > m.window;
     if (window_split) {
       if (L > windowed) b.attention(p, L - windowed);
-      p.window = m.window;
+      (m.window_chunked ? p.chunk : p.window) = m.window;
       b.attention(p, windowed);
     } else {
       b.attention(p, L);
