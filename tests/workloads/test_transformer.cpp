@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "models/hw_spec.hpp"
 #include "sim/config.hpp"
@@ -250,6 +251,13 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
   ASSERT_TRUE(g.rope.has_value());
   EXPECT_EQ(g.rope->type, RopeType::kLinear);
   EXPECT_EQ(g.rope->theta, 1e6);
+  // Its local layers rotate with rope_local_base_freq (10000) and no scaling; the global ones
+  // with rope_theta and the linear x8.
+  ASSERT_TRUE(g.window_rope.has_value());
+  EXPECT_EQ(g.window_rope->type, RopeType::kDefault);
+  EXPECT_EQ(g.window_rope->theta, 1e4);
+  EXPECT_EQ(g.layer_rope(0)->theta, 1e4);
+  EXPECT_EQ(g.layer_rope(5)->type, RopeType::kLinear);
   std::string notes;
   for (const std::string& n : g.notes) notes += n + "\n";
   EXPECT_CONTAINS(notes, "vision_config");
@@ -270,6 +278,9 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
     EXPECT_TRUE(m->window_chunked);
     EXPECT_EQ(m->window_layers(), 36);
     EXPECT_EQ(m->kv_layer_tokens(32768), 12.0 * 32768 + 36.0 * 8192);
+    EXPECT_EQ(m->nope_every, 4);  // the global layers use no RoPE
+    EXPECT_FALSE(m->layer_rope(3).has_value());
+    EXPECT_TRUE(m->layer_rope(2).has_value());
   }
 }
 
@@ -324,6 +335,90 @@ TEST(Transformer, RealConfigJsonFilesGiveThePublishedParameterCounts) {
   ASSERT_EQ(phi.rope->short_factor.size(), 48u);
   EXPECT_EQ(phi.rope->long_factor[18], 30.420001983642578);
   EXPECT_EQ(phi.rope->short_factor.back(), 2.8399994373321533);
+}
+
+// Replaces the first `from` in `s` (which must hold it) with `to`.
+void replace_first(std::string& s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  s.replace(at, from.size(), to);
+}
+
+// Checkpoint formats as a plan (#22): "checkpoint" classes take what the config's
+// quantization_config declares. gpt-oss ships MXFP4 experts and BF16 elsewhere: 65.19 GB against
+// the model card's 60.8 GiB checkpoint; DeepSeek-R1 block FP8 everywhere but lm_head.
+TEST(Transformer, CheckpointFormatsBecomeAPlan) {
+  const auto from_checkpoint = [] {
+    QuantPlan q = QuantPlan::bf16();
+    for (WeightClass c :
+         {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts, WeightClass::kLmHead})
+      q.from_checkpoint[static_cast<size_t>(c)] = true;
+    return q;
+  };
+  const ModelSpec oss = real("gpt-oss-120b.config.json");
+  ASSERT_TRUE(oss.checkpoint.has_value());
+  EXPECT_EQ(oss.checkpoint->method, "mxfp4");
+  QuantPlan q = from_checkpoint();
+  resolve_checkpoint(q, oss, "test");
+  EXPECT_EQ(q.scheme(WeightClass::kExperts), Scheme::kMxfp4);
+  EXPECT_EQ(q.scheme(WeightClass::kAttention), Scheme::kBf16);
+  EXPECT_EQ(q.scheme(WeightClass::kLmHead), Scheme::kBf16);
+  EXPECT_NEAR(weight_bytes(oss, q).total() / (60.8 * 1024 * 1024 * 1024), 1.0, 0.005);
+  EXPECT_CONTAINS(q.text(), "as the checkpoint ships them");
+  // Hopper: MXFP4 experts with BF16 activations run weight-only.
+  q.activations = Scheme::kBf16;
+  EXPECT_TRUE(q.gemm_format(WeightClass::kExperts).weight_only);
+  const ModelSpec r1 = real("deepseek-r1.config.json");
+  QuantPlan d = from_checkpoint();
+  resolve_checkpoint(d, r1, "test");
+  EXPECT_EQ(d.scheme(WeightClass::kAttention), Scheme::kFp8Block);
+  EXPECT_EQ(d.scheme(WeightClass::kExperts), Scheme::kFp8Block);
+  EXPECT_EQ(d.scheme(WeightClass::kLmHead), Scheme::kBf16);
+  // What cannot be taken is said.
+  QuantPlan none = from_checkpoint();
+  EXPECT_CONTAINS(input_error_of([&] { resolve_checkpoint(none, tiny(), "s.toml"); }),
+                  "declares no quantization_config");
+  QuantPlan kv = QuantPlan::bf16();
+  kv.kv_from_checkpoint = true;
+  EXPECT_CONTAINS(input_error_of([&] { resolve_checkpoint(kv, oss, "s.toml"); }),
+                  "declares no KV-cache format");
+  std::string awq = kLlamaJson;
+  replace_first(awq, "\"fancy_new_feature\": 3",
+                "\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}");
+  const ModelSpec a = import_hf_config(awq, "awq.config.json");
+  QuantPlan qa = from_checkpoint();
+  EXPECT_CONTAINS(input_error_of([&] { resolve_checkpoint(qa, a, "s.toml"); }), "quant_method 'awq'");
+}
+
+// Strict import (#22): a model_type outside the known families, or an unread key whose name says it
+// shapes the model, is an error unless the unknown is allowed; a harmless unknown key stays a note.
+// Qwen2's max_window_layers keeps the first layers global.
+TEST(Transformer, StrictImportRefusesWhatItCannotModel) {
+  std::string falcon = kLlamaJson;
+  replace_first(falcon, "\"llama\"", "\"falcon_h1\"");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(falcon, "f.config.json"); }),
+                  "'falcon_h1' is not a family bwsim knows (llama, mistral");
+  const ModelSpec f = import_hf_config(falcon, "f.config.json", HfImportOptions{true});
+  EXPECT_CONTAINS(f.notes.front(), "read as a Llama-style decoder");
+  std::string shaped = kLlamaJson;
+  replace_first(shaped, "\"fancy_new_feature\"", "\"num_sparse_layers\"");
+  EXPECT_CONTAINS(input_error_of([&] { (void)import_hf_config(shaped, "s.config.json"); }),
+                  "\"num_sparse_layers\": a key that may change the parameters or the compute");
+  EXPECT_CONTAINS(import_hf_config(shaped, "s.config.json", HfImportOptions{true}).notes.front(),
+                  "num_sparse_layers: unknown key");
+  std::ifstream in(std::string(BWSIM_TEST_DATA_DIR) + "/models/qwen2.5-72b-instruct.config.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string qwen = ss.str();
+  replace_first(qwen, "\"sliding_window\": 131072", "\"sliding_window\": 4096");
+  replace_first(qwen, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+  const ModelSpec q = import_hf_config(qwen, "qwen.config.json");
+  EXPECT_EQ(q.window, 4096);
+  EXPECT_EQ(q.window_first, 70);
+  EXPECT_EQ(q.window_layers(), 10);  // layers 70..79
+  EXPECT_FALSE(q.window_layer(69));
+  EXPECT_TRUE(q.window_layer(70));
+  EXPECT_EQ(q.kv_layer_tokens(32768), 70.0 * 32768 + 10.0 * 4096);
 }
 
 TEST(Transformer, ImportsTransformers5RopeParameters) {
@@ -415,6 +510,34 @@ namespace {
 // Model-level numerics on a seeded replica: the formats' errors through whole layers keep the
 // order the GEMM tests show (FP8 < NVFP4 < MXFP4), BF16 compute stays near float64, and the run
 // is deterministic.
+// Windows, chunks and sinks reach the model-level replica (#22): in BF16 the computed path still
+// agrees with the float64 reference (the same mask and sinks in both: a mismatch would cost tens
+// of dB), and each changes the answer.
+TEST(TransformerNumerics, WindowsChunksAndSinksReachTheReplica) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  NumericsOptions o;
+  o.layers = 2;
+  o.tokens = 16;
+  o.width = 256;
+  o.vocab = 512;
+  const QuantPlan bf = QuantPlan::bf16();
+  const NumericsResult plain = model_numerics(m, bf, hw, o);
+  ModelSpec windowed = m;
+  windowed.window = 4;  // layer 0 windowed, layer 1 global
+  windowed.window_every = 2;
+  ModelSpec chunked = windowed;
+  chunked.window_chunked = true;
+  ModelSpec sinks = m;
+  sinks.attention_sinks = true;
+  for (const ModelSpec* v : {&windowed, &chunked, &sinks}) {
+    const NumericsResult r = model_numerics(*v, bf, hw, o);
+    EXPECT_GT(r.logits.sqnr_db, 40) << (v == &sinks ? "sinks" : v == &chunked ? "chunked" : "windowed");
+    EXPECT_GE(r.top1, 0.9);  // BF16 rounding may flip a near tie
+    EXPECT_NE(r.logits.rel_frobenius, plain.logits.rel_frobenius);
+  }
+}
+
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   const ModelSpec m = load_model("llama-3.1-8b");
   const HwSpec hw = HwSpec::load("b200", {});

@@ -91,6 +91,31 @@ TEST(TransformerStep, KernelGraphShapes) {
                   "--tp 3");
 }
 
+// Without NVLink, tensor parallelism runs its all-reduces over PCIe peer-to-peer (#22): on two
+// RTX 5090s each all-reduce of 8 x 4096 BF16 values takes the ring's time at half the 111 GB/s
+// both-ways bandwidth plus two hops of 1.76 us, and says PCIe binds it.
+TEST(TransformerStep, TensorParallelismWithoutNvlinkRunsOverPcie) {
+  const HwSpec rtx = HwSpec::load("rtx5090", {});
+  ASSERT_FALSE(rtx.nvlink.present);
+  ASSERT_EQ(rtx.tp_link(), &rtx.pcie);
+  const ModelSpec m = load_model("llama-3.1-8b");
+  StepOptions o = fast();
+  o.tp = 2;
+  StepCache cache;
+  const StepShape s{8, 1, 512, false};
+  const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
+  const StepTiming t = simulate_step(m, q, rtx, s, o, cache);
+  const StepKernel* ar = find(t, "all_reduce");
+  ASSERT_NE(ar, nullptr);
+  EXPECT_EQ(ar->bound, "PCIe");
+  EXPECT_NEAR(ar->run_each().seconds(), 8.0 * 4096 * 2 / 55.5e9 + 2 * 1.76e-6, 1e-9);
+  HwSpec none = rtx;
+  none.pcie.present = false;
+  StepCache fresh;
+  EXPECT_CONTAINS(input_error_of([&] { (void)simulate_step(m, q, none, s, o, fresh); }),
+                  "--tp 2: NVIDIA RTX 5090 has neither [nvlink] nor [pcie]");
+}
+
 TEST(TransformerStep, MlaDecodeRunsAbsorbedAndPrefillExpanded) {
   const HwSpec hw = HwSpec::load("b200", {});
   const ModelSpec ds = load_model("deepseek-v3");

@@ -469,9 +469,9 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
           "query_pre_attn_scalar {}: attention's numbers scale by 1/sqrt(head_dim = {}), not 1/sqrt({})",
           scalar, m.head_dim, scalar));
     }
-    m.notes.push_back(fmt::format(
-        "rope_local_base_freq {}: the local layers' RoPE base is not modelled (every layer uses rope_theta)",
-        num_text(r.num_opt("rope_local_base_freq").value_or(10000.0))));
+    // Gemma3Attention: the sliding layers rotate with rope_local_base_freq and no scaling.
+    const double local = r.num_opt("rope_local_base_freq").value_or(10000.0);
+    m.window_rope = parse_rope(fmt::format("default:theta={}", num_text(local)), "rope_local_base_freq");
     for (const char* cap : {"final_logit_softcapping", "attn_logit_softcapping"}) {
       if (const std::optional<double> c = r.num_opt(cap))
         m.notes.push_back(fmt::format("{} {}: soft-capping is not modelled", cap, num_text(*c)));
@@ -544,8 +544,8 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     m.window = *window;
     m.window_every = *every;
     m.notes.push_back(fmt::format(
-        "sliding_window {}: {} of {} layers attend to and cache only the last {} keys (timing and capacity); "
-        "the model-level numerics replica attends over every key",
+        "sliding_window {}: {} of {} layers attend to and cache only the last {} keys (numerics, timing and "
+        "capacity)",
         *window, m.window_layers(), m.layers, *window));
   } else if (window && use_window && !types_given && (m.max_positions == 0 || *window < m.max_positions)) {
     m.notes.push_back(
@@ -574,22 +574,30 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
       if (!period) r.fail("no_rope_layers", "the NoPE layers follow no period bwsim models");
     }
     const auto nope = m.layers / *period;
+    m.nope_every = *period;
     if (chunk > 0 && (m.max_positions == 0 || chunk < m.max_positions)) {
       m.window = chunk;
       m.window_every = *period;
       m.window_chunked = true;
       m.notes.push_back(fmt::format(
           "attention_chunk_size {}: {} of {} layers attend within {}-token chunks and cache at most a chunk "
-          "(timing and capacity); the model-level numerics replica attends over every key",
+          "(numerics, timing and capacity)",
           chunk, m.window_layers(), m.layers, chunk));
     }
-    (void)r.get("attn_temperature_tuning");
-    (void)r.get("floor_scale");
-    (void)r.get("attn_scale");
     m.notes.push_back(fmt::format(
-        "no_rope_layers: {} of {} layers use no RoPE (and attention temperature tuning); they are modelled "
-        "with RoPE",
+        "no_rope_layers: {} of {} layers use no RoPE (numerics; timed without their RoPE once the context "
+        "passes the chunk)",
         nope, m.layers));
+    // Llama4TextAttention scales a NoPE layer's queries by log(floor((p + 1) / floor_scale) + 1) *
+    // attn_scale + 1: exactly 1 for the first floor_scale - 1 positions.
+    if (r.bool_opt("attn_temperature_tuning").value_or(true)) {
+      const int64_t floor_scale = r.int_opt("floor_scale").value_or(8192);
+      m.notes.push_back(
+          fmt::format("attn_temperature_tuning (attn_scale {}): NoPE queries are scaled from position {} on; "
+                      "not modelled "
+                      "(1 before it)",
+                      num_text(r.num_opt("attn_scale").value_or(0.1)), floor_scale - 1));
+    }
   }
   if (m.window == 0) m.window_first = 0;
   (void)r.get("max_window_layers");  // read above where the window applies; otherwise no bearing
@@ -628,7 +636,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     m.attention_sinks = true;
     m.notes.push_back(
         "attention sinks: counted as parameters and timed (an exp2 per query row joins each softmax "
-        "denominator); the model-level numerics replica does not add them (bwsim attention --sinks does)");
+        "denominator); the numerics replica draws their logits N(0, 1) per head (no trained values)");
     if (const std::optional<double> limit = r.num_opt("swiglu_limit")) {
       m.notes.push_back(
           fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is timed as a plain one", *limit));

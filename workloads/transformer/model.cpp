@@ -178,6 +178,9 @@ void check_model(const ModelSpec& m, std::string_view where) {
     (void)rope_table(*m.rope, static_cast<int>(rd), std::max<int64_t>(1, m.max_positions),
                      RopePrecision::kFloat64, fmt::format("{}: attention.rope", where));
   }
+  if (m.window_rope)
+    (void)rope_table(*m.window_rope, static_cast<int>(m.head_dim), 1, RopePrecision::kFloat64,
+                     fmt::format("{}: attention.window_rope", where));
 }
 
 ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
@@ -234,6 +237,19 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
         a.fail("rope", e.what());
       }
     }
+    std::string window_rope;
+    a.opt("window_rope", window_rope, std::string(),
+          "the windowed layers' own RoPE, as rope (Gemma 3's local base; empty: as rope)");
+    if (!window_rope.empty()) {
+      try {
+        m.window_rope = parse_rope(window_rope, "window_rope");
+      } catch (const InputError& e) {
+        a.fail("window_rope", e.what());
+      }
+    }
+    a.opt("nope_every", m.nope_every, int64_t{0},
+          "every N-th layer (l + 1 divisible by N) uses no RoPE (Llama 4's NoPE layers; 0: none)");
+    a.range("nope_every", m.nope_every, int64_t{0}, int64_t{1} << 20);
   }
   if (r.has("mla")) {
     ConfigReader c = r.section("mla", "multi-head latent attention (DeepSeek)");

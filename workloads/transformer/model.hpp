@@ -106,6 +106,12 @@ struct ModelSpec {
   bool window_chunked = false;
   /// Layers before this one attend globally whatever the window (Qwen2's max_window_layers).
   int64_t window_first = 0;
+  /// The windowed layers' own RoPE where it differs from `rope` (Gemma 3's local layers:
+  /// rope_local_base_freq, no scaling).
+  std::optional<RopeSpec> window_rope;
+  /// Layer l uses no RoPE when nope_every > 0 and (l + 1) % nope_every == 0 (Llama 4's NoPE
+  /// layers, every 4th).
+  int64_t nope_every = 0;
   std::optional<RopeSpec> rope;
   std::optional<MlaSpec> mla;
   std::optional<MoeSpec> moe;
@@ -118,6 +124,14 @@ struct ModelSpec {
   std::vector<std::string> ignored;
 
   [[nodiscard]] bool moe_layer(int64_t layer) const;
+  [[nodiscard]] bool nope_layer(int64_t layer) const {
+    return nope_every > 0 && (layer + 1) % nope_every == 0;
+  }
+  /// The RoPE layer `layer` applies (none for a NoPE layer).
+  [[nodiscard]] std::optional<RopeSpec> layer_rope(int64_t layer) const {
+    if (nope_layer(layer)) return std::nullopt;
+    return window_layer(layer) && window_rope ? window_rope : rope;
+  }
   [[nodiscard]] bool window_layer(int64_t layer) const {
     return window > 0 && layer >= window_first && (window_every == 0 || (layer + 1) % window_every != 0);
   }

@@ -86,24 +86,32 @@ std::vector<double> softmax(std::span<const double> z) {
   return p;
 }
 
-// One head of causal attention in float64: query t sees keys 0..t with (already scaled) scores
-// score(t, u) and adds their softmax weights times value(u) (dv values) into out(t).
+// One head of causal attention in float64: query t sees keys p.key_begin(t)..t (a window or a
+// chunk) with (already scaled) scores score(t, u) and adds their softmax weights times value(u)
+// (dv values) into out(t). A sink logit (gpt-oss) joins each denominator with no value.
 template <class Score, class Value, class Out>
-void causal_head(int64_t T, int64_t dv, Score score, Value value, Out out) {
-  Vec w(static_cast<size_t>(T));
+void causal_head(const AttentionProblem& p, int64_t T, int64_t dv, std::optional<double> sink, Score score,
+                 Value value, Out out) {
+  Vec w(static_cast<size_t>(T + 1));
   for (int64_t t = 0; t < T; ++t) {
-    for (int64_t u = 0; u <= t; ++u) w[static_cast<size_t>(u)] = score(t, u);
-    const std::vector<double> pr = softmax(std::span<const double>(w.data(), static_cast<size_t>(t + 1)));
+    const int64_t first = p.key_begin(t);
+    const int64_t n = t + 1 - first;
+    for (int64_t u = first; u <= t; ++u) w[static_cast<size_t>(u - first)] = score(t, u);
+    if (sink) w[static_cast<size_t>(n)] = *sink;  // the sink's weight is dropped below
+    const std::vector<double> pr =
+        softmax(std::span<const double>(w.data(), static_cast<size_t>(n + (sink ? 1 : 0))));
     double* o = out(t);
-    for (int64_t u = 0; u <= t; ++u) {
+    for (int64_t u = first; u <= t; ++u) {
       const double* vu = value(u);
-      for (int64_t d = 0; d < dv; ++d) o[d] += pr[static_cast<size_t>(u)] * vu[d];
+      for (int64_t d = 0; d < dv; ++d) o[d] += pr[static_cast<size_t>(u - first)] * vu[d];
     }
   }
 }
 
-// Causal attention over rotated Q, K (float64 RoPE) and V; returns T x heads*hd.
-Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p) {
+// Causal attention over rotated Q, K (float64 RoPE) and V, in p's window or chunks, with
+// `sinks` (one logit per head) where p has them; returns T x heads*hd.
+Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p,
+                  const std::vector<float>& sinks) {
   std::optional<RopeTable> table;
   if (p.rope) table = rope_table(*p.rope, static_cast<int>(s.hd), s.T, RopePrecision::kFloat64);
   const int64_t group = s.heads / s.kv;
@@ -126,8 +134,10 @@ Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p) {
   Vec out(static_cast<size_t>(s.T * s.heads * s.hd), 0.0);
   for (int64_t h = 0; h < s.heads; ++h) {
     const int64_t g = h / group;
+    std::optional<double> sink;
+    if (p.sinks) sink = sinks[static_cast<size_t>(h)];
     causal_head(
-        s.T, s.hd,
+        p, s.T, s.hd, sink,
         [&](int64_t t, int64_t u) {
           double dot = 0;
           for (int64_t d = 0; d < s.hd; ++d)
@@ -267,7 +277,7 @@ Vec mla_ref(const Shape& s, const Vec& h, const MlaWeights& w, const AttentionPr
   Vec out(static_cast<size_t>(T * s.heads * v), 0.0);
   for (int64_t hh = 0; hh < s.heads; ++hh) {
     causal_head(
-        T, v,
+        p, T, v, std::nullopt,
         [&](int64_t t, int64_t u) {
           const double* qt = qr.data() + (t * s.heads + hh) * qd;
           const double* ku = kv.data() + (u * s.heads + hh) * (n + v);
@@ -391,6 +401,13 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   ap.rope = m.rope;
   ap.kv = q.kv;
   check_attention(ap);
+  // gpt-oss's sink logits: one per head, seeded N(0, 1) in BF16 (the checkpoint's dtype): the
+  // scale of a typical scaled score, as no trained values are at hand.
+  std::vector<float> sinks;
+  if (m.attention_sinks) {
+    Rng rng(random_at(o.seed, 0xE1));
+    for (int64_t h = 0; h < s.heads; ++h) sinks.push_back(bf16(static_cast<float>(rng.normal())));
+  }
   const GemmFormat fa = q.gemm_format(WeightClass::kAttention);
   const GemmFormat fm = q.gemm_format(WeightClass::kMlp);
   const GemmFormat fh = q.gemm_format(WeightClass::kLmHead);
@@ -446,10 +463,16 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
         ex.shared_down = gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9);
       }
     }
+    // This layer's attention: its sliding window or chunk where the model has one, its sinks.
+    AttentionProblem apl = ap;
+    if (!m.mla && m.window_layer(l)) (m.window_chunked ? apl.chunk : apl.window) = m.window;
+    apl.sinks = m.attention_sinks;
+    if (!m.mla) apl.rope = m.layer_rope(l);  // Gemma 3's local base, Llama 4's NoPE layers
     // Reference.
     {
       const Vec h = rmsnorm(x, s.T, s.H);
-      const Vec att = m.mla ? mla_ref(s, h, mw, ap) : attention_ref(s, matmul_t(h, s.T, s.H, wqkv), ap);
+      const Vec att =
+          m.mla ? mla_ref(s, h, mw, apl) : attention_ref(s, matmul_t(h, s.T, s.H, wqkv), apl, sinks);
       const Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
       const Vec h2 = rmsnorm(x, s.T, s.H);
@@ -479,14 +502,15 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       const std::vector<float> h = rmsnorm_bf16(xq, s.T, s.H);
       std::vector<float> att;
       if (m.mla) {
-        att = mla_gpu(s, h, mw, ap, fa, hw);
+        att = mla_gpu(s, h, mw, apl, fa, hw);
       } else {
         const std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw);
         AttentionData data;
         data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
         data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
         data.v_file = heads_tensor(qkv, s, s.heads + s.kv, s.kv, "replica V");
-        att = attention_functional(ap, data, {FunctionalSpec::Mode::kFull}).o;
+        if (apl.sinks) data.sinks = sinks;
+        att = attention_functional(apl, data, {FunctionalSpec::Mode::kFull}).o;
       }
       const std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, fa, hw);
       for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);

@@ -111,12 +111,12 @@ class Builder {
   }
 
   // The attention kernels of the step for `p` (its batch, context and queries filled in here).
-  void attention(AttentionProblem p, int64_t launches) {
+  void attention(AttentionProblem p, int64_t launches, bool nope = false) {
     p.batch = s_.batch;
     p.seq = s_.context;
     p.q_len = s_.q_len;
     p.causal = true;
-    p.rope = m_.rope;
+    p.rope = nope ? std::nullopt : m_.rope;
     p.kv = q_.kv;
     const std::string shape = fmt::format(
         "{} seqs x {} queries, context {}{}, {} / {} heads x {}{}{}, KV {}", p.batch, p.q_len, p.seq,
@@ -313,7 +313,11 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     const int64_t windowed = m.window_layers();
     window_split = windowed > 0 && s.context > m.window;
     if (window_split) {
-      if (L > windowed) b.attention(p, L - windowed);
+      // The global layers use no RoPE where they are exactly the NoPE ones (Llama 4).
+      bool global_nope = m.nope_every > 0;
+      for (int64_t l = 0; l < m.layers; ++l)
+        global_nope = global_nope && m.nope_layer(l) == !m.window_layer(l);
+      if (L > windowed) b.attention(p, L - windowed, global_nope);
       (m.window_chunked ? p.chunk : p.window) = m.window;
       b.attention(p, windowed);
     } else {
