@@ -179,6 +179,7 @@ TEST(Transformer, GptOssConfigJsonGivesTheModelCardsCounts) {
     EXPECT_EQ(m.moe->experts, c.experts);
     EXPECT_EQ(m.moe->top_k, 4);
     EXPECT_TRUE(m.attention_sinks);
+    EXPECT_EQ(m.swiglu_limit, 7.0);  // the clamped SwiGLU of its experts
     const ParamCount p = m.params();
     EXPECT_EQ(p.total(), c.total) << c.file;
     EXPECT_EQ(p[WeightClass::kExperts], c.experts_class) << c.file;
@@ -245,6 +246,8 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
   EXPECT_EQ(g.vocab, 262208);
   EXPECT_TRUE(g.tie_embeddings);
   EXPECT_EQ(g.norms_per_layer, 4);
+  EXPECT_TRUE(g.gelu_mlp);
+  EXPECT_TRUE(g.qk_norm);
   EXPECT_EQ(g.window, 1024);
   EXPECT_EQ(g.window_every, 6);
   EXPECT_EQ(g.window_layers(), 29);
@@ -278,7 +281,8 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
     EXPECT_TRUE(m->window_chunked);
     EXPECT_EQ(m->window_layers(), 36);
     EXPECT_EQ(m->kv_layer_tokens(32768), 12.0 * 32768 + 36.0 * 8192);
-    EXPECT_EQ(m->nope_every, 4);  // the global layers use no RoPE
+    EXPECT_EQ(m->nope_every, 4);           // the global layers use no RoPE
+    EXPECT_EQ(m->qk_l2norm, m == &scout);  // Maverick's config sets use_qk_norm false
     EXPECT_FALSE(m->layer_rope(3).has_value());
     EXPECT_TRUE(m->layer_rope(2).has_value());
   }
@@ -510,17 +514,23 @@ namespace {
 // Model-level numerics on a seeded replica: the formats' errors through whole layers keep the
 // order the GEMM tests show (FP8 < NVFP4 < MXFP4), BF16 compute stays near float64, and the run
 // is deterministic.
+// Two layers of 16 tokens, at most 256 wide with a 512-token vocabulary.
+NumericsOptions small_replica() {
+  NumericsOptions o;
+  o.layers = 2;
+  o.tokens = 16;
+  o.width = 256;
+  o.vocab = 512;
+  return o;
+}
+
 // Windows, chunks and sinks reach the model-level replica (#22): in BF16 the computed path still
 // agrees with the float64 reference (the same mask and sinks in both: a mismatch would cost tens
 // of dB), and each changes the answer.
 TEST(TransformerNumerics, WindowsChunksAndSinksReachTheReplica) {
   const ModelSpec m = load_model("llama-3.1-8b");
   const HwSpec hw = HwSpec::load("b200", {});
-  NumericsOptions o;
-  o.layers = 2;
-  o.tokens = 16;
-  o.width = 256;
-  o.vocab = 512;
+  const NumericsOptions o = small_replica();
   const QuantPlan bf = QuantPlan::bf16();
   const NumericsResult plain = model_numerics(m, bf, hw, o);
   ModelSpec windowed = m;
@@ -530,9 +540,16 @@ TEST(TransformerNumerics, WindowsChunksAndSinksReachTheReplica) {
   chunked.window_chunked = true;
   ModelSpec sinks = m;
   sinks.attention_sinks = true;
-  for (const ModelSpec* v : {&windowed, &chunked, &sinks}) {
+  ModelSpec qk = m;  // Qwen3 / Gemma 3
+  qk.qk_norm = true;
+  ModelSpec clamped = m;  // gpt-oss's activation, here in the dense MLP
+  clamped.swiglu_limit = 0.5;
+  ModelSpec geglu = m;  // Gemma 3
+  geglu.gelu_mlp = true;
+  for (const ModelSpec* v : {&windowed, &chunked, &sinks, &qk, &clamped, &geglu}) {
     const NumericsResult r = model_numerics(*v, bf, hw, o);
-    EXPECT_GT(r.logits.sqnr_db, 40) << (v == &sinks ? "sinks" : v == &chunked ? "chunked" : "windowed");
+    EXPECT_GT(r.logits.sqnr_db, 40) << v->window << v->window_chunked << v->attention_sinks << v->qk_norm
+                                    << v->swiglu_limit << v->gelu_mlp;
     EXPECT_GE(r.top1, 0.9);  // BF16 rounding may flip a near tie
     EXPECT_NE(r.logits.rel_frobenius, plain.logits.rel_frobenius);
   }
@@ -541,11 +558,7 @@ TEST(TransformerNumerics, WindowsChunksAndSinksReachTheReplica) {
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   const ModelSpec m = load_model("llama-3.1-8b");
   const HwSpec hw = HwSpec::load("b200", {});
-  NumericsOptions o;
-  o.layers = 2;
-  o.tokens = 16;
-  o.width = 256;  // below one GQA group (4 x 128): the replica keeps a whole group
-  o.vocab = 512;
+  NumericsOptions o = small_replica();  // width below one GQA group (4 x 128): a whole group kept
   const auto run = [&](Scheme s) { return model_numerics(m, QuantPlan::uniform(s, KvFormat::kBf16), hw, o); };
   const NumericsResult bf = run(Scheme::kBf16);
   EXPECT_EQ(bf.hidden, 512);

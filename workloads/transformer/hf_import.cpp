@@ -226,6 +226,20 @@ void sort_unread(const Reader& r, ModelSpec& m, bool strict,
 
 std::string num_text(double v) { return fmt::format("{}", v); }
 
+// The period P with layer l unmarked exactly when (l + 1) % P == 0 (Gemma's global layers among
+// sliding ones, Llama 4's NoPE layers among RoPE ones): 0 when every layer is marked, 1 when none
+// is; nullopt when no period fits.
+std::optional<int64_t> layer_period(const std::vector<bool>& marked) {
+  const auto n = static_cast<int64_t>(marked.size());
+  for (int64_t p = 0; p <= n; ++p) {
+    bool fits = true;
+    for (int64_t l = 0; l < n && fits; ++l)
+      fits = marked[static_cast<size_t>(l)] == (p == 0 || (l + 1) % p != 0);
+    if (fits) return p;
+  }
+  return std::nullopt;
+}
+
 // "experts mxfp4, others bf16".
 std::string checkpoint_text(const CheckpointFormat& c) {
   std::string out;
@@ -461,8 +475,12 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     m.norms_per_layer = 4;
     m.qk_norm = true;
     const std::string act = r.str_opt("hidden_activation").value_or("gelu_pytorch_tanh");
+    if (act != "gelu_pytorch_tanh")
+      r.fail("hidden_activation", fmt::format("'{}': bwsim models gelu_pytorch_tanh", act));
+    m.gelu_mlp = true;
     m.notes.push_back(
-        fmt::format("hidden_activation {}: the gated MLP is timed as SwiGLU (the same GEMMs)", act));
+        "hidden_activation gelu_pytorch_tanh: GeGLU in the numerics replica, timed as SwiGLU (the same "
+        "GEMMs)");
     const int64_t scalar = r.int_opt("query_pre_attn_scalar").value_or(256);
     if (scalar != m.head_dim) {
       m.notes.push_back(fmt::format(
@@ -512,14 +530,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     } else if (static_cast<int64_t>(sliding.size()) != m.layers) {
       r.fail("layer_types", fmt::format("{} entries for {} layers", sliding.size(), m.layers));
     } else {
-      // The period P with layer l full exactly when (l + 1) % P == 0 (0: every layer sliding).
-      for (int64_t p = 0; p <= m.layers && !every; ++p) {
-        bool fits = true;
-        for (int64_t l = 0; l < m.layers && fits; ++l)
-          fits = sliding[static_cast<size_t>(l)] == (p == 0 || (l + 1) % p != 0);
-        if (fits && p != 1) every = p;
-        if (fits && p == 1) break;  // every layer full: no window
-      }
+      if (const std::optional<int64_t> p = layer_period(sliding); p && *p != 1) every = *p;  // 1: no window
       const bool any = std::find(sliding.begin(), sliding.end(), true) != sliding.end();
       if (any && !every) {
         m.notes.push_back(
@@ -553,8 +564,7 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
   }
   if (m.family == "llama4_text") {
     const int64_t chunk = r.int_opt("attention_chunk_size").value_or(8192);
-    if (r.bool_opt("use_qk_norm").value_or(true))
-      m.notes.push_back("use_qk_norm: the RoPE layers' weightless QK norm is not modelled (no parameters)");
+    m.qk_l2norm = r.bool_opt("use_qk_norm").value_or(true);  // Llama4TextL2Norm: no parameters
     // no_rope_layers[i] = 1: layer i uses RoPE and chunked attention (the name misleads); empty
     // or absent: every no_rope_layer_interval-th layer (4) is NoPE and global (Llama4TextConfig).
     const std::vector<double> rope_layers = r.list("no_rope_layers");
@@ -565,15 +575,12 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     } else if (static_cast<int64_t>(rope_layers.size()) != m.layers) {
       r.fail("no_rope_layers", fmt::format("{} entries for {} layers", rope_layers.size(), m.layers));
     } else {
-      for (int64_t p = 2; p <= m.layers && !period; ++p) {
-        bool fits = true;
-        for (int64_t l = 0; l < m.layers && fits; ++l)
-          fits = (rope_layers[static_cast<size_t>(l)] != 0) == ((l + 1) % p != 0);
-        if (fits) period = p;
-      }
+      std::vector<bool> rope(rope_layers.size());
+      for (size_t l = 0; l < rope.size(); ++l) rope[l] = rope_layers[l] != 0;
+      period = layer_period(rope);
       if (!period) r.fail("no_rope_layers", "the NoPE layers follow no period bwsim models");
     }
-    const auto nope = m.layers / *period;
+    const int64_t nope = *period == 0 ? 0 : m.layers / *period;  // 0: every layer has RoPE
     m.nope_every = *period;
     if (chunk > 0 && (m.max_positions == 0 || chunk < m.max_positions)) {
       m.window = chunk;
@@ -638,8 +645,11 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
         "attention sinks: counted as parameters and timed (an exp2 per query row joins each softmax "
         "denominator); the numerics replica draws their logits N(0, 1) per head (no trained values)");
     if (const std::optional<double> limit = r.num_opt("swiglu_limit")) {
+      m.swiglu_limit = *limit;
       m.notes.push_back(
-          fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is timed as a plain one", *limit));
+          fmt::format("swiglu_limit {}: the experts' clamped SwiGLU is computed in the numerics replica and "
+                      "timed as a plain one",
+                      *limit));
     }
   } else if (m.family == "llama4_text") {
     // Llama4TextMoe in every interleave_moe_layer_step-th layer (moe_layers = range(step - 1, L,

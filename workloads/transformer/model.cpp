@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "sim/config.hpp"
@@ -196,6 +197,16 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   r.req("vocab", m.vocab, "vocabulary size");
   r.opt("tie_embeddings", m.tie_embeddings, false, "lm_head shares the embedding table");
   r.opt("max_positions", m.max_positions, int64_t{0}, "max_position_embeddings (0: unknown)");
+  r.opt("swiglu_limit", m.swiglu_limit, 0.0,
+        "gpt-oss's clamped SwiGLU: gate clamped at this, up to +-this, (up + 1) x gate x sigmoid(1.702 gate) "
+        "(0: plain SwiGLU)");
+  r.check(m.swiglu_limit >= 0 && std::isfinite(m.swiglu_limit), "swiglu_limit", "must be >= 0");
+  std::string act;
+  r.opt("mlp_activation", act, std::string("silu"),
+        "the gated MLP's gate: silu (SwiGLU) or gelu_tanh (GeGLU)");
+  if (act != "silu" && act != "gelu_tanh")
+    r.fail("mlp_activation", fmt::format("'{}': expected silu or gelu_tanh", act));
+  m.gelu_mlp = act == "gelu_tanh";
   r.opt("window", m.window, int64_t{0},
         "sliding-window attention: windowed layers attend to and cache only the last N keys (0: none)");
   r.opt("window_every", m.window_every, int64_t{0},
@@ -225,7 +236,9 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
     if (m.head_dim == 0 && m.heads > 0 && !mla) m.head_dim = m.hidden / m.heads;
     a.opt("qkv_bias", m.qkv_bias, false, "Q, K, V projections carry a bias (Qwen2)");
     a.opt("o_bias", m.o_bias, false, "the output projection carries a bias");
-    a.opt("qk_norm", m.qk_norm, false, "RMSNorm over each head's Q and K (Qwen3)");
+    a.opt("qk_norm", m.qk_norm, false, "RMSNorm over each head's Q and K (Qwen3, Gemma 3)");
+    a.opt("qk_l2norm", m.qk_l2norm, false,
+          "a weightless RMS norm over each head's Q and K in the RoPE layers (Llama 4's use_qk_norm)");
     a.opt("sinks", m.attention_sinks, false,
           "a learned logit per query head added to the softmax's denominator (gpt-oss attention sinks)");
     std::string rope;

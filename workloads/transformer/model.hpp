@@ -88,7 +88,11 @@ struct ModelSpec {
   int64_t ffn = 0;       // dense MLP intermediate size (gated: gate, up, down)
   bool qkv_bias = false;
   bool o_bias = false;
-  bool qk_norm = false;          // Qwen3: RMSNorm over each head's Q and K
+  bool qk_norm = false;    // Qwen3, Gemma 3: RMSNorm over each head's Q and K
+  bool qk_l2norm = false;  // Llama 4: a weightless RMS norm of each head's Q and K, RoPE layers only
+  bool gelu_mlp = false;   // Gemma 3: the gate through GELU's tanh form (GeGLU), not SiLU
+  double swiglu_limit =
+      0;  // gpt-oss: clamped SwiGLU (gate <= limit, |up| <= limit, (up + 1) x gate x sigmoid(1.702 gate))
   bool attention_sinks = false;  // gpt-oss: a learned logit per query head added to the softmax's denominator
   bool tie_embeddings = false;
   /// RMSNorms per decoder layer: 2 (pre-attention, pre-MLP), or 4 with Gemma's post-norms

@@ -192,35 +192,75 @@ LoadedTensor heads_tensor(const std::vector<float>& qkv, const Shape& s, int64_t
   return LoadedTensor{std::move(t), StoredDtype::kBfloat16, what};
 }
 
-// Gated MLP on normed rows: down(silu(gate) x up), float64.
-Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Tensor& wgu, const Tensor& wd) {
+// The gated MLP's activation: SiLU (Llama), GELU's tanh form (Gemma's gelu_pytorch_tanh), or
+// with a limit gpt-oss's clamped SwiGLU.
+struct Act {
+  double limit = 0;  // > 0: clamped SwiGLU
+  bool gelu = false;
+};
+
+// One gate and up value through `a`: SiLU(gate) x up; GELU_tanh(gate) x up; or gpt-oss's gate
+// clamped above at the limit and up to [-limit, limit], (up + 1) x gate x sigmoid(1.702 gate)
+// (openai/gpt-oss gpt_oss/torch/model.py, swiglu). T is double (reference) or float (as computed).
+template <class T>
+T glu(T g, T u, const Act& a) {
+  if (a.limit > 0) {
+    const auto l = static_cast<T>(a.limit);
+    g = std::min(g, l);
+    u = std::clamp(u, -l, l);
+    return (u + T(1)) * (g / (T(1) + std::exp(-T(1.702) * g)));
+  }
+  if (a.gelu) {
+    const T k = static_cast<T>(0.7978845608028654);  // sqrt(2 / pi)
+    return T(0.5) * g * (T(1) + std::tanh(k * (g + T(0.044715) * g * g * g))) * u;
+  }
+  return g / (T(1) + std::exp(-g)) * u;
+}
+
+// Gated MLP on normed rows: down(glu(gate, up)), float64.
+Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Tensor& wgu, const Tensor& wd, const Act& a = {}) {
   const int64_t F = wd.cols();
   const Vec gu = matmul_t(h, rows, H, wgu);
   Vec act(static_cast<size_t>(rows * F));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t c = 0; c < F; ++c) {
-      const double g = gu[static_cast<size_t>(t * 2 * F + c)];
       act[static_cast<size_t>(t * F + c)] =
-          g / (1 + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * F + F + c)];
+          glu(gu[static_cast<size_t>(t * 2 * F + c)], gu[static_cast<size_t>(t * 2 * F + F + c)], a);
     }
   }
   return matmul_t(act, rows, F, wd);
 }
 
-// The same as the GPU computes it: two GEMMs, SiLU x mul in float32 with a BF16 result.
+// The same as the GPU computes it: two GEMMs, the activation in float32 with a BF16 result.
 std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H, const Tensor& wgu,
-                           const Tensor& wd, const GemmFormat& f, const HwSpec& hw) {
+                           const Tensor& wd, const GemmFormat& f, const HwSpec& hw, const Act& a = {}) {
   const int64_t F = wd.cols();
   const std::vector<float> gu = gemm(h, rows, H, wgu, f, hw);
   std::vector<float> act(static_cast<size_t>(rows * F));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t c = 0; c < F; ++c) {
-      const float g = gu[static_cast<size_t>(t * 2 * F + c)];
       act[static_cast<size_t>(t * F + c)] =
-          bf16(g / (1.0f + std::exp(-g)) * gu[static_cast<size_t>(t * 2 * F + F + c)]);
+          bf16(glu(gu[static_cast<size_t>(t * 2 * F + c)], gu[static_cast<size_t>(t * 2 * F + F + c)], a));
     }
   }
   return gemm(act, rows, F, wd, f, hw);
+}
+
+// Each head's Q and K (the first heads + kv heads of a qkv row) over an RMS norm without weight
+// (Qwen3's and Gemma 3's q_norm / k_norm at their initial weight of 1; Llama 4's L2Norm), in
+// float64 (reference) or in float32 with BF16 results (as computed). Before RoPE: the norm
+// commutes with the rotation in exact arithmetic, so Llama 4's after-RoPE order is the same.
+template <class T, class Round>
+void qk_rmsnorm(std::vector<T>& qkv, const Shape& s, Round round) {
+  for (int64_t t = 0; t < s.T; ++t) {
+    for (int64_t h = 0; h < s.heads + s.kv; ++h) {
+      T* x = qkv.data() + t * s.qkv() + h * s.hd;
+      T ss = 0;
+      for (int64_t d = 0; d < s.hd; ++d) ss += x[d] * x[d];
+      const T inv = T(1) / std::sqrt(ss / static_cast<T>(s.hd) + static_cast<T>(kEps));
+      for (int64_t d = 0; d < s.hd; ++d) x[d] = round(x[d] * inv);
+    }
+  }
 }
 
 // A token's top-k experts by router logit (ties to the lower index) and their weights: the
@@ -468,16 +508,24 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     if (!m.mla && m.window_layer(l)) (m.window_chunked ? apl.chunk : apl.window) = m.window;
     apl.sinks = m.attention_sinks;
     if (!m.mla) apl.rope = m.layer_rope(l);  // Gemma 3's local base, Llama 4's NoPE layers
+    const bool norm_qk = !m.mla && (m.qk_norm || (m.qk_l2norm && !m.nope_layer(l)));
+    const Act act{m.swiglu_limit, m.gelu_mlp};
     // Reference.
     {
       const Vec h = rmsnorm(x, s.T, s.H);
-      const Vec att =
-          m.mla ? mla_ref(s, h, mw, apl) : attention_ref(s, matmul_t(h, s.T, s.H, wqkv), apl, sinks);
+      Vec att;
+      if (m.mla) {
+        att = mla_ref(s, h, mw, apl);
+      } else {
+        Vec qkv = matmul_t(h, s.T, s.H, wqkv);
+        if (norm_qk) qk_rmsnorm(qkv, s, [](double v) { return v; });
+        att = attention_ref(s, qkv, apl, sinks);
+      }
       const Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
       const Vec h2 = rmsnorm(x, s.T, s.H);
       if (!moe) {
-        const Vec down = mlp_ref(h2, s.T, s.H, wgu, wd);
+        const Vec down = mlp_ref(h2, s.T, s.H, wgu, wd, act);
         for (size_t i = 0; i < x.size(); ++i) x[i] += down[i];
       } else {
         const Vec logits = matmul_t(h2, s.T, s.H, ex.router);
@@ -486,13 +534,13 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
           const std::span<const double> lt(logits.data() + t * experts, static_cast<size_t>(experts));
           for (const auto& [e, w] : route(lt, ex.top_k)) {
             const Vec y =
-                mlp_ref(row, 1, s.H, ex.gu[static_cast<size_t>(e)], ex.down[static_cast<size_t>(e)]);
+                mlp_ref(row, 1, s.H, ex.gu[static_cast<size_t>(e)], ex.down[static_cast<size_t>(e)], act);
             for (int64_t c = 0; c < s.H; ++c)
               x[static_cast<size_t>(t * s.H + c)] += w * y[static_cast<size_t>(c)];
           }
         }
         if (ex.shared_gu) {
-          const Vec y = mlp_ref(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down);
+          const Vec y = mlp_ref(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, act);
           for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         }
       }
@@ -504,7 +552,8 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       if (m.mla) {
         att = mla_gpu(s, h, mw, apl, fa, hw);
       } else {
-        const std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw);
+        std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw);
+        if (norm_qk) qk_rmsnorm(qkv, s, [](float v) { return bf16(v); });
         AttentionData data;
         data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
         data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
@@ -516,7 +565,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
       const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
       if (!moe) {
-        const std::vector<float> down = mlp_gpu(h2, s.T, s.H, wgu, wd, fm, hw);
+        const std::vector<float> down = mlp_gpu(h2, s.T, s.H, wgu, wd, fm, hw, act);
         for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + down[i]);
       } else {
         // The router in BF16; each expert's GEMMs over the rows routed to it; the weighted sum
@@ -545,7 +594,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
             std::copy_n(h2.begin() + rows[i] * s.H, s.H, hin.begin() + static_cast<int64_t>(i) * s.H);
           const std::vector<float> y =
               mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H, ex.gu[static_cast<size_t>(e)],
-                      ex.down[static_cast<size_t>(e)], fe, hw);
+                      ex.down[static_cast<size_t>(e)], fe, hw, act);
           for (size_t i = 0; i < rows.size(); ++i) {
             for (int64_t c = 0; c < s.H; ++c)
               acc[static_cast<size_t>(rows[i] * s.H + c)] +=
@@ -553,7 +602,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
           }
         }
         if (ex.shared_gu) {
-          const std::vector<float> y = mlp_gpu(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, fm, hw);
+          const std::vector<float> y = mlp_gpu(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, fm, hw, act);
           for (size_t i = 0; i < acc.size(); ++i) acc[i] += y[i];
         }
         for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + bf16(acc[i]));

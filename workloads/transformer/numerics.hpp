@@ -18,7 +18,10 @@
 // experts kept, at least 8, each token routed to its top-k by a BF16 router, the renormalized softmax of the
 // chosen logits weighting them; shared experts always on), and MLA (DeepSeek; its latent ranks
 // scaled with the width, prefill run expanded: Q through its LoRA, K and V from the normed
-// latent, the decoupled rope key shared by all heads).
+// latent, the decoupled rope key shared by all heads). Each layer attends through its sliding
+// window or chunk with its own RoPE (Gemma 3's local base, Llama 4's NoPE layers), adds
+// gpt-oss's sinks (seeded N(0, 1) logits per head), normalizes Q and K per head where the model
+// does (Qwen3, Gemma 3, Llama 4), and gates with gpt-oss's clamped SwiGLU where it has one.
 #pragma once
 
 #include <cstdint>
