@@ -201,24 +201,19 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
         "gpt-oss's clamped SwiGLU: gate clamped at this, up to +-this, (up + 1) x gate x sigmoid(1.702 gate) "
         "(0: plain SwiGLU)");
   r.check(m.swiglu_limit >= 0 && std::isfinite(m.swiglu_limit), "swiglu_limit", "must be >= 0");
-  std::string act;
-  r.opt("mlp_activation", act, std::string("silu"),
-        "the gated MLP's gate: silu (SwiGLU) or gelu_tanh (GeGLU)");
-  if (act != "silu" && act != "gelu_tanh")
-    r.fail("mlp_activation", fmt::format("'{}': expected silu or gelu_tanh", act));
-  m.gelu_mlp = act == "gelu_tanh";
+  r.opt_enum("mlp_activation", m.gelu_mlp, false,
+             std::array<std::pair<std::string_view, bool>, 2>{{{"silu", false}, {"gelu_tanh", true}}},
+             "the gated MLP's gate: SwiGLU, or GeGLU (Gemma 3)");
   r.opt("window", m.window, int64_t{0},
         "sliding-window attention: windowed layers attend to and cache only the last N keys (0: none)");
   r.opt("window_every", m.window_every, int64_t{0},
         "with window: every N-th layer (l + 1 divisible by N) is global, the others windowed (0: all "
         "windowed)");
-  std::string kind;
-  r.opt("window_kind", kind, std::string("sliding"),
-        "with window: sliding (each query sees its last N keys) or chunked (Llama 4: the keys of its own "
-        "N-token chunk up to itself)");
-  if (kind != "sliding" && kind != "chunked")
-    r.fail("window_kind", fmt::format("'{}': expected sliding or chunked", kind));
-  m.window_chunked = kind == "chunked";
+  r.opt_enum(
+      "window_kind", m.window_chunked, false,
+      std::array<std::pair<std::string_view, bool>, 2>{{{"sliding", false}, {"chunked", true}}},
+      "with window: each query sees its last N keys (sliding), or the keys of its own N-token chunk up "
+      "to itself (chunked, Llama 4)");
   r.opt("window_first", m.window_first, int64_t{0},
         "with window: the layers before this one attend globally (Qwen2's max_window_layers)");
   r.range("window_first", m.window_first, int64_t{0}, int64_t{1} << 20);
