@@ -52,6 +52,7 @@ AttentionProblem problem_option(const cli::po::variables_map& vm) {
   p.causal = vm.count("causal") != 0;
   p.window = vm["window"].as<int64_t>();
   p.chunk = vm["chunk"].as<int64_t>();
+  p.query_scalar = vm["query-scalar"].as<int64_t>();
   p.sinks = vm.count("sinks") != 0;
   if (vm.count("rope") != 0) p.rope = parse_rope(vm["rope"].as<std::string>(), "--rope");
   const auto& rp = vm["rope-precision"].as<std::string>();
@@ -273,6 +274,7 @@ boost::json::object report_json(const AttentionProblem& p, const AttentionData& 
                     {"window", p.window},
                     {"chunk", p.chunk},
                     {"sinks", p.sinks},
+                    {"query_scalar", p.query_scalar},
                     {"rope", p.rope ? p.rope->text : "none"},
                     {"rope_precision", std::string(rope_precision_name(p.rope_precision))},
                     {"kv_format", std::string(kv_format_name(p.kv))},
@@ -410,6 +412,9 @@ cli::Command attention_command() {
             "chunk", cli::po::value<int64_t>()->default_value(0),
             "chunked local attention (with --causal, Llama 4): each query attends to the keys of its own "
             "N-token chunk up to itself (0: none)")(
+            "query-scalar", cli::po::value<int64_t>()->default_value(0),
+            "scores scale by 1/sqrt(N) instead of 1/sqrt(head dim) (Gemma's query_pre_attn_scalar; 0: "
+            "the head dim)")(
             "sinks", cli::po::value<std::string>(),
             "attention sinks (gpt-oss): a learned logit per query head joins each softmax denominator: one "
             "value for all heads, a comma list, or FILE.npy / FILE.safetensors[:TENSOR] of [heads]")(

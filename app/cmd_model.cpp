@@ -71,11 +71,18 @@ void print_model(std::ostream& out, const ModelSpec& m) {
                        m.mla->q_lora_rank, m.mla->kv_lora_rank, m.mla->rope_dim, m.mla->nope_dim,
                        m.mla->rope_dim, m.mla->v_dim);
   } else {
-    attn = fmt::format("{} heads / {} KV heads x {}{}{}{}", m.heads, m.kv_heads, m.head_dim,
-                       m.qkv_bias ? ", QKV bias" : "", m.qk_norm ? ", QK norm" : "",
-                       m.window > 0 ? fmt::format(", sliding window {} in {} of {} layers", m.window,
-                                                  m.window_layers(), m.layers)
-                                    : "");
+    attn = fmt::format("{} heads / {} KV heads x {}", m.heads, m.kv_heads, m.head_dim);
+    if (m.qkv_bias) attn += ", QKV bias";
+    if (m.qk_norm) attn += ", QK norm";
+    if (m.qk_l2norm) attn += ", QK L2 norm (RoPE layers)";
+    if (m.query_scalar > 0) attn += fmt::format(", scores / sqrt({})", m.query_scalar);
+    if (m.attention_sinks) attn += ", sinks";
+    if (m.window > 0) {
+      attn += fmt::format(", {} {} in {} of {} layers", m.window_chunked ? "chunks of" : "sliding window",
+                          m.window, m.window_layers(), m.layers);
+    }
+    if (m.nope_every > 0) attn += fmt::format(", no RoPE in every {}th layer", m.nope_every);
+    if (m.norms_per_layer >= 4) attn += ", post-norms";
   }
   std::string mlp = m.ffn > 0 ? fmt::format("MLP {}", m.ffn) : "";
   if (m.moe) {
@@ -117,8 +124,11 @@ void print_memory(std::ostream& out, const ModelSpec& m, const QuantPlan& q, con
   }
   out << fmt::format("  weights     {} ({}){}\n", format_si(wb.total(), "B", 4), wby,
                      wb.mtp > 0 ? fmt::format("; MTP {}", format_si(wb.mtp, "B", 3)) : "");
-  out << fmt::format("  KV cache    {} per token (all layers)\n",
-                     format_si(kv_bytes_per_token(m, q), "B", 4));
+  out << fmt::format(
+      "  KV cache    {} per token (all layers{})\n", format_si(kv_bytes_per_token(m, q), "B", 4),
+      m.window > 0
+          ? fmt::format("; the {} windowed layers hold at most {} tokens", m.window_layers(), m.window)
+          : "");
   out << fmt::format("\nmemory on {} ({} HBM, {:.0f}% usable), TP {}, context {}\n", hw.name,
                      format_si(cap.hbm, "B", 4), 100 * co.gpu_memory_utilization, co.tp, co.context);
   out << fmt::format("  per GPU     weights {}, activations {}, KV {} per sequence\n",

@@ -273,6 +273,26 @@ TEST(Attention, ChunksAndSinksMatchANaiveFloat64Implementation) {
                   "--sinks: 3 logits for 4 query heads");
 }
 
+// Gemma's query_pre_attn_scalar: scores scale by 1/sqrt(168), not 1/sqrt(head dim); a scalar
+// equal to the head dim is the default scale to the bit; a negative one is refused.
+TEST(Attention, QueryScalarReplacesTheHeadDimInTheScale) {
+  AttentionProblem p = problem(64, 64, 2, 1, 64, true);
+  EXPECT_EQ(p.softmax_scale(), 0.125);
+  AttentionProblem gemma = p;
+  gemma.query_scalar = 168;
+  EXPECT_EQ(gemma.softmax_scale(), 1 / std::sqrt(168.0));
+  AttentionData data;
+  data.seed = 3;
+  AttentionProblem same = p;
+  same.query_scalar = 64;
+  EXPECT_EQ(attention_functional(same, data, full()).o, attention_functional(p, data, full()).o);
+  const AttentionFunctional f = attention_functional(gemma, data, full());
+  EXPECT_NE(f.o, attention_functional(p, data, full()).o);
+  EXPECT_LT(f.error.rel_frobenius, 0.02);  // against its float64 reference at the same scale
+  gemma.query_scalar = -1;
+  EXPECT_CONTAINS(input_error_of([&] { check_attention(gemma); }), "--query-scalar -1");
+}
+
 TEST(Attention, DecoupledRopeDimsMatchANaiveFloat64Implementation) {
   // MLA-style (DeepSeek): 32 "nope" dims per head plus 16 rotary dims whose key is one per token,
   // shared by both heads; interleaved YaRN with mscale_all_dim (softmax scale x mscale^2),

@@ -261,6 +261,11 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
   EXPECT_EQ(g.window_rope->theta, 1e4);
   EXPECT_EQ(g.layer_rope(0)->theta, 1e4);
   EXPECT_EQ(g.layer_rope(5)->type, RopeType::kLinear);
+  // The embedding scaled by sqrt(hidden). Scores scale by 1/sqrt(query_pre_attn_scalar): its
+  // default 256 is the 4B's head dim, but the 27B's 168 is not its 128.
+  EXPECT_TRUE(g.scaled_embedding);
+  EXPECT_EQ(g.query_scalar, 0);
+  EXPECT_EQ(real("gemma-3-27b-it.config.json").query_scalar, 168);
   std::string notes;
   for (const std::string& n : g.notes) notes += n + "\n";
   EXPECT_CONTAINS(notes, "vision_config");
@@ -285,6 +290,8 @@ TEST(Transformer, Gemma3AndLlama4ConfigJsonGiveTheirTextDecodersCounts) {
     EXPECT_EQ(m->qk_l2norm, m == &scout);  // Maverick's config sets use_qk_norm false
     EXPECT_FALSE(m->layer_rope(3).has_value());
     EXPECT_TRUE(m->layer_rope(2).has_value());
+    EXPECT_EQ(m->temperature_floor, 8192);  // attn_temperature_tuning: floor_scale, attn_scale
+    EXPECT_EQ(m->temperature_scale, 0.1);
   }
 }
 
@@ -423,6 +430,15 @@ TEST(Transformer, StrictImportRefusesWhatItCannotModel) {
   EXPECT_FALSE(q.window_layer(69));
   EXPECT_TRUE(q.window_layer(70));
   EXPECT_EQ(q.kv_layer_tokens(32768), 70.0 * 32768 + 10.0 * 4096);
+  // The MLP's activation shapes the numbers: GELU's tanh form is GeGLU, exact GELU is refused.
+  std::string act = kLlamaJson;
+  replace_first(act, "\"fancy_new_feature\"", "\"hidden_act\": \"gelu_pytorch_tanh\", \"x\"");
+  EXPECT_TRUE(import_hf_config(act, "a.config.json", HfImportOptions{true}).gelu_mlp);
+  EXPECT_FALSE(load_model("llama-3.1-8b").gelu_mlp);
+  replace_first(act, "gelu_pytorch_tanh", "gelu");
+  EXPECT_CONTAINS(
+      input_error_of([&] { (void)import_hf_config(act, "a.config.json", HfImportOptions{true}); }),
+      "hidden_act");
 }
 
 TEST(Transformer, ImportsTransformers5RopeParameters) {
@@ -553,6 +569,58 @@ TEST(TransformerNumerics, WindowsChunksAndSinksReachTheReplica) {
     EXPECT_GE(r.top1, 0.9);  // BF16 rounding may flip a near tie
     EXPECT_NE(r.logits.rel_frobenius, plain.logits.rel_frobenius);
   }
+}
+
+// Biases (QKV, output, gpt-oss's router and experts), Gemma's post-norms, scaled embedding and
+// query_pre_attn_scalar, and Llama 4's temperature tuning reach the replica (#22): each changes
+// the answer, and in BF16 the computed path still agrees with the float64 reference, which
+// implements each apart (one path without it would cost tens of dB).
+TEST(TransformerNumerics, BiasesPostNormsAndScalesReachTheReplica) {
+  const HwSpec hw = HwSpec::load("b200", {});
+  const NumericsOptions o = small_replica();
+  const QuantPlan bf = QuantPlan::bf16();
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const NumericsResult plain = model_numerics(m, bf, hw, o);
+  std::vector<std::pair<std::string, ModelSpec>> variants;
+  const auto variant = [&](const std::string& name, auto change) {
+    ModelSpec v = m;
+    change(v);
+    variants.emplace_back(name, v);
+  };
+  variant("qkv bias", [](ModelSpec& v) { v.qkv_bias = true; });
+  variant("o bias", [](ModelSpec& v) { v.o_bias = true; });
+  variant("post-norms", [](ModelSpec& v) { v.norms_per_layer = 4; });
+  variant("scaled embedding", [](ModelSpec& v) { v.scaled_embedding = true; });
+  variant("query scalar", [](ModelSpec& v) { v.query_scalar = 168; });
+  // Layer 1 is NoPE; its queries past position 3 scale by log(floor((p + 1) / 4) + 1) x 0.5 + 1.
+  variant("temperature", [](ModelSpec& v) {
+    v.nope_every = 2;
+    v.temperature_floor = 4;
+    v.temperature_scale = 0.5;
+  });
+  ModelSpec nope = m;
+  nope.nope_every = 2;
+  const NumericsResult nope_plain = model_numerics(nope, bf, hw, o);
+  for (const auto& [name, v] : variants) {
+    const NumericsResult r = model_numerics(v, bf, hw, o);
+    EXPECT_GT(r.logits.sqnr_db, 40) << name;
+    EXPECT_GE(r.top1, 0.9) << name;
+    EXPECT_NE(r.logits.rel_frobenius, (v.nope_every > 0 ? nope_plain : plain).logits.rel_frobenius) << name;
+  }
+  // With the default floor of 8192 no position of 16 tokens is scaled: the same numbers as NoPE alone.
+  ModelSpec floor = nope;
+  floor.temperature_floor = 8192;
+  EXPECT_EQ(model_numerics(floor, bf, hw, o).logits.rel_frobenius, nope_plain.logits.rel_frobenius);
+  // gpt-oss's biased router and experts, in a MoE.
+  NumericsOptions mo = o;
+  mo.tokens = 8;
+  const ModelSpec mx = load_model("mixtral-8x7b");
+  ModelSpec biased = mx;
+  biased.moe->router_bias = true;
+  biased.moe->expert_bias = true;
+  const NumericsResult b = model_numerics(biased, bf, hw, mo);
+  EXPECT_GT(b.logits.sqnr_db, 35);
+  EXPECT_NE(b.logits.rel_frobenius, model_numerics(mx, bf, hw, mo).logits.rel_frobenius);
 }
 
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {

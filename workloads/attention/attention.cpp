@@ -325,7 +325,7 @@ int kv_block(KvFormat f) {
 }
 
 double AttentionProblem::softmax_scale() const {
-  const double s = 1.0 / std::sqrt(static_cast<double>(qk_dim()));
+  const double s = 1.0 / std::sqrt(static_cast<double>(query_scalar > 0 ? query_scalar : qk_dim()));
   return rope ? s * yarn_softmax_multiplier(*rope) : s;
 }
 
@@ -368,6 +368,9 @@ void check_attention(const AttentionProblem& p) {
   if (p.chunk < 0 || (p.chunk > 0 && !p.causal))
     throw InputError(
         fmt::format("--chunk {}: chunked attention is >= 1 and needs causal attention", p.chunk));
+  if (p.query_scalar < 0 || p.query_scalar > (int64_t{1} << 20))
+    throw InputError(fmt::format("--query-scalar {}: expected 0 (the head dim) or 1..{}", p.query_scalar,
+                                 int64_t{1} << 20));
   if (p.chunk > 0 && p.window > 0)
     throw InputError(fmt::format(
         "--chunk {}: a layer is chunked or has a sliding window (--window {}), not both", p.chunk, p.window));

@@ -57,6 +57,9 @@ struct AttentionProblem {
   /// Attention sinks (gpt-oss): each query head has a learned logit that joins the softmax's
   /// denominator as one more key with no value (AttentionData::sinks holds the logits).
   bool sinks = false;
+  /// Scores scale by 1/sqrt(query_scalar) instead of 1/sqrt(qk_dim) where > 0 (Gemma's
+  /// query_pre_attn_scalar).
+  int64_t query_scalar = 0;
   std::optional<RopeSpec> rope;  // none: no rotary embedding
   RopePrecision rope_precision = RopePrecision::kFloat32;
   KvFormat kv = KvFormat::kBf16;
@@ -72,7 +75,7 @@ struct AttentionProblem {
   [[nodiscard]] int64_t kv_elements_per_token() const {
     return latent_kv ? head_dim + rope_dim : kv_heads * (head_dim + v_dim()) + rope_dim;
   }
-  /// 1/sqrt(qk_dim), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
+  /// 1/sqrt(qk_dim) (or query_scalar), times YaRN's mscale^2 where the RoPE asks for it (DeepSeek).
   [[nodiscard]] double softmax_scale() const;
   /// The keys a query at position p attends to: [key_begin(p), key_end(p)).
   [[nodiscard]] int64_t key_begin(int64_t p) const {

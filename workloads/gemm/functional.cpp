@@ -340,6 +340,7 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
   if (spec.mode == FunctionalSpec::Mode::kFull) {
     const auto mn = static_cast<size_t>(p.m * p.n);
     f.d.resize(mn);
+    f.d_fp32.resize(mn);
     f.d_codes.resize(mn);
     if (p.out == GemmOut::kNvfp4) f.d_scales.resize(mn / 16);
     at = 0;
@@ -348,6 +349,7 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
         for (int64_t j = 0; j < pt.w; ++j, ++at) {
           const auto idx = static_cast<size_t>((pt.i0 + i) * p.n + pt.j0 + j);
           f.d[idx] = stored[at];
+          f.d_fp32[idx] = flat[at];
           f.d_codes[idx] = codes[at];
         }
         if (p.out == GemmOut::kNvfp4)

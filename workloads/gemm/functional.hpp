@@ -49,6 +49,7 @@ struct GemmFunctional {
   float d_scale = 1;  // FP8 / NVFP4 output: per-tensor dequantization scale
   // Full mode only, M x N row-major:
   std::vector<float> d;           // the output's values
+  std::vector<float> d_fp32;      // the float32 result before the output conversion
   std::vector<uint32_t> d_codes;  // its codes (BF16, E4M3 or E2M1)
   std::vector<uint8_t> d_scales;  // NVFP4 output: UE4M3 block scales, M x N/16
 };

@@ -46,7 +46,6 @@ constexpr std::string_view kIgnored[] = {
     "seq_aux",
     "ep_size",
     "rms_norm_eps",
-    "hidden_act",
     "topk_method",
     "n_group",
     "topk_group",
@@ -468,6 +467,17 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     m.notes.push_back("mlp_bias: the MLP's biases are not counted (a few parameters per layer)");
   const int64_t intermediate = r.int_opt("intermediate_size").value_or(dflt.ffn.value_or(0));
   m.ffn = intermediate;
+  if (m.family != "gemma3_text") {
+    // The gated MLP's activation (HF ACT2FN): SiLU, or GELU's tanh form (GeGLU); another would
+    // change the numbers unseen.
+    const std::string act = r.str_opt("hidden_act").value_or("silu");
+    if (act == "gelu_pytorch_tanh" || act == "gelu_new") {
+      m.gelu_mlp = true;
+    } else if (act != "silu" && act != "swish") {
+      r.fail("hidden_act",
+             fmt::format("'{}': bwsim models silu, swish, gelu_pytorch_tanh and gelu_new", act));
+    }
+  }
   if (m.family == "gemma3_text") {
     // Gemma3DecoderLayer: input, post-attention, pre- and post-feedforward RMSNorms; q_norm and
     // k_norm over head_dim; GeGLU (gate, up, down like SwiGLU); the embedding scaled by
@@ -482,11 +492,9 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
         "hidden_activation gelu_pytorch_tanh: GeGLU in the numerics replica, timed as SwiGLU (the same "
         "GEMMs)");
     const int64_t scalar = r.int_opt("query_pre_attn_scalar").value_or(256);
-    if (scalar != m.head_dim) {
-      m.notes.push_back(fmt::format(
-          "query_pre_attn_scalar {}: attention's numbers scale by 1/sqrt(head_dim = {}), not 1/sqrt({})",
-          scalar, m.head_dim, scalar));
-    }
+    if (scalar <= 0) r.fail("query_pre_attn_scalar", "must be >= 1");
+    if (scalar != m.head_dim) m.query_scalar = scalar;  // scores scale by 1/sqrt(scalar)
+    m.scaled_embedding = true;
     // Gemma3Attention: the sliding layers rotate with rope_local_base_freq and no scaling.
     const double local = r.num_opt("rope_local_base_freq").value_or(10000.0);
     m.window_rope = parse_rope(fmt::format("default:theta={}", num_text(local)), "rope_local_base_freq");
@@ -598,12 +606,15 @@ ModelSpec import_hf_config(std::string_view text, const std::string& name, const
     // Llama4TextAttention scales a NoPE layer's queries by log(floor((p + 1) / floor_scale) + 1) *
     // attn_scale + 1: exactly 1 for the first floor_scale - 1 positions.
     if (r.bool_opt("attn_temperature_tuning").value_or(true)) {
-      const int64_t floor_scale = r.int_opt("floor_scale").value_or(8192);
-      m.notes.push_back(
-          fmt::format("attn_temperature_tuning (attn_scale {}): NoPE queries are scaled from position {} on; "
-                      "not modelled "
-                      "(1 before it)",
-                      num_text(r.num_opt("attn_scale").value_or(0.1)), floor_scale - 1));
+      m.temperature_floor = r.int_opt("floor_scale").value_or(8192);
+      m.temperature_scale = r.num_opt("attn_scale").value_or(0.1);
+      if (m.temperature_floor <= 0) r.fail("floor_scale", "must be >= 1");
+      if (!(m.temperature_scale >= 0) || !std::isfinite(m.temperature_scale))
+        r.fail("attn_scale", "must be >= 0");
+      m.notes.push_back(fmt::format(
+          "attn_temperature_tuning (attn_scale {}): NoPE queries are scaled from position {} on (numerics; "
+          "an elementwise scale, not timed)",
+          num_text(m.temperature_scale), m.temperature_floor - 1));
     }
   }
   if (m.window == 0) m.window_first = 0;

@@ -222,6 +222,8 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
   r.opt("norms_per_layer", m.norms_per_layer, int64_t{2},
         "RMSNorms per decoder layer: 2, or 4 with post-attention and post-feedforward norms (Gemma 2/3)");
   r.range("norms_per_layer", m.norms_per_layer, int64_t{0}, int64_t{8});
+  r.opt("scaled_embedding", m.scaled_embedding, false,
+        "the embedding is multiplied by sqrt(hidden), the factor rounded to BF16 (Gemma)");
   {
     ConfigReader a = r.section("attention", "attention");
     a.req("heads", m.heads, "query heads");
@@ -234,6 +236,16 @@ ModelSpec load_model_toml(const std::filesystem::path& file, const std::vector<s
     a.opt("qk_norm", m.qk_norm, false, "RMSNorm over each head's Q and K (Qwen3, Gemma 3)");
     a.opt("qk_l2norm", m.qk_l2norm, false,
           "a weightless RMS norm over each head's Q and K in the RoPE layers (Llama 4's use_qk_norm)");
+    a.opt("query_scalar", m.query_scalar, int64_t{0},
+          "scores scale by 1/sqrt(this) instead of 1/sqrt(head_dim) (Gemma's query_pre_attn_scalar; 0: "
+          "head_dim)");
+    a.range("query_scalar", m.query_scalar, int64_t{0}, int64_t{1} << 20);
+    a.opt("temperature_floor", m.temperature_floor, int64_t{0},
+          "Llama 4's attention temperature tuning: NoPE layers scale the query at position p by "
+          "log(floor((p + 1) / this) + 1) x temperature_scale + 1 (0: off)");
+    a.range("temperature_floor", m.temperature_floor, int64_t{0}, int64_t{1} << 40);
+    a.opt("temperature_scale", m.temperature_scale, 0.1, "with temperature_floor: attn_scale");
+    a.range("temperature_scale", m.temperature_scale, 0.0, 100.0);
     a.opt("sinks", m.attention_sinks, false,
           "a learned logit per query head added to the softmax's denominator (gpt-oss attention sinks)");
     std::string rope;

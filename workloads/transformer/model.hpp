@@ -94,6 +94,14 @@ struct ModelSpec {
   double swiglu_limit =
       0;  // gpt-oss: clamped SwiGLU (gate <= limit, |up| <= limit, (up + 1) x gate x sigmoid(1.702 gate))
   bool attention_sinks = false;  // gpt-oss: a learned logit per query head added to the softmax's denominator
+  /// Scores scale by 1/sqrt(query_scalar) instead of 1/sqrt(head dim) where > 0 (Gemma's
+  /// query_pre_attn_scalar: 168 for Gemma-3-27B's 128-dim heads).
+  int64_t query_scalar = 0;
+  /// Llama 4's attention temperature tuning: a NoPE layer scales the query at position p by
+  /// log(floor((p + 1) / temperature_floor) + 1) x temperature_scale + 1 (0: off).
+  int64_t temperature_floor = 0;
+  double temperature_scale = 0.1;
+  bool scaled_embedding = false;  // Gemma: the embedding times sqrt(hidden), the factor in BF16
   bool tie_embeddings = false;
   /// RMSNorms per decoder layer: 2 (pre-attention, pre-MLP), or 4 with Gemma's post-norms
   /// (post-attention and post-feedforward as well).

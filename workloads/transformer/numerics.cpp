@@ -44,6 +44,24 @@ Tensor gaussian(int64_t rows, int64_t cols, double scale, uint64_t seed, uint64_
 
 float bf16(float x) { return round_bf16_finite(x); }
 
+// A seeded bias vector in BF16 (the checkpoints' dtype), std 0.5: half a projection's typical
+// output (unit-RMS rows through 1/sqrt(fan-in) weights), so it visibly moves every result. Empty
+// where the model has none.
+std::vector<float> bias(bool has, int64_t n, uint64_t seed, uint64_t id) {
+  std::vector<float> b;
+  if (!has) return b;
+  Rng rng(random_at(seed, id));
+  for (int64_t i = 0; i < n; ++i) b.push_back(bf16(static_cast<float>(rng.normal() * 0.5)));
+  return b;
+}
+
+// A gated MLP's weights: gate and up stacked (2F x H), down (H x F), and their biases (gpt-oss's
+// experts; empty: none).
+struct Mlp {
+  Tensor gu, down;
+  std::vector<float> gu_bias, down_bias;
+};
+
 // ---- the float64 reference ------------------------------------------------------------------
 
 using Vec = std::vector<double>;
@@ -62,6 +80,12 @@ Vec matmul_t(const Vec& x, int64_t rows, int64_t K, const Tensor& w) {
     }
   }
   return out;
+}
+
+// Adds `b` (one value per column; empty: nothing) to every row of x (rows x b.size()).
+void add_bias(Vec& x, const std::vector<float>& b) {
+  if (b.empty()) return;
+  for (size_t i = 0; i < x.size(); ++i) x[i] += static_cast<double>(b[i % b.size()]);
 }
 
 Vec rmsnorm(const Vec& x, int64_t rows, int64_t H) {
@@ -153,9 +177,10 @@ Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p,
 
 // ---- as the GPU computes it -------------------------------------------------------------------
 
-// A (rows x K, BF16 values) times W^T through the GEMM's exact numbers, BF16 out.
+// A (rows x K, BF16 values) times W^T through the GEMM's exact numbers, BF16 out; a bias (one per
+// output column; empty: none) joins the float32 result in the epilogue before its one rounding.
 std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, const Tensor& w,
-                        const GemmFormat& f, const HwSpec& hw) {
+                        const GemmFormat& f, const HwSpec& hw, const std::vector<float>& b = {}) {
   GemmProblem p;
   p.m = rows;
   p.n = w.rows();
@@ -165,7 +190,11 @@ std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, co
   const GemmPlan plan = make_plan(p, hw, TileConfig{});
   Tensor at{{rows, K}, a};
   const GemmOperands in{MatrixSource::held(std::move(at), "activations"), MatrixSource::held(w, "weights")};
-  return gemm_functional(plan, hw.arch, in, {FunctionalSpec::Mode::kFull}).d;
+  GemmFunctional r = gemm_functional(plan, hw.arch, in, {FunctionalSpec::Mode::kFull});
+  if (b.empty()) return std::move(r.d);
+  std::vector<float> d(r.d_fp32.size());
+  for (size_t i = 0; i < d.size(); ++i) d[i] = bf16(r.d_fp32[i] + b[i % b.size()]);
+  return d;
 }
 
 std::vector<float> rmsnorm_bf16(const std::vector<float>& x, int64_t rows, int64_t H) {
@@ -218,9 +247,10 @@ T glu(T g, T u, const Act& a) {
 }
 
 // Gated MLP on normed rows: down(glu(gate, up)), float64.
-Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Tensor& wgu, const Tensor& wd, const Act& a = {}) {
-  const int64_t F = wd.cols();
-  const Vec gu = matmul_t(h, rows, H, wgu);
+Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Mlp& w, const Act& a) {
+  const int64_t F = w.down.cols();
+  Vec gu = matmul_t(h, rows, H, w.gu);
+  add_bias(gu, w.gu_bias);
   Vec act(static_cast<size_t>(rows * F));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t c = 0; c < F; ++c) {
@@ -228,14 +258,16 @@ Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Tensor& wgu, const Tens
           glu(gu[static_cast<size_t>(t * 2 * F + c)], gu[static_cast<size_t>(t * 2 * F + F + c)], a);
     }
   }
-  return matmul_t(act, rows, F, wd);
+  Vec out = matmul_t(act, rows, F, w.down);
+  add_bias(out, w.down_bias);
+  return out;
 }
 
 // The same as the GPU computes it: two GEMMs, the activation in float32 with a BF16 result.
-std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H, const Tensor& wgu,
-                           const Tensor& wd, const GemmFormat& f, const HwSpec& hw, const Act& a = {}) {
-  const int64_t F = wd.cols();
-  const std::vector<float> gu = gemm(h, rows, H, wgu, f, hw);
+std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H, const Mlp& w,
+                           const GemmFormat& f, const HwSpec& hw, const Act& a) {
+  const int64_t F = w.down.cols();
+  const std::vector<float> gu = gemm(h, rows, H, w.gu, f, hw, w.gu_bias);
   std::vector<float> act(static_cast<size_t>(rows * F));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t c = 0; c < F; ++c) {
@@ -243,7 +275,7 @@ std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H,
           bf16(glu(gu[static_cast<size_t>(t * 2 * F + c)], gu[static_cast<size_t>(t * 2 * F + F + c)], a));
     }
   }
-  return gemm(act, rows, F, wd, f, hw);
+  return gemm(act, rows, F, w.down, f, hw, w.down_bias);
 }
 
 // Each head's Q and K (the first heads + kv heads of a qkv row) over an RMS norm without weight
@@ -284,9 +316,10 @@ std::vector<std::pair<int64_t, double>> route(std::span<const double> logits, in
 }
 
 struct Experts {
-  Tensor router;                 // E x H
-  std::vector<Tensor> gu, down;  // per expert
-  std::optional<Tensor> shared_gu, shared_down;
+  Tensor router;                   // E x H
+  std::vector<float> router_bias;  // gpt-oss's router Linear bias (empty: none)
+  std::vector<Mlp> experts;
+  std::optional<Mlp> shared;
   int64_t top_k = 1;
 };
 
@@ -440,6 +473,7 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   ap.causal = true;
   ap.rope = m.rope;
   ap.kv = q.kv;
+  ap.query_scalar = m.mla ? 0 : m.query_scalar;
   check_attention(ap);
   // gpt-oss's sink logits: one per head, seeded N(0, 1) in BF16 (the checkpoint's dtype): the
   // scale of a typical scaled score, as no trained values are at hand.
@@ -454,22 +488,35 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   const GemmFormat fe = m.moe ? q.gemm_format(WeightClass::kExperts) : fm;
   const GemmFormat fb = parse_gemm_format("bf16");  // the router
 
-  // The prompt's hidden states: Gaussian, with 1 in 64 channels 20x larger; stored in BF16.
+  // The prompt's hidden states: Gaussian, with 1 in 64 channels 20x larger; stored in BF16. With
+  // a scaled embedding (Gemma) the rows are embeddings 1/sqrt(H) as large, multiplied by sqrt(H):
+  // in BF16 by the factor rounded to BF16 as computed, exactly in the reference.
   std::vector<float> xq(static_cast<size_t>(s.T * s.H));
+  Vec x(xq.size());
   {
     Rng rng(random_at(o.seed, 0xE0));
-    for (int64_t t = 0; t < s.T; ++t) {
-      for (int64_t c = 0; c < s.H; ++c)
-        xq[static_cast<size_t>(t * s.H + c)] =
-            bf16(static_cast<float>(rng.normal() * (c % 64 == 7 ? 20.0 : 1.0)));
+    const double root = std::sqrt(static_cast<double>(s.H));
+    const float root_bf16 = bf16(static_cast<float>(root));
+    for (size_t i = 0; i < xq.size(); ++i) {
+      const double v = rng.normal() * (static_cast<int64_t>(i) % s.H % 64 == 7 ? 20.0 : 1.0);
+      if (m.scaled_embedding) {
+        const float e = bf16(static_cast<float>(v / root));
+        xq[i] = bf16(e * root_bf16);
+        x[i] = static_cast<double>(e) * root;
+      } else {
+        xq[i] = bf16(static_cast<float>(v));
+        x[i] = xq[i];
+      }
     }
   }
-  Vec x(xq.begin(), xq.end());
+  // Gemma's post-attention and post-feedforward norms over each block's output.
+  const bool post_norms = m.norms_per_layer >= 4;
   const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
   progress::Scope bar("numerics: decoder layers", s.layers + 1);  // and the head
   for (int l = 0; l < s.layers; ++l) {
     const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
     const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
+    const std::vector<float> bqkv = bias(m.qkv_bias && !m.mla, s.qkv(), o.seed, id + 4);
     MlaWeights mw;
     if (m.mla) {
       const uint64_t base = 0x20000 + 16 * static_cast<uint64_t>(l);
@@ -484,23 +531,35 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       mw.wkvb = gaussian(s.heads * 2 * s.hd, s.kvlora, inv_sqrt(s.kvlora), o.seed, base + 3);
     }
     const Tensor wo = gaussian(s.H, s.heads * s.hd, inv_sqrt(s.heads * s.hd), o.seed, id + 1);
+    const std::vector<float> bo = bias(m.o_bias, s.H, o.seed, id + 5);
     const bool moe = m.moe && m.moe_layer(l);
-    const Tensor wgu = moe ? Tensor{} : gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
-    const Tensor wd = moe ? Tensor{} : gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
+    Mlp dense;
+    if (!moe) {
+      dense.gu = gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
+      dense.down = gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
+    }
     Experts ex;
     if (moe) {
       const uint64_t base = 0x10000 + 256 * static_cast<uint64_t>(l);
+      const uint64_t bias_base = 0x40000 + 1024 * static_cast<uint64_t>(l);
       ex.top_k = r.top_k;
       ex.router = gaussian(experts, s.H, inv_sqrt(s.H), o.seed, base);
+      ex.router_bias = bias(m.moe->router_bias, experts, o.seed, bias_base);
       for (int64_t e = 0; e < experts; ++e) {
         const uint64_t eid = base + 16 + 2 * static_cast<uint64_t>(e);
-        ex.gu.push_back(gaussian(2 * r.expert_ffn, s.H, inv_sqrt(s.H), o.seed, eid));
-        ex.down.push_back(gaussian(s.H, r.expert_ffn, inv_sqrt(r.expert_ffn), o.seed, eid + 1));
+        const uint64_t bid = bias_base + 2 + 2 * static_cast<uint64_t>(e);
+        Mlp& w = ex.experts.emplace_back();
+        w.gu = gaussian(2 * r.expert_ffn, s.H, inv_sqrt(s.H), o.seed, eid);
+        w.down = gaussian(s.H, r.expert_ffn, inv_sqrt(r.expert_ffn), o.seed, eid + 1);
+        w.gu_bias = bias(m.moe->expert_bias, 2 * r.expert_ffn, o.seed, bid);
+        w.down_bias = bias(m.moe->expert_bias, s.H, o.seed, bid + 1);
       }
       if (m.moe->shared_ffn > 0) {
         const int64_t fs = scaled(m.moe->shared_ffn);
-        ex.shared_gu = gaussian(2 * fs, s.H, inv_sqrt(s.H), o.seed, base + 8);
-        ex.shared_down = gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9);
+        ex.shared = Mlp{gaussian(2 * fs, s.H, inv_sqrt(s.H), o.seed, base + 8),
+                        gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9),
+                        {},
+                        {}};
       }
     }
     // This layer's attention: its sliding window or chunk where the model has one, its sinks.
@@ -509,6 +568,15 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     apl.sinks = m.attention_sinks;
     if (!m.mla) apl.rope = m.layer_rope(l);  // Gemma 3's local base, Llama 4's NoPE layers
     const bool norm_qk = !m.mla && (m.qk_norm || (m.qk_l2norm && !m.nope_layer(l)));
+    // Llama 4's temperature tuning: a NoPE layer's queries scaled by position (float32 factors).
+    std::vector<float> q_temp;
+    if (!m.mla && m.temperature_floor > 0 && m.nope_layer(l)) {
+      for (int64_t t = 0; t < s.T; ++t)
+        q_temp.push_back(static_cast<float>(
+            std::log1p(std::floor(static_cast<double>(t + 1) / static_cast<double>(m.temperature_floor))) *
+                m.temperature_scale +
+            1));
+    }
     const Act act{m.swiglu_limit, m.gelu_mlp};
     // Reference.
     {
@@ -518,32 +586,41 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
         att = mla_ref(s, h, mw, apl);
       } else {
         Vec qkv = matmul_t(h, s.T, s.H, wqkv);
+        add_bias(qkv, bqkv);
         if (norm_qk) qk_rmsnorm(qkv, s, [](double v) { return v; });
+        for (size_t t = 0; t < q_temp.size(); ++t) {
+          for (int64_t c = 0; c < s.heads * s.hd; ++c)
+            qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)] *= static_cast<double>(q_temp[t]);
+        }
         att = attention_ref(s, qkv, apl, sinks);
       }
-      const Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
+      Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
+      add_bias(proj, bo);
+      if (post_norms) proj = rmsnorm(proj, s.T, s.H);
       for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
       const Vec h2 = rmsnorm(x, s.T, s.H);
+      Vec y(x.size(), 0.0);
       if (!moe) {
-        const Vec down = mlp_ref(h2, s.T, s.H, wgu, wd, act);
-        for (size_t i = 0; i < x.size(); ++i) x[i] += down[i];
+        y = mlp_ref(h2, s.T, s.H, dense, act);
       } else {
-        const Vec logits = matmul_t(h2, s.T, s.H, ex.router);
+        Vec logits = matmul_t(h2, s.T, s.H, ex.router);
+        add_bias(logits, ex.router_bias);
         for (int64_t t = 0; t < s.T; ++t) {
           const Vec row(h2.begin() + t * s.H, h2.begin() + (t + 1) * s.H);
           const std::span<const double> lt(logits.data() + t * experts, static_cast<size_t>(experts));
           for (const auto& [e, w] : route(lt, ex.top_k)) {
-            const Vec y =
-                mlp_ref(row, 1, s.H, ex.gu[static_cast<size_t>(e)], ex.down[static_cast<size_t>(e)], act);
+            const Vec ye = mlp_ref(row, 1, s.H, ex.experts[static_cast<size_t>(e)], act);
             for (int64_t c = 0; c < s.H; ++c)
-              x[static_cast<size_t>(t * s.H + c)] += w * y[static_cast<size_t>(c)];
+              y[static_cast<size_t>(t * s.H + c)] += w * ye[static_cast<size_t>(c)];
           }
         }
-        if (ex.shared_gu) {
-          const Vec y = mlp_ref(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, act);
-          for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        if (ex.shared) {
+          const Vec ys = mlp_ref(h2, s.T, s.H, *ex.shared, act);
+          for (size_t i = 0; i < y.size(); ++i) y[i] += ys[i];
         }
       }
+      if (post_norms) y = rmsnorm(y, s.T, s.H);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
     }
     // As computed.
     {
@@ -552,8 +629,14 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
       if (m.mla) {
         att = mla_gpu(s, h, mw, apl, fa, hw);
       } else {
-        std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw);
+        std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw, bqkv);
         if (norm_qk) qk_rmsnorm(qkv, s, [](float v) { return bf16(v); });
+        for (size_t t = 0; t < q_temp.size(); ++t) {
+          for (int64_t c = 0; c < s.heads * s.hd; ++c) {
+            float& v = qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)];
+            v = bf16(v * q_temp[t]);
+          }
+        }
         AttentionData data;
         data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
         data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
@@ -561,16 +644,17 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
         if (apl.sinks) data.sinks = sinks;
         att = attention_functional(apl, data, {FunctionalSpec::Mode::kFull}).o;
       }
-      const std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, fa, hw);
+      std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, fa, hw, bo);
+      if (post_norms) proj = rmsnorm_bf16(proj, s.T, s.H);
       for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
       const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
+      std::vector<float> y;
       if (!moe) {
-        const std::vector<float> down = mlp_gpu(h2, s.T, s.H, wgu, wd, fm, hw, act);
-        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + down[i]);
+        y = mlp_gpu(h2, s.T, s.H, dense, fm, hw, act);
       } else {
-        // The router in BF16; each expert's GEMMs over the rows routed to it; the weighted sum
-        // (and the shared expert) in float32, written as BF16.
-        const std::vector<float> logits = gemm(h2, s.T, s.H, ex.router, fb, hw);
+        // The router in BF16 (its bias in the epilogue); each expert's GEMMs over the rows routed
+        // to it; the weighted sum (and the shared expert) in float32, written as BF16.
+        const std::vector<float> logits = gemm(h2, s.T, s.H, ex.router, fb, hw, ex.router_bias);
         std::vector<std::vector<std::pair<int64_t, double>>> chosen(static_cast<size_t>(s.T));
         for (int64_t t = 0; t < s.T; ++t) {
           const Vec lt(logits.begin() + t * experts, logits.begin() + (t + 1) * experts);
@@ -592,21 +676,23 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
           std::vector<float> hin(rows.size() * static_cast<size_t>(s.H));
           for (size_t i = 0; i < rows.size(); ++i)
             std::copy_n(h2.begin() + rows[i] * s.H, s.H, hin.begin() + static_cast<int64_t>(i) * s.H);
-          const std::vector<float> y =
-              mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H, ex.gu[static_cast<size_t>(e)],
-                      ex.down[static_cast<size_t>(e)], fe, hw, act);
+          const std::vector<float> ye = mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H,
+                                                ex.experts[static_cast<size_t>(e)], fe, hw, act);
           for (size_t i = 0; i < rows.size(); ++i) {
             for (int64_t c = 0; c < s.H; ++c)
               acc[static_cast<size_t>(rows[i] * s.H + c)] +=
-                  w[i] * y[i * static_cast<size_t>(s.H) + static_cast<size_t>(c)];
+                  w[i] * ye[i * static_cast<size_t>(s.H) + static_cast<size_t>(c)];
           }
         }
-        if (ex.shared_gu) {
-          const std::vector<float> y = mlp_gpu(h2, s.T, s.H, *ex.shared_gu, *ex.shared_down, fm, hw, act);
-          for (size_t i = 0; i < acc.size(); ++i) acc[i] += y[i];
+        if (ex.shared) {
+          const std::vector<float> ys = mlp_gpu(h2, s.T, s.H, *ex.shared, fm, hw, act);
+          for (size_t i = 0; i < acc.size(); ++i) acc[i] += ys[i];
         }
-        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + bf16(acc[i]));
+        y.resize(acc.size());
+        for (size_t i = 0; i < acc.size(); ++i) y[i] = bf16(acc[i]);
       }
+      if (post_norms) y = rmsnorm_bf16(y, s.T, s.H);
+      for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + y[i]);
     }
     const Vec xd(xq.begin(), xq.end());
     r.residual.push_back(compare(std::span<const double>(xd), std::span<const double>(x)));
