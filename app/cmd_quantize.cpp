@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
+#include "isa/calibration.hpp"
 #include "isa/error_metrics.hpp"
 #include "isa/packing.hpp"
 #include "isa/quantize.hpp"
@@ -161,6 +162,15 @@ int run_quantize(const cli::po::variables_map& vm) {
   std::vector<QuantOptions> opts;
   opts.reserve(schemes.size());
   for (Scheme s : schemes) opts.push_back(options_for(vm, s, comparing));
+  // A static scale (bwsim calibrate --out, or a checkpoint's input_scale / weight_scale_2).
+  std::optional<StaticScale> fixed;
+  if (vm.count("scales") != 0) {
+    if (comparing) throw InputError("--scales fixes one scheme's scale; it does not combine with --compare");
+    fixed = read_static_scale(vm["scales"].as<std::string>(), schemes.front(), "--scales");
+    if (opts.front().rht || opts.front().four_over_six)
+      throw InputError("--scales with --rht or --four-over-six: not modelled with a static scale");
+    opts.front().tensor_amax = fixed->amax;
+  }
 
   const Input in = load_input(vm);
   boost::json::object doc;
@@ -193,6 +203,25 @@ int run_quantize(const cli::po::variables_map& vm) {
     }
   }
   cli::text_out(vm) << table.render();
+  if (fixed) {
+    const StaticReport st = evaluate_static(in.tensor, schemes.front(), fixed->amax, opts.front());
+    std::string blocks;
+    if (st.blocks > 0) {
+      blocks = fmt::format("; blocks saturating {}, subnormal scale {}, zeroed {} of {}",
+                           st.blocks_saturating, st.blocks_subnormal, st.blocks_zeroed, st.blocks);
+    }
+    cli::text_out(vm) << fmt::format(
+        "\nstatic scale {} (amax {:.6g}; this tensor's {:.6g}): saturated {} of {} values, flushed to 0 {}{}\n",
+        fixed->tensor, fixed->amax, st.amax, st.saturated, st.elements, st.flushed, blocks);
+    results.back().as_object()["static"] = {{"tensor", fixed->tensor},
+                                            {"calibrated_amax", fixed->amax},
+                                            {"saturated", st.saturated},
+                                            {"flushed", st.flushed},
+                                            {"blocks", st.blocks},
+                                            {"blocks_saturating", st.blocks_saturating},
+                                            {"blocks_subnormal", st.blocks_subnormal},
+                                            {"blocks_zeroed", st.blocks_zeroed}};
+  }
   if (!comparing)
     cli::text_out(vm) << fmt::format(
         "\nwrote {}.{{codes,packed,scales,scales_swizzled,dequant}}.npy and {}.json\n",
@@ -219,7 +248,10 @@ cli::Command quantize_command() {
             "in", cli::po::value<std::string>(), "input tensor; its last dimension is K (blocked)")(
             "out", cli::po::value<std::string>(), "prefix of the files to write")(
             "fp8-block", cli::po::value<std::string>()->default_value("1x128"),
-            "fp8_block: 1x128 or 128x128");
+            "fp8_block: 1x128 or 128x128")(
+            "scales", cli::po::value<std::string>(),
+            "a static per-tensor scale, FILE.safetensors[:TENSOR] (bwsim calibrate --out, or a checkpoint's "
+            "input_scale / weight_scale_2 / k_scale): nvfp4 and per-tensor fp8 only");
         add_quant_options(desc, "NVFP4: one scale per 16x16 tile (weights)");
         add_json_option(desc);
       },

@@ -18,6 +18,7 @@ namespace bwsim::app {
 cli::Command info_command();
 cli::Command formats_command();
 cli::Command quantize_command();
+cli::Command calibrate_command();
 cli::Command micro_command();
 cli::Command gemm_command();
 cli::Command compare_command();

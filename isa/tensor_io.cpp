@@ -251,6 +251,54 @@ std::vector<std::string> safetensors_names(const fs::path& file) {
   return names;
 }
 
+std::map<std::string, std::string> safetensors_metadata(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open", file.string()));
+  const SafetensorsHeader h = read_safetensors_header(in, file.string());
+  std::map<std::string, std::string> out;
+  const auto it = h.header.find("__metadata__");
+  if (it == h.header.end()) return out;
+  if (!it->value().is_object())
+    throw InputError(fmt::format("{}: __metadata__ is not a JSON object", file.string()));
+  for (const auto& kv : it->value().as_object()) {
+    if (!kv.value().is_string())
+      throw InputError(fmt::format("{}: __metadata__ entry '{}' is not a string", file.string(), kv.key()));
+    out.emplace(std::string(kv.key()), std::string(kv.value().as_string()));
+  }
+  return out;
+}
+
+std::string safetensors_f32_bytes(std::span<const NamedF32> tensors,
+                                  const std::map<std::string, std::string>& metadata) {
+  boost::json::object header;
+  if (!metadata.empty()) {
+    boost::json::object m;
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  uint64_t offset = 0;
+  for (const NamedF32& t : tensors) {
+    const uint64_t bytes = t.values.size() * 4;
+    header[t.name] = {{"dtype", "F32"},
+                      {"shape", boost::json::value_from(t.shape)},
+                      {"data_offsets", boost::json::array{offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = boost::json::serialize(header);
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::string out(8, '\0');
+  uint64_t len = text.size();
+  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFF);
+  out += text;
+  for (const NamedF32& t : tensors) {
+    for (float v : t.values) {
+      const auto bits = std::bit_cast<uint32_t>(v);
+      for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+    }
+  }
+  return out;
+}
+
 LoadedTensor read_safetensors(const fs::path& file, const std::string& tensor_name) {
   const std::string fname = file.string();
   std::ifstream in(file, std::ios::binary);

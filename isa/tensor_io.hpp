@@ -1,4 +1,5 @@
-// Reading and writing tensors: NumPy .npy (read and write) and .safetensors (read).
+// Reading and writing tensors: NumPy .npy (read and write) and .safetensors (read; float32
+// tensors written).
 //
 // Every malformed file is an InputError naming the file and what is wrong with it: a bad magic
 // string, an unsupported dtype, a header that lies about shapes or offsets, a truncated body.
@@ -6,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +34,19 @@ LoadedTensor read_npy(const std::filesystem::path& file);
 LoadedTensor read_safetensors(const std::filesystem::path& file, const std::string& name);
 /// Tensor names in a safetensors file, in header order.
 std::vector<std::string> safetensors_names(const std::filesystem::path& file);
+
+/// The string table a safetensors file keeps under "__metadata__" (empty where it has none).
+std::map<std::string, std::string> safetensors_metadata(const std::filesystem::path& file);
+
+/// A float32 tensor for safetensors_f32_bytes (shape {} for a scalar).
+struct NamedF32 {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+/// The bytes of a .safetensors file holding `tensors` (F32, in this order) and `metadata`.
+std::string safetensors_f32_bytes(std::span<const NamedF32> tensors,
+                                  const std::map<std::string, std::string>& metadata);
 
 /// The bytes of an .npy file (version 1.0, little-endian, C order); `descr` like "<f4".
 std::string npy_bytes(std::string_view descr, std::span<const int64_t> shape, const void* data, size_t bytes);

@@ -247,6 +247,65 @@ TEST_F(Cli, QuantizeReadsSafetensorsByName) {
   EXPECT_CONTAINS(r.out, "m.safetensors:layer.w  float32 [2, 32]");
 }
 
+// #28: calibrate on one distribution, deploy on a shifted one; the scale it writes is the one a
+// later quantize --scales applies; a calibration on the tensor itself is the dynamic answer.
+TEST_F(Cli, CalibrateWritesAStaticScaleThatQuantizeApplies) {
+  const std::string scales = (dir_ / "scales.safetensors").string();
+  Result c =
+      run("calibrate --scheme nvfp4 --calib gen:outliers:64x256:seed=1 gen:outliers:64x256:seed=2 "
+          "--eval gen:outliers:64x256:seed=3:k=4 --name model.layers.0.mlp.down_proj --out '" +
+          scales + "' --json -");
+  ASSERT_EQ(c.code, 0) << c.err;
+  const auto doc = boost::json::parse(c.out);
+  EXPECT_EQ(doc.at("tensor").as_string(), "model.layers.0.mlp.down_proj.input_scale");
+  const double amax = doc.at("calibrated_amax").as_double();
+  EXPECT_EQ(doc.at("scale").as_double(), static_cast<double>(static_cast<float>(amax / 2688)));
+  const auto& ev = doc.at("evaluated").as_array().at(0);
+  EXPECT_GT(ev.at("saturated").as_int64(), 0);
+  EXPECT_LT(ev.at("error").at("sqnr_db").as_double(), ev.at("dynamic_error").at("sqnr_db").as_double());
+  ASSERT_TRUE(fs::exists(scales));
+  Result q = run("quantize --scheme nvfp4 --in gen:outliers:64x256:seed=3:k=4 --scales '" + scales +
+                 "' --out '" + (dir_ / "q").string() + "' --json -");
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto qd = boost::json::parse(q.out).at("results").as_array().at(0);
+  EXPECT_EQ(qd.at("static").at("saturated").as_int64(), ev.at("saturated").as_int64());
+  EXPECT_EQ(qd.at("error").at("sqnr_db").as_double(), ev.at("error").at("sqnr_db").as_double());
+  // Calibrated on the tensor itself: the dynamic SQNR.
+  Result self = run("calibrate --scheme fp8_e4m3 --calib gen:student-t:32x128:seed=4 --json -");
+  ASSERT_EQ(self.code, 0) << self.err;
+  const auto self_doc = boost::json::parse(self.out);
+  const auto& se = self_doc.at("evaluated").as_array().at(0);
+  EXPECT_EQ(se.at("error").at("sqnr_db").as_double(), se.at("dynamic_error").at("sqnr_db").as_double());
+  EXPECT_CONTAINS(run("calibrate --scheme nvfp4 --calib gen:normal:8x64").out, "saturated");
+  const std::string out = (dir_ / "never.safetensors").string();
+  expect_rejected(
+      "calibrate",
+      {
+          {"--scheme mxfp4 --calib gen:normal:8x64", "no per-tensor scale"},
+          {"--scheme nvfp4", "--calib SPEC is required"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --method kl", "--method kl"},
+          {"--scheme nvfp4 --calib gen:normal:8x64:nu=3", "'nu' is not a parameter"},
+          {"--scheme nvfp4 --calib gen:normal:8x60", "not a multiple of NVFP4's 16"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --out '" + out + "' --role bias", "--role bias"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --eval gen:normal:8x32 --out '" + out +
+               "' --method history:0",
+           "history length"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --out x.npy", "a .safetensors file"},
+      });
+  EXPECT_FALSE(fs::exists(out));
+  expect_rejected("quantize", {
+                                  {"--scheme fp8_e4m3 --in gen:normal:8x64 --out '" + (dir_ / "f").string() +
+                                       "' --scales '" + scales + "'",
+                                   "a scale calibrated for nvfp4, not fp8_e4m3"},
+                                  {"--scheme nvfp4 --in gen:normal:8x64 --out '" + (dir_ / "f").string() +
+                                       "' --scales '" + scales + ":nope'",
+                                   "no tensor named 'nope'"},
+                                  {"--compare nvfp4,mxfp4 --in gen:normal:8x64 --scales '" + scales + "'",
+                                   "does not combine with --compare"},
+                              });
+  EXPECT_FALSE(fs::exists(dir_ / "f.codes.npy"));
+}
+
 TEST_F(Cli, QuantizeBadInputExitsTwoAndWritesNothing) {
   const std::string prefix = (dir_ / "bad").string();
   Result k = run("quantize --scheme nvfp4 --in gen:normal:4x40 --out '" + prefix + "'");
