@@ -211,7 +211,8 @@ int run_quantize(const cli::po::variables_map& vm) {
                            st.blocks_saturating, st.blocks_subnormal, st.blocks_zeroed, st.blocks);
     }
     cli::text_out(vm) << fmt::format(
-        "\nstatic scale {} (amax {:.6g}; this tensor's {:.6g}): saturated {} of {} values, flushed to 0 {}{}\n",
+        "\nstatic scale {} (amax {:.6g}; this tensor's {:.6g}): saturated {} of {} values, flushed to 0 "
+        "{}{}\n",
         fixed->tensor, fixed->amax, st.amax, st.saturated, st.elements, st.flushed, blocks);
     results.back().as_object()["static"] = {{"tensor", fixed->tensor},
                                             {"calibrated_amax", fixed->amax},
