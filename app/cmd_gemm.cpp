@@ -12,6 +12,7 @@
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
 #include "app/trace_options.hpp"
+#include "isa/calibration.hpp"
 #include "isa/tensor_io.hpp"
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
@@ -264,6 +265,8 @@ boost::json::object problem_json(const Setup& s) {
                         {"flops", s.problem.flops()}};
   if (s.operands) p["a"] = s.operands->a.description();
   if (s.operands) p["b"] = s.operands->b.description();
+  if (s.operands && s.operands->a_amax) p["a_static_amax"] = *s.operands->a_amax;
+  if (s.operands && s.operands->b_amax) p["b_static_amax"] = *s.operands->b_amax;
   return p;
 }
 
@@ -348,6 +351,15 @@ int run_gemm(const cli::po::variables_map& vm) {
   if (vm.count("d") != 0 && s.functional.mode != FunctionalSpec::Mode::kFull)
     throw InputError("--d writes the whole output: it needs --functional full");
   check_gemm(s.problem, s.hw, s.timing);  // bad shapes and formats fail here, before any work
+  // Static scales (bwsim calibrate --out, or a checkpoint's input_scale / weight_scale_2).
+  for (const auto& [flag, is_b] : {std::pair{"scales-a", false}, std::pair{"scales-b", true}}) {
+    if (vm.count(flag) == 0) continue;
+    if (!s.operands)
+      throw InputError(fmt::format("--{} applies to the numbers: it needs --functional", flag));
+    const Scheme scheme = is_b ? format.b : format.a;
+    const StaticScale sc = read_static_scale(vm[flag].as<std::string>(), scheme, fmt::format("--{}", flag));
+    (is_b ? s.operands->b_amax : s.operands->a_amax) = sc.amax;
+  }
   const Outcome o = run_one(s, s.problem);
   print_report(cli::text_out(vm), s, o);
   if (vm.count("d") != 0) {
@@ -483,7 +495,13 @@ cli::Command gemm_command() {
         desc.add_options()("format", cli::po::value<std::string>()->default_value("nvfp4"),
                            ("A and B: " + gemm_format_names()).c_str())(
             "d", cli::po::value<std::string>(),
-            "write the output D (float32 .npy, M x N); needs --functional full");
+            "write the output D (float32 .npy, M x N); needs --functional full")(
+            "scales-a", cli::po::value<std::string>(),
+            "A's static per-tensor scale, FILE.safetensors[:TENSOR] (bwsim calibrate --out; an activation's "
+            "input_scale): NVFP4 or per-tensor FP8 A")(
+            "scales-b", cli::po::value<std::string>(),
+            "B's static per-tensor scale, FILE.safetensors[:TENSOR] (a weight's weight_scale_2 / "
+            "weight_scale)");
         add_gemm_options(desc);
         add_trace_options(desc);
       },

@@ -4,10 +4,12 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
+#include "isa/calibration.hpp"
 #include "sim/errors.hpp"
 #include "sim/strings.hpp"
 #include "sim/table.hpp"
@@ -33,6 +35,18 @@ int run_numerics(const cli::po::variables_map& vm) {
   o.width = vm["width"].as<int64_t>();
   o.vocab = vm["vocab"].as<int64_t>();
   o.seed = vm["seed"].as<uint64_t>();
+  const int calib = vm["calib-prompts"].as<int>();
+  if (calib < 0 || calib > 64) throw InputError(fmt::format("--calib-prompts {}: expected 0..64", calib));
+  o.deploy_outliers = vm["deploy-outliers"].as<double>();
+  if (!(o.deploy_outliers > 0) || !std::isfinite(o.deploy_outliers))
+    throw InputError(fmt::format("--deploy-outliers {}: expected a factor > 0", o.deploy_outliers));
+  o.outlier_layer = vm["outlier-layer"].as<int>();
+  o.outlier_factor = vm["outlier-factor"].as<double>();
+  if (o.outlier_layer < -1 || o.outlier_layer >= o.layers)
+    throw InputError(
+        fmt::format("--outlier-layer {}: the replica has layers 0..{}", o.outlier_layer, o.layers - 1));
+  if (!(o.outlier_factor > 0) || !std::isfinite(o.outlier_factor))
+    throw InputError(fmt::format("--outlier-factor {}: expected a factor > 0", o.outlier_factor));
   const auto& kvname = vm["kv-format"].as<std::string>();
   const auto kv = parse_kv_format(kvname);
   if (!kv)
@@ -40,6 +54,7 @@ int run_numerics(const cli::po::variables_map& vm) {
         fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
   // Every format first, so a bad one fails before any runs.
   std::vector<std::pair<std::string, QuantPlan>> plans;
+  std::vector<bool> static_rows;  // the row's activation scales are calibrated
   for (const std::string_view piece : split(vm["formats"].as<std::string>(), ',')) {
     const std::string name(piece);
     const auto scheme = parse_scheme(name);
@@ -53,11 +68,29 @@ int run_numerics(const cli::po::variables_map& vm) {
       throw InputError(fmt::format("--formats {}: {}", name, e.what()));
     }
     plans.emplace_back(name, q);
+    static_rows.push_back(false);
+    // With --calib-prompts, a second row with static activation scales where the format has them.
+    if (calib > 0 && static_scale_applies(*scheme)) {
+      plans.emplace_back(name + " static", q);
+      static_rows.push_back(true);
+    }
+  }
+  std::optional<Scheme> sensitivity;
+  if (vm.count("sensitivity") != 0) {
+    const std::string& name = vm["sensitivity"].as<std::string>();
+    sensitivity = parse_scheme(name);
+    if (!sensitivity)
+      throw InputError(
+          fmt::format("--sensitivity: unknown format '{}' (one of: {})", name, scheme_names_text()));
   }
   std::ostream& out = cli::text_out(vm);
   std::vector<NumericsResult> results;
   results.reserve(plans.size());
-  for (const auto& [name, q] : plans) results.push_back(model_numerics(m, q, hw, o));
+  for (size_t i = 0; i < plans.size(); ++i) {
+    NumericsOptions oi = o;
+    if (static_rows[i]) oi.calib_prompts = calib;
+    results.push_back(model_numerics(m, plans[i].second, hw, oi));
+  }
   const NumericsResult& s = results.front();
   out << fmt::format(
       "numerics  {}: a seeded replica of {} layers, hidden {} ({} / {} heads x {}), {}, vocab {}; a prefill "
@@ -75,6 +108,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     head.emplace_back(h);
   TextTable t(head);
   boost::json::array rows;
+  std::vector<std::string> notes;
   for (size_t i = 0; i < results.size(); ++i) {
     const NumericsResult& r = results[i];
     std::vector<std::string> row{plans[i].first};
@@ -89,7 +123,18 @@ int run_numerics(const cli::po::variables_map& vm) {
     row.push_back(fmt::format("{:.2e}", r.kl_mean));
     row.push_back(fmt::format("{:.2e}", r.kl_max));
     t.add_row(std::move(row));
+    if (static_rows[i]) {
+      notes.push_back(
+          fmt::format("{}: {} GEMM inputs calibrated on {} prompt(s); {:.3g}% of activation values "
+                      "beyond their calibrated amax{}",
+                      plans[i].first, r.static_sites, calib, 100 * r.static_saturated,
+                      r.uncalibrated_sites > 0
+                          ? fmt::format("; {} met only in deployment, left dynamic", r.uncalibrated_sites)
+                          : ""));
+    }
     rows.push_back({{"format", plans[i].first},
+                    {"static_scales", static_cast<bool>(static_rows[i])},
+                    {"static_saturated", r.static_saturated},
                     {"residual", std::move(layers)},
                     {"logits", metrics_json(r.logits)},
                     {"top1_agreement", r.top1},
@@ -99,6 +144,44 @@ int run_numerics(const cli::po::variables_map& vm) {
   out << t.render();
   out << "\nlayer l SQNR: the residual stream after layer l against float64; KL: of the next-token "
          "distributions, nats\n";
+  if (calib > 0 || o.deploy_outliers != 1) {
+    out << fmt::format(
+        "static: activation scales fixed by max calibration over {} seeded prompt(s); the evaluated prompt's "
+        "outlier channels x{:g} of the calibration's\n",
+        calib, o.deploy_outliers);
+  }
+  for (const std::string& n : notes) out << "  " << n << "\n";
+  // Per-layer sensitivity: one layer in the format, the rest BF16, against the BF16 plan's logits.
+  boost::json::array sens;
+  if (sensitivity) {
+    const QuantPlan bf = QuantPlan::bf16();
+    const NumericsResult base = model_numerics(m, bf, hw, o);
+    QuantPlan q = QuantPlan::uniform(*sensitivity, *kv, true);
+    std::vector<std::pair<int, LogitsAgreement>> per;
+    for (int l = 0; l < o.layers; ++l) {
+      NumericsOptions ol = o;
+      ol.only_layer = l;
+      const NumericsResult r = model_numerics(m, q, hw, ol);
+      per.emplace_back(l, compare_logits(base.logits_values, r.logits_values, base.vocab));
+    }
+    std::vector<std::pair<int, LogitsAgreement>> ranked = per;
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.second.kl_mean > b.second.kl_mean; });
+    TextTable st({"rank", "layer", "KL vs BF16 (nats)", "top-1 agree vs BF16"});
+    for (size_t i = 0; i < ranked.size(); ++i) {
+      st.add_row({std::to_string(i + 1), std::to_string(ranked[i].first),
+                  fmt::format("{:.3e}", ranked[i].second.kl_mean),
+                  fmt::format("{:.1f}%", 100 * ranked[i].second.top1)});
+      sens.push_back({{"layer", ranked[i].first},
+                      {"kl_mean", ranked[i].second.kl_mean},
+                      {"top1_agreement", ranked[i].second.top1}});
+    }
+    out << fmt::format(
+        "\nsensitivity to {}: each layer alone in it (weights, activations, KV {}), the rest BF16; "
+        "most sensitive first\n",
+        scheme_name(*sensitivity), kvname);
+    out << st.render();
+  }
   boost::json::object doc{{"command", "numerics"},
                           {"model", m.name},
                           {"hw", hw.name},
@@ -115,6 +198,9 @@ int run_numerics(const cli::po::variables_map& vm) {
                             {"tokens", o.tokens},
                             {"seed", o.seed}}},
                           {"kv_format", kvname},
+                          {"calib_prompts", calib},
+                          {"deploy_outliers", o.deploy_outliers},
+                          {"sensitivity", std::move(sens)},
                           {"results", std::move(rows)}};
   cli::write_json_option(vm, doc);
   return 0;
@@ -144,7 +230,19 @@ cli::Command numerics_command() {
             "tokens", cli::po::value<int64_t>()->default_value(64), "prompt positions")(
             "width", cli::po::value<int64_t>()->default_value(512), "hidden size at most")(
             "vocab", cli::po::value<int64_t>()->default_value(2048), "vocabulary at most")(
-            "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the weights and the prompt");
+            "seed", cli::po::value<uint64_t>()->default_value(0), "seed of the weights and the prompt")(
+            "calib-prompts", cli::po::value<int>()->default_value(0),
+            "N > 0: add a row per NVFP4 / FP8 format with static activation scales, calibrated (max) on N "
+            "seeded "
+            "prompts")("deploy-outliers", cli::po::value<double>()->default_value(1.0),
+                       "the evaluated prompt's outlier channels this many times the calibration's (a shifted "
+                       "deployment)")(
+            "sensitivity", cli::po::value<std::string>(),
+            "rank the layers: each alone in this format, the rest BF16, by logit KL and top-1 against BF16")(
+            "outlier-layer", cli::po::value<int>()->default_value(-1),
+            "inject outliers: in this layer 1 in 64 of the MLP's intermediate channels are --outlier-factor "
+            "x "
+            "larger")("outlier-factor", cli::po::value<double>()->default_value(1.0), "with --outlier-layer");
         add_progress_option(desc);
         add_json_option(desc);
       },

@@ -507,7 +507,22 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
   expect_rejected("numerics", {{"--model llama-3.1-8b --formats bf16,fp5", "unknown format 'fp5'"},
                                {"--model llama-3.1-8b --hw h100 --formats nvfp4", "--formats nvfp4"},
                                {"--model llama-3.1-8b --layers 0", "--layers 0"},
-                               {"--model llama-3.1-8b --kv-format fp3", "--kv-format fp3"}});
+                               {"--model llama-3.1-8b --kv-format fp3", "--kv-format fp3"},
+                               {"--model llama-3.1-8b --calib-prompts 100", "--calib-prompts 100"},
+                               {"--model llama-3.1-8b --deploy-outliers 0", "--deploy-outliers 0"},
+                               {"--model llama-3.1-8b --sensitivity fp5", "--sensitivity: unknown format"},
+                               {"--model llama-3.1-8b --outlier-layer 2", "--outlier-layer 2"}});
+  // Static rows beside the dynamic ones, and a sensitivity ranking.
+  Result st =
+      run("numerics --model llama-3.1-8b --formats bf16,fp8_e4m3 --layers 1 --tokens 8 --width 256 "
+          "--vocab 256 --calib-prompts 1 --sensitivity nvfp4 --json -");
+  ASSERT_EQ(st.code, 0) << st.err;
+  const auto sdoc = boost::json::parse(st.out);
+  const auto& srows = sdoc.at("results").as_array();
+  ASSERT_EQ(srows.size(), 3u);  // bf16, fp8_e4m3, fp8_e4m3 static
+  EXPECT_EQ(srows[2].at("format").as_string(), "fp8_e4m3 static");
+  EXPECT_TRUE(srows[2].at("static_scales").as_bool());
+  EXPECT_EQ(sdoc.at("sensitivity").as_array().size(), 1u);
 }
 
 TEST_F(Cli, RunReportsAScenarioOrWhyItDoesNotFit) {

@@ -623,6 +623,50 @@ TEST(TransformerNumerics, BiasesPostNormsAndScalesReachTheReplica) {
   EXPECT_NE(b.logits.rel_frobenius, model_numerics(mx, bf, hw, mo).logits.rel_frobenius);
 }
 
+// #28 at model level: static activation scales calibrated on seeded prompts, then a deployment
+// whose outlier channels outgrow the calibration saturates more and errs more than the dynamic
+// scale; an injected outlier-heavy layer ranks first in the per-layer sensitivity.
+TEST(TransformerNumerics, StaticScalesAndPerLayerSensitivity) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  NumericsOptions o = small_replica();
+  const QuantPlan f8 = QuantPlan::uniform(Scheme::kFp8E4M3, KvFormat::kBf16);
+  NumericsOptions st = o;
+  st.calib_prompts = 2;
+  const NumericsResult in_dist = model_numerics(m, f8, hw, st);
+  EXPECT_EQ(in_dist.static_sites, 8u);  // qkv, o, gate_up, down in 2 layers (the head is BF16)
+  EXPECT_EQ(in_dist.uncalibrated_sites, 0u);
+  st.deploy_outliers = o.deploy_outliers = 8;
+  const NumericsResult shifted = model_numerics(m, f8, hw, st);
+  const NumericsResult dynamic = model_numerics(m, f8, hw, o);
+  EXPECT_GT(shifted.static_saturated, in_dist.static_saturated);
+  EXPECT_GT(shifted.static_saturated, 0);
+  EXPECT_LT(shifted.logits.sqnr_db, dynamic.logits.sqnr_db);
+  EXPECT_EQ(dynamic.static_sites, 0u);
+  // Comparing runs: a run against itself agrees everywhere.
+  const LogitsAgreement self = compare_logits(dynamic.logits_values, dynamic.logits_values, dynamic.vocab);
+  EXPECT_EQ(self.top1, 1.0);
+  EXPECT_EQ(self.kl_mean, 0.0);
+  // Sensitivity: layer 1 of 3 made outlier-heavy ranks first under NVFP4.
+  o = small_replica();
+  o.layers = 3;
+  o.outlier_layer = 1;
+  o.outlier_factor = 30;
+  const NumericsResult base = model_numerics(m, QuantPlan::bf16(), hw, o);
+  const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
+  std::vector<double> kl;
+  for (int l = 0; l < 3; ++l) {
+    NumericsOptions ol = o;
+    ol.only_layer = l;
+    kl.push_back(
+        compare_logits(base.logits_values, model_numerics(m, nv, hw, ol).logits_values, base.vocab).kl_mean);
+  }
+  EXPECT_GT(kl[1], kl[0]);
+  EXPECT_GT(kl[1], kl[2]);
+  o.only_layer = 3;
+  EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(m, nv, hw, o); }), "layers 0..2");
+}
+
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   const ModelSpec m = load_model("llama-3.1-8b");
   const HwSpec hw = HwSpec::load("b200", {});

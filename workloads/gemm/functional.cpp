@@ -126,7 +126,7 @@ int row_group(Scheme s, const QuantOptions& o) {
 // are exact in BF16, so its on-chip dequantization loses nothing) except block FP8's float32
 // scales, which the kernel applies when it promotes each 128-K partial sum.
 Operand prepare(const MatrixSource& src, Scheme s, const QuantOptions& base, bool is_b,
-                const std::vector<Patch>& patches, int64_t k) {
+                const std::vector<Patch>& patches, int64_t k, std::optional<float> static_amax) {
   Operand op;
   QuantOptions o = options_for(s, base, is_b);
   op.rows = rows_needed(patches, !is_b, row_group(s, o), src.rows());
@@ -134,7 +134,9 @@ Operand prepare(const MatrixSource& src, Scheme s, const QuantOptions& base, boo
   for (size_t i = 0; i < op.rows.size(); ++i)
     op.local[static_cast<size_t>(op.rows[i])] = static_cast<int64_t>(i);
   op.input = src.gather(op.rows);
-  if (tensor_scaled(s)) {
+  if (tensor_scaled(s) && static_amax) {
+    o.tensor_amax = *static_amax;
+  } else if (tensor_scaled(s)) {
     if (o.rht) {
       const auto m = rht_matrix(o.rht_seed);
       o.tensor_amax = src.amax([&](std::span<float> row) { rht_apply(row, m); });
@@ -207,8 +209,12 @@ GemmFunctional gemm_functional(const GemmPlan& plan, Arch arch, const GemmOperan
 
   const std::vector<Patch> patches = choose_patches(p, spec);
   f.patches = patches.size();
-  const Operand a = prepare(in.a, p.format.a, quant, false, patches, p.k);
-  const Operand b = prepare(in.b, p.format.b, quant, true, patches, p.k);
+  for (const auto& [amax, name] : {std::pair{in.a_amax, "A"}, std::pair{in.b_amax, "B"}}) {
+    if (amax && (!(*amax > 0) || !std::isfinite(*amax)))
+      throw InputError(fmt::format("{}'s static amax {}: must be finite and > 0", name, *amax));
+  }
+  const Operand a = prepare(in.a, p.format.a, quant, false, patches, p.k, in.a_amax);
+  const Operand b = prepare(in.b, p.format.b, quant, true, patches, p.k, in.b_amax);
   f.a_error = compare(a.q.dequantize_original_domain(), a.input.data);
   f.b_error = compare(b.q.dequantize_original_domain(), b.input.data);
   f.a_bits = a.q.bits_per_element();

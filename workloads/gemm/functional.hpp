@@ -10,8 +10,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "isa/error_metrics.hpp"
@@ -31,8 +33,13 @@ FunctionalSpec parse_functional(std::string_view text, const GemmProblem& p);
 
 /// A (M x K) and B (N x K, the layout of a PyTorch Linear weight).
 struct GemmOperands {
+  GemmOperands(MatrixSource a_in, MatrixSource b_in) : a(std::move(a_in)), b(std::move(b_in)) {}
   MatrixSource a;
   MatrixSource b;
+  /// Static per-tensor amax (a calibrated scale, isa/calibration.hpp) for NVFP4 / per-tensor FP8
+  /// operands; none: the operand's own amax (dynamic scaling).
+  std::optional<float> a_amax;
+  std::optional<float> b_amax;
 };
 
 struct GemmFunctional {

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 
+#include "isa/calibration.hpp"
 #include "isa/scalar_format.hpp"
 #include "isa/tensor_io.hpp"
 #include "sim/errors.hpp"
@@ -177,10 +181,32 @@ Vec attention_ref(const Shape& s, const Vec& qkv, const AttentionProblem& p,
 
 // ---- as the GPU computes it -------------------------------------------------------------------
 
+// The activations' per-tensor scales (NVFP4's global scale, FP8's): dynamic (each GEMM input's
+// own amax), being calibrated (each GEMM site's input amax recorded, the largest over the
+// calibration prompts, as Model Optimizer's max calibration does), or static (the calibrated amax
+// applied; a site calibration never met, an expert no calibration token chose, stays dynamic).
+struct ActScales {
+  enum class Mode { kDynamic, kRecord, kStatic } mode = Mode::kDynamic;
+  std::map<std::string, float> amax;
+  std::set<std::string> uncalibrated;
+  uint64_t saturated = 0;  // static: activation values beyond their calibrated amax
+  uint64_t values = 0;
+};
+
+// Where a GEMM sits ("l3.down", "l1.e5.gate_up", "head"), for its activation scale.
+struct Site {
+  ActScales* scales = nullptr;
+  std::string name;
+  [[nodiscard]] Site operator/(std::string_view part) const {
+    return {scales, name + "." + std::string(part)};
+  }
+};
+
 // A (rows x K, BF16 values) times W^T through the GEMM's exact numbers, BF16 out; a bias (one per
 // output column; empty: none) joins the float32 result in the epilogue before its one rounding.
 std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, const Tensor& w,
-                        const GemmFormat& f, const HwSpec& hw, const std::vector<float>& b = {}) {
+                        const GemmFormat& f, const HwSpec& hw, const std::vector<float>& b = {},
+                        const Site& site = {}) {
   GemmProblem p;
   p.m = rows;
   p.n = w.rows();
@@ -189,7 +215,22 @@ std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, co
   p.out = GemmOut::kBf16;
   const GemmPlan plan = make_plan(p, hw, TileConfig{});
   Tensor at{{rows, K}, a};
-  const GemmOperands in{MatrixSource::held(std::move(at), "activations"), MatrixSource::held(w, "weights")};
+  GemmOperands in{MatrixSource::held(std::move(at), "activations"), MatrixSource::held(w, "weights")};
+  if (site.scales != nullptr && site.scales->mode != ActScales::Mode::kDynamic && static_scale_applies(f.a)) {
+    ActScales& sc = *site.scales;
+    float amax = 0;
+    for (float v : a) amax = std::max(amax, std::abs(v));
+    if (sc.mode == ActScales::Mode::kRecord) {
+      float& m = sc.amax[site.name];
+      m = std::max(m, amax);
+    } else if (const auto it = sc.amax.find(site.name); it != sc.amax.end() && it->second > 0) {
+      in.a_amax = it->second;
+      for (float v : a) sc.saturated += std::abs(v) > it->second ? 1 : 0;
+      sc.values += a.size();
+    } else {
+      sc.uncalibrated.insert(site.name);
+    }
+  }
   GemmFunctional r = gemm_functional(plan, hw.arch, in, {FunctionalSpec::Mode::kFull});
   if (b.empty()) return std::move(r.d);
   std::vector<float> d(r.d_fp32.size());
@@ -265,9 +306,9 @@ Vec mlp_ref(const Vec& h, int64_t rows, int64_t H, const Mlp& w, const Act& a) {
 
 // The same as the GPU computes it: two GEMMs, the activation in float32 with a BF16 result.
 std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H, const Mlp& w,
-                           const GemmFormat& f, const HwSpec& hw, const Act& a) {
+                           const GemmFormat& f, const HwSpec& hw, const Act& a, const Site& site) {
   const int64_t F = w.down.cols();
-  const std::vector<float> gu = gemm(h, rows, H, w.gu, f, hw, w.gu_bias);
+  const std::vector<float> gu = gemm(h, rows, H, w.gu, f, hw, w.gu_bias, site / "gate_up");
   std::vector<float> act(static_cast<size_t>(rows * F));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t c = 0; c < F; ++c) {
@@ -275,7 +316,7 @@ std::vector<float> mlp_gpu(const std::vector<float>& h, int64_t rows, int64_t H,
           bf16(glu(gu[static_cast<size_t>(t * 2 * F + c)], gu[static_cast<size_t>(t * 2 * F + F + c)], a));
     }
   }
-  return gemm(act, rows, F, w.down, f, hw, w.down_bias);
+  return gemm(act, rows, F, w.down, f, hw, w.down_bias, site / "down");
 }
 
 // Each head's Q and K (the first heads + kv heads of a qkv row) over an RMS norm without weight
@@ -368,12 +409,14 @@ Vec mla_ref(const Shape& s, const Vec& h, const MlaWeights& w, const AttentionPr
 // The same as the GPU computes it: projections through the GEMMs, the latent norms in float32
 // (BF16 out), attention through attention_functional with the shared rope key.
 std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const MlaWeights& w,
-                           const AttentionProblem& p, const GemmFormat& f, const HwSpec& hw) {
+                           const AttentionProblem& p, const GemmFormat& f, const HwSpec& hw,
+                           const Site& site) {
   const int64_t n = s.hd, r = s.r, v = s.hd, qd = n + r, T = s.T;
   const std::vector<float> q =
-      w.wq ? gemm(h, T, s.H, *w.wq, f, hw)
-           : gemm(rmsnorm_bf16(gemm(h, T, s.H, *w.wqa, f, hw), T, s.qlora), T, s.qlora, *w.wqb, f, hw);
-  const std::vector<float> kva = gemm(h, T, s.H, w.wkva, f, hw);
+      w.wq ? gemm(h, T, s.H, *w.wq, f, hw, {}, site / "q")
+           : gemm(rmsnorm_bf16(gemm(h, T, s.H, *w.wqa, f, hw, {}, site / "q_a"), T, s.qlora), T, s.qlora,
+                  *w.wqb, f, hw, {}, site / "q_b");
+  const std::vector<float> kva = gemm(h, T, s.H, w.wkva, f, hw, {}, site / "kv_a");
   std::vector<float> c(static_cast<size_t>(T * s.kvlora));
   Tensor kr{{1, T, r}, std::vector<float>(static_cast<size_t>(T * r))};
   for (int64_t t = 0; t < T; ++t) {
@@ -382,7 +425,8 @@ std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const Ml
     for (int64_t i = 0; i < r; ++i)
       kr.data[static_cast<size_t>(t * r + i)] = kva[static_cast<size_t>(t * (s.kvlora + r) + s.kvlora + i)];
   }
-  const std::vector<float> kv = gemm(rmsnorm_bf16(c, T, s.kvlora), T, s.kvlora, w.wkvb, f, hw);
+  const std::vector<float> kv =
+      gemm(rmsnorm_bf16(c, T, s.kvlora), T, s.kvlora, w.wkvb, f, hw, {}, site / "kv_b");
   Tensor qt{{1, T, s.heads, qd}, q};
   Tensor kt{{1, T, s.heads, n}, std::vector<float>(static_cast<size_t>(T * s.heads * n))};
   Tensor vt{{1, T, s.heads, v}, std::vector<float>(static_cast<size_t>(T * s.heads * v))};
@@ -403,6 +447,29 @@ std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const Ml
 
 }  // namespace
 
+LogitsAgreement compare_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab) {
+  LogitsAgreement g;
+  const auto tokens = static_cast<int64_t>(a.size()) / vocab;
+  if (tokens == 0 || a.size() != b.size()) return g;
+  int64_t same = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const Vec za(a.begin() + t * vocab, a.begin() + (t + 1) * vocab);
+    const Vec zb(b.begin() + t * vocab, b.begin() + (t + 1) * vocab);
+    if (std::max_element(za.begin(), za.end()) - za.begin() ==
+        std::max_element(zb.begin(), zb.end()) - zb.begin())
+      ++same;
+    const std::vector<double> pa = softmax(za), pb = softmax(zb);
+    double kl = 0;
+    for (size_t i = 0; i < pa.size(); ++i) {
+      if (pa[i] > 0) kl += pa[i] * (std::log(pa[i]) - std::log(std::max(pb[i], 1e-300)));
+    }
+    g.kl_mean += kl;
+  }
+  g.top1 = static_cast<double>(same) / static_cast<double>(tokens);
+  g.kl_mean /= static_cast<double>(tokens);
+  return g;
+}
+
 NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,
                               const NumericsOptions& o) {
   if (m.mla && m.mla->v_dim != m.mla->nope_dim) {
@@ -413,6 +480,12 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   if (o.tokens < 1 || o.tokens > 4096)
     throw InputError(fmt::format("--tokens {}: expected 1..4096", o.tokens));
   if (o.vocab < 2) throw InputError(fmt::format("--vocab {}: expected at least 2", o.vocab));
+  if (o.calib_prompts < 0 || o.calib_prompts > 64)
+    throw InputError(fmt::format("--calib-prompts {}: expected 0..64", o.calib_prompts));
+  if (!(o.deploy_outliers > 0) || !std::isfinite(o.deploy_outliers))
+    throw InputError(fmt::format("--deploy-outliers {}: expected a factor > 0", o.deploy_outliers));
+  if (o.only_layer && (*o.only_layer < 0 || *o.only_layer >= o.layers))
+    throw InputError(fmt::format("layer {}: the replica has layers 0..{}", *o.only_layer, o.layers - 1));
   Shape s;
   s.T = o.tokens;
   s.hd = m.mla ? m.mla->nope_dim : m.head_dim;
@@ -488,240 +561,289 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   const GemmFormat fe = m.moe ? q.gemm_format(WeightClass::kExperts) : fm;
   const GemmFormat fb = parse_gemm_format("bf16");  // the router
 
-  // The prompt's hidden states: Gaussian, with 1 in 64 channels 20x larger; stored in BF16. With
-  // a scaled embedding (Gemma) the rows are embeddings 1/sqrt(H) as large, multiplied by sqrt(H):
-  // in BF16 by the factor rounded to BF16 as computed, exactly in the reference.
-  std::vector<float> xq(static_cast<size_t>(s.T * s.H));
-  Vec x(xq.size());
-  {
-    Rng rng(random_at(o.seed, 0xE0));
-    const double root = std::sqrt(static_cast<double>(s.H));
-    const float root_bf16 = bf16(static_cast<float>(root));
-    for (size_t i = 0; i < xq.size(); ++i) {
-      const double v = rng.normal() * (static_cast<int64_t>(i) % s.H % 64 == 7 ? 20.0 : 1.0);
-      if (m.scaled_embedding) {
-        const float e = bf16(static_cast<float>(v / root));
-        xq[i] = bf16(e * root_bf16);
-        x[i] = static_cast<double>(e) * root;
-      } else {
-        xq[i] = bf16(static_cast<float>(v));
-        x[i] = xq[i];
-      }
-    }
-  }
-  // Gemma's post-attention and post-feedforward norms over each block's output.
-  const bool post_norms = m.norms_per_layer >= 4;
-  const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
-  progress::Scope bar("numerics: decoder layers", s.layers + 1);  // and the head
-  for (int l = 0; l < s.layers; ++l) {
-    const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
-    const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
-    const std::vector<float> bqkv = bias(m.qkv_bias && !m.mla, s.qkv(), o.seed, id + 4);
-    MlaWeights mw;
-    if (m.mla) {
-      const uint64_t base = 0x20000 + 16 * static_cast<uint64_t>(l);
-      const int64_t qd = s.heads * (s.hd + s.r);
-      if (s.qlora > 0) {
-        mw.wqa = gaussian(s.qlora, s.H, inv_sqrt(s.H), o.seed, base);
-        mw.wqb = gaussian(qd, s.qlora, inv_sqrt(s.qlora), o.seed, base + 1);
-      } else {
-        mw.wq = gaussian(qd, s.H, inv_sqrt(s.H), o.seed, base);
-      }
-      mw.wkva = gaussian(s.kvlora + s.r, s.H, inv_sqrt(s.H), o.seed, base + 2);
-      mw.wkvb = gaussian(s.heads * 2 * s.hd, s.kvlora, inv_sqrt(s.kvlora), o.seed, base + 3);
-    }
-    const Tensor wo = gaussian(s.H, s.heads * s.hd, inv_sqrt(s.heads * s.hd), o.seed, id + 1);
-    const std::vector<float> bo = bias(m.o_bias, s.H, o.seed, id + 5);
-    const bool moe = m.moe && m.moe_layer(l);
-    Mlp dense;
-    if (!moe) {
-      dense.gu = gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
-      dense.down = gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
-    }
-    Experts ex;
-    if (moe) {
-      const uint64_t base = 0x10000 + 256 * static_cast<uint64_t>(l);
-      const uint64_t bias_base = 0x40000 + 1024 * static_cast<uint64_t>(l);
-      ex.top_k = r.top_k;
-      ex.router = gaussian(experts, s.H, inv_sqrt(s.H), o.seed, base);
-      ex.router_bias = bias(m.moe->router_bias, experts, o.seed, bias_base);
-      for (int64_t e = 0; e < experts; ++e) {
-        const uint64_t eid = base + 16 + 2 * static_cast<uint64_t>(e);
-        const uint64_t bid = bias_base + 2 + 2 * static_cast<uint64_t>(e);
-        Mlp& w = ex.experts.emplace_back();
-        w.gu = gaussian(2 * r.expert_ffn, s.H, inv_sqrt(s.H), o.seed, eid);
-        w.down = gaussian(s.H, r.expert_ffn, inv_sqrt(r.expert_ffn), o.seed, eid + 1);
-        w.gu_bias = bias(m.moe->expert_bias, 2 * r.expert_ffn, o.seed, bid);
-        w.down_bias = bias(m.moe->expert_bias, s.H, o.seed, bid + 1);
-      }
-      if (m.moe->shared_ffn > 0) {
-        const int64_t fs = scaled(m.moe->shared_ffn);
-        ex.shared = Mlp{gaussian(2 * fs, s.H, inv_sqrt(s.H), o.seed, base + 8),
-                        gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9),
-                        {},
-                        {}};
-      }
-    }
-    // This layer's attention: its sliding window or chunk where the model has one, its sinks.
-    AttentionProblem apl = ap;
-    if (!m.mla && m.window_layer(l)) (m.window_chunked ? apl.chunk : apl.window) = m.window;
-    apl.sinks = m.attention_sinks;
-    if (!m.mla) apl.rope = m.layer_rope(l);  // Gemma 3's local base, Llama 4's NoPE layers
-    const bool norm_qk = !m.mla && (m.qk_norm || (m.qk_l2norm && !m.nope_layer(l)));
-    // Llama 4's temperature tuning: a NoPE layer's queries scaled by position (float32 factors).
-    std::vector<float> q_temp;
-    if (!m.mla && m.temperature_floor > 0 && m.nope_layer(l)) {
-      for (int64_t t = 0; t < s.T; ++t)
-        q_temp.push_back(static_cast<float>(
-            std::log1p(std::floor(static_cast<double>(t + 1) / static_cast<double>(m.temperature_floor))) *
-                m.temperature_scale +
-            1));
-    }
-    const Act act{m.swiglu_limit, m.gelu_mlp};
-    // Reference.
+  progress::Scope bar("numerics: decoder layers", (s.layers + 1) * (o.calib_prompts + 1));
+  // One pass over a prompt (seed stream `prompt`, its outlier channels `outliers` x 20): the
+  // float64 reference (unless only calibrating) and the GPU path, its activation scales from
+  // `scales`. Results into `res`.
+  const auto pass = [&](uint64_t prompt, double outliers, ActScales& scales, bool reference,
+                        NumericsResult& res) {
+    // The prompt's hidden states: Gaussian, with 1 in 64 channels 20x larger; stored in BF16. With
+    // a scaled embedding (Gemma) the rows are embeddings 1/sqrt(H) as large, multiplied by sqrt(H):
+    // in BF16 by the factor rounded to BF16 as computed, exactly in the reference.
+    std::vector<float> xq(static_cast<size_t>(s.T * s.H));
+    Vec x(xq.size());
     {
-      const Vec h = rmsnorm(x, s.T, s.H);
-      Vec att;
-      if (m.mla) {
-        att = mla_ref(s, h, mw, apl);
-      } else {
-        Vec qkv = matmul_t(h, s.T, s.H, wqkv);
-        add_bias(qkv, bqkv);
-        if (norm_qk) qk_rmsnorm(qkv, s, [](double v) { return v; });
-        for (size_t t = 0; t < q_temp.size(); ++t) {
-          for (int64_t c = 0; c < s.heads * s.hd; ++c)
-            qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)] *= static_cast<double>(q_temp[t]);
-        }
-        att = attention_ref(s, qkv, apl, sinks);
-      }
-      Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
-      add_bias(proj, bo);
-      if (post_norms) proj = rmsnorm(proj, s.T, s.H);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
-      const Vec h2 = rmsnorm(x, s.T, s.H);
-      Vec y(x.size(), 0.0);
-      if (!moe) {
-        y = mlp_ref(h2, s.T, s.H, dense, act);
-      } else {
-        Vec logits = matmul_t(h2, s.T, s.H, ex.router);
-        add_bias(logits, ex.router_bias);
-        for (int64_t t = 0; t < s.T; ++t) {
-          const Vec row(h2.begin() + t * s.H, h2.begin() + (t + 1) * s.H);
-          const std::span<const double> lt(logits.data() + t * experts, static_cast<size_t>(experts));
-          for (const auto& [e, w] : route(lt, ex.top_k)) {
-            const Vec ye = mlp_ref(row, 1, s.H, ex.experts[static_cast<size_t>(e)], act);
-            for (int64_t c = 0; c < s.H; ++c)
-              y[static_cast<size_t>(t * s.H + c)] += w * ye[static_cast<size_t>(c)];
-          }
-        }
-        if (ex.shared) {
-          const Vec ys = mlp_ref(h2, s.T, s.H, *ex.shared, act);
-          for (size_t i = 0; i < y.size(); ++i) y[i] += ys[i];
+      Rng rng(random_at(o.seed, prompt));
+      const double root = std::sqrt(static_cast<double>(s.H));
+      const float root_bf16 = bf16(static_cast<float>(root));
+      for (size_t i = 0; i < xq.size(); ++i) {
+        const double v = rng.normal() * (static_cast<int64_t>(i) % s.H % 64 == 7 ? 20.0 * outliers : 1.0);
+        if (m.scaled_embedding) {
+          const float e = bf16(static_cast<float>(v / root));
+          xq[i] = bf16(e * root_bf16);
+          x[i] = static_cast<double>(e) * root;
+        } else {
+          xq[i] = bf16(static_cast<float>(v));
+          x[i] = xq[i];
         }
       }
-      if (post_norms) y = rmsnorm(y, s.T, s.H);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
     }
-    // As computed.
-    {
-      const std::vector<float> h = rmsnorm_bf16(xq, s.T, s.H);
-      std::vector<float> att;
+    // Gemma's post-attention and post-feedforward norms over each block's output.
+    const bool post_norms = m.norms_per_layer >= 4;
+    const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
+    for (int l = 0; l < s.layers; ++l) {
+      // With only_layer, the other layers run BF16 (weights, activations and KV cache).
+      const bool quantized = !o.only_layer || *o.only_layer == l;
+      const GemmFormat& la = quantized ? fa : fb;
+      const GemmFormat& lm = quantized ? fm : fb;
+      const GemmFormat& le = quantized ? fe : fb;
+      const Site site{&scales, fmt::format("l{}", l)};
+      const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
+      const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
+      const std::vector<float> bqkv = bias(m.qkv_bias && !m.mla, s.qkv(), o.seed, id + 4);
+      MlaWeights mw;
       if (m.mla) {
-        att = mla_gpu(s, h, mw, apl, fa, hw);
-      } else {
-        std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, fa, hw, bqkv);
-        if (norm_qk) qk_rmsnorm(qkv, s, [](float v) { return bf16(v); });
-        for (size_t t = 0; t < q_temp.size(); ++t) {
-          for (int64_t c = 0; c < s.heads * s.hd; ++c) {
-            float& v = qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)];
-            v = bf16(v * q_temp[t]);
-          }
+        const uint64_t base = 0x20000 + 16 * static_cast<uint64_t>(l);
+        const int64_t qd = s.heads * (s.hd + s.r);
+        if (s.qlora > 0) {
+          mw.wqa = gaussian(s.qlora, s.H, inv_sqrt(s.H), o.seed, base);
+          mw.wqb = gaussian(qd, s.qlora, inv_sqrt(s.qlora), o.seed, base + 1);
+        } else {
+          mw.wq = gaussian(qd, s.H, inv_sqrt(s.H), o.seed, base);
         }
-        AttentionData data;
-        data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
-        data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
-        data.v_file = heads_tensor(qkv, s, s.heads + s.kv, s.kv, "replica V");
-        if (apl.sinks) data.sinks = sinks;
-        att = attention_functional(apl, data, {FunctionalSpec::Mode::kFull}).o;
+        mw.wkva = gaussian(s.kvlora + s.r, s.H, inv_sqrt(s.H), o.seed, base + 2);
+        mw.wkvb = gaussian(s.heads * 2 * s.hd, s.kvlora, inv_sqrt(s.kvlora), o.seed, base + 3);
       }
-      std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, fa, hw, bo);
-      if (post_norms) proj = rmsnorm_bf16(proj, s.T, s.H);
-      for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
-      const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
-      std::vector<float> y;
+      const Tensor wo = gaussian(s.H, s.heads * s.hd, inv_sqrt(s.heads * s.hd), o.seed, id + 1);
+      const std::vector<float> bo = bias(m.o_bias, s.H, o.seed, id + 5);
+      const bool moe = m.moe && m.moe_layer(l);
+      Mlp dense;
       if (!moe) {
-        y = mlp_gpu(h2, s.T, s.H, dense, fm, hw, act);
-      } else {
-        // The router in BF16 (its bias in the epilogue); each expert's GEMMs over the rows routed
-        // to it; the weighted sum (and the shared expert) in float32, written as BF16.
-        const std::vector<float> logits = gemm(h2, s.T, s.H, ex.router, fb, hw, ex.router_bias);
-        std::vector<std::vector<std::pair<int64_t, double>>> chosen(static_cast<size_t>(s.T));
-        for (int64_t t = 0; t < s.T; ++t) {
-          const Vec lt(logits.begin() + t * experts, logits.begin() + (t + 1) * experts);
-          chosen[static_cast<size_t>(t)] = route(lt, ex.top_k);
+        dense.gu = gaussian(2 * s.ffn, s.H, inv_sqrt(s.H), o.seed, id + 2);
+        dense.down = gaussian(s.H, s.ffn, inv_sqrt(s.ffn), o.seed, id + 3);
+      }
+      // An injected outlier-heavy layer: 1 in 64 of its MLP's up rows scaled, so the down
+      // projection's input carries channels that much larger.
+      const auto inject = [&](Mlp& w) {
+        if (l != o.outlier_layer) return;
+        const int64_t F = w.down.cols();
+        for (int64_t c = 11; c < F; c += 64) {
+          for (int64_t k = 0; k < s.H; ++k)
+            w.gu.data[static_cast<size_t>((F + c) * s.H + k)] *= static_cast<float>(o.outlier_factor);
         }
-        std::vector<float> acc(xq.size(), 0.0f);
+      };
+      if (!moe) inject(dense);
+      Experts ex;
+      if (moe) {
+        const uint64_t base = 0x10000 + 256 * static_cast<uint64_t>(l);
+        const uint64_t bias_base = 0x40000 + 1024 * static_cast<uint64_t>(l);
+        ex.top_k = r.top_k;
+        ex.router = gaussian(experts, s.H, inv_sqrt(s.H), o.seed, base);
+        ex.router_bias = bias(m.moe->router_bias, experts, o.seed, bias_base);
         for (int64_t e = 0; e < experts; ++e) {
-          std::vector<int64_t> rows;
-          std::vector<float> w;
+          const uint64_t eid = base + 16 + 2 * static_cast<uint64_t>(e);
+          const uint64_t bid = bias_base + 2 + 2 * static_cast<uint64_t>(e);
+          Mlp& w = ex.experts.emplace_back();
+          w.gu = gaussian(2 * r.expert_ffn, s.H, inv_sqrt(s.H), o.seed, eid);
+          w.down = gaussian(s.H, r.expert_ffn, inv_sqrt(r.expert_ffn), o.seed, eid + 1);
+          w.gu_bias = bias(m.moe->expert_bias, 2 * r.expert_ffn, o.seed, bid);
+          w.down_bias = bias(m.moe->expert_bias, s.H, o.seed, bid + 1);
+          inject(w);
+        }
+        if (m.moe->shared_ffn > 0) {
+          const int64_t fs = scaled(m.moe->shared_ffn);
+          ex.shared = Mlp{gaussian(2 * fs, s.H, inv_sqrt(s.H), o.seed, base + 8),
+                          gaussian(s.H, fs, inv_sqrt(fs), o.seed, base + 9),
+                          {},
+                          {}};
+        }
+      }
+      // This layer's attention: its sliding window or chunk where the model has one, its sinks.
+      AttentionProblem apl = ap;
+      if (!m.mla && m.window_layer(l)) (m.window_chunked ? apl.chunk : apl.window) = m.window;
+      apl.sinks = m.attention_sinks;
+      if (!m.mla) apl.rope = m.layer_rope(l);  // Gemma 3's local base, Llama 4's NoPE layers
+      if (!quantized) apl.kv = KvFormat::kBf16;
+      const bool norm_qk = !m.mla && (m.qk_norm || (m.qk_l2norm && !m.nope_layer(l)));
+      // Llama 4's temperature tuning: a NoPE layer's queries scaled by position (float32 factors).
+      std::vector<float> q_temp;
+      if (!m.mla && m.temperature_floor > 0 && m.nope_layer(l)) {
+        for (int64_t t = 0; t < s.T; ++t)
+          q_temp.push_back(static_cast<float>(
+              std::log1p(std::floor(static_cast<double>(t + 1) / static_cast<double>(m.temperature_floor))) *
+                  m.temperature_scale +
+              1));
+      }
+      const Act act{m.swiglu_limit, m.gelu_mlp};
+      // Reference.
+      if (reference) {
+        const Vec h = rmsnorm(x, s.T, s.H);
+        Vec att;
+        if (m.mla) {
+          att = mla_ref(s, h, mw, apl);
+        } else {
+          Vec qkv = matmul_t(h, s.T, s.H, wqkv);
+          add_bias(qkv, bqkv);
+          if (norm_qk) qk_rmsnorm(qkv, s, [](double v) { return v; });
+          for (size_t t = 0; t < q_temp.size(); ++t) {
+            for (int64_t c = 0; c < s.heads * s.hd; ++c)
+              qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)] *=
+                  static_cast<double>(q_temp[t]);
+          }
+          att = attention_ref(s, qkv, apl, sinks);
+        }
+        Vec proj = matmul_t(att, s.T, s.heads * s.hd, wo);
+        add_bias(proj, bo);
+        if (post_norms) proj = rmsnorm(proj, s.T, s.H);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+        const Vec h2 = rmsnorm(x, s.T, s.H);
+        Vec y(x.size(), 0.0);
+        if (!moe) {
+          y = mlp_ref(h2, s.T, s.H, dense, act);
+        } else {
+          Vec logits = matmul_t(h2, s.T, s.H, ex.router);
+          add_bias(logits, ex.router_bias);
           for (int64_t t = 0; t < s.T; ++t) {
-            for (const auto& [ce, cw] : chosen[static_cast<size_t>(t)]) {
-              if (ce == e) {
-                rows.push_back(t);
-                w.push_back(static_cast<float>(cw));
-              }
+            const Vec row(h2.begin() + t * s.H, h2.begin() + (t + 1) * s.H);
+            const std::span<const double> lt(logits.data() + t * experts, static_cast<size_t>(experts));
+            for (const auto& [e, w] : route(lt, ex.top_k)) {
+              const Vec ye = mlp_ref(row, 1, s.H, ex.experts[static_cast<size_t>(e)], act);
+              for (int64_t c = 0; c < s.H; ++c)
+                y[static_cast<size_t>(t * s.H + c)] += w * ye[static_cast<size_t>(c)];
             }
           }
-          if (rows.empty()) continue;
-          std::vector<float> hin(rows.size() * static_cast<size_t>(s.H));
-          for (size_t i = 0; i < rows.size(); ++i)
-            std::copy_n(h2.begin() + rows[i] * s.H, s.H, hin.begin() + static_cast<int64_t>(i) * s.H);
-          const std::vector<float> ye = mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H,
-                                                ex.experts[static_cast<size_t>(e)], fe, hw, act);
-          for (size_t i = 0; i < rows.size(); ++i) {
-            for (int64_t c = 0; c < s.H; ++c)
-              acc[static_cast<size_t>(rows[i] * s.H + c)] +=
-                  w[i] * ye[i * static_cast<size_t>(s.H) + static_cast<size_t>(c)];
+          if (ex.shared) {
+            const Vec ys = mlp_ref(h2, s.T, s.H, *ex.shared, act);
+            for (size_t i = 0; i < y.size(); ++i) y[i] += ys[i];
           }
         }
-        if (ex.shared) {
-          const std::vector<float> ys = mlp_gpu(h2, s.T, s.H, *ex.shared, fm, hw, act);
-          for (size_t i = 0; i < acc.size(); ++i) acc[i] += ys[i];
-        }
-        y.resize(acc.size());
-        for (size_t i = 0; i < acc.size(); ++i) y[i] = bf16(acc[i]);
+        if (post_norms) y = rmsnorm(y, s.T, s.H);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
       }
-      if (post_norms) y = rmsnorm_bf16(y, s.T, s.H);
-      for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + y[i]);
+      // As computed.
+      {
+        const std::vector<float> h = rmsnorm_bf16(xq, s.T, s.H);
+        std::vector<float> att;
+        if (m.mla) {
+          att = mla_gpu(s, h, mw, apl, la, hw, site / "mla");
+        } else {
+          std::vector<float> qkv = gemm(h, s.T, s.H, wqkv, la, hw, bqkv, site / "qkv");
+          if (norm_qk) qk_rmsnorm(qkv, s, [](float v) { return bf16(v); });
+          for (size_t t = 0; t < q_temp.size(); ++t) {
+            for (int64_t c = 0; c < s.heads * s.hd; ++c) {
+              float& v = qkv[t * static_cast<size_t>(s.qkv()) + static_cast<size_t>(c)];
+              v = bf16(v * q_temp[t]);
+            }
+          }
+          AttentionData data;
+          data.q_file = heads_tensor(qkv, s, 0, s.heads, "replica Q");
+          data.k_file = heads_tensor(qkv, s, s.heads, s.kv, "replica K");
+          data.v_file = heads_tensor(qkv, s, s.heads + s.kv, s.kv, "replica V");
+          if (apl.sinks) data.sinks = sinks;
+          att = attention_functional(apl, data, {FunctionalSpec::Mode::kFull}).o;
+        }
+        std::vector<float> proj = gemm(att, s.T, s.heads * s.hd, wo, la, hw, bo, site / "o");
+        if (post_norms) proj = rmsnorm_bf16(proj, s.T, s.H);
+        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + proj[i]);
+        const std::vector<float> h2 = rmsnorm_bf16(xq, s.T, s.H);
+        std::vector<float> y;
+        if (!moe) {
+          y = mlp_gpu(h2, s.T, s.H, dense, lm, hw, act, site);
+        } else {
+          // The router in BF16 (its bias in the epilogue); each expert's GEMMs over the rows routed
+          // to it; the weighted sum (and the shared expert) in float32, written as BF16.
+          const std::vector<float> logits = gemm(h2, s.T, s.H, ex.router, fb, hw, ex.router_bias);
+          std::vector<std::vector<std::pair<int64_t, double>>> chosen(static_cast<size_t>(s.T));
+          for (int64_t t = 0; t < s.T; ++t) {
+            const Vec lt(logits.begin() + t * experts, logits.begin() + (t + 1) * experts);
+            chosen[static_cast<size_t>(t)] = route(lt, ex.top_k);
+          }
+          std::vector<float> acc(xq.size(), 0.0f);
+          for (int64_t e = 0; e < experts; ++e) {
+            std::vector<int64_t> rows;
+            std::vector<float> w;
+            for (int64_t t = 0; t < s.T; ++t) {
+              for (const auto& [ce, cw] : chosen[static_cast<size_t>(t)]) {
+                if (ce == e) {
+                  rows.push_back(t);
+                  w.push_back(static_cast<float>(cw));
+                }
+              }
+            }
+            if (rows.empty()) continue;
+            std::vector<float> hin(rows.size() * static_cast<size_t>(s.H));
+            for (size_t i = 0; i < rows.size(); ++i)
+              std::copy_n(h2.begin() + rows[i] * s.H, s.H, hin.begin() + static_cast<int64_t>(i) * s.H);
+            const std::vector<float> ye =
+                mlp_gpu(hin, static_cast<int64_t>(rows.size()), s.H, ex.experts[static_cast<size_t>(e)], le,
+                        hw, act, site / fmt::format("e{}", e));
+            for (size_t i = 0; i < rows.size(); ++i) {
+              for (int64_t c = 0; c < s.H; ++c)
+                acc[static_cast<size_t>(rows[i] * s.H + c)] +=
+                    w[i] * ye[i * static_cast<size_t>(s.H) + static_cast<size_t>(c)];
+            }
+          }
+          if (ex.shared) {
+            const std::vector<float> ys = mlp_gpu(h2, s.T, s.H, *ex.shared, lm, hw, act, site / "shared");
+            for (size_t i = 0; i < acc.size(); ++i) acc[i] += ys[i];
+          }
+          y.resize(acc.size());
+          for (size_t i = 0; i < acc.size(); ++i) y[i] = bf16(acc[i]);
+        }
+        if (post_norms) y = rmsnorm_bf16(y, s.T, s.H);
+        for (size_t i = 0; i < xq.size(); ++i) xq[i] = bf16(xq[i] + y[i]);
+      }
+      if (reference) {
+        const Vec xd(xq.begin(), xq.end());
+        res.residual.push_back(compare(std::span<const double>(xd), std::span<const double>(x)));
+      }
+      bar.advance();
     }
-    const Vec xd(xq.begin(), xq.end());
-    r.residual.push_back(compare(std::span<const double>(xd), std::span<const double>(x)));
+    // The head: final norm and lm_head over every position.
+    const Tensor wlm = gaussian(s.vocab, s.H, inv_sqrt(s.H), o.seed, 0xFF);
+    const std::vector<float> got = gemm(rmsnorm_bf16(xq, s.T, s.H), s.T, s.H, wlm, o.only_layer ? fb : fh, hw,
+                                        {}, Site{&scales, "head"});
     bar.advance();
-  }
-  // The head: final norm and lm_head over every position.
-  const Tensor wlm = gaussian(s.vocab, s.H, inv_sqrt(s.H), o.seed, 0xFF);
-  const Vec ref = matmul_t(rmsnorm(x, s.T, s.H), s.T, s.H, wlm);
-  const std::vector<float> got = gemm(rmsnorm_bf16(xq, s.T, s.H), s.T, s.H, wlm, fh, hw);
-  const Vec gd(got.begin(), got.end());
-  r.logits = compare(std::span<const double>(gd), std::span<const double>(ref));
-  int64_t same = 0;
-  double kl_sum = 0;
-  for (int64_t t = 0; t < s.T; ++t) {
-    const std::span<const double> zr(ref.data() + t * s.vocab, static_cast<size_t>(s.vocab));
-    const std::span<const double> zq(gd.data() + t * s.vocab, static_cast<size_t>(s.vocab));
-    if (std::max_element(zr.begin(), zr.end()) - zr.begin() ==
-        std::max_element(zq.begin(), zq.end()) - zq.begin())
-      ++same;
-    const std::vector<double> pr = softmax(zr), pq = softmax(zq);
-    double kl = 0;
-    for (size_t i = 0; i < pr.size(); ++i) {
-      if (pr[i] > 0) kl += pr[i] * (std::log(pr[i]) - std::log(std::max(pq[i], 1e-300)));
+    if (!reference) return;
+    const Vec ref = matmul_t(rmsnorm(x, s.T, s.H), s.T, s.H, wlm);
+    const Vec gd(got.begin(), got.end());
+    res.logits_values = got;
+    res.logits = compare(std::span<const double>(gd), std::span<const double>(ref));
+    int64_t same = 0;
+    double kl_sum = 0;
+    for (int64_t t = 0; t < s.T; ++t) {
+      const std::span<const double> zr(ref.data() + t * s.vocab, static_cast<size_t>(s.vocab));
+      const std::span<const double> zq(gd.data() + t * s.vocab, static_cast<size_t>(s.vocab));
+      if (std::max_element(zr.begin(), zr.end()) - zr.begin() ==
+          std::max_element(zq.begin(), zq.end()) - zq.begin())
+        ++same;
+      const std::vector<double> pr = softmax(zr), pq = softmax(zq);
+      double kl = 0;
+      for (size_t i = 0; i < pr.size(); ++i) {
+        if (pr[i] > 0) kl += pr[i] * (std::log(pr[i]) - std::log(std::max(pq[i], 1e-300)));
+      }
+      kl_sum += kl;
+      res.kl_max = std::max(res.kl_max, kl);
     }
-    kl_sum += kl;
-    r.kl_max = std::max(r.kl_max, kl);
+    res.top1 = static_cast<double>(same) / static_cast<double>(s.T);
+    res.kl_mean = kl_sum / static_cast<double>(s.T);
+  };
+
+  // Static activation scales: calibrated (max) over calib_prompts prompts of the calibration
+  // distribution first, then held for the evaluated prompt.
+  ActScales scales;
+  if (o.calib_prompts > 0) {
+    scales.mode = ActScales::Mode::kRecord;
+    NumericsResult unused;
+    for (int i = 0; i < o.calib_prompts; ++i)
+      pass(0xE100 + static_cast<uint64_t>(i), 1.0, scales, false, unused);
+    scales.mode = ActScales::Mode::kStatic;
   }
-  r.top1 = static_cast<double>(same) / static_cast<double>(s.T);
-  r.kl_mean = kl_sum / static_cast<double>(s.T);
+  pass(0xE0, o.deploy_outliers, scales, true, r);
+  r.static_sites = scales.amax.size();
+  r.uncalibrated_sites = scales.uncalibrated.size();
+  r.static_saturated =
+      scales.values == 0 ? 0 : static_cast<double>(scales.saturated) / static_cast<double>(scales.values);
   return r;
 }
 

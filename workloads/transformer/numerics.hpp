@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,20 @@ struct NumericsOptions {
   int64_t width = 512;   // hidden size at most (query heads x head dim)
   int64_t vocab = 2048;  // vocabulary at most
   uint64_t seed = 0;
+  /// Static activation scales (#28): 0 leaves every GEMM input's per-tensor scale dynamic; N > 0
+  /// fixes each (NVFP4 and per-tensor FP8 activations) at the largest amax its site saw over N
+  /// seeded calibration prompts, as Model Optimizer's max calibration does, then evaluates.
+  int calib_prompts = 0;
+  /// The evaluated prompt's outlier channels (1 in 64, 20x) grown this much more: a deployment
+  /// beyond the calibration.
+  double deploy_outliers = 1.0;
+  /// Only this decoder layer runs the plan's formats; the others and the head run BF16 (the
+  /// per-layer sensitivity).
+  std::optional<int> only_layer;
+  /// An injected outlier-heavy layer: in layer outlier_layer (-1: none), 1 in 64 of the MLP's
+  /// intermediate channels are outlier_factor x larger.
+  int outlier_layer = -1;
+  double outlier_factor = 1;
 };
 
 struct NumericsResult {
@@ -53,7 +68,21 @@ struct NumericsResult {
   double top1 = 0;     // share of positions whose argmax token is the reference's
   double kl_mean = 0;  // mean KL(p_ref || p) of the softmaxed logits, nats
   double kl_max = 0;
+  std::vector<float> logits_values;  // the computed logits, tokens x vocab (for comparing runs)
+  // Static activation scales: GEMM sites calibrated, sites met only in deployment (left
+  // dynamic), and the share of activation values beyond their calibrated amax.
+  size_t static_sites = 0;
+  size_t uncalibrated_sites = 0;
+  double static_saturated = 0;
 };
+
+/// Top-1 agreement and mean KL(p_a || p_b) of two runs' logits (tokens x vocab): a plan against
+/// the BF16 plan, as a sensitivity measures it.
+struct LogitsAgreement {
+  double top1 = 0;
+  double kl_mean = 0;
+};
+LogitsAgreement compare_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab);
 
 /// Throws InputError for what the replica cannot run (formats the GPU lacks, a shape the formats'
 /// blocks do not divide, MLA with v_head_dim != qk_nope_head_dim) or bad options.
