@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <charconv>
 #include <iostream>
 
 #include "app/commands.hpp"
@@ -14,6 +15,7 @@
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "sim/json_out.hpp"
+#include "sim/strings.hpp"
 #include "sim/table.hpp"
 #include "sim/units.hpp"
 #include "workloads/transformer/capacity.hpp"
@@ -58,6 +60,19 @@ QuantPlan quant_option(const cli::po::variables_map& vm, const ModelSpec& m) {
     q.activations = scheme_option(vm, "activations");
   resolve_checkpoint(q, m, "--weights checkpoint");
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kLmHead}) (void)q.gemm_format(c);
+  if (vm.count("keep-layers") != 0) {
+    for (const std::string_view piece : split(vm["keep-layers"].as<std::string>(), ',')) {
+      int64_t l = 0;
+      const auto [p, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), l);
+      if (ec != std::errc{} || p != piece.data() + piece.size())
+        throw InputError(fmt::format("--keep-layers {}: '{}' is not a layer index",
+                                     vm["keep-layers"].as<std::string>(), piece));
+      q.keep_layers.push_back(l);
+    }
+    q.keep_format = scheme_option(vm, "keep-format");
+    check_keep_layers(q, m.layers, "--keep-layers");
+    for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp}) (void)q.kept_plan().gemm_format(c);
+  }
 
   return q;
 }
@@ -293,6 +308,11 @@ cli::Command model_command() {
             "kv-format", cli::po::value<std::string>()->default_value("bf16"), "KV-cache format")(
             "activations", cli::po::value<std::string>()->default_value("weights"),
             "GEMM activations: 'weights' (as the weights) or a format (bf16: weight-only)")(
+            "keep-layers", cli::po::value<std::string>(),
+            "decoder layers kept in --keep-format, comma-separated (negative: from the end; 0,-1: the first "
+            "and last blocks)")(
+            "keep-format", cli::po::value<std::string>()->default_value("bf16"),
+            "format of the kept layers' attention, MLP and expert GEMMs")(
             "context", cli::po::value<int64_t>()->default_value(8192), "tokens per sequence")(
             "tp", cli::po::value<int>()->default_value(1), "tensor-parallel GPUs")(
             "ep", cli::po::value<int>()->default_value(1),

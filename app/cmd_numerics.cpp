@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "app/commands.hpp"
@@ -52,6 +53,21 @@ int run_numerics(const cli::po::variables_map& vm) {
   if (!kv)
     throw InputError(
         fmt::format("--kv-format {}: unknown (bf16, fp8_e4m3, fp8_e4m3:head, mxfp8, nvfp4, mxfp4)", kvname));
+  // --keep-layers: the replica's layers kept in BF16 in every row.
+  std::vector<int64_t> keep;
+  if (vm.count("keep-layers") != 0) {
+    for (const std::string_view piece : split(vm["keep-layers"].as<std::string>(), ',')) {
+      int64_t l = 0;
+      const auto [p, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), l);
+      if (ec != std::errc{} || p != piece.data() + piece.size())
+        throw InputError(fmt::format("--keep-layers {}: '{}' is not a layer index",
+                                     vm["keep-layers"].as<std::string>(), piece));
+      keep.push_back(l);
+    }
+    QuantPlan probe;
+    probe.keep_layers = keep;
+    check_keep_layers(probe, o.layers, "--keep-layers");
+  }
   // Every format first, so a bad one fails before any runs.
   std::vector<std::pair<std::string, QuantPlan>> plans;
   std::vector<bool> static_rows;  // the row's activation scales are calibrated
@@ -61,6 +77,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     if (!scheme)
       throw InputError(fmt::format("--formats: unknown format '{}' (one of: {})", name, scheme_names_text()));
     QuantPlan q = QuantPlan::uniform(*scheme, *kv, vm.count("quantize-head") == 0);
+    q.keep_layers = keep;
     try {
       for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kLmHead})
         (void)gemm_math(q.gemm_format(c), hw.arch, hw.name);
@@ -153,7 +170,69 @@ int run_numerics(const cli::po::variables_map& vm) {
   for (const std::string& n : notes) out << "  " << n << "\n";
   // Per-layer sensitivity: one layer in the format, the rest BF16, against the BF16 plan's logits.
   boost::json::array sens;
-  if (sensitivity) {
+  boost::json::object search;
+  if (vm.count("plan-search") != 0) {
+    if (!sensitivity)
+      throw InputError("--plan-search needs --sensitivity FORMAT: the format the plan runs in");
+    const std::string& kname = vm["keep-format"].as<std::string>();
+    const auto keep_scheme = parse_scheme(kname);
+    if (!keep_scheme)
+      throw InputError(
+          fmt::format("--keep-format {}: unknown format (one of: {})", kname, scheme_names_text()));
+    const double budget = vm["plan-search"].as<double>();
+    const QuantPlan q = QuantPlan::uniform(*sensitivity, *kv, true);
+    const PlanSearchResult r = search_plan(m, q, *keep_scheme, budget, hw, o);
+    std::vector<int> ranked(r.layer_kl.size());
+    for (size_t i = 0; i < ranked.size(); ++i) ranked[i] = static_cast<int>(i);
+    std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) {
+      return r.layer_kl[static_cast<size_t>(a)] > r.layer_kl[static_cast<size_t>(b)];
+    });
+    TextTable st({"rank", "replica layer", "model layers", "KL vs BF16 (nats)", "kept"});
+    for (size_t i = 0; i < ranked.size(); ++i) {
+      const int l = ranked[i];
+      const bool kept = std::find(r.kept_replica.begin(), r.kept_replica.end(), l) != r.kept_replica.end();
+      const int64_t lo = static_cast<int64_t>(l) * m.layers / o.layers;
+      const int64_t hi = static_cast<int64_t>(l + 1) * m.layers / o.layers;
+      st.add_row({std::to_string(i + 1), std::to_string(l), fmt::format("{}..{}", lo, hi - 1),
+                  fmt::format("{:.3e}", r.layer_kl[static_cast<size_t>(l)]), kept ? kname : "-"});
+    }
+    out << fmt::format(
+        "\nplan search: {} with layers kept in {} within {:g} bits per weight (decoder layers' GEMM "
+        "weights); "
+        "each replica layer alone in {}, ranked\n",
+        scheme_name(*sensitivity), kname, budget, scheme_name(*sensitivity));
+    out << st.render();
+    std::string layers;
+    for (const int64_t l : r.keep_layers) layers += fmt::format("{}{}", layers.empty() ? "" : ",", l);
+    out << fmt::format("  chosen      {}: {:.3f} bits per weight, KL {:.3e} vs BF16 on the replica\n",
+                       r.uniform_chosen ? fmt::format("the uniform {} plan", scheme_name(r.uniform))
+                                        : fmt::format("{} layer(s) kept in {}", r.keep_layers.size(), kname),
+                       r.bits, r.kl);
+    out << fmt::format("  uniform     {} at {:g} bits: KL {:.3e}\n", scheme_name(r.uniform), r.uniform_bits,
+                       r.uniform_kl);
+    if (!r.keep_layers.empty()) {
+      out << fmt::format(
+          "  as a plan   bwsim model --model {} --weights {} --kv-format {} --keep-layers {} "
+          "--keep-format {}\n",
+          vm["model"].as<std::string>(), scheme_name(*sensitivity), kvname, layers, kname);
+      out << fmt::format(
+          "              bwsim run SCENARIO --set 'quantization.keep_layers=[{}]' --set "
+          "'quantization.keep_format=\"{}\"'\n",
+          layers, kname);
+    }
+    search = {{"budget_bits", budget},
+              {"format", scheme_name(*sensitivity)},
+              {"keep_format", kname},
+              {"layer_kl", boost::json::value_from(r.layer_kl)},
+              {"keep_layers", boost::json::value_from(r.keep_layers)},
+              {"bits", r.bits},
+              {"kl", r.kl},
+              {"uniform", scheme_name(r.uniform)},
+              {"uniform_bits", r.uniform_bits},
+              {"uniform_kl", r.uniform_kl},
+              {"uniform_chosen", r.uniform_chosen},
+              {"plan", r.plan.text()}};
+  } else if (sensitivity) {
     const QuantPlan bf = QuantPlan::bf16();
     const NumericsResult base = model_numerics(m, bf, hw, o);
     QuantPlan q = QuantPlan::uniform(*sensitivity, *kv, true);
@@ -201,6 +280,7 @@ int run_numerics(const cli::po::variables_map& vm) {
                           {"calib_prompts", calib},
                           {"deploy_outliers", o.deploy_outliers},
                           {"sensitivity", std::move(sens)},
+                          {"plan_search", std::move(search)},
                           {"results", std::move(rows)}};
   cli::write_json_option(vm, doc);
   return 0;
@@ -242,7 +322,14 @@ cli::Command numerics_command() {
             "outlier-layer", cli::po::value<int>()->default_value(-1),
             "inject outliers: in this layer 1 in 64 of the MLP's intermediate channels are --outlier-factor "
             "x "
-            "larger")("outlier-factor", cli::po::value<double>()->default_value(1.0), "with --outlier-layer");
+            "larger")("outlier-factor", cli::po::value<double>()->default_value(1.0), "with --outlier-layer")(
+            "plan-search", cli::po::value<double>(),
+            "with --sensitivity F: keep the most sensitive layers in --keep-format while the decoder layers' "
+            "weights average at most this many bits (NVFP4 4.5, FP8 8, BF16 16); prints the plan for model / "
+            "run")("keep-format", cli::po::value<std::string>()->default_value("bf16"),
+                   "the format --plan-search keeps layers in")(
+            "keep-layers", cli::po::value<std::string>(),
+            "replica layers kept in BF16 in every row, comma-separated (negative: from the end)");
         add_progress_option(desc);
         add_json_option(desc);
       },

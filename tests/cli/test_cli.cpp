@@ -511,7 +511,10 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
                                {"--model llama-3.1-8b --calib-prompts 100", "--calib-prompts 100"},
                                {"--model llama-3.1-8b --deploy-outliers 0", "--deploy-outliers 0"},
                                {"--model llama-3.1-8b --sensitivity fp5", "--sensitivity: unknown format"},
-                               {"--model llama-3.1-8b --outlier-layer 2", "--outlier-layer 2"}});
+                               {"--model llama-3.1-8b --outlier-layer 2", "--outlier-layer 2"},
+                               {"--model llama-3.1-8b --plan-search 6", "--plan-search needs --sensitivity"},
+                               {"--model llama-3.1-8b --keep-layers 0,5", "keep_layers 5"},
+                               {"--model llama-3.1-8b --keep-layers 0,x", "'x' is not a layer index"}});
   // Static rows beside the dynamic ones, and a sensitivity ranking.
   Result st =
       run("numerics --model llama-3.1-8b --formats bf16,fp8_e4m3 --layers 1 --tokens 8 --width 256 "

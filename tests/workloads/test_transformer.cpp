@@ -665,6 +665,44 @@ TEST(TransformerNumerics, StaticScalesAndPerLayerSensitivity) {
   EXPECT_GT(kl[1], kl[2]);
   o.only_layer = 3;
   EXPECT_CONTAINS(input_error_of([&] { (void)model_numerics(m, nv, hw, o); }), "layers 0..2");
+  // Every replica layer kept in BF16 (the head BF16 too): the BF16 plan's numbers exactly.
+  o.only_layer.reset();
+  QuantPlan kept = nv;
+  kept.keep_layers = {0, 1, -1};
+  const NumericsResult k = model_numerics(m, kept, hw, o);
+  EXPECT_EQ(k.logits.rel_frobenius, base.logits.rel_frobenius);
+  kept.keep_layers = {0};
+  EXPECT_NE(model_numerics(m, kept, hw, o).logits.rel_frobenius, base.logits.rel_frobenius);
+}
+
+// #28's plan search: within its bits budget, the injected outlier-heavy band is the one kept, and
+// the plan is no worse on the replica than the uniform plan of the same budget.
+TEST(TransformerNumerics, PlanSearchKeepsTheSensitiveBandWithinItsBudget) {
+  const ModelSpec m = load_model("llama-3.1-8b");  // 32 layers: replica layer i stands for 8i..8i+7
+  const HwSpec hw = HwSpec::load("b200", {});
+  NumericsOptions o = small_replica();
+  o.layers = 4;
+  o.tokens = 8;
+  o.vocab = 256;
+  o.outlier_layer = 2;
+  o.outlier_factor = 30;
+  const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
+  const PlanSearchResult r = search_plan(m, nv, Scheme::kBf16, 7.5, hw, o);
+  ASSERT_EQ(r.layer_kl.size(), 4u);
+  EXPECT_EQ(r.kept_replica, (std::vector<int>{2}));
+  EXPECT_EQ(r.keep_layers, (std::vector<int64_t>{16, 17, 18, 19, 20, 21, 22, 23}));
+  EXPECT_DOUBLE_EQ(r.bits, 4.5 + (16 - 4.5) / 4);  // one band of four at 16 bits
+  EXPECT_LE(r.bits, 7.5);
+  EXPECT_EQ(r.uniform, Scheme::kNvfp4);
+  EXPECT_LE(r.kl, r.uniform_kl);
+  EXPECT_FALSE(r.uniform_chosen);
+  EXPECT_EQ(r.plan.keep_layers, r.keep_layers);
+  EXPECT_EQ(r.plan.keep_format, Scheme::kBf16);
+  // A budget below the format itself, or a kept format no more precise, is refused.
+  EXPECT_CONTAINS(input_error_of([&] { (void)search_plan(m, nv, Scheme::kBf16, 4.0, hw, o); }),
+                  "below nvfp4");
+  EXPECT_CONTAINS(input_error_of([&] { (void)search_plan(m, nv, Scheme::kMxfp4, 8, hw, o); }),
+                  "not more precise");
 }
 
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {

@@ -58,6 +58,50 @@ TEST(TransformerStep, SmallBatchDecodeReadsTheWeights) {
   EXPECT_EQ(cache.kernels.size(), cached + 1);
 }
 
+// #28: layers kept in higher precision (the first and last blocks in BF16) have their own
+// GEMMs in the step and their own bytes in the weights; every layer kept is the BF16 plan.
+TEST(TransformerStep, KeptLayersRunTheirOwnFormat) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepCache cache;
+  StepShape s;
+  s.batch = 16;
+  s.q_len = 1;
+  s.context = 2048;
+  const QuantPlan nv = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kBf16);
+  QuantPlan edges = nv;
+  edges.keep_layers = {0, -1};
+  EXPECT_TRUE(edges.kept(31, 32));
+  EXPECT_FALSE(edges.kept(1, 32));
+  // Weights: two layers' attention and MLP at 16 bits instead of 4.5.
+  const ParamCount lp = m.layer_params(0);
+  const double extra = 2 * (lp[WeightClass::kAttention] + lp[WeightClass::kMlp]) * (16 - 4.5) / 8;
+  EXPECT_DOUBLE_EQ(weight_bytes(m, edges).total(), weight_bytes(m, nv).total() + extra);
+  const StepTiming u = simulate_step(m, nv, hw, s, fast(), cache);
+  const StepTiming e = simulate_step(m, edges, hw, s, fast(), cache);
+  ASSERT_NE(find(e, "qkv_proj [bf16]"), nullptr);
+  EXPECT_EQ(find(e, "qkv_proj [bf16]")->launches, 2);
+  EXPECT_EQ(find(e, "qkv_proj")->launches, 30);
+  EXPECT_EQ(e.launches.size(), u.launches.size());
+  EXPECT_EQ(e.flops, u.flops);
+  EXPECT_GT(e.time, u.time);
+  EXPECT_GT(e.hbm_bytes, u.hbm_bytes);
+  // Every layer kept: the BF16 plan's step to the tick (the lm_head is BF16 in both).
+  QuantPlan all = nv;
+  for (int64_t l = 0; l < 32; ++l) all.keep_layers.push_back(l);
+  const StepTiming a = simulate_step(m, all, hw, s, fast(), cache);
+  const StepTiming b = simulate_step(m, QuantPlan::bf16(), hw, s, fast(), cache);
+  EXPECT_EQ(a.time, b.time);
+  EXPECT_EQ(a.hbm_bytes, b.hbm_bytes);
+  EXPECT_DOUBLE_EQ(weight_bytes(m, all).total(), weight_bytes(m, QuantPlan::bf16()).total());
+  // Indices outside the model, or a layer twice.
+  QuantPlan bad = nv;
+  bad.keep_layers = {32};
+  EXPECT_CONTAINS(input_error_of([&] { check_keep_layers(bad, 32, "x.toml"); }), "keep_layers 32");
+  bad.keep_layers = {0, -32};
+  EXPECT_CONTAINS(input_error_of([&] { check_keep_layers(bad, 32, "x.toml"); }), "names layer 0 twice");
+}
+
 TEST(TransformerStep, KernelGraphShapes) {
   const HwSpec hw = HwSpec::load("b200", {});
   StepShape s;

@@ -555,10 +555,8 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     Rng rng(random_at(o.seed, 0xE1));
     for (int64_t h = 0; h < s.heads; ++h) sinks.push_back(bf16(static_cast<float>(rng.normal())));
   }
-  const GemmFormat fa = q.gemm_format(WeightClass::kAttention);
-  const GemmFormat fm = q.gemm_format(WeightClass::kMlp);
+  check_keep_layers(q, s.layers, "numerics replica");
   const GemmFormat fh = q.gemm_format(WeightClass::kLmHead);
-  const GemmFormat fe = m.moe ? q.gemm_format(WeightClass::kExperts) : fm;
   const GemmFormat fb = parse_gemm_format("bf16");  // the router
 
   progress::Scope bar("numerics: decoder layers", (s.layers + 1) * (o.calib_prompts + 1));
@@ -593,10 +591,12 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
     const auto inv_sqrt = [](int64_t fan_in) { return 1 / std::sqrt(static_cast<double>(fan_in)); };
     for (int l = 0; l < s.layers; ++l) {
       // With only_layer, the other layers run BF16 (weights, activations and KV cache).
+      // Kept layers (QuantPlan::keep_layers, counted in the replica's layers) run the kept plan.
       const bool quantized = !o.only_layer || *o.only_layer == l;
-      const GemmFormat& la = quantized ? fa : fb;
-      const GemmFormat& lm = quantized ? fm : fb;
-      const GemmFormat& le = quantized ? fe : fb;
+      const QuantPlan ql = q.layer_plan(l, s.layers);
+      const GemmFormat la = quantized ? ql.gemm_format(WeightClass::kAttention) : fb;
+      const GemmFormat lm = quantized ? ql.gemm_format(WeightClass::kMlp) : fb;
+      const GemmFormat le = quantized ? (m.moe ? ql.gemm_format(WeightClass::kExperts) : lm) : fb;
       const Site site{&scales, fmt::format("l{}", l)};
       const uint64_t id = 0x100 + 8 * static_cast<uint64_t>(l);
       const Tensor wqkv = m.mla ? Tensor{} : gaussian(s.qkv(), s.H, inv_sqrt(s.H), o.seed, id);
@@ -845,6 +845,99 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   r.static_saturated =
       scales.values == 0 ? 0 : static_cast<double>(scales.saturated) / static_cast<double>(scales.values);
   return r;
+}
+
+PlanSearchResult search_plan(const ModelSpec& m, const QuantPlan& q, Scheme keep, double budget_bits,
+                             const HwSpec& hw, const NumericsOptions& o) {
+  if (!(budget_bits > 0) || !std::isfinite(budget_bits))
+    throw InputError(fmt::format("--plan-search {}: a budget in bits per weight > 0", budget_bits));
+  PlanSearchResult res;
+  const Scheme base = q.scheme(WeightClass::kAttention);
+  const int64_t L = m.layers;
+  const int n = o.layers;
+  // The decoder layers' GEMM weights, per layer, and the average bits of a set of kept layers.
+  std::vector<double> params(static_cast<size_t>(L));
+  double total = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const ParamCount p = m.layer_params(l);
+    params[static_cast<size_t>(l)] =
+        p[WeightClass::kAttention] + p[WeightClass::kMlp] + p[WeightClass::kExperts];
+    total += params[static_cast<size_t>(l)];
+  }
+  const auto band = [&](int i) {
+    return std::pair<int64_t, int64_t>{static_cast<int64_t>(i) * L / n, static_cast<int64_t>(i + 1) * L / n};
+  };
+  const double bb = storage_bits(base), bk = storage_bits(keep);
+  const auto avg_bits = [&](const std::vector<int>& kept) {
+    double kept_params = 0;
+    for (const int i : kept) {
+      const auto [lo, hi] = band(i);
+      for (int64_t l = lo; l < hi; ++l) kept_params += params[static_cast<size_t>(l)];
+    }
+    return (bb * (total - kept_params) + bk * kept_params) / total;
+  };
+  if (bk <= bb) {
+    throw InputError(fmt::format("--keep-format {}: not more precise than {} ({:g} bits per weight against {:g})",
+                                 scheme_name(keep), scheme_name(base), bk, bb));
+  }
+  if (bb > budget_bits) {
+    throw InputError(fmt::format("--plan-search {}: below {}'s own {:g} bits per weight", budget_bits,
+                                 scheme_name(base), bb));
+  }
+  // Sensitivities.
+  NumericsOptions ob = o;
+  const NumericsResult bf = model_numerics(m, QuantPlan::bf16(), hw, ob);
+  QuantPlan alone = q;
+  alone.weights[static_cast<size_t>(WeightClass::kLmHead)] = Scheme::kBf16;
+  for (int l = 0; l < n; ++l) {
+    NumericsOptions ol = o;
+    ol.only_layer = l;
+    res.layer_kl.push_back(
+        compare_logits(bf.logits_values, model_numerics(m, alone, hw, ol).logits_values, bf.vocab).kl_mean);
+  }
+  std::vector<int> order(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return res.layer_kl[static_cast<size_t>(a)] > res.layer_kl[static_cast<size_t>(b)];
+  });
+  for (const int i : order) {
+    std::vector<int> with = res.kept_replica;
+    with.push_back(i);
+    if (avg_bits(with) <= budget_bits + 1e-12) res.kept_replica = with;
+  }
+  std::sort(res.kept_replica.begin(), res.kept_replica.end());
+  res.bits = avg_bits(res.kept_replica);
+  // The uniform plan of the budget, and both on the replica.
+  res.uniform = bk <= budget_bits && bk > bb ? keep : base;
+  res.uniform_bits = storage_bits(res.uniform);
+  QuantPlan uniform = q;
+  if (res.uniform == keep) {
+    for (int64_t l = 0; l < n; ++l) uniform.keep_layers.push_back(l);
+    uniform.keep_format = keep;
+  }
+  QuantPlan mixed = q;
+  mixed.keep_format = keep;
+  for (const int i : res.kept_replica) mixed.keep_layers.push_back(i);
+  res.uniform_kl =
+      compare_logits(bf.logits_values, model_numerics(m, uniform, hw, o).logits_values, bf.vocab).kl_mean;
+  res.kl = compare_logits(bf.logits_values, model_numerics(m, mixed, hw, o).logits_values, bf.vocab).kl_mean;
+  res.plan = q;
+  res.plan.keep_format = keep;
+  if (res.kl > res.uniform_kl) {
+    res.uniform_chosen = true;
+    res.kl = res.uniform_kl;
+    res.bits = res.uniform_bits;
+    res.kept_replica.clear();
+    if (res.uniform == keep) {
+      for (int i = 0; i < n; ++i) res.kept_replica.push_back(i);
+    }
+  }
+  for (const int i : res.kept_replica) {
+    const auto [lo, hi] = band(i);
+    for (int64_t l = lo; l < hi; ++l) res.keep_layers.push_back(l);
+  }
+  res.plan.keep_layers = res.keep_layers;
+  return res;
 }
 
 }  // namespace bwsim

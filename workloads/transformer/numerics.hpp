@@ -84,6 +84,36 @@ struct LogitsAgreement {
 };
 LogitsAgreement compare_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab);
 
+/// A mixed-precision plan under a bits budget (#28): which decoder layers to keep in a more
+/// precise format than the plan's, searched on the replica.
+///  - Each replica layer's sensitivity: the mean logit KL against the all-BF16 run with that
+///    layer alone in the plan's format (the rest BF16).
+///  - Replica layer i of N stands for the model's layers [i L / N, (i + 1) L / N) (depth bands;
+///    the replica's random weights carry no trained layer's character, so bands are what it can
+///    rank).
+///  - The most sensitive bands are kept in `keep` while the average storage bits of the decoder
+///    layers' GEMM weights (attention, MLP, experts; NVFP4 4.5, MXFP4 4.25, FP8 8, BF16 16) stay
+///    within the budget (greedy: a band that does not fit is skipped for a smaller one).
+///  - Checked on the replica against the uniform plan of the same budget (the most precise of the
+///    two formats that fits it): where the mixed plan does no better, the uniform one is the
+///    answer.
+struct PlanSearchResult {
+  std::vector<double> layer_kl;      // per replica layer, alone in the plan's format
+  std::vector<int> kept_replica;     // replica layers kept
+  std::vector<int64_t> keep_layers;  // the model's layers kept (empty: none)
+  double bits = 0;                   // the plan's average bits over the decoder layers' GEMM weights
+  double kl = 0;                     // the mixed plan on the replica vs BF16
+  double uniform_kl = 0;             // the uniform plan of the budget on the replica vs BF16
+  double uniform_bits = 0;
+  Scheme uniform = Scheme::kBf16;
+  bool uniform_chosen = false;  // the uniform plan is the answer
+  QuantPlan plan;               // the answer, for bwsim model and run
+};
+/// `q`: the plan whose GEMM classes are searched (uniform weights, its KV format); `keep` the
+/// kept layers' format. Throws InputError when even `q` alone exceeds `budget_bits`.
+PlanSearchResult search_plan(const ModelSpec& m, const QuantPlan& q, Scheme keep, double budget_bits,
+                             const HwSpec& hw, const NumericsOptions& o);
+
 /// Throws InputError for what the replica cannot run (formats the GPU lacks, a shape the formats'
 /// blocks do not divide, MLA with v_head_dim != qk_nope_head_dim) or bad options.
 NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw,

@@ -79,7 +79,56 @@ std::string QuantPlan::text() const {
     s += " as the checkpoint ships them";
   s += fmt::format(", KV {}{}, activations {}", kv_format_name(kv), kv_from_checkpoint ? " (checkpoint)" : "",
                    activations ? std::string(scheme_name(*activations)) : "as weights");
+  if (!keep_layers.empty()) {
+    std::string ls;
+    for (const int64_t l : keep_layers) ls += fmt::format("{}{}", ls.empty() ? "" : ", ", l);
+    s += fmt::format("; layers {} kept in {}", ls, scheme_name(keep_format));
+  }
   return s;
+}
+
+bool QuantPlan::kept(int64_t layer, int64_t layers) const {
+  return std::any_of(keep_layers.begin(), keep_layers.end(),
+                     [&](int64_t k) { return (k < 0 ? k + layers : k) == layer; });
+}
+
+QuantPlan QuantPlan::kept_plan() const {
+  QuantPlan k = *this;
+  k.keep_layers.clear();
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts}) {
+    k.weights[static_cast<size_t>(c)] = keep_format;
+    k.from_checkpoint[static_cast<size_t>(c)] = false;
+  }
+  // Activations as the kept weights, unless the plan is weight-only and the kept format has a
+  // weight-only kernel too.
+  if (k.activations && !(*k.activations == Scheme::kBf16 && keep_format != Scheme::kBf16 &&
+                         (keep_format == Scheme::kNvfp4 || keep_format == Scheme::kFp8E4M3 ||
+                          keep_format == Scheme::kMxfp4))) {
+    k.activations.reset();
+  }
+  return k;
+}
+
+QuantPlan QuantPlan::layer_plan(int64_t layer, int64_t layers) const {
+  if (keep_layers.empty()) return *this;
+  if (kept(layer, layers)) return kept_plan();
+  QuantPlan q = *this;
+  q.keep_layers.clear();
+  return q;
+}
+
+void check_keep_layers(const QuantPlan& q, int64_t layers, std::string_view where) {
+  std::vector<int64_t> seen;
+  for (const int64_t k : q.keep_layers) {
+    if (k < -layers || k >= layers) {
+      throw InputError(fmt::format("{}: keep_layers {}: the model has layers 0..{} (or -{}..-1 from the end)",
+                                   where, k, layers - 1, layers));
+    }
+    const int64_t l = k < 0 ? k + layers : k;
+    if (std::find(seen.begin(), seen.end(), l) != seen.end())
+      throw InputError(fmt::format("{}: keep_layers names layer {} twice", where, l));
+    seen.push_back(l);
+  }
 }
 
 QuantPlan read_quant_plan(ConfigReader& r) {
@@ -126,6 +175,19 @@ QuantPlan read_quant_plan(ConfigReader& r) {
       (void)q.gemm_format(c);
     } catch (const InputError& e) {
       r.fail("activations", e.what());
+    }
+  }
+  r.opt("keep_layers", q.keep_layers, std::vector<int64_t>{},
+        "decoder layers kept in keep_format (negative: from the end; [0, -1]: the first and last blocks)");
+  std::string keep;
+  r.opt("keep_format", keep, std::string("bf16"),
+        "format of the keep_layers' attention, MLP and expert GEMMs");
+  q.keep_format = scheme_at("keep_format", keep);
+  for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts}) {
+    try {
+      (void)q.kept_plan().gemm_format(c);
+    } catch (const InputError& e) {
+      r.fail("keep_format", e.what());
     }
   }
   return q;
@@ -180,6 +242,14 @@ WeightBytes weight_bytes(const ModelSpec& m, const QuantPlan& q) {
   for (WeightClass c : kAllWeightClasses) {
     b.by_class[static_cast<size_t>(c)] = p[c] * q.bits(c) / 8;
     b.mtp += mtp[c] * q.bits(c) / 8;
+  }
+  // Kept layers store their classes in the kept format.
+  const QuantPlan k = q.kept_plan();
+  for (int64_t l = 0; l < m.layers && !q.keep_layers.empty(); ++l) {
+    if (!q.kept(l, m.layers)) continue;
+    const ParamCount lp = m.layer_params(l);
+    for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts})
+      b.by_class[static_cast<size_t>(c)] += lp[c] * (k.bits(c) - q.bits(c)) / 8;
   }
   return b;
 }

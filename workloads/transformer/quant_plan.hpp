@@ -6,6 +6,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "isa/quantize.hpp"
 #include "workloads/attention/attention.hpp"
@@ -28,6 +29,11 @@ struct QuantPlan {
   /// resolve_checkpoint() has seen the model (until then `weights` holds bf16 for them).
   std::array<bool, kWeightClasses> from_checkpoint{};
   bool kv_from_checkpoint = false;
+  /// Decoder layers kept in higher precision (negative: from the end, -1 the last): their
+  /// attention, MLP and expert GEMMs run `keep_format`, weights and activations, as deployments
+  /// keep the first and last blocks (#28). Embedding, router and lm_head keep their classes'.
+  std::vector<int64_t> keep_layers;
+  Scheme keep_format = Scheme::kBf16;
 
   /// BF16 everywhere.
   static QuantPlan bf16();
@@ -43,7 +49,18 @@ struct QuantPlan {
   [[nodiscard]] GemmFormat gemm_format(WeightClass c) const;
   /// "weights nvfp4 (lm_head bf16, embedding bf16), KV fp8_e4m3, activations as weights".
   [[nodiscard]] std::string text() const;
+  /// Whether decoder layer `layer` of `layers` is one of keep_layers.
+  [[nodiscard]] bool kept(int64_t layer, int64_t layers) const;
+  /// The plan a kept layer follows: this one with its attention, MLP and expert classes in
+  /// keep_format (activations as those weights) and no keep_layers.
+  [[nodiscard]] QuantPlan kept_plan() const;
+  /// The plan of layer `layer` of `layers`.
+  [[nodiscard]] QuantPlan layer_plan(int64_t layer, int64_t layers) const;
 };
+
+/// Throws InputError naming `where` when a keep_layers index is outside [-layers, layers) or
+/// names a layer twice.
+void check_keep_layers(const QuantPlan& q, int64_t layers, std::string_view where);
 
 /// Reads a [quantization] table: `weights` (every GEMM class), per-class overrides (attention,
 /// mlp, experts, lm_head, embedding, router), `kv_cache`, `activations` ("weights" or a scheme).

@@ -199,6 +199,7 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   r.finish();
   s.model = load_model(model_path(file, model.empty() ? model_name : model), {}, allow_unknown);
   resolve_checkpoint(s.quant, s.model, s.source);
+  check_keep_layers(s.quant, s.model.layers, s.source + ": [quantization]");
   if (s.ep > 1 && (!s.model.moe || s.model.moe->experts % s.ep != 0)) {
     throw InputError(fmt::format(
         "{}: 'ep' {}: {}", ep_where, s.ep,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "sim/errors.hpp"
 #include "workloads/attention/timing.hpp"
@@ -24,6 +26,23 @@ PowerReport with_gaps(PowerReport p, Tick gaps, const HwSpec& hw) {
 PowerReport unsimulated_power(const HwSpec& hw, const Activity& a, const StepKernel& k) {
   return with_gaps(power_at(hw, MmaKind::kF16, {k.each - k.gap_each, a}, hw.clock.sm, ClockLimit::kBoost),
                    k.gap_each, hw);
+}
+
+// The step's time, FLOPs, bytes and energy from its kernels and their launches.
+void add_totals(StepTiming& t, const HwSpec& hw) {
+  t.power.clock = hw.clock.sm;
+  for (const StepKernel& k : t.kernels) {
+    t.time += k.total();
+    t.flops += k.flops_each * static_cast<double>(k.launches);
+    t.hbm_bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
+    t.power.energy.add(k.power_each.energy, static_cast<double>(k.launches));
+    if (k.power_each.clock < t.power.clock ||
+        (k.power_each.clock == t.power.clock && k.power_each.limit > t.power.limit)) {
+      t.power.clock = k.power_each.clock;
+      t.power.limit = k.power_each.limit;
+    }
+  }
+  t.power.seconds = t.time.seconds();
 }
 
 class Builder {
@@ -63,23 +82,27 @@ class Builder {
   // An element-wise kernel streaming `read` bytes from HBM and `write` bytes to it.
   void stream(const std::string& name, const std::string& shape, double read, double write,
               int64_t launches) {
-    add(name, "stream", shape, launches, [&] {
-      StepKernel k;
-      const double bytes = read + write;
-      k.gap_each = hw_.launch.gap.tick;
-      k.each = seconds_to_tick(bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) *
-                                        hw_.launch.stream_efficiency)) +
-               k.gap_each;
-      k.hbm_bytes_each = bytes;
-      k.hbm_read_each = read;
-      k.l2_bytes_each = bytes;
-      k.bound = "HBM";
-      Activity a;
-      a.dram_bytes = bytes;
-      a.l2_bytes = bytes;
-      k.power_each = unsimulated_power(hw_, a, k);
-      return k;
-    });
+    // Cached by its bytes too: one shape moves other bytes under another plan (a norm writing FP4).
+    add(
+        name, "stream", shape, launches,
+        [&] {
+          StepKernel k;
+          const double bytes = read + write;
+          k.gap_each = hw_.launch.gap.tick;
+          k.each = seconds_to_tick(bytes / (static_cast<double>(hw_.dram.bandwidth.bytes_per_s) *
+                                            hw_.launch.stream_efficiency)) +
+                   k.gap_each;
+          k.hbm_bytes_each = bytes;
+          k.hbm_read_each = read;
+          k.l2_bytes_each = bytes;
+          k.bound = "HBM";
+          Activity a;
+          a.dram_bytes = bytes;
+          a.l2_bytes = bytes;
+          k.power_each = unsimulated_power(hw_, a, k);
+          return k;
+        },
+        fmt::format("{:a}|{:a}", read, write));
   }
 
   // A ring all-reduce of `bytes` over the TP group's link (NVLink, else PCIe): 2 (n - 1) / n of
@@ -159,28 +182,16 @@ class Builder {
     StepTiming t;
     t.shape = s_;
     t.kernels = std::move(out_);
-    t.power.clock = hw_.clock.sm;
-    for (const StepKernel& k : t.kernels) {
-      t.time += k.total();
-      t.flops += k.flops_each * static_cast<double>(k.launches);
-      t.hbm_bytes += k.hbm_bytes_each * static_cast<double>(k.launches);
-      t.power.energy.add(k.power_each.energy, static_cast<double>(k.launches));
-      if (k.power_each.clock < t.power.clock ||
-          (k.power_each.clock == t.power.clock && k.power_each.limit > t.power.limit)) {
-        t.power.clock = k.power_each.clock;
-        t.power.limit = k.power_each.limit;
-      }
-    }
-    t.power.seconds = t.time.seconds();
+    add_totals(t, hw_);
     return t;
   }
 
  private:
   template <class Fn>
   void add(const std::string& name, const std::string& kind, const std::string& shape, int64_t launches,
-           Fn&& run) {
+           Fn&& run, const std::string& key_extra = "") {
     if (launches <= 0) return;
-    const std::string key = name + "|" + shape;
+    const std::string key = name + "|" + shape + key_extra;
     auto it = cache_.kernels.find(key);
     if (it == cache_.kernels.end()) {
       StepKernel k = run();
@@ -252,8 +263,8 @@ void mla_layer(Builder& b, const ModelSpec& m, const StepShape& s, int64_t heads
 
 }  // namespace
 
-StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
-                         const StepOptions& o, StepCache& cache) {
+static StepTiming uniform_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
+                               const StepOptions& o, StepCache& cache) {
   if (o.tp < 1 || m.heads % o.tp != 0) {
     throw InputError(
         fmt::format("--tp {}: must be >= 1 and divide the model's {} attention heads", o.tp, m.heads));
@@ -402,6 +413,60 @@ StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& h
     put(reduce, l);
   }
   put(head, -1);
+  return t;
+}
+
+// A plan with kept layers (QuantPlan::keep_layers): the step of the plan and the step of its kept
+// plan, each layer's launches taken from the one it follows, the head from the plan's. Kernels
+// both steps share (norms, attention, all-reduce) are one; the kept layers' GEMMs are their own,
+// named with their format.
+StepTiming simulate_step(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, const StepShape& s,
+                         const StepOptions& o, StepCache& cache) {
+  if (q.keep_layers.empty()) return uniform_step(m, q, hw, s, o, cache);
+  check_keep_layers(q, m.layers, m.name);
+  QuantPlan main = q;
+  main.keep_layers.clear();
+  const StepTiming a = uniform_step(m, main, hw, s, o, cache);
+  if (!cache.kept) cache.kept = std::make_shared<StepCache>();
+  const StepTiming b = uniform_step(m, q.kept_plan(), hw, s, o, *cache.kept);
+  StepTiming t;
+  t.shape = a.shape;
+  std::map<std::string, size_t> index;  // name|shape -> kernel of t
+  std::set<std::string> a_names;
+  for (const StepKernel& k : a.kernels) a_names.insert(k.name);
+  // A kept layer's kernel is the plan's own where it is the same launch (shape, time, bytes);
+  // otherwise its own, named with the kept format (a norm writing BF16 instead of FP4 as well).
+  const auto same = [](const StepKernel& x, const StepKernel& y) {
+    return x.name == y.name && x.shape == y.shape && x.each == y.each &&
+           x.hbm_bytes_each == y.hbm_bytes_each && x.flops_each == y.flops_each;
+  };
+  const auto take = [&](const StepKernel& k, bool kept, int64_t layer) {
+    bool shared = !kept;
+    for (const StepKernel& x : a.kernels) shared = shared || same(x, k);
+    const std::string key = k.name + "|" + k.shape + (shared ? "" : "|kept");
+    auto it = index.find(key);
+    if (it == index.end()) {
+      StepKernel c = k;
+      c.launches = 0;
+      if (!shared && a_names.count(k.name) != 0)
+        c.name = fmt::format("{} [{}]", k.name, scheme_name(q.keep_format));
+      it = index.emplace(key, t.kernels.size()).first;
+      t.kernels.push_back(std::move(c));
+    }
+    ++t.kernels[it->second].launches;
+    t.launches.emplace_back(it->second, layer);
+  };
+  for (int64_t l = 0; l < m.layers; ++l) {
+    const bool kept = q.kept(l, m.layers);
+    const StepTiming& src = kept ? b : a;
+    for (const auto& [i, layer] : src.launches) {
+      if (layer == l) take(src.kernels[i], kept, l);
+    }
+  }
+  for (const auto& [i, layer] : a.launches) {
+    if (layer < 0) take(a.kernels[i], false, layer);
+  }
+  add_totals(t, hw);
   return t;
 }
 

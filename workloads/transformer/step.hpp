@@ -85,6 +85,8 @@ struct StepTiming {
 class StepCache {
  public:
   std::map<std::string, StepKernel> kernels;
+  /// The kept layers' plan's own kernels (QuantPlan::keep_layers), created on first use.
+  std::shared_ptr<StepCache> kept;
 };
 
 /// Throws InputError for what the step model does not cover yet (MLA decode over a narrow latent
