@@ -310,9 +310,8 @@ cli::Command model_command() {
             "GEMM activations: 'weights' (as the weights) or a format (bf16: weight-only)")(
             "keep-layers", cli::po::value<std::string>(),
             "decoder layers kept in --keep-format, comma-separated (negative: from the end; 0,-1: the first "
-            "and last blocks)")(
-            "keep-format", cli::po::value<std::string>()->default_value("bf16"),
-            "format of the kept layers' attention, MLP and expert GEMMs")(
+            "and last blocks)")("keep-format", cli::po::value<std::string>()->default_value("bf16"),
+                                "format of the kept layers' attention, MLP and expert GEMMs")(
             "context", cli::po::value<int64_t>()->default_value(8192), "tokens per sequence")(
             "tp", cli::po::value<int>()->default_value(1), "tensor-parallel GPUs")(
             "ep", cli::po::value<int>()->default_value(1),
