@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
@@ -91,18 +93,69 @@ int run_calibrate(const cli::po::variables_map& vm) {
     cli::check_output_path(file, "--out");
   }
 
+  // Smoothing (--weight and --smooth): the activations' scales are calibrated on X / s.
+  if ((vm.count("weight") != 0) != (vm.count("smooth") != 0))
+    throw InputError("--weight W and --smooth smoothquant[:ALPHA]|awq go together");
+  std::optional<Sample> weight;
+  std::string smooth_method;
+  double alpha = 0.5;
+  if (vm.count("smooth") != 0) {
+    const std::string text = vm["smooth"].as<std::string>();
+    if (text == "awq") {
+      smooth_method = "awq";
+    } else if (text == "smoothquant" || text.starts_with("smoothquant:")) {
+      smooth_method = "smoothquant";
+      if (text.size() > 12) {
+        char* end = nullptr;
+        alpha = std::strtod(text.c_str() + 12, &end);
+        if (end != text.c_str() + text.size() || !(alpha >= 0 && alpha <= 1))
+          throw InputError(fmt::format("--smooth {}: alpha must be a number in [0, 1]", text));
+      }
+    } else {
+      throw InputError(fmt::format("--smooth {}: expected smoothquant[:ALPHA] or awq", text));
+    }
+    weight = load_sample(vm["weight"].as<std::string>(), "--weight");
+  }
   CalibrationSet set;
   std::vector<Sample> calib;
-  for (const std::string& spec : vm["calib"].as<std::vector<std::string>>()) {
-    Sample s = load_sample(spec, "--calib");
-    set.add(s.tensor, s.source);
-    calib.push_back(std::move(s));
-  }
+  for (const std::string& spec : vm["calib"].as<std::vector<std::string>>())
+    calib.push_back(load_sample(spec, "--calib"));
   std::vector<Sample> evals;
   if (vm.count("eval") != 0) {
     for (const std::string& spec : vm["eval"].as<std::vector<std::string>>())
       evals.push_back(load_sample(spec, "--eval"));
   }
+  std::vector<float> smooth;  // s per input channel (empty: none)
+  std::string smooth_text;
+  if (weight) {
+    for (const Sample& c : calib) {
+      if (c.tensor.cols() != weight->tensor.cols())
+        throw InputError(fmt::format("--weight {}: K = {}, but {} has {} channels", weight->source,
+                                     weight->tensor.cols(), c.source, c.tensor.cols()));
+    }
+    if (smooth_method == "smoothquant") {
+      CalibrationSet raw;
+      for (const Sample& c : calib) raw.add(c.tensor, c.source);
+      smooth = smoothquant_scales(raw.channel_amax(), weight->tensor, alpha);
+      smooth_text = fmt::format("SmoothQuant, alpha {:g}", alpha);
+    } else {
+      Tensor x = calib.front().tensor;
+      for (size_t i = 1; i < calib.size(); ++i)
+        x.data.insert(x.data.end(), calib[i].tensor.data.begin(), calib[i].tensor.data.end());
+      x.shape = {static_cast<int64_t>(x.data.size()) / weight->tensor.cols(), weight->tensor.cols()};
+      const AwqSearch a = awq_search(x, weight->tensor, *scheme);
+      smooth = a.scales;
+      smooth_text = fmt::format("AWQ, ratio {:g} of the grid 0..0.95", a.ratio);
+    }
+  }
+  // The tensors as quantized: X / s where smoothing.
+  const auto smoothed = [&](const Tensor& t) {
+    if (smooth.empty()) return t;
+    Tensor r = t;
+    for (size_t i = 0; i < r.data.size(); ++i) r.data[i] /= smooth[i % smooth.size()];
+    return r;
+  };
+  for (const Sample& c : calib) set.add(smoothed(c.tensor), c.source);
   const bool on_itself = evals.empty();
   const std::vector<Sample>& targets = on_itself ? calib : evals;
   for (const Sample& t : targets) {
@@ -150,7 +203,8 @@ int run_calibrate(const cli::po::variables_map& vm) {
   align[0] = TextTable::Align::kLeft;
   TextTable table(cols, align);
   boost::json::array evaluated;
-  for (const Sample& t : targets) {
+  for (const Sample& target : targets) {
+    const Sample t{smoothed(target.tensor), target.source};
     const StaticReport r = evaluate_static(t.tensor, *scheme, amax, o);
     QuantOptions dyn = o;
     dyn.tensor_amax.reset();
@@ -177,10 +231,41 @@ int run_calibrate(const cli::po::variables_map& vm) {
            "amax beyond the range; zeroed: rounded to 0);"
          : "");
 
+  // Smoothing: the GEMM's output error with and without it (dynamic scales, so the smoothing alone
+  // is compared), and the per-channel scale Model Optimizer exports.
+  boost::json::object smoothing;
+  std::vector<NamedF32> extra;
+  if (weight) {
+    const bool wo = smooth_method == "awq";
+    TextTable gt({"X", "GEMM SQNR dB (plain)", "GEMM SQNR dB (smoothed)"},
+                 {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight});
+    boost::json::array rows;
+    for (const Sample& t : targets) {
+      if (t.tensor.cols() != weight->tensor.cols())
+        throw InputError(
+            fmt::format("{}: K = {}, the weight's is {}", t.source, t.tensor.cols(), weight->tensor.cols()));
+      const ErrorMetrics plain = smoothed_gemm_error(t.tensor, weight->tensor, *scheme, {}, wo);
+      const ErrorMetrics sm = smoothed_gemm_error(t.tensor, weight->tensor, *scheme, smooth, wo);
+      gt.add_row({t.source, fmt::format("{:.2f}", plain.sqnr_db), fmt::format("{:.2f}", sm.sqnr_db)});
+      rows.push_back({{"source", t.source}, {"plain", metrics_json(plain)}, {"smoothed", metrics_json(sm)}});
+    }
+    out << fmt::format("\nsmoothing  {} against {} ({}): Y = X W^T, {} in {}, dynamic scales\n", smooth_text,
+                       weight->source, weight->tensor.shape_text(), wo ? "W only" : "X and W", scheme_text);
+    out << gt.render();
+    std::vector<float> pre(smooth.size());
+    for (size_t j = 0; j < pre.size(); ++j) pre[j] = 1.0f / smooth[j];
+    const std::string pre_name = name.empty() ? "pre_quant_scale" : name + ".pre_quant_scale";
+    extra.push_back(NamedF32{pre_name, {static_cast<int64_t>(pre.size())}, pre});
+    smoothing = {{"method", smooth_method},
+                 {"text", smooth_text},
+                 {"weight", weight->source},
+                 {"pre_quant_scale", pre_name},
+                 {"gemm", std::move(rows)}};
+  }
   if (vm.count("out") != 0) {
     const std::string file = vm["out"].as<std::string>();
-    write_file_atomic(file, scales_file_bytes({sc}, calib_method_text(method)), "--out");
-    out << fmt::format("wrote {} ({})\n", file, tensor);
+    write_file_atomic(file, scales_file_bytes({sc}, calib_method_text(method), extra), "--out");
+    out << fmt::format("wrote {} ({}{})\n", file, tensor, extra.empty() ? "" : ", " + extra.front().name);
   }
   boost::json::object doc{{"command", "calibrate"},
                           {"scheme", scheme_text},
@@ -198,7 +283,8 @@ int run_calibrate(const cli::po::variables_map& vm) {
                             {"amax_history", boost::json::value_from(set.amax_history())},
                             {"channel_amax", boost::json::value_from(ch)},
                             {"block_amax_histogram", boost::json::value_from(hist)}}},
-                          {"evaluated", std::move(evaluated)}};
+                          {"evaluated", std::move(evaluated)},
+                          {"smoothing", std::move(smoothing)}};
   cli::write_json_option(vm, doc);
   return 0;
 }
@@ -226,7 +312,12 @@ cli::Command calibrate_command() {
             "weight_scale), k (k_scale) or v (v_scale)")("name", cli::po::value<std::string>(),
                                                          "the tensor's name, prefixed to the scale's (e.g. "
                                                          "model.layers.0.mlp.down_proj)")(
-            "out", cli::po::value<std::string>(), "write the scale to this .safetensors file");
+            "out", cli::po::value<std::string>(), "write the scale to this .safetensors file")(
+            "weight", cli::po::value<std::string>(),
+            "with --smooth: the GEMM's weight W (N x K; the activations are X, tokens x K)")(
+            "smooth", cli::po::value<std::string>(),
+            "smooth X's channels into W before quantizing: smoothquant[:ALPHA] (0.5) or awq (weight-only "
+            "scale search); writes pre_quant_scale = 1/s");
         add_quant_options(desc, "NVFP4: one scale per 16x16 tile (weights)");
         add_json_option(desc);
       },

@@ -276,6 +276,86 @@ StaticReport evaluate_static(const Tensor& x, Scheme s, float calibrated_amax, Q
   return r;
 }
 
+std::vector<float> smoothquant_scales(const std::vector<float>& x_channel_amax, const Tensor& w,
+                                      double alpha) {
+  const int64_t k = w.cols();
+  if (static_cast<int64_t>(x_channel_amax.size()) != k) {
+    throw InputError(fmt::format("smoothing: the activations have {} channels, the weight's K is {}",
+                                 x_channel_amax.size(), k));
+  }
+  if (!(alpha >= 0 && alpha <= 1))
+    throw InputError(fmt::format("smoothquant alpha {}: expected 0..1", alpha));
+  std::vector<float> wmax(static_cast<size_t>(k), 0.0f);
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    for (int64_t c = 0; c < k; ++c)
+      wmax[static_cast<size_t>(c)] =
+          std::max(wmax[static_cast<size_t>(c)], std::abs(w.data[static_cast<size_t>(r * k + c)]));
+  }
+  std::vector<float> sm(static_cast<size_t>(k), 1.0f);
+  for (size_t j = 0; j < sm.size(); ++j) {
+    if (x_channel_amax[j] > 0 && wmax[j] > 0)
+      sm[j] = static_cast<float>(std::pow(x_channel_amax[j], alpha) / std::pow(wmax[j], 1 - alpha));
+  }
+  return sm;
+}
+
+ErrorMetrics smoothed_gemm_error(const Tensor& x, const Tensor& w, Scheme s, const std::vector<float>& smooth,
+                                 bool weight_only) {
+  const int64_t k = w.cols();
+  if (x.cols() != k)
+    throw InputError(fmt::format("smoothing: the activations' K {} is not the weight's {}", x.cols(), k));
+  Tensor xs = x, ws = w;
+  if (!smooth.empty()) {
+    for (size_t i = 0; i < xs.data.size(); ++i) xs.data[i] /= smooth[i % static_cast<size_t>(k)];
+    for (size_t i = 0; i < ws.data.size(); ++i) ws.data[i] *= smooth[i % static_cast<size_t>(k)];
+  }
+  const std::vector<float> xq = weight_only ? xs.data : quantize(xs, s).dequantize();
+  const std::vector<float> wq = quantize(ws, s).dequantize();
+  const int64_t m = x.rows(), n = w.rows();
+  std::vector<double> got(static_cast<size_t>(m * n)), ref(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double a = 0, b = 0;
+      for (int64_t c = 0; c < k; ++c) {
+        const auto xi = static_cast<size_t>(i * k + c), wj = static_cast<size_t>(j * k + c);
+        a += static_cast<double>(xq[xi]) * static_cast<double>(wq[wj]);
+        b += static_cast<double>(x.data[xi]) * static_cast<double>(w.data[wj]);
+      }
+      got[static_cast<size_t>(i * n + j)] = a;
+      ref[static_cast<size_t>(i * n + j)] = b;
+    }
+  }
+  return compare(std::span<const double>(got), std::span<const double>(ref));
+}
+
+AwqSearch awq_search(const Tensor& x, const Tensor& w, Scheme s) {
+  const int64_t k = x.cols();
+  std::vector<double> mean(static_cast<size_t>(k), 0.0);
+  for (size_t i = 0; i < x.data.size(); ++i) mean[i % static_cast<size_t>(k)] += std::abs(x.data[i]);
+  for (double& v : mean) v /= static_cast<double>(x.rows());
+  AwqSearch best;
+  bool first = true;
+  constexpr int kGrid = 20;
+  for (int g = 0; g < kGrid; ++g) {
+    const double r = static_cast<double>(g) / kGrid;
+    std::vector<double> sc(mean.size());
+    double lo = INFINITY, hi = 0;
+    for (size_t j = 0; j < sc.size(); ++j) {
+      sc[j] = std::max(std::pow(mean[j], r), 1e-4);
+      lo = std::min(lo, sc[j]);
+      hi = std::max(hi, sc[j]);
+    }
+    std::vector<float> f(sc.size());
+    for (size_t j = 0; j < sc.size(); ++j) f[j] = static_cast<float>(sc[j] / std::sqrt(hi * lo));
+    const ErrorMetrics e = smoothed_gemm_error(x, w, s, f, true);
+    if (first || e.rel_frobenius < best.error.rel_frobenius) {
+      best = {r, f, e};
+      first = false;
+    }
+  }
+  return best;
+}
+
 ScaleRole parse_scale_role(std::string_view text, std::string_view flag) {
   if (text == "input") return ScaleRole::kInput;
   if (text == "weight") return ScaleRole::kWeight;
@@ -298,7 +378,8 @@ std::string_view scale_key(ScaleRole r, Scheme s) {
   return "input_scale";
 }
 
-std::string scales_file_bytes(const std::vector<StaticScale>& scales, const std::string& method) {
+std::string scales_file_bytes(const std::vector<StaticScale>& scales, const std::string& method,
+                              const std::vector<NamedF32>& extra) {
   std::map<std::string, std::string> meta{{"producer", "bwsim calibrate"}, {"method", method}};
   std::vector<NamedF32> tensors;
   for (const StaticScale& sc : scales) {
@@ -306,6 +387,7 @@ std::string scales_file_bytes(const std::vector<StaticScale>& scales, const std:
     meta["amax:" + sc.tensor] = fmt::format("{:a}", sc.amax);
     tensors.push_back(NamedF32{sc.tensor, {}, {sc.scale()}});
   }
+  tensors.insert(tensors.end(), extra.begin(), extra.end());
   return safetensors_f32_bytes(tensors, meta);
 }
 

@@ -17,6 +17,7 @@
 #include "isa/error_metrics.hpp"
 #include "isa/quantize.hpp"
 #include "isa/tensor.hpp"
+#include "isa/tensor_io.hpp"
 
 namespace bwsim {
 
@@ -109,6 +110,32 @@ struct StaticReport {
 /// amax is not finite and positive.
 StaticReport evaluate_static(const Tensor& x, Scheme s, float calibrated_amax, QuantOptions o = {});
 
+/// Per-input-channel smoothing before quantizing a GEMM Y = X W^T (X: tokens x K, W: N x K):
+/// X' = X / s and W' = W s (column j of both) leave the product unchanged and move range from the
+/// activations' outlier channels into the weights.
+///  - SmoothQuant (Xiao et al., ICML 2023, eq. 4): s_j = max|X_j|^alpha / max|W_j|^(1 - alpha),
+///    1 where either max is 0; alpha 0.5 by default.
+///  - AWQ (Lin et al., MLSys 2024; llm-awq's scale search): s_j = mean|X_j|^r, normalized by
+///    sqrt(max s x min s), clamped below at 1e-4 before; r over the grid 0, 1/20, ..., 19/20,
+///    the one whose weight-only product (X / s) Q(W s)^T errs least against X W^T.
+/// Model Optimizer exports 1 / s as the layer's `pre_quant_scale` (one per input channel, shared
+/// by fused q/k/v or gate/up, as their global amax is).
+std::vector<float> smoothquant_scales(const std::vector<float>& x_channel_amax, const Tensor& w,
+                                      double alpha);
+
+/// The error of a quantized product against X W^T in float64: both operands quantized with `s`
+/// (dynamic scales), or only W (weight_only, X exact), after dividing X's and multiplying W's
+/// columns by `smooth` (empty: none). Products of the dequantized values in float64.
+ErrorMetrics smoothed_gemm_error(const Tensor& x, const Tensor& w, Scheme s, const std::vector<float>& smooth,
+                                 bool weight_only);
+
+struct AwqSearch {
+  double ratio = 0;           // the grid point chosen
+  std::vector<float> scales;  // s, per input channel
+  ErrorMetrics error;         // its weight-only product's error
+};
+AwqSearch awq_search(const Tensor& x, const Tensor& w, Scheme s);
+
 /// What a calibrated scale stands for, naming it as the toolchains do (Model Optimizer's
 /// exported checkpoints, vLLM's loaders): an activation's `input_scale`, a weight's
 /// `weight_scale_2` (NVFP4's global scale) or `weight_scale` (FP8), the KV cache's `k_scale` and
@@ -129,7 +156,9 @@ struct StaticScale {
 /// A scales file: a .safetensors of float32 scalars. Its __metadata__ records the format, the
 /// method and each scale's exact amax (as a hex float, so that reading it back quantizes bit for
 /// bit as the calibration did).
-std::string scales_file_bytes(const std::vector<StaticScale>& scales, const std::string& method);
+/// `extra`: more tensors to store beside the scales (a pre_quant_scale).
+std::string scales_file_bytes(const std::vector<StaticScale>& scales, const std::string& method,
+                              const std::vector<NamedF32>& extra = {});
 
 /// Reads "FILE.safetensors[:TENSOR]" as a static scale for `scheme`. InputError naming `flag`,
 /// the file and the tensor for a missing tensor, one that is not a scalar, a scale that is not

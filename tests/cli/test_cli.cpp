@@ -277,6 +277,15 @@ TEST_F(Cli, CalibrateWritesAStaticScaleThatQuantizeApplies) {
   const auto& se = self_doc.at("evaluated").as_array().at(0);
   EXPECT_EQ(se.at("error").at("sqnr_db").as_double(), se.at("dynamic_error").at("sqnr_db").as_double());
   EXPECT_CONTAINS(run("calibrate --scheme nvfp4 --calib gen:normal:8x64").out, "saturated");
+  // Smoothing writes the per-channel pre_quant_scale beside the input scale.
+  const std::string smoothed = (dir_ / "smooth.safetensors").string();
+  Result sm =
+      run("calibrate --scheme nvfp4 --calib gen:outliers:32x128:seed=1 --weight gen:normal:64x128:seed=2 "
+          "--smooth smoothquant:0.5 --name l0.down --out '" +
+          smoothed + "'");
+  ASSERT_EQ(sm.code, 0) << sm.err;
+  EXPECT_CONTAINS(sm.out, "SmoothQuant, alpha 0.5");
+  EXPECT_EQ(bwsim::read_safetensors(smoothed, "l0.down.pre_quant_scale").tensor.data.size(), 128u);
   const std::string out = (dir_ / "never.safetensors").string();
   expect_rejected(
       "calibrate",
@@ -291,6 +300,9 @@ TEST_F(Cli, CalibrateWritesAStaticScaleThatQuantizeApplies) {
                "' --method history:0",
            "history length"},
           {"--scheme nvfp4 --calib gen:normal:8x64 --out x.npy", "a .safetensors file"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --smooth awq", "go together"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --weight gen:normal:16x32 --smooth awq", "K = 32"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --weight gen:normal:16x64 --smooth sq", "--smooth sq"},
       });
   EXPECT_FALSE(fs::exists(out));
   expect_rejected("quantize", {

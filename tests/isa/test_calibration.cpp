@@ -221,6 +221,34 @@ TEST(Calibration, ShiftGeneratorsTakeTheirParameters) {
   EXPECT_CONTAINS(input_error_of([] { (void)gen("gen:spikes:8x8:rate=2"); }), "rate = '2'");
 }
 
+// SmoothQuant's scales by hand, and both smoothings moving an outlier channel's range into the
+// weights: the product unchanged in exact arithmetic, its quantized error smaller.
+TEST(Calibration, SmoothQuantAndAwqMoveOutliersIntoTheWeights) {
+  Tensor w = Tensor::matrix(2, 3);
+  w.data = {1, -4, 0, 0.5f, 2, 0};
+  const std::vector<float> s = smoothquant_scales({4, 1, 3}, w, 0.5);
+  EXPECT_EQ(s, (std::vector<float>{2, 0.5f, 1}));  // sqrt(4 / 1), sqrt(1 / 4); a zero column: 1
+  EXPECT_EQ(smoothquant_scales({4, 1, 3}, w, 1.0), (std::vector<float>{4, 1, 1}));
+  EXPECT_CONTAINS(input_error_of([&] { (void)smoothquant_scales({4, 1}, w, 0.5); }), "2 channels");
+  const Tensor x = gen("gen:massive:128x512:seed=1:mag=200");
+  const Tensor wt = gen("gen:normal:256x512:seed=3");
+  CalibrationSet set;
+  set.add(x, "x");
+  const std::vector<float> sq = smoothquant_scales(set.channel_amax(), wt, 0.5);
+  // BF16 keeps 8 bits however the range is spread; NVFP4 W4A4 gains from smoothing.
+  EXPECT_GT(smoothed_gemm_error(x, wt, Scheme::kNvfp4, sq, false).sqnr_db,
+            smoothed_gemm_error(x, wt, Scheme::kNvfp4, {}, false).sqnr_db + 3);
+  EXPECT_GT(smoothed_gemm_error(x, wt, Scheme::kBf16, sq, false).sqnr_db, 40);
+  // AWQ's grid starts at ratio 0 (no smoothing): its choice never errs more than none.
+  const Tensor xo = gen("gen:outliers:128x512:seed=1");
+  const AwqSearch a = awq_search(xo, wt, Scheme::kNvfp4);
+  const ErrorMetrics plain = smoothed_gemm_error(xo, wt, Scheme::kNvfp4, {}, true);
+  EXPECT_LE(a.error.rel_frobenius, plain.rel_frobenius);
+  EXPECT_GT(a.ratio, 0);
+  EXPECT_GT(a.error.sqnr_db, plain.sqnr_db + 3);
+  ASSERT_EQ(a.scales.size(), 512u);
+}
+
 TEST(Calibration, ScalesFilesRoundTripAndRefuseWhatTheyCannotMean) {
   const fs::path dir = test_temp_dir("bwsim_calib_");
   fs::create_directories(dir);
