@@ -12,6 +12,7 @@
 #include "app/quant_options.hpp"
 #include "isa/calibration.hpp"
 #include "sim/errors.hpp"
+#include "sim/json_out.hpp"
 #include "sim/strings.hpp"
 #include "sim/table.hpp"
 #include "workloads/transformer/model.hpp"
@@ -21,6 +22,29 @@ namespace bwsim::app {
 namespace {
 
 std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "inf"; }
+
+// A replica GEMM site ("l3.qkv", "l1.e5.gate_up", "l0.shared.down", "l2.mla.q_a", "head") as the
+// Hugging Face module names whose input it is (a fused GEMM: each projection it fuses).
+std::vector<std::string> checkpoint_names(const std::string& site) {
+  if (site == "head") return {"lm_head"};
+  const size_t dot = site.find('.');
+  const std::string layer = fmt::format("model.layers.{}", site.substr(1, dot - 1));
+  const std::string rest = site.substr(dot + 1);
+  const auto mlp = [&](const std::string& base, const std::string& part) -> std::vector<std::string> {
+    if (part == "gate_up") return {base + ".gate_proj", base + ".up_proj"};
+    return {base + ".down_proj"};
+  };
+  if (rest == "qkv")
+    return {layer + ".self_attn.q_proj", layer + ".self_attn.k_proj", layer + ".self_attn.v_proj"};
+  if (rest == "o") return {layer + ".self_attn.o_proj"};
+  if (rest.starts_with("mla.")) return {layer + ".self_attn." + rest.substr(4) + "_proj"};
+  if (rest.starts_with("shared.")) return mlp(layer + ".mlp.shared_experts", rest.substr(7));
+  if (rest.starts_with("e")) {
+    const size_t d = rest.find('.');
+    return mlp(layer + ".mlp.experts." + rest.substr(1, d - 1), rest.substr(d + 1));
+  }
+  return mlp(layer + ".mlp", rest);
+}
 
 int run_numerics(const cli::po::variables_map& vm) {
   const ProgressBar bar(vm);
@@ -100,6 +124,13 @@ int run_numerics(const cli::po::variables_map& vm) {
       throw InputError(
           fmt::format("--sensitivity: unknown format '{}' (one of: {})", name, scheme_names_text()));
   }
+  if (vm.count("scales-out") != 0) {
+    const std::string file = vm["scales-out"].as<std::string>();
+    if (!file.ends_with(".safetensors"))
+      throw InputError(fmt::format("--scales-out {}: a scales file is a .safetensors file", file));
+    cli::check_output_path(file, "--scales-out");
+    if (calib == 0) throw InputError("--scales-out writes calibrated scales: it needs --calib-prompts N");
+  }
   std::ostream& out = cli::text_out(vm);
   std::vector<NumericsResult> results;
   results.reserve(plans.size());
@@ -141,6 +172,10 @@ int run_numerics(const cli::po::variables_map& vm) {
     row.push_back(fmt::format("{:.2e}", r.kl_max));
     t.add_row(std::move(row));
     if (static_rows[i]) {
+      std::string per_layer;
+      for (size_t l = 0; l < r.static_saturated_layers.size(); ++l)
+        per_layer += fmt::format("{}{:.3g}%", l == 0 ? "" : ", ", 100 * r.static_saturated_layers[l]);
+      notes.push_back(fmt::format("{}: saturated per layer {}", plans[i].first, per_layer));
       notes.push_back(
           fmt::format("{}: {} GEMM inputs calibrated on {} prompt(s); {:.3g}% of activation values "
                       "beyond their calibrated amax{}",
@@ -152,6 +187,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     rows.push_back({{"format", plans[i].first},
                     {"static_scales", static_cast<bool>(static_rows[i])},
                     {"static_saturated", r.static_saturated},
+                    {"static_saturated_layers", boost::json::value_from(r.static_saturated_layers)},
                     {"residual", std::move(layers)},
                     {"logits", metrics_json(r.logits)},
                     {"top1_agreement", r.top1},
@@ -261,6 +297,26 @@ int run_numerics(const cli::po::variables_map& vm) {
         scheme_name(*sensitivity), kvname);
     out << st.render();
   }
+  // --scales-out: the first static row's calibrated activation scales, named as a checkpoint's.
+  if (vm.count("scales-out") != 0) {
+    const std::string file = vm["scales-out"].as<std::string>();
+    size_t row = results.size();
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (static_rows[i] && row == results.size()) row = i;
+    }
+    if (row == results.size())
+      throw InputError(
+          "--scales-out writes calibrated scales: it needs --calib-prompts N and an NVFP4 or FP8 format");
+    const Scheme sch = plans[row].second.scheme(WeightClass::kAttention);
+    std::vector<StaticScale> scales;
+    for (const auto& [site, amax] : results[row].calibrated_amax) {
+      if (amax <= 0) continue;
+      for (const std::string& n : checkpoint_names(site)) scales.push_back({n + ".input_scale", sch, amax});
+    }
+    write_file_atomic(file, scales_file_bytes(scales, fmt::format("max over {} prompt(s)", calib)),
+                      "--scales-out");
+    out << fmt::format("wrote {} ({} input scales of the {} row)\n", file, scales.size(), plans[row].first);
+  }
   boost::json::object doc{{"command", "numerics"},
                           {"model", m.name},
                           {"hw", hw.name},
@@ -328,6 +384,9 @@ cli::Command numerics_command() {
             "weights average at most this many bits (NVFP4 4.5, FP8 8, BF16 16); prints the plan for model / "
             "run")("keep-format", cli::po::value<std::string>()->default_value("bf16"),
                    "the format --plan-search keeps layers in")(
+            "scales-out", cli::po::value<std::string>(),
+            "with --calib-prompts: write the first static row's activation scales (FILE.safetensors, "
+            "model.layers.N.mlp.down_proj.input_scale, ...)")(
             "keep-layers", cli::po::value<std::string>(),
             "replica layers kept in BF16 in every row, comma-separated (negative: from the end)");
         add_progress_option(desc);

@@ -1,6 +1,7 @@
 // End-to-end: the real bwsim binary, its exit codes, messages and files.
 #include <gtest/gtest.h>
 
+#include "isa/calibration.hpp"
 #include "isa/tensor_gen.hpp"
 #include "isa/tensor_io.hpp"
 #include "sim/rng.hpp"
@@ -526,7 +527,8 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
                                {"--model llama-3.1-8b --outlier-layer 2", "--outlier-layer 2"},
                                {"--model llama-3.1-8b --plan-search 6", "--plan-search needs --sensitivity"},
                                {"--model llama-3.1-8b --keep-layers 0,5", "keep_layers 5"},
-                               {"--model llama-3.1-8b --keep-layers 0,x", "'x' is not a layer index"}});
+                               {"--model llama-3.1-8b --keep-layers 0,x", "'x' is not a layer index"},
+                               {"--model llama-3.1-8b --scales-out s.safetensors", "needs --calib-prompts"}});
   // Static rows beside the dynamic ones, and a sensitivity ranking.
   Result st =
       run("numerics --model llama-3.1-8b --formats bf16,fp8_e4m3 --layers 1 --tokens 8 --width 256 "
@@ -538,6 +540,24 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
   EXPECT_EQ(srows[2].at("format").as_string(), "fp8_e4m3 static");
   EXPECT_TRUE(srows[2].at("static_scales").as_bool());
   EXPECT_EQ(sdoc.at("sensitivity").as_array().size(), 1u);
+  // The replica's calibrated activation scales, named as a checkpoint's.
+  const std::string rs = (dir_ / "replica.safetensors").string();
+  Result w =
+      run("numerics --model llama-3.1-8b --formats nvfp4 --layers 1 --tokens 8 --width 256 --vocab 256 "
+          "--calib-prompts 1 --scales-out '" +
+          rs + "'");
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_GT(bwsim::read_static_scale(rs + ":model.layers.0.mlp.down_proj.input_scale", bwsim::Scheme::kNvfp4,
+                                     "--scales")
+                .amax,
+            0);
+  EXPECT_EQ(
+      bwsim::read_static_scale(rs + ":model.layers.0.self_attn.q_proj.input_scale", bwsim::Scheme::kNvfp4,
+                               "--scales")
+          .amax,
+      bwsim::read_static_scale(rs + ":model.layers.0.self_attn.v_proj.input_scale", bwsim::Scheme::kNvfp4,
+                               "--scales")
+          .amax);  // one fused QKV GEMM: one scale
 }
 
 TEST_F(Cli, RunReportsAScenarioOrWhyItDoesNotFit) {

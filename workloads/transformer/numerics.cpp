@@ -191,6 +191,7 @@ struct ActScales {
   std::set<std::string> uncalibrated;
   uint64_t saturated = 0;  // static: activation values beyond their calibrated amax
   uint64_t values = 0;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> per_site;  // site -> (saturated, values)
 };
 
 // Where a GEMM sits ("l3.down", "l1.e5.gate_up", "head"), for its activation scale.
@@ -225,8 +226,13 @@ std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, co
       m = std::max(m, amax);
     } else if (const auto it = sc.amax.find(site.name); it != sc.amax.end() && it->second > 0) {
       in.a_amax = it->second;
-      for (float v : a) sc.saturated += std::abs(v) > it->second ? 1 : 0;
+      uint64_t sat = 0;
+      for (float v : a) sat += std::abs(v) > it->second ? 1 : 0;
+      sc.saturated += sat;
       sc.values += a.size();
+      auto& [site_sat, site_values] = sc.per_site[site.name];
+      site_sat += sat;
+      site_values += a.size();
     } else {
       sc.uncalibrated.insert(site.name);
     }
@@ -844,6 +850,22 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   r.uncalibrated_sites = scales.uncalibrated.size();
   r.static_saturated =
       scales.values == 0 ? 0 : static_cast<double>(scales.saturated) / static_cast<double>(scales.values);
+  r.calibrated_amax = scales.amax;
+  if (o.calib_prompts > 0) {
+    r.static_saturated_layers.assign(static_cast<size_t>(s.layers), 0.0);
+    for (int l = 0; l < s.layers; ++l) {
+      uint64_t sat = 0, values = 0;
+      const std::string prefix = fmt::format("l{}.", l);
+      for (const auto& [site, counts] : scales.per_site) {
+        if (site.starts_with(prefix)) {
+          sat += counts.first;
+          values += counts.second;
+        }
+      }
+      r.static_saturated_layers[static_cast<size_t>(l)] =
+          values == 0 ? 0 : static_cast<double>(sat) / static_cast<double>(values);
+    }
+  }
   return r;
 }
 
@@ -877,8 +899,9 @@ PlanSearchResult search_plan(const ModelSpec& m, const QuantPlan& q, Scheme keep
     return (bb * (total - kept_params) + bk * kept_params) / total;
   };
   if (bk <= bb) {
-    throw InputError(fmt::format("--keep-format {}: not more precise than {} ({:g} bits per weight against {:g})",
-                                 scheme_name(keep), scheme_name(base), bk, bb));
+    throw InputError(
+        fmt::format("--keep-format {}: not more precise than {} ({:g} bits per weight against {:g})",
+                    scheme_name(keep), scheme_name(base), bk, bb));
   }
   if (bb > budget_bits) {
     throw InputError(fmt::format("--plan-search {}: below {}'s own {:g} bits per weight", budget_bits,

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +75,8 @@ struct NumericsResult {
   size_t static_sites = 0;
   size_t uncalibrated_sites = 0;
   double static_saturated = 0;
+  std::vector<double> static_saturated_layers;   // the same, per decoder layer
+  std::map<std::string, float> calibrated_amax;  // per GEMM site ("l3.down", "l1.e5.gate_up", "head")
 };
 
 /// Top-1 agreement and mean KL(p_a || p_b) of two runs' logits (tokens x vocab): a plan against
