@@ -11,6 +11,7 @@
 #include "app/commands.hpp"
 #include "app/quant_options.hpp"
 #include "isa/calibration.hpp"
+#include "isa/tensor_io.hpp"
 #include "sim/errors.hpp"
 #include "sim/json_out.hpp"
 #include "sim/strings.hpp"
@@ -22,29 +23,6 @@ namespace bwsim::app {
 namespace {
 
 std::string db(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "inf"; }
-
-// A replica GEMM site ("l3.qkv", "l1.e5.gate_up", "l0.shared.down", "l2.mla.q_a", "head") as the
-// Hugging Face module names whose input it is (a fused GEMM: each projection it fuses).
-std::vector<std::string> checkpoint_names(const std::string& site) {
-  if (site == "head") return {"lm_head"};
-  const size_t dot = site.find('.');
-  const std::string layer = fmt::format("model.layers.{}", site.substr(1, dot - 1));
-  const std::string rest = site.substr(dot + 1);
-  const auto mlp = [&](const std::string& base, const std::string& part) -> std::vector<std::string> {
-    if (part == "gate_up") return {base + ".gate_proj", base + ".up_proj"};
-    return {base + ".down_proj"};
-  };
-  if (rest == "qkv")
-    return {layer + ".self_attn.q_proj", layer + ".self_attn.k_proj", layer + ".self_attn.v_proj"};
-  if (rest == "o") return {layer + ".self_attn.o_proj"};
-  if (rest.starts_with("mla.")) return {layer + ".self_attn." + rest.substr(4) + "_proj"};
-  if (rest.starts_with("shared.")) return mlp(layer + ".mlp.shared_experts", rest.substr(7));
-  if (rest.starts_with("e")) {
-    const size_t d = rest.find('.');
-    return mlp(layer + ".mlp.experts." + rest.substr(1, d - 1), rest.substr(d + 1));
-  }
-  return mlp(layer + ".mlp", rest);
-}
 
 int run_numerics(const cli::po::variables_map& vm) {
   const ProgressBar bar(vm);
@@ -61,6 +39,9 @@ int run_numerics(const cli::po::variables_map& vm) {
   o.vocab = vm["vocab"].as<int64_t>();
   o.seed = vm["seed"].as<uint64_t>();
   const int calib = vm["calib-prompts"].as<int>();
+  if (calib > 0 && vm.count("scales") != 0)
+    throw InputError(
+        "--scales gives the static scales; --calib-prompts would calibrate them: one or the other");
   if (calib < 0 || calib > 64) throw InputError(fmt::format("--calib-prompts {}: expected 0..64", calib));
   o.deploy_outliers = vm["deploy-outliers"].as<double>();
   if (!(o.deploy_outliers > 0) || !std::isfinite(o.deploy_outliers))
@@ -110,8 +91,9 @@ int run_numerics(const cli::po::variables_map& vm) {
     }
     plans.emplace_back(name, q);
     static_rows.push_back(false);
-    // With --calib-prompts, a second row with static activation scales where the format has them.
-    if (calib > 0 && static_scale_applies(*scheme)) {
+    // With --calib-prompts (or --scales), a second row with static activation scales where the
+    // format has them.
+    if ((calib > 0 || vm.count("scales") != 0) && static_scale_applies(*scheme)) {
       plans.emplace_back(name + " static", q);
       static_rows.push_back(true);
     }
@@ -134,10 +116,49 @@ int run_numerics(const cli::po::variables_map& vm) {
   std::ostream& out = cli::text_out(vm);
   std::vector<NumericsResult> results;
   results.reserve(plans.size());
+  // --scales FILE: every `*.input_scale` of the file, mapped to the replica's GEMM sites (q, k
+  // and v to their fused GEMM, which takes their largest amax); layers the replica does not run
+  // are skipped; a tensor of no module bwsim knows is an error.
+  std::map<std::string, float> given;
+  size_t beyond = 0;
+  std::string given_file;
+  if (vm.count("scales") != 0) {
+    given_file = vm["scales"].as<std::string>();
+    std::optional<Scheme> fmt_scheme;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      if (static_rows[i]) fmt_scheme = plans[i].second.scheme(WeightClass::kAttention);
+    }
+    if (!fmt_scheme) throw InputError("--scales: no NVFP4 or FP8 format in --formats to apply them to");
+    for (const std::string& name : safetensors_names(given_file)) {
+      if (!name.ends_with(".input_scale")) continue;
+      const std::string module = name.substr(0, name.size() - 12);
+      const std::optional<std::string> site = site_of_module(module);
+      if (!site)
+        throw InputError(fmt::format("--scales {}:{}: not an input scale of a module bwsim's replica has",
+                                     given_file, name));
+      if (*site != "head" && std::stoll(site->substr(1, site->find('.') - 1)) >= o.layers) {
+        ++beyond;
+        continue;
+      }
+      const StaticScale sc = read_static_scale(given_file + ":" + name, *fmt_scheme, "--scales");
+      float& a = given[*site];
+      a = std::max(a, sc.amax);
+    }
+    if (given.empty())
+      throw InputError(fmt::format("--scales {}: no input_scale of the replica's {} layer(s) or its head",
+                                   given_file, o.layers));
+  }
   for (size_t i = 0; i < plans.size(); ++i) {
     NumericsOptions oi = o;
     if (static_rows[i]) oi.calib_prompts = calib;
+    if (static_rows[i]) oi.static_amax = given;
     results.push_back(model_numerics(m, plans[i].second, hw, oi));
+    if (!given.empty() && results.back().unused_sites == given.size()) {
+      throw InputError(
+          fmt::format("--scales {}: none of its {} scales is the input of a GEMM of {}'s replica (a "
+                      "file for another model?)",
+                      given_file, given.size(), m.name));
+    }
   }
   const NumericsResult& s = results.front();
   out << fmt::format(
@@ -176,13 +197,17 @@ int run_numerics(const cli::po::variables_map& vm) {
       for (size_t l = 0; l < r.static_saturated_layers.size(); ++l)
         per_layer += fmt::format("{}{:.3g}%", l == 0 ? "" : ", ", 100 * r.static_saturated_layers[l]);
       notes.push_back(fmt::format("{}: saturated per layer {}", plans[i].first, per_layer));
-      notes.push_back(
-          fmt::format("{}: {} GEMM inputs calibrated on {} prompt(s); {:.3g}% of activation values "
-                      "beyond their calibrated amax{}",
-                      plans[i].first, r.static_sites, calib, 100 * r.static_saturated,
-                      r.uncalibrated_sites > 0
-                          ? fmt::format("; {} met only in deployment, left dynamic", r.uncalibrated_sites)
-                          : ""));
+      const std::string from = given.empty() ? fmt::format("calibrated on {} prompt(s)", calib)
+                                             : fmt::format(
+                                                   "from {} ({} scales of layers beyond the replica's "
+                                                   "skipped)",
+                                                   given_file, beyond);
+      notes.push_back(fmt::format(
+          "{}: {} GEMM inputs {}; {:.3g}% of activation values beyond their calibrated "
+          "amax{}",
+          plans[i].first, r.static_sites, from, 100 * r.static_saturated,
+          r.uncalibrated_sites > 0 ? fmt::format("; {} without a scale, left dynamic", r.uncalibrated_sites)
+                                   : ""));
     }
     rows.push_back({{"format", plans[i].first},
                     {"static_scales", static_cast<bool>(static_rows[i])},
@@ -311,7 +336,7 @@ int run_numerics(const cli::po::variables_map& vm) {
     std::vector<StaticScale> scales;
     for (const auto& [site, amax] : results[row].calibrated_amax) {
       if (amax <= 0) continue;
-      for (const std::string& n : checkpoint_names(site)) scales.push_back({n + ".input_scale", sch, amax});
+      for (const std::string& n : modules_of_site(site)) scales.push_back({n + ".input_scale", sch, amax});
     }
     write_file_atomic(file, scales_file_bytes(scales, fmt::format("max over {} prompt(s)", calib)),
                       "--scales-out");
@@ -384,6 +409,9 @@ cli::Command numerics_command() {
             "weights average at most this many bits (NVFP4 4.5, FP8 8, BF16 16); prints the plan for model / "
             "run")("keep-format", cli::po::value<std::string>()->default_value("bf16"),
                    "the format --plan-search keeps layers in")(
+            "scales", cli::po::value<std::string>(),
+            "static activation scales from a file (FILE.safetensors, *.input_scale under Llama / Qwen module "
+            "names, as --scales-out writes) instead of --calib-prompts")(
             "scales-out", cli::po::value<std::string>(),
             "with --calib-prompts: write the first static row's activation scales (FILE.safetensors, "
             "model.layers.N.mlp.down_proj.input_scale, ...)")(

@@ -542,11 +542,23 @@ TEST_F(Cli, NumericsComparesFormatsThroughAModel) {
   EXPECT_EQ(sdoc.at("sensitivity").as_array().size(), 1u);
   // The replica's calibrated activation scales, named as a checkpoint's.
   const std::string rs = (dir_ / "replica.safetensors").string();
-  Result w =
-      run("numerics --model llama-3.1-8b --formats nvfp4 --layers 1 --tokens 8 --width 256 --vocab 256 "
-          "--calib-prompts 1 --scales-out '" +
-          rs + "'");
+  const std::string args = "--model llama-3.1-8b --layers 1 --tokens 8 --width 256 --vocab 256 ";
+  const std::string replica = "numerics " + args;
+  Result w = run(replica + "--formats nvfp4 --calib-prompts 1 --scales-out '" + rs + "' --json '" +
+                 (dir_ / "a.json").string() + "'");
   ASSERT_EQ(w.code, 0) << w.err;
+  // Read back with --scales: the static row's numbers exactly as calibrated.
+  Result back = run(replica + "--formats nvfp4 --scales '" + rs + "' --json -");
+  ASSERT_EQ(back.code, 0) << back.err;
+  const auto calibrated = boost::json::parse(slurp(dir_ / "a.json")).at("results").as_array().at(1);
+  const auto given = boost::json::parse(back.out).at("results").as_array().at(1);
+  EXPECT_EQ(given.at("format").as_string(), "nvfp4 static");
+  EXPECT_EQ(given.at("logits").at("sqnr_db").as_double(), calibrated.at("logits").at("sqnr_db").as_double());
+  const std::string lone = (dir_ / "lone.safetensors").string();  // one unnamed input_scale
+  ASSERT_EQ(run("calibrate --scheme nvfp4 --calib gen:normal:8x64 --out '" + lone + "'").code, 0);
+  expect_rejected("numerics", {{args + "--scales '" + rs + "' --calib-prompts 1", "one or the other"},
+                               {args + "--formats bf16 --scales '" + rs + "'", "no NVFP4 or FP8 format"},
+                               {args + "--scales '" + lone + "'", "no input_scale"}});
   EXPECT_GT(bwsim::read_static_scale(rs + ":model.layers.0.mlp.down_proj.input_scale", bwsim::Scheme::kNvfp4,
                                      "--scales")
                 .amax,

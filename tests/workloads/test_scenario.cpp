@@ -176,6 +176,25 @@ TEST_F(ScenarioTest, BadScenariosSayWhereAndWhat) {
                   "fp5");
   EXPECT_CONTAINS(input_error_of([&] { (void)load_scenario(write(kSmall), "nosuch", "", {}, {}); }),
                   "nosuch");
+  // Kept layers (#28): the "edges" preset is the first and last blocks; indices are checked
+  // against the model; a kept format the GPU has no kernel for fails at its key.
+  const Scenario edges = load_scenario(write(kSmall), "", "", {"quantization.preset=\"edges\""}, {});
+  EXPECT_EQ(edges.quant.keep_layers, (std::vector<int64_t>{0, -1}));
+  EXPECT_EQ(edges.quant.keep_format, Scheme::kBf16);
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "", {"quantization.keep_layers=[0, 32]"}, {});
+                  }),
+                  "keep_layers 32");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "",
+                                        {"quantization.preset=\"edges\"", "quantization.keep_layers=[1]"},
+                                        {});
+                  }),
+                  "give one or the other");
+  EXPECT_CONTAINS(input_error_of([&] {
+                    (void)load_scenario(write(kSmall), "", "", {"quantization.preset=\"middle\""}, {});
+                  }),
+                  "quantization.preset");
 }
 
 // The default scenario's model on consumer Blackwell (#22): the RTX PRO 6000 (96 GB, 99 KiB of

@@ -192,6 +192,7 @@ struct ActScales {
   uint64_t saturated = 0;  // static: activation values beyond their calibrated amax
   uint64_t values = 0;
   std::map<std::string, std::pair<uint64_t, uint64_t>> per_site;  // site -> (saturated, values)
+  std::set<std::string> used;                                     // static: sites that took a scale
 };
 
 // Where a GEMM sits ("l3.down", "l1.e5.gate_up", "head"), for its activation scale.
@@ -230,6 +231,7 @@ std::vector<float> gemm(const std::vector<float>& a, int64_t rows, int64_t K, co
       for (float v : a) sat += std::abs(v) > it->second ? 1 : 0;
       sc.saturated += sat;
       sc.values += a.size();
+      sc.used.insert(site.name);
       auto& [site_sat, site_values] = sc.per_site[site.name];
       site_sat += sat;
       site_values += a.size();
@@ -452,6 +454,68 @@ std::vector<float> mla_gpu(const Shape& s, const std::vector<float>& h, const Ml
 }
 
 }  // namespace
+
+std::vector<std::string> modules_of_site(const std::string& site) {
+  if (site == "head") return {"lm_head"};
+  const size_t dot = site.find('.');
+  const std::string layer = fmt::format("model.layers.{}", site.substr(1, dot - 1));
+  const std::string rest = site.substr(dot + 1);
+  const auto mlp = [&](const std::string& base, const std::string& part) -> std::vector<std::string> {
+    if (part == "gate_up") return {base + ".gate_proj", base + ".up_proj"};
+    return {base + ".down_proj"};
+  };
+  if (rest == "qkv")
+    return {layer + ".self_attn.q_proj", layer + ".self_attn.k_proj", layer + ".self_attn.v_proj"};
+  if (rest == "o") return {layer + ".self_attn.o_proj"};
+  if (rest.starts_with("mla.")) return {layer + ".self_attn." + rest.substr(4) + "_proj"};
+  if (rest.starts_with("shared.")) return mlp(layer + ".mlp.shared_experts", rest.substr(7));
+  if (rest.starts_with("e")) {
+    const size_t d = rest.find('.');
+    return mlp(layer + ".mlp.experts." + rest.substr(1, d - 1), rest.substr(d + 1));
+  }
+  return mlp(layer + ".mlp", rest);
+}
+
+std::optional<std::string> site_of_module(std::string_view module) {
+  if (module == "lm_head") return "head";
+  constexpr std::string_view kLayers = "model.layers.";
+  if (!module.starts_with(kLayers)) return std::nullopt;
+  module.remove_prefix(kLayers.size());
+  const size_t dot = module.find('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  const std::string_view index = module.substr(0, dot);
+  if (!std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const std::string l = fmt::format("l{}", index);
+  const std::string_view rest = module.substr(dot + 1);
+  const auto mlp_part = [](std::string_view p) -> std::optional<std::string> {
+    if (p == "gate_proj" || p == "up_proj") return "gate_up";
+    if (p == "down_proj") return "down";
+    return std::nullopt;
+  };
+  if (rest == "self_attn.q_proj" || rest == "self_attn.k_proj" || rest == "self_attn.v_proj") {
+    return l + ".qkv";
+  }
+  if (rest == "self_attn.o_proj") return l + ".o";
+  for (const std::string_view m : {"q_a", "q_b", "kv_a", "kv_b"}) {
+    if (rest == fmt::format("self_attn.{}_proj", m)) return fmt::format("{}.mla.{}", l, m);
+  }
+  if (rest.starts_with("mlp.shared_experts.")) {
+    if (const auto p = mlp_part(rest.substr(19))) return l + ".shared." + *p;
+    return std::nullopt;
+  }
+  if (rest.starts_with("mlp.experts.")) {
+    const std::string_view e = rest.substr(12);
+    const size_t d = e.find('.');
+    if (d == std::string_view::npos || d == 0) return std::nullopt;
+    if (const auto p = mlp_part(e.substr(d + 1))) return fmt::format("{}.e{}.{}", l, e.substr(0, d), *p);
+    return std::nullopt;
+  }
+  if (rest.starts_with("mlp.")) {
+    if (const auto p = mlp_part(rest.substr(4))) return l + "." + *p;
+  }
+  return std::nullopt;
+}
 
 LogitsAgreement compare_logits(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab) {
   LogitsAgreement g;
@@ -838,7 +902,10 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   // Static activation scales: calibrated (max) over calib_prompts prompts of the calibration
   // distribution first, then held for the evaluated prompt.
   ActScales scales;
-  if (o.calib_prompts > 0) {
+  if (!o.static_amax.empty()) {
+    scales.mode = ActScales::Mode::kStatic;
+    scales.amax = o.static_amax;
+  } else if (o.calib_prompts > 0) {
     scales.mode = ActScales::Mode::kRecord;
     NumericsResult unused;
     for (int i = 0; i < o.calib_prompts; ++i)
@@ -851,7 +918,8 @@ NumericsResult model_numerics(const ModelSpec& m, const QuantPlan& q, const HwSp
   r.static_saturated =
       scales.values == 0 ? 0 : static_cast<double>(scales.saturated) / static_cast<double>(scales.values);
   r.calibrated_amax = scales.amax;
-  if (o.calib_prompts > 0) {
+  for (const auto& [site, amax] : o.static_amax) r.unused_sites += scales.used.count(site) == 0 ? 1 : 0;
+  if (o.calib_prompts > 0 || !o.static_amax.empty()) {
     r.static_saturated_layers.assign(static_cast<size_t>(s.layers), 0.0);
     for (int l = 0; l < s.layers; ++l) {
       uint64_t sat = 0, values = 0;

@@ -28,6 +28,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "isa/error_metrics.hpp"
@@ -47,6 +48,9 @@ struct NumericsOptions {
   /// fixes each (NVFP4 and per-tensor FP8 activations) at the largest amax its site saw over N
   /// seeded calibration prompts, as Model Optimizer's max calibration does, then evaluates.
   int calib_prompts = 0;
+  /// Static activation scales given instead (a scales file, site -> amax; see site_of_module):
+  /// GEMM sites it has run static, the others dynamic.
+  std::map<std::string, float> static_amax;
   /// The evaluated prompt's outlier channels (1 in 64, 20x) grown this much more: a deployment
   /// beyond the calibration.
   double deploy_outliers = 1.0;
@@ -77,7 +81,14 @@ struct NumericsResult {
   double static_saturated = 0;
   std::vector<double> static_saturated_layers;   // the same, per decoder layer
   std::map<std::string, float> calibrated_amax;  // per GEMM site ("l3.down", "l1.e5.gate_up", "head")
+  size_t unused_sites = 0;                       // static_amax sites the replica has no GEMM for
 };
+
+/// The replica GEMM site ("l3.qkv", "l1.e5.gate_up", "l0.shared.down", "l2.mla.q_a", "head") whose
+/// input a Hugging Face module's is ("model.layers.3.self_attn.k_proj" -> "l3.qkv": q, k and v
+/// share their fused GEMM; "lm_head" -> "head"), and back. nullopt for a name of no such module.
+std::optional<std::string> site_of_module(std::string_view module);
+std::vector<std::string> modules_of_site(const std::string& site);
 
 /// Top-1 agreement and mean KL(p_a || p_b) of two runs' logits (tokens x vocab): a plan against
 /// the BF16 plan, as a sensitivity measures it.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 
 #include "sim/config.hpp"
@@ -179,6 +180,18 @@ QuantPlan read_quant_plan(ConfigReader& r) {
   }
   r.opt("keep_layers", q.keep_layers, std::vector<int64_t>{},
         "decoder layers kept in keep_format (negative: from the end; [0, -1]: the first and last blocks)");
+  // Named plans for what deployments keep in higher precision: lm_head, embedding and routers are
+  // BF16 unless a class key says otherwise (the toolchains' default exclusions); "edges" keeps the
+  // first and last decoder blocks too.
+  bool edges = false;
+  r.opt_enum(
+      "preset", edges, false,
+      std::array<std::pair<std::string_view, bool>, 2>{{{"none", false}, {"edges", true}}},
+      "a named plan: edges keeps the first and last decoder blocks in keep_format (keep_layers [0, -1])");
+  if (edges) {
+    if (!q.keep_layers.empty()) r.fail("preset", "\"edges\" sets keep_layers: give one or the other");
+    q.keep_layers = {0, -1};
+  }
   std::string keep;
   r.opt("keep_format", keep, std::string("bf16"),
         "format of the keep_layers' attention, MLP and expert GEMMs");
