@@ -140,7 +140,8 @@ int run_numerics(const cli::po::variables_map& vm) {
         ++beyond;
         continue;
       }
-      const StaticScale sc = read_static_scale(given_file + ":" + name, *fmt_scheme, "--scales");
+      const StaticScale sc =
+          read_static_scale(fmt::format("{}:{}", given_file, name), *fmt_scheme, "--scales");
       float& a = given[*site];
       a = std::max(a, sc.amax);
     }

@@ -705,6 +705,25 @@ TEST(TransformerNumerics, PlanSearchKeepsTheSensitiveBandWithinItsBudget) {
                   "not more precise");
 }
 
+// Scales files name modules as checkpoints do; the replica's GEMM sites map to and from them.
+TEST(TransformerNumerics, GemmSitesMapToCheckpointModules) {
+  EXPECT_EQ(site_of_module("model.layers.3.self_attn.k_proj"), "l3.qkv");
+  EXPECT_EQ(site_of_module("model.layers.0.mlp.up_proj"), "l0.gate_up");
+  EXPECT_EQ(site_of_module("model.layers.2.mlp.experts.17.down_proj"), "l2.e17.down");
+  EXPECT_EQ(site_of_module("model.layers.1.mlp.shared_experts.gate_proj"), "l1.shared.gate_up");
+  EXPECT_EQ(site_of_module("model.layers.4.self_attn.kv_a_proj"), "l4.mla.kv_a");
+  EXPECT_EQ(site_of_module("lm_head"), "head");
+  for (const char* bad : {"model.layers.x.mlp.down_proj", "model.layers.99999999999999999999.mlp.down_proj",
+                          "model.layers.1.mlp.w1", "transformer.h.0.mlp", "model.layers..mlp.down_proj"}) {
+    EXPECT_FALSE(site_of_module(bad).has_value()) << bad;
+  }
+  for (const std::string site :
+       {"l3.qkv", "l0.gate_up", "l2.e17.down", "l1.shared.gate_up", "l4.mla.kv_a", "head"}) {
+    for (const std::string& m : modules_of_site(site)) EXPECT_EQ(site_of_module(m), site) << m;
+  }
+  EXPECT_EQ(modules_of_site("l3.qkv").size(), 3u);
+}
+
 TEST(TransformerNumerics, FormatsKeepTheirOrderThroughTheModel) {
   const ModelSpec m = load_model("llama-3.1-8b");
   const HwSpec hw = HwSpec::load("b200", {});

@@ -484,7 +484,9 @@ std::optional<std::string> site_of_module(std::string_view module) {
   const size_t dot = module.find('.');
   if (dot == std::string_view::npos || dot == 0) return std::nullopt;
   const std::string_view index = module.substr(0, dot);
-  if (!std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  // At most 9 digits: the index is read back as a number.
+  if (index.size() > 9 ||
+      !std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   const std::string l = fmt::format("l{}", index);
   const std::string_view rest = module.substr(dot + 1);
