@@ -61,14 +61,7 @@ QuantPlan quant_option(const cli::po::variables_map& vm, const ModelSpec& m) {
   resolve_checkpoint(q, m, "--weights checkpoint");
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kLmHead}) (void)q.gemm_format(c);
   if (vm.count("keep-layers") != 0) {
-    for (const std::string_view piece : split(vm["keep-layers"].as<std::string>(), ',')) {
-      int64_t l = 0;
-      const auto [p, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), l);
-      if (ec != std::errc{} || p != piece.data() + piece.size())
-        throw InputError(fmt::format("--keep-layers {}: '{}' is not a layer index",
-                                     vm["keep-layers"].as<std::string>(), piece));
-      q.keep_layers.push_back(l);
-    }
+    q.keep_layers = keep_layers_option(vm);
     q.keep_format = scheme_option(vm, "keep-format");
     check_keep_layers(q, m.layers, "--keep-layers");
     for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp}) (void)q.kept_plan().gemm_format(c);

@@ -61,14 +61,7 @@ int run_numerics(const cli::po::variables_map& vm) {
   // --keep-layers: the replica's layers kept in BF16 in every row.
   std::vector<int64_t> keep;
   if (vm.count("keep-layers") != 0) {
-    for (const std::string_view piece : split(vm["keep-layers"].as<std::string>(), ',')) {
-      int64_t l = 0;
-      const auto [p, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), l);
-      if (ec != std::errc{} || p != piece.data() + piece.size())
-        throw InputError(fmt::format("--keep-layers {}: '{}' is not a layer index",
-                                     vm["keep-layers"].as<std::string>(), piece));
-      keep.push_back(l);
-    }
+    keep = keep_layers_option(vm);
     QuantPlan probe;
     probe.keep_layers = keep;
     check_keep_layers(probe, o.layers, "--keep-layers");

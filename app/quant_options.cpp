@@ -1,4 +1,7 @@
 #include "app/quant_options.hpp"
+#include "sim/strings.hpp"
+
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -56,6 +59,20 @@ std::string scheme_names_text() {
   std::string all;
   for (const auto& entry : kSchemeNames) all.append(all.empty() ? "" : ", ").append(entry.first);
   return all;
+}
+
+std::vector<int64_t> keep_layers_option(const cli::po::variables_map& vm) {
+  std::vector<int64_t> keep;
+  if (vm.count("keep-layers") == 0) return keep;
+  const std::string& text = vm["keep-layers"].as<std::string>();
+  for (const std::string_view piece : split(text, ',')) {
+    int64_t l = 0;
+    const auto [p, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), l);
+    if (ec != std::errc{} || p != piece.data() + piece.size())
+      throw InputError(fmt::format("--keep-layers {}: '{}' is not a layer index", text, piece));
+    keep.push_back(l);
+  }
+  return keep;
 }
 
 }  // namespace bwsim::app

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "isa/error_metrics.hpp"
 #include "isa/quantize.hpp"
@@ -21,6 +22,9 @@ QuantOptions quant_flags(const cli::po::variables_map& vm);
 /// Whether the flags ask for anything that applies to NVFP4 only (--2d, --four-over-six, the
 /// torchao recipe).
 bool nvfp4_only_flags(const cli::po::variables_map& vm);
+
+/// --keep-layers "0,-1": the layer indices, or an InputError naming the flag and the bad piece.
+std::vector<int64_t> keep_layers_option(const cli::po::variables_map& vm);
 
 /// "bf16, nvfp4, mxfp4, ...": every scheme name, for messages.
 std::string scheme_names_text();
