@@ -181,6 +181,18 @@ TEST_F(ScenarioTest, BadScenariosSayWhereAndWhat) {
   const Scenario edges = load_scenario(write(kSmall), "", "", {"quantization.preset=\"edges\""}, {});
   EXPECT_EQ(edges.quant.keep_layers, (std::vector<int64_t>{0, -1}));
   EXPECT_EQ(edges.quant.keep_format, Scheme::kBf16);
+  EXPECT_EQ(edges.quant.scheme(WeightClass::kLmHead), Scheme::kBf16);
+  // Without a preset `weights` covers lm_head; "modelopt" keeps it BF16 (Model Optimizer's default
+  // exclusions) unless the lm_head key says otherwise.
+  const Scenario plain = load_scenario(write(kSmall), "", "", {}, {});
+  EXPECT_EQ(plain.quant.scheme(WeightClass::kLmHead), Scheme::kNvfp4);
+  const Scenario mo = load_scenario(write(kSmall), "", "", {"quantization.preset=\"modelopt\""}, {});
+  EXPECT_EQ(mo.quant.scheme(WeightClass::kLmHead), Scheme::kBf16);
+  EXPECT_EQ(mo.quant.scheme(WeightClass::kMlp), Scheme::kNvfp4);
+  EXPECT_TRUE(mo.quant.keep_layers.empty());
+  const Scenario mo_head = load_scenario(
+      write(kSmall), "", "", {"quantization.preset=\"modelopt\"", "quantization.lm_head=\"fp8_e4m3\""}, {});
+  EXPECT_EQ(mo_head.quant.scheme(WeightClass::kLmHead), Scheme::kFp8E4M3);
   EXPECT_CONTAINS(input_error_of([&] {
                     (void)load_scenario(write(kSmall), "", "", {"quantization.keep_layers=[0, 32]"}, {});
                   }),

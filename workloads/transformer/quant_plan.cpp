@@ -148,11 +148,27 @@ QuantPlan read_quant_plan(ConfigReader& r) {
   for (WeightClass c : kAllWeightClasses) {
     if (is_gemm_class(c)) q.weights[static_cast<size_t>(c)] = w;
   }
+  // Named plans (#28) for what deployments keep in higher precision. "modelopt": the classes NVIDIA
+  // Model Optimizer leaves unquantized in every default config (_default_disabled_quantizer_cfg in
+  // modelopt/torch/quantization/config.py: "*lm_head*", "*router*", "*mlp.gate.*"; embeddings are
+  // no Linear and never quantized), so lm_head stays BF16 and `weights` covers the decoder layers'
+  // GEMMs only. "edges": that, and the first and last decoder blocks in keep_format. A class key
+  // given explicitly still wins.
+  enum class Preset : uint8_t { kNone, kModelopt, kEdges };
+  Preset preset = Preset::kNone;
+  r.opt_enum("preset", preset, Preset::kNone,
+             std::array<std::pair<std::string_view, Preset>, 3>{
+                 {{"none", Preset::kNone}, {"modelopt", Preset::kModelopt}, {"edges", Preset::kEdges}}},
+             "a named plan: modelopt keeps lm_head (with embedding and routers) in BF16 as Model "
+             "Optimizer's default configs do; edges also keeps the first and last decoder blocks in "
+             "keep_format (keep_layers [0, -1])");
+  if (preset != Preset::kNone) q.weights[static_cast<size_t>(WeightClass::kLmHead)] = Scheme::kBf16;
   for (WeightClass c : {WeightClass::kAttention, WeightClass::kMlp, WeightClass::kExperts,
                         WeightClass::kLmHead, WeightClass::kEmbedding, WeightClass::kRouter}) {
     const std::string key(weight_class_name(c));
-    const std::string dflt(all_checkpoint && is_gemm_class(c) ? std::string(kCheckpoint)
-                                                              : scheme_name(q.scheme(c)));
+    const bool preset_head = preset != Preset::kNone && c == WeightClass::kLmHead;
+    const std::string dflt(all_checkpoint && is_gemm_class(c) && !preset_head ? std::string(kCheckpoint)
+                                                                              : scheme_name(q.scheme(c)));
     std::string v;
     r.opt(key, v, dflt, fmt::format("format of the {} weights (overrides weights), or \"checkpoint\"", key));
     q.from_checkpoint[static_cast<size_t>(c)] = v == kCheckpoint;
@@ -180,15 +196,7 @@ QuantPlan read_quant_plan(ConfigReader& r) {
   }
   r.opt("keep_layers", q.keep_layers, std::vector<int64_t>{},
         "decoder layers kept in keep_format (negative: from the end; [0, -1]: the first and last blocks)");
-  // Named plans for what deployments keep in higher precision: lm_head, embedding and routers are
-  // BF16 unless a class key says otherwise (the toolchains' default exclusions); "edges" keeps the
-  // first and last decoder blocks too.
-  bool edges = false;
-  r.opt_enum(
-      "preset", edges, false,
-      std::array<std::pair<std::string_view, bool>, 2>{{{"none", false}, {"edges", true}}},
-      "a named plan: edges keeps the first and last decoder blocks in keep_format (keep_layers [0, -1])");
-  if (edges) {
+  if (preset == Preset::kEdges) {
     if (!q.keep_layers.empty()) r.fail("preset", "\"edges\" sets keep_layers: give one or the other");
     q.keep_layers = {0, -1};
   }
