@@ -28,9 +28,8 @@ struct Sample {
 };
 
 Sample load_sample(const std::string& spec, const char* flag) {
-  if (auto t = generate_from_spec(spec, flag)) return {std::move(*t), spec};
-  LoadedTensor l = load_tensor(spec);
-  return {std::move(l.tensor), l.source};
+  LoadedTensor l = load_or_generate(spec, flag);
+  return {std::move(l.tensor), std::move(l.source)};
 }
 
 std::string pct(uint64_t n, uint64_t of) {
@@ -83,9 +82,22 @@ int run_calibrate(const cli::po::variables_map& vm) {
     throw InputError("--rht and --four-over-six: not modelled with a static scale");
   if (vm.count("calib") == 0)
     throw InputError("--calib SPEC is required (one or more: FILE.npy, FILE.safetensors[:T], gen:...)");
-  const std::string name = vm.count("name") != 0 ? vm["name"].as<std::string>() : "";
-  const std::string tensor = name.empty() ? std::string(scale_key(role, *scheme))
-                                          : fmt::format("{}.{}", name, scale_key(role, *scheme));
+  // Several names: one global scale shared by a fused GEMM's projections (q/k/v, gate/up), which
+  // read one activation and hold one weight_scale_2 in vLLM's and TensorRT-LLM's fused kernels;
+  // calibrated over every --calib sample, so the largest amax of the group sets it.
+  std::vector<std::string> names =
+      vm.count("name") != 0 ? vm["name"].as<std::vector<std::string>>() : std::vector<std::string>{""};
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names.size() > 1 && names[i].empty()) throw InputError("--name: an empty name among several");
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) !=
+        names.begin() + static_cast<std::ptrdiff_t>(i))
+      throw InputError(fmt::format("--name {}: given twice", names[i]));
+  }
+  const auto scale_name = [&](const std::string& n, std::string_view key) {
+    return n.empty() ? std::string(key) : fmt::format("{}.{}", n, key);
+  };
+  const std::string& name = names.front();
+  const std::string tensor = scale_name(name, scale_key(role, *scheme));
   if (vm.count("out") != 0) {
     const std::string file = vm["out"].as<std::string>();
     if (!file.ends_with(".safetensors"))
@@ -164,11 +176,18 @@ int run_calibrate(const cli::po::variables_map& vm) {
                                    t.source, t.tensor.cols()));
   }
   const float amax = set.calibrate(method, *scheme, o);
-  const StaticScale sc{tensor, *scheme, amax};
+  std::vector<StaticScale> scales;
+  scales.reserve(names.size());
+  for (const std::string& n : names)
+    scales.push_back(StaticScale{scale_name(n, scale_key(role, *scheme)), *scheme, amax});
+  const StaticScale& sc = scales.front();
 
   std::ostream& out = cli::text_out(vm);
-  out << fmt::format("calibrate  {} ({}), method {}, {} sample(s), {} values\n", scheme_text, tensor,
-                     calib_method_text(method), calib.size(), set.count());
+  std::string tensors_text = tensor;
+  for (size_t i = 1; i < scales.size(); ++i) tensors_text += ", " + scales[i].tensor;
+  out << fmt::format("calibrate  {} ({}{}), method {}, {} sample(s), {} values\n", scheme_text, tensors_text,
+                     scales.size() > 1 ? ": one scale, shared" : "", calib_method_text(method), calib.size(),
+                     set.count());
   const std::vector<float>& ch = set.channel_amax();
   std::vector<float> sorted = ch;
   std::sort(sorted.begin(), sorted.end());
@@ -254,8 +273,9 @@ int run_calibrate(const cli::po::variables_map& vm) {
     out << gt.render();
     std::vector<float> pre(smooth.size());
     for (size_t j = 0; j < pre.size(); ++j) pre[j] = 1.0f / smooth[j];
-    const std::string pre_name = name.empty() ? "pre_quant_scale" : name + ".pre_quant_scale";
-    extra.push_back(NamedF32{pre_name, {static_cast<int64_t>(pre.size())}, pre});
+    const std::string pre_name = scale_name(name, "pre_quant_scale");
+    for (const std::string& n : names)
+      extra.push_back(NamedF32{scale_name(n, "pre_quant_scale"), {static_cast<int64_t>(pre.size())}, pre});
     smoothing = {{"method", smooth_method},
                  {"text", smooth_text},
                  {"weight", weight->source},
@@ -264,13 +284,21 @@ int run_calibrate(const cli::po::variables_map& vm) {
   }
   if (vm.count("out") != 0) {
     const std::string file = vm["out"].as<std::string>();
-    write_file_atomic(file, scales_file_bytes({sc}, calib_method_text(method), extra), "--out");
-    out << fmt::format("wrote {} ({}{})\n", file, tensor, extra.empty() ? "" : ", " + extra.front().name);
+    write_file_atomic(file, scales_file_bytes(scales, calib_method_text(method), extra), "--out");
+    std::string written = tensors_text;
+    for (const NamedF32& e : extra) written += ", " + e.name;
+    out << fmt::format("wrote {} ({})\n", file, written);
   }
   boost::json::object doc{{"command", "calibrate"},
                           {"scheme", scheme_text},
                           {"method", calib_method_text(method)},
                           {"tensor", tensor},
+                          {"tensors",
+                           [&] {
+                             boost::json::array a;
+                             for (const StaticScale& x : scales) a.emplace_back(x.tensor);
+                             return a;
+                           }()},
                           {"calibrated_amax", amax},
                           {"scale", sc.scale()},
                           {"calibration",
@@ -309,10 +337,13 @@ cli::Command calibrate_command() {
             "max, percentile[:P] (99.99), mse, most_recent or history[:N] (1024)")(
             "role", cli::po::value<std::string>()->default_value("input"),
             "what the tensor is, for the scale's name: input (input_scale), weight (weight_scale_2 / "
-            "weight_scale), k (k_scale) or v (v_scale)")("name", cli::po::value<std::string>(),
-                                                         "the tensor's name, prefixed to the scale's (e.g. "
-                                                         "model.layers.0.mlp.down_proj)")(
-            "out", cli::po::value<std::string>(), "write the scale to this .safetensors file")(
+            "weight_scale), k (k_scale) or v (v_scale)")(
+            "name", cli::po::value<std::vector<std::string>>()->multitoken(),
+            "the tensor's name, prefixed to the scale's (e.g. "
+            "model.layers.0.mlp.down_proj); several names "
+            "share one scale, as a fused GEMM's q/k/v or "
+            "gate/up projections do")("out", cli::po::value<std::string>(),
+                                      "write the scale to this .safetensors file")(
             "weight", cli::po::value<std::string>(),
             "with --smooth: the GEMM's weight W (N x K; the activations are X, tokens x K)")(
             "smooth", cli::po::value<std::string>(),

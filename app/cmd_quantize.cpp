@@ -33,8 +33,7 @@ struct Input {
 Input load_input(const cli::po::variables_map& vm) {
   if (vm.count("in") == 0) throw InputError("--in FILE is required (.npy, .safetensors[:TENSOR] or gen:...)");
   const auto& spec = vm["in"].as<std::string>();
-  if (auto t = generate_from_spec(spec)) return {std::move(*t), spec, "float32"};
-  LoadedTensor l = load_tensor(spec);
+  LoadedTensor l = load_or_generate(spec, "--in");
   return {std::move(l.tensor), l.source, std::string(stored_dtype_name(l.dtype))};
 }
 

@@ -137,4 +137,9 @@ std::optional<Tensor> generate_from_spec(const std::string& spec, std::string_vi
   return generate_tensor(d, rows, cols, seed, gp);
 }
 
+LoadedTensor load_or_generate(const std::string& spec, std::string_view flag) {
+  if (auto t = generate_from_spec(spec, flag)) return {std::move(*t), StoredDtype::kFloat32, spec};
+  return load_tensor(spec);
+}
+
 }  // namespace bwsim

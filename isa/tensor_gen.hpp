@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "isa/tensor.hpp"
+#include "isa/tensor_io.hpp"
 
 namespace bwsim {
 
@@ -42,5 +43,9 @@ std::optional<Distribution> parse_distribution(std::string_view name);
 /// Parses "gen:DIST:ROWSxCOLS[:seed=N][:nu=V][:k=V][:rate=V][:mag=V][:channels=N]". nullopt if
 /// `spec` does not start with "gen:"; InputError (naming `flag`) if it does but is malformed.
 std::optional<Tensor> generate_from_spec(const std::string& spec, std::string_view flag = "--in");
+
+/// A tensor argument: a seeded generator (float32, its spec as the source) or a file, as
+/// load_tensor reads it.
+LoadedTensor load_or_generate(const std::string& spec, std::string_view flag);
 
 }  // namespace bwsim

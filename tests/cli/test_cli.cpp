@@ -287,6 +287,25 @@ TEST_F(Cli, CalibrateWritesAStaticScaleThatQuantizeApplies) {
   ASSERT_EQ(sm.code, 0) << sm.err;
   EXPECT_CONTAINS(sm.out, "SmoothQuant, alpha 0.5");
   EXPECT_EQ(bwsim::read_safetensors(smoothed, "l0.down.pre_quant_scale").tensor.data.size(), 128u);
+  // Fused q/k/v: one weight_scale_2 over the three weights, the largest amax of the group, under
+  // each projection's name.
+  const std::string fused = (dir_ / "qkv.safetensors").string();
+  Result fq = run(
+      "calibrate --scheme nvfp4 --role weight --calib gen:normal:64x128:seed=1 gen:student-t:16x128:seed=2 "
+      "gen:normal:16x128:seed=3 --name l0.q_proj l0.k_proj l0.v_proj --out '" +
+      fused + "' --json -");
+  ASSERT_EQ(fq.code, 0) << fq.err;
+  const auto fdoc = boost::json::parse(fq.out);
+  EXPECT_EQ(fdoc.at("tensors").as_array().size(), 3u);
+  double group_amax = 0;
+  for (const auto& e : fdoc.at("evaluated").as_array())
+    group_amax = std::max(group_amax, e.at("amax").as_double());
+  EXPECT_EQ(fdoc.at("calibrated_amax").as_double(), group_amax);
+  for (const char* p : {"l0.q_proj", "l0.k_proj", "l0.v_proj"}) {
+    const auto t = bwsim::read_safetensors(fused, std::string(p) + ".weight_scale_2").tensor;
+    ASSERT_EQ(t.data.size(), 1u);
+    EXPECT_EQ(t.data[0], static_cast<float>(fdoc.at("scale").as_double())) << p;
+  }
   const std::string out = (dir_ / "never.safetensors").string();
   expect_rejected(
       "calibrate",
@@ -304,6 +323,8 @@ TEST_F(Cli, CalibrateWritesAStaticScaleThatQuantizeApplies) {
           {"--scheme nvfp4 --calib gen:normal:8x64 --smooth awq", "go together"},
           {"--scheme nvfp4 --calib gen:normal:8x64 --weight gen:normal:16x32 --smooth awq", "K = 32"},
           {"--scheme nvfp4 --calib gen:normal:8x64 --weight gen:normal:16x64 --smooth sq", "--smooth sq"},
+          {"--scheme nvfp4 --calib gen:normal:8x64 --out '" + out + "' --name a.q a.q",
+           "--name a.q: given twice"},
       });
   EXPECT_FALSE(fs::exists(out));
   expect_rejected("quantize", {
