@@ -1,0 +1,223 @@
+// Request-level serving (#23): traffic generators, the scheduler's KV-block accounting and token
+// bookkeeping, and the latency metrics, against a hand-checkable step cost.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sim/errors.hpp"
+#include "tests/test_util.hpp"
+#include "workloads/serving/engine.hpp"
+#include "workloads/serving/traffic.hpp"
+
+namespace bwsim::serving {
+namespace {
+
+// A step costs 1 ms plus 10 us per token: prefill-heavy steps are slower, as on a GPU.
+double linear_cost(const Batch& b) { return 1e-3 + 1e-5 * static_cast<double>(b.tokens()); }
+
+TrafficConfig poisson_traffic(int64_t requests, double rate, const std::string& prompt,
+                              const std::string& output) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kPoisson;
+  t.arrivals.rate = rate;
+  t.prompt = parse_length_dist(prompt, "prompt");
+  t.output = parse_length_dist(output, "output");
+  t.requests = requests;
+  t.seed = 7;
+  return t;
+}
+
+SchedulerConfig sched(int64_t blocks) {
+  SchedulerConfig s;
+  s.num_blocks = blocks;
+  s.block_size = 16;
+  s.max_num_batched_tokens = 2048;
+  s.max_num_seqs = 64;
+  return s;
+}
+
+TEST(Serving, OneRequestTakesItsPrefillAndThenOneStepPerToken) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kTrace;
+  t.trace = {Request{0, 0.5, 1000, 5}};
+  const ServeResult r = serve(t, sched(1000), linear_cost);
+  ASSERT_EQ(r.requests.size(), 1u);
+  const RequestRecord& q = r.requests[0];
+  // One prefill step of 1000 tokens, then 4 decode steps of one token.
+  EXPECT_NEAR(q.ttft(), 1e-3 + 1e-2, 1e-12);
+  EXPECT_NEAR(q.tpot(), 1e-3 + 1e-5, 1e-15);
+  EXPECT_EQ(q.emitted, 5);
+  EXPECT_EQ(r.steps, 5);
+  EXPECT_EQ(r.itl_s.size(), 4u);
+  // A prompt beyond the token budget is chunked: two steps before the first token.
+  t.trace = {Request{0, 0, 3000, 2}};
+  const ServeResult c = serve(t, sched(1000), linear_cost);
+  EXPECT_NEAR(c.requests[0].ttft(), (1e-3 + 2048e-5) + (1e-3 + 952e-5), 1e-12);
+}
+
+TEST(Serving, FarBelowCapacityNothingQueues) {
+  // 0.5 requests a second, each served in about 22 ms: TTFT is the prefill step alone, or (for
+  // one arriving while another decodes) at most one step in flight more, its prefill sharing a
+  // step with that decode.
+  const ServeResult r = serve(poisson_traffic(50, 0.5, "512", "16"), sched(4096), linear_cost);
+  const ServeSummary s = summarize(r, 0, 0);
+  EXPECT_EQ(s.finished, 50);
+  EXPECT_NEAR(s.ttft_s.p50, 1e-3 + 512e-5, 1e-12);
+  EXPECT_GE(s.ttft_s.mean, 1e-3 + 512e-5 - 1e-12);
+  EXPECT_LE(s.ttft_s.max, (1e-3 + 1e-5) + (1e-3 + 513e-5) + 1e-12);
+  EXPECT_EQ(r.preemptions, 0);
+}
+
+// Under overload, with a cache too small for everyone: blocks never exceed capacity, requests are
+// preempted and recomputed, and every request still gets exactly its tokens, in order.
+TEST(Serving, BlocksNeverExceedCapacityAndNoTokenIsLostOrDuplicated) {
+  for (const Preemption p : {Preemption::kRecompute, Preemption::kSwap}) {
+    for (const Policy pol : {Policy::kContinuous, Policy::kPrefillFirst, Policy::kStatic}) {
+      const TrafficConfig t = poisson_traffic(300, 200, "uniform:16:1500", "lognormal:100:0.8");
+      SchedulerConfig s = sched(400);  // 6400 tokens of KV
+      s.policy = pol;
+      s.preemption = p;
+      s.kv_bytes_per_token = 131072;
+      s.swap_bytes_per_s = 25e9;
+      const ServeResult r = serve(t, s, linear_cost);
+      EXPECT_LE(r.peak_blocks, 400);
+      int64_t tokens = 0;
+      for (const RequestRecord& q : r.requests) {
+        EXPECT_EQ(q.emitted, q.output) << q.id;
+        EXPECT_GE(q.first_token_s, q.arrival_s);
+        EXPECT_GE(q.finish_s, q.first_token_s);
+        tokens += q.output;
+      }
+      EXPECT_EQ(static_cast<int64_t>(r.itl_s.size()) + static_cast<int64_t>(r.requests.size()), tokens);
+      EXPECT_EQ(r.decode_tokens + static_cast<int64_t>(r.requests.size()), tokens);
+      if (pol != Policy::kStatic) {
+        EXPECT_GT(r.preemptions, 0) << static_cast<int>(pol);
+      } else {
+        EXPECT_EQ(r.preemptions, 0);
+      }
+    }
+  }
+}
+
+TEST(Serving, TheSameSeedGivesTheSameRun) {
+  TrafficConfig t = poisson_traffic(200, 50, "zipf:1.2:16:4096", "normal:200:50");
+  const ServeResult a = serve(t, sched(2000), linear_cost);
+  const ServeResult b = serve(t, sched(2000), linear_cost);
+  ASSERT_EQ(a.requests.size(), b.requests.size());
+  for (size_t i = 0; i < a.requests.size(); ++i) {
+    EXPECT_EQ(a.requests[i].finish_s, b.requests[i].finish_s);
+    EXPECT_EQ(a.requests[i].prompt, b.requests[i].prompt);
+  }
+  t.seed = 8;
+  const ServeResult c = serve(t, sched(2000), linear_cost);
+  EXPECT_NE(a.requests[3].prompt, c.requests[3].prompt);
+}
+
+TEST(Serving, AClosedLoopKeepsItsUsersBusy) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kClosed;
+  t.arrivals.users = 4;
+  t.prompt = parse_length_dist("100", "prompt");
+  t.output = parse_length_dist("10", "output");
+  t.requests = 12;
+  const ServeResult r = serve(t, sched(1000), linear_cost);
+  ASSERT_EQ(r.requests.size(), 12u);
+  // The four users' requests run in lockstep: three rounds, each starting when the last ended.
+  for (size_t i = 4; i < 12; ++i) EXPECT_EQ(r.requests[i].arrival_s, r.requests[i - 4].finish_s);
+}
+
+TEST(Serving, ArrivalsHaveTheirRateAndBurstiness) {
+  Arrivals a;
+  a.rate = 10;
+  const LengthDist one = parse_length_dist("1", "x");
+  const auto gaps_cv = [&](const std::vector<Request>& rs, double& mean) {
+    std::vector<double> g;
+    for (size_t i = 1; i < rs.size(); ++i) g.push_back(rs[i].arrival_s - rs[i - 1].arrival_s);
+    double m = 0, v = 0;
+    for (double x : g) m += x;
+    m /= static_cast<double>(g.size());
+    for (double x : g) v += (x - m) * (x - m);
+    mean = m;
+    return std::sqrt(v / static_cast<double>(g.size())) / m;
+  };
+  double mean = 0;
+  const double cv_poisson = gaps_cv(generate_open(a, one, one, 20000, 0, 3), mean);
+  EXPECT_NEAR(mean, 0.1, 0.003);
+  EXPECT_NEAR(cv_poisson, 1.0, 0.03);
+  a.kind = Arrivals::Kind::kGamma;
+  a.cv = 3;
+  const double cv_gamma = gaps_cv(generate_open(a, one, one, 20000, 0, 3), mean);
+  EXPECT_NEAR(mean, 0.1, 0.01);
+  EXPECT_NEAR(cv_gamma, 3.0, 0.3);
+  // A duration cuts the stream.
+  a.kind = Arrivals::Kind::kPoisson;
+  const auto cut = generate_open(a, one, one, 1000000, 5.0, 3);
+  EXPECT_LE(cut.back().arrival_s, 5.0);
+  EXPECT_NEAR(static_cast<double>(cut.size()), 50, 25);
+}
+
+TEST(Serving, LengthDistributionsHaveTheirMeans) {
+  Rng rng(5);
+  for (const char* spec : {"uniform:10:30", "normal:500:100", "lognormal:300:0.5", "zipf:1.5:1:1000"}) {
+    const LengthDist d = parse_length_dist(spec, "x");
+    double sum = 0;
+    const int n = 50000;
+    for (int i = 0; i < n; ++i) sum += static_cast<double>(d.draw(rng));
+    EXPECT_NEAR(sum / n, d.expected(), 0.03 * d.expected()) << spec;
+  }
+}
+
+TEST(Serving, PercentilesFollowNumpy) {
+  const Percentiles p = percentiles({1, 2, 3, 4, 5});
+  EXPECT_DOUBLE_EQ(p.p50, 3);
+  EXPECT_DOUBLE_EQ(p.p90, 4.6);
+  EXPECT_DOUBLE_EQ(p.p99, 4.96);
+  EXPECT_DOUBLE_EQ(p.max, 5);
+  EXPECT_DOUBLE_EQ(p.mean, 3);
+}
+
+class ServingFiles : public TempDirTest {
+ protected:
+  ServingFiles() : TempDirTest("serving_") {}
+  std::string file(const std::string& name, const std::string& text) { return write(name, text).string(); }
+};
+
+TEST_F(ServingFiles, TracesAndHistogramsReadOrSayWhereTheyAreWrong) {
+  const auto csv = read_trace(file("t.csv", "prompt,arrival_s,output,user\n100,0.0,10,a\n200,0.5,20,b\n"));
+  ASSERT_EQ(csv.size(), 2u);
+  EXPECT_EQ(csv[1].prompt, 200);
+  EXPECT_EQ(csv[1].arrival_s, 0.5);
+  const auto jl = read_trace(file("t.jsonl", "{\"arrival_s\": 0, \"prompt\": 5, \"output\": 1}\n"));
+  EXPECT_EQ(jl[0].prompt, 5);
+  const auto err = [&](const std::string& text, const char* name) {
+    try {
+      (void)read_trace(file(name, text));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_CONTAINS(err("arrival_s,prompt\n0,5\n", "a.csv"), "a.csv:1: the header must name");
+  EXPECT_CONTAINS(err("arrival_s,prompt,output\n0,5,1\n0,-5,1\n", "b.csv"), "b.csv:3: prompt -5");
+  EXPECT_CONTAINS(err("arrival_s,prompt,output\n1,5,1\n0.5,5,1\n", "c.csv"),
+                  "c.csv:3: arrival_s 0.5 is before");
+  EXPECT_CONTAINS(err("arrival_s,prompt,output\n1,5\n", "d.csv"), "d.csv:2: 2 column(s)");
+  EXPECT_CONTAINS(err("{\"arrival_s\": 0, \"prompt\": 5}\n", "e.jsonl"), "e.jsonl:1: no number 'output'");
+  const LengthDist h = parse_length_dist("file:" + file("h.csv", "tokens,weight\n100,1\n300,3\n"), "prompt");
+  EXPECT_DOUBLE_EQ(h.expected(), 250);
+  EXPECT_THROW((void)parse_length_dist("file:" + file("g.csv", "100,1\n-3,1\n"), "prompt"), InputError);
+  EXPECT_THROW((void)parse_length_dist("gauss:1:2", "prompt"), InputError);
+  EXPECT_THROW((void)parse_length_dist("uniform:0:5", "prompt"), InputError);
+}
+
+TEST(Serving, ARequestThatCanNeverFitIsRefused) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kTrace;
+  t.trace = {Request{0, 0, 5000, 100}};
+  EXPECT_THROW((void)serve(t, sched(100), linear_cost), InputError);
+}
+
+}  // namespace
+}  // namespace bwsim::serving

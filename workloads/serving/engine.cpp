@@ -1,0 +1,442 @@
+#include "workloads/serving/engine.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <queue>
+#include <stdexcept>
+
+#include "sim/errors.hpp"
+
+namespace bwsim::serving {
+
+int64_t Batch::tokens() const {
+  int64_t n = 0;
+  for (const SeqWork& s : seqs) n += s.q_len;
+  return n;
+}
+
+int64_t Batch::decodes() const {
+  int64_t n = 0;
+  for (const SeqWork& s : seqs) n += s.q_len == 1 ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+constexpr uint64_t kPrefixStream = 0x7072656603ull;
+constexpr size_t kTimelineCap = 8192;
+
+struct Seq {
+  size_t rec = 0;  // index into the records
+  int64_t prompt = 0;
+  int64_t output = 0;
+  int64_t computed = 0;  // tokens whose KV is in the cache (the shared prefix included)
+  int64_t emitted = 0;   // tokens delivered
+  int64_t blocks = 0;    // blocks it owns
+  int64_t cached = 0;    // prompt tokens served by the shared prefix
+  double last_token_s = 0;
+  [[nodiscard]] int64_t known() const { return prompt + emitted; }
+};
+
+class Engine {
+ public:
+  Engine(const TrafficConfig& tr, const SchedulerConfig& sc, const StepCost& cost)
+      : tr_(tr), sc_(sc), cost_(cost) {
+    const auto bad = [](const std::string& m) { throw InputError("scheduler: " + m); };
+    if (sc_.num_blocks <= 0) bad(fmt::format("num_blocks {} must be > 0 (no KV cache fits)", sc_.num_blocks));
+    if (sc_.block_size <= 0) bad(fmt::format("block_size {} must be > 0", sc_.block_size));
+    if (sc_.max_num_batched_tokens <= 0) bad("max_num_batched_tokens must be > 0");
+    if (sc_.max_num_seqs <= 0) bad("max_num_seqs must be > 0");
+    if (!(sc_.prefix_hit_rate >= 0 && sc_.prefix_hit_rate <= 1)) bad("prefix_hit_rate must lie in [0, 1]");
+    if (sc_.preemption == Preemption::kSwap && !(sc_.swap_bytes_per_s > 0))
+      bad("swap preemption needs a host link bandwidth > 0");
+    if (sc_.prefix_hit_rate > 0) prefix_blocks_ = sc_.shared_prefix / sc_.block_size;
+    used_ = prefix_blocks_;
+    if (used_ >= sc_.num_blocks) bad("the shared prefix takes every KV block");
+  }
+
+  ServeResult run() {
+    seed_arrivals();
+    double t = 0;
+    for (;;) {
+      while (!arrivals_.empty() && arrivals_.top().first <= t) {
+        waiting_.push_back(start(arrivals_.top().second));
+        arrivals_.pop();
+      }
+      if (running_.empty() && waiting_.empty() && swapped_.empty()) {
+        if (arrivals_.empty()) break;
+        t = arrivals_.top().first;
+        continue;
+      }
+      Batch b;
+      std::vector<Seq*> who;
+      schedule(b, who);
+      if (b.seqs.empty()) throw std::logic_error("serve: a step with nothing to run");
+      const double dt = cost_(b) + b.extra_s;
+      if (!(dt > 0) || !std::isfinite(dt)) throw std::logic_error(fmt::format("serve: a step of {} s", dt));
+      t += dt;
+      res_.busy_s += dt;
+      ++res_.steps;
+      for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i].q_len, t);
+      std::erase_if(running_, [&](Seq* s) {
+        if (s->emitted < s->output) return false;
+        finish(*s, t);
+        return true;
+      });
+      record(t);
+    }
+    res_.end_s = t;
+    return std::move(res_);
+  }
+
+ private:
+  using Arrival = std::pair<double, size_t>;  // (time, record index)
+
+  void seed_arrivals() {
+    const auto add = [&](const Request& r) {
+      RequestRecord rec;
+      rec.id = r.id;
+      rec.arrival_s = r.arrival_s;
+      rec.prompt = r.prompt;
+      rec.output = r.output;
+      res_.requests.push_back(rec);
+      arrivals_.emplace(r.arrival_s, res_.requests.size() - 1);
+    };
+    switch (tr_.arrivals.kind) {
+      case Arrivals::Kind::kTrace:
+        for (const Request& r : tr_.trace) add(r);
+        break;
+      case Arrivals::Kind::kClosed: {
+        if (tr_.arrivals.users <= 0) throw InputError("traffic: a closed loop needs users > 0");
+        const int64_t n = std::min(tr_.arrivals.users, tr_.requests);
+        for (int64_t i = 0; i < n; ++i) add(closed_request(i, tr_.prompt, tr_.output, tr_.seed));
+        issued_ = n;
+        break;
+      }
+      default:
+        for (const Request& r :
+             generate_open(tr_.arrivals, tr_.prompt, tr_.output, tr_.requests, tr_.duration_s, tr_.seed))
+          add(r);
+    }
+  }
+
+  [[nodiscard]] int64_t blocks_for(int64_t tokens) const {
+    return (tokens + sc_.block_size - 1) / sc_.block_size;
+  }
+  [[nodiscard]] int64_t free_blocks() const { return sc_.num_blocks - used_; }
+
+  Seq* start(size_t rec) {
+    RequestRecord& r = res_.requests[rec];
+    const int64_t need = blocks_for(r.prompt + r.output - 1);
+    if (need > sc_.num_blocks - prefix_blocks_) {
+      throw InputError(fmt::format(
+          "request {}: a prompt of {} and an answer of {} tokens need {} KV blocks of {} tokens; the cache "
+          "holds {}{}",
+          r.id, r.prompt, r.output, need, sc_.block_size, sc_.num_blocks - prefix_blocks_,
+          prefix_blocks_ > 0 ? " beside the shared prefix" : ""));
+    }
+    auto s = std::make_unique<Seq>();
+    s->rec = rec;
+    s->prompt = r.prompt;
+    s->output = r.output;
+    if (prefix_blocks_ > 0) {
+      const double u =
+          static_cast<double>(random_at(tr_.seed ^ kPrefixStream, static_cast<uint64_t>(r.id)) >> 11) *
+          0x1.0p-53;
+      if (u < sc_.prefix_hit_rate) {
+        // Whole shared blocks only, and at least one prompt token left to compute (its logits).
+        s->cached = std::min(prefix_blocks_, (r.prompt - 1) / sc_.block_size) * sc_.block_size;
+        s->computed = s->cached;
+        r.prefix_hit = s->cached > 0;
+      }
+    }
+    seqs_.push_back(std::move(s));
+    return seqs_.back().get();
+  }
+
+  // Blocks a sequence owns for `tokens` in its cache (the shared prefix is not its own).
+  [[nodiscard]] int64_t owned_for(const Seq& s, int64_t tokens) const {
+    return blocks_for(tokens) - s.cached / sc_.block_size;
+  }
+
+  void release(Seq& s) {
+    used_ -= s.blocks;
+    s.blocks = 0;
+  }
+
+  // Makes room by preempting the lowest-priority running request (the last admitted).
+  void preempt_last(Batch& b) {
+    Seq* v = running_.back();
+    running_.pop_back();
+    ++res_.preemptions;
+    ++res_.requests[v->rec].preemptions;
+    if (sc_.preemption == Preemption::kSwap) {
+      b.extra_s +=
+          static_cast<double>(v->computed - v->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+      release(*v);
+      swapped_.push_back(v);
+    } else {
+      release(*v);
+      v->computed = v->cached;
+      waiting_.push_front(v);
+    }
+  }
+
+  // Schedules `q` tokens of `s` if its blocks can be had, preempting later requests for them.
+  // False if `s` itself had to go.
+  bool grow_running(Seq& s, int64_t q, Batch& b) {
+    const int64_t need = owned_for(s, s.computed + q) - s.blocks;
+    while (need > free_blocks()) {
+      const bool self = running_.back() == &s;
+      preempt_last(b);
+      preempted_ = true;
+      if (self) return false;
+    }
+    used_ += need;
+    s.blocks += need;
+    return true;
+  }
+
+  bool admit(Seq& s, int64_t q, int64_t reserve_tokens) {
+    const int64_t need = owned_for(s, std::max(s.computed + q, reserve_tokens)) - s.blocks;
+    if (need > free_blocks()) return false;
+    used_ += need;
+    s.blocks += need;
+    return true;
+  }
+
+  void schedule(Batch& b, std::vector<Seq*>& who) {
+    preempted_ = false;
+    const auto take = [&](Seq* s, int64_t q) {
+      b.seqs.push_back(SeqWork{q, s->computed + q});
+      who.push_back(s);
+    };
+    switch (sc_.policy) {
+      case Policy::kContinuous:
+      case Policy::kSarathi: {
+        int64_t budget = sc_.max_num_batched_tokens;
+        for (size_t i = 0; i < running_.size() && budget > 0;) {
+          Seq* s = running_[i];
+          const int64_t q = std::min(s->known() - s->computed, budget);
+          if (!grow_running(*s, q, b)) break;
+          take(s, q);
+          budget -= q;
+          ++i;
+        }
+        if (preempted_) return;  // as vLLM: no admissions in a step that had to preempt
+        while (!swapped_.empty() && std::ssize(running_) < sc_.max_num_seqs && budget > 0) {
+          Seq* s = swapped_.front();
+          const int64_t q = std::min(s->known() - s->computed, budget);
+          if (!admit(*s, q, 0)) return;
+          b.extra_s +=
+              static_cast<double>(s->computed - s->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+          swapped_.pop_front();
+          running_.push_back(s);
+          take(s, q);
+          budget -= q;
+        }
+        if (!swapped_.empty()) return;  // swapped requests go before new ones
+        while (!waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs && budget > 0) {
+          Seq* s = waiting_.front();
+          const int64_t q = std::min(s->known() - s->computed, budget);
+          if (!admit(*s, q, 0)) break;
+          waiting_.pop_front();
+          running_.push_back(s);
+          take(s, q);
+          budget -= q;
+        }
+        return;
+      }
+      case Policy::kPrefillFirst: {
+        int64_t budget = sc_.max_num_batched_tokens;
+        while (!swapped_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
+          Seq* s = swapped_.front();
+          if (!admit(*s, 0, s->computed + 1)) break;
+          b.extra_s +=
+              static_cast<double>(s->computed - s->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+          swapped_.pop_front();
+          running_.push_back(s);
+        }
+        while (swapped_.empty() && !waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
+          Seq* s = waiting_.front();
+          const int64_t q = s->known() - s->computed;
+          if (q > sc_.max_num_batched_tokens)
+            throw InputError(fmt::format(
+                "scheduler: request {} needs a prefill of {} tokens, beyond max_num_batched_tokens {} (the "
+                "prefill-first policy does not chunk prompts)",
+                res_.requests[s->rec].id, q, sc_.max_num_batched_tokens));
+          if (q > budget || !admit(*s, q, 0)) break;
+          waiting_.pop_front();
+          running_.push_back(s);
+          take(s, q);
+          budget -= q;
+        }
+        if (!b.seqs.empty()) return;
+        for (size_t i = 0; i < running_.size();) {
+          Seq* s = running_[i];
+          if (!grow_running(*s, 1, b)) break;
+          take(s, 1);
+          ++i;
+        }
+        return;
+      }
+      case Policy::kStatic: {
+        if (running_.empty()) {
+          // A batch reserves each request's whole answer: nothing is ever preempted.
+          while (!waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
+            Seq* s = waiting_.front();
+            if (!admit(*s, 0, s->prompt + s->output - 1)) break;
+            waiting_.pop_front();
+            running_.push_back(s);
+          }
+        }
+        bool prefill = false;
+        for (const Seq* s : running_) prefill = prefill || s->known() - s->computed > 1 || s->emitted == 0;
+        int64_t budget = sc_.max_num_batched_tokens;
+        for (Seq* s : running_) {
+          const int64_t left = s->known() - s->computed;
+          if (prefill && (left <= 1 && s->emitted > 0)) continue;
+          const int64_t q = std::min(left, budget);
+          if (q <= 0) break;
+          take(s, q);
+          budget -= q;
+        }
+        return;
+      }
+    }
+  }
+
+  void advance(Seq& s, int64_t q, double t) {
+    s.computed += q;
+    if (s.computed < s.known()) return;
+    RequestRecord& r = res_.requests[s.rec];
+    ++s.emitted;
+    r.emitted = s.emitted;
+    if (s.emitted == 1) {
+      r.first_token_s = t;
+      res_.prefill_tokens += s.prompt;
+    } else {
+      res_.itl_s.push_back(static_cast<float>(t - s.last_token_s));
+      ++res_.decode_tokens;
+    }
+    s.last_token_s = t;
+  }
+
+  void finish(Seq& s, double t) {
+    RequestRecord& r = res_.requests[s.rec];
+    r.finish_s = t;
+    release(s);
+    if (tr_.arrivals.kind == Arrivals::Kind::kClosed && issued_ < tr_.requests) {
+      const double at = t + tr_.arrivals.think_s;
+      if (tr_.duration_s <= 0 || at <= tr_.duration_s) {
+        Request n = closed_request(issued_++, tr_.prompt, tr_.output, tr_.seed);
+        n.arrival_s = at;
+        RequestRecord rec;
+        rec.id = n.id;
+        rec.arrival_s = n.arrival_s;
+        rec.prompt = n.prompt;
+        rec.output = n.output;
+        res_.requests.push_back(rec);
+        arrivals_.emplace(at, res_.requests.size() - 1);
+      }
+    }
+  }
+
+  void record(double t) {
+    res_.peak_blocks = std::max(res_.peak_blocks, used_);
+    if (used_ > sc_.num_blocks) throw std::logic_error("serve: more KV blocks in use than exist");
+    if (res_.steps % stride_ != 0) return;
+    res_.timeline.push_back(TimelinePoint{t, used_, static_cast<int64_t>(running_.size()),
+                                          static_cast<int64_t>(waiting_.size() + swapped_.size()),
+                                          res_.preemptions});
+    if (res_.timeline.size() >= kTimelineCap) {
+      std::vector<TimelinePoint> half;
+      half.reserve(kTimelineCap / 2);
+      for (size_t i = 0; i < res_.timeline.size(); i += 2) half.push_back(res_.timeline[i]);
+      res_.timeline = std::move(half);
+      stride_ *= 2;
+    }
+  }
+
+  const TrafficConfig& tr_;
+  const SchedulerConfig& sc_;
+  const StepCost& cost_;
+  ServeResult res_;
+  std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> arrivals_;
+  std::vector<std::unique_ptr<Seq>> seqs_;
+  std::deque<Seq*> waiting_;
+  std::deque<Seq*> swapped_;
+  std::vector<Seq*> running_;
+  int64_t used_ = 0;
+  int64_t prefix_blocks_ = 0;
+  int64_t issued_ = 0;
+  int64_t stride_ = 1;
+  bool preempted_ = false;
+};
+
+}  // namespace
+
+ServeResult serve(const TrafficConfig& traffic, const SchedulerConfig& sched, const StepCost& cost) {
+  return Engine(traffic, sched, cost).run();
+}
+
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / static_cast<double>(v.size());
+  const auto at = [&](double q) {
+    const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  p.p50 = at(50);
+  p.p90 = at(90);
+  p.p99 = at(99);
+  p.max = v.back();
+  return p;
+}
+
+ServeSummary summarize(const ServeResult& r, double slo_ttft_s, double slo_tpot_s) {
+  ServeSummary s;
+  std::vector<double> ttft, tpot, e2e;
+  int64_t out_tokens = 0;
+  int64_t in_tokens = 0;
+  int64_t good = 0;
+  double first_arrival = r.requests.empty() ? 0 : r.requests.front().arrival_s;
+  for (const RequestRecord& q : r.requests) {
+    first_arrival = std::min(first_arrival, q.arrival_s);
+    if (q.finish_s < 0) continue;
+    ++s.finished;
+    ttft.push_back(q.ttft());
+    if (q.output > 1) tpot.push_back(q.tpot());
+    e2e.push_back(q.e2e());
+    out_tokens += q.output;
+    in_tokens += q.prompt;
+    const bool ok =
+        (slo_ttft_s <= 0 || q.ttft() <= slo_ttft_s) && (slo_tpot_s <= 0 || q.tpot() <= slo_tpot_s);
+    good += ok ? 1 : 0;
+  }
+  s.ttft_s = percentiles(std::move(ttft));
+  s.tpot_s = percentiles(std::move(tpot));
+  s.e2e_s = percentiles(std::move(e2e));
+  s.itl_s = percentiles(std::vector<double>(r.itl_s.begin(), r.itl_s.end()));
+  const double span = r.end_s - first_arrival;
+  if (span > 0) {
+    s.output_tokens_per_s = static_cast<double>(out_tokens) / span;
+    s.total_tokens_per_s = static_cast<double>(out_tokens + in_tokens) / span;
+    s.requests_per_s = static_cast<double>(s.finished) / span;
+    s.goodput_requests_per_s = static_cast<double>(good) / span;
+  }
+  s.slo_attainment = s.finished > 0 ? static_cast<double>(good) / static_cast<double>(s.finished) : 0;
+  return s;
+}
+
+}  // namespace bwsim::serving
