@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
 #include "workloads/serving/engine.hpp"
+#include "workloads/serving/step_cost.hpp"
 #include "workloads/serving/traffic.hpp"
 
 namespace bwsim::serving {
@@ -217,6 +219,63 @@ TEST(Serving, ARequestThatCanNeverFitIsRefused) {
   t.arrivals.kind = Arrivals::Kind::kTrace;
   t.trace = {Request{0, 0, 5000, 100}};
   EXPECT_THROW((void)serve(t, sched(100), linear_cost), InputError);
+}
+
+TEST(ServingCost, TheGridBracketsEveryCount) {
+  EXPECT_EQ(grid_bracket(1), (std::pair<int64_t, int64_t>{1, 2}));
+  EXPECT_EQ(grid_bracket(5), (std::pair<int64_t, int64_t>{4, 6}));
+  EXPECT_EQ(grid_bracket(6), (std::pair<int64_t, int64_t>{6, 6}));
+  EXPECT_EQ(grid_bracket(7), (std::pair<int64_t, int64_t>{6, 8}));
+  EXPECT_EQ(grid_bracket(2304), (std::pair<int64_t, int64_t>{2048, 3072}));
+  EXPECT_EQ(grid_bracket(3500.5), (std::pair<int64_t, int64_t>{3072, 4096}));
+}
+
+TEST(ServingCost, BatchesPadToVllmsCudaGraphSizes) {
+  EXPECT_EQ(cuda_graph_size(1, 512), 1);
+  EXPECT_EQ(cuda_graph_size(3, 512), 4);
+  EXPECT_EQ(cuda_graph_size(5, 512), 8);
+  EXPECT_EQ(cuda_graph_size(40, 512), 40);
+  EXPECT_EQ(cuda_graph_size(249, 512), 256);
+  EXPECT_EQ(cuda_graph_size(257, 512), 272);
+  EXPECT_EQ(cuda_graph_size(512, 512), 512);
+  EXPECT_EQ(cuda_graph_size(513, 512), 0);
+  EXPECT_EQ(cuda_graph_size(100, 64), 0);
+}
+
+// The step-cost model against the step simulator on the uniform batches it can time directly,
+// on and off its grid: within 2%.
+TEST(ServingCost, MixedStepModelMatchesDirectSimulationOfUniformSteps) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const HwSpec hw = HwSpec::load("b200", {});
+  const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
+  StepOptions o;
+  o.gemm_finalists = 1;
+  GpuStepCost cost(m, q, hw, o);
+  StepCache direct_cache;
+  const auto direct = [&](int64_t batch, int64_t q_len, int64_t context) {
+    StepShape sh;
+    sh.batch = batch;
+    sh.q_len = q_len;
+    sh.context = context;
+    return simulate_step(m, q, hw, sh, o, direct_cache).time.seconds();
+  };
+  const auto uniform = [](int64_t batch, int64_t q_len, int64_t context) {
+    Batch b;
+    b.seqs.assign(static_cast<size_t>(batch), SeqWork{q_len, context});
+    return b;
+  };
+  struct Case {
+    int64_t batch, q_len, context;
+  };
+  for (const Case c : {Case{32, 1, 2048}, Case{40, 1, 3000}, Case{1, 1000, 1500}}) {
+    const double want = direct(c.batch, c.q_len, c.context);
+    const double got = cost.seconds(uniform(c.batch, c.q_len, c.context));
+    EXPECT_NEAR(got / want, 1.0, 0.02) << c.batch << " x " << c.q_len << " at " << c.context;
+  }
+  // Points are simulated once: asking again simulates nothing.
+  const size_t n = cost.simulated();
+  (void)cost.seconds(uniform(40, 1, 3000));
+  EXPECT_EQ(cost.simulated(), n);
 }
 
 }  // namespace

@@ -1,0 +1,75 @@
+// The GPU time of a serving step whose batch mixes decode tokens at different contexts with
+// prefill chunks (#23), from simulated steps: the step simulator times uniform batches
+// (B sequences x Q tokens at context C), and a mixed batch is split into what it is made of.
+//
+//   time = dense(N) + head(R) + decode attention(D, mean context) + sum over chunks of
+//          prefill attention(q, c)
+//
+// dense: every kernel but attention, lm_head and sampling, at the step's N tokens (GEMMs, norms,
+// activations, routers, all-reduces: their cost depends on the token count only), padded as vLLM
+// pads a batch to its next CUDA-graph capture size while N is at most the largest one (see
+// cuda_graph_size); head: lm_head
+// and sampling for the R sequences that emit a token; decode attention: D sequences of one query
+// each, memory-bound in the KV bytes they read, so their mean context carries it; prefill
+// attention: one chunk of q queries ending at context c. Each part is simulated at points of a
+// grid (1, 2, 3, 4, 6, 8, 12, ... : powers of two and the midpoints between them) and
+// interpolated linearly (bilinearly for the two-dimensional parts) in between; every simulated
+// point is cached, so a long serving run simulates each point once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "models/hw_spec.hpp"
+#include "workloads/serving/engine.hpp"
+#include "workloads/transformer/model.hpp"
+#include "workloads/transformer/quant_plan.hpp"
+#include "workloads/transformer/step.hpp"
+
+namespace bwsim::serving {
+
+/// The grid point at or below `x` (>= 1) and the next one above it.
+std::pair<int64_t, int64_t> grid_bracket(double x);
+
+/// The batch a CUDA graph runs for `tokens`: vLLM captures graphs at 1, 2, 4, then every 8 up to
+/// 248 and every 16 from 256 up to `largest` = min(2 x max_num_seqs, 512) (`cudagraph_capture_sizes`
+/// in vLLM's compilation config) and pads a batch to the next captured size; beyond `largest` a
+/// step runs as it is (0 returned).
+int64_t cuda_graph_size(int64_t tokens, int64_t largest);
+
+class GpuStepCost {
+ public:
+  /// `graph_largest`: the largest CUDA-graph batch (0: none, every step runs as it is).
+  GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o, int64_t graph_largest = 512);
+
+  /// The step's time in seconds.
+  double seconds(const Batch& b);
+
+  /// The parts, interpolated (seconds).
+  double dense_s(int64_t tokens);
+  double head_s(int64_t rows);
+  double decode_attention_s(int64_t seqs, double mean_context);
+  double prefill_attention_s(int64_t q_len, int64_t context);
+
+  /// Uniform steps simulated so far.
+  [[nodiscard]] size_t simulated() const { return points_.size(); }
+
+ private:
+  struct Parts {
+    double dense = 0;
+    double head = 0;
+    double attention = 0;
+  };
+  const Parts& point(int64_t batch, int64_t q_len, int64_t context);
+
+  ModelSpec m_;
+  QuantPlan q_;
+  HwSpec hw_;
+  StepOptions o_;
+  int64_t graph_largest_ = 512;
+  StepCache cache_;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Parts> points_;
+};
+
+}  // namespace bwsim::serving
