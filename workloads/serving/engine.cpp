@@ -96,16 +96,19 @@ class Engine {
  private:
   using Arrival = std::pair<double, size_t>;  // (time, record index)
 
+  // A request joins the records and the queue of future arrivals.
+  void add_arrival(const Request& r) {
+    RequestRecord rec;
+    rec.id = r.id;
+    rec.arrival_s = r.arrival_s;
+    rec.prompt = r.prompt;
+    rec.output = r.output;
+    res_.requests.push_back(rec);
+    arrivals_.emplace(r.arrival_s, res_.requests.size() - 1);
+  }
+
   void seed_arrivals() {
-    const auto add = [&](const Request& r) {
-      RequestRecord rec;
-      rec.id = r.id;
-      rec.arrival_s = r.arrival_s;
-      rec.prompt = r.prompt;
-      rec.output = r.output;
-      res_.requests.push_back(rec);
-      arrivals_.emplace(r.arrival_s, res_.requests.size() - 1);
-    };
+    const auto add = [&](const Request& r) { add_arrival(r); };
     switch (tr_.arrivals.kind) {
       case Arrivals::Kind::kTrace:
         for (const Request& r : tr_.trace) add(r);
@@ -335,13 +338,7 @@ class Engine {
       if (tr_.duration_s <= 0 || at <= tr_.duration_s) {
         Request n = closed_request(issued_++, tr_.prompt, tr_.output, tr_.seed);
         n.arrival_s = at;
-        RequestRecord rec;
-        rec.id = n.id;
-        rec.arrival_s = n.arrival_s;
-        rec.prompt = n.prompt;
-        rec.output = n.output;
-        res_.requests.push_back(rec);
-        arrivals_.emplace(at, res_.requests.size() - 1);
+        add_arrival(n);
       }
     }
   }
