@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,13 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
     pos = end + 1;
   }
   return out;
+}
+
+/// `text` without leading and trailing white space (std::isspace).
+inline std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
 }
 
 /// Levenshtein distance: single-character insertions, deletions and substitutions.

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/strings.hpp"
+
 namespace bwsim {
 namespace {
 
@@ -22,12 +24,6 @@ struct Split {
   double number;
   std::string_view unit;
 };
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 std::string expected_units(std::span<const UnitDef> units) {
   std::string out;

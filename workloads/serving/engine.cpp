@@ -108,22 +108,21 @@ class Engine {
   }
 
   void seed_arrivals() {
-    const auto add = [&](const Request& r) { add_arrival(r); };
     switch (tr_.arrivals.kind) {
       case Arrivals::Kind::kTrace:
-        for (const Request& r : tr_.trace) add(r);
+        for (const Request& r : tr_.trace) add_arrival(r);
         break;
       case Arrivals::Kind::kClosed: {
         if (tr_.arrivals.users <= 0) throw InputError("traffic: a closed loop needs users > 0");
         const int64_t n = std::min(tr_.arrivals.users, tr_.requests);
-        for (int64_t i = 0; i < n; ++i) add(closed_request(i, tr_.prompt, tr_.output, tr_.seed));
+        for (int64_t i = 0; i < n; ++i) add_arrival(closed_request(i, tr_.prompt, tr_.output, tr_.seed));
         issued_ = n;
         break;
       }
       default:
         for (const Request& r :
              generate_open(tr_.arrivals, tr_.prompt, tr_.output, tr_.requests, tr_.duration_s, tr_.seed))
-          add(r);
+          add_arrival(r);
     }
   }
 
@@ -166,6 +165,11 @@ class Engine {
     return blocks_for(tokens) - s.cached / sc_.block_size;
   }
 
+  // Seconds to copy a sequence's own KV blocks over the host link, one way.
+  [[nodiscard]] double swap_s(const Seq& s) const {
+    return static_cast<double>(s.computed - s.cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+  }
+
   void release(Seq& s) {
     used_ -= s.blocks;
     s.blocks = 0;
@@ -178,8 +182,7 @@ class Engine {
     ++res_.preemptions;
     ++res_.requests[v->rec].preemptions;
     if (sc_.preemption == Preemption::kSwap) {
-      b.extra_s +=
-          static_cast<double>(v->computed - v->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+      b.extra_s += swap_s(*v);
       release(*v);
       swapped_.push_back(v);
     } else {
@@ -235,8 +238,7 @@ class Engine {
           Seq* s = swapped_.front();
           const int64_t q = std::min(s->known() - s->computed, budget);
           if (!admit(*s, q, 0)) return;
-          b.extra_s +=
-              static_cast<double>(s->computed - s->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+          b.extra_s += swap_s(*s);
           swapped_.pop_front();
           running_.push_back(s);
           take(s, q);
@@ -259,8 +261,7 @@ class Engine {
         while (!swapped_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
           Seq* s = swapped_.front();
           if (!admit(*s, 0, s->computed + 1)) break;
-          b.extra_s +=
-              static_cast<double>(s->computed - s->cached) * sc_.kv_bytes_per_token / sc_.swap_bytes_per_s;
+          b.extra_s += swap_s(*s);
           swapped_.pop_front();
           running_.push_back(s);
         }

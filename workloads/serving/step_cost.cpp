@@ -47,6 +47,16 @@ double lerp(double x, int64_t x0, int64_t x1, double y0, double y1) {
   return y0 + (y1 - y0) * f;
 }
 
+// f at (x, y), bilinear between the corners of the brackets [x0, x1] x [y0, y1].
+template <class F>
+double bilinear(double x, std::pair<int64_t, int64_t> xs, double y, std::pair<int64_t, int64_t> ys, F f) {
+  const auto [x0, x1] = xs;
+  const auto [y0, y1] = ys;
+  const double lo = lerp(y, y0, y1, f(x0, y0), f(x0, y1));
+  const double hi = lerp(y, y0, y1, f(x1, y0), f(x1, y1));
+  return lerp(x, x0, x1, lo, hi);
+}
+
 // A context at least as long as the queries it holds (a chunk attends to itself).
 int64_t context_point(int64_t c, int64_t q) { return std::max(c, q); }
 
@@ -77,20 +87,18 @@ const GpuStepCost::Parts& GpuStepCost::point(int64_t batch, int64_t q_len, int64
   return points_.emplace(key, p).first->second;
 }
 
-// Dense kernels at N tokens: N sequences of one token at a short context (the attention there is
-// not used, and cheap to simulate).
-double GpuStepCost::dense_s(int64_t tokens) {
-  if (const int64_t g = cuda_graph_size(tokens, graph_largest_); g > 0) return point(g, 1, 16).dense;
-  const auto [a, b] = grid_bracket(static_cast<double>(tokens));
-  return lerp(static_cast<double>(tokens), a, b, point(a, 1, 16).dense, point(b, 1, 16).dense);
+// A per-token part (dense or head) at `n`: the CUDA-graph size it pads to, else interpolated on
+// the grid. Measured on N sequences of one token at a short context (the attention there is not
+// used, and cheap to simulate).
+double GpuStepCost::token_part(int64_t n, double Parts::*part) {
+  if (const int64_t g = cuda_graph_size(n, graph_largest_); g > 0) return point(g, 1, 16).*part;
+  const auto [a, b] = grid_bracket(static_cast<double>(n));
+  return lerp(static_cast<double>(n), a, b, point(a, 1, 16).*part, point(b, 1, 16).*part);
 }
 
-double GpuStepCost::head_s(int64_t rows) {
-  if (rows <= 0) return 0;
-  if (const int64_t g = cuda_graph_size(rows, graph_largest_); g > 0) return point(g, 1, 16).head;
-  const auto [a, b] = grid_bracket(static_cast<double>(rows));
-  return lerp(static_cast<double>(rows), a, b, point(a, 1, 16).head, point(b, 1, 16).head);
-}
+double GpuStepCost::dense_s(int64_t tokens) { return token_part(tokens, &Parts::dense); }
+
+double GpuStepCost::head_s(int64_t rows) { return rows <= 0 ? 0.0 : token_part(rows, &Parts::head); }
 
 double GpuStepCost::decode_attention_s(int64_t seqs, double mean_context) {
   if (seqs <= 0) return 0;
@@ -99,21 +107,15 @@ double GpuStepCost::decode_attention_s(int64_t seqs, double mean_context) {
   std::pair<int64_t, int64_t> dd = grid_bracket(static_cast<double>(seqs));
   if (const int64_t g = cuda_graph_size(seqs, graph_largest_); g > 0)
     dd = {g == seqs ? g : previous_graph_size(g), g};
-  const auto [d0, d1] = dd;
-  const auto [c0, c1] = grid_bracket(mean_context);
-  const auto at = [&](int64_t d, int64_t c) { return point(d, 1, c).attention; };
-  const double lo = lerp(mean_context, c0, c1, at(d0, c0), at(d0, c1));
-  const double hi = lerp(mean_context, c0, c1, at(d1, c0), at(d1, c1));
-  return lerp(static_cast<double>(seqs), d0, d1, lo, hi);
+  return bilinear(static_cast<double>(seqs), dd, mean_context, grid_bracket(mean_context),
+                  [&](int64_t d, int64_t c) { return point(d, 1, c).attention; });
 }
 
 double GpuStepCost::prefill_attention_s(int64_t q_len, int64_t context) {
-  const auto [q0, q1] = grid_bracket(static_cast<double>(q_len));
-  const auto [c0, c1] = grid_bracket(static_cast<double>(context));
-  const auto at = [&](int64_t q, int64_t c) { return point(1, q, context_point(c, q)).attention; };
-  const double lo = lerp(static_cast<double>(context), c0, c1, at(q0, c0), at(q0, c1));
-  const double hi = lerp(static_cast<double>(context), c0, c1, at(q1, c0), at(q1, c1));
-  return lerp(static_cast<double>(q_len), q0, q1, lo, hi);
+  const auto q = static_cast<double>(q_len);
+  const auto c = static_cast<double>(context);
+  return bilinear(q, grid_bracket(q), c, grid_bracket(c),
+                  [&](int64_t qi, int64_t ci) { return point(1, qi, context_point(ci, qi)).attention; });
 }
 
 double GpuStepCost::seconds(const Batch& b) {

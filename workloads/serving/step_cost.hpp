@@ -62,6 +62,7 @@ class GpuStepCost {
     double attention = 0;
   };
   const Parts& point(int64_t batch, int64_t q_len, int64_t context);
+  double token_part(int64_t n, double Parts::*part);
 
   ModelSpec m_;
   QuantPlan q_;

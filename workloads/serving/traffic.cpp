@@ -12,27 +12,10 @@
 #include <sstream>
 
 #include "sim/errors.hpp"
+#include "sim/strings.hpp"
 
 namespace bwsim::serving {
 namespace {
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == sep) {
-      out.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 bool parse_double(std::string_view s, double& out) {
   s = trim(s);
@@ -231,16 +214,11 @@ LengthDist parse_length_dist(std::string_view text, std::string_view where) {
     d.kind = LengthDist::Kind::kUniform;
     d.lo = integer(1);
     d.hi = integer(2);
-  } else if (p[0] == "normal") {
+  } else if (p[0] == "normal" || p[0] == "lognormal") {
     count(2);
-    d.kind = LengthDist::Kind::kNormal;
-    d.mean = num(1);
-    d.sd = num(2);
-  } else if (p[0] == "lognormal") {
-    count(2);
-    d.kind = LengthDist::Kind::kLognormal;
-    d.mean = num(1);
-    d.sd = num(2);
+    d.kind = p[0] == "normal" ? LengthDist::Kind::kNormal : LengthDist::Kind::kLognormal;
+    d.mean = num(1);  // the lognormal's median
+    d.sd = num(2);    // its sigma
   } else if (p[0] == "zipf") {
     count(3);
     d.kind = LengthDist::Kind::kZipf;
