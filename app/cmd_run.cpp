@@ -222,7 +222,7 @@ int run_run(const cli::po::variables_map& vm) {
   const auto row = [&](const std::string& label, const DecodeResult& d) {
     t.add_row({label, fmt::format("{:.3f}", d.itl_s * 1e3), fmt::format("{:.3f}", d.tokens_per_pass),
                fmt::format("{:.1f}", d.tokens_per_s_user), fmt::format("{:.0f}", d.tokens_per_s_gpu),
-               fmt::format("{:.2f}", r.ttft_s + static_cast<double>(s.output) * d.itl_s),
+               fmt::format("{:.2f}", r.ttft_s + static_cast<double>(s.output - 1) * d.itl_s),
                fmt::format("{:.0f}", d.avg_power_w), fmt::format("{:.2f}", d.tokens_per_joule),
                fmt::format("{:.1f}", d.joules_per_token * 1e3)});
   };

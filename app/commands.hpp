@@ -27,6 +27,7 @@ cli::Command attention_command();
 cli::Command model_command();
 cli::Command numerics_command();
 cli::Command run_command();
+cli::Command serve_command();
 cli::Command sweep_command();
 cli::Command sweep_merge_command();
 cli::Command plot_command();

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -696,6 +697,29 @@ std::vector<ConfigReader> ConfigReader::table_array(std::string_view key, std::s
   return out;
 }
 
+namespace {
+
+// A scalar as text, or nullopt for a table or an array.
+std::optional<ConfigScalar> scalar_of(const Node& e) {
+  switch (e.type()) {
+    case toml::value_t::string:
+      return ConfigScalar{e.as_string().str, json_quote(e.as_string().str)};
+    case toml::value_t::integer:
+      return ConfigScalar{std::to_string(e.as_integer()), std::to_string(e.as_integer())};
+    case toml::value_t::floating: {
+      std::string t = fmt::format("{}", e.as_floating());
+      if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // stays a TOML float
+      return ConfigScalar{fmt::format("{}", e.as_floating()), t};
+    }
+    case toml::value_t::boolean:
+      return ConfigScalar{e.as_boolean() ? "true" : "false", e.as_boolean() ? "true" : "false"};
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
 std::vector<ConfigScalar> ConfigReader::scalar_list(std::string_view key, std::string_view doc) {
   state_->declared[prefix_].insert(std::string(key));
   if (!has(key)) {
@@ -705,28 +729,23 @@ std::vector<ConfigScalar> ConfigReader::scalar_list(std::string_view key, std::s
   if (!n.is_array()) fail(key, "must be an array" + got(n));
   std::vector<ConfigScalar> out;
   for (const Node& e : n.as_array()) {
-    switch (e.type()) {
-      case toml::value_t::string:
-        out.push_back({e.as_string().str, json_quote(e.as_string().str)});
-        break;
-      case toml::value_t::integer:
-        out.push_back({std::to_string(e.as_integer()), std::to_string(e.as_integer())});
-        break;
-      case toml::value_t::floating: {
-        std::string t = fmt::format("{}", e.as_floating());
-        if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // stays a TOML float
-        out.push_back({fmt::format("{}", e.as_floating()), t});
-        break;
-      }
-      case toml::value_t::boolean:
-        out.push_back({e.as_boolean() ? "true" : "false", e.as_boolean() ? "true" : "false"});
-        break;
-      default:
-        fail(key, fmt::format("element {} must be a string, number or boolean{}", out.size(), got(e)));
-    }
+    std::optional<ConfigScalar> v = scalar_of(e);
+    if (!v) fail(key, fmt::format("element {} must be a string, number or boolean{}", out.size(), got(e)));
+    out.push_back(std::move(*v));
   }
   state_->consumed.insert(path_of(key));
   return out;
+}
+
+std::string ConfigReader::opt_text(std::string_view key, std::string_view dflt, std::string_view doc) {
+  state_->declared[prefix_].insert(std::string(key));
+  if (!has(key)) return std::string(dflt);
+  (void)doc;
+  const Node& n = as_node(table_)->as_table().at(std::string(key));
+  std::optional<ConfigScalar> v = scalar_of(n);
+  if (!v) fail(key, "must be a string or a number" + got(n));
+  state_->consumed.insert(path_of(key));
+  return v->text;
 }
 
 const std::vector<ParamRecord>& ConfigReader::records() const { return state_->records; }

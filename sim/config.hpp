@@ -124,6 +124,9 @@ class ConfigReader {
   std::vector<ConfigReader> table_array(std::string_view key, std::string_view doc);
   /// A required array of scalars of any types (strings, integers, floats, booleans).
   std::vector<ConfigScalar> scalar_list(std::string_view key, std::string_view doc);
+  /// An optional key that may be a string or a number (`prompt = 2048` or `prompt =
+  /// "lognormal:800:0.6"`), as the text a user reads; `dflt` when absent.
+  std::string opt_text(std::string_view key, std::string_view dflt, std::string_view doc);
 
   /// Names the unit that consumes the keys this reader (and the sections it opens) reads from
   /// now on; every ParamRecord carries it, so a key no unit consumes can be found.

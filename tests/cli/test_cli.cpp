@@ -910,6 +910,45 @@ TEST_F(Cli, TraceOfAttentionAndOfAServingRun) {
   EXPECT_EQ(t.metadata.at("dropped_detail_spans").as_int64(), 0);
 }
 
+// bwsim serve: the scenario's traffic, latency percentiles and throughput in the report and the
+// JSON, request timelines in the trace; bad traffic exits 2 naming the file, key or line.
+TEST_F(Cli, ServeReportsRequestLatenciesOrSaysWhatIsWrong) {
+  const std::string scenario =
+      std::string(BWSIM_CONFIG_DIR_FOR_TESTS) + "/scenarios/llama70b-nvfp4-b200.toml";
+  const std::string small =
+      "'" + scenario +
+      "' --model llama-3.1-8b --set serving.prompt=256 --set serving.output=16 --set mtp.drafts=0 "
+      "--set simulation.gemm_finalists=1 --set traffic.users=4 --set traffic.requests=8 "
+      "--set 'slo.ttft=\"1 s\"'";
+  const fs::path trace_file = dir_ / "serve.json";
+  Result r = run("serve " + small + " --json - --trace '" + trace_file.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const boost::json::object doc = boost::json::parse(r.out.substr(r.out.find('{'))).as_object();
+  EXPECT_EQ(doc.at("command").as_string(), "serve");
+  const boost::json::object& sv = doc.at("serve").as_object();
+  EXPECT_EQ(sv.at("finished").as_int64(), 8);
+  EXPECT_EQ(sv.at("decode_tokens").as_int64(), 8 * 15);
+  EXPECT_EQ(boost::json::value_to<double>(sv.at("slo_attainment")), 1.0);
+  for (const char* k : {"ttft_ms", "tpot_ms", "itl_ms", "e2e_s"})
+    for (const char* p : {"mean", "p50", "p90", "p99", "max"})
+      EXPECT_GT(boost::json::value_to<double>(sv.at(k).at(p)), 0) << k << " " << p;
+  EXPECT_GT(doc.at("memory").at("kv_blocks").as_int64(), 0);
+  trace::Tracks t = trace::read(trace_file);
+  EXPECT_EQ(trace::overlap(t), "");
+  EXPECT_TRUE(t.counters.count("scheduler/KV blocks in use"));
+  // A bad trace (times going back), unknown keys, a search without an SLO: exit 2, nothing written.
+  std::ofstream(dir_ / "bad.csv") << "arrival_s,prompt,output\n1.0,100,5\n0.5,100,5\n";
+  expect_rejected("serve",
+                  {
+                      {"'" + scenario + "' --set 'traffic.arrivals=\"trace\"' --set 'traffic.trace=\"" +
+                           (dir_ / "bad.csv").string() + "\"'",
+                       "bad.csv:3"},
+                      {"'" + scenario + "' --set traffic.rat=3", "traffic.rat"},
+                      {"'" + scenario + "' --set 'traffic.prompt=\"zipf:1.1\"'", "traffic.prompt"},
+                      {"'" + scenario + "' --find-max-rate", "--find-max-rate needs an SLO"},
+                  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sweeps
 

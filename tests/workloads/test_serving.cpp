@@ -9,7 +9,9 @@
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
+#include "workloads/mtp/acceptance.hpp"
 #include "workloads/serving/engine.hpp"
+#include "workloads/serving/serve_scenario.hpp"
 #include "workloads/serving/step_cost.hpp"
 #include "workloads/serving/traffic.hpp"
 
@@ -180,6 +182,56 @@ TEST(Serving, PercentilesFollowNumpy) {
   EXPECT_DOUBLE_EQ(p.mean, 3);
 }
 
+// MTP per request: a verify pass checks the last token and the drafts, keeps the drafts up to the
+// first rejected one and emits one token more; drafts never run past the answer's end.
+TEST(Serving, MtpVerifiesDraftsPerRequestAndLosesNoToken) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kTrace;
+  t.trace = {Request{0, 0, 100, 101}};
+  SchedulerConfig s = sched(1000);
+  s.mtp_drafts = 3;
+  s.mtp_alpha = {1, 1, 1};
+  std::vector<Batch> steps;
+  const auto record = [&](const Batch& b) {
+    steps.push_back(b);
+    return linear_cost(b);
+  };
+  // Every draft accepted: 4 tokens a pass after the prefill's first, the last pass cut to fit.
+  ServeResult r = serve(t, s, record);
+  EXPECT_EQ(r.requests[0].emitted, 101);
+  EXPECT_EQ(r.steps, 1 + 25);
+  EXPECT_EQ(r.verify_passes, 25);
+  EXPECT_EQ(r.drafts_accepted, 100 - 25);  // 24 passes of 3 drafts and a last of 3 (1 + 3 = 4 tokens)
+  ASSERT_EQ(steps.size(), 26u);
+  EXPECT_FALSE(steps[0].seqs[0].verify);
+  EXPECT_TRUE(steps[1].seqs[0].verify);
+  EXPECT_EQ(steps[1].seqs[0].q_len, 4);
+  EXPECT_EQ(steps[1].seqs[0].context, 104);  // the prompt, the first token and three drafts
+  EXPECT_EQ(steps.back().seqs[0].q_len, 4);
+  // None accepted: one token a pass, as without MTP; the last token, with nothing left to draft,
+  // is a plain decode step.
+  s.mtp_alpha = {0, 0, 0};
+  r = serve(t, s, linear_cost);
+  EXPECT_EQ(r.requests[0].emitted, 101);
+  EXPECT_EQ(r.verify_passes, 99);
+  EXPECT_EQ(r.steps, 1 + 100);
+  EXPECT_EQ(r.drafts_accepted, 0);
+  // At 0.8 per position over many requests, tokens per pass tend to the formula's 2.952, and
+  // every request gets exactly its answer, whatever the KV pressure.
+  s.mtp_alpha = {0.8, 0.8, 0.8};
+  TrafficConfig many = poisson_traffic(300, 50, "uniform:50:400", "uniform:20:200");
+  r = serve(many, s, linear_cost);
+  const double per_pass = 1 + static_cast<double>(r.drafts_accepted) / static_cast<double>(r.verify_passes);
+  EXPECT_NEAR(per_pass, expected_tokens_per_pass(0.8, 3), 0.05);
+  int64_t tokens = 0;
+  for (const RequestRecord& q : r.requests) {
+    EXPECT_EQ(q.emitted, q.output) << q.id;
+    tokens += q.output;
+  }
+  EXPECT_EQ(r.decode_tokens + static_cast<int64_t>(r.requests.size()), tokens);
+  EXPECT_LE(r.peak_blocks, s.num_blocks);
+}
+
 class ServingFiles : public TempDirTest {
  protected:
   ServingFiles() : TempDirTest("serving_") {}
@@ -276,6 +328,95 @@ TEST(ServingCost, MixedStepModelMatchesDirectSimulationOfUniformSteps) {
   const size_t n = cost.simulated();
   (void)cost.seconds(uniform(40, 1, 3000));
   EXPECT_EQ(cost.simulated(), n);
+}
+
+// A scenario served: with one request, the served latencies are bwsim run's (its TTFT, and its
+// inter-token latency at concurrency 1), within the step-cost model's 2%.
+class ServingScenario : public TempDirTest {
+ protected:
+  ServingScenario() : TempDirTest("serving_scenario_") {}
+  Scenario load(const std::string& extra, const std::vector<std::string>& sets = {}) {
+    const auto p = write("s.toml",
+                         "name = \"t\"\nmodel = \"llama-3.1-8b\"\nhw = \"b200\"\n"
+                         "[quantization]\nweights = \"nvfp4\"\nkv_cache = \"fp8_e4m3\"\n"
+                         "[serving]\nconcurrency = 1\nprompt = 1000\noutput = 64\n"
+                         "[simulation]\ngemm_finalists = 1\ndecode_samples = 3\n" +
+                             extra);
+    return load_scenario(p, "", "", sets, {});
+  }
+};
+
+TEST_F(ServingScenario, OneRequestIsServedAsRunTimesIt) {
+  const Scenario s = load("[traffic]\nrequests = 1\n");
+  const ScenarioResult run = run_scenario(s);
+  const ServeRun served = serve_scenario(s);
+  ASSERT_TRUE(served.fits);
+  ASSERT_EQ(served.summary.finished, 1);
+  const RequestRecord& q = served.result.requests[0];
+  EXPECT_NEAR(q.ttft() / run.ttft_s, 1.0, 0.02);
+  EXPECT_NEAR(q.tpot() / run.decode.itl_s, 1.0, 0.02);
+  EXPECT_NEAR(q.e2e() / run.e2e_s, 1.0, 0.02);
+  EXPECT_EQ(served.result.preemptions, 0);
+  // The KV cache: what capacity() leaves, in blocks of 16 tokens.
+  EXPECT_EQ(
+      served.scheduler.num_blocks,
+      static_cast<int64_t>(std::floor(served.capacity.kv_budget / (served.capacity.kv_per_token * 16))));
+}
+
+TEST_F(ServingScenario, FarBelowCapacityTtftIsThePrefillAndNothingQueues) {
+  const Scenario s = load("[traffic]\narrivals = \"poisson\"\nrate = 0.5\nrequests = 6\n");
+  const ServeRun served = serve_scenario(s);
+  const ScenarioResult run = run_scenario(s);
+  for (const RequestRecord& q : served.result.requests) {
+    EXPECT_NEAR(q.ttft() / run.ttft_s, 1.0, 0.02) << q.id;
+    EXPECT_EQ(q.admitted_s, q.arrival_s) << q.id;
+  }
+}
+
+TEST_F(ServingScenario, ServingKeysAreCheckedWhereTheyAreWritten) {
+  const auto rejected = [&](const std::string& extra, const std::string& message) {
+    EXPECT_CONTAINS(input_error_of([&] { (void)load(extra); }), message) << extra;
+  };
+  rejected("[traffic]\nrat = 3\n", "traffic.rat");
+  rejected("[traffic]\narrivals = \"poisson\"\n", "need a rate > 0");
+  rejected("[traffic]\narrivals = \"poisson\"\nrate = 2\n", "need `requests` or `duration`");
+  rejected("[traffic]\nrate = 2\n", "only poisson and gamma arrivals have a rate");
+  rejected("[traffic]\nprompt = \"normal:100\"\n", "traffic.prompt");
+  rejected("[traffic]\narrivals = \"trace\"\n", "needs a trace file");
+  rejected("[traffic]\narrivals = \"trace\"\ntrace = \"nosuch.csv\"\n", "nosuch.csv");
+  rejected("[scheduler]\npolicy = \"fifo\"\n", "scheduler.policy");
+  rejected("[scheduler]\npreemption = \"swap\"\n", "swap_bandwidth");
+  rejected("[scheduler]\nblock_size = 0\n", "scheduler.block_size");
+  rejected("[slo]\nttft = 2\n", "slo.ttft");
+  rejected("[slo]\nattainment = 1.5\n", "slo.attainment");
+  // A trace beside the scenario, its lengths from the file.
+  write("t.csv", "arrival_s,prompt,output\n0,100,5\n0.5,200,3\n");
+  const Scenario s = load("[traffic]\narrivals = \"trace\"\ntrace = \"t.csv\"\n");
+  ASSERT_EQ(s.serve.traffic.trace.size(), 2u);
+  EXPECT_EQ(s.serve.traffic.trace[1].prompt, 200);
+  // A bad trace names its file and line.
+  write("bad.csv", "arrival_s,prompt,output\n0,100,5\n-1,200,3\n");
+  rejected("[traffic]\narrivals = \"trace\"\ntrace = \"bad.csv\"\n", "bad.csv:3");
+}
+
+TEST_F(ServingScenario, RateSearchFindsTheHighestRateMeetingTheSlo) {
+  const Scenario s = load(
+      "[traffic]\nrequests = 200\nprompt = 500\noutput = 16\n[scheduler]\nmax_num_batched_tokens = 2048\n"
+      "max_num_seqs = 32\n[slo]\nttft = \"100 ms\"\n");
+  std::vector<RateProbe> seen;
+  const MaxRate m = find_max_rate(s, [&](const RateProbe& p) { seen.push_back(p); });
+  ASSERT_GT(m.rate, 0);
+  ASSERT_FALSE(m.unbounded);
+  ASSERT_TRUE(m.at);
+  EXPECT_GE(m.at->summary.slo_attainment, 0.9);
+  // Just above it the SLO fails: a probe within 1% above missed it.
+  bool above = false;
+  for (const RateProbe& p : seen)
+    above = above || (p.rate > m.rate && p.rate <= m.rate * 1.0101 && p.attainment < 0.9);
+  EXPECT_TRUE(above);
+
+  EXPECT_EQ(seen.size(), m.probes.size());
+  EXPECT_CONTAINS(input_error_of([&] { (void)find_max_rate(load("")); }), "needs an SLO");
 }
 
 }  // namespace

@@ -21,13 +21,14 @@ int64_t Batch::tokens() const {
 
 int64_t Batch::decodes() const {
   int64_t n = 0;
-  for (const SeqWork& s : seqs) n += s.q_len == 1 ? 1 : 0;
+  for (const SeqWork& s : seqs) n += s.q_len == 1 || s.verify ? 1 : 0;
   return n;
 }
 
 namespace {
 
 constexpr uint64_t kPrefixStream = 0x7072656603ull;
+constexpr uint64_t kMtpStream = 0x6d74707665ull;
 constexpr size_t kTimelineCap = 8192;
 
 struct Seq {
@@ -38,14 +39,16 @@ struct Seq {
   int64_t emitted = 0;   // tokens delivered
   int64_t blocks = 0;    // blocks it owns
   int64_t cached = 0;    // prompt tokens served by the shared prefix
+  int64_t passes = 0;    // MTP verify passes so far (the acceptance draws' index)
   double last_token_s = 0;
   [[nodiscard]] int64_t known() const { return prompt + emitted; }
 };
 
 class Engine {
  public:
-  Engine(const TrafficConfig& tr, const SchedulerConfig& sc, const StepCost& cost)
-      : tr_(tr), sc_(sc), cost_(cost) {
+  Engine(const TrafficConfig& tr, const SchedulerConfig& sc, const StepCost& cost,
+         const std::function<void()>& on_finish)
+      : tr_(tr), sc_(sc), cost_(cost), on_finish_(on_finish) {
     const auto bad = [](const std::string& m) { throw InputError("scheduler: " + m); };
     if (sc_.num_blocks <= 0) bad(fmt::format("num_blocks {} must be > 0 (no KV cache fits)", sc_.num_blocks));
     if (sc_.block_size <= 0) bad(fmt::format("block_size {} must be > 0", sc_.block_size));
@@ -54,6 +57,11 @@ class Engine {
     if (!(sc_.prefix_hit_rate >= 0 && sc_.prefix_hit_rate <= 1)) bad("prefix_hit_rate must lie in [0, 1]");
     if (sc_.preemption == Preemption::kSwap && !(sc_.swap_bytes_per_s > 0))
       bad("swap preemption needs a host link bandwidth > 0");
+    if (sc_.mtp_drafts < 0 || std::ssize(sc_.mtp_alpha) != sc_.mtp_drafts)
+      bad(fmt::format("MTP needs one acceptance per draft ({} drafts, {} values)", sc_.mtp_drafts,
+                      sc_.mtp_alpha.size()));
+    for (double a : sc_.mtp_alpha)
+      if (!(a >= 0 && a <= 1)) bad("MTP acceptance must lie in [0, 1]");
     if (sc_.prefix_hit_rate > 0) prefix_blocks_ = sc_.shared_prefix / sc_.block_size;
     used_ = prefix_blocks_;
     if (used_ >= sc_.num_blocks) bad("the shared prefix takes every KV block");
@@ -76,12 +84,16 @@ class Engine {
       std::vector<Seq*> who;
       schedule(b, who);
       if (b.seqs.empty()) throw std::logic_error("serve: a step with nothing to run");
+      for (const Seq* s : who) {
+        double& admitted = res_.requests[s->rec].admitted_s;
+        if (admitted < 0) admitted = t;
+      }
       const double dt = cost_(b) + b.extra_s;
       if (!(dt > 0) || !std::isfinite(dt)) throw std::logic_error(fmt::format("serve: a step of {} s", dt));
       t += dt;
       res_.busy_s += dt;
       ++res_.steps;
-      for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i].q_len, t);
+      for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i], t);
       std::erase_if(running_, [&](Seq* s) {
         if (s->emitted < s->output) return false;
         finish(*s, t);
@@ -218,7 +230,7 @@ class Engine {
   void schedule(Batch& b, std::vector<Seq*>& who) {
     preempted_ = false;
     const auto take = [&](Seq* s, int64_t q) {
-      b.seqs.push_back(SeqWork{q, s->computed + q});
+      b.seqs.push_back(SeqWork{q, s->computed + q, q > 1 && decoding(*s)});
       who.push_back(s);
     };
     switch (sc_.policy) {
@@ -227,7 +239,8 @@ class Engine {
         int64_t budget = sc_.max_num_batched_tokens;
         for (size_t i = 0; i < running_.size() && budget > 0;) {
           Seq* s = running_[i];
-          const int64_t q = std::min(s->known() - s->computed, budget);
+          const int64_t q = std::min(work(*s), budget);
+          if (decoding(*s) && q < work(*s)) break;  // a verify pass is not split
           if (!grow_running(*s, q, b)) break;
           take(s, q);
           budget -= q;
@@ -282,8 +295,8 @@ class Engine {
         if (!b.seqs.empty()) return;
         for (size_t i = 0; i < running_.size();) {
           Seq* s = running_[i];
-          if (!grow_running(*s, 1, b)) break;
-          take(s, 1);
+          if (!grow_running(*s, work(*s), b)) break;
+          take(s, work(*s));
           ++i;
         }
         return;
@@ -304,8 +317,8 @@ class Engine {
         for (Seq* s : running_) {
           const int64_t left = s->known() - s->computed;
           if (prefill && (left <= 1 && s->emitted > 0)) continue;
-          const int64_t q = std::min(left, budget);
-          if (q <= 0) break;
+          const int64_t q = std::min(work(*s), budget);
+          if (q <= 0 || (decoding(*s) && q < work(*s))) break;
           take(s, q);
           budget -= q;
         }
@@ -314,18 +327,57 @@ class Engine {
     }
   }
 
-  void advance(Seq& s, int64_t q, double t) {
-    s.computed += q;
-    if (s.computed < s.known()) return;
+  // A request decodes when all it knows is in the cache but its last token.
+  [[nodiscard]] static bool decoding(const Seq& s) { return s.emitted > 0 && s.known() - s.computed == 1; }
+
+  // Tokens the request's next step processes: what it knows and the cache lacks, and while it
+  // decodes with MTP its drafts (none past the answer's end).
+  [[nodiscard]] int64_t work(const Seq& s) const {
+    const int64_t left = s.known() - s.computed;
+    if (sc_.mtp_drafts == 0 || !decoding(s)) return left;
+    return 1 + std::min<int64_t>(sc_.mtp_drafts, s.output - s.emitted - 1);
+  }
+
+  // (Drafts never reach past the answer's end, so a request's cache never holds more than its
+  // prompt and answer but the last token: what admission reserves and start() checks.)
+
+  // Drafts a verify pass of `drafts` keeps: up to the first rejected one.
+  int64_t accepted(Seq& s, int64_t drafts) {
+    const uint64_t stream = random_at(tr_.seed ^ kMtpStream, static_cast<uint64_t>(res_.requests[s.rec].id));
+    const auto pass = static_cast<uint64_t>(s.passes++);
+    int64_t a = 0;
+    while (a < drafts) {
+      const double u =
+          static_cast<double>(random_at(stream, pass * 64 + static_cast<uint64_t>(a)) >> 11) * 0x1.0p-53;
+      if (!(u < sc_.mtp_alpha[static_cast<size_t>(a)])) break;
+      ++a;
+    }
+    return a;
+  }
+
+  void advance(Seq& s, const SeqWork& w, double t) {
     RequestRecord& r = res_.requests[s.rec];
-    ++s.emitted;
+    int64_t tokens = 1;
+    if (w.verify) {
+      const int64_t drafts = w.q_len - 1;
+      const int64_t a = accepted(s, drafts);
+      ++res_.verify_passes;
+      res_.drafts_verified += drafts;
+      res_.drafts_accepted += a;
+      s.computed += 1 + a;  // the last token and the accepted drafts stay in the cache
+      tokens += a;
+    } else {
+      s.computed += w.q_len;
+      if (s.computed < s.known()) return;
+    }
+    s.emitted += tokens;
     r.emitted = s.emitted;
-    if (s.emitted == 1) {
+    if (s.emitted == tokens) {
       r.first_token_s = t;
       res_.prefill_tokens += s.prompt;
     } else {
       res_.itl_s.push_back(static_cast<float>(t - s.last_token_s));
-      ++res_.decode_tokens;
+      res_.decode_tokens += tokens;
     }
     s.last_token_s = t;
   }
@@ -334,6 +386,7 @@ class Engine {
     RequestRecord& r = res_.requests[s.rec];
     r.finish_s = t;
     release(s);
+    if (on_finish_) on_finish_();
     if (tr_.arrivals.kind == Arrivals::Kind::kClosed && issued_ < tr_.requests) {
       const double at = t + tr_.arrivals.think_s;
       if (tr_.duration_s <= 0 || at <= tr_.duration_s) {
@@ -363,6 +416,7 @@ class Engine {
   const TrafficConfig& tr_;
   const SchedulerConfig& sc_;
   const StepCost& cost_;
+  const std::function<void()>& on_finish_;
   ServeResult res_;
   std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> arrivals_;
   std::vector<std::unique_ptr<Seq>> seqs_;
@@ -378,8 +432,9 @@ class Engine {
 
 }  // namespace
 
-ServeResult serve(const TrafficConfig& traffic, const SchedulerConfig& sched, const StepCost& cost) {
-  return Engine(traffic, sched, cost).run();
+ServeResult serve(const TrafficConfig& traffic, const SchedulerConfig& sched, const StepCost& cost,
+                  const std::function<void()>& on_finish) {
+  return Engine(traffic, sched, cost, on_finish).run();
 }
 
 Percentiles percentiles(std::vector<double> v) {

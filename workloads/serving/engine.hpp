@@ -17,6 +17,7 @@ namespace bwsim::serving {
 struct SeqWork {
   int64_t q_len = 0;
   int64_t context = 0;
+  bool verify = false;  // an MTP verify pass: its last token and q_len - 1 drafts
 };
 
 /// What one forward pass runs.
@@ -24,7 +25,7 @@ struct Batch {
   std::vector<SeqWork> seqs;
   double extra_s = 0;  // swap traffic charged to this step
   [[nodiscard]] int64_t tokens() const;
-  [[nodiscard]] int64_t decodes() const;  // sequences with q_len 1
+  [[nodiscard]] int64_t decodes() const;  // sequences decoding (one token, or an MTP verify pass)
 };
 
 /// Seconds one step takes.
@@ -64,6 +65,12 @@ struct SchedulerConfig {
   // earlier ones with probability `prefix_hit_rate` (seeded per request).
   double prefix_hit_rate = 0;
   int64_t shared_prefix = 0;
+  // Multi-token prediction, per request: a decoding request verifies its last token and up to
+  // `mtp_drafts` drafted ones in one pass (never drafting past its answer's end) and keeps the
+  // drafts up to the first rejected one, draft i accepted with probability mtp_alpha[i] given
+  // the ones before it (seeded per request and pass).
+  int mtp_drafts = 0;
+  std::vector<double> mtp_alpha;
 };
 
 struct TrafficConfig {
@@ -83,7 +90,8 @@ struct RequestRecord {
   int64_t output = 0;
   double first_token_s = -1;
   double finish_s = -1;
-  int64_t emitted = 0;  // tokens delivered (== output when finished)
+  double admitted_s = -1;  // first scheduled
+  int64_t emitted = 0;     // tokens delivered (== output when finished)
   int64_t preemptions = 0;
   bool prefix_hit = false;
   [[nodiscard]] double ttft() const { return first_token_s - arrival_s; }
@@ -104,7 +112,9 @@ struct TimelinePoint {
 
 struct ServeResult {
   std::vector<RequestRecord> requests;  // by id
-  std::vector<float> itl_s;             // every gap between consecutive tokens of a request
+  // Every gap between consecutive deliveries to a request (an MTP pass delivers its accepted
+  // drafts and the next token at once, one gap, as a streaming client measures it).
+  std::vector<float> itl_s;
   int64_t steps = 0;
   int64_t preemptions = 0;
   int64_t peak_blocks = 0;
@@ -112,12 +122,17 @@ struct ServeResult {
   double busy_s = 0;  // time spent in steps
   int64_t prefill_tokens = 0;
   int64_t decode_tokens = 0;
+  int64_t verify_passes = 0;    // MTP
+  int64_t drafts_verified = 0;  // draft tokens checked in them
+  int64_t drafts_accepted = 0;
   std::vector<TimelinePoint> timeline;  // at most ~4096 points, evenly thinned
 };
 
-/// Runs the traffic through the scheduler. InputError for a configuration that cannot serve
-/// (a request whose prompt and answer need more blocks than exist, a zero budget).
-ServeResult serve(const TrafficConfig& traffic, const SchedulerConfig& sched, const StepCost& cost);
+/// Runs the traffic through the scheduler; `on_finish` (optional) is called as each request
+/// finishes. InputError for a configuration that cannot serve (a request whose prompt and answer
+/// need more blocks than exist, a zero budget).
+ServeResult serve(const TrafficConfig& traffic, const SchedulerConfig& sched, const StepCost& cost,
+                  const std::function<void()>& on_finish = {});
 
 struct Percentiles {
   double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;

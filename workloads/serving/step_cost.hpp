@@ -43,6 +43,12 @@ class GpuStepCost {
   /// `graph_largest`: the largest CUDA-graph batch (0: none, every step runs as it is).
   GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o, int64_t graph_largest = 512);
 
+  /// Multi-token prediction: `drafts` tokens drafted per verify pass by sequential MTP modules
+  /// (one decoder layer and the shared head each, run `drafts` times) or parallel heads (one pass
+  /// over `drafts` rows), as bwsim run times a pass. The drafting of a step's verifying sequences
+  /// is charged to the step.
+  void set_mtp(int drafts, bool modules);
+
   /// The step's time in seconds.
   double seconds(const Batch& b);
 
@@ -50,6 +56,10 @@ class GpuStepCost {
   double dense_s(int64_t tokens);
   double head_s(int64_t rows);
   double decode_attention_s(int64_t seqs, double mean_context);
+  /// Attention of `seqs` MTP verify passes (1 + drafts queries each) at their mean context.
+  double verify_attention_s(int64_t seqs, double mean_context);
+  /// Drafting the next pass's tokens for `seqs` sequences at their mean context.
+  double draft_s(int64_t seqs, double mean_context);
   double prefill_attention_s(int64_t q_len, int64_t context);
 
   /// Uniform steps simulated so far.
@@ -61,8 +71,13 @@ class GpuStepCost {
     double head = 0;
     double attention = 0;
   };
-  const Parts& point(int64_t batch, int64_t q_len, int64_t context);
-  double token_part(int64_t n, double Parts::*part);
+  // A uniform step of `batch` x `q_len` tokens at `context`, only its `parts` simulated.
+  const Parts& point(int64_t batch, int64_t q_len, int64_t context, uint8_t parts);
+  double draft_point(int64_t batch, int64_t context);
+  double token_part(int64_t n, double Parts::*part, uint8_t parts);
+  // `f(d, c)` bilinear between CUDA-graph batch sizes (the grid beyond them) and the context grid.
+  template <class F>
+  double over_batch_and_context(int64_t seqs, double mean_context, F f);
 
   ModelSpec m_;
   QuantPlan q_;
@@ -70,7 +85,10 @@ class GpuStepCost {
   StepOptions o_;
   int64_t graph_largest_ = 512;
   StepCache cache_;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, Parts> points_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, uint8_t>, Parts> points_;
+  int drafts_ = 0;
+  bool modules_ = true;
+  std::map<std::pair<int64_t, int64_t>, double> draft_points_;
 };
 
 }  // namespace bwsim::serving

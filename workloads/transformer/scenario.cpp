@@ -112,6 +112,7 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
     c.check(s.prefill_chunk >= 1, "prefill_chunk", "must be >= 1");
     c.check(s.expert_imbalance >= 1, "expert_imbalance", "must be >= 1");
   }
+  s.serve = serving::read_serving_spec(r, file, s.concurrency, s.prompt, s.output, s.prefill_chunk);
   if (r.has("mtp")) {
     ConfigReader c = r.section("mtp", "multi-token prediction");
     c.req("drafts", s.mtp.drafts, "tokens drafted per verify pass (k); 0 turns MTP off");
@@ -302,7 +303,8 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
   };
   res.decode = run_decode(1, false);
   finish(res.decode);
-  res.e2e_s = res.ttft_s + static_cast<double>(s.output) * res.decode.itl_s;
+  // The prefill emits the first token; the other output - 1 come one inter-token latency apart.
+  res.e2e_s = res.ttft_s + static_cast<double>(s.output - 1) * res.decode.itl_s;
   if (s.mtp.drafts > 0) {
     const int k = s.mtp.drafts;
     DecodeResult m = run_decode(k + 1, true);  // the target verifies k drafts plus its own token
@@ -327,7 +329,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
       m.measured = st;
     }
     finish(m);
-    res.e2e_s = res.ttft_s + static_cast<double>(s.output) * m.itl_s;
+    res.e2e_s = res.ttft_s + static_cast<double>(s.output - 1) * m.itl_s;
     res.mtp = std::move(m);
   }
   return res;

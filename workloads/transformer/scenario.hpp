@@ -13,6 +13,7 @@
 
 #include "models/hw_spec.hpp"
 #include "workloads/mtp/acceptance.hpp"
+#include "workloads/serving/spec.hpp"
 #include "workloads/transformer/capacity.hpp"
 #include "workloads/transformer/model.hpp"
 #include "workloads/transformer/quant_plan.hpp"
@@ -61,6 +62,7 @@ struct Scenario {
   bool timing = true;      // false: memory and capacity only
   MtpSpec mtp;
   std::vector<Claim> claims;
+  serving::ServingSpec serve;  // [traffic], [scheduler], [slo]: what bwsim serve runs
 };
 
 /// Loads a scenario file. `model` / `hw` (when non-empty) replace the file's; `sets` override
@@ -94,7 +96,7 @@ struct ScenarioResult {
   std::vector<StepTiming> prefill_chunks;
   DecodeResult decode;  // standard decode
   std::optional<DecodeResult> mtp;
-  double e2e_s = 0;  // TTFT + output x ITL (with MTP when configured)
+  double e2e_s = 0;  // TTFT + (output - 1) x ITL (with MTP when configured): the prefill emits the first
 };
 
 /// Runs the scenario; with `trace`, every simulated kernel is recorded (StepKernel::trace).

@@ -176,7 +176,10 @@ class Builder {
   }
 
   /// Launches added from now on are recorded in `seg` (in order), until the next call.
-  void segment(std::vector<size_t>* seg) { seg_ = seg; }
+  void segment(std::vector<size_t>* seg, bool head = false) {
+    seg_ = seg;
+    in_head_ = head;
+  }
 
   StepTiming finish() {
     StepTiming t;
@@ -191,6 +194,8 @@ class Builder {
   void add(const std::string& name, const std::string& kind, const std::string& shape, int64_t launches,
            Fn&& run, const std::string& key_extra = "") {
     if (launches <= 0) return;
+    const uint8_t part = in_head_ ? kStepHead : kind == "attention" ? kStepAttention : kStepDense;
+    if ((o_.parts & part) == 0) return;
     const std::string key = name + "|" + shape + key_extra;
     auto it = cache_.kernels.find(key);
     if (it == cache_.kernels.end()) {
@@ -214,6 +219,7 @@ class Builder {
   StepCache& cache_;
   std::vector<StepKernel> out_;
   std::vector<size_t>* seg_ = nullptr;
+  bool in_head_ = false;
 };
 
 // MLA's attention block. Decode and verify steps (a few queries per sequence) run absorbed, as
@@ -388,7 +394,7 @@ static StepTiming uniform_step(const ModelSpec& m, const QuantPlan& q, const HwS
     b.gemm("down_proj", WeightClass::kMlp, T, H, inner, dense_layers);
   }
   // Head: final norm, lm_head on the rows that need logits, sampling over FP32 logits.
-  b.segment(&head);
+  b.segment(&head, true);
   const int64_t rows = s.logits_all ? T : s.batch;
   b.stream("final_norm", fmt::format("{} x {}", rows, H), static_cast<double>(rows) * Hd * 2,
            static_cast<double>(rows) * Hd * 2, 1);

@@ -44,7 +44,15 @@ struct StepOptions {
   size_t gemm_finalists = 0;
   /// Record each simulated kernel for a trace (StepKernel::trace); null: no recording.
   const TraceOptions* trace = nullptr;
+  /// The kernels simulated (a mask of kStepDense, kStepAttention, kStepHead): a serving step-cost
+  /// model times each part at points of its own and leaves the others out.
+  uint8_t parts = 0x7;
 };
+/// StepOptions::parts: every kernel but attention and the head; attention; the head (final norm,
+/// lm_head, sampling).
+inline constexpr uint8_t kStepDense = 0x1;
+inline constexpr uint8_t kStepAttention = 0x2;
+inline constexpr uint8_t kStepHead = 0x4;
 
 /// One kernel of the step, summed over the layers that launch it.
 struct StepKernel {
