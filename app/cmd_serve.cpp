@@ -35,11 +35,15 @@ boost::json::object percentiles_json(const Percentiles& p, double scale) {
           {"max", p.max * scale}};
 }
 
+// GPUs serving: a TP group per replica.
+double gpus(const Scenario& s) { return static_cast<double>(s.tp * s.serve.scheduler.replicas); }
+
 double kv_mean_share(const ServeRun& r) {
   if (r.result.timeline.empty()) return 0;
   double sum = 0;
   for (const serving::TimelinePoint& p : r.result.timeline) sum += static_cast<double>(p.used_blocks);
-  return sum / static_cast<double>(r.result.timeline.size()) / static_cast<double>(r.scheduler.num_blocks);
+  return sum / static_cast<double>(r.result.timeline.size()) /
+         static_cast<double>(r.scheduler.num_blocks * r.scheduler.replicas);
 }
 
 void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
@@ -50,7 +54,8 @@ void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
       "\nserved {} requests in {:.2f} s: {} steps, GPU busy {:.1f}%, {} preemptions, KV blocks in use "
       "{:.0f}% "
       "on average, {:.0f}% at peak\n",
-      m.finished, span, res.steps, span > 0 ? 100 * res.busy_s / span : 0.0, res.preemptions,
+      m.finished, span, res.steps,
+      span > 0 ? 100 * res.busy_s / (span * static_cast<double>(r.scheduler.replicas)) : 0.0, res.preemptions,
       100 * kv_mean_share(r),
       100 * static_cast<double>(res.peak_blocks) / static_cast<double>(r.scheduler.num_blocks));
   TextTable t({"latency", "mean", "p50", "p90", "p99", "max"},
@@ -69,7 +74,7 @@ void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
   out << fmt::format(
       "  throughput  {:.0f} output tokens/s ({:.0f} per GPU), {:.0f} tokens/s in and out, {:.3f} "
       "requests/s\n",
-      m.output_tokens_per_s, m.output_tokens_per_s / s.tp, m.total_tokens_per_s, m.requests_per_s);
+      m.output_tokens_per_s, m.output_tokens_per_s / gpus(s), m.total_tokens_per_s, m.requests_per_s);
   if (res.verify_passes > 0) {
     out << fmt::format(
         "  MTP         {:.3f} tokens per verify pass ({:.3f} expected), {:.1f}% of {} drafts accepted\n",
@@ -109,7 +114,7 @@ boost::json::object serve_json(const Scenario& s, const ServeRun& r) {
                         {"itl_ms", percentiles_json(m.itl_s, 1e3)},
                         {"e2e_s", percentiles_json(m.e2e_s, 1)},
                         {"output_tokens_per_s", m.output_tokens_per_s},
-                        {"output_tokens_per_s_gpu", m.output_tokens_per_s / s.tp},
+                        {"output_tokens_per_s_gpu", m.output_tokens_per_s / gpus(s)},
                         {"total_tokens_per_s", m.total_tokens_per_s},
                         {"requests_per_s", m.requests_per_s},
                         {"goodput_requests_per_s", m.goodput_requests_per_s},
@@ -196,8 +201,11 @@ int run_serve(const cli::po::variables_map& vm) {
   out << fmt::format("scenario  {} ({})\n", s.name, s.source);
   out << fmt::format("  model       {} ({:.2f} B parameters), {}\n", s.model.name,
                      s.model.params().total() * 1e-9, s.quant.text());
-  out << fmt::format("  hardware    {} x {} (TP {}{})\n", s.tp, s.hw.name, s.tp,
-                     s.ep > 1 ? fmt::format(", experts EP {}", s.ep) : "");
+  out << fmt::format("  hardware    {} x {} (TP {}{}{})\n", s.tp * s.serve.scheduler.replicas, s.hw.name,
+                     s.tp, s.ep > 1 ? fmt::format(", experts EP {}", s.ep) : "",
+                     s.serve.scheduler.replicas > 1
+                         ? fmt::format(", {} data-parallel replicas", s.serve.scheduler.replicas)
+                         : "");
   out << fmt::format("  traffic     {}\n",
                      search ? "Poisson arrivals at the rates searched, " +
                                   fmt::format("{} requests, prompt {}, output {}", s.serve.traffic.requests,
@@ -282,7 +290,7 @@ int run_serve(const cli::po::variables_map& vm) {
     return 0;
   }
   out << fmt::format(
-      "  KV cache    {} blocks of {} tokens = {} tokens per GPU ({} at {} a token)\n",
+      "  KV cache    {} blocks of {} tokens = {} tokens a replica ({} a GPU at {} a token)\n",
       run.scheduler.num_blocks, run.scheduler.block_size, run.scheduler.num_blocks * run.scheduler.block_size,
       format_si(static_cast<double>(run.scheduler.num_blocks * run.scheduler.block_size) * c.kv_per_token,
                 "B", 4),

@@ -936,6 +936,18 @@ TEST_F(Cli, ServeReportsRequestLatenciesOrSaysWhatIsWrong) {
   trace::Tracks t = trace::read(trace_file);
   EXPECT_EQ(trace::overlap(t), "");
   EXPECT_TRUE(t.counters.count("scheduler/KV blocks in use"));
+  // The same seed gives the same report at any thread count (provenance aside: it names them).
+  const auto without_provenance = [](const std::string& out) {
+    boost::json::object o = boost::json::parse(out.substr(out.find('{'))).as_object();
+    o.erase("provenance");
+    return boost::json::serialize(o);
+  };
+  Result one = run("serve " + small + " --json -", "BWSIM_THREADS=1 ");
+  Result two = run("serve " + small + " --json -", "BWSIM_THREADS=2 ");
+  ASSERT_EQ(one.code, 0) << one.err;
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_EQ(without_provenance(one.out), without_provenance(two.out));
+  EXPECT_EQ(without_provenance(one.out), without_provenance(r.out));
   // A bad trace (times going back), unknown keys, a search without an SLO: exit 2, nothing written.
   std::ofstream(dir_ / "bad.csv") << "arrival_s,prompt,output\n1.0,100,5\n0.5,100,5\n";
   expect_rejected("serve",

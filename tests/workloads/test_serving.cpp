@@ -232,6 +232,39 @@ TEST(Serving, MtpVerifiesDraftsPerRequestAndLosesNoToken) {
   EXPECT_LE(r.peak_blocks, s.num_blocks);
 }
 
+// Data-parallel replicas: round robin alternates, least-loaded balances; two replicas under a
+// load one cannot carry serve it with no token lost, and far faster.
+TEST(Serving, ReplicasShareTheTrafficAsTheirRouterSays) {
+  TrafficConfig t = poisson_traffic(400, 400, "uniform:100:800", "uniform:10:100");
+  SchedulerConfig one = sched(400);
+  const ServeResult r1 = serve(t, one, linear_cost);
+  SchedulerConfig two = one;
+  two.replicas = 2;
+  two.router = Router::kRoundRobin;
+  const ServeResult rr = serve(t, two, linear_cost);
+  two.router = Router::kLeastLoaded;
+  const ServeResult ll = serve(t, two, linear_cost);
+  int64_t on_zero = 0;
+  for (const ServeResult* r : {&rr, &ll}) {
+    for (const RequestRecord& q : r->requests) {
+      EXPECT_EQ(q.emitted, q.output) << q.id;
+      if (r == &rr) {
+        EXPECT_EQ(q.replica, q.id % 2) << q.id;  // ids in arrival order
+      } else {
+        on_zero += q.replica == 0 ? 1 : 0;
+      }
+    }
+    EXPECT_LT(r->end_s, 0.6 * r1.end_s);
+    EXPECT_LE(r->peak_blocks, two.num_blocks);
+  }
+  EXPECT_NEAR(static_cast<double>(on_zero) / 400.0, 0.5, 0.1);
+  // One replica's result is unchanged by the router.
+  one.router = Router::kRoundRobin;
+  const ServeResult again = serve(t, one, linear_cost);
+  EXPECT_EQ(again.end_s, r1.end_s);
+  EXPECT_EQ(again.steps, r1.steps);
+}
+
 class ServingFiles : public TempDirTest {
  protected:
   ServingFiles() : TempDirTest("serving_") {}

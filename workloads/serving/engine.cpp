@@ -63,50 +63,89 @@ class Engine {
     for (double a : sc_.mtp_alpha)
       if (!(a >= 0 && a <= 1)) bad("MTP acceptance must lie in [0, 1]");
     if (sc_.prefix_hit_rate > 0) prefix_blocks_ = sc_.shared_prefix / sc_.block_size;
-    used_ = prefix_blocks_;
-    if (used_ >= sc_.num_blocks) bad("the shared prefix takes every KV block");
+    if (prefix_blocks_ >= sc_.num_blocks) bad("the shared prefix takes every KV block");
+    if (sc_.replicas < 1) bad("replicas must be >= 1");
   }
 
   ServeResult run() {
     seed_arrivals();
-    double t = 0;
+    reps_.assign(static_cast<size_t>(sc_.replicas), Replica{});
+    for (Replica& r : reps_) r.used = prefix_blocks_;
+    double end = 0;
     for (;;) {
-      while (!arrivals_.empty() && arrivals_.top().first <= t) {
-        waiting_.push_back(start(arrivals_.top().second));
-        arrivals_.pop();
+      // The next event: an arrival, or the step of the busy replica that is due first (an
+      // arrival at the same time goes first, as a replica admits what has arrived by its step).
+      Replica* next = nullptr;
+      for (Replica& r : reps_) {
+        if (r.busy() && (next == nullptr || r.t < next->t)) next = &r;
       }
-      if (running_.empty() && waiting_.empty() && swapped_.empty()) {
-        if (arrivals_.empty()) break;
-        t = arrivals_.top().first;
+      if (!arrivals_.empty() && (next == nullptr || arrivals_.top().first <= next->t)) {
+        const auto [at, rec] = arrivals_.top();
+        arrivals_.pop();
+        Replica& r = route();
+        res_.requests[rec].replica = &r - reps_.data();
+        if (!r.busy()) r.t = std::max(r.t, at);
+        cur_ = &r;
+        r.waiting.push_back(start(rec));
         continue;
       }
-      Batch b;
-      std::vector<Seq*> who;
-      schedule(b, who);
-      if (b.seqs.empty()) throw std::logic_error("serve: a step with nothing to run");
-      for (const Seq* s : who) {
-        double& admitted = res_.requests[s->rec].admitted_s;
-        if (admitted < 0) admitted = t;
-      }
-      const double dt = cost_(b) + b.extra_s;
-      if (!(dt > 0) || !std::isfinite(dt)) throw std::logic_error(fmt::format("serve: a step of {} s", dt));
-      t += dt;
-      res_.busy_s += dt;
-      ++res_.steps;
-      for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i], t);
-      std::erase_if(running_, [&](Seq* s) {
-        if (s->emitted < s->output) return false;
-        finish(*s, t);
-        return true;
-      });
-      record(t);
+      if (next == nullptr) break;
+      cur_ = next;
+      step(*next);
+      end = std::max(end, next->t);
     }
-    res_.end_s = t;
+    res_.end_s = end;
     return std::move(res_);
   }
 
  private:
   using Arrival = std::pair<double, size_t>;  // (time, record index)
+
+  // One data-parallel replica (a TP group with a KV cache of its own): its queues, its blocks in
+  // use and the time its current step ends.
+  struct Replica {
+    std::deque<Seq*> waiting;
+    std::deque<Seq*> swapped;
+    std::vector<Seq*> running;
+    int64_t used = 0;
+    double t = 0;
+    [[nodiscard]] bool busy() const { return !running.empty() || !waiting.empty() || !swapped.empty(); }
+    [[nodiscard]] size_t load() const { return running.size() + waiting.size() + swapped.size(); }
+  };
+
+  // The replica an arrival goes to.
+  Replica& route() {
+    if (sc_.router == Router::kRoundRobin) return reps_[static_cast<size_t>(routed_++ % sc_.replicas)];
+    Replica* best = &reps_.front();  // least loaded: fewest requests held, the first of equals
+    for (Replica& r : reps_) {
+      if (r.load() < best->load()) best = &r;
+    }
+    return *best;
+  }
+
+  // One step of replica `r`, from its time on.
+  void step(Replica& r) {
+    Batch b;
+    std::vector<Seq*> who;
+    schedule(b, who);
+    if (b.seqs.empty()) throw std::logic_error("serve: a step with nothing to run");
+    for (const Seq* s : who) {
+      double& admitted = res_.requests[s->rec].admitted_s;
+      if (admitted < 0) admitted = r.t;
+    }
+    const double dt = cost_(b) + b.extra_s;
+    if (!(dt > 0) || !std::isfinite(dt)) throw std::logic_error(fmt::format("serve: a step of {} s", dt));
+    ++res_.steps;
+    record(r.t);
+    r.t += dt;
+    res_.busy_s += dt;
+    for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i], r.t);
+    std::erase_if(r.running, [&](Seq* s) {
+      if (s->emitted < s->output) return false;
+      finish(*s, r.t);
+      return true;
+    });
+  }
 
   // A request joins the records and the queue of future arrivals.
   void add_arrival(const Request& r) {
@@ -141,7 +180,7 @@ class Engine {
   [[nodiscard]] int64_t blocks_for(int64_t tokens) const {
     return (tokens + sc_.block_size - 1) / sc_.block_size;
   }
-  [[nodiscard]] int64_t free_blocks() const { return sc_.num_blocks - used_; }
+  [[nodiscard]] int64_t free_blocks() const { return sc_.num_blocks - cur_->used; }
 
   Seq* start(size_t rec) {
     RequestRecord& r = res_.requests[rec];
@@ -183,24 +222,24 @@ class Engine {
   }
 
   void release(Seq& s) {
-    used_ -= s.blocks;
+    cur_->used -= s.blocks;
     s.blocks = 0;
   }
 
   // Makes room by preempting the lowest-priority running request (the last admitted).
   void preempt_last(Batch& b) {
-    Seq* v = running_.back();
-    running_.pop_back();
+    Seq* v = cur_->running.back();
+    cur_->running.pop_back();
     ++res_.preemptions;
     ++res_.requests[v->rec].preemptions;
     if (sc_.preemption == Preemption::kSwap) {
       b.extra_s += swap_s(*v);
       release(*v);
-      swapped_.push_back(v);
+      cur_->swapped.push_back(v);
     } else {
       release(*v);
       v->computed = v->cached;
-      waiting_.push_front(v);
+      cur_->waiting.push_front(v);
     }
   }
 
@@ -209,12 +248,12 @@ class Engine {
   bool grow_running(Seq& s, int64_t q, Batch& b) {
     const int64_t need = owned_for(s, s.computed + q) - s.blocks;
     while (need > free_blocks()) {
-      const bool self = running_.back() == &s;
+      const bool self = cur_->running.back() == &s;
       preempt_last(b);
       preempted_ = true;
       if (self) return false;
     }
-    used_ += need;
+    cur_->used += need;
     s.blocks += need;
     return true;
   }
@@ -222,7 +261,7 @@ class Engine {
   bool admit(Seq& s, int64_t q, int64_t reserve_tokens) {
     const int64_t need = owned_for(s, std::max(s.computed + q, reserve_tokens)) - s.blocks;
     if (need > free_blocks()) return false;
-    used_ += need;
+    cur_->used += need;
     s.blocks += need;
     return true;
   }
@@ -237,8 +276,8 @@ class Engine {
       case Policy::kContinuous:
       case Policy::kSarathi: {
         int64_t budget = sc_.max_num_batched_tokens;
-        for (size_t i = 0; i < running_.size() && budget > 0;) {
-          Seq* s = running_[i];
+        for (size_t i = 0; i < cur_->running.size() && budget > 0;) {
+          Seq* s = cur_->running[i];
           const int64_t q = std::min(work(*s), budget);
           if (decoding(*s) && q < work(*s)) break;  // a verify pass is not split
           if (!grow_running(*s, q, b)) break;
@@ -247,23 +286,23 @@ class Engine {
           ++i;
         }
         if (preempted_) return;  // as vLLM: no admissions in a step that had to preempt
-        while (!swapped_.empty() && std::ssize(running_) < sc_.max_num_seqs && budget > 0) {
-          Seq* s = swapped_.front();
+        while (!cur_->swapped.empty() && std::ssize(cur_->running) < sc_.max_num_seqs && budget > 0) {
+          Seq* s = cur_->swapped.front();
           const int64_t q = std::min(s->known() - s->computed, budget);
           if (!admit(*s, q, 0)) return;
           b.extra_s += swap_s(*s);
-          swapped_.pop_front();
-          running_.push_back(s);
+          cur_->swapped.pop_front();
+          cur_->running.push_back(s);
           take(s, q);
           budget -= q;
         }
-        if (!swapped_.empty()) return;  // swapped requests go before new ones
-        while (!waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs && budget > 0) {
-          Seq* s = waiting_.front();
+        if (!cur_->swapped.empty()) return;  // swapped requests go before new ones
+        while (!cur_->waiting.empty() && std::ssize(cur_->running) < sc_.max_num_seqs && budget > 0) {
+          Seq* s = cur_->waiting.front();
           const int64_t q = std::min(s->known() - s->computed, budget);
           if (!admit(*s, q, 0)) break;
-          waiting_.pop_front();
-          running_.push_back(s);
+          cur_->waiting.pop_front();
+          cur_->running.push_back(s);
           take(s, q);
           budget -= q;
         }
@@ -271,15 +310,16 @@ class Engine {
       }
       case Policy::kPrefillFirst: {
         int64_t budget = sc_.max_num_batched_tokens;
-        while (!swapped_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
-          Seq* s = swapped_.front();
+        while (!cur_->swapped.empty() && std::ssize(cur_->running) < sc_.max_num_seqs) {
+          Seq* s = cur_->swapped.front();
           if (!admit(*s, 0, s->computed + 1)) break;
           b.extra_s += swap_s(*s);
-          swapped_.pop_front();
-          running_.push_back(s);
+          cur_->swapped.pop_front();
+          cur_->running.push_back(s);
         }
-        while (swapped_.empty() && !waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
-          Seq* s = waiting_.front();
+        while (cur_->swapped.empty() && !cur_->waiting.empty() &&
+               std::ssize(cur_->running) < sc_.max_num_seqs) {
+          Seq* s = cur_->waiting.front();
           const int64_t q = s->known() - s->computed;
           if (q > sc_.max_num_batched_tokens)
             throw InputError(fmt::format(
@@ -287,14 +327,14 @@ class Engine {
                 "prefill-first policy does not chunk prompts)",
                 res_.requests[s->rec].id, q, sc_.max_num_batched_tokens));
           if (q > budget || !admit(*s, q, 0)) break;
-          waiting_.pop_front();
-          running_.push_back(s);
+          cur_->waiting.pop_front();
+          cur_->running.push_back(s);
           take(s, q);
           budget -= q;
         }
         if (!b.seqs.empty()) return;
-        for (size_t i = 0; i < running_.size();) {
-          Seq* s = running_[i];
+        for (size_t i = 0; i < cur_->running.size();) {
+          Seq* s = cur_->running[i];
           if (!grow_running(*s, work(*s), b)) break;
           take(s, work(*s));
           ++i;
@@ -302,19 +342,20 @@ class Engine {
         return;
       }
       case Policy::kStatic: {
-        if (running_.empty()) {
+        if (cur_->running.empty()) {
           // A batch reserves each request's whole answer: nothing is ever preempted.
-          while (!waiting_.empty() && std::ssize(running_) < sc_.max_num_seqs) {
-            Seq* s = waiting_.front();
+          while (!cur_->waiting.empty() && std::ssize(cur_->running) < sc_.max_num_seqs) {
+            Seq* s = cur_->waiting.front();
             if (!admit(*s, 0, s->prompt + s->output - 1)) break;
-            waiting_.pop_front();
-            running_.push_back(s);
+            cur_->waiting.pop_front();
+            cur_->running.push_back(s);
           }
         }
         bool prefill = false;
-        for (const Seq* s : running_) prefill = prefill || s->known() - s->computed > 1 || s->emitted == 0;
+        for (const Seq* s : cur_->running)
+          prefill = prefill || s->known() - s->computed > 1 || s->emitted == 0;
         int64_t budget = sc_.max_num_batched_tokens;
-        for (Seq* s : running_) {
+        for (Seq* s : cur_->running) {
           const int64_t left = s->known() - s->computed;
           if (prefill && (left <= 1 && s->emitted > 0)) continue;
           const int64_t q = std::min(work(*s), budget);
@@ -397,13 +438,19 @@ class Engine {
     }
   }
 
+  // The state as a step starts (its blocks allocated), all replicas together: steps start in
+  // time order, so the timeline does too.
   void record(double t) {
-    res_.peak_blocks = std::max(res_.peak_blocks, used_);
-    if (used_ > sc_.num_blocks) throw std::logic_error("serve: more KV blocks in use than exist");
+    res_.peak_blocks = std::max(res_.peak_blocks, cur_->used);
+    if (cur_->used > sc_.num_blocks) throw std::logic_error("serve: more KV blocks in use than exist");
     if (res_.steps % stride_ != 0) return;
-    res_.timeline.push_back(TimelinePoint{t, used_, static_cast<int64_t>(running_.size()),
-                                          static_cast<int64_t>(waiting_.size() + swapped_.size()),
-                                          res_.preemptions});
+    TimelinePoint p{t, 0, 0, 0, res_.preemptions};
+    for (const Replica& r : reps_) {
+      p.used_blocks += r.used;
+      p.running += static_cast<int64_t>(r.running.size());
+      p.waiting += static_cast<int64_t>(r.waiting.size() + r.swapped.size());
+    }
+    res_.timeline.push_back(p);
     if (res_.timeline.size() >= kTimelineCap) {
       std::vector<TimelinePoint> half;
       half.reserve(kTimelineCap / 2);
@@ -420,10 +467,9 @@ class Engine {
   ServeResult res_;
   std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> arrivals_;
   std::vector<std::unique_ptr<Seq>> seqs_;
-  std::deque<Seq*> waiting_;
-  std::deque<Seq*> swapped_;
-  std::vector<Seq*> running_;
-  int64_t used_ = 0;
+  std::vector<Replica> reps_;
+  Replica* cur_ = nullptr;  // the replica being scheduled
+  int64_t routed_ = 0;      // round robin: arrivals routed so far
   int64_t prefix_blocks_ = 0;
   int64_t issued_ = 0;
   int64_t stride_ = 1;

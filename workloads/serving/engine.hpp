@@ -52,6 +52,13 @@ enum class Preemption : uint8_t {
   kSwap,       // copy its blocks to host memory and back (charged at swap_bytes_per_s)
 };
 
+// Data-parallel replicas behind a router (vLLM's and SGLang's DP routers): each arrival goes to
+// one replica, which schedules it with its own KV cache and steps.
+enum class Router : uint8_t {
+  kRoundRobin,   // arrival i to replica i mod n
+  kLeastLoaded,  // to the replica holding the fewest requests (running, waiting or swapped)
+};
+
 struct SchedulerConfig {
   Policy policy = Policy::kContinuous;
   int64_t max_num_batched_tokens = 8192;
@@ -71,6 +78,8 @@ struct SchedulerConfig {
   // the ones before it (seeded per request and pass).
   int mtp_drafts = 0;
   std::vector<double> mtp_alpha;
+  int64_t replicas = 1;  // each with num_blocks of its own
+  Router router = Router::kLeastLoaded;
 };
 
 struct TrafficConfig {
@@ -91,6 +100,7 @@ struct RequestRecord {
   double first_token_s = -1;
   double finish_s = -1;
   double admitted_s = -1;  // first scheduled
+  int64_t replica = 0;     // the data-parallel replica that served it
   int64_t emitted = 0;     // tokens delivered (== output when finished)
   int64_t preemptions = 0;
   bool prefix_hit = false;
@@ -102,6 +112,7 @@ struct RequestRecord {
   }
 };
 
+// As a step starts, all replicas together.
 struct TimelinePoint {
   double t_s = 0;
   int64_t used_blocks = 0;
@@ -117,9 +128,9 @@ struct ServeResult {
   std::vector<float> itl_s;
   int64_t steps = 0;
   int64_t preemptions = 0;
-  int64_t peak_blocks = 0;
-  double end_s = 0;   // when the last request finished
-  double busy_s = 0;  // time spent in steps
+  int64_t peak_blocks = 0;  // the most any one replica held
+  double end_s = 0;         // when the last request finished
+  double busy_s = 0;        // time spent in steps, summed over replicas
   int64_t prefill_tokens = 0;
   int64_t decode_tokens = 0;
   int64_t verify_passes = 0;    // MTP

@@ -41,6 +41,10 @@ constexpr std::array<std::pair<std::string_view, Policy>, 4> kPolicies{{
     {"prefill-first", Policy::kPrefillFirst},
     {"static", Policy::kStatic},
 }};
+constexpr std::array<std::pair<std::string_view, Router>, 2> kRouters{{
+    {"least-loaded", Router::kLeastLoaded},
+    {"round-robin", Router::kRoundRobin},
+}};
 constexpr std::array<std::pair<std::string_view, Preemption>, 2> kPreemptions{{
     {"recompute", Preemption::kRecompute},
     {"swap", Preemption::kSwap},
@@ -147,6 +151,11 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
     c.opt("shared_prefix", q.shared_prefix, int64_t{0},
           "tokens of the common prompt prefix (a system prompt)");
     c.range("shared_prefix", q.shared_prefix, int64_t{0}, int64_t{1} << 30);
+    c.opt("replicas", q.replicas, int64_t{1},
+          "data-parallel replicas, each a TP group of `tp` GPUs with its own KV cache, behind a router");
+    c.range("replicas", q.replicas, int64_t{1}, int64_t{4096});
+    c.opt_enum("router", q.router, Router::kLeastLoaded, kRouters,
+               "replicas: least-loaded (the one holding the fewest requests) or round-robin");
     c.opt("cuda_graphs", s.cuda_graphs, true,
           "pad steps of up to min(2 x max_num_seqs, 512) tokens to vLLM's CUDA-graph sizes");
   }
@@ -189,13 +198,17 @@ std::string ServingSpec::traffic_text() const {
 
 std::string ServingSpec::scheduler_text() const {
   const SchedulerConfig& q = scheduler;
-  return fmt::format("{}, {} tokens and {} sequences a step, KV blocks of {} tokens, preemption by {}{}{}",
-                     policy_name(q.policy), q.max_num_batched_tokens, q.max_num_seqs, q.block_size,
-                     q.preemption == Preemption::kSwap ? "swap" : "recompute",
-                     q.prefix_hit_rate > 0 ? fmt::format(", prefix cache {:.0f}% hits on {} tokens",
-                                                         100 * q.prefix_hit_rate, q.shared_prefix)
-                                           : "",
-                     cuda_graphs ? "" : ", no CUDA graphs");
+  return fmt::format(
+      "{}{}, {} tokens and {} sequences a step, KV blocks of {} tokens, preemption by {}{}{}",
+      q.replicas > 1 ? fmt::format("{} replicas ({}), each ", q.replicas,
+                                   q.router == Router::kRoundRobin ? "round-robin" : "least-loaded")
+                     : "",
+      policy_name(q.policy), q.max_num_batched_tokens, q.max_num_seqs, q.block_size,
+      q.preemption == Preemption::kSwap ? "swap" : "recompute",
+      q.prefix_hit_rate > 0
+          ? fmt::format(", prefix cache {:.0f}% hits on {} tokens", 100 * q.prefix_hit_rate, q.shared_prefix)
+          : "",
+      cuda_graphs ? "" : ", no CUDA graphs");
 }
 
 }  // namespace bwsim::serving
