@@ -43,3 +43,4 @@ void BM_Serve70B_OneHour(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_Serve70B_OneHour)->Unit(benchmark::kSecond)->Iterations(1);
+BENCHMARK_MAIN();

@@ -352,7 +352,9 @@ TEST(ServingCost, MixedStepModelMatchesDirectSimulationOfUniformSteps) {
   struct Case {
     int64_t batch, q_len, context;
   };
-  for (const Case c : {Case{32, 1, 2048}, Case{40, 1, 3000}, Case{1, 1000, 1500}}) {
+  // (264 sequences run the 272 graph: within 0.4% of 264 unpadded.)
+  for (const Case c :
+       {Case{32, 1, 2048}, Case{40, 1, 3000}, Case{1, 1000, 1500}, Case{264, 1, 2048}, Case{360, 1, 2000}}) {
     const double want = direct(c.batch, c.q_len, c.context);
     const double got = cost.seconds(uniform(c.batch, c.q_len, c.context));
     EXPECT_NEAR(got / want, 1.0, 0.02) << c.batch << " x " << c.q_len << " at " << c.context;

@@ -30,10 +30,10 @@ struct ServeRun {
 /// The step-cost model of a scenario (its model, plan, GPU, TP, MTP and CUDA graphs).
 GpuStepCost scenario_step_cost(const Scenario& s);
 
-/// Serves the scenario's traffic. `cost` (optional) is reused across runs of one scenario (a rate
+/// Serves the scenario's traffic. `shared` (optional) is reused across runs of one scenario (a rate
 /// search); `on_finish` is called as requests finish. InputError for traffic the cache can never
 /// hold (a request longer than every block).
-ServeRun serve_scenario(const Scenario& s, GpuStepCost* cost = nullptr,
+ServeRun serve_scenario(const Scenario& s, GpuStepCost* shared = nullptr,
                         const std::function<void()>& on_finish = {});
 
 struct RateProbe {
