@@ -265,6 +265,20 @@ TEST(Serving, ReplicasShareTheTrafficAsTheirRouterSays) {
   EXPECT_EQ(again.steps, r1.steps);
 }
 
+// TensorRT-LLM's GUARANTEED_NO_EVICT admission: a request reserves its whole prompt and answer,
+// so a cache too small for everyone preempts nobody, and serves no faster than it can hold.
+TEST(Serving, ReservingTheWholeAnswerNeverPreempts) {
+  const TrafficConfig t = poisson_traffic(200, 1000, "uniform:100:800", "uniform:50:400");
+  SchedulerConfig s = sched(300);
+  const ServeResult as_needed = serve(t, s, linear_cost);
+  s.admission = Admission::kReserveAll;
+  const ServeResult reserved = serve(t, s, linear_cost);
+  EXPECT_GT(as_needed.preemptions, 0);
+  EXPECT_EQ(reserved.preemptions, 0);
+  for (const RequestRecord& q : reserved.requests) EXPECT_EQ(q.emitted, q.output) << q.id;
+  EXPECT_LE(reserved.peak_blocks, s.num_blocks);
+}
+
 class ServingFiles : public TempDirTest {
  protected:
   ServingFiles() : TempDirTest("serving_") {}

@@ -246,7 +246,7 @@ class Engine {
   // Schedules `q` tokens of `s` if its blocks can be had, preempting later requests for them.
   // False if `s` itself had to go.
   bool grow_running(Seq& s, int64_t q, Batch& b) {
-    const int64_t need = owned_for(s, s.computed + q) - s.blocks;
+    const int64_t need = std::max<int64_t>(0, owned_for(s, s.computed + q) - s.blocks);  // none if reserved
     while (need > free_blocks()) {
       const bool self = cur_->running.back() == &s;
       preempt_last(b);
@@ -258,7 +258,10 @@ class Engine {
     return true;
   }
 
+  // Blocks for `q` more tokens (and at least `reserve_tokens` in all), or false if they are not
+  // free. With full reservation, a request holds its whole prompt and answer from admission on.
   bool admit(Seq& s, int64_t q, int64_t reserve_tokens) {
+    if (sc_.admission == Admission::kReserveAll) reserve_tokens = s.prompt + s.output - 1;
     const int64_t need = owned_for(s, std::max(s.computed + q, reserve_tokens)) - s.blocks;
     if (need > free_blocks()) return false;
     cur_->used += need;

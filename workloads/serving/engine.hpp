@@ -59,6 +59,16 @@ enum class Router : uint8_t {
   kLeastLoaded,  // to the replica holding the fewest requests (running, waiting or swapped)
 };
 
+// What admission asks of the KV cache.
+enum class Admission : uint8_t {
+  // The blocks the request's next tokens need (vLLM): more requests run at once, and a request
+  // whose growth finds no free block preempts the last admitted.
+  kAsNeeded,
+  // The blocks of its whole prompt and answer (TensorRT-LLM's default capacity scheduler policy,
+  // GUARANTEED_NO_EVICT): fewer run at once, and none is ever preempted.
+  kReserveAll,
+};
+
 struct SchedulerConfig {
   Policy policy = Policy::kContinuous;
   int64_t max_num_batched_tokens = 8192;
@@ -66,6 +76,7 @@ struct SchedulerConfig {
   int64_t block_size = 16;  // tokens per KV block
   int64_t num_blocks = 0;   // KV capacity in blocks (> 0)
   Preemption preemption = Preemption::kRecompute;
+  Admission admission = Admission::kAsNeeded;
   double kv_bytes_per_token = 0;  // for swap time
   double swap_bytes_per_s = 0;    // host link, one direction
   // Prefix caching: a request shares its first `shared_prefix` prompt tokens (whole blocks) with

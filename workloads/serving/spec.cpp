@@ -41,6 +41,10 @@ constexpr std::array<std::pair<std::string_view, Policy>, 4> kPolicies{{
     {"prefill-first", Policy::kPrefillFirst},
     {"static", Policy::kStatic},
 }};
+constexpr std::array<std::pair<std::string_view, Admission>, 2> kAdmissions{{
+    {"as-needed", Admission::kAsNeeded},
+    {"reserve-all", Admission::kReserveAll},
+}};
 constexpr std::array<std::pair<std::string_view, Router>, 2> kRouters{{
     {"least-loaded", Router::kLeastLoaded},
     {"round-robin", Router::kRoundRobin},
@@ -139,6 +143,10 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
     c.range("block_size", q.block_size, int64_t{1}, int64_t{1} << 16);
     c.opt_enum("preemption", q.preemption, Preemption::kRecompute, kPreemptions,
                "when blocks run out: recompute (vLLM's default) or swap to host memory");
+    c.opt_enum(
+        "admission", q.admission, Admission::kAsNeeded, kAdmissions,
+        "KV blocks taken at admission: as-needed (vLLM: the next tokens', preempting when growth "
+        "finds none) or reserve-all (TensorRT-LLM's GUARANTEED_NO_EVICT: the whole prompt and answer)");
     Bandwidth swap{};
     c.opt("swap_bandwidth", swap, Bandwidth{},
           "swap: the host link, one direction (e.g. \"64 GB/s\" for PCIe 5 x16)");
