@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/scenario_flags.hpp"
 #include "app/step_report.hpp"
 #include "app/trace_options.hpp"
 #include "sim/errors.hpp"
@@ -19,11 +20,6 @@
 
 namespace bwsim::app {
 namespace {
-
-std::vector<std::string> strings(const cli::po::variables_map& vm, const char* flag) {
-  if (vm.count(flag) == 0) return {};
-  return vm[flag].as<std::vector<std::string>>();
-}
 
 boost::json::object decode_json(const DecodeResult& d) {
   boost::json::object o{{"itl_ms", d.itl_s * 1e3},
@@ -100,16 +96,7 @@ void write_run_trace(const TraceRequest& req, const Scenario& s, const ScenarioR
 
 int run_run(const cli::po::variables_map& vm) {
   const ProgressBar bar(vm);
-  if (vm.count("scenario") == 0) throw InputError("a scenario file is required: bwsim run SCENARIO.toml");
-  std::filesystem::path file = vm["scenario"].as<std::string>();
-  try {
-    file = resolve_config_path(file.string(), "scenarios");
-  } catch (const InputError& e) {
-    throw InputError(std::string("scenario: ") + e.what());
-  }
-  const Scenario s = load_scenario(file, vm.count("model") != 0 ? vm["model"].as<std::string>() : "",
-                                   vm.count("hw") != 0 ? vm["hw"].as<std::string>() : "", strings(vm, "set"),
-                                   strings(vm, "hw-set"));
+  const Scenario s = scenario_from_flags(vm, "run");
   const std::optional<TraceRequest> trace = trace_request(vm, s.hw.sm.count);
   if (trace && !s.timing) throw InputError("--trace draws the simulated steps: the scenario has timing off");
   const ScenarioResult r = run_scenario(s, trace ? &trace->options : nullptr);
@@ -277,16 +264,8 @@ cli::Command run_command() {
       "KEY=VALUE] "
       "[--strict] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
-        desc.add_options()("scenario", cli::po::value<std::string>(),
-                           "scenario file or configs/scenarios name")("hw", cli::po::value<std::string>(),
-                                                                      "GPU, replacing the scenario's")(
-            "model", cli::po::value<std::string>(), "model, replacing the scenario's")(
-            "set", cli::po::value<std::vector<std::string>>()->composing(),
-            "override a scenario key: KEY=VALUE (e.g. serving.concurrency=64; repeatable)")(
-            "hw-set", cli::po::value<std::vector<std::string>>()->composing(),
-            "override a hardware key: KEY=VALUE (repeatable)")(
-            "strict", "exit 1 when a claim of the scenario does not hold (CI)");
-        pos.add("scenario", 1);
+        add_scenario_flags(desc, pos, "serving.concurrency=64");
+        desc.add_options()("strict", "exit 1 when a claim of the scenario does not hold (CI)");
         add_progress_option(desc);
         add_json_option(desc);
         add_trace_options(desc);

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/scenario_flags.hpp"
 #include "app/trace_options.hpp"
 #include "sim/errors.hpp"
 #include "sim/json_out.hpp"
@@ -21,11 +22,6 @@ namespace {
 
 using serving::Percentiles;
 using serving::ServeRun;
-
-std::vector<std::string> strings(const cli::po::variables_map& vm, const char* flag) {
-  if (vm.count(flag) == 0) return {};
-  return vm[flag].as<std::vector<std::string>>();
-}
 
 boost::json::object percentiles_json(const Percentiles& p, double scale) {
   return {{"mean", p.mean * scale},
@@ -185,16 +181,7 @@ void write_serve_trace(const TraceRequest& req, const Scenario& s, const ServeRu
 
 int run_serve(const cli::po::variables_map& vm) {
   const ProgressBar bar(vm);
-  if (vm.count("scenario") == 0) throw InputError("a scenario file is required: bwsim serve SCENARIO.toml");
-  std::filesystem::path file = vm["scenario"].as<std::string>();
-  try {
-    file = resolve_config_path(file.string(), "scenarios");
-  } catch (const InputError& e) {
-    throw InputError(std::string("scenario: ") + e.what());
-  }
-  const Scenario s = load_scenario(file, vm.count("model") != 0 ? vm["model"].as<std::string>() : "",
-                                   vm.count("hw") != 0 ? vm["hw"].as<std::string>() : "", strings(vm, "set"),
-                                   strings(vm, "hw-set"));
+  const Scenario s = scenario_from_flags(vm, "serve");
   const std::optional<TraceRequest> trace = trace_request(vm, s.hw.sm.count);
   const bool search = vm.count("find-max-rate") != 0;
   std::ostream& out = cli::text_out(vm);
@@ -312,16 +299,9 @@ cli::Command serve_command() {
       "bwsim serve SCENARIO.toml [--hw FILE] [--model FILE] [--set KEY=VALUE] [--hw-set KEY=VALUE] "
       "[--find-max-rate] [--json FILE] [--trace FILE.json]",
       [](cli::po::options_description& desc, cli::po::positional_options_description& pos) {
-        desc.add_options()("scenario", cli::po::value<std::string>(),
-                           "scenario file or configs/scenarios name")("hw", cli::po::value<std::string>(),
-                                                                      "GPU, replacing the scenario's")(
-            "model", cli::po::value<std::string>(), "model, replacing the scenario's")(
-            "set", cli::po::value<std::vector<std::string>>()->composing(),
-            "override a scenario key: KEY=VALUE (e.g. traffic.arrivals=\"poisson\", traffic.rate=4; "
-            "repeatable)")("hw-set", cli::po::value<std::vector<std::string>>()->composing(),
-                           "override a hardware key: KEY=VALUE (repeatable)")(
-            "find-max-rate", "search the highest Poisson arrival rate meeting the [slo] (goodput capacity)");
-        pos.add("scenario", 1);
+        add_scenario_flags(desc, pos, "traffic.arrivals=\"poisson\", traffic.rate=4");
+        desc.add_options()("find-max-rate",
+                           "search the highest Poisson arrival rate meeting the [slo] (goodput capacity)");
         add_progress_option(desc);
         add_json_option(desc);
         add_trace_options(desc);

@@ -28,6 +28,8 @@ TEST(Units, ParsesBandwidthsDurationsAndCycles) {
   EXPECT_EQ(parse_duration("552 ns").tick, nanoseconds(552));
   EXPECT_EQ(parse_duration("1.5 us").tick, picoseconds(1500000));
   EXPECT_EQ(parse_duration("19.6 ns").tick, picoseconds(19600));
+  EXPECT_EQ(parse_duration("2 min").tick.seconds(), 120.0);  // traffic durations
+  EXPECT_EQ(parse_duration("1 h").tick.seconds(), 3600.0);
   EXPECT_EQ(parse_bytes_per_cycle("128 B/clk").value, 128.0);
   EXPECT_EQ(parse_cycles("132 cycles"), Cycles{132});
 }

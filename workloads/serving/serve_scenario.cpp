@@ -33,11 +33,7 @@ std::vector<double> mtp_alpha(const Scenario& s) {
 }  // namespace
 
 GpuStepCost scenario_step_cost(const Scenario& s) {
-  StepOptions so;
-  so.tp = s.tp;
-  so.ep = s.ep;
-  so.expert_imbalance = s.expert_imbalance;
-  so.gemm_finalists = s.gemm_finalists;
+  const StepOptions so = scenario_step_options(s);
   const int64_t graphs =
       s.serve.cuda_graphs ? std::min<int64_t>(2 * s.serve.scheduler.max_num_seqs, 512) : int64_t{0};
   GpuStepCost cost(s.model, s.quant, s.hw, so, graphs);

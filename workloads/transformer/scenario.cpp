@@ -223,6 +223,15 @@ Scenario load_scenario(const fs::path& file, const std::string& model, const std
   return s;
 }
 
+StepOptions scenario_step_options(const Scenario& s) {
+  StepOptions so;
+  so.tp = s.tp;
+  so.ep = s.ep;
+  so.expert_imbalance = s.expert_imbalance;
+  so.gemm_finalists = s.gemm_finalists;
+  return so;
+}
+
 ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCache* shared) {
   ScenarioResult res;
   CapacityOptions co;
@@ -239,11 +248,7 @@ ScenarioResult run_scenario(const Scenario& s, const TraceOptions* trace, StepCa
   res.concurrency = std::min(s.concurrency, res.capacity.max_sequences);
   if (!s.timing) return res;
   res.timed = true;
-  StepOptions so;
-  so.tp = s.tp;
-  so.ep = s.ep;
-  so.expert_imbalance = s.expert_imbalance;
-  so.gemm_finalists = s.gemm_finalists;
+  StepOptions so = scenario_step_options(s);
   so.trace = trace;
   StepCache own;
   StepCache& cache = shared != nullptr ? *shared : own;

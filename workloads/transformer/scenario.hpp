@@ -99,6 +99,10 @@ struct ScenarioResult {
   double e2e_s = 0;  // TTFT + (output - 1) x ITL (with MTP when configured): the prefill emits the first
 };
 
+/// The step options the scenario's steps run with: its TP and EP degrees, expert imbalance and
+/// GEMM finalists.
+StepOptions scenario_step_options(const Scenario& s);
+
 /// Runs the scenario; with `trace`, every simulated kernel is recorded (StepKernel::trace).
 /// `shared` (optional) carries simulated kernels across runs of the same model, quantization plan,
 /// GPU, TP degree and GEMM finalists (kernels are keyed by name and shape only).
