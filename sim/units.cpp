@@ -90,8 +90,8 @@ constexpr std::array kBandwidthUnits{UnitDef{"B/s", 1},
                                      UnitDef{"TB/s", 1e12},
                                      UnitDef{"TiB/s", 1099511627776.0}};
 constexpr std::array kPerCycleUnits{UnitDef{"B/clk", 1}, UnitDef{"B/cycle", 1}};
-constexpr std::array kDurationUnits{UnitDef{"ps", 1},   UnitDef{"ns", 1e3}, UnitDef{"us", 1e6},
-                                    UnitDef{"µs", 1e6}, UnitDef{"ms", 1e9}, UnitDef{"s", 1e12},
+constexpr std::array kDurationUnits{UnitDef{"ps", 1},     UnitDef{"ns", 1e3},  UnitDef{"us", 1e6},
+                                    UnitDef{"µs", 1e6},   UnitDef{"ms", 1e9},  UnitDef{"s", 1e12},
                                     UnitDef{"min", 6e13}, UnitDef{"h", 3.6e15}};
 constexpr std::array kTimeUnits{UnitDef{"ns", 1e-9}, UnitDef{"us", 1e-6}, UnitDef{"µs", 1e-6},
                                 UnitDef{"ms", 1e-3}, UnitDef{"s", 1}};

@@ -212,7 +212,9 @@ std::string ServingSpec::scheduler_text() const {
                                    q.router == Router::kRoundRobin ? "round-robin" : "least-loaded")
                      : "",
       policy_name(q.policy), q.max_num_batched_tokens, q.max_num_seqs, q.block_size,
-      q.preemption == Preemption::kSwap ? "swap" : "recompute",
+      q.admission == Admission::kReserveAll ? "none (each request reserves its whole answer)"
+      : q.preemption == Preemption::kSwap   ? "swap"
+                                            : "recompute",
       q.prefix_hit_rate > 0
           ? fmt::format(", prefix cache {:.0f}% hits on {} tokens", 100 * q.prefix_hit_rate, q.shared_prefix)
           : "",
