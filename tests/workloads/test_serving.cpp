@@ -279,6 +279,40 @@ TEST(Serving, ReservingTheWholeAnswerNeverPreempts) {
   EXPECT_LE(reserved.peak_blocks, s.num_blocks);
 }
 
+// Without chunked prefill (TensorRT-LLM's default) a prompt runs whole in one step: it waits for a
+// step with room rather than being split, and one longer than any step is refused.
+TEST(Serving, UnchunkedPromptsRunWholeOrWait) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kTrace;
+  // The second prompt arrives while the first decodes: 1500 + 1000 tokens exceed the 2048 budget
+  // together, so the first runs alone; the second waits for a step of its own.
+  t.trace = {Request{0, 0, 1500, 3}, Request{1, 0, 1000, 3}};
+  SchedulerConfig s = sched(1000);
+  s.chunked_prefill = false;
+  std::vector<int64_t> prefill_chunks;
+  const ServeResult r = serve(t, s, [&](const Batch& b) {
+    for (const SeqWork& w : b.seqs)
+      if (w.q_len > 1) prefill_chunks.push_back(w.q_len);
+    return linear_cost(b);
+  });
+  EXPECT_EQ(prefill_chunks, (std::vector<int64_t>{1500, 1000}));
+  for (const RequestRecord& q : r.requests) EXPECT_EQ(q.emitted, q.output);
+  // Chunked (vLLM V1), the second prompt fills the rest of the first step.
+  s.chunked_prefill = true;
+  prefill_chunks.clear();
+  (void)serve(t, s, [&](const Batch& b) {
+    for (const SeqWork& w : b.seqs)
+      if (w.q_len > 1) prefill_chunks.push_back(w.q_len);
+    return linear_cost(b);
+  });
+  EXPECT_EQ(prefill_chunks, (std::vector<int64_t>{1500, 548, 452}));
+  // A prompt beyond every step cannot run unchunked.
+  s.chunked_prefill = false;
+  t.trace = {Request{0, 0, 3000, 2}};
+  EXPECT_CONTAINS(input_error_of([&] { (void)serve(t, s, linear_cost); }),
+                  "beyond max_num_batched_tokens 2048");
+}
+
 class ServingFiles : public TempDirTest {
  protected:
   ServingFiles() : TempDirTest("serving_") {}
@@ -330,15 +364,43 @@ TEST(ServingCost, TheGridBracketsEveryCount) {
 }
 
 TEST(ServingCost, BatchesPadToVllmsCudaGraphSizes) {
-  EXPECT_EQ(cuda_graph_size(1, 512), 1);
-  EXPECT_EQ(cuda_graph_size(3, 512), 4);
-  EXPECT_EQ(cuda_graph_size(5, 512), 8);
-  EXPECT_EQ(cuda_graph_size(40, 512), 40);
-  EXPECT_EQ(cuda_graph_size(249, 512), 256);
-  EXPECT_EQ(cuda_graph_size(257, 512), 272);
-  EXPECT_EQ(cuda_graph_size(512, 512), 512);
-  EXPECT_EQ(cuda_graph_size(513, 512), 0);
-  EXPECT_EQ(cuda_graph_size(100, 64), 0);
+  EXPECT_EQ(cuda_graph_size(1, vllm_graph_sizes(512)), 1);
+  EXPECT_EQ(cuda_graph_size(3, vllm_graph_sizes(512)), 4);
+  EXPECT_EQ(cuda_graph_size(5, vllm_graph_sizes(512)), 8);
+  EXPECT_EQ(cuda_graph_size(40, vllm_graph_sizes(512)), 40);
+  EXPECT_EQ(cuda_graph_size(249, vllm_graph_sizes(512)), 256);
+  EXPECT_EQ(cuda_graph_size(257, vllm_graph_sizes(512)), 272);
+  EXPECT_EQ(cuda_graph_size(512, vllm_graph_sizes(512)), 512);
+  EXPECT_EQ(cuda_graph_size(513, vllm_graph_sizes(512)), 0);
+  EXPECT_EQ(cuda_graph_size(100, vllm_graph_sizes(64)), 0);
+  EXPECT_EQ(vllm_graph_sizes(512).size(), size_t{3 + 31 + 17});  // 1 2 4, 8..248, 256..512
+  // TensorRT-LLM's list in its perf-overview's llm_options.yml.
+  const std::vector<int64_t> trt{1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192};
+  EXPECT_EQ(cuda_graph_size(300, trt), 384);
+  EXPECT_EQ(cuda_graph_size(513, trt), 1024);
+  EXPECT_EQ(cuda_graph_size(8193, trt), 0);
+}
+
+// CUDA graphs for decode-only steps (TensorRT-LLM): a step holding a prefill runs as it is, one of
+// decodes alone is padded to its captured size.
+TEST(ServingCost, DecodeOnlyGraphsPadOnlyDecodeSteps) {
+  const ModelSpec m = load_model("llama-3.1-8b");
+  const QuantPlan q = QuantPlan::uniform(Scheme::kNvfp4, KvFormat::kFp8Tensor);
+  const HwSpec hw = HwSpec::load("b200", {});
+  StepOptions o;
+  o.gemm_finalists = 1;
+  GpuStepCost cost(m, q, hw, o, CudaGraphs{{1, 2, 4, 8, 16, 32, 64}, false});
+  Batch decodes;
+  for (int i = 0; i < 20; ++i) decodes.seqs.push_back(SeqWork{1, 100, false});
+  Batch mixed = decodes;
+  mixed.seqs.push_back(SeqWork{12, 12, false});                 // a 12-token prompt: 32 tokens in all
+  EXPECT_DOUBLE_EQ(cost.dense_s(20), cost.dense_s(32));         // padded to 32
+  EXPECT_GT(cost.dense_s(32, false), cost.dense_s(20, false));  // as it is
+  const double with_prefill = cost.seconds(mixed) - cost.prefill_attention_s(12, 12);
+  EXPECT_NEAR(with_prefill,
+              cost.dense_s(32, false) + cost.head_s(21, false) + cost.decode_attention_s(20, 100), 1e-12);
+  EXPECT_NEAR(cost.seconds(decodes), cost.dense_s(20) + cost.head_s(20) + cost.decode_attention_s(20, 100),
+              1e-12);
 }
 
 // The step-cost model against the step simulator on the uniform batches it can time directly,
@@ -412,6 +474,19 @@ TEST_F(ServingScenario, OneRequestIsServedAsRunTimesIt) {
       static_cast<int64_t>(std::floor(served.capacity.kv_budget / (served.capacity.kv_per_token * 16))));
 }
 
+// TensorRT-LLM's KV sizing: a fraction of what the whole HBM leaves beside weights and workspace,
+// in place of vLLM's share of HBM.
+TEST_F(ServingScenario, TheKvCacheTakesItsFreeFraction) {
+  const Scenario vllm = load("[traffic]\nrequests = 1\n");
+  const Scenario trt = load("[traffic]\nrequests = 1\n[scheduler]\nkv_cache_free_fraction = 0.95\n");
+  const ServeRun a = serve_scenario(vllm);
+  const ServeRun b = serve_scenario(trt);
+  const Capacity& c = b.capacity;
+  EXPECT_DOUBLE_EQ(c.kv_budget, 0.95 * (c.hbm - c.weights - c.activations));
+  EXPECT_DOUBLE_EQ(a.capacity.kv_budget, 0.9 * c.hbm - c.weights - c.activations);
+  EXPECT_EQ(b.scheduler.num_blocks, static_cast<int64_t>(std::floor(c.kv_budget / (c.kv_per_token * 16))));
+}
+
 TEST_F(ServingScenario, FarBelowCapacityTtftIsThePrefillAndNothingQueues) {
   const Scenario s = load("[traffic]\narrivals = \"poisson\"\nrate = 0.5\nrequests = 6\n");
   const ServeRun served = serve_scenario(s);
@@ -436,6 +511,10 @@ TEST_F(ServingScenario, ServingKeysAreCheckedWhereTheyAreWritten) {
   rejected("[scheduler]\npolicy = \"fifo\"\n", "scheduler.policy");
   rejected("[scheduler]\npreemption = \"swap\"\n", "swap_bandwidth");
   rejected("[scheduler]\nblock_size = 0\n", "scheduler.block_size");
+  rejected("[scheduler]\ncuda_graph_sizes = [8, 4]\n", "scheduler.cuda_graph_sizes");
+  rejected("[scheduler]\ncuda_graphs = false\ncuda_graph_sizes = [8]\n", "cuda_graphs = false");
+  rejected("[scheduler]\npolicy = \"sarathi\"\nchunked_prefill = false\n", "scheduler.chunked_prefill");
+  rejected("[scheduler]\nkv_cache_free_fraction = 1.5\n", "scheduler.kv_cache_free_fraction");
   rejected("[slo]\nttft = 2\n", "slo.ttft");
   rejected("[slo]\nattainment = 1.5\n", "slo.attainment");
   // A trace beside the scenario, its lengths from the file.

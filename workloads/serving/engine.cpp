@@ -279,10 +279,12 @@ class Engine {
       case Policy::kContinuous:
       case Policy::kSarathi: {
         int64_t budget = sc_.max_num_batched_tokens;
+        const bool chunk = sc_.chunked_prefill;
         for (size_t i = 0; i < cur_->running.size() && budget > 0;) {
           Seq* s = cur_->running[i];
           const int64_t q = std::min(work(*s), budget);
-          if (decoding(*s) && q < work(*s)) break;  // a verify pass is not split
+          // A verify pass is not split, nor (unchunked) a prompt that fits a step.
+          if ((decoding(*s) || (!chunk && work(*s) <= sc_.max_num_batched_tokens)) && q < work(*s)) break;
           if (!grow_running(*s, q, b)) break;
           take(s, q);
           budget -= q;
@@ -292,6 +294,7 @@ class Engine {
         while (!cur_->swapped.empty() && std::ssize(cur_->running) < sc_.max_num_seqs && budget > 0) {
           Seq* s = cur_->swapped.front();
           const int64_t q = std::min(s->known() - s->computed, budget);
+          if (!chunk && q < s->known() - s->computed) return;
           if (!admit(*s, q, 0)) return;
           b.extra_s += swap_s(*s);
           cur_->swapped.pop_front();
@@ -302,7 +305,16 @@ class Engine {
         if (!cur_->swapped.empty()) return;  // swapped requests go before new ones
         while (!cur_->waiting.empty() && std::ssize(cur_->running) < sc_.max_num_seqs && budget > 0) {
           Seq* s = cur_->waiting.front();
-          const int64_t q = std::min(s->known() - s->computed, budget);
+          const int64_t whole = s->known() - s->computed;
+          if (!chunk && whole > sc_.max_num_batched_tokens && s->emitted == 0)
+            throw InputError(fmt::format(
+                "scheduler: request {} needs a prefill of {} tokens, beyond max_num_batched_tokens {} "
+                "(chunked_prefill = false: prompts are not chunked)",
+                res_.requests[s->rec].id, whole, sc_.max_num_batched_tokens));
+          // Unchunked, a prompt waits for a step with room for all of it (a preempted request's
+          // re-prefill longer than any step is chunked: it has to go on somehow).
+          if (!chunk && whole > budget && whole <= sc_.max_num_batched_tokens) break;
+          const int64_t q = std::min(whole, budget);
           if (!admit(*s, q, 0)) break;
           cur_->waiting.pop_front();
           cur_->running.push_back(s);

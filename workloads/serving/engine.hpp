@@ -73,6 +73,10 @@ struct SchedulerConfig {
   Policy policy = Policy::kContinuous;
   int64_t max_num_batched_tokens = 8192;
   int64_t max_num_seqs = 256;
+  // kContinuous: prompts are chunked to fit the step's token budget; false: a prompt is prefilled
+  // whole in one step or waits for one with room (TensorRT-LLM's PyTorch backend by default,
+  // enable_chunked_prefill false).
+  bool chunked_prefill = true;
   int64_t block_size = 16;  // tokens per KV block
   int64_t num_blocks = 0;   // KV capacity in blocks (> 0)
   Preemption preemption = Preemption::kRecompute;

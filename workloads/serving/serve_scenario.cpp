@@ -17,6 +17,7 @@ CapacityOptions capacity_options(const Scenario& s) {
   co.context = s.prompt + s.output;
   co.prefill_chunk = s.serve.scheduler.max_num_batched_tokens;  // sizes the activation workspace
   co.gpu_memory_utilization = s.memory_utilization;
+  co.kv_free_fraction = s.serve.kv_cache_free_fraction;
   return co;
 }
 
@@ -34,8 +35,13 @@ std::vector<double> mtp_alpha(const Scenario& s) {
 
 GpuStepCost scenario_step_cost(const Scenario& s) {
   const StepOptions so = scenario_step_options(s);
-  const int64_t graphs =
-      s.serve.cuda_graphs ? std::min<int64_t>(2 * s.serve.scheduler.max_num_seqs, 512) : int64_t{0};
+  CudaGraphs graphs;
+  if (s.serve.cuda_graphs) {
+    graphs.sizes = !s.serve.cuda_graph_sizes.empty()
+                       ? s.serve.cuda_graph_sizes
+                       : vllm_graph_sizes(std::min<int64_t>(2 * s.serve.scheduler.max_num_seqs, 512));
+    graphs.mixed = s.serve.cuda_graph_mixed;
+  }
   GpuStepCost cost(s.model, s.quant, s.hw, so, graphs);
   if (s.mtp.drafts > 0) cost.set_mtp(s.mtp.drafts, s.mtp.modules);
   return cost;

@@ -139,6 +139,18 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
           q.policy == Policy::kStatic ? concurrency : std::max<int64_t>(256, concurrency),
           "sequences per step (vLLM's default 256, or the concurrency if larger; static: the concurrency)");
     c.range("max_num_seqs", q.max_num_seqs, int64_t{1}, int64_t{1} << 20);
+    c.opt("chunked_prefill", q.chunked_prefill, q.policy != Policy::kPrefillFirst,
+          "continuous: chunk prompts to fit a step's token budget (vLLM V1); false: a prompt is "
+          "prefilled whole in one step, or waits (TensorRT-LLM's default)");
+    c.check(!c.has("chunked_prefill") || q.policy == Policy::kContinuous ||
+                (q.policy == Policy::kSarathi && q.chunked_prefill),
+            "chunked_prefill",
+            "applies to the continuous policy (sarathi always chunks; prefill-first never does)");
+    c.opt("kv_cache_free_fraction", s.kv_cache_free_fraction, 0.0,
+          "the KV cache takes this share of the memory left after weights and workspace (TensorRT-LLM's "
+          "kv_cache_free_gpu_mem_fraction), instead of what memory_utilization leaves (vLLM); 0: unset");
+    c.check(s.kv_cache_free_fraction >= 0 && s.kv_cache_free_fraction <= 1, "kv_cache_free_fraction",
+            "expected a fraction in (0, 1] (0: unset)");
     c.opt("block_size", q.block_size, int64_t{16}, "tokens per KV-cache block (vLLM's default 16)");
     c.range("block_size", q.block_size, int64_t{1}, int64_t{1} << 16);
     c.opt_enum("preemption", q.preemption, Preemption::kRecompute, kPreemptions,
@@ -165,7 +177,21 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
     c.opt_enum("router", q.router, Router::kLeastLoaded, kRouters,
                "replicas: least-loaded (the one holding the fewest requests) or round-robin");
     c.opt("cuda_graphs", s.cuda_graphs, true,
-          "pad steps of up to min(2 x max_num_seqs, 512) tokens to vLLM's CUDA-graph sizes");
+          "pad a step of up to the largest captured size to the next one (CUDA graphs); false: none");
+    c.opt("cuda_graph_sizes", s.cuda_graph_sizes, std::vector<int64_t>{},
+          "the captured batch sizes, ascending (default: vLLM's 1, 2, 4, every 8 to 248, every 16 from "
+          "256 to min(2 x max_num_seqs, 512))");
+    for (size_t i = 0; i < s.cuda_graph_sizes.size(); ++i) {
+      c.check(s.cuda_graph_sizes[i] >= 1 && s.cuda_graph_sizes[i] <= (int64_t{1} << 20), "cuda_graph_sizes",
+              "sizes must lie in 1 .. 1048576");
+      c.check(i == 0 || s.cuda_graph_sizes[i] > s.cuda_graph_sizes[i - 1], "cuda_graph_sizes",
+              "sizes must be ascending, each once");
+    }
+    c.check(s.cuda_graphs || !c.has("cuda_graph_sizes"), "cuda_graph_sizes",
+            "lists graph sizes with cuda_graphs = false");
+    c.opt("cuda_graph_mixed", s.cuda_graph_mixed, true,
+          "steps holding prefill tokens run in graphs too (vLLM V1's piecewise graphs); false: only "
+          "steps of decode tokens alone do (TensorRT-LLM's PyTorch backend)");
   }
   {
     ConfigReader c = root.opt_section("slo", "service-level objectives: goodput and --find-max-rate");
@@ -211,14 +237,20 @@ std::string ServingSpec::scheduler_text() const {
       q.replicas > 1 ? fmt::format("{} replicas ({}), each ", q.replicas,
                                    q.router == Router::kRoundRobin ? "round-robin" : "least-loaded")
                      : "",
-      policy_name(q.policy), q.max_num_batched_tokens, q.max_num_seqs, q.block_size,
+      fmt::format("{}{}", policy_name(q.policy),
+                  q.policy == Policy::kContinuous && !q.chunked_prefill ? " without chunked prefill" : ""),
+      q.max_num_batched_tokens, q.max_num_seqs, q.block_size,
       q.admission == Admission::kReserveAll ? "none (each request reserves its whole answer)"
       : q.preemption == Preemption::kSwap   ? "swap"
                                             : "recompute",
       q.prefix_hit_rate > 0
           ? fmt::format(", prefix cache {:.0f}% hits on {} tokens", 100 * q.prefix_hit_rate, q.shared_prefix)
           : "",
-      cuda_graphs ? "" : ", no CUDA graphs");
+      !cuda_graphs ? ", no CUDA graphs"
+      : cuda_graph_sizes.empty()
+          ? ""
+          : fmt::format(", CUDA graphs at {} sizes up to {}{}", cuda_graph_sizes.size(),
+                        cuda_graph_sizes.back(), cuda_graph_mixed ? "" : " (decode-only steps)"));
 }
 
 }  // namespace bwsim::serving

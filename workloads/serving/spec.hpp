@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "workloads/serving/engine.hpp"
 
@@ -20,8 +21,13 @@ struct ServingSpec {
   // KV capacity, swap bytes per token and MTP are filled in when the scenario runs (they follow
   // from the model, the plan and the GPU).
   SchedulerConfig scheduler;
-  bool cuda_graphs = true;  // pad small batches to vLLM's captured sizes (largest min(2 x max_num_seqs, 512))
-  double slo_ttft_s = 0;    // 0: no bound
+  bool cuda_graphs = true;                // pad small batches to the captured sizes
+  std::vector<int64_t> cuda_graph_sizes;  // empty: vLLM's (largest min(2 x max_num_seqs, 512))
+  bool cuda_graph_mixed = true;           // steps with prefill tokens run in graphs too (vLLM V1)
+  // > 0: the KV cache is this share of what the HBM leaves beside weights and workspace
+  // (TensorRT-LLM's kv_cache_free_gpu_mem_fraction) instead of memory_utilization x HBM minus them.
+  double kv_cache_free_fraction = 0;
+  double slo_ttft_s = 0;  // 0: no bound
   double slo_tpot_s = 0;
   double slo_attainment = 0.9;  // --find-max-rate: the share of requests that must meet the SLO
   /// One line each, for reports: "closed loop: 32 users, ..." and "continuous (vLLM V1) ...".

@@ -19,26 +19,24 @@ std::pair<int64_t, int64_t> grid_bracket(double x) {
   return {lo, hi};
 }
 
-int64_t cuda_graph_size(int64_t tokens, int64_t largest) {
-  if (tokens > largest) return 0;
-  int64_t g = 0;
-  if (tokens <= 4) {
-    g = tokens <= 1 ? 1 : tokens <= 2 ? 2 : 4;
-  } else if (tokens <= 248) {
-    g = (tokens + 7) / 8 * 8;
-  } else {
-    g = (tokens + 15) / 16 * 16;
-  }
-  return g <= largest ? g : 0;
+std::vector<int64_t> vllm_graph_sizes(int64_t largest) {
+  std::vector<int64_t> out;
+  for (int64_t g = 1; g <= largest; g = g < 4 ? g * 2 : g < 8 ? 8 : g < 256 ? g + 8 : g + 16)
+    out.push_back(g);
+  return out;
+}
+
+int64_t cuda_graph_size(int64_t tokens, const std::vector<int64_t>& sizes) {
+  const auto it = std::lower_bound(sizes.begin(), sizes.end(), tokens);
+  return it == sizes.end() ? 0 : *it;
 }
 
 namespace {
 
-// The captured size before `g` (itself for 1).
-int64_t previous_graph_size(int64_t g) {
-  if (g <= 2) return 1;
-  if (g <= 8) return g / 2;
-  return g <= 256 ? g - 8 : g - 16;
+// The captured size before `g`, one of `sizes` (itself for the smallest).
+int64_t previous_graph_size(int64_t g, const std::vector<int64_t>& sizes) {
+  const auto it = std::lower_bound(sizes.begin(), sizes.end(), g);
+  return it == sizes.begin() ? g : *std::prev(it);
 }
 
 double lerp(double x, int64_t x0, int64_t x1, double y0, double y1) {
@@ -62,8 +60,8 @@ int64_t context_point(int64_t c, int64_t q) { return std::max(c, q); }
 
 }  // namespace
 
-GpuStepCost::GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o, int64_t graph_largest)
-    : m_(std::move(m)), q_(std::move(q)), hw_(std::move(hw)), o_(o), graph_largest_(graph_largest) {}
+GpuStepCost::GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o, CudaGraphs graphs)
+    : m_(std::move(m)), q_(std::move(q)), hw_(std::move(hw)), o_(o), graphs_(std::move(graphs)) {}
 
 const GpuStepCost::Parts& GpuStepCost::point(int64_t batch, int64_t q_len, int64_t context, uint8_t parts) {
   const auto key = std::make_tuple(batch, q_len, context, parts);
@@ -90,18 +88,21 @@ const GpuStepCost::Parts& GpuStepCost::point(int64_t batch, int64_t q_len, int64
 }
 
 // A per-token part (dense or head) at `n`: the CUDA-graph size it pads to, else interpolated on
-// the grid. Measured on N sequences of one token at a short context (the attention there is not
-// used, and cheap to simulate).
-double GpuStepCost::token_part(int64_t n, double Parts::*part, uint8_t parts) {
-  if (const int64_t g = cuda_graph_size(n, graph_largest_); g > 0) return point(g, 1, 16, parts).*part;
+// the grid (a step that runs outside the graphs). Measured on N sequences of one token at a short
+// context (the attention there is not used, and cheap to simulate).
+double GpuStepCost::token_part(int64_t n, double Parts::*part, uint8_t parts, bool graphed) {
+  if (const int64_t g = graphed ? cuda_graph_size(n, graphs_.sizes) : 0; g > 0)
+    return point(g, 1, 16, parts).*part;
   const auto [a, b] = grid_bracket(static_cast<double>(n));
   return lerp(static_cast<double>(n), a, b, point(a, 1, 16, parts).*part, point(b, 1, 16, parts).*part);
 }
 
-double GpuStepCost::dense_s(int64_t tokens) { return token_part(tokens, &Parts::dense, kStepDense); }
+double GpuStepCost::dense_s(int64_t tokens, bool graphed) {
+  return token_part(tokens, &Parts::dense, kStepDense, graphed);
+}
 
-double GpuStepCost::head_s(int64_t rows) {
-  return rows <= 0 ? 0.0 : token_part(rows, &Parts::head, kStepHead);
+double GpuStepCost::head_s(int64_t rows, bool graphed) {
+  return rows <= 0 ? 0.0 : token_part(rows, &Parts::head, kStepHead, graphed);
 }
 
 template <class F>
@@ -109,8 +110,8 @@ double GpuStepCost::over_batch_and_context(int64_t seqs, double mean_context, F 
   // Sequences on the CUDA-graph sizes (attention's split-KV partition changes in steps with the
   // batch, so a coarser grid errs by several percent), the grid beyond them.
   std::pair<int64_t, int64_t> dd = grid_bracket(static_cast<double>(seqs));
-  if (const int64_t g = cuda_graph_size(seqs, graph_largest_); g > 0)
-    dd = {g == seqs ? g : previous_graph_size(g), g};
+  if (const int64_t g = cuda_graph_size(seqs, graphs_.sizes); g > 0)
+    dd = {g == seqs ? g : previous_graph_size(g, graphs_.sizes), g};
   return bilinear(static_cast<double>(seqs), dd, mean_context, grid_bracket(mean_context), f);
 }
 
@@ -174,6 +175,7 @@ double GpuStepCost::seconds(const Batch& b) {
   // prompt discards them; vLLM computes them only for sequences that sample, which this counts
   // as one row more at most per unfinished chunk); a verify pass for each of its tokens.
   int64_t rows = 0;
+  bool prefills = false;
   for (const SeqWork& s : b.seqs) {
     if (s.verify) {
       ++verifies;
@@ -185,11 +187,14 @@ double GpuStepCost::seconds(const Batch& b) {
       ++rows;
     } else {
       prefill += prefill_attention_s(s.q_len, s.context);
+      prefills = true;
       ++rows;
     }
   }
   const auto mean = [](double sum, int64_t n) { return n > 0 ? sum / static_cast<double>(n) : 0.0; };
-  return dense_s(b.tokens()) + head_s(rows) + decode_attention_s(decodes, mean(decode_context, decodes)) +
+  const bool graphed = graphs_.mixed || !prefills;
+  return dense_s(b.tokens(), graphed) + head_s(rows, graphed) +
+         decode_attention_s(decodes, mean(decode_context, decodes)) +
          verify_attention_s(verifies, mean(verify_context, verifies)) +
          draft_s(verifies, mean(verify_context, verifies)) + prefill;
 }

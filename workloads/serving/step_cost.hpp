@@ -8,7 +8,7 @@
 // dense: every kernel but attention, lm_head and sampling, at the step's N tokens (GEMMs, norms,
 // activations, routers, all-reduces: their cost depends on the token count only), padded as vLLM
 // pads a batch to its next CUDA-graph capture size while N is at most the largest one (see
-// cuda_graph_size); head: lm_head
+// CudaGraphs); head: lm_head
 // and sampling for the R sequences that emit a token; decode attention: D sequences of one query
 // each, memory-bound in the KV bytes they read, so their mean context carries it; prefill
 // attention: one chunk of q queries ending at context c. Each part is simulated at points of a
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "models/hw_spec.hpp"
 #include "workloads/serving/engine.hpp"
@@ -32,16 +33,28 @@ namespace bwsim::serving {
 /// The grid point at or below `x` (>= 1) and the next one above it.
 std::pair<int64_t, int64_t> grid_bracket(double x);
 
-/// The batch a CUDA graph runs for `tokens`: vLLM captures graphs at 1, 2, 4, then every 8 up to
-/// 248 and every 16 from 256 up to `largest` = min(2 x max_num_seqs, 512) (`cudagraph_capture_sizes`
-/// in vLLM's compilation config) and pads a batch to the next captured size; beyond `largest` a
-/// step runs as it is (0 returned).
-int64_t cuda_graph_size(int64_t tokens, int64_t largest);
+/// vLLM's captured CUDA-graph batch sizes: 1, 2, 4, then every 8 up to 248 and every 16 from 256
+/// up to `largest` = min(2 x max_num_seqs, 512) (`cudagraph_capture_sizes` in vLLM's compilation
+/// config).
+std::vector<int64_t> vllm_graph_sizes(int64_t largest);
+
+/// The CUDA graphs a serving engine captured: a step of up to the largest size is padded to the
+/// next captured one. `sizes` ascending (empty: none, every step runs as it is); `mixed`: steps
+/// that hold prefill tokens run in graphs too (vLLM V1's piecewise graphs), else only steps of
+/// decode tokens alone do (TensorRT-LLM's PyTorch backend).
+struct CudaGraphs {
+  std::vector<int64_t> sizes;
+  bool mixed = true;
+};
+
+/// The batch a CUDA graph runs for `tokens`: the smallest captured size at or above it, 0 beyond
+/// the largest (or with none captured).
+int64_t cuda_graph_size(int64_t tokens, const std::vector<int64_t>& sizes);
 
 class GpuStepCost {
  public:
-  /// `graph_largest`: the largest CUDA-graph batch (0: none, every step runs as it is).
-  GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o, int64_t graph_largest = 512);
+  GpuStepCost(ModelSpec m, QuantPlan q, HwSpec hw, StepOptions o,
+              CudaGraphs graphs = {vllm_graph_sizes(512)});
 
   /// Multi-token prediction: `drafts` tokens drafted per verify pass by sequential MTP modules
   /// (one decoder layer and the shared head each, run `drafts` times) or parallel heads (one pass
@@ -53,8 +66,9 @@ class GpuStepCost {
   double seconds(const Batch& b);
 
   /// The parts, interpolated (seconds).
-  double dense_s(int64_t tokens);
-  double head_s(int64_t rows);
+  /// `graphed`: the step may run in a CUDA graph (padded to its captured size).
+  double dense_s(int64_t tokens, bool graphed = true);
+  double head_s(int64_t rows, bool graphed = true);
   double decode_attention_s(int64_t seqs, double mean_context);
   /// Attention of `seqs` MTP verify passes (1 + drafts queries each) at their mean context.
   double verify_attention_s(int64_t seqs, double mean_context);
@@ -74,7 +88,7 @@ class GpuStepCost {
   // A uniform step of `batch` x `q_len` tokens at `context`, only its `parts` simulated.
   const Parts& point(int64_t batch, int64_t q_len, int64_t context, uint8_t parts);
   double draft_point(int64_t batch, int64_t context);
-  double token_part(int64_t n, double Parts::*part, uint8_t parts);
+  double token_part(int64_t n, double Parts::*part, uint8_t parts, bool graphed);
   // `f(d, c)` bilinear between CUDA-graph batch sizes (the grid beyond them) and the context grid.
   template <class F>
   double over_batch_and_context(int64_t seqs, double mean_context, F f);
@@ -83,7 +97,7 @@ class GpuStepCost {
   QuantPlan q_;
   HwSpec hw_;
   StepOptions o_;
-  int64_t graph_largest_ = 512;
+  CudaGraphs graphs_;
   StepCache cache_;
   std::map<std::tuple<int64_t, int64_t, int64_t, uint8_t>, Parts> points_;
   int drafts_ = 0;

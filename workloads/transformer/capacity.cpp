@@ -22,7 +22,11 @@ Capacity capacity(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, cons
   Capacity c;
   c.tp = o.tp;
   c.hbm = static_cast<double>(hw.dram.capacity.bytes);
-  c.usable = c.hbm * o.gpu_memory_utilization;
+  if (!(o.kv_free_fraction >= 0 && o.kv_free_fraction <= 1)) {
+    throw InputError(
+        fmt::format("kv_cache_free_fraction {}: expected a fraction in (0, 1]", o.kv_free_fraction));
+  }
+  c.usable = o.kv_free_fraction > 0 ? c.hbm : c.hbm * o.gpu_memory_utilization;
   const WeightBytes w = weight_bytes(m, q);
   for (WeightClass k : kAllWeightClasses) {
     const double b = w.by_class[static_cast<size_t>(k)];
@@ -49,6 +53,7 @@ Capacity capacity(const ModelSpec& m, const QuantPlan& q, const HwSpec& hw, cons
                   std::ceil(chunk / static_cast<double>(std::max<int64_t>(1, o.context))) *
                       static_cast<double>(m.vocab) / tp * 4;
   c.kv_budget = c.usable - c.weights - c.activations;
+  if (o.kv_free_fraction > 0 && c.kv_budget > 0) c.kv_budget *= o.kv_free_fraction;
   c.max_sequences = c.kv_budget <= 0 || c.kv_per_sequence <= 0
                         ? 0
                         : static_cast<int64_t>(std::floor(c.kv_budget / c.kv_per_sequence));

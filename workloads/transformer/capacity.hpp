@@ -21,6 +21,9 @@ struct CapacityOptions {
   int64_t context = 8192;                // tokens per sequence (prompt + output)
   int64_t prefill_chunk = 8192;          // tokens per prefill step: sizes the activation workspace
   double gpu_memory_utilization = 0.90;  // share of HBM the stack may use (vLLM's default)
+  // > 0: the KV cache is this share of what the whole HBM leaves beside weights and workspace
+  // (TensorRT-LLM's kv_cache_free_gpu_mem_fraction), gpu_memory_utilization unused.
+  double kv_free_fraction = 0;
 };
 
 struct Capacity {
@@ -31,7 +34,7 @@ struct Capacity {
   double activations = 0;      // workspace per GPU
   double kv_per_token = 0;     // per GPU, all layers
   double kv_per_sequence = 0;  // at the context
-  double kv_budget = 0;        // usable - weights - activations (may be negative)
+  double kv_budget = 0;        // usable - weights - activations (may be negative; x kv_free_fraction)
   int64_t max_sequences = 0;   // sequences of `context` tokens whose KV fits
   [[nodiscard]] bool fits() const { return max_sequences >= 1; }
 };
