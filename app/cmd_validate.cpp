@@ -67,7 +67,7 @@ int run_validate(const cli::po::variables_map& vm) {
     const std::string only = vm["only"].as<std::string>();
     filter.only = parse_validation_group(only);
     if (!filter.only)
-      throw InputError(fmt::format("--only {}: expected gemm, attention, memory or power", only));
+      throw InputError(fmt::format("--only {}: expected gemm, attention, memory, power or serving", only));
   }
   if (vm.count("hw") != 0) filter.hw = vm["hw"].as<std::string>();
   if (vm.count("source") != 0) filter.source = vm["source"].as<std::string>();
@@ -169,16 +169,29 @@ int run_validate(const cli::po::variables_map& vm) {
     add_summary_row(s, e);
     jgroups.emplace_back(summary_json(e));
   }
-  // Per GPU and in all: kernel speed (the power group's clocks and watts are another quantity).
+  // Per GPU and in all: kernel speed (the power group's clocks and watts are another quantity,
+  // and a serving run's throughput is not a kernel's).
   std::vector<ValidationResult> speed;
+  std::vector<ValidationResult> served;
   for (const ValidationResult& r : results) {
-    if (r.point->group != ValidationGroup::kPower) speed.push_back(r);
+    if (r.point->group == ValidationGroup::kServing) {
+      served.push_back(r);
+    } else if (r.point->group != ValidationGroup::kPower) {
+      speed.push_back(r);
+    }
   }
   if (!speed.empty()) s.add_section("per GPU (kernel speed)");
   for (const auto& [name, rs] : group_by(speed, [](const ValidationResult& r) { return r.point->hw; })) {
     const ErrorSummary e = summarize(name, rs);
     add_summary_row(s, e);
     jgpus.emplace_back(summary_json(e));
+  }
+  boost::json::array jserving;
+  if (!served.empty()) s.add_section("per GPU (serving throughput)");
+  for (const auto& [name, rs] : group_by(served, [](const ValidationResult& r) { return r.point->hw; })) {
+    const ErrorSummary e = summarize(name, rs);
+    add_summary_row(s, e);
+    jserving.emplace_back(summary_json(e));
   }
   std::vector<const ValidationResult*> all;
   all.reserve(speed.size());
@@ -200,9 +213,13 @@ int run_validate(const cli::po::variables_map& vm) {
       out << fmt::format("  {} ({}): {}\n", p->id, p->where, p->skip);
     }
   }
-  boost::json::object doc{{"command", "validate"},        {"dir", dir.string()},
-                          {"points", std::move(jpoints)}, {"groups", std::move(jgroups)},
-                          {"gpus", std::move(jgpus)},     {"kernel_level", summary_json(total)}};
+  boost::json::object doc{{"command", "validate"},
+                          {"dir", dir.string()},
+                          {"points", std::move(jpoints)},
+                          {"groups", std::move(jgroups)},
+                          {"gpus", std::move(jgpus)},
+                          {"serving_gpus", std::move(jserving)},
+                          {"kernel_level", summary_json(total)}};
   cli::write_json_option(vm, doc);
   return failed ? 1 : 0;
 }
@@ -212,11 +229,12 @@ int run_validate(const cli::po::variables_map& vm) {
 cli::Command validate_command() {
   return cli::Command{
       "validate", "run the published hardware measurements in validation/ and report the model's error",
-      "bwsim validate [--only gemm|attention|memory|power] [--hw NAME] [--source NAME] [-j N] [--dir DIR] "
+      "bwsim validate [--only gemm|attention|memory|power|serving] [--hw NAME] [--source NAME] [-j N] [--dir "
+      "DIR] "
       "[--set KEY=VALUE] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         desc.add_options()("only", cli::po::value<std::string>(),
-                           "one group: gemm, attention, memory or power")(
+                           "one group: gemm, attention, memory, power or serving")(
             "hw", cli::po::value<std::string>(), "only the points of this configured GPU (b200, h100, ...)")(
             "source", cli::po::value<std::string>(),
             "only the points of this source (a file name in the set)")(

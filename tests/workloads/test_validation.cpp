@@ -11,6 +11,7 @@
 #include "models/hw_spec.hpp"
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
+#include "workloads/serving/serve_scenario.hpp"
 #include "workloads/validate/validation.hpp"
 
 namespace bwsim {
@@ -254,6 +255,51 @@ constexpr double kSubsetMape = 0.095;
 
 // A regression guard, not a timing test: a fixed part of the published set stays within the
 // error it has today. Tighten the bound as the model improves; never loosen it to pass.
+// A serving point: a scenario beside the file, served on the point's GPU, its output token rate
+// against the measured one. Points that differ only in their traffic share one step-cost model
+// (and get what each would alone); bad rows name the file and line.
+TEST_F(Validation, AServingPointServesItsScenarioOnItsGpu) {
+  fs::create_directories(dir_ / "scenarios");
+  write("scenarios/s.toml",
+        "name = \"t\"\nmodel = \"llama-3.1-8b\"\nhw = \"h100\"\n"
+        "[quantization]\nweights = \"nvfp4\"\nkv_cache = \"fp8_e4m3\"\n"
+        "[serving]\nconcurrency = 16\nprompt = 128\noutput = 16\n"
+        "[simulation]\ngemm_finalists = 1\ndecode_samples = 3\n"
+        "[traffic]\nusers = 16\nrequests = 16\n[scheduler]\nmax_num_seqs = 16\n");
+  const auto point = [](const std::string& id, const std::string& sets, const std::string& measured) {
+    return fmt::format(
+        "\n[[point]]\nid = \"{}\"\nkind = \"serving\"\nhw = \"b200\"\nscenario = \"scenarios/s.toml\"\n"
+        "set = [{}]\nmeasured = \"{}\"\nlocator = \"table 2\"\nquote = \"| x |\"\n",
+        id, sets, measured);
+  };
+  const fs::path file = write("serve.toml", source() + point("short", "", "5000 tokens/s") +
+                                                point("long", "\"traffic.output=32\"", "5000 tokens/s"));
+  const ValidationSet set = load_validation_set(file);
+  ASSERT_EQ(set.points.size(), 2u);
+  EXPECT_EQ(set.points[0].group, ValidationGroup::kServing);
+  EXPECT_EQ(set.points[0].what, "Llama-3.1-8B tp1 128/16, 16 requests");
+  std::vector<const ValidationPoint*> both{&set.points[0], &set.points[1]};
+  const std::vector<ValidationResult> shared = run_validation(both, 1);
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(shared[i].ran) << shared[i].failure;
+    const ValidationResult alone = run_validation_point(set.points[i]);
+    EXPECT_EQ(shared[i].predicted, alone.predicted);
+    EXPECT_NEAR(shared[i].error, shared[i].predicted / 5000 - 1, 1e-12);
+  }
+  // The run it stands for: the scenario on the point's GPU (B200, not the scenario's H100).
+  const Scenario s = load_scenario(file.parent_path() / "scenarios/s.toml", "", "b200", {}, {});
+  EXPECT_EQ(shared[0].predicted, serving::serve_scenario(s).summary.output_tokens_per_s);
+  const auto expect = [&](const std::string& text, const std::string& message) {
+    const std::string e = error_of(text);
+    EXPECT_CONTAINS(e, "bad.toml:");
+    EXPECT_CONTAINS(e, message);
+  };
+  expect(source() + point("a", "", "5 us"), "must be a token rate");
+  expect(source() + point("b", "\"traffic.rat=3\"", "5000 tokens/s"), "traffic.rat");
+  const std::string missing = source() + point("c", "", "5000 tokens/s");
+  expect(std::string(missing).replace(missing.find("scenarios/s.toml"), 16, "nosuch"), "scenario");
+}
+
 TEST_F(Validation, PublishedSubsetStaysWithinItsBound) {
   const ValidationSet set = load_validation_set(fs::path(BWSIM_CONFIG_DIR_FOR_TESTS) / ".." / "validation");
   std::vector<const ValidationPoint*> subset;

@@ -16,6 +16,7 @@
 #include "workloads/gemm/format.hpp"
 #include "workloads/gemm/gemm.hpp"
 #include "workloads/micro.hpp"
+#include "workloads/serving/serve_scenario.hpp"
 
 namespace bwsim {
 namespace {
@@ -24,7 +25,8 @@ constexpr std::array kGroups{
     std::pair<std::string_view, ValidationGroup>{"gemm", ValidationGroup::kGemm},
     std::pair<std::string_view, ValidationGroup>{"attention", ValidationGroup::kAttention},
     std::pair<std::string_view, ValidationGroup>{"memory", ValidationGroup::kMemory},
-    std::pair<std::string_view, ValidationGroup>{"power", ValidationGroup::kPower}};
+    std::pair<std::string_view, ValidationGroup>{"power", ValidationGroup::kPower},
+    std::pair<std::string_view, ValidationGroup>{"serving", ValidationGroup::kServing}};
 
 }  // namespace
 
@@ -153,6 +155,33 @@ void read_memory(ConfigReader& r, ValidationPoint& p) {
   p.what = fmt::format("{} {}", p.pattern == StreamPattern::kCopy ? "copy" : "read", to_string(size));
 }
 
+// A serving point: a scenario served on the point's GPU. `dir`: the validation file's folder, where
+// a scenario path is looked for first (then configs/scenarios).
+void read_serving(ConfigReader& r, ValidationPoint& p, const std::filesystem::path& dir) {
+  std::string scenario;
+  r.req("scenario", scenario, "the scenario served: a file beside this one, or a configs/scenarios name");
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir / scenario, ec)) {
+    p.scenario = (dir / scenario).string();
+  } else {
+    try {
+      p.scenario = resolve_config_path(scenario, "scenarios").string();
+    } catch (const InputError& e) {
+      r.fail("scenario", e.what());
+    }
+  }
+  r.opt("model", p.model, std::string(), "the model, replacing the scenario's (as bwsim serve --model)");
+  r.opt("set", p.sets, std::vector<std::string>{},
+        "scenario overrides, as bwsim serve --set (\"traffic.prompt=1000\")");
+  located(r, "scenario", [&] {
+    const Scenario sc = load_scenario(p.scenario, p.model, p.hw, p.sets, p.hw_set);
+    p.what = fmt::format("{} tp{} {}/{}, {} requests", sc.model.name, sc.tp, sc.serve.traffic.prompt.text(),
+                         sc.serve.traffic.output.text(), sc.serve.traffic.requests);
+  });
+  r.check(p.measured.kind == Measured::Kind::kTokenRate, "measured",
+          "must be a token rate (output tokens/s) for a serving point");
+}
+
 void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& hws,
                std::set<std::string>& ids) {
   const ConfigTree tree = ConfigTree::load_file(file);
@@ -244,6 +273,9 @@ void read_file(const std::filesystem::path& file, ValidationSet& set, HwCache& h
       case ValidationGroup::kMemory:
         read_memory(r, p);
         break;
+      case ValidationGroup::kServing:
+        read_serving(r, p, file.parent_path());
+        break;
     }
     set.points.push_back(std::move(p));
   }
@@ -323,6 +355,91 @@ double memory_prediction(const ValidationPoint& p, const std::vector<std::string
   return p.measured.kind == Measured::Kind::kBandwidth ? moved / secs : secs;
 }
 
+// A serving point's output token rate. `cost`: the step-cost model of the points that share one
+// (the same scenario, model, GPU and step-shaping keys), built by the first of them.
+double serving_prediction(const ValidationPoint& p, const std::vector<std::string>& overrides,
+                          std::optional<serving::GpuStepCost>& cost, std::string& detail) {
+  const Scenario s = load_scenario(p.scenario, p.model, p.hw, p.sets, with_point_sets(p, overrides));
+  if (!cost) cost.emplace(serving::scenario_step_cost(s));
+  const serving::ServeRun run = serving::serve_scenario(s, &*cost);
+  if (!run.fits) throw InputError(fmt::format("{}: the model does not fit the GPU at tp {}", p.id, s.tp));
+  const serving::ServeSummary& m = run.summary;
+  detail = fmt::format(
+      "{} steps, {:.0f} seqs a step, {} preemptions; TTFT {:.3g} s, TPOT {:.3g} ms", run.result.steps,
+      run.result.steps > 0 ? static_cast<double>(run.result.decode_tokens + run.result.verify_passes) /
+                                 static_cast<double>(run.result.steps)
+                           : 0.0,
+      run.result.preemptions, m.ttft_s.mean, m.tpot_s.mean * 1e3);
+  return m.output_tokens_per_s;
+}
+
+// Points that may share a step-cost model: serving points whose scenario, model, GPU and
+// overrides agree on everything but the traffic, the SLO and the scheduler's admission keys
+// (which change which steps run, not what a step costs). Empty for other points.
+std::string step_cost_key(const ValidationPoint& p) {
+  if (p.group != ValidationGroup::kServing || !p.skip.empty()) return {};
+  static constexpr std::array kStepFree{"traffic.",
+                                        "slo.",
+                                        "serving.prompt",
+                                        "serving.output",
+                                        "serving.concurrency",
+                                        "scheduler.max_num_batched_tokens",
+                                        "scheduler.admission",
+                                        "scheduler.preemption",
+                                        "scheduler.block_size",
+                                        "scheduler.kv_cache_free_fraction",
+                                        "memory_utilization"};
+  std::string key = fmt::format("{}|{}|{}|{}", p.scenario, p.model, p.hw, fmt::join(p.hw_set, ";"));
+  for (const std::string& set : p.sets) {
+    const std::string_view k = std::string_view(set).substr(0, set.find('='));
+    if (std::none_of(kStepFree.begin(), kStepFree.end(), [&](std::string_view free) {
+          return free.back() == '.' ? k.starts_with(free) : k == free;
+        }))
+      key += "|" + set;
+  }
+  return key;
+}
+
+ValidationResult finish_result(const ValidationPoint& p, ValidationResult r) {
+  r.ran = true;
+  // As a speed, whatever was measured: + is faster than the hardware, for a time as for a rate.
+  r.error = p.measured.kind == Measured::Kind::kTime ? p.measured.value / r.predicted - 1.0
+                                                     : r.predicted / p.measured.value - 1.0;
+  return r;
+}
+
+// Runs one point; serving points share `cost` (see step_cost_key).
+ValidationResult run_point(const ValidationPoint& p, const std::vector<std::string>& overrides,
+                           std::optional<serving::GpuStepCost>& cost) {
+  ValidationResult r;
+  r.point = &p;
+  if (!p.skip.empty()) return r;
+  try {
+    switch (p.group) {
+      case ValidationGroup::kGemm:
+        r.predicted = gemm_prediction(p, overrides, r.detail);
+        break;
+      case ValidationGroup::kPower:
+        r.predicted = p.is_attention ? attention_prediction(p, overrides, r.detail)
+                                     : gemm_prediction(p, overrides, r.detail);
+        break;
+      case ValidationGroup::kAttention:
+        r.predicted = attention_prediction(p, overrides, r.detail);
+        break;
+      case ValidationGroup::kMemory:
+        r.predicted = memory_prediction(p, overrides, r.detail);
+        break;
+      case ValidationGroup::kServing:
+        r.predicted = serving_prediction(p, overrides, cost, r.detail);
+        break;
+    }
+    return finish_result(p, std::move(r));
+  } catch (const std::exception& e) {
+    r.failure = e.what();
+  }
+  return r;
+}
+
 }  // namespace
 
 ValidationSet load_validation_set(const std::filesystem::path& dir_or_file) {
@@ -362,45 +479,38 @@ std::vector<const ValidationPoint*> select_points(const ValidationSet& set, cons
 }
 
 ValidationResult run_validation_point(const ValidationPoint& p, const std::vector<std::string>& overrides) {
-  ValidationResult r;
-  r.point = &p;
-  if (!p.skip.empty()) return r;
-  try {
-    switch (p.group) {
-      case ValidationGroup::kGemm:
-        r.predicted = gemm_prediction(p, overrides, r.detail);
-        break;
-      case ValidationGroup::kPower:
-        r.predicted = p.is_attention ? attention_prediction(p, overrides, r.detail)
-                                     : gemm_prediction(p, overrides, r.detail);
-        break;
-      case ValidationGroup::kAttention:
-        r.predicted = attention_prediction(p, overrides, r.detail);
-        break;
-      case ValidationGroup::kMemory:
-        r.predicted = memory_prediction(p, overrides, r.detail);
-        break;
-    }
-    r.ran = true;
-    // As a speed, whatever was measured: + is faster than the hardware, for a time as for a rate.
-    r.error = p.measured.kind == Measured::Kind::kTime ? p.measured.value / r.predicted - 1.0
-                                                       : r.predicted / p.measured.value - 1.0;
-  } catch (const std::exception& e) {
-    r.failure = e.what();
-  }
-  return r;
+  std::optional<serving::GpuStepCost> cost;
+  return run_point(p, overrides, cost);
 }
 
 std::vector<ValidationResult> run_validation(const std::vector<const ValidationPoint*>& points, unsigned jobs,
                                              const std::function<void(const ValidationResult&)>& progress,
                                              const std::vector<std::string>& overrides) {
+  // One job per point, but serving points that can share a step-cost model run in one job, in
+  // order, the first building the model the others reuse (its cold points are most of a
+  // serving point's time). Those jobs go first: they are the long ones.
+  std::vector<std::vector<size_t>> work;
+  std::map<std::string, size_t> shared;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const std::string key = step_cost_key(*points[i]);
+    if (key.empty()) continue;
+    const auto [it, fresh] = shared.emplace(key, work.size());
+    if (fresh) work.emplace_back();
+    work[it->second].push_back(i);
+  }
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (step_cost_key(*points[i]).empty()) work.push_back({i});
+  }
   std::vector<ValidationResult> results(points.size());
   std::mutex lock;
-  run_jobs(points.size(), jobs, [&](size_t i) {
-    results[i] = run_validation_point(*points[i], overrides);  // never throws
-    if (progress) {
-      const std::scoped_lock l(lock);
-      progress(results[i]);
+  run_jobs(work.size(), jobs, [&](size_t w) {
+    std::optional<serving::GpuStepCost> cost;
+    for (const size_t i : work[w]) {
+      results[i] = run_point(*points[i], overrides, cost);  // never throws
+      if (progress) {
+        const std::scoped_lock l(lock);
+        progress(results[i]);
+      }
     }
   });
   return results;

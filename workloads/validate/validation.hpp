@@ -21,12 +21,13 @@
 
 namespace bwsim {
 
-/// What a point checks: a kernel's speed (gemm, attention, memory), or the clock the power
-/// governor holds or the power a kernel draws (power: a GEMM or an attention layer, `workload`,
-/// with a measured clock or power).
-enum class ValidationGroup { kGemm, kAttention, kMemory, kPower };
+/// What a point checks: a kernel's speed (gemm, attention, memory), the clock the power governor
+/// holds or the power a kernel draws (power: a GEMM or an attention layer, `workload`, with a
+/// measured clock or power), or a serving run's throughput (serving: a scenario's traffic through
+/// bwsim serve, with a measured output token rate).
+enum class ValidationGroup { kGemm, kAttention, kMemory, kPower, kServing };
 std::string_view validation_group_name(ValidationGroup g);
-/// "gemm", "attention", "memory", "power"; nullopt otherwise.
+/// "gemm", "attention", "memory", "power", "serving"; nullopt otherwise.
 std::optional<ValidationGroup> parse_validation_group(std::string_view name);
 
 /// A memory point: a streaming kernel over `bytes` (read; copy: read `bytes` and write as many,
@@ -65,6 +66,11 @@ struct ValidationPoint {
   AttentionProblem attention;
   StreamPattern pattern = StreamPattern::kCopy;
   uint64_t bytes = 0;
+  // serving: a scenario (resolved path), the model replacing its own (empty: its own) and its
+  // overrides ("traffic.prompt=1000"), as bwsim serve --model / --set take them.
+  std::string scenario;
+  std::string model;
+  std::vector<std::string> sets;
   Measured measured;
   std::string measured_text;  // as written
   std::string skip;           // non-empty: not run, and why
