@@ -34,14 +34,6 @@ boost::json::object percentiles_json(const Percentiles& p, double scale) {
 // GPUs serving: a TP group per replica.
 double gpus(const Scenario& s) { return static_cast<double>(s.tp * s.serve.scheduler.replicas); }
 
-double kv_mean_share(const ServeRun& r) {
-  if (r.result.timeline.empty()) return 0;
-  double sum = 0;
-  for (const serving::TimelinePoint& p : r.result.timeline) sum += static_cast<double>(p.used_blocks);
-  return sum / static_cast<double>(r.result.timeline.size()) /
-         static_cast<double>(r.scheduler.num_blocks * r.scheduler.replicas);
-}
-
 void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
   const serving::ServeResult& res = r.result;
   const serving::ServeSummary& m = r.summary;

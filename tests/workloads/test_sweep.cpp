@@ -1,14 +1,17 @@
 // Sweeps: how axes expand into points (grid, zip, seeded random, ranges), the checks that reject a
 // spec before anything runs (naming the axis), points that fail without stopping the sweep, and
 // the results file's CSV (quoting, reading back, torn last lines, a changed spec).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "sim/errors.hpp"
 #include "tests/test_util.hpp"
+#include "workloads/serving/serve_scenario.hpp"
 #include "workloads/sweep/anomaly.hpp"
 #include "workloads/sweep/point.hpp"
 #include "workloads/sweep/results.hpp"
@@ -190,6 +193,42 @@ TEST_F(SweepTest, AFailingPointIsRecordedNotThrown) {
   EXPECT_FALSE(bad.error.empty());
   EXPECT_EQ(bad.metrics.size(), sweep_metric_names(SweepKind::kGemm).size());
   EXPECT_EQ(sweep_row(pts[1], bad).substr(0, 10), "1,error,10");
+}
+
+// A serve sweep: each point is bwsim serve on the scenario with its axis values; points that
+// differ only in their traffic share one step-cost model and get what each gets alone.
+TEST_F(SweepTest, AServeSweepServesEachPoint) {
+  write(
+      "name = \"t\"\nmodel = \"llama-3.1-8b\"\nhw = \"b200\"\n"
+      "[quantization]\nweights = \"nvfp4\"\nkv_cache = \"fp8_e4m3\"\n"
+      "[serving]\nconcurrency = 8\nprompt = 256\noutput = 16\n"
+      "[simulation]\ngemm_finalists = 1\ndecode_samples = 3\n"
+      "[traffic]\narrivals = \"poisson\"\nrate = 1\nrequests = 40\n",
+      "scenario.toml");
+  const SweepSpec s =
+      load_sweep_spec(write("name = \"rate\"\nkind = \"serve\"\n[serve]\nscenario = \"./scenario.toml\"\n"
+                            "[[axis]]\nkey = \"traffic.rate\"\nvalues = [2.0, 20.0]\n"));
+  check_sweep_axes(s);
+  const auto pts = sweep_points(s);
+  ASSERT_EQ(pts.size(), 2u);
+  const std::vector<std::string>& names = sweep_metric_names(SweepKind::kServe);
+  const auto col = [&](const PointResult& r, const std::string& name) {
+    const auto i = static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+    return std::stod(r.metrics.at(i));
+  };
+  const PointResult slow = run_sweep_point(s, pts[0]);
+  const PointResult fast = run_sweep_point(s, pts[1]);
+  ASSERT_TRUE(slow.ok) << slow.error;
+  ASSERT_TRUE(fast.ok) << fast.error;
+  EXPECT_EQ(slow.metrics.size(), names.size());
+  EXPECT_EQ(col(slow, "serve.finished"), 40);
+  // Far below capacity the output rate is the arrival rate's; ten times the rate, more of it.
+  EXPECT_GT(col(fast, "serve.output_tokens_per_s"), 3 * col(slow, "serve.output_tokens_per_s"));
+  EXPECT_GE(col(fast, "serve.ttft_ms.p90"), col(slow, "serve.ttft_ms.p90"));
+  // The same as the scenario served alone at that rate.
+  const Scenario alone = load_scenario(dir_ / "scenario.toml", "", "", {"traffic.rate=20.0"}, {});
+  const serving::ServeRun r = serving::serve_scenario(alone);
+  EXPECT_EQ(fast.metrics[4], fmt::format("{:.10g}", r.summary.output_tokens_per_s));
 }
 
 TEST(SweepCsv, QuotesWhatNeedsItAndReadsItBack) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "sim/errors.hpp"
@@ -45,6 +46,33 @@ GpuStepCost scenario_step_cost(const Scenario& s) {
   GpuStepCost cost(s.model, s.quant, s.hw, so, graphs);
   if (s.mtp.drafts > 0) cost.set_mtp(s.mtp.drafts, s.mtp.modules);
   return cost;
+}
+
+bool step_cost_free_key(std::string_view key) {
+  // Traffic and SLO; the scheduler's admission and budget keys; the lengths and memory share
+  // the step cost never reads (a step's cost is its token counts and contexts).
+  static constexpr std::array<std::string_view, 11> kFree{"traffic.",
+                                                          "slo.",
+                                                          "serving.prompt",
+                                                          "serving.output",
+                                                          "serving.concurrency",
+                                                          "scheduler.max_num_batched_tokens",
+                                                          "scheduler.admission",
+                                                          "scheduler.preemption",
+                                                          "scheduler.block_size",
+                                                          "scheduler.kv_cache_free_fraction",
+                                                          "memory_utilization"};
+  return std::any_of(kFree.begin(), kFree.end(), [&](std::string_view free) {
+    return free.back() == '.' ? key.starts_with(free) : key == free;
+  });
+}
+
+double kv_mean_share(const ServeRun& r) {
+  if (r.result.timeline.empty()) return 0;
+  double sum = 0;
+  for (const TimelinePoint& p : r.result.timeline) sum += static_cast<double>(p.used_blocks);
+  return sum / static_cast<double>(r.result.timeline.size()) /
+         static_cast<double>(r.scheduler.num_blocks * r.scheduler.replicas);
 }
 
 ServeRun serve_scenario(const Scenario& s, GpuStepCost* shared, const std::function<void()>& on_finish) {

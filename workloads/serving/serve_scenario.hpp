@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "workloads/serving/engine.hpp"
@@ -29,6 +30,14 @@ struct ServeRun {
 
 /// The step-cost model of a scenario (its model, plan, GPU, TP, MTP and CUDA graphs).
 GpuStepCost scenario_step_cost(const Scenario& s);
+
+/// Whether a scenario key ("traffic.rate", "scheduler.admission") changes only which steps a
+/// serving run takes, never what a step costs: runs whose scenarios differ only in such keys may
+/// share one step-cost model (and get what each would alone).
+bool step_cost_free_key(std::string_view key);
+
+/// The KV cache's mean occupancy over the run's timeline, as a share of every replica's blocks.
+double kv_mean_share(const ServeRun& r);
 
 /// Serves the scenario's traffic. `shared` (optional) is reused across runs of one scenario (a rate
 /// search); `on_finish` is called as requests finish. InputError for traffic the cache can never

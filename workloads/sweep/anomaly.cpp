@@ -79,6 +79,12 @@ std::optional<int> resource_direction(std::string_view key) {
 
 std::optional<int> metric_direction(std::string_view m) {
   if (m == "time.us" || m.ends_with("_ms") || m == "e2e_s") return -1;
+  // A served trace: latency percentiles down, throughput up with more of a resource.
+  if (m.starts_with("serve.ttft_ms.") || m.starts_with("serve.tpot_ms.") || m.starts_with("serve.itl_ms.") ||
+      m.starts_with("serve.e2e_s."))
+    return -1;
+  if (m == "serve.output_tokens_per_s" || m == "serve.total_tokens_per_s" || m == "serve.requests_per_s")
+    return 1;
   if (m == "throughput.tflops" || m.starts_with("decode.tokens_per_s") || m.starts_with("mtp.tokens_per_s") ||
       m == "memory.max_concurrency")
     return 1;
@@ -90,7 +96,9 @@ std::vector<std::string> flag_anomalies(const std::string& header, std::map<uint
   (void)parse_csv_line(std::string_view(header).substr(0, header.size() - 1), h);
   // point, status, the axes, the metrics, error, anomaly: the axes end where a metric begins.
   std::vector<std::string> known = sweep_metric_names(SweepKind::kGemm);
-  for (const std::string& m : sweep_metric_names(SweepKind::kRun)) known.push_back(m);
+  for (const SweepKind k : {SweepKind::kRun, SweepKind::kServe}) {
+    for (const std::string& m : sweep_metric_names(k)) known.push_back(m);
+  }
   size_t first_metric = 2;
   while (first_metric + 2 < h.size() && std::find(known.begin(), known.end(), h[first_metric]) == known.end())
     ++first_metric;

@@ -4,11 +4,16 @@
 
 #include <cmath>
 #include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 #include "sim/errors.hpp"
 #include "workloads/gemm/format.hpp"
 #include "workloads/gemm/functional.hpp"
 #include "workloads/gemm/gemm.hpp"
+#include "workloads/serving/serve_scenario.hpp"
 #include "workloads/transformer/scenario.hpp"
 
 namespace bwsim {
@@ -162,6 +167,72 @@ std::vector<std::string> run_metrics(const Scenario& s) {
   return m;
 }
 
+// Step-cost models shared by the serve points of this process whose scenarios differ only in
+// keys no step cost reads (a rate axis: every point; serving::step_cost_free_key): their
+// simulated steps are most of a point's time, and a shared model gives each point what it
+// would get alone. Points sharing one take turns (the model is not thread-safe).
+struct SharedStepCost {
+  std::mutex lock;
+  std::optional<serving::GpuStepCost> cost;
+};
+
+std::shared_ptr<SharedStepCost> shared_step_cost(const SweepSpec& s, const Applied& a) {
+  static std::mutex pool_lock;
+  static std::map<std::string, std::shared_ptr<SharedStepCost>> pool;
+  std::string key = s.scenario;
+  for (const std::string& h : a.hw_sets) key += "|hw:" + h;
+  for (const std::string& set : a.sets) {
+    if (!serving::step_cost_free_key(std::string_view(set).substr(0, set.find('=')))) key += "|" + set;
+  }
+  const std::scoped_lock l(pool_lock);
+  std::shared_ptr<SharedStepCost>& e = pool[key];
+  if (!e) e = std::make_shared<SharedStepCost>();
+  return e;
+}
+
+std::vector<std::string> serve_metrics(const SweepSpec& spec, const Applied& a) {
+  const Scenario s = prepare_run(spec, a);
+  const std::shared_ptr<SharedStepCost> shared = shared_step_cost(spec, a);
+  const std::scoped_lock l(shared->lock);
+  if (!shared->cost) shared->cost.emplace(serving::scenario_step_cost(s));
+  const serving::ServeRun r = serving::serve_scenario(s, &*shared->cost);
+  const auto gpus = static_cast<double>(s.tp * r.scheduler.replicas);
+  std::vector<std::string> m{r.fits ? "true" : "false", fmt::format("{}", r.fits ? s.tp : r.smallest_tp),
+                             r.fits ? fmt::format("{}", r.scheduler.num_blocks) : ""};
+  if (!r.fits) {
+    m.resize(sweep_metric_names(SweepKind::kServe).size());
+    return m;
+  }
+  const serving::ServeSummary& x = r.summary;
+  const serving::ServeResult& res = r.result;
+  for (const double v : {static_cast<double>(x.finished),
+                         x.output_tokens_per_s,
+                         x.output_tokens_per_s / gpus,
+                         x.total_tokens_per_s,
+                         x.requests_per_s,
+                         x.goodput_requests_per_s,
+                         x.slo_attainment,
+                         x.ttft_s.mean * 1e3,
+                         x.ttft_s.p50 * 1e3,
+                         x.ttft_s.p90 * 1e3,
+                         x.ttft_s.p99 * 1e3,
+                         x.tpot_s.mean * 1e3,
+                         x.tpot_s.p50 * 1e3,
+                         x.tpot_s.p90 * 1e3,
+                         x.tpot_s.p99 * 1e3,
+                         x.itl_s.p50 * 1e3,
+                         x.itl_s.p99 * 1e3,
+                         x.e2e_s.p50,
+                         x.e2e_s.p99,
+                         static_cast<double>(res.preemptions),
+                         serving::kv_mean_share(r),
+                         static_cast<double>(res.peak_blocks) / static_cast<double>(r.scheduler.num_blocks),
+                         static_cast<double>(res.steps),
+                         res.end_s})
+    m.push_back(num(v));
+  return m;
+}
+
 }  // namespace
 
 const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
@@ -206,7 +277,34 @@ const std::vector<std::string>& sweep_metric_names(SweepKind kind) {
                                             "decode.tokens_per_joule",
                                             "decode.mj_per_token",
                                             "mtp.tokens_per_joule"};
-  return kind == SweepKind::kGemm ? gemm : run;
+  static const std::vector<std::string> serve{"memory.fits",
+                                              "memory.tp",
+                                              "serve.kv_blocks",
+                                              "serve.finished",
+                                              "serve.output_tokens_per_s",
+                                              "serve.output_tokens_per_s_gpu",
+                                              "serve.total_tokens_per_s",
+                                              "serve.requests_per_s",
+                                              "serve.goodput_requests_per_s",
+                                              "serve.slo_attainment",
+                                              "serve.ttft_ms.mean",
+                                              "serve.ttft_ms.p50",
+                                              "serve.ttft_ms.p90",
+                                              "serve.ttft_ms.p99",
+                                              "serve.tpot_ms.mean",
+                                              "serve.tpot_ms.p50",
+                                              "serve.tpot_ms.p90",
+                                              "serve.tpot_ms.p99",
+                                              "serve.itl_ms.p50",
+                                              "serve.itl_ms.p99",
+                                              "serve.e2e_s.p50",
+                                              "serve.e2e_s.p99",
+                                              "serve.preemptions",
+                                              "serve.mean_kv_share",
+                                              "serve.peak_kv_share",
+                                              "serve.steps",
+                                              "serve.end_s"};
+  return kind == SweepKind::kGemm ? gemm : kind == SweepKind::kRun ? run : serve;
 }
 
 void check_sweep_axes(const SweepSpec& s) {
@@ -243,8 +341,17 @@ PointResult run_sweep_point(const SweepSpec& s, const SweepPoint& p) {
   PointResult r;
   try {
     const Applied a = applied(s, p);
-    r.metrics =
-        s.kind == SweepKind::kGemm ? gemm_metrics(prepare_gemm(s, a)) : run_metrics(prepare_run(s, a));
+    switch (s.kind) {
+      case SweepKind::kGemm:
+        r.metrics = gemm_metrics(prepare_gemm(s, a));
+        break;
+      case SweepKind::kRun:
+        r.metrics = run_metrics(prepare_run(s, a));
+        break;
+      case SweepKind::kServe:
+        r.metrics = serve_metrics(s, a);
+        break;
+    }
     r.ok = true;
   } catch (const std::exception& e) {
     r.error = e.what();

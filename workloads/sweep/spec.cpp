@@ -11,8 +11,8 @@
 namespace bwsim {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, SweepKind>, 2> kKinds{
-    {{"gemm", SweepKind::kGemm}, {"run", SweepKind::kRun}}};
+constexpr std::array<std::pair<std::string_view, SweepKind>, 3> kKinds{
+    {{"gemm", SweepKind::kGemm}, {"run", SweepKind::kRun}, {"serve", SweepKind::kServe}}};
 constexpr std::array<std::pair<std::string_view, SweepMode>, 3> kModes{
     {{"grid", SweepMode::kGrid}, {"zip", SweepMode::kZip}, {"random", SweepMode::kRandom}}};
 
@@ -66,6 +66,13 @@ SweepAxis read_axis(ConfigReader& a, SweepMode mode) {
 
 }  // namespace
 
+std::string_view sweep_kind_name(SweepKind k) {
+  for (const auto& [name, kind] : kKinds) {
+    if (kind == k) return name;
+  }
+  return "";
+}
+
 ConfigScalar SweepAxis::value_at(double x) const {
   std::string num;
   if (integer) {
@@ -101,8 +108,8 @@ SweepSpec read_sweep_spec(const ConfigTree& tree, const std::filesystem::path& f
              fmt::format("must be at most {} (split a larger study into sweeps)", kMaxSweepPoints));
     r.opt("seed", s.seed, uint64_t{1}, "random mode: the seed");
   }
-  if (s.kind == SweepKind::kRun) {
-    ConfigReader run = r.section("run", "the base scenario");
+  if (s.kind == SweepKind::kRun || s.kind == SweepKind::kServe) {
+    ConfigReader run = r.section(s.kind == SweepKind::kRun ? "run" : "serve", "the base scenario");
     std::string scenario;
     run.req("scenario", scenario, "configs/scenarios name or scenario file (relative to this spec)");
     std::filesystem::path p = scenario;
@@ -226,7 +233,7 @@ std::string SweepSpec::text() const {
                              a.range && mode == SweepMode::kRandom ? "sampled" : "values");
   }
   const char* m = mode == SweepMode::kGrid ? "grid" : mode == SweepMode::kZip ? "zip" : "random";
-  return fmt::format("{} ({} sweep, {}): {}", name, kind == SweepKind::kGemm ? "gemm" : "run", m, axes_text);
+  return fmt::format("{} ({} sweep, {}): {}", name, sweep_kind_name(kind), m, axes_text);
 }
 
 }  // namespace bwsim

@@ -2,10 +2,12 @@
 // into points as a grid, a zip, or seeded random samples.
 //
 //   name = "hbm-x-format"
-//   kind = "run"                       # run | gemm
+//   kind = "run"                       # run | serve | gemm
 //   mode = "grid"                      # grid | zip | random (samples = N, seed = S)
 //   [run]  scenario = "llama70b-nvfp4-b200"
 //          set = ["serving.output=64"]  hw_set = ["hbm.bandwidth=\"8 TB/s\""]   (optional)
+//   [serve] the same keys as [run]: each point runs bwsim serve on the scenario (an axis over
+//          traffic.rate gives a throughput-latency curve)
 //   [gemm] m = 64  n = 8192  k = 8192  format = "nvfp4"  hw = "b200"   (and out, tile, clock,
 //          functional = "off" | "sample:N", seed, hw_set)
 //   [[axis]] key = "hw.hbm.bandwidth"  values = ["4 TB/s", "8 TB/s"]
@@ -31,7 +33,9 @@ namespace bwsim {
 /// runs, and a larger study is better split into several sweeps.
 inline constexpr uint64_t kMaxSweepPoints = 1000000;
 
-enum class SweepKind { kGemm, kRun };
+enum class SweepKind { kGemm, kRun, kServe };
+/// "gemm", "run" or "serve".
+std::string_view sweep_kind_name(SweepKind k);
 enum class SweepMode { kGrid, kZip, kRandom };
 
 struct SweepAxis {
@@ -69,7 +73,7 @@ struct SweepSpec {
   uint64_t seed = 1;
   std::vector<SweepAxis> axes;
   ConfigTree tree;                         // the whole spec: a GEMM point reads its [gemm] table from it
-  std::string scenario;                    // run: the base scenario's file
+  std::string scenario;                    // run, serve: the base scenario's file
   GemmJob gemm;                            // gemm: the base job
   std::vector<std::string> base_sets;      // run: scenario overrides every point starts from
   std::vector<std::string> base_hw_sets;   // hardware overrides every point starts from

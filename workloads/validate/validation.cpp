@@ -374,28 +374,14 @@ double serving_prediction(const ValidationPoint& p, const std::vector<std::strin
 }
 
 // Points that may share a step-cost model: serving points whose scenario, model, GPU and
-// overrides agree on everything but the traffic, the SLO and the scheduler's admission keys
-// (which change which steps run, not what a step costs). Empty for other points.
+// overrides agree on everything but keys no step cost reads (serving::step_cost_free_key).
+// Empty for other points.
 std::string step_cost_key(const ValidationPoint& p) {
   if (p.group != ValidationGroup::kServing || !p.skip.empty()) return {};
-  static constexpr std::array kStepFree{"traffic.",
-                                        "slo.",
-                                        "serving.prompt",
-                                        "serving.output",
-                                        "serving.concurrency",
-                                        "scheduler.max_num_batched_tokens",
-                                        "scheduler.admission",
-                                        "scheduler.preemption",
-                                        "scheduler.block_size",
-                                        "scheduler.kv_cache_free_fraction",
-                                        "memory_utilization"};
   std::string key = fmt::format("{}|{}|{}|{}", p.scenario, p.model, p.hw, fmt::join(p.hw_set, ";"));
   for (const std::string& set : p.sets) {
     const std::string_view k = std::string_view(set).substr(0, set.find('='));
-    if (std::none_of(kStepFree.begin(), kStepFree.end(), [&](std::string_view free) {
-          return free.back() == '.' ? k.starts_with(free) : k == free;
-        }))
-      key += "|" + set;
+    if (!serving::step_cost_free_key(k)) key += "|" + set;
   }
   return key;
 }
