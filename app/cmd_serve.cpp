@@ -32,7 +32,7 @@ boost::json::object percentiles_json(const Percentiles& p, double scale) {
 }
 
 // GPUs serving: a TP group per replica.
-double gpus(const Scenario& s) { return static_cast<double>(s.tp * s.serve.scheduler.replicas); }
+double gpus(const Scenario& s) { return static_cast<double>(s.tp * s.serve.scheduler.total_replicas()); }
 
 void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
   const serving::ServeResult& res = r.result;
@@ -43,8 +43,8 @@ void print_serve(std::ostream& out, const Scenario& s, const ServeRun& r) {
       "{:.0f}% "
       "on average, {:.0f}% at peak\n",
       m.finished, span, res.steps,
-      span > 0 ? 100 * res.busy_s / (span * static_cast<double>(r.scheduler.replicas)) : 0.0, res.preemptions,
-      100 * kv_mean_share(r),
+      span > 0 ? 100 * res.busy_s / (span * static_cast<double>(r.scheduler.total_replicas())) : 0.0,
+      res.preemptions, 100 * kv_mean_share(r),
       100 * static_cast<double>(res.peak_blocks) / static_cast<double>(r.scheduler.num_blocks));
   TextTable t({"latency", "mean", "p50", "p90", "p99", "max"},
               {TextTable::Align::kLeft, TextTable::Align::kRight, TextTable::Align::kRight,
@@ -180,11 +180,13 @@ int run_serve(const cli::po::variables_map& vm) {
   out << fmt::format("scenario  {} ({})\n", s.name, s.source);
   out << fmt::format("  model       {} ({:.2f} B parameters), {}\n", s.model.name,
                      s.model.params().total() * 1e-9, s.quant.text());
-  out << fmt::format("  hardware    {} x {} (TP {}{}{})\n", s.tp * s.serve.scheduler.replicas, s.hw.name,
-                     s.tp, s.ep > 1 ? fmt::format(", experts EP {}", s.ep) : "",
-                     s.serve.scheduler.replicas > 1
-                         ? fmt::format(", {} data-parallel replicas", s.serve.scheduler.replicas)
-                         : "");
+  const serving::SchedulerConfig& q = s.serve.scheduler;
+  out << fmt::format("  hardware    {} x {} (TP {}{}{})\n", s.tp * q.total_replicas(), s.hw.name, s.tp,
+                     s.ep > 1 ? fmt::format(", experts EP {}", s.ep) : "",
+                     q.prefill_replicas > 0
+                         ? fmt::format(", {} prefill and {} decode replicas", q.prefill_replicas, q.replicas)
+                     : q.replicas > 1 ? fmt::format(", {} data-parallel replicas", q.replicas)
+                                      : "");
   out << fmt::format("  traffic     {}\n",
                      search ? "Poisson arrivals at the rates searched, " +
                                   fmt::format("{} requests, prompt {}, output {}", s.serve.traffic.requests,

@@ -279,6 +279,55 @@ TEST(Serving, ReservingTheWholeAnswerNeverPreempts) {
   EXPECT_LE(reserved.peak_blocks, s.num_blocks);
 }
 
+// Disaggregated prefill and decode: the prefill replica runs the prompt and emits the first token;
+// the KV then crosses the link (bytes / bandwidth + latency) before the decode replica runs the
+// rest. Under load every request still gets all its tokens, prefill steps never decode and the
+// blocks of either pool never exceed its cache.
+TEST(Serving, DisaggregatedPrefillSendsTheKvToTheDecodePool) {
+  TrafficConfig t;
+  t.arrivals.kind = Arrivals::Kind::kTrace;
+  t.trace = {Request{0, 0, 1000, 5}};
+  SchedulerConfig s = sched(1000);
+  s.prefill_replicas = 1;
+  s.kv_bytes_per_token = 1000;
+  s.kv_transfer_bytes_per_s = 1e6;  // 1000 tokens: 1 s
+  s.kv_transfer_latency_s = 0.5;
+  const ServeResult r = serve(t, s, linear_cost);
+  const RequestRecord& q = r.requests[0];
+  EXPECT_EQ(q.replica, 1);  // decode replicas first, then the prefill one
+  EXPECT_EQ(q.decode_replica, 0);
+  EXPECT_NEAR(q.ttft(), 1e-3 + 1e-2, 1e-12);
+  ASSERT_EQ(r.itl_s.size(), 4u);
+  EXPECT_NEAR(r.itl_s[0], 1.5 + 1e-3 + 1e-5, 1e-6);  // the transfer, then one decode step
+  EXPECT_NEAR(r.itl_s[1], 1e-3 + 1e-5, 1e-6);
+  EXPECT_EQ(r.steps, 5);
+
+  // Under load: two prefill and three decode replicas.
+  s.prefill_replicas = 2;
+  s.replicas = 3;
+  s.num_blocks = 400;
+  s.kv_transfer_latency_s = 0;
+  s.kv_transfer_bytes_per_s = 1e9;
+  const TrafficConfig busy = poisson_traffic(300, 200, "uniform:100:800", "uniform:2:200");
+  int64_t mixed_steps = 0;
+  const ServeResult u = serve(busy, s, [&](const Batch& b) {
+    bool prefill = false, decode = false;
+    for (const SeqWork& w : b.seqs) (w.q_len > 1 ? prefill : decode) = true;
+    mixed_steps += prefill && decode ? 1 : 0;
+    return linear_cost(b);
+  });
+  EXPECT_EQ(mixed_steps, 0);  // neither pool runs the other's work (no preemption here to recompute)
+  EXPECT_EQ(u.preemptions, 0);
+  EXPECT_LE(u.peak_blocks, s.num_blocks);
+  for (const RequestRecord& q2 : u.requests) {
+    EXPECT_EQ(q2.emitted, q2.output) << q2.id;
+    EXPECT_GE(q2.replica, 3) << q2.id;
+    if (q2.output > 1) {
+      EXPECT_LT(q2.decode_replica, 3) << q2.id;
+    }
+  }
+}
+
 // Without chunked prefill (TensorRT-LLM's default) a prompt runs whole in one step: it waits for a
 // step with room rather than being split, and one longer than any step is refused.
 TEST(Serving, UnchunkedPromptsRunWholeOrWait) {
@@ -515,6 +564,8 @@ TEST_F(ServingScenario, ServingKeysAreCheckedWhereTheyAreWritten) {
   rejected("[scheduler]\ncuda_graphs = false\ncuda_graph_sizes = [8]\n", "cuda_graphs = false");
   rejected("[scheduler]\npolicy = \"sarathi\"\nchunked_prefill = false\n", "scheduler.chunked_prefill");
   rejected("[scheduler]\nkv_cache_free_fraction = 1.5\n", "scheduler.kv_cache_free_fraction");
+  rejected("[scheduler]\nprefill_replicas = 1\n", "needs the KV link's bandwidth");
+  rejected("[scheduler]\nkv_transfer_bandwidth = \"50 GB/s\"\n", "set prefill_replicas");
   rejected("[slo]\nttft = 2\n", "slo.ttft");
   rejected("[slo]\nattainment = 1.5\n", "slo.attainment");
   // A trace beside the scenario, its lengths from the file.

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <queue>
 #include <stdexcept>
+#include <utility>
 
 #include "sim/errors.hpp"
 
@@ -65,21 +67,47 @@ class Engine {
     if (sc_.prefix_hit_rate > 0) prefix_blocks_ = sc_.shared_prefix / sc_.block_size;
     if (prefix_blocks_ >= sc_.num_blocks) bad("the shared prefix takes every KV block");
     if (sc_.replicas < 1) bad("replicas must be >= 1");
+    if (sc_.prefill_replicas < 0) bad("prefill_replicas must be >= 0");
+    if (sc_.prefill_replicas > 0 && !(sc_.kv_transfer_bytes_per_s > 0))
+      bad("disaggregated prefill needs a KV transfer bandwidth > 0");
+    if (!(sc_.kv_transfer_latency_s >= 0)) bad("the KV transfer latency must be >= 0");
   }
 
   ServeResult run() {
     seed_arrivals();
-    reps_.assign(static_cast<size_t>(sc_.replicas), Replica{});
-    for (Replica& r : reps_) r.used = prefix_blocks_;
+    // Disaggregated: the decode replicas first (0 .. replicas - 1), then the prefill ones.
+    reps_.assign(static_cast<size_t>(sc_.replicas + sc_.prefill_replicas), Replica{});
+    for (size_t i = 0; i < reps_.size(); ++i) {
+      reps_[i].used = prefix_blocks_;
+      reps_[i].prefill_only = std::ssize(reps_) > sc_.replicas && std::cmp_greater_equal(i, sc_.replicas);
+    }
     double end = 0;
     for (;;) {
-      // The next event: an arrival, or the step of the busy replica that is due first (an
-      // arrival at the same time goes first, as a replica admits what has arrived by its step).
+      // The next event: an arrival, a KV transfer landing, or the step of the busy replica that
+      // is due first (an arrival at the same time goes first, as a replica admits what has
+      // arrived by its step).
       Replica* next = nullptr;
       for (Replica& r : reps_) {
         if (r.busy() && (next == nullptr || r.t < next->t)) next = &r;
       }
-      if (!arrivals_.empty() && (next == nullptr || arrivals_.top().first <= next->t)) {
+      const double next_t = next == nullptr ? std::numeric_limits<double>::infinity() : next->t;
+      const double arrival_t =
+          arrivals_.empty() ? std::numeric_limits<double>::infinity() : arrivals_.top().first;
+      const double handoff_t =
+          handoffs_.empty() ? std::numeric_limits<double>::infinity() : handoffs_.top().at;
+      if (handoff_t <= arrival_t && handoff_t <= next_t && !handoffs_.empty()) {
+        const Handoff h = handoffs_.top();
+        handoffs_.pop();
+        cur_ = &reps_[h.from];
+        release(*h.seq);  // the prefill replica's copy, sent
+        Replica& d = route_decode();
+        res_.requests[h.seq->rec].decode_replica = &d - reps_.data();
+        if (!d.busy()) d.t = std::max(d.t, h.at);
+        d.waiting.push_back(h.seq);
+        end = std::max(end, h.at);
+        continue;
+      }
+      if (!arrivals_.empty() && arrival_t <= next_t) {
         const auto [at, rec] = arrivals_.top();
         arrivals_.pop();
         Replica& r = route();
@@ -100,6 +128,14 @@ class Engine {
 
  private:
   using Arrival = std::pair<double, size_t>;  // (time, record index)
+  // A request's KV landing on the decode pool (in time order, then in the order sent).
+  struct Handoff {
+    double at = 0;
+    size_t from = 0;  // the prefill replica
+    Seq* seq = nullptr;
+    uint64_t order = 0;
+    bool operator>(const Handoff& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
 
   // One data-parallel replica (a TP group with a KV cache of its own): its queues, its blocks in
   // use and the time its current step ends.
@@ -109,18 +145,41 @@ class Engine {
     std::vector<Seq*> running;
     int64_t used = 0;
     double t = 0;
+    bool prefill_only = false;  // disaggregated: a prefill replica
+    double link_free = 0;       // a prefill replica: when its KV link is next free
     [[nodiscard]] bool busy() const { return !running.empty() || !waiting.empty() || !swapped.empty(); }
     [[nodiscard]] size_t load() const { return running.size() + waiting.size() + swapped.size(); }
   };
 
-  // The replica an arrival goes to.
+  // The replica an arrival goes to: among the prefill replicas when disaggregated.
   Replica& route() {
-    if (sc_.router == Router::kRoundRobin) return reps_[static_cast<size_t>(routed_++ % sc_.replicas)];
-    Replica* best = &reps_.front();  // least loaded: fewest requests held, the first of equals
-    for (Replica& r : reps_) {
+    const int64_t first = sc_.prefill_replicas > 0 ? sc_.replicas : 0;
+    const int64_t n = std::ssize(reps_) - first;
+    if (sc_.router == Router::kRoundRobin) return reps_[static_cast<size_t>(first + routed_++ % n)];
+    return least_loaded(first, first + n);
+  }
+
+  // The decode replica a prefilled request goes to: the least loaded.
+  Replica& route_decode() { return least_loaded(0, sc_.replicas); }
+
+  // Fewest requests held, the first of equals, among replicas [from, to).
+  Replica& least_loaded(int64_t from, int64_t to) {
+    Replica* best = &reps_[static_cast<size_t>(from)];
+    for (int64_t i = from; i < to; ++i) {
+      Replica& r = reps_[static_cast<size_t>(i)];
       if (r.load() < best->load()) best = &r;
     }
     return *best;
+  }
+
+  // Disaggregated: a prefill replica sends a request's KV (its computed tokens, per GPU) to the
+  // decode pool once its prefill ends, one transfer at a time on its link.
+  void send_kv(Replica& from, Seq& s, double t) {
+    const double bytes = static_cast<double>(s.computed - s.cached) * sc_.kv_bytes_per_token;
+    const double begin = std::max(t, from.link_free);
+    from.link_free = begin + bytes / sc_.kv_transfer_bytes_per_s;
+    handoffs_.push(Handoff{from.link_free + sc_.kv_transfer_latency_s,
+                           static_cast<size_t>(&from - reps_.data()), &s, handoff_seq_++});
   }
 
   // One step of replica `r`, from its time on.
@@ -141,9 +200,15 @@ class Engine {
     res_.busy_s += dt;
     for (size_t i = 0; i < who.size(); ++i) advance(*who[i], b.seqs[i], r.t);
     std::erase_if(r.running, [&](Seq* s) {
-      if (s->emitted < s->output) return false;
-      finish(*s, r.t);
-      return true;
+      if (s->emitted >= s->output) {
+        finish(*s, r.t);
+        return true;
+      }
+      if (r.prefill_only && s->emitted > 0) {  // prefilled: on to the decode pool
+        send_kv(r, *s, r.t);
+        return true;
+      }
+      return false;
     });
   }
 
@@ -481,6 +546,8 @@ class Engine {
   const std::function<void()>& on_finish_;
   ServeResult res_;
   std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> arrivals_;
+  std::priority_queue<Handoff, std::vector<Handoff>, std::greater<>> handoffs_;
+  uint64_t handoff_seq_ = 0;
   std::vector<std::unique_ptr<Seq>> seqs_;
   std::vector<Replica> reps_;
   Replica* cur_ = nullptr;  // the replica being scheduled

@@ -95,6 +95,16 @@ struct SchedulerConfig {
   std::vector<double> mtp_alpha;
   int64_t replicas = 1;  // each with num_blocks of its own
   Router router = Router::kLeastLoaded;
+  // Disaggregated prefill and decode (DistServe, Splitwise; NVIDIA Dynamo, llm-d): > 0 prefill
+  // replicas take every arrival and run its prompt (emitting its first token), then send its KV
+  // over a link of kv_transfer_bytes_per_s (per GPU, one way, each prefill replica's link one
+  // transfer at a time) plus kv_transfer_latency_s to the least-loaded of the `replicas` decode
+  // replicas, which decode the rest. A prefill replica frees the blocks when the transfer ends.
+  int64_t prefill_replicas = 0;
+  double kv_transfer_bytes_per_s = 0;
+  double kv_transfer_latency_s = 0;
+  /// Every replica, of both pools.
+  [[nodiscard]] int64_t total_replicas() const { return replicas + prefill_replicas; }
 };
 
 struct TrafficConfig {
@@ -114,9 +124,10 @@ struct RequestRecord {
   int64_t output = 0;
   double first_token_s = -1;
   double finish_s = -1;
-  double admitted_s = -1;  // first scheduled
-  int64_t replica = 0;     // the data-parallel replica that served it
-  int64_t emitted = 0;     // tokens delivered (== output when finished)
+  double admitted_s = -1;       // first scheduled
+  int64_t replica = 0;          // the data-parallel replica that served it (disaggregated: its prefill's)
+  int64_t decode_replica = -1;  // disaggregated: the decode replica it went to (-1: none)
+  int64_t emitted = 0;          // tokens delivered (== output when finished)
   int64_t preemptions = 0;
   bool prefix_hit = false;
   [[nodiscard]] double ttft() const { return first_token_s - arrival_s; }

@@ -72,7 +72,7 @@ double kv_mean_share(const ServeRun& r) {
   double sum = 0;
   for (const TimelinePoint& p : r.result.timeline) sum += static_cast<double>(p.used_blocks);
   return sum / static_cast<double>(r.result.timeline.size()) /
-         static_cast<double>(r.scheduler.num_blocks * r.scheduler.replicas);
+         static_cast<double>(r.scheduler.num_blocks * r.scheduler.total_replicas());
 }
 
 ServeRun serve_scenario(const Scenario& s, GpuStepCost* shared, const std::function<void()>& on_finish) {

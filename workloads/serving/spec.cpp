@@ -176,6 +176,26 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
     c.range("replicas", q.replicas, int64_t{1}, int64_t{4096});
     c.opt_enum("router", q.router, Router::kLeastLoaded, kRouters,
                "replicas: least-loaded (the one holding the fewest requests) or round-robin");
+    c.opt("prefill_replicas", q.prefill_replicas, int64_t{0},
+          "disaggregated serving: replicas that only prefill, sending each request's KV to the "
+          "`replicas` decode replicas (0: every replica does both)");
+    c.range("prefill_replicas", q.prefill_replicas, int64_t{0}, int64_t{4096});
+    Bandwidth transfer{};
+    c.opt("kv_transfer_bandwidth", transfer, Bandwidth{},
+          "disaggregated: the KV link per GPU, one way (e.g. \"450 GB/s\" for NVLink 5, \"50 GB/s\" for "
+          "400 Gb/s InfiniBand)");
+    q.kv_transfer_bytes_per_s = static_cast<double>(transfer.bytes_per_s);
+    c.check(q.prefill_replicas == 0 || q.kv_transfer_bytes_per_s > 0, "kv_transfer_bandwidth",
+            "disaggregated serving (prefill_replicas > 0) needs the KV link's bandwidth");
+    c.check(q.prefill_replicas > 0 || !c.has("kv_transfer_bandwidth"), "kv_transfer_bandwidth",
+            "applies to disaggregated serving: set prefill_replicas");
+    Duration transfer_latency{};
+    c.opt("kv_transfer_latency", transfer_latency, Duration{},
+          "disaggregated: a KV transfer's fixed latency (connection, first byte)");
+    q.kv_transfer_latency_s = transfer_latency.tick.seconds();
+    c.check(q.kv_transfer_latency_s >= 0, "kv_transfer_latency", "must be >= 0");
+    c.check(q.prefill_replicas > 0 || !c.has("kv_transfer_latency"), "kv_transfer_latency",
+            "applies to disaggregated serving: set prefill_replicas");
     c.opt("cuda_graphs", s.cuda_graphs, true,
           "pad a step of up to the largest captured size to the next one (CUDA graphs); false: none");
     c.opt("cuda_graph_sizes", s.cuda_graph_sizes, std::vector<int64_t>{},
@@ -234,9 +254,14 @@ std::string ServingSpec::scheduler_text() const {
   const SchedulerConfig& q = scheduler;
   return fmt::format(
       "{}{}, {} tokens and {} sequences a step, KV blocks of {} tokens, preemption by {}{}{}",
-      q.replicas > 1 ? fmt::format("{} replicas ({}), each ", q.replicas,
-                                   q.router == Router::kRoundRobin ? "round-robin" : "least-loaded")
-                     : "",
+      q.prefill_replicas > 0
+          ? fmt::format(
+                "{} prefill + {} decode replica(s), KV sent at {:g} GB/s{}, each ", q.prefill_replicas,
+                q.replicas, q.kv_transfer_bytes_per_s * 1e-9,
+                q.kv_transfer_latency_s > 0 ? fmt::format(" + {:g} us", q.kv_transfer_latency_s * 1e6) : "")
+      : q.replicas > 1 ? fmt::format("{} replicas ({}), each ", q.replicas,
+                                     q.router == Router::kRoundRobin ? "round-robin" : "least-loaded")
+                       : "",
       fmt::format("{}{}", policy_name(q.policy),
                   q.policy == Policy::kContinuous && !q.chunked_prefill ? " without chunked prefill" : ""),
       q.max_num_batched_tokens, q.max_num_seqs, q.block_size,

@@ -196,7 +196,7 @@ std::vector<std::string> serve_metrics(const SweepSpec& spec, const Applied& a) 
   const std::scoped_lock l(shared->lock);
   if (!shared->cost) shared->cost.emplace(serving::scenario_step_cost(s));
   const serving::ServeRun r = serving::serve_scenario(s, &*shared->cost);
-  const auto gpus = static_cast<double>(s.tp * r.scheduler.replicas);
+  const auto gpus = static_cast<double>(s.tp * r.scheduler.total_replicas());
   std::vector<std::string> m{r.fits ? "true" : "false", fmt::format("{}", r.fits ? s.tp : r.smallest_tp),
                              r.fits ? fmt::format("{}", r.scheduler.num_blocks) : ""};
   if (!r.fits) {
