@@ -69,6 +69,14 @@ int run_validate(const cli::po::variables_map& vm) {
     if (!filter.only)
       throw InputError(fmt::format("--only {}: expected gemm, attention, memory, power or serving", only));
   }
+  if (vm.count("skip") != 0) {
+    for (const std::string& name : vm["skip"].as<std::vector<std::string>>()) {
+      const std::optional<ValidationGroup> g = parse_validation_group(name);
+      if (!g)
+        throw InputError(fmt::format("--skip {}: expected gemm, attention, memory, power or serving", name));
+      filter.skip.push_back(*g);
+    }
+  }
   if (vm.count("hw") != 0) filter.hw = vm["hw"].as<std::string>();
   if (vm.count("source") != 0) filter.source = vm["source"].as<std::string>();
   if (vm.count("format") != 0)
@@ -92,7 +100,8 @@ int run_validate(const cli::po::variables_map& vm) {
         fmt::format("--source {}: no such source in {} (sources: {})", filter.source, dir.string(), names));
   }
   const std::vector<const ValidationPoint*> points = select_points(set, filter);
-  if (points.empty()) throw InputError("no validation point matches --only / --hw / --source / --format");
+  if (points.empty())
+    throw InputError("no validation point matches --only / --skip / --hw / --source / --format");
   if (!sets.empty()) {
     std::set<std::string> gpus;
     for (const ValidationPoint* p : points) {
@@ -229,12 +238,15 @@ int run_validate(const cli::po::variables_map& vm) {
 cli::Command validate_command() {
   return cli::Command{
       "validate", "run the published hardware measurements in validation/ and report the model's error",
-      "bwsim validate [--only gemm|attention|memory|power|serving] [--hw NAME] [--source NAME] [-j N] [--dir "
+      "bwsim validate [--only gemm|attention|memory|power|serving] [--skip GROUP] [--hw NAME] [--source "
+      "NAME] [-j N] [--dir "
       "DIR] "
       "[--set KEY=VALUE] [--json FILE]",
       [](cli::po::options_description& desc, cli::po::positional_options_description&) {
         desc.add_options()("only", cli::po::value<std::string>(),
                            "one group: gemm, attention, memory, power or serving")(
+            "skip", cli::po::value<std::vector<std::string>>()->composing(),
+            "leave a group out (repeatable): --skip serving runs the kernel-level set alone")(
             "hw", cli::po::value<std::string>(), "only the points of this configured GPU (b200, h100, ...)")(
             "source", cli::po::value<std::string>(),
             "only the points of this source (a file name in the set)")(

@@ -1258,7 +1258,9 @@ TEST_F(Cli, ValidateReportsEachPointAndItsErrorAndRejectsBadSets) {
                         "locator = \"l\"\nquote = \"q\"\nspeed = 3\n";
   expect_rejected("validate",
                   {{"--dir '" + bad.string() + "'", "bad.toml:14: unknown key 'point[0].speed'"},
-                   {"--dir '" + set.string() + "' --only serving", "--only serving"},
+                   {"--dir '" + set.string() + "' --only bogus", "--only bogus"},
+                   {"--dir '" + set.string() + "' --skip memory", "no validation point matches"},
+                   {"--dir '" + set.string() + "' --skip bogus", "--skip bogus"},
                    {"--dir '" + set.string() + "' --source nope", "--source nope: no such source"},
                    {"--dir '" + set.string() + "' --hw b200", "--hw b200: no point"},
                    {"--dir '" + (dir_ / "none").string() + "'", "no such validation file"}});

@@ -456,6 +456,7 @@ std::vector<const ValidationPoint*> select_points(const ValidationSet& set, cons
   std::vector<const ValidationPoint*> out;
   for (const ValidationPoint& p : set.points) {
     if (f.only && p.group != *f.only) continue;
+    if (std::find(f.skip.begin(), f.skip.end(), p.group) != f.skip.end()) continue;
     if (!f.hw.empty() && p.hw != f.hw) continue;
     if (!f.source.empty() && set.sources[p.source].name != f.source) continue;
     if (!f.format.empty() && (p.group != ValidationGroup::kGemm || p.gemm.format.name != f.format)) continue;

@@ -89,8 +89,9 @@ ValidationSet load_validation_set(const std::filesystem::path& dir_or_file);
 
 struct ValidationFilter {
   std::optional<ValidationGroup> only;
-  std::string hw;      // empty: all
-  std::string source;  // empty: all
+  std::vector<ValidationGroup> skip;  // groups left out
+  std::string hw;                     // empty: all
+  std::string source;                 // empty: all
   std::string format;  // GEMM points in this format only (bf16, fp8, nvfp4, ...); empty: all points
 };
 /// The points the filter keeps, in set order (skipped ones included).
