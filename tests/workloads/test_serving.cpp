@@ -438,7 +438,7 @@ TEST(ServingCost, DecodeOnlyGraphsPadOnlyDecodeSteps) {
   const HwSpec hw = HwSpec::load("b200", {});
   StepOptions o;
   o.gemm_finalists = 1;
-  GpuStepCost cost(m, q, hw, o, CudaGraphs{{1, 2, 4, 8, 16, 32, 64}, false});
+  GpuStepCost cost(m, q, hw, o, CudaGraphs{{1, 2, 4, 8, 16, 32, 64}, false, true});
   Batch decodes;
   for (int i = 0; i < 20; ++i) decodes.seqs.push_back(SeqWork{1, 100, false});
   Batch mixed = decodes;

@@ -42,6 +42,7 @@ GpuStepCost scenario_step_cost(const Scenario& s) {
                        ? s.serve.cuda_graph_sizes
                        : vllm_graph_sizes(std::min<int64_t>(2 * s.serve.scheduler.max_num_seqs, 512));
     graphs.mixed = s.serve.cuda_graph_mixed;
+    graphs.head = s.serve.cuda_graph_head;
   }
   GpuStepCost cost(s.model, s.quant, s.hw, so, graphs);
   if (s.mtp.drafts > 0) cost.set_mtp(s.mtp.drafts, s.mtp.modules);

@@ -209,6 +209,9 @@ ServingSpec read_serving_spec(ConfigReader& root, const fs::path& file, int64_t 
     }
     c.check(s.cuda_graphs || !c.has("cuda_graph_sizes"), "cuda_graph_sizes",
             "lists graph sizes with cuda_graphs = false");
+    c.opt("cuda_graph_head", s.cuda_graph_head, false,
+          "the lm_head runs inside the graph for the padded batch (TensorRT-LLM); false: on the sampled "
+          "rows alone after it (vLLM V1's compute_logits)");
     c.opt("cuda_graph_mixed", s.cuda_graph_mixed, true,
           "steps holding prefill tokens run in graphs too (vLLM V1's piecewise graphs); false: only "
           "steps of decode tokens alone do (TensorRT-LLM's PyTorch backend)");

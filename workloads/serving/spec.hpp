@@ -24,6 +24,7 @@ struct ServingSpec {
   bool cuda_graphs = true;                // pad small batches to the captured sizes
   std::vector<int64_t> cuda_graph_sizes;  // empty: vLLM's (largest min(2 x max_num_seqs, 512))
   bool cuda_graph_mixed = true;           // steps with prefill tokens run in graphs too (vLLM V1)
+  bool cuda_graph_head = false;           // the lm_head runs in the graph, padded (TensorRT-LLM)
   // > 0: the KV cache is this share of what the HBM leaves beside weights and workspace
   // (TensorRT-LLM's kv_cache_free_gpu_mem_fraction) instead of memory_utilization x HBM minus them.
   double kv_cache_free_fraction = 0;

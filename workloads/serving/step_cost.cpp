@@ -102,7 +102,7 @@ double GpuStepCost::dense_s(int64_t tokens, bool graphed) {
 }
 
 double GpuStepCost::head_s(int64_t rows, bool graphed) {
-  return rows <= 0 ? 0.0 : token_part(rows, &Parts::head, kStepHead, graphed);
+  return rows <= 0 ? 0.0 : token_part(rows, &Parts::head, kStepHead, graphed && graphs_.head);
 }
 
 template <class F>

@@ -45,6 +45,10 @@ std::vector<int64_t> vllm_graph_sizes(int64_t largest);
 struct CudaGraphs {
   std::vector<int64_t> sizes;
   bool mixed = true;
+  /// The lm_head runs inside the graph, for the padded batch (TensorRT-LLM's PyTorch backend);
+  /// false: on the sampled rows alone after it (vLLM V1: compute_logits on
+  /// hidden_states[logits_indices], vllm/v1/worker/gpu_model_runner.py).
+  bool head = false;
 };
 
 /// The batch a CUDA graph runs for `tokens`: the smallest captured size at or above it, 0 beyond
