@@ -180,11 +180,12 @@ TEST_F(Gemm, ComputeBoundShapesLandBetween65And95PercentOfPeak) {
   // Known deviations (README, "Known gaps"): B300's BF16 is fed by an SMEM port sized for its
   // 1.5x FP4 rate (192 B/clk) and reaches ~97%; sm_120's register-fed mma.sync has no modelled
   // mainloop overhead and runs at ~93-99% (4096^3: 8192^3 takes seconds of host time per run
-  // there; NVFP4 power-limited at 600 W, where the lower clock leaves memory relatively faster).
-  // Pinned so a change shows.
+  // there; NVFP4 power-limited at 600 W, ~1.9 GHz since its FP4 energy was fitted to gn-kernels'
+  // measurement, where the lower clock leaves memory relatively faster: ~94%). Pinned so a change
+  // shows.
   EXPECT_NEAR(timed("b300", 8192, 8192, 8192, "bf16").pct_of_peak, 97, 2);
   EXPECT_NEAR(timed("rtx-pro-6000", 4096, 4096, 4096, "bf16").pct_of_peak, 97, 2);
-  EXPECT_NEAR(timed("rtx-pro-6000", 4096, 4096, 4096, "nvfp4").pct_of_peak, 97, 2);
+  EXPECT_NEAR(timed("rtx-pro-6000", 4096, 4096, 4096, "nvfp4").pct_of_peak, 94.5, 2);
 }
 
 TEST_F(Gemm, DecodeShapesStreamAtTheTmaBandwidth) {
