@@ -63,19 +63,16 @@ void add_summary_row(TextTable& t, const ErrorSummary& s) {
 int run_validate(const cli::po::variables_map& vm) {
   const fs::path dir = validation_dir(vm);
   ValidationFilter filter;
-  if (vm.count("only") != 0) {
-    const std::string only = vm["only"].as<std::string>();
-    filter.only = parse_validation_group(only);
-    if (!filter.only)
-      throw InputError(fmt::format("--only {}: expected gemm, attention, memory, power or serving", only));
-  }
+  const auto parse_group = [](std::string_view flag, const std::string& name) {
+    const std::optional<ValidationGroup> g = parse_validation_group(name);
+    if (!g)
+      throw InputError(fmt::format("{} {}: expected gemm, attention, memory, power or serving", flag, name));
+    return *g;
+  };
+  if (vm.count("only") != 0) filter.only = parse_group("--only", vm["only"].as<std::string>());
   if (vm.count("skip") != 0) {
-    for (const std::string& name : vm["skip"].as<std::vector<std::string>>()) {
-      const std::optional<ValidationGroup> g = parse_validation_group(name);
-      if (!g)
-        throw InputError(fmt::format("--skip {}: expected gemm, attention, memory, power or serving", name));
-      filter.skip.push_back(*g);
-    }
+    for (const std::string& name : vm["skip"].as<std::vector<std::string>>())
+      filter.skip.push_back(parse_group("--skip", name));
   }
   if (vm.count("hw") != 0) filter.hw = vm["hw"].as<std::string>();
   if (vm.count("source") != 0) filter.source = vm["source"].as<std::string>();

@@ -51,6 +51,12 @@ def stored_elements(model, fmt):
     return linear + bf16
 
 
+def round_up(x, rungs, least):
+    """x rounded up to the step of the first (below, step) rung it lies below, and at least `least`."""
+    step = next(step for below, step in rungs if x < below)
+    return max(least, step * math.ceil(x / step))
+
+
 def limits(model, fmt, hw, tp, isl, osl):
     _, layers, kv_heads, head_dim, _, _ = MODELS[model]
     per_elem = 0.5 if fmt == "nvfp4" else 1.0
@@ -60,19 +66,8 @@ def limits(model, fmt, hw, tp, isl, osl):
     requests = free_gib * 0.95 / (kv_gib_per_token * (isl + osl))
     bs = min(requests, 4096)
     tokens = min(bs * (1 + isl / osl), 32768)
-    if bs < 256:
-        max_bs = max(64, 32 * math.ceil(bs / 32))
-    elif bs < 1024:
-        max_bs = 128 * math.ceil(bs / 128)
-    else:
-        max_bs = 256 * math.ceil(bs / 256)
-    if tokens < 4096:
-        max_tokens = max(2048, 256 * math.ceil(tokens / 256))
-    elif tokens < 8192:
-        max_tokens = 512 * math.ceil(tokens / 512)
-    else:
-        max_tokens = 1024 * math.ceil(tokens / 1024)
-    max_tokens = max(max_tokens, isl + max_bs)
+    max_bs = round_up(bs, [(256, 32), (1024, 128), (math.inf, 256)], 64)
+    max_tokens = max(round_up(tokens, [(4096, 256), (8192, 512), (math.inf, 1024)], 2048), isl + max_bs)
     cap = min(max_bs, max_tokens)
     graphs = [g for g in GRAPHS if g <= cap]
     if graphs[-1] < cap and any(g > cap for g in GRAPHS):

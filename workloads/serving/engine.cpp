@@ -79,7 +79,7 @@ class Engine {
     reps_.assign(static_cast<size_t>(sc_.replicas + sc_.prefill_replicas), Replica{});
     for (size_t i = 0; i < reps_.size(); ++i) {
       reps_[i].used = prefix_blocks_;
-      reps_[i].prefill_only = std::ssize(reps_) > sc_.replicas && std::cmp_greater_equal(i, sc_.replicas);
+      reps_[i].prefill_only = std::cmp_greater_equal(i, sc_.replicas);
     }
     double end = 0;
     for (;;) {

@@ -68,6 +68,16 @@ bool step_cost_free_key(std::string_view key) {
   });
 }
 
+std::string step_cost_key(const std::string& scenario, const std::string& model, const std::string& hw,
+                          const std::vector<std::string>& hw_sets, const std::vector<std::string>& sets) {
+  std::string key = fmt::format("{}|model:{}|hw:{}", scenario, model, hw);
+  for (const std::string& h : hw_sets) key += "|hw:" + h;
+  for (const std::string& set : sets) {
+    if (!step_cost_free_key(std::string_view(set).substr(0, set.find('=')))) key += "|" + set;
+  }
+  return key;
+}
+
 double kv_mean_share(const ServeRun& r) {
   if (r.result.timeline.empty()) return 0;
   double sum = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,12 @@ GpuStepCost scenario_step_cost(const Scenario& s);
 /// serving run takes, never what a step costs: runs whose scenarios differ only in such keys may
 /// share one step-cost model (and get what each would alone).
 bool step_cost_free_key(std::string_view key);
+
+/// A key two serving runs share exactly when one step-cost model serves both: the scenario file,
+/// the model and GPU replacing its own (empty: its own), the hardware overrides and the scenario
+/// overrides ("KEY=VALUE") that step_cost_free_key does not free.
+std::string step_cost_key(const std::string& scenario, const std::string& model, const std::string& hw,
+                          const std::vector<std::string>& hw_sets, const std::vector<std::string>& sets);
 
 /// The KV cache's mean occupancy over the run's timeline, as a share of every replica's blocks.
 double kv_mean_share(const ServeRun& r);

@@ -179,11 +179,7 @@ struct SharedStepCost {
 std::shared_ptr<SharedStepCost> shared_step_cost(const SweepSpec& s, const Applied& a) {
   static std::mutex pool_lock;
   static std::map<std::string, std::shared_ptr<SharedStepCost>> pool;
-  std::string key = s.scenario;
-  for (const std::string& h : a.hw_sets) key += "|hw:" + h;
-  for (const std::string& set : a.sets) {
-    if (!serving::step_cost_free_key(std::string_view(set).substr(0, set.find('=')))) key += "|" + set;
-  }
+  const std::string key = serving::step_cost_key(s.scenario, "", "", a.hw_sets, a.sets);
   const std::scoped_lock l(pool_lock);
   std::shared_ptr<SharedStepCost>& e = pool[key];
   if (!e) e = std::make_shared<SharedStepCost>();

@@ -378,12 +378,7 @@ double serving_prediction(const ValidationPoint& p, const std::vector<std::strin
 // Empty for other points.
 std::string step_cost_key(const ValidationPoint& p) {
   if (p.group != ValidationGroup::kServing || !p.skip.empty()) return {};
-  std::string key = fmt::format("{}|{}|{}|{}", p.scenario, p.model, p.hw, fmt::join(p.hw_set, ";"));
-  for (const std::string& set : p.sets) {
-    const std::string_view k = std::string_view(set).substr(0, set.find('='));
-    if (!serving::step_cost_free_key(k)) key += "|" + set;
-  }
-  return key;
+  return serving::step_cost_key(p.scenario, p.model, p.hw, p.hw_set, p.sets);
 }
 
 ValidationResult finish_result(const ValidationPoint& p, ValidationResult r) {
